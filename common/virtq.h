@@ -82,6 +82,7 @@ struct virtq {
 	uint16_t used_idx;       /* next used entry to write */
 	uint16_t signalled_used; /* used_idx when the driver was last notified */
 	bool signalled_used_valid;
+	bool notify_disabled;    /* virtq_disable_notify() called, not re-enabled */
 };
 
 /* One popped chain. `out` are the device-readable buffers (driver -> device),

@@ -1,0 +1,241 @@
+#include "msg.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Room for a full set of fds plus SCM_CREDENTIALS, so a socket with
+ * SO_PASSCRED does not truncate a message that carries MSG_MAX_FDS fds. */
+#define RX_CMSG_SPACE \
+	(CMSG_SPACE(sizeof(int) * MSG_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred)))
+/* The most fds one recvmsg can hand us with that buffer. */
+#define RX_MAX_FDS (RX_CMSG_SPACE / sizeof(int))
+
+/* The fds one recvmsg brought. */
+struct rx_fds {
+	int fd[RX_MAX_FDS];
+	size_t n;
+};
+
+static void rx_fds_close(struct rx_fds *rx)
+{
+	for (size_t i = 0; i < rx->n; i++)
+		close(rx->fd[i]);
+	rx->n = 0;
+}
+
+/* Blocks until sock is ready: once part of a message has moved, a
+ * non-blocking socket must not leave the stream half way through it. */
+static int wait_ready(int sock, short events)
+{
+	struct pollfd p = { .fd = sock, .events = events };
+	for (;;) {
+		if (poll(&p, 1, -1) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* One recvmsg of up to len bytes. Collects every SCM_RIGHTS fd into *rx and
+ * skips other control messages. Returns the byte count (0 on EOF) or -errno;
+ * on -EMSGSIZE (truncated control data) the fds that did arrive are closed. */
+static ssize_t recv_chunk(int sock, void *buf, size_t len, struct rx_fds *rx)
+{
+	union {
+		char buf[RX_CMSG_SPACE];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n;
+
+	rx->n = 0;
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const unsigned char *data = CMSG_DATA(c);
+		for (size_t i = 0; i < k && rx->n < RX_MAX_FDS; i++)
+			memcpy(&rx->fd[rx->n++], data + i * sizeof(int), sizeof(int));
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		log_ratelimited(LOG_LVL_WARN, "control data truncated, %zu fds dropped",
+				rx->n);
+		rx_fds_close(rx);
+		return -EMSGSIZE;
+	}
+	return n;
+}
+
+int msg_send(int sock, const void *hdr, size_t hdr_len, const void *payload,
+	     size_t payload_len, const int *fds, size_t nfds)
+{
+	/* fds ride on the header's first byte, so there must be one. */
+	if (hdr_len == 0 || nfds > MSG_MAX_FDS)
+		return -EINVAL;
+
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)hdr, .iov_len = hdr_len },
+		{ .iov_base = (void *)payload, .iov_len = payload_len },
+	};
+	struct msghdr mh = {
+		.msg_iov = iov,
+		.msg_iovlen = payload_len ? 2 : 1,
+	};
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+
+	bool started = false;
+	while (mh.msg_iovlen > 0) {
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (started && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				int ret = wait_ready(sock, POLLOUT);
+				if (ret < 0)
+					return ret;
+				continue;
+			}
+			return errno == EPIPE ? -ECONNRESET : -errno;
+		}
+		started = true;
+		/* The fds went with the first chunk; the rest is plain bytes. */
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		size_t done = (size_t)n;
+		while (mh.msg_iovlen > 0 && done >= mh.msg_iov->iov_len) {
+			done -= mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + done;
+			mh.msg_iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+int msg_recv_header(int sock, void *hdr, size_t hdr_len, struct msg_fds *fds,
+		    size_t max_fds)
+{
+	fds->n = 0;
+	if (hdr_len == 0 || max_fds > MSG_MAX_FDS)
+		return -EINVAL;
+
+	size_t got = 0;
+	int ret;
+	while (got < hdr_len) {
+		struct rx_fds rx;
+		ssize_t n = recv_chunk(sock, (char *)hdr + got, hdr_len - got, &rx);
+		if (n == -EAGAIN && got > 0) {
+			ret = wait_ready(sock, POLLIN);
+			if (ret < 0)
+				goto fail;
+			continue;
+		}
+		if (n < 0) {
+			ret = (int)n;
+			goto fail;
+		}
+		if (rx.n > 0) {
+			/* The sender puts every fd on the header's first byte. */
+			if (got > 0 || rx.n > max_fds) {
+				log_ratelimited(LOG_LVL_WARN, "%zu fds %s", rx.n,
+						got > 0 ? "after the first header byte"
+							: "over the limit");
+				rx_fds_close(&rx);
+				ret = -EBADMSG;
+				goto fail;
+			}
+			memcpy(fds->fd, rx.fd, rx.n * sizeof(int));
+			fds->n = rx.n;
+		}
+		if (n == 0) {
+			ret = -ECONNRESET;
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+
+fail:
+	msg_fds_close(fds);
+	return ret;
+}
+
+int msg_recv_payload(int sock, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		struct rx_fds rx;
+		ssize_t n = recv_chunk(sock, (char *)buf + got, len - got, &rx);
+		/* The header has arrived, so the message has started. */
+		if (n == -EAGAIN) {
+			int ret = wait_ready(sock, POLLIN);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		if (rx.n > 0) {
+			log_ratelimited(LOG_LVL_WARN, "%zu fds arrived with the payload", rx.n);
+			rx_fds_close(&rx);
+			return -EBADMSG;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+void msg_fds_close(struct msg_fds *fds)
+{
+	for (size_t i = 0; i < fds->n; i++) {
+		if (fds->fd[i] >= 0)
+			close(fds->fd[i]);
+	}
+	fds->n = 0;
+}
+
+int msg_fds_take(struct msg_fds *fds, size_t i)
+{
+	if (i >= fds->n)
+		return -1;
+	int fd = fds->fd[i];
+	fds->fd[i] = -1;
+	return fd;
+}

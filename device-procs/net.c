@@ -1,0 +1,463 @@
+/* cellvm-net: virtio-net (device id 1) over a tap device as a vhost-user
+ * backend, with one rx/tx queue pair (no control queue, no MQ).
+ *
+ * Frames keep their 12-byte virtio-net header on both sides: tap is set to
+ * the same header (TUNSETVNETHDRSZ), so transmit writes the guest's chain to
+ * tap as it is once net_tx_check passed it, and receive copies what tap gives
+ * into the guest's buffers and sets num_buffers. A received packet that finds
+ * too few guest buffers waits in a bounce buffer, and tap is not read until
+ * the guest posts more; tap's own queue absorbs (and finally drops) the rest,
+ * as a NIC would. The offloads tap may use on received packets follow what
+ * the driver accepted (TUNSETOFFLOAD). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "net_hdr.h"
+#include "serve.h"
+
+/* A chain's iovecs go to writev in one call. */
+_Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_MAX");
+
+#define NET_RXQ 0
+#define NET_TXQ 1
+#define NET_QUEUE_SIZE 1024u
+/* Packets taken from tap per round, so a flood cannot starve the rest. */
+#define NET_RX_BUDGET 64
+#define NF(bit) (1ull << (bit))
+
+enum {
+	OPT_TAP = 0x200,
+	OPT_TAP_FD,
+	OPT_MAC,
+};
+
+struct net {
+	struct vub *b;
+	int tap_fd;
+	uint8_t mac[NET_MAC_LEN];
+	bool tap_watched;   /* tap_fd is watched for EPOLLIN */
+	bool tap_failed;    /* tap reads fail: it is no longer read */
+	size_t pending_len; /* bytes of pkt waiting for rx buffers; 0: none */
+	uint8_t pkt[NET_HDR_SIZE + NET_MAX_FRAME];
+	struct virtq_elem first; /* first rx chain of a packet: holds its header */
+	struct virtq_elem elem;  /* later rx chains; tx chains */
+	/* The rx chains a packet fills, to publish once it is complete. */
+	uint16_t heads[NET_QUEUE_SIZE];
+	uint32_t lens[NET_QUEUE_SIZE];
+};
+
+static int net_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+	struct net *n = b->dev;
+	uint8_t cfg[NET_CONFIG_SIZE];
+	if ((uint64_t)offset + len > sizeof(cfg))
+		return -EINVAL;
+	net_config_build(cfg, n->mac, VIRTIO_NET_S_LINK_UP);
+	memcpy(buf, cfg + offset, len);
+	return 0;
+}
+
+static int tap_set_offload(struct net *n, unsigned int offload)
+{
+	if (ioctl(n->tap_fd, TUNSETOFFLOAD, (unsigned long)offload) < 0) {
+		int err = -errno;
+		log_err("net: TUNSETOFFLOAD 0x%x: %s", offload, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int net_set_features(struct vub *b, uint64_t features)
+{
+	const char *why = net_features_check(features);
+	if (why) {
+		log_ratelimited(LOG_LVL_WARN, "net: driver features refused: %s", why);
+		return -EINVAL;
+	}
+	return tap_set_offload(b->dev, net_tun_offload(features));
+}
+
+/* Reads tap only while a packet can go somewhere. */
+static void tap_watch(struct net *n)
+{
+	bool want = vub_vring_running(&n->b->vrings[NET_RXQ]) && !n->pending_len &&
+		    !n->tap_failed && !n->b->vrings[NET_RXQ].vq.broken;
+	if (want == n->tap_watched)
+		return;
+	int err = evloop_mod(n->b->loop, n->tap_fd, want ? EPOLLIN : 0);
+	if (err)
+		log_err("net: watching tap: %s", strerror(-err));
+	else
+		n->tap_watched = want;
+}
+
+/* Gives back the k chains popped for a packet that is not delivered now. */
+static void rx_unpop(struct vub_vring *vr, unsigned int k)
+{
+	/* Undone newest first, each the most recent pop left. */
+	while (k--)
+		virtq_unpop(&vr->vq);
+}
+
+/* Copies the pending packet into rx chains: with MRG_RXBUF as many as it
+ * takes, otherwise exactly one. Returns 1 when the packet is gone (delivered
+ * or dropped), 0 when the ring ran out of buffers first (nothing is used
+ * then), -EIO when the ring broke. *pushed tells whether anything was used. */
+static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
+{
+	bool mrg = n->b->features & NF(VIRTIO_NET_F_MRG_RXBUF);
+	size_t len = n->pending_len, done = 0;
+	unsigned int k = 0;
+
+	while (done < len) {
+		struct virtq_elem *e = k ? &n->elem : &n->first;
+		int r = virtq_pop(&vr->vq, e);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			rx_unpop(vr, k);
+			return 0;
+		}
+		if (k == 0 && e->in_len < NET_HDR_SIZE) {
+			/* Not even a header fits: the chain is useless. */
+			log_ratelimited(LOG_LVL_WARN, "net: receive buffer of %llu bytes is "
+				       "shorter than the header", (unsigned long long)e->in_len);
+			virtq_push(&vr->vq, e->head, 0);
+			*pushed = true;
+			continue;
+		}
+		if (!mrg && e->in_len < len) {
+			virtq_unpop(&vr->vq);
+			log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet does not fit a %llu-byte "
+				       "receive buffer (no MRG_RXBUF); dropped", len,
+				       (unsigned long long)e->in_len);
+			return 1;
+		}
+		size_t chunk = e->in_len < len - done ? (size_t)e->in_len : len - done;
+		net_iov_write(e->in, e->in_num, 0, n->pkt + done, chunk);
+		n->heads[k] = e->head;
+		n->lens[k] = (uint32_t)chunk;
+		k++;
+		done += chunk;
+		if (done < len && k == vr->vq.num) {
+			/* The ring cannot hold more chains at once: it never fits. */
+			rx_unpop(vr, k);
+			log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet needs more receive "
+				       "buffers than the ring holds; dropped", len);
+			return 1;
+		}
+	}
+	net_hdr_set_num_buffers(n->first.in, n->first.in_num, (uint16_t)k);
+	for (unsigned int i = 0; i < k; i++)
+		virtq_push(&vr->vq, n->heads[i], n->lens[i]);
+	*pushed = true;
+	return 1;
+}
+
+/* Reads packets from tap into the guest until tap is empty, the guest has
+ * no buffers left, or the round's budget is spent. */
+static void rx_run(struct net *n)
+{
+	struct vub_vring *vr = &n->b->vrings[NET_RXQ];
+	bool pushed = false;
+
+	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
+		if (!n->pending_len) {
+			ssize_t r = read(n->tap_fd, n->pkt, sizeof(n->pkt));
+			if (r < 0) {
+				if (errno != EAGAIN && errno != EINTR) {
+					log_err("net: reading tap: %m; no more receiving");
+					n->tap_failed = true;
+				}
+				break;
+			}
+			if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
+				log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped",
+						r);
+				continue;
+			}
+			n->pending_len = (size_t)r;
+		}
+		int d = rx_deliver(n, vr, &pushed);
+		if (d < 0)
+			vub_vring_error(vr);
+		if (d <= 0)
+			break;
+		n->pending_len = 0;
+	}
+	if (pushed)
+		vub_vring_notify(vr);
+	tap_watch(n);
+}
+
+static void on_tap(void *opaque, uint32_t events)
+{
+	struct net *n = opaque;
+	(void)events;
+	if (vub_vring_running(&n->b->vrings[NET_RXQ]))
+		rx_run(n);
+}
+
+/* Hands one transmit chain to tap, or drops it with a reason. */
+static void tx_send(struct net *n, const struct virtq_elem *e)
+{
+	const char *why = net_tx_check(e->out, e->out_num, e->out_len, n->b->features);
+	if (!why && e->in_num)
+		why = "writable buffers in a transmit chain";
+	if (why) {
+		log_ratelimited(LOG_LVL_WARN, "net: transmit packet dropped: %s", why);
+		return;
+	}
+	/* tap takes a whole packet per write or none of it. */
+	if (writev(n->tap_fd, e->out, (int)e->out_num) < 0)
+		log_ratelimited(LOG_LVL_WARN, "net: tap write: %m; packet dropped");
+}
+
+static void tx_run(struct net *n)
+{
+	struct vub_vring *vr = &n->b->vrings[NET_TXQ];
+	bool pushed = false;
+	int r;
+	while ((r = virtq_pop(&vr->vq, &n->elem)) > 0) {
+		tx_send(n, &n->elem);
+		virtq_push(&vr->vq, n->elem.head, 0);
+		pushed = true;
+	}
+	if (r < 0)
+		vub_vring_error(vr);
+	if (pushed)
+		vub_vring_notify(vr);
+}
+
+static void net_process(struct vub *b, struct vub_vring *vr)
+{
+	if (vr->index == NET_RXQ)
+		rx_run(b->dev);
+	else
+		tx_run(b->dev);
+}
+
+static void net_ring_running(struct vub *b, struct vub_vring *vr, bool running)
+{
+	/* A pending packet lives in our own buffer and survives a stop. */
+	if (vr->index == NET_RXQ && !running)
+		tap_watch(b->dev);
+}
+
+static void net_reset(struct vub *b)
+{
+	struct net *n = b->dev;
+	n->pending_len = 0;
+	tap_watch(n);
+	/* Until a driver accepts offloads again, tap must not use them. */
+	tap_set_offload(n, 0);
+}
+
+static int net_setup(struct vub *b)
+{
+	struct net *n = b->dev;
+	int err = evloop_add(b->loop, n->tap_fd, 0, on_tap, n);
+	if (err)
+		log_err("net: watching tap: %s", strerror(-err));
+	return err;
+}
+
+static const struct vub_ops net_ops = {
+	.name = "net",
+	.num_queues = 2,
+	.max_queue_size = NET_QUEUE_SIZE,
+	.features = NF(VIRTIO_NET_F_MAC) | NF(VIRTIO_NET_F_STATUS) |
+		    NF(VIRTIO_NET_F_MRG_RXBUF) | NF(VIRTIO_NET_F_CSUM) |
+		    NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_GUEST_TSO4) |
+		    NF(VIRTIO_NET_F_GUEST_TSO6) | NF(VIRTIO_NET_F_GUEST_ECN) |
+		    NF(VIRTIO_NET_F_HOST_TSO4) | NF(VIRTIO_NET_F_HOST_TSO6) |
+		    NF(VIRTIO_NET_F_HOST_ECN),
+	.get_config = net_get_config,
+	.set_features = net_set_features,
+	.process = net_process,
+	.ring_running = net_ring_running,
+	.reset = net_reset,
+};
+
+static int tap_open(const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	if (strlen(name) >= IFNAMSIZ) {
+		log_err("--tap %s: longer than %d bytes", name, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	strcpy(ifr.ifr_name, name);
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int err = -errno;
+		log_err("--tap %s: %s", name, strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Checks that fd is a tap set up the way the device needs and puts it in
+ * the device's mode: our header size, no offloads yet, non-blocking. */
+static int tap_prepare(int fd, char name[IFNAMSIZ])
+{
+	struct ifreq ifr = { 0 };
+	int hdr = NET_HDR_SIZE;
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+		log_err("tap fd %d: not a tap device: %m", fd);
+		return -errno;
+	}
+	if ((ifr.ifr_flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !=
+	    (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) {
+		log_err("tap fd %d: needs IFF_TAP, IFF_NO_PI and IFF_VNET_HDR", fd);
+		return -EINVAL;
+	}
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	name[IFNAMSIZ - 1] = '\0';
+	int fl = fcntl(fd, F_GETFL);
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 || ioctl(fd, TUNSETOFFLOAD, 0ul) < 0 ||
+	    fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		log_err("tap %s: setting it up: %m", name);
+		return -errno;
+	}
+	return 0;
+}
+
+static int parse_fd(const char *arg, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0 || v > INT_MAX) {
+		log_err("--tap-fd %s: not a file descriptor number", arg);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int random_mac(uint8_t mac[NET_MAC_LEN])
+{
+	if (getrandom(mac, NET_MAC_LEN, 0) != NET_MAC_LEN) {
+		log_err("getrandom: %m");
+		return -EIO;
+	}
+	net_mac_make_local(mac);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
+		   "                  [--mac MAC] [options]\n"
+		   "virtio-net vhost-user backend over a tap device.\n\n"
+		   "  --tap NAME              open (or create) tap device NAME\n"
+		   "  --tap-fd N              use tap fd N (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)\n"
+		   "  --mac MAC               the guest's MAC (default: random, local)\n"
+		   SERVE_USAGE);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		SERVE_LONG_OPTIONS,
+		{ "tap", required_argument, NULL, OPT_TAP },
+		{ "tap-fd", required_argument, NULL, OPT_TAP_FD },
+		{ "mac", required_argument, NULL, OPT_MAC },
+		{ 0 },
+	};
+	struct serve_opts o;
+	const char *tap_name = NULL, *mac_arg = NULL;
+	int tap_fd = -1;
+	int c;
+
+	log_init("cellvm-net", LOG_LVL_INFO);
+	serve_opts_init(&o);
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int r = serve_opt(&o, c, optarg);
+		if (r < 0)
+			return 1;
+		if (r == 1)
+			continue;
+		if (c == OPT_TAP) {
+			tap_name = optarg;
+		} else if (c == OPT_TAP_FD) {
+			if (parse_fd(optarg, &tap_fd) < 0)
+				return 1;
+		} else if (c == OPT_MAC) {
+			mac_arg = optarg;
+		} else {
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument: %s", argv[optind]);
+		return 1;
+	}
+	if (o.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (o.print_caps) {
+		serve_print_capabilities("net", NULL);
+		return 0;
+	}
+	if (serve_opts_check(&o) < 0)
+		return 1;
+	if (!tap_name == (tap_fd < 0)) {
+		log_err("give exactly one of --tap NAME and --tap-fd N");
+		return 1;
+	}
+	if (tap_fd >= 0 && tap_fd == o.fd) {
+		log_err("--tap-fd and --fd name the same fd");
+		return 1;
+	}
+
+	struct net *n = calloc(1, sizeof(*n));
+	if (!n) {
+		log_err("out of memory");
+		return 1;
+	}
+	int status = 1;
+	char ifname[IFNAMSIZ], macstr[NET_MAC_STRLEN];
+	if (mac_arg && net_mac_parse(mac_arg, n->mac) < 0) {
+		log_err("--mac %s: not a unicast MAC like 52:54:00:12:34:56", mac_arg);
+		goto out;
+	}
+	if (!mac_arg && random_mac(n->mac) < 0)
+		goto out;
+	if (tap_name && (tap_fd = tap_open(tap_name)) < 0)
+		goto out;
+	if (tap_prepare(tap_fd, ifname) < 0)
+		goto out_tap;
+	net_mac_format(n->mac, macstr);
+	log_info("net: tap %s, guest MAC %s", ifname, macstr);
+
+	struct vub b;
+	n->b = &b;
+	n->tap_fd = tap_fd;
+	vub_init(&b, &net_ops, n, NULL);
+	status = serve_run(&b, &o, net_setup);
+out_tap:
+	close(tap_fd);
+out:
+	free(n);
+	return status;
+}

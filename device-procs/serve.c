@@ -1,0 +1,224 @@
+#include "serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void serve_opts_init(struct serve_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+}
+
+static int parse_fd(const char *arg, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+int serve_opt(struct serve_opts *o, int c, const char *arg)
+{
+	enum log_level lvl;
+	switch (c) {
+	case SERVE_OPT_SOCKET_PATH:
+		o->socket_path = arg;
+		return 1;
+	case SERVE_OPT_FD:
+		if (parse_fd(arg, &o->fd) < 0) {
+			log_err("--fd %s: not a file descriptor number", arg);
+			return -EINVAL;
+		}
+		return 1;
+	case SERVE_OPT_PRINT_CAPS:
+		o->print_caps = true;
+		return 1;
+	case SERVE_OPT_LOG_LEVEL:
+		if (log_parse_level(arg, &lvl) < 0) {
+			log_err("--log-level %s: use error, warn, info or debug", arg);
+			return -EINVAL;
+		}
+		log_set_level(lvl);
+		return 1;
+	case SERVE_OPT_HELP:
+		o->help = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int serve_opts_check(const struct serve_opts *o)
+{
+	if (!o->socket_path == (o->fd < 0)) {
+		log_err("give exactly one of --socket-path PATH and --fd N");
+		return -EINVAL;
+	}
+	if (o->fd >= 0) {
+		int type;
+		socklen_t len = sizeof(type);
+		if (getsockopt(o->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+		    type != SOCK_STREAM) {
+			log_err("--fd %d: not a stream socket", o->fd);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void serve_print_capabilities(const char *type, const char *const *features)
+{
+	printf("{\n  \"type\": \"%s\"", type);
+	if (features && features[0]) {
+		printf(",\n  \"features\": [");
+		for (size_t i = 0; features[i]; i++)
+			printf("%s\n    \"%s\"", i ? "," : "", features[i]);
+		printf("\n  ]");
+	}
+	printf("\n}\n");
+}
+
+struct server {
+	struct vub *b;
+	int listen_fd; /* -1 with --fd */
+	int sig_fd;
+	int status;
+};
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct server *s = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		log_info("%s: signal %u, exiting", s->b->ops->name, si.ssi_signo);
+	s->status = 0;
+	evloop_stop(s->b->loop);
+}
+
+static void on_accept(void *opaque, uint32_t events)
+{
+	struct server *s = opaque;
+	(void)events;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		log_ratelimited(LOG_LVL_WARN, "accept: %m");
+		return;
+	}
+	/* One frontend at a time: stop listening until it hangs up. */
+	if (vub_attach(s->b, fd) == 0) {
+		log_info("%s: frontend connected", s->b->ops->name);
+		evloop_mod(s->b->loop, s->listen_fd, 0);
+	}
+}
+
+/* One server per process. */
+static struct server the_server;
+
+static void on_disconnect(struct vub *b)
+{
+	struct server *s = &the_server;
+	if (s->listen_fd >= 0) {
+		evloop_mod(b->loop, s->listen_fd, EPOLLIN);
+		return;
+	}
+	s->status = 0;
+	evloop_stop(b->loop);
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_err("--socket-path %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A stale socket file from an earlier run would make bind fail. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		int err = -errno;
+		log_err("--socket-path %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b))
+{
+	struct server *s = &the_server;
+	int err;
+	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .status = 1 };
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	/* A frontend that hangs up must not kill us with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_err("signalfd: %m");
+		return 1;
+	}
+	if ((err = evloop_create(&b->loop)) < 0) {
+		log_err("event loop: %s", strerror(-err));
+		close(s->sig_fd);
+		return 1;
+	}
+	b->on_disconnect = on_disconnect;
+	if ((err = evloop_add(b->loop, s->sig_fd, EPOLLIN, on_signal, s)) < 0)
+		goto out;
+	if (setup && (err = setup(b)) < 0)
+		goto out;
+	if (o->socket_path) {
+		if ((s->listen_fd = listen_on(o->socket_path)) < 0) {
+			err = s->listen_fd;
+			goto out;
+		}
+		if ((err = evloop_add(b->loop, s->listen_fd, EPOLLIN, on_accept, s)) < 0)
+			goto out;
+		log_info("%s: listening on %s", b->ops->name, o->socket_path);
+	} else {
+		if (fcntl(o->fd, F_SETFD, FD_CLOEXEC) < 0 || (err = vub_attach(b, o->fd)) < 0) {
+			err = err ? err : -errno;
+			goto out;
+		}
+	}
+	if ((err = evloop_run(b->loop)) < 0)
+		log_err("event loop: %s", strerror(-err));
+out:
+	if (err < 0)
+		s->status = 1;
+	vub_detach(b);
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		unlink(o->socket_path);
+	}
+	evloop_destroy(b->loop);
+	b->loop = NULL;
+	close(s->sig_fd);
+	return s->status;
+}

@@ -1,0 +1,594 @@
+/* cellvm-net driven by the test frontend across a process boundary, over a
+ * tap device the test creates and watches with an AF_PACKET socket. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "net_hdr.h"
+#include "tfe.h"
+
+#define MEM (16u << 20)
+#define RXQ 0
+#define TXQ 1
+#define ETHERTYPE 0x88b5 /* local experimental: nothing else uses it */
+#define NF(bit) (1ull << (bit))
+
+static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+static const uint8_t peer_mac[6] = { 0x02, 0x00, 0x00, 0xaa, 0xbb, 0xcc };
+
+struct tap {
+	char name[IFNAMSIZ];
+	int ifindex;
+	int pkt; /* AF_PACKET socket bound to the interface, ETHERTYPE only */
+};
+
+static const char *net_bin(void)
+{
+	return tfe_bin("device-procs/cellvm-net");
+}
+
+static void ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(s, 0);
+	strcpy(ifr->ifr_name, name);
+	cr_assert_eq(ioctl(s, req, ifr), 0, "ioctl 0x%lx on %s: %s", req, name, strerror(errno));
+	close(s);
+}
+
+/* Quiet (no IPv6 chatter), jumbo-capable, up, and watched on ETHERTYPE. */
+static void tap_bring_up(struct tap *t)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", t->name);
+	FILE *p = fopen(path, "w");
+	if (p) {
+		fputs("1", p);
+		fclose(p);
+	}
+	struct ifreq ifr = { .ifr_mtu = 9000 };
+	ifreq_ioctl(t->name, SIOCSIFMTU, &ifr);
+	memset(&ifr, 0, sizeof(ifr));
+	ifreq_ioctl(t->name, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	ifreq_ioctl(t->name, SIOCSIFFLAGS, &ifr);
+	t->ifindex = (int)if_nametoindex(t->name);
+	cr_assert_gt(t->ifindex, 0);
+	t->pkt = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETHERTYPE));
+	cr_assert_geq(t->pkt, 0);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETHERTYPE),
+				   .sll_ifindex = t->ifindex };
+	cr_assert_eq(bind(t->pkt, (struct sockaddr *)&sll, sizeof(sll)), 0);
+}
+
+static void tap_name(struct tap *t)
+{
+	static int seq;
+	snprintf(t->name, sizeof(t->name), "cvt%d_%d", (int)getpid() % 10000000, seq++);
+}
+
+/* Creates a tap the way a VMM would hand it over; skips the test where tap
+ * is not available. Returns its fd (inheritable). */
+static int tap_create(struct tap *t)
+{
+	tap_name(t);
+	int fd = open("/dev/net/tun", O_RDWR);
+	if (fd < 0)
+		cr_skip_test("no /dev/net/tun: %s", strerror(errno));
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	strcpy(ifr.ifr_name, t->name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int err = errno;
+		close(fd);
+		cr_skip_test("cannot create a tap device: %s", strerror(err));
+	}
+	return fd;
+}
+
+static void start_with(struct tfe *f, const char *const *argv, uint64_t features, uint16_t num)
+{
+	cr_assert_eq(tfe_start(f, argv, MEM), 0);
+	cr_assert_eq(tfe_negotiate(f, features), 0);
+	cr_assert_eq(tfe_setup_queue(f, RXQ, num), 0);
+	cr_assert_eq(tfe_setup_queue(f, TXQ, num), 0);
+}
+
+/* Starts the backend on a fresh tap passed by fd. */
+static void start(struct tfe *f, struct tap *t, uint64_t features, uint16_t num)
+{
+	char fdarg[16];
+	int fd = tap_create(t);
+	snprintf(fdarg, sizeof(fdarg), "%d", fd);
+	const char *argv[] = { net_bin(), "--tap-fd", fdarg, "--mac", "52:54:00:12:34:56", NULL };
+	cr_assert_eq(tfe_start(f, argv, MEM), 0);
+	/* The backend holds the tap now: the interface goes when it exits. */
+	close(fd);
+	tap_bring_up(t);
+	cr_assert_eq(tfe_negotiate(f, features), 0);
+	cr_assert_eq(tfe_setup_queue(f, RXQ, num), 0);
+	cr_assert_eq(tfe_setup_queue(f, TXQ, num), 0);
+}
+
+static void finish_clean(struct tfe *f, struct tap *t)
+{
+	close(t->pkt);
+	int status = tfe_finish(f);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "backend must exit 0 when the frontend hangs up (status 0x%x)", status);
+}
+
+/* An Ethernet frame of len bytes with our ethertype and a payload pattern. */
+static void make_frame(uint8_t *p, size_t len, const uint8_t *dst, const uint8_t *src,
+		       uint8_t seed)
+{
+	memcpy(p, dst, 6);
+	memcpy(p + 6, src, 6);
+	p[12] = ETHERTYPE >> 8;
+	p[13] = ETHERTYPE & 0xff;
+	for (size_t i = 14; i < len; i++)
+		p[i] = (uint8_t)(i * 13 + seed);
+}
+
+static void host_send(struct tap *t, size_t len, uint8_t seed)
+{
+	uint8_t *frame = malloc(len);
+	make_frame(frame, len, guest_mac, peer_mac, seed);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETHERTYPE),
+				   .sll_ifindex = t->ifindex, .sll_halen = 6 };
+	memcpy(sll.sll_addr, guest_mac, 6);
+	cr_assert_eq(sendto(t->pkt, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)),
+		     (ssize_t)len, "sendto: %s", strerror(errno));
+	free(frame);
+}
+
+/* Receives the next frame the interface got from the guest. */
+static ssize_t host_recv(struct tap *t, uint8_t *buf, size_t len, int timeout_ms)
+{
+	for (;;) {
+		struct pollfd p = { .fd = t->pkt, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -ETIMEDOUT;
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(t->pkt, buf, len, 0, (struct sockaddr *)&from, &fl);
+		cr_assert_geq(n, 0);
+		if (from.sll_pkttype != PACKET_OUTGOING)
+			return n;
+	}
+}
+
+static uint16_t le16_at(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static int post_rx(struct tfe *f, uint64_t gpa, uint32_t len)
+{
+	struct tfe_buf b = { gpa, len, true };
+	int head = tfe_post(f, RXQ, &b, 1, false);
+	cr_assert_geq(head, 0);
+	return head;
+}
+
+static void wait_used(struct tfe *f, unsigned int q, int head, uint32_t want_len)
+{
+	uint32_t id, len;
+	cr_assert_eq(tfe_wait_used(f, q, 5000, &id, &len), 0, "queue %u: no used buffer", q);
+	cr_assert_eq(id, (uint32_t)head);
+	cr_assert_eq(len, want_len);
+}
+
+/* Posts hdr + frame as a transmit chain, the header split 5 + 7. */
+static int post_tx(struct tfe *f, const uint8_t hdr[NET_HDR_SIZE], const uint8_t *frame,
+		   uint32_t len)
+{
+	uint64_t gpa = tfe_alloc(f, NET_HDR_SIZE + len);
+	uint8_t *p = tfe_ptr(f, gpa);
+	memcpy(p, hdr, NET_HDR_SIZE);
+	memcpy(p + NET_HDR_SIZE, frame, len);
+	struct tfe_buf b[3] = { { gpa, 5, false }, { gpa + 5, 7, false },
+				{ gpa + NET_HDR_SIZE, len, false } };
+	int head = tfe_post(f, TXQ, b, 3, false);
+	cr_assert_geq(head, 0);
+	return head;
+}
+
+Test(net, host_frame_reaches_guest)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, 0, 64);
+	uint64_t buf = tfe_alloc(&f, 2048);
+	int head = post_rx(&f, buf, 2048);
+	host_send(&t, 100, 1);
+	wait_used(&f, RXQ, head, NET_HDR_SIZE + 100);
+	const uint8_t *p = tfe_ptr(&f, buf);
+	cr_assert_eq(p[0], 0, "flags");
+	cr_assert_eq(p[1], VIRTIO_NET_HDR_GSO_NONE);
+	cr_assert_eq(le16_at(p + 10), 1, "num_buffers");
+	uint8_t want[100];
+	make_frame(want, sizeof(want), guest_mac, peer_mac, 1);
+	cr_assert_arr_eq(p + NET_HDR_SIZE, want, sizeof(want));
+	finish_clean(&f, &t);
+}
+
+Test(net, guest_frame_reaches_host)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, 0, 64);
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[60], got[2048];
+	make_frame(frame, sizeof(frame), peer_mac, guest_mac, 7);
+	int head = post_tx(&f, hdr, frame, sizeof(frame));
+	wait_used(&f, TXQ, head, 0);
+	ssize_t n = host_recv(&t, got, sizeof(got), 5000);
+	cr_assert_eq(n, (ssize_t)sizeof(frame), "got %zd bytes", n);
+	cr_assert_arr_eq(got, frame, sizeof(frame), "the header went to tap as its vnet hdr");
+	finish_clean(&f, &t);
+}
+
+Test(net, bad_transmit_chains_are_dropped_not_sent)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_CSUM), 64);
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[60], got[2048];
+
+	/* A TSO request that was not negotiated. */
+	make_frame(frame, sizeof(frame), peer_mac, guest_mac, 0xbd);
+	hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+	hdr[4] = 100;
+	hdr[6] = 20;
+	hdr[8] = 4;
+	wait_used(&f, TXQ, post_tx(&f, hdr, frame, sizeof(frame)), 0);
+	/* Shorter than a header. */
+	uint64_t gpa = tfe_alloc(&f, 8);
+	struct tfe_buf b = { gpa, 8, false };
+	wait_used(&f, TXQ, tfe_post(&f, TXQ, &b, 1, false), 0);
+	/* A writable part in a transmit chain. */
+	memset(hdr, 0, sizeof(hdr));
+	gpa = tfe_alloc(&f, NET_HDR_SIZE + sizeof(frame) + 16);
+	memcpy(tfe_ptr(&f, gpa + NET_HDR_SIZE), frame, sizeof(frame));
+	struct tfe_buf wb[2] = { { gpa, NET_HDR_SIZE + sizeof(frame), false },
+				 { gpa + NET_HDR_SIZE + sizeof(frame), 16, true } };
+	wait_used(&f, TXQ, tfe_post(&f, TXQ, wb, 2, false), 0);
+
+	/* Then a good one: the first the host sees. */
+	make_frame(frame, sizeof(frame), peer_mac, guest_mac, 0x60);
+	wait_used(&f, TXQ, post_tx(&f, hdr, frame, sizeof(frame)), 0);
+	ssize_t n = host_recv(&t, got, sizeof(got), 5000);
+	cr_assert_eq(n, (ssize_t)sizeof(frame));
+	cr_assert_arr_eq(got, frame, sizeof(frame));
+	cr_assert_eq(host_recv(&t, got, sizeof(got), 200), -ETIMEDOUT);
+	cr_assert(tfe_alive(&f));
+	finish_clean(&f, &t);
+}
+
+Test(net, checksum_offload_frame_is_accepted)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_CSUM), 64);
+	uint8_t hdr[NET_HDR_SIZE] = { VIRTIO_NET_HDR_F_NEEDS_CSUM }, frame[80], got[2048];
+	make_frame(frame, sizeof(frame), peer_mac, guest_mac, 3);
+	hdr[6] = 20; /* csum_start */
+	hdr[8] = 6;  /* csum_offset */
+	wait_used(&f, TXQ, post_tx(&f, hdr, frame, sizeof(frame)), 0);
+	ssize_t n = host_recv(&t, got, sizeof(got), 5000);
+	cr_assert_eq(n, (ssize_t)sizeof(frame));
+	finish_clean(&f, &t);
+}
+
+Test(net, mergeable_buffers_take_a_large_frame)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 64);
+	enum { BUF = 1024, NBUF = 8, FRAME = 4000 };
+	uint64_t gpa[NBUF];
+	int heads[NBUF];
+	for (int i = 0; i < NBUF; i++) {
+		gpa[i] = tfe_alloc(&f, BUF);
+		heads[i] = post_rx(&f, gpa[i], BUF);
+	}
+	host_send(&t, FRAME, 9);
+	const uint32_t total = NET_HDR_SIZE + FRAME, used = (total + BUF - 1) / BUF;
+	uint8_t *got = malloc(total);
+	uint32_t off = 0;
+	for (uint32_t i = 0; i < used; i++) {
+		uint32_t want = total - off < BUF ? total - off : BUF;
+		wait_used(&f, RXQ, heads[i], want);
+		memcpy(got + off, tfe_ptr(&f, gpa[i]), want);
+		off += want;
+	}
+	cr_assert_eq(le16_at(got + 10), used, "num_buffers");
+	uint8_t *want = malloc(FRAME);
+	make_frame(want, FRAME, guest_mac, peer_mac, 9);
+	cr_assert_arr_eq(got + NET_HDR_SIZE, want, FRAME);
+	free(want);
+	free(got);
+	/* The rest stay posted for the next frame. */
+	host_send(&t, 60, 10);
+	wait_used(&f, RXQ, heads[used], NET_HDR_SIZE + 60);
+	cr_assert_eq(le16_at(tfe_ptr(&f, gpa[used]) + 10), 1);
+	finish_clean(&f, &t);
+}
+
+Test(net, mergeable_frame_waits_for_enough_buffers)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 64);
+	uint64_t a = tfe_alloc(&f, 1024), b = tfe_alloc(&f, 2048);
+	int ha = post_rx(&f, a, 1024);
+	host_send(&t, 2000, 4);
+	/* One buffer is not enough: none is used until the second arrives. */
+	uint32_t id, len;
+	cr_assert_eq(tfe_wait_used(&f, RXQ, 300, &id, &len), -ETIMEDOUT);
+	int hb = post_rx(&f, b, 2048);
+	wait_used(&f, RXQ, ha, 1024);
+	wait_used(&f, RXQ, hb, NET_HDR_SIZE + 2000 - 1024);
+	cr_assert_eq(le16_at((uint8_t *)tfe_ptr(&f, a) + 10), 2);
+	finish_clean(&f, &t);
+}
+
+Test(net, without_mergeable_buffers_a_frame_too_large_is_dropped)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, 0, 64);
+	uint64_t buf = tfe_alloc(&f, 256);
+	int head = post_rx(&f, buf, 256);
+	host_send(&t, 1000, 5);
+	host_send(&t, 100, 6);
+	/* The buffer is kept for the frame that fits. */
+	wait_used(&f, RXQ, head, NET_HDR_SIZE + 100);
+	uint8_t want[100];
+	make_frame(want, sizeof(want), guest_mac, peer_mac, 6);
+	cr_assert_arr_eq((uint8_t *)tfe_ptr(&f, buf) + NET_HDR_SIZE, want, sizeof(want));
+	cr_assert(tfe_alive(&f));
+	finish_clean(&f, &t);
+}
+
+Test(net, receive_buffer_shorter_than_a_header_is_skipped)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 64);
+	uint64_t small = tfe_alloc(&f, 16), big = tfe_alloc(&f, 2048);
+	int hs = post_rx(&f, small, NET_HDR_SIZE - 1);
+	int hb = post_rx(&f, big, 2048);
+	host_send(&t, 60, 3);
+	wait_used(&f, RXQ, hs, 0);
+	wait_used(&f, RXQ, hb, NET_HDR_SIZE + 60);
+	cr_assert_eq(le16_at((uint8_t *)tfe_ptr(&f, big) + 10), 1);
+	finish_clean(&f, &t);
+}
+
+Test(net, mergeable_frame_larger_than_the_whole_ring_is_dropped)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 4);
+	uint64_t gpa[4];
+	int heads[4];
+	for (int i = 0; i < 4; i++) {
+		gpa[i] = tfe_alloc(&f, 64);
+		heads[i] = post_rx(&f, gpa[i], 64);
+	}
+	/* Four 64-byte buffers are all the ring can ever offer. */
+	host_send(&t, 1000, 1);
+	host_send(&t, 40, 2);
+	wait_used(&f, RXQ, heads[0], NET_HDR_SIZE + 40);
+	uint8_t want[40];
+	make_frame(want, sizeof(want), guest_mac, peer_mac, 2);
+	cr_assert_arr_eq((uint8_t *)tfe_ptr(&f, gpa[0]) + NET_HDR_SIZE, want, sizeof(want));
+	finish_clean(&f, &t);
+}
+
+Test(net, frame_waits_for_a_buffer)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_F_INDIRECT_DESC), 64);
+	host_send(&t, 200, 8);
+	usleep(200 * 1000);
+	uint64_t buf = tfe_alloc(&f, 2048);
+	/* Split, in an indirect table, the header cut in two. */
+	struct tfe_buf b[2] = { { buf, 7, true }, { buf + 7, 2041, true } };
+	int head = tfe_post(&f, RXQ, b, 2, true);
+	wait_used(&f, RXQ, head, NET_HDR_SIZE + 200);
+	uint8_t want[200];
+	make_frame(want, sizeof(want), guest_mac, peer_mac, 8);
+	cr_assert_arr_eq((uint8_t *)tfe_ptr(&f, buf) + NET_HDR_SIZE, want, sizeof(want));
+	finish_clean(&f, &t);
+}
+
+Test(net, many_frames_both_ways)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF) | NF(VIRTIO_F_EVENT_IDX), 256);
+	enum { N = 100 };
+	uint64_t gpa[N];
+	int heads[N];
+	for (int i = 0; i < N; i++) {
+		gpa[i] = tfe_alloc(&f, 2048);
+		heads[i] = post_rx(&f, gpa[i], 2048);
+	}
+	for (int i = 0; i < N; i++)
+		host_send(&t, 60 + (size_t)i, (uint8_t)i);
+	for (int i = 0; i < N; i++) {
+		wait_used(&f, RXQ, heads[i], NET_HDR_SIZE + 60 + (uint32_t)i);
+		cr_assert_eq(((uint8_t *)tfe_ptr(&f, gpa[i]))[NET_HDR_SIZE + 14],
+			     (uint8_t)(14 * 13 + i), "frame %d out of order", i);
+	}
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[200], got[2048];
+	for (int i = 0; i < 50; i++) {
+		make_frame(frame, 60 + (size_t)i, peer_mac, guest_mac, (uint8_t)i);
+		post_tx(&f, hdr, frame, 60 + (uint32_t)i);
+	}
+	for (int i = 0; i < 50; i++) {
+		ssize_t n = host_recv(&t, got, sizeof(got), 5000);
+		cr_assert_eq(n, 60 + i, "frame %d", i);
+		cr_assert_eq(got[14], (uint8_t)(14 * 13 + i));
+	}
+	finish_clean(&f, &t);
+}
+
+/* tx-checksumming and TSO as the kernel reports them for the interface. */
+static bool ethtool_get(const char *name, uint32_t cmd)
+{
+	struct ethtool_value ev = { .cmd = cmd };
+	struct ifreq ifr = { .ifr_data = (char *)&ev };
+	ifreq_ioctl(name, SIOCETHTOOL, &ifr);
+	return ev.data;
+}
+
+Test(net, offloads_follow_the_driver)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_GUEST_TSO4) |
+		     NF(VIRTIO_NET_F_GUEST_TSO6) | NF(VIRTIO_NET_F_GUEST_ECN), 64);
+	cr_assert(ethtool_get(t.name, ETHTOOL_GTXCSUM));
+	cr_assert(ethtool_get(t.name, ETHTOOL_GTSO));
+	finish_clean(&f, &t);
+
+	start(&f, &t, 0, 64);
+	cr_assert_not(ethtool_get(t.name, ETHTOOL_GTXCSUM));
+	cr_assert_not(ethtool_get(t.name, ETHTOOL_GTSO));
+	finish_clean(&f, &t);
+}
+
+Test(net, features_breaking_dependencies_are_refused)
+{
+	struct tfe f;
+	char fdarg[16];
+	struct tap t;
+	int fd = tap_create(&t);
+	snprintf(fdarg, sizeof(fdarg), "%d", fd);
+	const char *argv[] = { net_bin(), "--tap-fd", fdarg, NULL };
+	cr_assert_eq(tfe_start(&f, argv, MEM), 0);
+	close(fd);
+	cr_assert_eq(tfe_negotiate(&f, NF(VIRTIO_NET_F_GUEST_TSO4)), -EIO);
+	cr_assert(tfe_alive(&f));
+	int status = tfe_finish(&f);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+}
+
+Test(net, config)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, NF(VIRTIO_NET_F_MAC) | NF(VIRTIO_NET_F_STATUS), 64);
+	uint8_t cfg[NET_CONFIG_SIZE];
+	cr_assert_eq(tfe_get_config(&f, 0, cfg, sizeof(cfg)), 0);
+	cr_assert_arr_eq(cfg, guest_mac, 6);
+	cr_assert_eq(le16_at(cfg + 6), VIRTIO_NET_S_LINK_UP);
+	cr_assert_eq(le16_at(cfg + 8), 1);
+	uint8_t st[2];
+	cr_assert_eq(tfe_get_config(&f, 6, st, 2), 0);
+	cr_assert_eq(le16_at(st), VIRTIO_NET_S_LINK_UP);
+	cr_assert_neq(tfe_get_config(&f, NET_CONFIG_SIZE - 1, st, 2), 0);
+	cr_assert(tfe_alive(&f));
+	finish_clean(&f, &t);
+}
+
+Test(net, random_mac_is_local_unicast)
+{
+	struct tfe f;
+	char fdarg[16];
+	struct tap t;
+	int fd = tap_create(&t);
+	snprintf(fdarg, sizeof(fdarg), "%d", fd);
+	const char *argv[] = { net_bin(), "--tap-fd", fdarg, NULL };
+	start_with(&f, argv, 0, 16);
+	close(fd);
+	uint8_t mac[6];
+	cr_assert_eq(tfe_get_config(&f, 0, mac, 6), 0);
+	cr_assert_eq(mac[0] & 3, 2, "mac[0] = 0x%02x", mac[0]);
+	int status = tfe_finish(&f);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+Test(net, hostile_rings_break_only_their_ring)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, 0, 16);
+	/* The receive ring is read when a frame comes for it. */
+	tfe_avail_publish(&f, RXQ, 16, 1);
+	host_send(&t, 60, 1);
+	cr_assert(tfe_wait_err(&f, RXQ, 5000), "head out of range");
+	uint64_t gpa = tfe_alloc(&f, 64);
+	*tfe_desc(&f, TXQ, 0) = (struct virtq_desc){ gpa, 32, VIRTQ_DESC_F_NEXT, 1 };
+	*tfe_desc(&f, TXQ, 1) = (struct virtq_desc){ gpa + 32, 32, VIRTQ_DESC_F_NEXT, 0 };
+	tfe_avail_publish(&f, TXQ, 0, 1);
+	cr_assert(tfe_wait_err(&f, TXQ, 5000), "descriptor loop");
+	/* More frames for a broken ring do not bother the backend. */
+	host_send(&t, 60, 2);
+	usleep(100 * 1000);
+	cr_assert(tfe_alive(&f));
+	finish_clean(&f, &t);
+}
+
+Test(net, tap_by_name)
+{
+	struct tfe f;
+	struct tap t;
+	/* Fails early where tap is unavailable, like the other tests. */
+	close(tap_create(&t));
+	tap_name(&t);
+	const char *argv[] = { net_bin(), "--tap", t.name, NULL };
+	start_with(&f, argv, 0, 64);
+	/* The backend created the interface: it exists once negotiation ran. */
+	tap_bring_up(&t);
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[64], got[2048];
+	make_frame(frame, sizeof(frame), peer_mac, guest_mac, 2);
+	wait_used(&f, TXQ, post_tx(&f, hdr, frame, sizeof(frame)), 0);
+	cr_assert_eq(host_recv(&t, got, sizeof(got), 5000), (ssize_t)sizeof(frame));
+	cr_assert_arr_eq(got, frame, sizeof(frame));
+	finish_clean(&f, &t);
+	cr_assert_eq(if_nametoindex(t.name), 0u, "the backend's tap goes with it");
+}
+
+static int run_status(const char *args)
+{
+	char cmd[4300];
+	snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", net_bin(), args);
+	int status = system(cmd);
+	cr_assert(WIFEXITED(status), "status 0x%x", status);
+	return WEXITSTATUS(status);
+}
+
+Test(net, options_are_checked)
+{
+	const char *sp = "--socket-path /tmp/cellvm-net-unused.sock";
+	char args[256];
+	cr_assert_eq(run_status(sp), 1, "no tap");
+	snprintf(args, sizeof(args), "%s --tap x --tap-fd 0", sp);
+	cr_assert_eq(run_status(args), 1, "two taps");
+	snprintf(args, sizeof(args), "%s --tap-fd 0 </dev/null", sp);
+	cr_assert_eq(run_status(args), 1, "not a tap");
+	snprintf(args, sizeof(args), "%s --tap-fd 0 --mac 01:00:5e:00:00:01", sp);
+	cr_assert_eq(run_status(args), 1, "multicast MAC");
+	snprintf(args, sizeof(args), "%s --tap 0123456789abcdefg", sp);
+	cr_assert_eq(run_status(args), 1, "name too long");
+	cr_assert_eq(run_status("--print-capabilities >/dev/null"), 0);
+}
