@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,15 +33,14 @@ int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
 	if (size == 0 || __builtin_add_overflow(gpa, size, &gpa_end) ||
 	    __builtin_add_overflow(uaddr, size, &uaddr_end) ||
 	    __builtin_add_overflow(mmap_offset, size, &file_end)) {
-		log_ratelimited(LOG_LVL_WARN,
-				"region gpa 0x%llx size 0x%llx uaddr 0x%llx offset 0x%llx: empty or wraps",
-				(unsigned long long)gpa, (unsigned long long)size,
-				(unsigned long long)uaddr, (unsigned long long)mmap_offset);
+		log_ratelimited(LOG_LVL_WARN, "region gpa %#" PRIx64 " size %#" PRIx64
+				" uaddr %#" PRIx64 " offset %#" PRIx64 ": empty or wraps",
+				gpa, size, uaddr, mmap_offset);
 		return -EINVAL;
 	}
 	if (gm->n == GM_MAX_REGIONS) {
-		log_ratelimited(LOG_LVL_WARN, "region gpa 0x%llx: already %d regions",
-				(unsigned long long)gpa, GM_MAX_REGIONS);
+		log_ratelimited(LOG_LVL_WARN, "region gpa %#" PRIx64 ": already %d regions",
+				gpa, GM_MAX_REGIONS);
 		return -ENOSPC;
 	}
 	size_t pos = gm->n;
@@ -48,10 +48,9 @@ int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
 		const struct gm_region *r = &gm->r[i];
 		if (ranges_overlap(gpa, size, r->gpa, r->size) ||
 		    ranges_overlap(uaddr, size, r->uaddr, r->size)) {
-			log_ratelimited(LOG_LVL_WARN,
-					"region gpa 0x%llx size 0x%llx uaddr 0x%llx overlaps region gpa 0x%llx",
-					(unsigned long long)gpa, (unsigned long long)size,
-					(unsigned long long)uaddr, (unsigned long long)r->gpa);
+			log_ratelimited(LOG_LVL_WARN, "region gpa %#" PRIx64 " size %#" PRIx64
+					" uaddr %#" PRIx64 " overlaps region gpa %#" PRIx64,
+					gpa, size, uaddr, r->gpa);
 			return -EINVAL;
 		}
 		if (pos == gm->n && r->gpa > gpa)
@@ -66,16 +65,14 @@ int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
 		return -err;
 	}
 	if ((uint64_t)st.st_size < file_end) {
-		log_ratelimited(LOG_LVL_WARN, "region gpa 0x%llx: file has 0x%llx bytes, needs 0x%llx",
-				(unsigned long long)gpa, (unsigned long long)st.st_size,
-				(unsigned long long)file_end);
+		log_ratelimited(LOG_LVL_WARN, "region gpa %#" PRIx64 ": file has %#" PRIx64
+				" bytes, needs %#" PRIx64, gpa, (uint64_t)st.st_size, file_end);
 		return -EINVAL;
 	}
 	int seals = fcntl(fd, F_GET_SEALS);
 	if (seals >= 0 && !(seals & F_SEAL_SHRINK))
-		log_ratelimited(LOG_LVL_WARN,
-				"region gpa 0x%llx: memfd not sealed against shrinking, a truncate would fault us",
-				(unsigned long long)gpa);
+		log_ratelimited(LOG_LVL_WARN, "region gpa %#" PRIx64 ": memfd not sealed "
+				"against shrinking, a truncate would fault us", gpa);
 
 	/* mmap wants a page-aligned offset: map from the page below and skip
 	 * the remainder. Nothing wraps: delta + size <= file_end <= st_size. */
@@ -85,8 +82,8 @@ int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
 			  (off_t)(mmap_offset - delta));
 	if (base == MAP_FAILED) {
 		int err = errno;
-		log_ratelimited(LOG_LVL_WARN, "mmap region gpa 0x%llx size 0x%llx: %s",
-				(unsigned long long)gpa, (unsigned long long)size, strerror(err));
+		log_ratelimited(LOG_LVL_WARN, "mmap region gpa %#" PRIx64 " size %#" PRIx64 ": %s",
+				gpa, size, strerror(err));
 		return -err;
 	}
 
@@ -201,8 +198,7 @@ int gm_memfd_create(const char *name, uint64_t size)
 	if (ftruncate(fd, (off_t)size) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		int err = errno;
-		log_err("memfd %s of 0x%llx bytes: %s", name, (unsigned long long)size,
-			strerror(err));
+		log_err("memfd %s of %#" PRIx64 " bytes: %s", name, size, strerror(err));
 		close(fd);
 		return -err;
 	}

@@ -77,7 +77,7 @@ static ssize_t recv_chunk(int sock, void *buf, size_t len, struct rx_fds *rx)
 			memcpy(&rx->fd[rx->n++], data + i * sizeof(int), sizeof(int));
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
-		log_ratelimited(LOG_LVL_WARN, "control data truncated, %zu fds dropped",
+		log_ratelimited(LOG_LVL_WARN, "control data truncated; closing %zu fds",
 				rx->n);
 		rx_fds_close(rx);
 		return -EMSGSIZE;

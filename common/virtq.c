@@ -2,6 +2,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,19 +27,16 @@ int virtq_init(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 int virtq_map(struct virtq *vq, uint64_t desc_gpa, uint64_t avail_gpa, uint64_t used_gpa)
 {
 	if (desc_gpa % 16 || avail_gpa % 2 || used_gpa % 4) {
-		log_ratelimited(LOG_LVL_WARN, "rings at 0x%llx/0x%llx/0x%llx: misaligned",
-				(unsigned long long)desc_gpa, (unsigned long long)avail_gpa,
-				(unsigned long long)used_gpa);
+		log_ratelimited(LOG_LVL_WARN, "rings at %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64
+				": misaligned", desc_gpa, avail_gpa, used_gpa);
 		return -EINVAL;
 	}
 	struct virtq_desc *desc = gm_ptr(vq->mem, desc_gpa, virtq_desc_size(vq->num));
 	struct virtq_avail *avail = gm_ptr(vq->mem, avail_gpa, virtq_avail_size(vq->num));
 	struct virtq_used *used = gm_ptr(vq->mem, used_gpa, virtq_used_size(vq->num));
 	if (!desc || !avail || !used) {
-		log_ratelimited(LOG_LVL_WARN,
-				"rings at 0x%llx/0x%llx/0x%llx: not inside guest memory",
-				(unsigned long long)desc_gpa, (unsigned long long)avail_gpa,
-				(unsigned long long)used_gpa);
+		log_ratelimited(LOG_LVL_WARN, "rings at %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64
+				": not inside guest memory", desc_gpa, avail_gpa, used_gpa);
 		return -EFAULT;
 	}
 	vq->desc = desc;
@@ -114,8 +112,8 @@ static int add_buffer(struct virtq *vq, struct virtq_elem *elem, uint64_t addr,
 	if (r == -ENOBUFS)
 		return vq_break(vq, "chain needs more than %u iovecs", VIRTQ_ELEM_MAX_IOV);
 	if (r < 0)
-		return vq_break(vq, "buffer 0x%llx+0x%x is outside guest memory",
-				(unsigned long long)addr, len);
+		return vq_break(vq, "buffer %#" PRIx64 "+%#x is outside guest memory", addr,
+				len);
 	*n += (unsigned int)r;
 	if (writable)
 		elem->in_len += len;
@@ -141,8 +139,8 @@ static int enter_indirect(struct virtq *vq, const struct virtq_desc *d,
 	 * tables as small contiguous blocks, and this keeps one mapping. */
 	*table = gm_ptr(vq->mem, d->addr, d->len);
 	if (!*table)
-		return vq_break(vq, "indirect table 0x%llx+0x%x is outside guest memory",
-				(unsigned long long)d->addr, d->len);
+		return vq_break(vq, "indirect table %#" PRIx64 "+%#x is outside guest memory",
+				d->addr, d->len);
 	*table_num = d->len / sizeof(struct virtq_desc);
 	return 0;
 }
@@ -215,16 +213,29 @@ void virtq_unpop(struct virtq *vq)
 	vq->last_avail_idx--;
 }
 
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+void virtq_fill(struct virtq *vq, unsigned int i, uint16_t head, uint32_t len)
 {
 	if (!vq->desc || vq->broken)
 		return;
-	struct virtq_used_elem *e = &vq->used->ring[vq->used_idx & (vq->num - 1)];
+	struct virtq_used_elem *e =
+		&vq->used->ring[(uint16_t)(vq->used_idx + i) & (vq->num - 1)];
 	__atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
-	vq->used_idx++;
-	/* Release: the driver must see the element before the index. */
+}
+
+void virtq_flush(struct virtq *vq, unsigned int n)
+{
+	if (!vq->desc || vq->broken)
+		return;
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	/* Release: the driver must see the elements before the index. */
 	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
+}
+
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+{
+	virtq_fill(vq, 0, head, len);
+	virtq_flush(vq, 1);
 }
 
 bool virtq_should_notify(struct virtq *vq)

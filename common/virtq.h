@@ -114,13 +114,21 @@ void virtq_set_base(struct virtq *vq, uint16_t last_avail_idx);
  * the ring is empty, -EIO if the queue is (or has just become) broken. */
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 
-/* Puts `head` back on the avail side, as if it had not been popped: only the
- * most recent pop can be undone (used when a device runs out of resources). */
+/* Undoes the most recent pop, as if it had not happened; called k times it
+ * undoes the last k pops, newest first (a device that ran out of buffers
+ * mid-way gives them back). */
 void virtq_unpop(struct virtq *vq);
 
 /* Writes one used element (len bytes were written into the chain) and
  * publishes it to the driver (store-release of used->idx). */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
+
+/* For elements the driver must see together (a packet spread over several
+ * mergeable rx buffers): virtq_fill writes element i (0-based) past the
+ * published ones without publishing it; virtq_flush then publishes n of them
+ * with one store-release of used->idx. */
+void virtq_fill(struct virtq *vq, unsigned int i, uint16_t head, uint32_t len);
+void virtq_flush(struct virtq *vq, unsigned int n);
 
 /* After one or more pushes: true if the driver wants an interrupt now
  * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */

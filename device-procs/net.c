@@ -162,8 +162,11 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 		}
 	}
 	net_hdr_set_num_buffers(n->first.in, n->first.in_num, (uint16_t)k);
+	/* All buffers of the packet become visible at once: a driver that saw
+	 * the first alone would find num_buffers - 1 of them missing. */
 	for (unsigned int i = 0; i < k; i++)
-		virtq_push(&vr->vq, n->heads[i], n->lens[i]);
+		virtq_fill(&vr->vq, i, n->heads[i], n->lens[i]);
+	virtq_flush(&vr->vq, k);
 	*pushed = true;
 	return 1;
 }

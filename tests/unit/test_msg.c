@@ -217,31 +217,62 @@ Test(msg, send_refuses_bad_arguments)
 	close(sv[1]);
 }
 
-struct big_send {
+static volatile sig_atomic_t signals;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	signals++;
+}
+
+/* No SA_RESTART: a blocked recvmsg/sendmsg fails with EINTR. */
+static void install_handler(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	signals = 0;
+}
+
+/* Receives one big message on another thread, after a pause (and signals to
+ * the sender, if asked) that leave the sender stuck on a full buffer. */
+struct big_reader {
 	int sock;
-	const char *buf;
+	pthread_t sender;
+	int nsignals;
+	char *buf;
 	size_t len;
-	const int *fds;
-	size_t nfds;
-	int ret;
+	struct msg_fds fds;
+	int ret_hdr, ret_payload;
 };
 
-static void *big_sender(void *arg)
+static void *big_read(void *arg)
 {
-	struct big_send *s = arg;
-	s->ret = msg_send(s->sock, s->buf, 16, s->buf + 16, s->len - 16, s->fds, s->nfds);
+	struct big_reader *r = arg;
+	msleep(50);
+	for (int i = 0; i < r->nsignals; i++) {
+		pthread_kill(r->sender, SIGUSR1);
+		msleep(20);
+	}
+	r->ret_hdr = msg_recv_header(r->sock, r->buf, 16, &r->fds, MSG_MAX_FDS);
+	r->ret_payload = msg_recv_payload(r->sock, r->buf + 16, r->len - 16);
+	if (r->ret_hdr || r->ret_payload)
+		shutdown(r->sock, SHUT_RDWR); /* so a failing test does not hang */
 	return NULL;
 }
 
-/* Many times the socket buffer: sendmsg writes short, and the fds must go with
- * the first chunk only (a resend would attach them to the payload). */
-Test(msg, payload_larger_than_socket_buffer)
+/* Many times the socket buffer, with fds: sendmsg writes short, and the fds
+ * must go with the first chunk only (a resend would attach them to the
+ * payload, which the receiver refuses). */
+static void big_message(bool nonblocking, int nsignals)
 {
 	int sv[2], fds[3];
 	sockpair(sv);
 	int small = 4096;
 	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	if (nonblocking)
+		cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	make_fds(fds, 3);
 	size_t len = 4u << 20;
 	char *buf = malloc(len), *in = malloc(len);
@@ -249,24 +280,40 @@ Test(msg, payload_larger_than_socket_buffer)
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (char)(i * 7 + (i >> 12));
 
-	struct big_send s = { sv[0], buf, len, fds, 3, -1 };
+	struct big_reader r = { sv[1], pthread_self(), nsignals, in, len, { .n = 0 }, 1, 1 };
 	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, big_sender, &s), 0);
-	struct msg_fds got;
-	cr_assert_eq(msg_recv_header(sv[1], in, 16, &got, MSG_MAX_FDS), 0);
-	cr_assert_eq(got.n, 3);
-	cr_assert_eq(msg_recv_payload(sv[1], in + 16, len - 16), 0);
+	cr_assert_eq(pthread_create(&t, NULL, big_read, &r), 0);
+	int ret = msg_send(sv[0], buf, 16, buf + 16, len - 16, fds, 3);
+	if (ret)
+		shutdown(sv[0], SHUT_RDWR);
 	pthread_join(t, NULL);
-	cr_assert_eq(s.ret, 0);
+	cr_assert_eq(ret, 0);
+	cr_assert_eq(r.ret_hdr, 0);
+	cr_assert_eq(r.ret_payload, 0, "no fds with the later chunks");
 	cr_assert_eq(memcmp(buf, in, len), 0);
+	cr_assert_eq(r.fds.n, 3);
 	for (size_t i = 0; i < 3; i++)
-		cr_assert(same_file(got.fd[i], fds[i]));
-	msg_fds_close(&got);
+		cr_assert(same_file(r.fds.fd[i], fds[i]));
+	msg_fds_close(&r.fds);
 	close_fds(fds, 3);
 	free(buf);
 	free(in);
 	close(sv[0]);
 	close(sv[1]);
+}
+
+/* A non-blocking sender writes short, and finishes the message it started. */
+Test(msg, payload_larger_than_socket_buffer)
+{
+	big_message(true, 0);
+}
+
+/* A blocked sender is interrupted: partial writes and EINTR. */
+Test(msg, eintr_in_send)
+{
+	install_handler();
+	big_message(false, 5);
+	cr_assert_gt(signals, 0);
 }
 
 Test(msg, eof_before_header)
@@ -541,23 +588,6 @@ Test(msg, credentials_before_rights)
 	close(sv[1]);
 }
 
-static volatile sig_atomic_t signals;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	signals++;
-}
-
-/* No SA_RESTART: a blocked recvmsg/sendmsg fails with EINTR. */
-static void install_handler(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-	signals = 0;
-}
-
 struct interrupter {
 	pthread_t target;
 	int sock;
@@ -617,53 +647,6 @@ Test(msg, eintr_in_payload)
 	close(sv[1]);
 }
 
-struct interrupted_reader {
-	pthread_t sender;
-	int sock;
-	char *buf;
-	size_t len;
-};
-
-static void *interrupt_then_read(void *arg)
-{
-	struct interrupted_reader *r = arg;
-	for (int i = 0; i < 5; i++) {
-		msleep(20);
-		pthread_kill(r->sender, SIGUSR1);
-	}
-	size_t got = 0;
-	while (got < r->len) {
-		ssize_t n = read(r->sock, r->buf + got, r->len - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	return NULL;
-}
-
-/* The sender blocks on a full socket buffer and is interrupted. */
-Test(msg, eintr_in_send)
-{
-	int sv[2];
-	sockpair(sv);
-	install_handler();
-	size_t len = 1u << 20;
-	char *buf = calloc(1, len), *in = malloc(len);
-	cr_assert(buf && in);
-	buf[len - 1] = 'z';
-	struct interrupted_reader r = { pthread_self(), sv[1], in, len };
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, interrupt_then_read, &r), 0);
-	cr_assert_eq(msg_send(sv[0], buf, 8, buf + 8, len - 8, NULL, 0), 0);
-	pthread_join(t, NULL);
-	cr_assert_gt(signals, 0);
-	cr_assert_eq(memcmp(buf, in, len), 0);
-	free(buf);
-	free(in);
-	close(sv[0]);
-	close(sv[1]);
-}
-
 Test(msg, nonblocking_empty_is_eagain)
 {
 	int sv[2];
@@ -680,11 +663,14 @@ static void *send_tail_later(void *arg)
 {
 	int sock = *(int *)arg;
 	msleep(50);
-	raw_send(sock, "45678", 5, NULL, 0);
+	raw_send(sock, "45", 2, NULL, 0);
+	msleep(50);
+	raw_send(sock, "678", 3, NULL, 0);
 	return NULL;
 }
 
-/* Once the first byte is in, a non-blocking socket waits for the rest. */
+/* Once the first byte is in, a non-blocking socket waits for the rest of the
+ * header and for the payload. */
 Test(msg, nonblocking_partial_message_waits)
 {
 	int sv[2], fd = make_fd();
@@ -703,43 +689,6 @@ Test(msg, nonblocking_partial_message_waits)
 	cr_assert_arr_eq(p, "678", 3);
 	msg_fds_close(&got);
 	close(fd);
-	close(sv[0]);
-	close(sv[1]);
-}
-
-static void *drain_later(void *arg)
-{
-	struct interrupted_reader *r = arg;
-	msleep(50);
-	size_t got = 0;
-	while (got < r->len) {
-		ssize_t n = read(r->sock, r->buf + got, r->len - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	return NULL;
-}
-
-/* A non-blocking sender finishes a message it has started. */
-Test(msg, nonblocking_send_finishes_message)
-{
-	int sv[2];
-	sockpair(sv);
-	cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
-	size_t len = 1u << 20;
-	char *buf = malloc(len), *in = malloc(len);
-	cr_assert(buf && in);
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (char)i;
-	struct interrupted_reader r = { pthread_self(), sv[1], in, len };
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, drain_later, &r), 0);
-	cr_assert_eq(msg_send(sv[0], buf, 8, buf + 8, len - 8, NULL, 0), 0);
-	pthread_join(t, NULL);
-	cr_assert_eq(memcmp(buf, in, len), 0);
-	free(buf);
-	free(in);
 	close(sv[0]);
 	close(sv[1]);
 }

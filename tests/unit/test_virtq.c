@@ -704,6 +704,22 @@ Test(virtq, push_wraps_used_ring)
 	cr_assert_eq(avail_event(), 0);
 }
 
+Test(virtq, fill_publishes_nothing_until_flush)
+{
+	drv_start(8, 0);
+	virtq_push(&vq, 5, 1);
+	virtq_fill(&vq, 0, 1, 10);
+	virtq_fill(&vq, 1, 2, 20);
+	virtq_fill(&vq, 2, 3, 30);
+	cr_assert_eq(used_idx(), 1, "filled elements stay invisible");
+	virtq_flush(&vq, 3);
+	cr_assert_eq(used_idx(), 4);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(le32toh(drv.used->ring[1 + i].id), (uint32_t)(1 + i));
+		cr_assert_eq(le32toh(drv.used->ring[1 + i].len), 10u * (uint32_t)(1 + i));
+	}
+}
+
 /* ---------------------------------------------------------- notifications */
 
 Test(virtq, should_notify_flags)

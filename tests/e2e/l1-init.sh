@@ -1,0 +1,57 @@
+#!/bin/busybox sh
+# /init of level 1, the Linux that QEMU emulates for the end-to-end tests:
+# loads KVM (nested SVM), then runs /cellvm/scenarios.sh, which boots level-2
+# guests with cellvm and prints the RESULT lines the host turns into TAP.
+# Prints "E2E ..." lines for the host besides; powers off at the end.
+# Kernel command line: cellvm_e2e.timeout=SECONDS (per VM run),
+# cellvm_e2e.only=NAME[,NAME] (scenarios to run; default all).
+/bin/busybox --install -s /bin
+export PATH=/cellvm/bin:/bin
+
+# The initramfs is rootfs, which pivot_root(2) refuses: move everything to
+# a tmpfs first so that sandboxes behave as they would on a real host.
+if [ "${E2E_STAGE:-}" != tmpfs ]; then
+	mkdir /newroot
+	mount -t tmpfs -o mode=755 root /newroot
+	for f in /*; do
+		[ "$f" = /newroot ] || cp -a "$f" /newroot/
+	done
+	export E2E_STAGE=tmpfs
+	exec switch_root /newroot /init
+fi
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+echo  # the kernel may have left the cursor mid-line
+for m in $(cat /etc/modules); do
+	insmod "/lib/modules/$m.ko" || echo "E2E insmod-failed $m"
+done
+# Kernel messages on the console could split a RESULT line; dmesg keeps them.
+dmesg -n 1
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	cellvm_e2e.timeout=*) export E2E_VM_TIMEOUT="${arg#*=}" ;;
+	cellvm_e2e.only=*) export E2E_ONLY="${arg#*=}" ;;
+	esac
+done
+# Sanitizer options and the like, from the host's environment.
+[ -f /etc/e2e-env ] && . /etc/e2e-env
+
+i=0
+until [ -c /dev/kvm ] || [ $i -ge 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ -c /dev/kvm ]; then
+	echo "E2E kvm-ready $(cut -d' ' -f1 /proc/uptime)"
+	dmesg | grep -i -e kvm -e svm | sed 's/^/E2E dmesg /'
+	sh /cellvm/scenarios.sh
+else
+	echo "RESULT kvm fail /dev/kvm did not appear: $(dmesg | grep -i -e kvm -e svm |
+		tail -3 | tr '\n' ' ')"
+fi
+echo "E2E done $(cut -d' ' -f1 /proc/uptime)"
+sync
+poweroff -f

@@ -1,0 +1,103 @@
+#!/bin/busybox sh
+# /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
+# the virtio modules, does what the kernel command line asks
+# (cellvm.test=all|blk|rng|none, cellvm.end=poweroff|reboot) and prints
+# "L2 <key> <value>" lines on the serial console for the scenario in level 1.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+echo  # the kernel may have left the cursor mid-line
+echo "L2 init"
+echo "L2 uptime $(cut -d' ' -f1 /proc/uptime)"
+
+test=none
+end=poweroff
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	cellvm.test=*) test=${arg#*=} ;;
+	cellvm.end=*) end=${arg#*=} ;;
+	esac
+done
+
+for m in $(cat /etc/modules); do
+	insmod "/lib/modules/$m.ko" || echo "L2 insmod-failed $m"
+done
+echo "L2 cpus $(nproc)"
+
+md5() { md5sum | cut -d' ' -f1; }
+
+# Runs the command given until it succeeds, for up to 10 s.
+wait_for() {
+	i=0
+	until "$@"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+# Each virtio device as name:device-id:driver.
+virtio_devices() {
+	list=
+	for d in /sys/bus/virtio/devices/*; do
+		[ -e "$d" ] || continue
+		drv=$(readlink "$d/driver")
+		list="$list ${d##*/}:$(cat "$d/device"):${drv##*/}"
+	done
+	echo "${list:- none}"
+}
+
+# /dev/hwrng exists without a backend; a read works once virtio-rng is current.
+rng_ready() { grep -q virtio /sys/class/misc/hw_random/rng_current 2>/dev/null; }
+
+test_blk() {
+	if ! wait_for [ -b /dev/vda ]; then
+		echo "L2 blk-missing /dev/vda"
+		return
+	fi
+	# The host put 64 KiB of random bytes at 1 MiB.
+	echo "L2 hostpattern $(dd if=/dev/vda bs=4096 skip=256 count=16 2>/dev/null | md5)"
+	i=0
+	while [ $i -lt 512 ]; do
+		echo "cellvm-l2-line-$i"
+		i=$((i + 1))
+	done >/tmp/pattern
+	len=$(wc -c </tmp/pattern)
+	if dd if=/tmp/pattern of=/dev/vda bs=4096 seek=16 conv=fsync 2>/dev/null; then
+		echo "L2 wrote $len $(md5 </tmp/pattern)"
+	else
+		echo "L2 write-failed"
+	fi
+	# Read back from the device, not from the page cache.
+	echo 3 >/proc/sys/vm/drop_caches
+	echo "L2 readback $(dd if=/dev/vda bs=4096 skip=16 count=$(((len + 4095) / 4096)) \
+		2>/dev/null | head -c "$len" | md5)"
+}
+
+test_rng() {
+	if ! wait_for rng_ready; then
+		echo "L2 rng-missing $(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
+		return
+	fi
+	echo "L2 rng $(timeout 10 head -c 32 /dev/hwrng | od -An -tx1 | tr -d ' \n')"
+}
+
+# The modules probe synchronously, so what is bound is bound by now.
+echo "L2 virtio$(virtio_devices)"
+case $test in
+all) test_blk; test_rng ;;
+blk) test_blk ;;
+rng) test_rng ;;
+none) ;;
+*) echo "L2 unknown-test $test" ;;
+esac
+echo "L2 end $end"
+sync
+case $end in
+reboot) reboot -f ;;
+*) poweroff -f ;;
+esac
+# Only reached if the kernel could not do it.
+echo "L2 end-failed $end"

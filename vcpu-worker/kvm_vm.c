@@ -1,0 +1,182 @@
+#include "kvm_vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "log.h"
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "IRQCHIP" },
+	{ KVM_CAP_PIT2, "PIT2" },
+	{ KVM_CAP_IRQFD, "IRQFD" },
+	{ KVM_CAP_IOEVENTFD, "IOEVENTFD" },
+	{ KVM_CAP_USER_MEMORY, "USER_MEMORY" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+	{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+};
+
+static int check_kvm(int kvm_fd)
+{
+	int v = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		log_err("KVM API version %d, want %d", v, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			log_err("KVM lacks KVM_CAP_%s", required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+static int map_ram(struct kvm_vm *vm)
+{
+	const struct machine *m = vm->m;
+	struct stat st;
+	vm->ram_size = machine_ram_size(m);
+	if (fstat(vm->mem_fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < vm->ram_size) {
+		log_err("guest memory fd holds %lld bytes, the machine needs %llu",
+			(long long)st.st_size, (unsigned long long)vm->ram_size);
+		return -EINVAL;
+	}
+	void *p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		       vm->mem_fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		log_err("mapping guest memory: %s", strerror(-err));
+		return err;
+	}
+	vm->ram = p;
+	for (size_t i = 0; i < m->nram; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = m->ram[i].gpa,
+			.memory_size = m->ram[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)(vm->ram + m->ram[i].offset),
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			int err = -errno;
+			log_err("KVM_SET_USER_MEMORY_REGION %zu: %s", i, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int mem_fd)
+{
+	int err;
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_fd = -1;
+	vm->mem_fd = mem_fd;
+	vm->m = m;
+	vm->kvm_fd = kvm_fd >= 0 ? kvm_fd : open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		err = -errno;
+		log_err("/dev/kvm: %s", strerror(-err));
+		return err;
+	}
+	if ((err = check_kvm(vm->kvm_fd)))
+		return err;
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0)
+		return -EINVAL;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		err = -errno;
+		log_err("KVM_CREATE_VM: %s", strerror(-err));
+		return err;
+	}
+	/* VMX needs these private pages inside the hole; SVM ignores them. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ LAYOUT_KVM_IDENTITY_MAP }) < 0) {
+		err = -errno;
+		log_err("KVM TSS/identity map: %s", strerror(-err));
+		return err;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		err = -errno;
+		log_err("KVM irqchip/PIT: %s", strerror(-err));
+		return err;
+	}
+	return map_ram(vm);
+}
+
+void kvm_vm_destroy(struct kvm_vm *vm)
+{
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->ram = NULL;
+	vm->vm_fd = vm->kvm_fd = -1;
+}
+
+void *kvm_vm_gpa(const struct kvm_vm *vm, uint64_t gpa, uint64_t len)
+{
+	for (size_t i = 0; i < vm->m->nram; i++) {
+		const struct machine_ram *r = &vm->m->ram[i];
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+			return vm->ram + r->offset + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int kvm_vm_irq_line(const struct kvm_vm *vm, uint32_t irq, bool level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0) {
+		int err = -errno;
+		log_ratelimited(LOG_LVL_ERROR, "KVM_IRQ_LINE %u: %s", irq, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int kvm_vm_irqfd(const struct kvm_vm *vm, int fd, uint32_t gsi, bool assign)
+{
+	struct kvm_irqfd i = { .fd = (uint32_t)fd, .gsi = gsi,
+			       .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &i) < 0) {
+		int err = -errno;
+		log_err("KVM_IRQFD gsi %u: %s", gsi, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int kvm_vm_ioeventfd(const struct kvm_vm *vm, int fd, uint64_t addr, uint32_t value,
+		     bool assign)
+{
+	struct kvm_ioeventfd e = {
+		.datamatch = value,
+		.addr = addr,
+		.len = 4,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &e) < 0) {
+		int err = -errno;
+		log_err("KVM_IOEVENTFD 0x%llx: %s", (unsigned long long)addr, strerror(-err));
+		return err;
+	}
+	return 0;
+}

@@ -1,0 +1,529 @@
+/* cellvm-vcpu: holds the KVM fds and runs the guest.
+ *
+ * It is given everything by its parent (the controller): the machine
+ * description, the guest-memory memfd, the kernel and initrd, the serial
+ * fd and one connected vhost-user socket per virtio device. It sets up KVM
+ * and the guest's boot and ACPI tables from the description, connects the
+ * devices, runs one thread per vCPU, and exits with a status that says why
+ * the VM ended (exit_status.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "acpi.h"
+#include "acpi_pm.h"
+#include "boot_linux.h"
+#include "bus.h"
+#include "event_loop.h"
+#include "exit_status.h"
+#include "i8042.h"
+#include "kvm_vm.h"
+#include "layout.h"
+#include "log.h"
+#include "machine.h"
+#include "serial.h"
+#include "vcpu.h"
+#include "virtio_mmio.h"
+
+#define MAX_MACHINE_BLOB (1u << 20)
+#define MAX_KERNEL (256u << 20)
+
+struct backend_arg {
+	char name[MACHINE_NAME_MAX];
+	int fd;
+};
+
+struct opts {
+	int machine_fd, mem_fd, kernel_fd, initrd_fd, serial_fd, kvm_fd;
+	size_t nbackends;
+	struct backend_arg backends[MACHINE_MAX_VIRTIO];
+};
+
+struct worker {
+	struct machine m;
+	struct kvm_vm vm;
+	struct bus pio, mmio;
+	struct serial serial;
+	struct i8042 kbd;
+	struct acpi_pm pm;
+	size_t nvirtio;
+	struct virtio_mmio virtio[MACHINE_MAX_VIRTIO];
+	uint32_t nvcpus;
+	struct vcpu vcpus[MACHINE_MAX_CPUS];
+	struct vcpu_host host;
+	struct evloop *loop;
+	int serial_fd;
+	bool serial_out_failed;
+	int rx_efd, end_efd, sig_fd;
+	uint8_t pending[4096]; /* serial input the UART had no room for yet */
+	size_t pending_off, pending_len;
+	pthread_mutex_t end_lock;
+	bool ended;
+	enum vcpu_exit_status status;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)\n"
+		"                   [--initrd PATH | --initrd-fd N] [--serial-fd N]\n"
+		"                   [--backend NAME=FD]... [--kvm-fd N] [--log-level LEVEL]\n"
+		"Runs the guest described by the machine device tree on KVM. Exit status:\n"
+		"0 poweroff, 3 reboot, 4 stopped, 10 kernel load failure, 11 vCPU start\n"
+		"failure, 12 vCPU runtime failure, 13 device failure, 1 other errors.\n");
+}
+
+static int parse_fd(const char *opt, const char *arg, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0) {
+		log_err("%s %s: not an open file descriptor", opt, arg);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int open_file(const char *opt, const char *path, int *out)
+{
+	*out = open(path, O_RDONLY | O_CLOEXEC);
+	if (*out < 0) {
+		log_err("%s %s: %m", opt, path);
+		return -errno;
+	}
+	return 0;
+}
+
+static int parse_backend(struct opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || (size_t)(eq - arg) >= MACHINE_NAME_MAX ||
+	    o->nbackends == MACHINE_MAX_VIRTIO) {
+		log_err("--backend %s: want NAME=FD (at most %u)", arg, MACHINE_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	struct backend_arg *b = &o->backends[o->nbackends];
+	memcpy(b->name, arg, (size_t)(eq - arg));
+	b->name[eq - arg] = '\0';
+	if (parse_fd("--backend", eq + 1, &b->fd) < 0)
+		return -EINVAL;
+	o->nbackends++;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "machine-fd", required_argument, NULL, 'M' },
+		{ "mem-fd", required_argument, NULL, 'm' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "kernel-fd", required_argument, NULL, 'K' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "initrd-fd", required_argument, NULL, 'I' },
+		{ "serial-fd", required_argument, NULL, 's' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "kvm-fd", required_argument, NULL, 'v' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c, err = 0;
+	enum log_level lvl;
+	*o = (struct opts){ .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
+			    .serial_fd = -1, .kvm_fd = -1 };
+	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'M': err = parse_fd("--machine-fd", optarg, &o->machine_fd); break;
+		case 'm': err = parse_fd("--mem-fd", optarg, &o->mem_fd); break;
+		case 'k': err = open_file("--kernel", optarg, &o->kernel_fd); break;
+		case 'K': err = parse_fd("--kernel-fd", optarg, &o->kernel_fd); break;
+		case 'i': err = open_file("--initrd", optarg, &o->initrd_fd); break;
+		case 'I': err = parse_fd("--initrd-fd", optarg, &o->initrd_fd); break;
+		case 's': err = parse_fd("--serial-fd", optarg, &o->serial_fd); break;
+		case 'b': err = parse_backend(o, optarg); break;
+		case 'v': err = parse_fd("--kvm-fd", optarg, &o->kvm_fd); break;
+		case 'l':
+			err = log_parse_level(optarg, &lvl);
+			if (err)
+				log_err("--log-level %s: use error, warn, info or debug", optarg);
+			else
+				log_set_level(lvl);
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (err)
+		return err;
+	if (optind < argc || o->machine_fd < 0 || o->mem_fd < 0 || o->kernel_fd < 0) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Reads all of fd (at most max bytes) into a malloc'd buffer. */
+static int read_all(int fd, size_t max, uint8_t **out, size_t *len)
+{
+	size_t cap = 1 << 20, n = 0;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max) {
+				free(buf);
+				return -EFBIG;
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			uint8_t *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int err = -errno;
+			free(buf);
+			return err;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- ending */
+
+static void end_vm(struct worker *w, enum vcpu_exit_status st, const char *why)
+{
+	pthread_mutex_lock(&w->end_lock);
+	bool first = !w->ended;
+	if (first) {
+		w->ended = true;
+		w->status = st;
+	}
+	pthread_mutex_unlock(&w->end_lock);
+	if (!first)
+		return;
+	bool clean = st == VCPU_EXIT_POWEROFF || st == VCPU_EXIT_REBOOT || st == VCPU_EXIT_STOPPED;
+	log_msg(clean ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "VM ends: %s", why);
+	atomic_store(&w->host.stopping, true);
+	uint64_t one = 1;
+	if (write(w->end_efd, &one, sizeof(one)) < 0)
+		log_err("end eventfd: %m");
+}
+
+static void host_end(void *opaque, enum vcpu_exit_status st, const char *why)
+{
+	end_vm(opaque, st, why);
+}
+
+static void on_poweroff(void *opaque)
+{
+	end_vm(opaque, VCPU_EXIT_POWEROFF, "guest powered off");
+}
+
+static void on_reset(void *opaque)
+{
+	end_vm(opaque, VCPU_EXIT_REBOOT, "guest rebooted");
+}
+
+/* ---------------------------------------------------------------- serial */
+
+static void serial_out(void *opaque, const uint8_t *buf, size_t n)
+{
+	struct worker *w = opaque;
+	while (n > 0 && !w->serial_out_failed) {
+		ssize_t r = write(w->serial_fd, buf, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			/* The guest goes on without a console rather than stop. */
+			log_warn("serial output: %m; further output dropped");
+			w->serial_out_failed = true;
+			return;
+		}
+		buf += r;
+		n -= (size_t)r;
+	}
+}
+
+static void serial_irq(void *opaque, bool level)
+{
+	struct worker *w = opaque;
+	kvm_vm_irq_line(&w->vm, w->m.serial_irq, level);
+}
+
+static void serial_rx_ready(void *opaque)
+{
+	struct worker *w = opaque;
+	uint64_t one = 1;
+	if (write(w->rx_efd, &one, sizeof(one)) < 0)
+		log_ratelimited(LOG_LVL_ERROR, "serial rx eventfd: %m");
+}
+
+/* Offers pending input to the UART; watches the fd again once all is in. */
+static void feed_serial(struct worker *w)
+{
+	size_t took = serial_input(&w->serial, w->pending + w->pending_off, w->pending_len);
+	w->pending_off += took;
+	w->pending_len -= took;
+	evloop_mod(w->loop, w->serial_fd, w->pending_len ? 0 : EPOLLIN);
+}
+
+static void on_serial_in(void *opaque, uint32_t events)
+{
+	struct worker *w = opaque;
+	ssize_t r = read(w->serial_fd, w->pending, sizeof(w->pending));
+	if (r <= 0) {
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		(void)events;
+		log_info("serial input closed");
+		evloop_del(w->loop, w->serial_fd);
+		return;
+	}
+	w->pending_off = 0;
+	w->pending_len = (size_t)r;
+	feed_serial(w);
+}
+
+static void on_rx_ready(void *opaque, uint32_t events)
+{
+	struct worker *w = opaque;
+	uint64_t v;
+	(void)events;
+	if (read(w->rx_efd, &v, sizeof(v)) == (ssize_t)sizeof(v) && w->pending_len)
+		feed_serial(w);
+}
+
+static void on_end(void *opaque, uint32_t events)
+{
+	struct worker *w = opaque;
+	(void)events;
+	evloop_stop(w->loop);
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct worker *w = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		end_vm(w, VCPU_EXIT_STOPPED, "stopped by signal");
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int load_guest(struct worker *w, const struct opts *o, struct linux_entry *entry)
+{
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t klen = 0, ilen = 0;
+	int err = read_all(o->kernel_fd, MAX_KERNEL, &kernel, &klen);
+	if (!err && o->initrd_fd >= 0)
+		err = read_all(o->initrd_fd, (size_t)w->m.ram[0].size, &initrd, &ilen);
+	if (err)
+		log_err("reading the kernel or initrd: %s", strerror(-err));
+	else
+		err = linux_load(w->vm.ram, &w->m, kernel, klen, initrd, ilen, entry);
+	free(kernel);
+	free(initrd);
+	return err;
+}
+
+static int setup_platform(struct worker *w)
+{
+	int err;
+	size_t len;
+	uint8_t *acpi = kvm_vm_gpa(&w->vm, LAYOUT_ACPI, LAYOUT_ACPI_END - LAYOUT_ACPI);
+	uint8_t *reset = kvm_vm_gpa(&w->vm, LAYOUT_RESET_VECTOR, ACPI_PM_RESET_STUB_SIZE);
+	if (!acpi || !reset ||
+	    (err = acpi_build(&w->m, acpi, LAYOUT_ACPI_END - LAYOUT_ACPI, LAYOUT_ACPI, &len)))
+		return -EINVAL;
+	acpi_pm_reset_stub(reset);
+	const struct serial_ops sops = { .out = serial_out, .set_irq = serial_irq,
+					 .rx_ready = serial_rx_ready };
+	const struct acpi_pm_ops pops = { .poweroff = on_poweroff, .reset = on_reset };
+	acpi_pm_init(&w->pm, &pops, w);
+	if ((err = serial_init(&w->serial, &sops, w)) ||
+	    (err = serial_register(&w->serial, &w->pio, w->m.serial_port)) ||
+	    (err = i8042_init(&w->kbd, on_reset, w)) || (err = i8042_register(&w->kbd, &w->pio)) ||
+	    (err = acpi_pm_register(&w->pm, &w->pio))) {
+		log_err("platform devices: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int setup_virtio(struct worker *w, const struct opts *o)
+{
+	for (size_t i = 0; i < w->m.nvirtio; i++) {
+		const struct machine_virtio *v = &w->m.virtio[i];
+		int fd = -1;
+		for (size_t j = 0; j < o->nbackends; j++)
+			if (strcmp(o->backends[j].name, v->name) == 0)
+				fd = o->backends[j].fd;
+		if (fd < 0) {
+			log_err("%s: no --backend %s=FD given", v->name, v->name);
+			return -EINVAL;
+		}
+		int err = virtio_mmio_init(&w->virtio[i], &w->vm, v, fd);
+		w->nvirtio = i + 1;
+		if (err) {
+			log_err("%s: device setup failed: %s", v->name, strerror(-err));
+			return err;
+		}
+		struct bus_dev bd = virtio_mmio_bus_dev(&w->virtio[i]);
+		if ((err = bus_add(&w->mmio, &bd)))
+			return err;
+	}
+	return 0;
+}
+
+static int setup_vcpus(struct worker *w, const struct linux_entry *entry)
+{
+	struct kvm_cpuid2 *cpuid;
+	int err = vcpu_supported_cpuid(w->vm.kvm_fd, &cpuid);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < w->m.cpus && !err; i++) {
+		err = vcpu_create(&w->vcpus[i], &w->host, (int)i, w->m.cpus, cpuid);
+		w->nvcpus = i + 1;
+	}
+	free(cpuid);
+	/* The other vCPUs wait for the boot CPU's INIT/SIPI in KVM. */
+	return err ? err : vcpu_set_boot_state(&w->vcpus[0], entry);
+}
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+static int setup_loop(struct worker *w)
+{
+	int err;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (w->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		return -errno;
+	if ((w->end_efd = new_eventfd()) < 0 || (w->rx_efd = new_eventfd()) < 0)
+		return -errno;
+	if ((err = evloop_create(&w->loop)) ||
+	    (err = evloop_add(w->loop, w->sig_fd, EPOLLIN, on_signal, w)) ||
+	    (err = evloop_add(w->loop, w->end_efd, EPOLLIN, on_end, w)) ||
+	    (err = evloop_add(w->loop, w->rx_efd, EPOLLIN, on_rx_ready, w)))
+		return err;
+	/* A serial fd that cannot be polled (a file) is output only. */
+	if (evloop_add(w->loop, w->serial_fd, EPOLLIN, on_serial_in, w) < 0)
+		log_debug("serial fd %d takes no input", w->serial_fd);
+	for (size_t i = 0; i < w->nvirtio; i++)
+		if ((err = virtio_mmio_watch(&w->virtio[i], w->loop)))
+			return err;
+	return 0;
+}
+
+/* Runs the VM until it ends; returns the exit status. */
+static enum vcpu_exit_status run(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->nvcpus; i++) {
+		if (vcpu_start(&w->vcpus[i]) < 0) {
+			end_vm(w, VCPU_EXIT_START, "a vCPU thread could not start");
+			break;
+		}
+	}
+	int err = evloop_run(w->loop);
+	if (err)
+		end_vm(w, VCPU_EXIT_ERROR, "event loop failed");
+	atomic_store(&w->host.stopping, true);
+	for (uint32_t i = 0; i < w->nvcpus; i++)
+		vcpu_kick(&w->vcpus[i]);
+	for (uint32_t i = 0; i < w->nvcpus; i++)
+		vcpu_join(&w->vcpus[i]);
+	return w->status;
+}
+
+static void teardown(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->nvcpus; i++)
+		vcpu_destroy(&w->vcpus[i]);
+	for (size_t i = 0; i < w->nvirtio; i++)
+		virtio_mmio_destroy(&w->virtio[i]);
+	evloop_destroy(w->loop);
+	serial_destroy(&w->serial);
+	i8042_destroy(&w->kbd);
+	kvm_vm_destroy(&w->vm);
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker w;
+	struct opts o;
+	struct linux_entry entry;
+	uint8_t *blob;
+	size_t blob_len;
+	int err;
+
+	log_init("cellvm-vcpu", LOG_LVL_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	if (parse_opts(argc, argv, &o) < 0)
+		return VCPU_EXIT_ERROR;
+	pthread_mutex_init(&w.end_lock, NULL);
+	w.serial_fd = o.serial_fd >= 0 ? o.serial_fd : STDOUT_FILENO;
+	w.sig_fd = w.end_efd = w.rx_efd = -1;
+	w.host = (struct vcpu_host){ .vm = &w.vm, .pio = &w.pio, .mmio = &w.mmio,
+				     .end = host_end, .opaque = &w };
+
+	if ((err = read_all(o.machine_fd, MAX_MACHINE_BLOB, &blob, &blob_len))) {
+		log_err("reading the machine description: %s", strerror(-err));
+		return VCPU_EXIT_ERROR;
+	}
+	err = machine_from_fdt(blob, blob_len, &w.m);
+	free(blob);
+	if (err)
+		return VCPU_EXIT_ERROR;
+	if (kvm_vm_create(&w.vm, o.kvm_fd, &w.m, o.mem_fd) < 0 || vcpu_init_signals() < 0) {
+		kvm_vm_destroy(&w.vm);
+		return VCPU_EXIT_START;
+	}
+	if (load_guest(&w, &o, &entry) < 0) {
+		kvm_vm_destroy(&w.vm);
+		return VCPU_EXIT_KERNEL_LOAD;
+	}
+	enum vcpu_exit_status st;
+	if (setup_platform(&w) < 0)
+		st = VCPU_EXIT_ERROR;
+	else if (setup_virtio(&w, &o) < 0)
+		st = VCPU_EXIT_DEVICE;
+	else if (setup_loop(&w) < 0)
+		st = VCPU_EXIT_ERROR;
+	else if (setup_vcpus(&w, &entry) < 0)
+		st = VCPU_EXIT_START;
+	else
+		st = run(&w);
+	teardown(&w);
+	return st;
+}

@@ -1,0 +1,54 @@
+/* The vhost-user frontend side of one device backend (a device process):
+ * synchronous request/reply over its socket with the common codec, with
+ * REPLY_ACK on every request that has no reply of its own, so that a refusal
+ * is seen where it happens. The backend is less trusted than this process: a
+ * reply that does not come within VHU_FE_TIMEOUT_MS, or that is malformed,
+ * fails the call (-ETIMEDOUT/-EPROTO) and marks the connection broken; every
+ * later call fails at once with -EPIPE. Calls may come from several threads
+ * (vCPUs reading config, the I/O thread): a mutex serialises them. */
+#ifndef CELLVM_VHU_FRONTEND_H
+#define CELLVM_VHU_FRONTEND_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "machine.h"
+#include "vhost_user.h"
+
+#define VHU_FE_TIMEOUT_MS 5000
+
+struct vhu_fe {
+	char name[MACHINE_NAME_MAX];
+	int sock;
+	bool broken;
+	uint64_t features;           /* offered by the backend */
+	uint64_t protocol_features;  /* negotiated */
+	uint32_t num_queues;
+	pthread_mutex_t lock;
+};
+
+/* Takes sock; negotiates protocol features and sets the owner. */
+int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock);
+void vhu_fe_close(struct vhu_fe *fe);
+
+/* SET_MEM_TABLE with the machine's RAM ranges from mem_fd, as mapped at ram. */
+int vhu_fe_set_mem_table(struct vhu_fe *fe, const struct machine *m, const uint8_t *ram,
+			 int mem_fd);
+
+int vhu_fe_set_features(struct vhu_fe *fe, uint64_t features);
+
+/* Rings at frontend (our) virtual addresses; kick/call/err are eventfds. */
+struct vhu_fe_ring {
+	uint16_t num;
+	uint64_t desc, avail, used;
+	int kick_fd, call_fd, err_fd;
+};
+int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_ring *r);
+/* GET_VRING_BASE: stops the ring; *base gets the next avail index. */
+int vhu_fe_stop_ring(struct vhu_fe *fe, uint32_t index, uint16_t *base);
+
+int vhu_fe_get_config(struct vhu_fe *fe, uint32_t offset, uint8_t *buf, uint32_t len);
+int vhu_fe_set_config(struct vhu_fe *fe, uint32_t offset, const uint8_t *buf, uint32_t len);
+
+#endif
