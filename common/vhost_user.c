@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "log.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -80,30 +81,6 @@ int vhu_payload_kind(uint32_t request, bool is_reply, enum vhu_payload_kind *kin
 	return 0;
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
 /* Wire size of m's payload, from its kind and counts; -EBADMSG if a count is
  * out of range. */
 static int payload_size(const struct vhu_msg *m, size_t *size)
@@ -170,18 +147,18 @@ static int fd_range(const struct vhu_msg *m, size_t *lo, size_t *hi)
 
 static void get_region(const uint8_t *p, struct vhu_mem_region *r)
 {
-	r->gpa = get64(p);
-	r->size = get64(p + 8);
-	r->uaddr = get64(p + 16);
-	r->mmap_offset = get64(p + 24);
+	r->gpa = get_le64(p);
+	r->size = get_le64(p + 8);
+	r->uaddr = get_le64(p + 16);
+	r->mmap_offset = get_le64(p + 24);
 }
 
 static void put_region(uint8_t *p, const struct vhu_mem_region *r)
 {
-	put64(p, r->gpa);
-	put64(p + 8, r->size);
-	put64(p + 16, r->uaddr);
-	put64(p + 24, r->mmap_offset);
+	put_le64(p, r->gpa);
+	put_le64(p + 8, r->size);
+	put_le64(p + 16, r->uaddr);
+	put_le64(p + 24, r->mmap_offset);
 }
 
 int vhu_decode(const void *buf, size_t len, size_t nfds, struct vhu_msg *out)
@@ -195,9 +172,9 @@ int vhu_decode(const void *buf, size_t len, size_t nfds, struct vhu_msg *out)
 		log_ratelimited(LOG_LVL_WARN, "%zu bytes is shorter than a header", len);
 		return -EBADMSG;
 	}
-	uint32_t flags = get32(b + 4);
-	uint32_t size = get32(b + 8);
-	out->request = get32(b);
+	uint32_t flags = get_le32(b + 4);
+	uint32_t size = get_le32(b + 8);
+	out->request = get_le32(b);
 	/* Bits beyond these are reserved; like QEMU, ignore them. */
 	out->flags = flags & VHU_FLAGS_KEPT;
 	if ((flags & VHU_FLAG_VERSION_MASK) != VHU_VERSION) {
@@ -215,9 +192,9 @@ int vhu_decode(const void *buf, size_t len, size_t nfds, struct vhu_msg *out)
 
 	/* The counts that size the payload come first in it. */
 	if (out->kind == VHU_P_MEM_TABLE && size >= 4)
-		out->u.mem.nregions = get32(p);
+		out->u.mem.nregions = get_le32(p);
 	if (out->kind == VHU_P_CONFIG && size >= 8)
-		out->u.config.size = get32(p + 4);
+		out->u.config.size = get_le32(p + 4);
 	size_t want;
 	if (payload_size(out, &want) < 0 || want != size) {
 		why = "wrong payload size";
@@ -228,19 +205,19 @@ int vhu_decode(const void *buf, size_t len, size_t nfds, struct vhu_msg *out)
 	case VHU_P_NONE:
 		break;
 	case VHU_P_U64:
-		out->u.u64 = get64(p);
+		out->u.u64 = get_le64(p);
 		break;
 	case VHU_P_VRING_STATE:
-		out->u.state.index = get32(p);
-		out->u.state.num = get32(p + 4);
+		out->u.state.index = get_le32(p);
+		out->u.state.num = get_le32(p + 4);
 		break;
 	case VHU_P_VRING_ADDR:
-		out->u.addr.index = get32(p);
-		out->u.addr.flags = get32(p + 4);
-		out->u.addr.desc = get64(p + 8);
-		out->u.addr.used = get64(p + 16);
-		out->u.addr.avail = get64(p + 24);
-		out->u.addr.log = get64(p + 32);
+		out->u.addr.index = get_le32(p);
+		out->u.addr.flags = get_le32(p + 4);
+		out->u.addr.desc = get_le64(p + 8);
+		out->u.addr.used = get_le64(p + 16);
+		out->u.addr.avail = get_le64(p + 24);
+		out->u.addr.log = get_le64(p + 32);
 		break;
 	case VHU_P_MEM_TABLE:
 		for (uint32_t i = 0; i < out->u.mem.nregions; i++)
@@ -251,8 +228,8 @@ int vhu_decode(const void *buf, size_t len, size_t nfds, struct vhu_msg *out)
 		get_region(p + 8, &out->u.mem_reg);
 		break;
 	case VHU_P_CONFIG:
-		out->u.config.offset = get32(p);
-		out->u.config.flags = get32(p + 8);
+		out->u.config.offset = get_le32(p);
+		out->u.config.flags = get_le32(p + 8);
 		memcpy(out->u.config.data, p + VHU_CONFIG_HDR_SIZE, out->u.config.size);
 		break;
 	}
@@ -296,42 +273,42 @@ int vhu_encode(const struct vhu_msg *m, void *buf, size_t cap, size_t *out_len)
 
 	uint8_t *b = buf;
 	uint8_t *p = b + VHU_HDR_SIZE;
-	put32(b, m->request);
-	put32(b + 4, (m->flags & VHU_FLAGS_KEPT) | VHU_VERSION);
-	put32(b + 8, (uint32_t)size);
+	put_le32(b, m->request);
+	put_le32(b + 4, (m->flags & VHU_FLAGS_KEPT) | VHU_VERSION);
+	put_le32(b + 8, (uint32_t)size);
 	switch (m->kind) {
 	case VHU_P_NONE:
 		break;
 	case VHU_P_U64:
-		put64(p, m->u.u64);
+		put_le64(p, m->u.u64);
 		break;
 	case VHU_P_VRING_STATE:
-		put32(p, m->u.state.index);
-		put32(p + 4, m->u.state.num);
+		put_le32(p, m->u.state.index);
+		put_le32(p + 4, m->u.state.num);
 		break;
 	case VHU_P_VRING_ADDR:
-		put32(p, m->u.addr.index);
-		put32(p + 4, m->u.addr.flags);
-		put64(p + 8, m->u.addr.desc);
-		put64(p + 16, m->u.addr.used);
-		put64(p + 24, m->u.addr.avail);
-		put64(p + 32, m->u.addr.log);
+		put_le32(p, m->u.addr.index);
+		put_le32(p + 4, m->u.addr.flags);
+		put_le64(p + 8, m->u.addr.desc);
+		put_le64(p + 16, m->u.addr.used);
+		put_le64(p + 24, m->u.addr.avail);
+		put_le64(p + 32, m->u.addr.log);
 		break;
 	case VHU_P_MEM_TABLE:
-		put32(p, m->u.mem.nregions);
-		put32(p + 4, 0);
+		put_le32(p, m->u.mem.nregions);
+		put_le32(p + 4, 0);
 		for (uint32_t i = 0; i < m->u.mem.nregions; i++)
 			put_region(p + MEM_TABLE_HDR_SIZE + MEM_REGION_SIZE * i,
 				   &m->u.mem.regions[i]);
 		break;
 	case VHU_P_MEM_REG:
-		put64(p, 0);
+		put_le64(p, 0);
 		put_region(p + 8, &m->u.mem_reg);
 		break;
 	case VHU_P_CONFIG:
-		put32(p, m->u.config.offset);
-		put32(p + 4, m->u.config.size);
-		put32(p + 8, m->u.config.flags);
+		put_le32(p, m->u.config.offset);
+		put_le32(p + 4, m->u.config.size);
+		put_le32(p + 8, m->u.config.flags);
 		memcpy(p + VHU_CONFIG_HDR_SIZE, m->u.config.data, m->u.config.size);
 		break;
 	}
@@ -366,11 +343,11 @@ int vhu_recv(int sock, struct vhu_msg *m, struct msg_fds *fds)
 	ret = msg_recv_header(sock, buf, VHU_HDR_SIZE, fds, MSG_MAX_FDS);
 	if (ret < 0)
 		return ret;
-	uint32_t flags = get32(buf + 4);
-	uint32_t size = get32(buf + 8);
+	uint32_t flags = get_le32(buf + 4);
+	uint32_t size = get_le32(buf + 8);
 	if ((flags & VHU_FLAG_VERSION_MASK) != VHU_VERSION || size > VHU_MAX_PAYLOAD) {
 		log_ratelimited(LOG_LVL_WARN, "%s: bad header (flags 0x%x, size %u)",
-				vhu_request_name(get32(buf)), flags, size);
+				vhu_request_name(get_le32(buf)), flags, size);
 		ret = -EBADMSG;
 		goto fail;
 	}
@@ -385,4 +362,20 @@ int vhu_recv(int sock, struct vhu_msg *m, struct msg_fds *fds)
 fail:
 	msg_fds_close(fds);
 	return ret;
+}
+
+bool vhu_request_has_reply(uint32_t request)
+{
+	switch (request) {
+	case VHU_GET_FEATURES:
+	case VHU_GET_PROTOCOL_FEATURES:
+	case VHU_GET_VRING_BASE:
+	case VHU_GET_QUEUE_NUM:
+	case VHU_GET_CONFIG:
+	case VHU_GET_MAX_MEM_SLOTS:
+	case VHU_GET_STATUS:
+		return true;
+	default:
+		return false;
+	}
 }

@@ -156,6 +156,10 @@ struct vhu_msg {
 /* "GET_FEATURES", ...; "UNKNOWN" for numbers the codec does not know. */
 const char *vhu_request_name(uint32_t request);
 
+/* Whether `request` always gets a reply of its own (GET_FEATURES, GET_VRING_BASE,
+ * ...), as opposed to a REPLY_ACK that only NEED_REPLY asks for. */
+bool vhu_request_has_reply(uint32_t request);
+
 /* The payload kind of `request` (is_reply: of its reply). -ENOTSUP if unknown. */
 int vhu_payload_kind(uint32_t request, bool is_reply, enum vhu_payload_kind *kind);
 

@@ -473,23 +473,6 @@ static void reset_device(struct vub *b)
 	b->status = 0;
 }
 
-/* Requests whose reply is their answer, not a REPLY_ACK. */
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHU_GET_FEATURES:
-	case VHU_GET_PROTOCOL_FEATURES:
-	case VHU_GET_VRING_BASE:
-	case VHU_GET_QUEUE_NUM:
-	case VHU_GET_CONFIG:
-	case VHU_GET_MAX_MEM_SLOTS:
-	case VHU_GET_STATUS:
-		return true;
-	default:
-		return false;
-	}
-}
-
 int vub_handle(struct vub *b, struct vhu_msg *m, struct msg_fds *fds)
 {
 	int r;
@@ -578,7 +561,7 @@ int vub_handle(struct vub *b, struct vhu_msg *m, struct msg_fds *fds)
 	}
 	msg_fds_close(fds);
 
-	if (has_own_reply(m->request))
+	if (vhu_request_has_reply(m->request))
 		return r; /* a failed reply is a broken connection */
 	if ((m->flags & VHU_FLAG_NEED_REPLY) &&
 	    (b->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK)))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "aml.h"
+#include "bytes.h"
 #include "layout.h"
 #include "log.h"
 
@@ -58,24 +59,6 @@ struct out {
 	size_t len;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* The byte that makes p[0..n) sum to zero once stored in its slot (which
  * must hold 0 while this runs). */
 static uint8_t checksum(const uint8_t *p, size_t n)
@@ -105,14 +88,14 @@ static void sdt_header(uint8_t *t, const char *sig, uint8_t rev)
 	/* OEM table id: "CELLVM" and the signature's first two letters. */
 	memcpy(t + 16, "CELLVM", 6);
 	memcpy(t + 22, sig, 2);
-	put32(t + 24, 1);     /* OEM revision */
+	put_le32(t + 24, 1);     /* OEM revision */
 	memcpy(t + 28, "CLVM", 4); /* creator id */
-	put32(t + 32, 1);     /* creator revision */
+	put_le32(t + 32, 1);     /* creator revision */
 }
 
 static void sdt_finish(uint8_t *t, size_t len)
 {
-	put32(t + 4, (uint32_t)len);
+	put_le32(t + 4, (uint32_t)len);
 	t[9] = 0;
 	t[9] = checksum(t, len);
 }
@@ -124,7 +107,7 @@ static void gas_io8(uint8_t *p, uint16_t port)
 	p[1] = 8; /* bit width */
 	p[2] = 0; /* bit offset */
 	p[3] = GAS_ACCESS_BYTE;
-	put64(p + 4, port);
+	put_le64(p + 4, port);
 }
 
 static void dsdt_serial(struct aml *a, const struct machine *m)
@@ -197,8 +180,8 @@ static int build_madt(const struct machine *m, struct out *o, size_t *off)
 	if (!t)
 		return -ENOSPC;
 	sdt_header(t, "APIC", MADT_REV);
-	put32(t + 36, (uint32_t)LAYOUT_LAPIC);
-	put32(t + 40, MADT_PCAT_COMPAT);
+	put_le32(t + 36, (uint32_t)LAYOUT_LAPIC);
+	put_le32(t + 40, MADT_PCAT_COMPAT);
 	uint8_t *e = t + 44;
 	/* ACPI processor UID = APIC id = index, as the vCPUs are created. */
 	for (uint32_t i = 0; i < m->cpus; i++, e += 8) {
@@ -206,14 +189,14 @@ static int build_madt(const struct machine *m, struct out *o, size_t *off)
 		e[1] = 8;
 		e[2] = (uint8_t)i;
 		e[3] = (uint8_t)i;
-		put32(e + 4, MADT_LAPIC_ENABLED);
+		put_le32(e + 4, MADT_LAPIC_ENABLED);
 	}
 	/* The IOAPIC takes the first id no local APIC uses. */
 	e[0] = MADT_IOAPIC;
 	e[1] = 12;
 	e[2] = (uint8_t)m->cpus;
-	put32(e + 4, (uint32_t)LAYOUT_IOAPIC);
-	put32(e + 8, 0); /* GSI base */
+	put_le32(e + 4, (uint32_t)LAYOUT_IOAPIC);
+	put_le32(e + 8, 0); /* GSI base */
 	e += 12;
 	/* ISA IRQ 0 (the PIT) is wired to IOAPIC pin 2; flags 0 = conforms
 	 * to the ISA bus: edge, active high. */
@@ -221,14 +204,14 @@ static int build_madt(const struct machine *m, struct out *o, size_t *off)
 	e[1] = 10;
 	e[2] = 0; /* bus: ISA */
 	e[3] = 0; /* source IRQ */
-	put32(e + 4, 2);
-	put16(e + 8, 0);
+	put_le32(e + 4, 2);
+	put_le16(e + 8, 0);
 	e += 10;
 	/* LINT1 of every local APIC is the NMI line. */
 	e[0] = MADT_LAPIC_NMI;
 	e[1] = 6;
 	e[2] = MADT_ALL_CPUS;
-	put16(e + 3, 0);
+	put_le16(e + 3, 0);
 	e[5] = 1;
 	sdt_finish(t, len);
 	*off = (size_t)(t - o->buf);
@@ -242,13 +225,13 @@ static int build_fadt(struct out *o, uint64_t dsdt_gpa, size_t *off)
 		return -ENOSPC;
 	sdt_header(t, "FACP", FADT_REV);
 	/* Both DSDT pointers, equal, for OSes that read either one. */
-	put32(t + FADT_DSDT, (uint32_t)dsdt_gpa);
-	put64(t + FADT_X_DSDT, dsdt_gpa);
+	put_le32(t + FADT_DSDT, (uint32_t)dsdt_gpa);
+	put_le64(t + FADT_X_DSDT, dsdt_gpa);
 	/* No VGA; no CMOS RTC, so Linux neither probes one nor reads the
 	 * wall clock from one (kvmclock gives it). No 8042 flag either: the
 	 * i8042 only implements reset, so Linux must not drive it. */
-	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
-	put32(t + FADT_FLAGS, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP |
+	put_le16(t + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
+	put_le32(t + FADT_FLAGS, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP |
 				      FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON);
 	gas_io8(t + FADT_RESET_REG, LAYOUT_PM_RESET);
 	t[FADT_RESET_VALUE] = LAYOUT_PM_RESET_VALUE;
@@ -269,7 +252,7 @@ static int build_xsdt(struct out *o, const uint64_t *entries, size_t n, size_t *
 		return -ENOSPC;
 	sdt_header(t, "XSDT", XSDT_REV);
 	for (size_t i = 0; i < n; i++)
-		put64(t + SDT_HEADER_LEN + 8 * i, entries[i]);
+		put_le64(t + SDT_HEADER_LEN + 8 * i, entries[i]);
 	sdt_finish(t, len);
 	*off = (size_t)(t - o->buf);
 	return 0;
@@ -281,8 +264,8 @@ static void fill_rsdp(uint8_t *p, uint64_t xsdt_gpa)
 	memcpy(p, "RSD PTR ", 8);
 	memcpy(p + 9, "CELLVM", 6);
 	p[15] = 2;
-	put32(p + 20, RSDP_LEN);
-	put64(p + 24, xsdt_gpa);
+	put_le32(p + 20, RSDP_LEN);
+	put_le64(p + 24, xsdt_gpa);
 	p[8] = checksum(p, RSDP_V1_LEN);
 	p[32] = checksum(p, RSDP_LEN);
 }

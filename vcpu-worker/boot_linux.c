@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "layout.h"
 #include "log.h"
 
@@ -98,56 +99,17 @@ _Static_assert(BP_E820_TABLE + (MACHINE_MAX_RAM + 2) * E820_ENTRY_SIZE <= BP_SIZ
  * address the zero page holds fits in 32 bits. */
 _Static_assert(MACHINE_LOW_RAM_END <= MAP_GIBS * (1ull << 30), "low RAM not mapped");
 
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *out)
 {
 	if (len < HDR_MIN_END) {
 		log_err("image of %zu bytes is too short for a setup header", len);
 		return -ENOEXEC;
 	}
-	if (get16(img + HDR_BOOT_FLAG) != BOOT_FLAG || get32(img + HDR_MAGIC) != HDR_MAGIC_VALUE) {
+	if (get_le16(img + HDR_BOOT_FLAG) != BOOT_FLAG || get_le32(img + HDR_MAGIC) != HDR_MAGIC_VALUE) {
 		log_err("not a bzImage: no boot flag 0xAA55 or \"HdrS\" magic");
 		return -ENOEXEC;
 	}
-	uint16_t version = get16(img + HDR_VERSION);
+	uint16_t version = get_le16(img + HDR_VERSION);
 	if (version < MIN_PROTOCOL) {
 		log_err("boot protocol %u.%02u too old, need 2.12", version >> 8, version & 0xff);
 		return -ENOEXEC;
@@ -158,7 +120,7 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *out)
 			HDR_MAX_END);
 		return -ENOEXEC;
 	}
-	if (!(get16(img + HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
+	if (!(get_le16(img + HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
 		log_err("kernel has no 64-bit entry point (XLF_KERNEL_64)");
 		return -ENOEXEC;
 	}
@@ -170,7 +132,7 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *out)
 		return -ENOEXEC;
 	}
 	bool relocatable = img[HDR_RELOCATABLE] != 0;
-	uint32_t align = get32(img + HDR_KERNEL_ALIGNMENT);
+	uint32_t align = get_le32(img + HDR_KERNEL_ALIGNMENT);
 	if (relocatable && (align == 0 || (align & (align - 1)) != 0)) {
 		log_err("kernel_alignment %#x is not a power of two", align);
 		return -ENOEXEC;
@@ -180,12 +142,12 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *out)
 		.hdr_end = hdr_end,
 		.pm_offset = pm_offset,
 		.pm_len = len - pm_offset,
-		.init_size = get32(img + HDR_INIT_SIZE),
+		.init_size = get_le32(img + HDR_INIT_SIZE),
 		.kernel_alignment = align,
 		.relocatable = relocatable,
-		.pref_address = get64(img + HDR_PREF_ADDRESS),
-		.cmdline_size = get32(img + HDR_CMDLINE_SIZE),
-		.initrd_addr_max = get32(img + HDR_INITRD_ADDR_MAX),
+		.pref_address = get_le64(img + HDR_PREF_ADDRESS),
+		.cmdline_size = get_le32(img + HDR_CMDLINE_SIZE),
+		.initrd_addr_max = get_le32(img + HDR_INITRD_ADDR_MAX),
 	};
 	return 0;
 }
@@ -262,9 +224,9 @@ static unsigned int e820_add(uint8_t *bp, unsigned int n, uint64_t addr, uint64_
 			     uint32_t type)
 {
 	uint8_t *e = bp + BP_E820_TABLE + n * E820_ENTRY_SIZE;
-	put64(e, addr);
-	put64(e + 8, size);
-	put32(e + 16, type);
+	put_le64(e, addr);
+	put_le64(e + 8, size);
+	put_le32(e + 16, type);
 	return n + 1;
 }
 
@@ -275,17 +237,17 @@ static void write_zero_page(uint8_t *ram, const struct machine *m, const uint8_t
 	uint8_t *bp = ram + LAYOUT_BOOT_PARAMS;
 	memset(bp, 0, BP_SIZE);
 	memcpy(bp + HDR_START, kernel + HDR_START, bz->hdr_end - HDR_START);
-	put16(bp + HDR_VID_MODE, VID_MODE_NORMAL);
+	put_le16(bp + HDR_VID_MODE, VID_MODE_NORMAL);
 	bp[HDR_TYPE_OF_LOADER] = LOADER_UNDEFINED;
 	/* boot.rst: a relocatable kernel loaded elsewhere than 1 MiB. */
-	put32(bp + HDR_CODE32_START, (uint32_t)load);
+	put_le32(bp + HDR_CODE32_START, (uint32_t)load);
 	/* Everything is in low RAM: the ext_* high halves stay zero. */
-	put32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd);
-	put32(bp + HDR_RAMDISK_SIZE, (uint32_t)ilen);
-	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
+	put_le32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd);
+	put_le32(bp + HDR_RAMDISK_SIZE, (uint32_t)ilen);
+	put_le32(bp + HDR_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
 	/* Kernels before 5.0 ignore this field and find the RSDP by
 	 * scanning 0xe0000..0xfffff, which is where it is. */
-	put64(bp + BP_ACPI_RSDP_ADDR, LAYOUT_ACPI);
+	put_le64(bp + BP_ACPI_RSDP_ADDR, LAYOUT_ACPI);
 
 	unsigned int n = 0;
 	n = e820_add(bp, n, 0, LAYOUT_EBDA, E820_RAM);
@@ -299,18 +261,18 @@ static void write_zero_page(uint8_t *ram, const struct machine *m, const uint8_t
 static void write_page_tables(uint8_t *ram)
 {
 	memset(ram + LAYOUT_PML4, 0, 2 * PAGE);
-	put64(ram + LAYOUT_PML4, LAYOUT_PDPT | PTE_P | PTE_RW);
+	put_le64(ram + LAYOUT_PML4, LAYOUT_PDPT | PTE_P | PTE_RW);
 	for (unsigned int i = 0; i < MAP_GIBS; i++)
-		put64(ram + LAYOUT_PDPT + 8 * i, (LAYOUT_PD + i * PAGE) | PTE_P | PTE_RW);
+		put_le64(ram + LAYOUT_PDPT + 8 * i, (LAYOUT_PD + i * PAGE) | PTE_P | PTE_RW);
 	for (uint64_t i = 0; i < MAP_GIBS * PD_ENTRIES; i++)
-		put64(ram + LAYOUT_PD + 8 * i, (i * HUGE_PAGE) | PTE_P | PTE_RW | PTE_PS);
+		put_le64(ram + LAYOUT_PD + 8 * i, (i * HUGE_PAGE) | PTE_P | PTE_RW | PTE_PS);
 }
 
 static void write_gdt(uint8_t *ram)
 {
 	memset(ram + LAYOUT_GDT, 0, GDT_ENTRIES * 8);
-	put64(ram + LAYOUT_GDT + BOOT_CS, GDT_CODE64);
-	put64(ram + LAYOUT_GDT + BOOT_DS, GDT_DATA);
+	put_le64(ram + LAYOUT_GDT + BOOT_CS, GDT_CODE64);
+	put_le64(ram + LAYOUT_GDT + BOOT_DS, GDT_DATA);
 }
 
 int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, size_t klen,

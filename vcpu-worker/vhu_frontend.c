@@ -14,27 +14,13 @@
 #define WANTED_PROTOCOL_FEATURES                                                  \
 	(PF(VHU_PROTOCOL_F_MQ) | PF(VHU_PROTOCOL_F_REPLY_ACK) | PF(VHU_PROTOCOL_F_CONFIG))
 
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHU_GET_FEATURES:
-	case VHU_GET_PROTOCOL_FEATURES:
-	case VHU_GET_VRING_BASE:
-	case VHU_GET_QUEUE_NUM:
-	case VHU_GET_CONFIG:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* One request and its reply, under the lock. */
 static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, size_t nfds,
 		       struct vhu_msg *reply)
 {
 	if (fe->broken)
 		return -EPIPE;
-	bool own = has_own_reply(m->request);
+	bool own = vhu_request_has_reply(m->request);
 	bool ack = !own && (fe->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK));
 	if (ack)
 		m->flags |= VHU_FLAG_NEED_REPLY;

@@ -174,26 +174,10 @@ int tfe_reconnect(struct tfe *f, const char *path)
 	return f->sock < 0 ? f->sock : 0;
 }
 
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHU_GET_FEATURES:
-	case VHU_GET_PROTOCOL_FEATURES:
-	case VHU_GET_VRING_BASE:
-	case VHU_GET_QUEUE_NUM:
-	case VHU_GET_CONFIG:
-	case VHU_GET_MAX_MEM_SLOTS:
-	case VHU_GET_STATUS:
-		return true;
-	default:
-		return false;
-	}
-}
-
 int tfe_call(struct tfe *f, struct vhu_msg *m, const int *fds, size_t nfds,
 	     struct vhu_msg *reply)
 {
-	bool own = has_own_reply(m->request);
+	bool own = vhu_request_has_reply(m->request);
 	bool ack = !own && (f->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK));
 	if (ack)
 		m->flags |= VHU_FLAG_NEED_REPLY;

@@ -5,35 +5,17 @@
 #include <string.h>
 
 #include "blk_req.h"
+#include "bytes.h"
 
 #define CAP 100ull /* sectors of the test disk */
 
 static const struct blk_dev rw_dev = { .capacity = CAP, .discard = true, .write_zeroes = true };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
 static void make_hdr(uint8_t *p, uint32_t type, uint64_t sector)
 {
-	put32(p, type);
-	put32(p + 4, 0xdeadbeef); /* reserved: ignored */
-	put64(p + 8, sector);
+	put_le32(p, type);
+	put_le32(p + 4, 0xdeadbeef); /* reserved: ignored */
+	put_le64(p + 8, sector);
 }
 
 /* A request as the device sees it after virtq_pop. */
@@ -255,9 +237,9 @@ static uint8_t segs(uint32_t type, const struct blk_seg *in, unsigned int n, siz
 	make_hdr(c.rd, type, 0);
 	for (unsigned int i = 0; i < n; i++) {
 		uint8_t *p = c.rd + BLK_HDR_SIZE + i * BLK_SEG_SIZE;
-		put64(p, in[i].sector);
-		put32(p + 8, in[i].num_sectors);
-		put32(p + 12, in[i].flags);
+		put_le64(p, in[i].sector);
+		put_le32(p + 8, in[i].num_sectors);
+		put_le32(p + 12, in[i].flags);
 	}
 	/* Split segments across iovecs, too. */
 	size_t cuts[] = { 5, BLK_HDR_SIZE + 3, BLK_HDR_SIZE + 21 };
@@ -393,21 +375,21 @@ Test(blk_req, config_layout)
 	memcpy(&cap, cfg, 8);
 	cr_assert_eq(le64toh(cap), 0x1122334455667788ull);
 	cr_assert_eq(cfg[0], 0x88, "little-endian");
-	cr_assert_eq(get32(cfg + 8), BLK_SIZE_MAX);
-	cr_assert_eq(get32(cfg + 12), BLK_SEG_MAX);
-	cr_assert_eq(get32(cfg + 16), 0, "geometry");
-	cr_assert_eq(get32(cfg + 20), 512, "blk_size");
+	cr_assert_eq(get_le32(cfg + 8), BLK_SIZE_MAX);
+	cr_assert_eq(get_le32(cfg + 12), BLK_SEG_MAX);
+	cr_assert_eq(get_le32(cfg + 16), 0, "geometry");
+	cr_assert_eq(get_le32(cfg + 20), 512, "blk_size");
 	for (int i = 24; i < 32; i++)
 		cr_assert_eq(cfg[i], 0, "topology byte %d", i);
 	cr_assert_eq(cfg[32], 1, "writeback");
 	cr_assert_eq(cfg[33], 0);
 	cr_assert_eq(cfg[34], 4, "num_queues");
 	cr_assert_eq(cfg[35], 0);
-	cr_assert_eq(get32(cfg + 36), BLK_MAX_DWZ_SECTORS, "max_discard_sectors");
-	cr_assert_eq(get32(cfg + 40), BLK_MAX_DWZ_SEG, "max_discard_seg");
-	cr_assert_eq(get32(cfg + 44), BLK_DISCARD_ALIGN_SECTORS);
-	cr_assert_eq(get32(cfg + 48), BLK_MAX_DWZ_SECTORS, "max_write_zeroes_sectors");
-	cr_assert_eq(get32(cfg + 52), BLK_MAX_DWZ_SEG, "max_write_zeroes_seg");
+	cr_assert_eq(get_le32(cfg + 36), BLK_MAX_DWZ_SECTORS, "max_discard_sectors");
+	cr_assert_eq(get_le32(cfg + 40), BLK_MAX_DWZ_SEG, "max_discard_seg");
+	cr_assert_eq(get_le32(cfg + 44), BLK_DISCARD_ALIGN_SECTORS);
+	cr_assert_eq(get_le32(cfg + 48), BLK_MAX_DWZ_SECTORS, "max_write_zeroes_sectors");
+	cr_assert_eq(get_le32(cfg + 52), BLK_MAX_DWZ_SEG, "max_write_zeroes_seg");
 	cr_assert_eq(cfg[56], 1, "write_zeroes_may_unmap");
 	cr_assert(cfg[57] == 0 && cfg[58] == 0 && cfg[59] == 0);
 	info.writeback = 0;

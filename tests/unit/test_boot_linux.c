@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "boot_linux.h"
+#include "bytes.h"
 #include "layout.h"
 #include "log.h"
 
@@ -32,13 +33,6 @@ static size_t ram_size;
 static struct machine m;
 static struct linux_entry entry;
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
 static uint8_t pattern(size_t i)
 {
 	return (uint8_t)(i * 7 + 3);
@@ -48,24 +42,24 @@ static void build_image(void)
 {
 	memset(img, 0, sizeof(img));
 	img[0x1f1] = SETUP_SECTS;
-	put16(img + 0x1f2, 0x1234);        /* root_flags: checks the header copy */
-	put16(img + 0x1fe, 0xaa55);
+	put_le16(img + 0x1f2, 0x1234);        /* root_flags: checks the header copy */
+	put_le16(img + 0x1fe, 0xaa55);
 	img[0x200] = 0xeb;
 	img[0x201] = HDR_END - 0x202;
 	memcpy(img + 0x202, "HdrS", 4);
-	put16(img + 0x206, 0x020f);
+	put_le16(img + 0x206, 0x020f);
 	img[0x211] = 0x01;                 /* LOADED_HIGH */
-	put32(img + 0x214, 0x100000);
-	put32(img + 0x22c, 0x7fffffff);
-	put32(img + 0x230, 0x200000);
+	put_le32(img + 0x214, 0x100000);
+	put_le32(img + 0x22c, 0x7fffffff);
+	put_le32(img + 0x230, 0x200000);
 	img[0x234] = 1;
 	img[0x235] = 21;
-	put16(img + 0x236, 0x1 | 0x2);     /* XLF_KERNEL_64 | above 4G */
-	put32(img + 0x238, 2047);
-	put64(img + 0x258, PREF);
-	put32(img + 0x260, INIT_SIZE);
-	put32(img + 0x264, 0xabcdef01);    /* handover_offset */
-	put32(img + 0x268, 0x13572468);    /* kernel_info_offset: last header field */
+	put_le16(img + 0x236, 0x1 | 0x2);     /* XLF_KERNEL_64 | above 4G */
+	put_le32(img + 0x238, 2047);
+	put_le64(img + 0x258, PREF);
+	put_le32(img + 0x260, INIT_SIZE);
+	put_le32(img + 0x264, 0xabcdef01);    /* handover_offset */
+	put_le32(img + 0x268, 0x13572468);    /* kernel_info_offset: last header field */
 	img[HDR_END] = 0x77;               /* past the header: must not be copied */
 	for (size_t i = 0; i < PAYLOAD_LEN; i++)
 		img[PM_OFFSET + i] = pattern(i);
@@ -221,7 +215,7 @@ Test(boot_linux, truncation_is_named)
 
 Test(boot_linux, bad_boot_flag)
 {
-	put16(img + 0x1fe, 0xaa56);
+	put_le16(img + 0x1fe, 0xaa56);
 	expect_bad_image(sizeof(img), "0xAA55");
 }
 
@@ -233,16 +227,16 @@ Test(boot_linux, bad_magic)
 
 Test(boot_linux, protocol_too_old)
 {
-	put16(img + 0x206, 0x020b);
+	put_le16(img + 0x206, 0x020b);
 	expect_bad_image(sizeof(img), "2.11 too old");
-	put16(img + 0x206, 0x020c);
+	put_le16(img + 0x206, 0x020c);
 	struct bzimage_info bz;
 	cr_assert_eq(bzimage_parse(img, sizeof(img), &bz), 0);
 }
 
 Test(boot_linux, no_64bit_entry)
 {
-	put16(img + 0x236, 0x2);
+	put_le16(img + 0x236, 0x2);
 	expect_bad_image(sizeof(img), "XLF_KERNEL_64");
 }
 
@@ -269,9 +263,9 @@ Test(boot_linux, setup_sects_past_the_end)
 
 Test(boot_linux, alignment_not_a_power_of_two)
 {
-	put32(img + 0x230, 0x300000);
+	put_le32(img + 0x230, 0x300000);
 	expect_bad_image(sizeof(img), "kernel_alignment 0x300000");
-	put32(img + 0x230, 0);
+	put_le32(img + 0x230, 0);
 	expect_bad_image(sizeof(img), "kernel_alignment 0");
 	img[0x234] = 0; /* only a relocatable kernel is aligned */
 	struct bzimage_info bz;
@@ -292,12 +286,12 @@ Test(boot_linux, kernel_lands_at_pref_address)
 
 Test(boot_linux, relocatable_kernel_is_aligned)
 {
-	put64(img + 0x258, PREF + 0x100000); /* rounds up to the next 2 MiB */
+	put_le64(img + 0x258, PREF + 0x100000); /* rounds up to the next 2 MiB */
 	cr_assert_eq(load(NULL, 0), 0);
 	cr_assert_eq(entry.rip, PREF + 0x200000 + 0x200);
 	cr_assert_eq(ram[PREF + 0x200000], pattern(0));
 	use_ram(RAM_SIZE);
-	put64(img + 0x258, 0); /* no preference: the first aligned place above 1 MiB */
+	put_le64(img + 0x258, 0); /* no preference: the first aligned place above 1 MiB */
 	cr_assert_eq(load(NULL, 0), 0);
 	cr_assert_eq(entry.rip, 0x200000 + 0x200);
 }
@@ -308,20 +302,20 @@ Test(boot_linux, fixed_kernel_loads_at_1mib)
 	cr_assert_eq(load(NULL, 0), 0);
 	cr_assert_eq(entry.rip, LAYOUT_KERNEL + 0x200);
 	cr_assert_eq(memcmp(ram + LAYOUT_KERNEL, img + PM_OFFSET, PAYLOAD_LEN), 0);
-	cr_assert_eq(get32(ram + LAYOUT_BOOT_PARAMS + 0x214), LAYOUT_KERNEL);
+	cr_assert_eq(get_le32(ram + LAYOUT_BOOT_PARAMS + 0x214), LAYOUT_KERNEL);
 }
 
 Test(boot_linux, fixed_kernel_running_below_1mib)
 {
 	img[0x234] = 0;
-	put64(img + 0x258, 0x10000);
+	put_le64(img + 0x258, 0x10000);
 	expect_refused(NULL, 0, -ENOEXEC, "below 1 MiB");
 }
 
 Test(boot_linux, fixed_kernel_runtime_area_must_fit)
 {
 	img[0x234] = 0;
-	put64(img + 0x258, RAM_SIZE - INIT_SIZE + 0x1000); /* runs at pref, not at 1 MiB */
+	put_le64(img + 0x258, RAM_SIZE - INIT_SIZE + 0x1000); /* runs at pref, not at 1 MiB */
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
 }
 
@@ -332,32 +326,32 @@ Test(boot_linux, zero_page)
 	cr_assert_eq(bp[0x100], 0, "zero page not cleared");
 	cr_assert_eq(bp[0xfff], 0, "zero page not cleared");
 	/* The header is copied through its last byte and no further. */
-	cr_assert_eq(get16(bp + 0x1f2), 0x1234);
-	cr_assert_eq(get16(bp + 0x1fe), 0xaa55);
+	cr_assert_eq(get_le16(bp + 0x1f2), 0x1234);
+	cr_assert_eq(get_le16(bp + 0x1fe), 0xaa55);
 	cr_assert_eq(memcmp(bp + 0x202, "HdrS", 4), 0);
-	cr_assert_eq(get16(bp + 0x206), 0x020f);
-	cr_assert_eq(get32(bp + 0x260), INIT_SIZE);
-	cr_assert_eq(get32(bp + 0x264), 0xabcdef01);
-	cr_assert_eq(get32(bp + 0x268), 0x13572468);
+	cr_assert_eq(get_le16(bp + 0x206), 0x020f);
+	cr_assert_eq(get_le32(bp + 0x260), INIT_SIZE);
+	cr_assert_eq(get_le32(bp + 0x264), 0xabcdef01);
+	cr_assert_eq(get_le32(bp + 0x268), 0x13572468);
 	cr_assert_eq(bp[HDR_END], 0);
 	/* What the loader writes. */
-	cr_assert_eq(get16(bp + 0x1fa), 0xffff);               /* vid_mode */
+	cr_assert_eq(get_le16(bp + 0x1fa), 0xffff);               /* vid_mode */
 	cr_assert_eq(bp[0x210], 0xff);                         /* type_of_loader */
 	cr_assert_eq(bp[0x211], 0x01);                         /* loadflags kept */
-	cr_assert_eq(get32(bp + 0x214), PREF);                 /* code32_start */
-	cr_assert_eq(get32(bp + 0x218), 0);                    /* no initrd */
-	cr_assert_eq(get32(bp + 0x21c), 0);
-	cr_assert_eq(get32(bp + 0x228), LAYOUT_CMDLINE);       /* cmd_line_ptr */
-	cr_assert_eq(get32(bp + 0x0c8), 0);                    /* ext_cmd_line_ptr */
-	cr_assert_eq(get64(bp + 0x070), LAYOUT_ACPI);          /* acpi_rsdp_addr */
+	cr_assert_eq(get_le32(bp + 0x214), PREF);                 /* code32_start */
+	cr_assert_eq(get_le32(bp + 0x218), 0);                    /* no initrd */
+	cr_assert_eq(get_le32(bp + 0x21c), 0);
+	cr_assert_eq(get_le32(bp + 0x228), LAYOUT_CMDLINE);       /* cmd_line_ptr */
+	cr_assert_eq(get_le32(bp + 0x0c8), 0);                    /* ext_cmd_line_ptr */
+	cr_assert_eq(get_le64(bp + 0x070), LAYOUT_ACPI);          /* acpi_rsdp_addr */
 }
 
 static void expect_e820(unsigned int i, uint64_t addr, uint64_t size, uint32_t type)
 {
 	const uint8_t *e = ram + LAYOUT_BOOT_PARAMS + 0x2d0 + 20 * i;
-	cr_assert_eq(get64(e), addr, "entry %u addr %#lx", i, (unsigned long)get64(e));
-	cr_assert_eq(get64(e + 8), size, "entry %u size %#lx", i, (unsigned long)get64(e + 8));
-	cr_assert_eq(get32(e + 16), type, "entry %u type %u", i, get32(e + 16));
+	cr_assert_eq(get_le64(e), addr, "entry %u addr %#lx", i, (unsigned long)get_le64(e));
+	cr_assert_eq(get_le64(e + 8), size, "entry %u size %#lx", i, (unsigned long)get_le64(e + 8));
+	cr_assert_eq(get_le32(e + 16), type, "entry %u type %u", i, get_le32(e + 16));
 }
 
 Test(boot_linux, e820_map)
@@ -367,7 +361,7 @@ Test(boot_linux, e820_map)
 	expect_e820(0, 0, LAYOUT_EBDA, 1);
 	expect_e820(1, LAYOUT_EBDA, 0x100000 - LAYOUT_EBDA, 2);
 	expect_e820(2, 0x100000, RAM_SIZE - 0x100000, 1);
-	cr_assert_eq(get64(ram + LAYOUT_BOOT_PARAMS + 0x2d0 + 60), 0);
+	cr_assert_eq(get_le64(ram + LAYOUT_BOOT_PARAMS + 0x2d0 + 60), 0);
 }
 
 Test(boot_linux, e820_map_with_high_ram)
@@ -392,16 +386,16 @@ Test(boot_linux, cmdline_written_and_terminated)
 Test(boot_linux, cmdline_longer_than_kernel_takes)
 {
 	size_t n = strlen(m.cmdline);
-	put32(img + 0x238, (uint32_t)n - 1);
+	put_le32(img + 0x238, (uint32_t)n - 1);
 	expect_refused(NULL, 0, -EINVAL, "cmdline");
-	put32(img + 0x238, (uint32_t)n); /* cmdline_size excludes the NUL */
+	put_le32(img + 0x238, (uint32_t)n); /* cmdline_size excludes the NUL */
 	cr_assert_eq(load(NULL, 0), 0);
 }
 
 Test(boot_linux, cmdline_not_terminated)
 {
 	memset(m.cmdline, 'a', sizeof(m.cmdline));
-	put32(img + 0x238, 0xffffffff);
+	put_le32(img + 0x238, 0xffffffff);
 	expect_refused(NULL, 0, -EINVAL, "NUL");
 }
 
@@ -417,13 +411,13 @@ static uint8_t *make_initrd(size_t len)
 static uint64_t initrd_addr(void)
 {
 	const uint8_t *bp = ram + LAYOUT_BOOT_PARAMS;
-	return get32(bp + 0x218) | (uint64_t)get32(bp + 0x0c0) << 32;
+	return get_le32(bp + 0x218) | (uint64_t)get_le32(bp + 0x0c0) << 32;
 }
 
 static uint64_t initrd_size(void)
 {
 	const uint8_t *bp = ram + LAYOUT_BOOT_PARAMS;
-	return get32(bp + 0x21c) | (uint64_t)get32(bp + 0x0c4) << 32;
+	return get_le32(bp + 0x21c) | (uint64_t)get_le32(bp + 0x0c4) << 32;
 }
 
 Test(boot_linux, initrd_at_the_top_of_low_ram)
@@ -441,7 +435,7 @@ Test(boot_linux, initrd_at_the_top_of_low_ram)
 Test(boot_linux, initrd_below_initrd_addr_max)
 {
 	/* The last byte may sit exactly at initrd_addr_max. */
-	put32(img + 0x22c, 28 * MB - 1);
+	put_le32(img + 0x22c, 28 * MB - 1);
 	size_t len = 2 * MB;
 	uint8_t *rd = make_initrd(len);
 	cr_assert_eq(load(rd, len), 0);
@@ -466,7 +460,7 @@ Test(boot_linux, initrd_below_the_kernel_when_above_is_too_small)
 
 Test(boot_linux, initrd_max_below_the_kernel)
 {
-	put32(img + 0x22c, 12 * MB - 1);
+	put_le32(img + 0x22c, 12 * MB - 1);
 	size_t len = MB;
 	uint8_t *rd = make_initrd(len);
 	cr_assert_eq(load(rd, len), 0);
@@ -484,7 +478,7 @@ Test(boot_linux, initrd_too_big)
 
 Test(boot_linux, initrd_not_below_1mib)
 {
-	put32(img + 0x22c, 2 * MB - 1);
+	put_le32(img + 0x22c, 2 * MB - 1);
 	uint8_t *rd = make_initrd(MB + 1); /* would fit at 0xff000 */
 	expect_refused(rd, MB + 1, -ENOMEM, "initrd");
 	free(rd);
@@ -492,7 +486,7 @@ Test(boot_linux, initrd_not_below_1mib)
 
 Test(boot_linux, initrd_larger_than_address_space_below_max)
 {
-	put32(img + 0x22c, 0xfff); /* top (0x1000) below the initrd's size */
+	put_le32(img + 0x22c, 0xfff); /* top (0x1000) below the initrd's size */
 	uint8_t *rd = make_initrd(0x2000);
 	expect_refused(rd, 0x2000, -ENOMEM, "initrd");
 	free(rd);
@@ -502,8 +496,8 @@ Test(boot_linux, kernel_bigger_than_ram)
 {
 	/* The code itself (not init_size) overruns low RAM. */
 	img[0x234] = 0;
-	put64(img + 0x258, LAYOUT_KERNEL);
-	put32(img + 0x260, 0x1000);
+	put_le64(img + 0x258, LAYOUT_KERNEL);
+	put_le32(img + 0x260, 0x1000);
 	use_ram(LAYOUT_KERNEL + PAYLOAD_LEN - 1);
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
 	use_ram(LAYOUT_KERNEL + PAYLOAD_LEN);
@@ -512,25 +506,25 @@ Test(boot_linux, kernel_bigger_than_ram)
 
 Test(boot_linux, init_size_must_fit)
 {
-	put32(img + 0x260, RAM_SIZE - PREF + 1);
+	put_le32(img + 0x260, RAM_SIZE - PREF + 1);
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
-	put32(img + 0x260, RAM_SIZE - PREF);
+	put_le32(img + 0x260, RAM_SIZE - PREF);
 	cr_assert_eq(load(NULL, 0), 0);
 }
 
 Test(boot_linux, overflowing_values)
 {
-	put32(img + 0x260, 0xffffffff);
+	put_le32(img + 0x260, 0xffffffff);
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
-	put32(img + 0x260, INIT_SIZE);
-	put64(img + 0x258, UINT64_MAX - 0x1000); /* aligning up wraps */
+	put_le32(img + 0x260, INIT_SIZE);
+	put_le64(img + 0x258, UINT64_MAX - 0x1000); /* aligning up wraps */
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
 	img[0x234] = 0; /* runtime start + init_size wraps */
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
-	put64(img + 0x258, UINT64_MAX - PAYLOAD_LEN + 1); /* the relocatable load address wraps */
+	put_le64(img + 0x258, UINT64_MAX - PAYLOAD_LEN + 1); /* the relocatable load address wraps */
 	img[0x234] = 1;
-	put32(img + 0x230, 1);
-	put32(img + 0x260, 0);
+	put_le32(img + 0x230, 1);
+	put_le32(img + 0x260, 0);
 	expect_refused(NULL, 0, -ENOMEM, "does not fit");
 }
 
@@ -564,13 +558,13 @@ Test(boot_linux, bad_image_through_load)
 static bool walk(uint64_t gpa, uint64_t *out)
 {
 	const uint64_t mask = 0x000ffffffffff000ull;
-	uint64_t e = get64(ram + entry.cr3 + 8 * ((gpa >> 39) & 511));
+	uint64_t e = get_le64(ram + entry.cr3 + 8 * ((gpa >> 39) & 511));
 	if (!(e & 1) || !(e & 2))
 		return false;
-	e = get64(ram + (e & mask) + 8 * ((gpa >> 30) & 511));
+	e = get_le64(ram + (e & mask) + 8 * ((gpa >> 30) & 511));
 	if (!(e & 1) || !(e & 2) || (e & 0x80))
 		return false;
-	e = get64(ram + (e & mask) + 8 * ((gpa >> 21) & 511));
+	e = get_le64(ram + (e & mask) + 8 * ((gpa >> 21) & 511));
 	if (!(e & 1) || !(e & 2) || !(e & 0x80))
 		return false;
 	*out = (e & 0x000fffffffe00000ull) | (gpa & 0x1fffff);
@@ -594,9 +588,9 @@ Test(boot_linux, identity_page_tables)
 	cr_assert_not(walk(512 * GB, &hpa));
 	/* Nothing but the first 4 GiB: the rest of PML4 and PDPT is empty. */
 	for (unsigned int i = 1; i < 512; i++)
-		cr_assert_eq(get64(ram + LAYOUT_PML4 + 8 * i), 0, "PML4[%u]", i);
+		cr_assert_eq(get_le64(ram + LAYOUT_PML4 + 8 * i), 0, "PML4[%u]", i);
 	for (unsigned int i = 4; i < 512; i++)
-		cr_assert_eq(get64(ram + LAYOUT_PDPT + 8 * i), 0, "PDPT[%u]", i);
+		cr_assert_eq(get_le64(ram + LAYOUT_PDPT + 8 * i), 0, "PDPT[%u]", i);
 }
 
 Test(boot_linux, gdt_and_entry_state)
@@ -606,10 +600,10 @@ Test(boot_linux, gdt_and_entry_state)
 	cr_assert_eq(entry.gdt_limit, 4 * 8 - 1);
 	cr_assert_eq(entry.cs_sel, 0x10);
 	cr_assert_eq(entry.ds_sel, 0x18);
-	cr_assert_eq(get64(ram + LAYOUT_GDT), 0);
-	cr_assert_eq(get64(ram + LAYOUT_GDT + 8), 0);
-	cr_assert_eq(get64(ram + LAYOUT_GDT + 0x10), entry.code_desc);
-	cr_assert_eq(get64(ram + LAYOUT_GDT + 0x18), entry.data_desc);
+	cr_assert_eq(get_le64(ram + LAYOUT_GDT), 0);
+	cr_assert_eq(get_le64(ram + LAYOUT_GDT + 8), 0);
+	cr_assert_eq(get_le64(ram + LAYOUT_GDT + 0x10), entry.code_desc);
+	cr_assert_eq(get_le64(ram + LAYOUT_GDT + 0x18), entry.data_desc);
 	/* Flat 4 GiB: base 0, limit 0xfffff with G; code is 64-bit
 	 * execute/read, data read/write, both present at DPL 0. */
 	cr_assert_eq(entry.code_desc, 0x00af9b000000ffffull);

@@ -895,3 +895,17 @@ Test(vhu, mutations_never_crash)
 		}
 	}
 }
+
+/* The requests a frontend must wait on without NEED_REPLY: exactly the GETs. */
+Test(vhost_user, requests_with_their_own_reply)
+{
+	const uint32_t own[] = { VHU_GET_FEATURES, VHU_GET_PROTOCOL_FEATURES, VHU_GET_VRING_BASE,
+				 VHU_GET_QUEUE_NUM, VHU_GET_CONFIG, VHU_GET_MAX_MEM_SLOTS,
+				 VHU_GET_STATUS };
+	for (uint32_t r = 0; r < 64; r++) {
+		bool want = false;
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+			want |= own[i] == r;
+		cr_assert_eq(vhu_request_has_reply(r), want, "request %u", r);
+	}
+}
