@@ -74,6 +74,17 @@ test_blk() {
 	echo 3 >/proc/sys/vm/drop_caches
 	echo "L2 readback $(dd if=/dev/vda bs=4096 skip=16 count=$(((len + 4095) / 4096)) \
 		2>/dev/null | head -c "$len" | md5)"
+	# Unbind and bind the driver: the device is reset (status 0) and set up
+	# again from scratch, and must still serve the same data.
+	drv=/sys/bus/virtio/drivers/virtio_blk
+	dev=$(ls "$drv" | grep '^virtio' | head -1)
+	if [ -n "$dev" ] && echo "$dev" >"$drv/unbind" && echo "$dev" >"$drv/bind" &&
+		wait_for [ -b /dev/vda ]; then
+		echo "L2 reinit-readback $(dd if=/dev/vda bs=4096 skip=16 \
+			count=$(((len + 4095) / 4096)) 2>/dev/null | head -c "$len" | md5)"
+	else
+		echo "L2 reinit-failed $dev"
+	fi
 }
 
 test_rng() {

@@ -97,7 +97,7 @@ scenario_bad_kernel() {
 # Two vCPUs, a disk and an RNG; the guest checks them and powers off.
 scenario_boot() {
 	names="boot-init boot-cpus boot-blk-hostpattern boot-blk-write \
-		boot-blk-readback boot-rng boot-poweroff"
+		boot-blk-readback boot-blk-reinit boot-rng boot-poweroff"
 	[ -x $L ] || { fail_all "$L missing" $names; return; }
 	img=$T/disk.img
 	rm -f $img
@@ -129,6 +129,8 @@ scenario_boot() {
 	check boot-blk-write "$(dd if=$img bs=4096 skip=16 count=$(((len + 4095) / 4096)) \
 		2>/dev/null | head -c "$len" | md5)" "$sum" "image holds the guest's $len bytes at 64 KiB"
 	check boot-blk-readback "$(l2 readback)" "$sum" "guest reads back what it wrote"
+	check boot-blk-reinit "$(l2 reinit-readback)" "$sum" \
+		"after a device reset and driver re-init, the guest reads the same bytes"
 	rng=$(l2 rng)
 	if random_hex "$rng"; then
 		result boot-rng ok "$rng"
