@@ -15,6 +15,8 @@
 
 #include "backend.h"
 #include "blk_req.h"
+#include "cli.h"
+#include "iov.h"
 #include "log.h"
 #include "serve.h"
 
@@ -181,8 +183,8 @@ static uint8_t blk_run(struct blk *d, const struct blk_req *r, uint64_t *written
 		}
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID:
-		*written = blk_iov_from_buf(d->elem.in, d->elem.in_num, 0, d->id,
-					    r->in_len < BLK_ID_BYTES ? r->in_len : BLK_ID_BYTES);
+		*written = iov_from_buf(d->elem.in, d->elem.in_num, 0, d->id,
+					r->in_len < BLK_ID_BYTES ? r->in_len : BLK_ID_BYTES);
 		return VIRTIO_BLK_S_OK;
 	default: /* DISCARD, WRITE_ZEROES: blk_req_check let nothing else through */
 		return blk_dwz(d, r);
@@ -391,70 +393,64 @@ enum {
 	OPT_NUM_QUEUES,
 };
 
+/* The device's own options; read_only and num_queues go straight to d. */
 struct blk_opts {
+	struct blk *d;
 	const char *disk;
 	int disk_fd;
 	const char *serial;
 };
 
-static int parse_uint(const char *arg, unsigned long min, unsigned long max, unsigned long *out)
+/* Handles option c if it is one of the device's own: 0 if handled, -ENOENT
+ * if it is not, -EINVAL (logged) for a bad argument. */
+static int blk_opt(void *ctx, int c, const char *arg)
 {
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* Handles option c if it is one of the device's own: 1 if handled, 0 if it
- * is not, -EINVAL (logged) for a bad argument. */
-static int blk_opt(struct blk *d, struct blk_opts *o, int c, const char *arg)
-{
+	struct blk_opts *o = ctx;
+	struct blk *d = o->d;
 	unsigned long v;
 	switch (c) {
 	case OPT_DISK:
 		o->disk = arg;
-		return 1;
+		return 0;
 	case OPT_DISK_FD:
-		if (parse_uint(arg, 0, INT_MAX, &v) < 0) {
+		if (cli_parse_uint(arg, 0, INT_MAX, &v) < 0) {
 			log_err("--disk-fd %s: not a file descriptor number", arg);
 			return -EINVAL;
 		}
 		o->disk_fd = (int)v;
-		return 1;
+		return 0;
 	case OPT_READ_ONLY:
 		d->dev.read_only = true;
-		return 1;
+		return 0;
 	case OPT_SERIAL:
 		o->serial = arg;
-		return 1;
+		return 0;
 	case OPT_NUM_QUEUES:
-		if (parse_uint(arg, 1, VUB_MAX_QUEUES, &v) < 0) {
+		if (cli_parse_uint(arg, 1, VUB_MAX_QUEUES, &v) < 0) {
 			log_err("--num-queues %s: give 1 to %u", arg, VUB_MAX_QUEUES);
 			return -EINVAL;
 		}
 		d->num_queues = (uint16_t)v;
-		return 1;
-	default:
 		return 0;
+	default:
+		return -ENOENT;
 	}
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: cellvm-blk (--socket-path PATH | --fd N) (--disk FILE | --disk-fd N)\n"
-		"                  [--read-only] [--serial ID] [--num-queues N] [options]\n"
-		"virtio-blk vhost-user backend over a raw image (regular file or block device).\n\n"
-		"  --disk FILE             the image to serve\n"
-		"  --disk-fd N             the image as an inherited, open fd\n"
-		"  --read-only             open the image read-only; writes fail\n"
-		"  --serial ID             the GET_ID answer, up to 20 bytes\n"
-		"  --num-queues N          request queues, 1 to %u (default 1)\n" SERVE_USAGE,
-		VUB_MAX_QUEUES);
-}
+/* VUB_MAX_QUEUES is a plain number, so it can go into the text as is. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const char blk_usage[] =
+	"usage: cellvm-blk (--socket-path PATH | --fd N) (--disk FILE | --disk-fd N)\n"
+	"                  [--read-only] [--serial ID] [--num-queues N] [options]\n"
+	"virtio-blk vhost-user backend over a raw image (regular file or block device).\n\n"
+	"  --disk FILE             the image to serve\n"
+	"  --disk-fd N             the image as an inherited, open fd\n"
+	"  --read-only             open the image read-only; writes fail\n"
+	"  --serial ID             the GET_ID answer, up to 20 bytes\n"
+	"  --num-queues N          request queues, 1 to " STR(VUB_MAX_QUEUES) " (default 1)\n"
+	SERVE_USAGE;
 
 /* Sets up the device from its options; a process exit status on failure. */
 static int blk_setup(struct blk *d, const struct blk_opts *o)
@@ -493,8 +489,6 @@ int main(int argc, char **argv)
 	};
 	static const char *const caps[] = { "read-only", NULL };
 	struct serve_opts o;
-	struct blk_opts bo = { .disk_fd = -1 };
-	int c;
 
 	log_init("cellvm-blk", LOG_LVL_INFO);
 	struct blk *d = calloc(1, sizeof(*d));
@@ -505,34 +499,19 @@ int main(int argc, char **argv)
 	d->fd = -1;
 	d->num_queues = 1;
 	d->writeback = 1;
+	struct blk_opts bo = { .d = d, .disk_fd = -1 };
+	const struct serve_program prog = {
+		.usage = blk_usage,
+		.caps_type = "block",
+		.caps_features = caps,
+		.opt = blk_opt,
+		.ctx = &bo,
+	};
 	int status = 1;
-	serve_opts_init(&o);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int r = serve_opt(&o, c, optarg);
-		if (r == 0)
-			r = blk_opt(d, &bo, c, optarg);
-		if (r < 0)
-			goto out;
-		if (r == 0) {
-			usage(stderr);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		log_err("unexpected argument: %s", argv[optind]);
-		goto out;
-	}
-	if (o.help) {
-		usage(stdout);
+	int r = serve_parse(argc, argv, longopts, &prog, &o);
+	if (r > 0)
 		status = 0;
-		goto out;
-	}
-	if (o.print_caps) {
-		serve_print_capabilities("block", caps);
-		status = 0;
-		goto out;
-	}
-	if (serve_opts_check(&o) < 0 || blk_setup(d, &bo))
+	if (r != 0 || blk_setup(d, &bo))
 		goto out;
 
 	struct vub b;

@@ -5,14 +5,7 @@
 #include <string.h>
 
 #include "bytes.h"
-
-static uint64_t iov_total(const struct iovec *iov, unsigned int n)
-{
-	uint64_t total = 0;
-	for (unsigned int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	return total;
-}
+#include "iov.h"
 
 int blk_iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_t len,
 		  struct iovec *dst, unsigned int max)
@@ -36,41 +29,6 @@ int blk_iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_
 	return len ? -EINVAL : (int)k;
 }
 
-/* Copies between the iovecs (from byte off) and buf; to_buf picks the way. */
-static uint64_t iov_copy(const struct iovec *iov, unsigned int n, uint64_t off, uint8_t *buf,
-			 uint64_t len, bool to_buf)
-{
-	uint64_t done = 0;
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		uint64_t l = iov[i].iov_len;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		uint64_t take = l - off < len - done ? l - off : len - done;
-		uint8_t *p = (uint8_t *)iov[i].iov_base + off;
-		if (to_buf)
-			memcpy(buf + done, p, take);
-		else
-			memcpy(p, buf + done, take);
-		done += take;
-		off = 0;
-	}
-	return done;
-}
-
-uint64_t blk_iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t off, void *buf,
-			uint64_t len)
-{
-	return iov_copy(iov, n, off, buf, len, true);
-}
-
-uint64_t blk_iov_from_buf(const struct iovec *iov, unsigned int n, uint64_t off,
-			  const void *buf, uint64_t len)
-{
-	return iov_copy(iov, n, off, (uint8_t *)buf, len, false);
-}
-
 int blk_req_parse(struct blk_req *r, const struct iovec *out, unsigned int out_num,
 		  const struct iovec *in, unsigned int in_num)
 {
@@ -85,14 +43,14 @@ int blk_req_parse(struct blk_req *r, const struct iovec *out, unsigned int out_n
 	}
 	if (!r->status)
 		return -ENOMSG;
-	r->in_len = iov_total(in, in_num) - 1;
+	r->in_len = iov_size(in, in_num) - 1;
 
-	uint64_t out_total = iov_total(out, out_num);
+	uint64_t out_total = iov_size(out, out_num);
 	if (out_total < BLK_HDR_SIZE)
 		return -EBADMSG;
 	/* Copied once: the guest can change its memory while we look. */
 	uint8_t hdr[BLK_HDR_SIZE];
-	blk_iov_to_buf(out, out_num, 0, hdr, sizeof(hdr));
+	iov_to_buf(out, out_num, 0, hdr, sizeof(hdr));
 	r->type = get_le32(hdr);
 	r->sector = get_le64(hdr + 8);
 	r->out_len = out_total - BLK_HDR_SIZE;
@@ -148,8 +106,8 @@ uint8_t blk_req_segs(const struct blk_req *r, const struct iovec *out, unsigned 
 	 * request without half of it done. */
 	for (unsigned int i = 0; i < count; i++) {
 		uint8_t raw[BLK_SEG_SIZE];
-		if (blk_iov_to_buf(out, out_num, BLK_HDR_SIZE + (uint64_t)i * BLK_SEG_SIZE, raw,
-				   sizeof(raw)) != sizeof(raw))
+		if (iov_to_buf(out, out_num, BLK_HDR_SIZE + (uint64_t)i * BLK_SEG_SIZE, raw,
+			       sizeof(raw)) != sizeof(raw))
 			return VIRTIO_BLK_S_IOERR;
 		struct blk_seg *s = &segs[i];
 		s->sector = get_le64(raw);

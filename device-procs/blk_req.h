@@ -110,13 +110,6 @@ uint8_t blk_req_segs(const struct blk_req *r, const struct iovec *out, unsigned 
 int blk_iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_t len,
 		  struct iovec *dst, unsigned int max);
 
-/* Copies up to len bytes between buf and the iovecs, from byte off of the
- * iovecs on; returns how many were copied. */
-uint64_t blk_iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t off, void *buf,
-			uint64_t len);
-uint64_t blk_iov_from_buf(const struct iovec *iov, unsigned int n, uint64_t off,
-			  const void *buf, uint64_t len);
-
 /* The GET_ID answer for serial: its bytes, NUL-padded. -EINVAL (nothing
  * written) if serial is longer than BLK_ID_BYTES. */
 int blk_id_make(uint8_t id[BLK_ID_BYTES], const char *serial);

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cli.h"
+#include "iov.h"
 #include "log.h"
 #include "serve.h"
 
@@ -261,11 +263,8 @@ static void console_ring_running(struct vub *b, struct vub_vring *vr, bool runni
 	} else if (c->tx_held) {
 		/* The frontend took the ring back; guest memory may be gone
 		 * already, so the rest of the chain cannot be kept. */
-		size_t left = 0;
-		for (unsigned int i = 0; i < c->tx_iovcnt; i++)
-			left += c->tx_iov[i].iov_len;
-		log_warn("console: transmitq stopped with %zu bytes of guest output unwritten",
-			 left);
+		log_warn("console: transmitq stopped with %llu bytes of guest output unwritten",
+			 (unsigned long long)iov_size(c->tx_iov, c->tx_iovcnt));
 		c->tx_held = false;
 		c->tx_iovcnt = 0;
 	}
@@ -326,20 +325,6 @@ static const struct vub_ops console_ops = {
 	.reset = console_reset,
 };
 
-static int parse_fd(const char *arg, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < 0 || v > INT_MAX ||
-	    fcntl((int)v, F_GETFD) < 0) {
-		log_err("--host-fd %s: not an open file descriptor", arg);
-		return -EINVAL;
-	}
-	*out = (int)v;
-	return 0;
-}
-
 static int connect_host(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -371,14 +356,28 @@ static int host_fd_prepare(int fd)
 	return 0;
 }
 
-static void usage(FILE *f)
+/* The console's own options. */
+struct console_args {
+	const char *host_socket;
+	int host_fd;
+};
+
+static int console_opt(void *ctx, int c, const char *arg)
 {
-	fprintf(f, "usage: cellvm-console (--socket-path PATH | --fd N)\n"
-		   "                      (--host-fd N | --host-socket PATH) [options]\n"
-		   "virtio-console vhost-user backend with one port on a host-side stream.\n\n"
-		   "  --host-fd N             the host side: a connected stream socket or tty\n"
-		   "  --host-socket PATH      the host side: connect to a Unix stream socket\n"
-		   SERVE_USAGE);
+	struct console_args *a = ctx;
+	switch (c) {
+	case OPT_HOST_FD:
+		if (cli_parse_fd(arg, &a->host_fd) < 0) {
+			log_err("--host-fd %s: not an open file descriptor", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HOST_SOCKET:
+		a->host_socket = arg;
+		return 0;
+	default:
+		return -ENOENT;
+	}
 }
 
 int main(int argc, char **argv)
@@ -389,43 +388,26 @@ int main(int argc, char **argv)
 		{ "host-socket", required_argument, NULL, OPT_HOST_SOCKET },
 		{ 0 },
 	};
+	struct console_args a = { .host_fd = -1 };
+	const struct serve_program prog = {
+		.usage = "usage: cellvm-console (--socket-path PATH | --fd N)\n"
+			 "                      (--host-fd N | --host-socket PATH) [options]\n"
+			 "virtio-console vhost-user backend with one port on a host-side stream.\n\n"
+			 "  --host-fd N             the host side: a connected stream socket or tty\n"
+			 "  --host-socket PATH      the host side: connect to a Unix stream socket\n"
+			 SERVE_USAGE,
+		.caps_type = "console",
+		.opt = console_opt,
+		.ctx = &a,
+	};
 	struct serve_opts o;
-	const char *host_socket = NULL;
-	int host_fd = -1;
-	int c;
 
 	log_init("cellvm-console", LOG_LVL_INFO);
-	serve_opts_init(&o);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int r = serve_opt(&o, c, optarg);
-		if (r < 0)
-			return 1;
-		if (r == 1)
-			continue;
-		if (c == OPT_HOST_FD) {
-			if (parse_fd(optarg, &host_fd) < 0)
-				return 1;
-		} else if (c == OPT_HOST_SOCKET) {
-			host_socket = optarg;
-		} else {
-			usage(stderr);
-			return 1;
-		}
-	}
-	if (optind < argc) {
-		log_err("unexpected argument: %s", argv[optind]);
-		return 1;
-	}
-	if (o.help) {
-		usage(stdout);
-		return 0;
-	}
-	if (o.print_caps) {
-		serve_print_capabilities("console", NULL);
-		return 0;
-	}
-	if (serve_opts_check(&o) < 0)
-		return 1;
+	int r = serve_parse(argc, argv, longopts, &prog, &o);
+	if (r != 0)
+		return r > 0 ? 0 : 1;
+	const char *host_socket = a.host_socket;
+	int host_fd = a.host_fd;
 	if (!host_socket == (host_fd < 0)) {
 		log_err("give exactly one of --host-fd N and --host-socket PATH");
 		return 1;

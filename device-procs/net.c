@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cli.h"
+#include "iov.h"
 #include "log.h"
 #include "net_hdr.h"
 #include "serve.h"
@@ -148,7 +150,7 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 			return 1;
 		}
 		size_t chunk = e->in_len < len - done ? (size_t)e->in_len : len - done;
-		net_iov_write(e->in, e->in_num, 0, n->pkt + done, chunk);
+		iov_from_buf(e->in, e->in_num, 0, n->pkt + done, chunk);
 		n->heads[k] = e->head;
 		n->lens[k] = (uint32_t)chunk;
 		k++;
@@ -342,19 +344,6 @@ static int tap_prepare(int fd, char name[IFNAMSIZ])
 	return 0;
 }
 
-static int parse_fd(const char *arg, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < 0 || v > INT_MAX) {
-		log_err("--tap-fd %s: not a file descriptor number", arg);
-		return -EINVAL;
-	}
-	*out = (int)v;
-	return 0;
-}
-
 static int random_mac(uint8_t mac[NET_MAC_LEN])
 {
 	if (getrandom(mac, NET_MAC_LEN, 0) != NET_MAC_LEN) {
@@ -365,15 +354,35 @@ static int random_mac(uint8_t mac[NET_MAC_LEN])
 	return 0;
 }
 
-static void usage(FILE *f)
+/* The device's own options. */
+struct net_args {
+	const char *tap_name, *mac;
+	int tap_fd;
+};
+
+static int net_opt(void *ctx, int c, const char *arg)
 {
-	fprintf(f, "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
-		   "                  [--mac MAC] [options]\n"
-		   "virtio-net vhost-user backend over a tap device.\n\n"
-		   "  --tap NAME              open (or create) tap device NAME\n"
-		   "  --tap-fd N              use tap fd N (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)\n"
-		   "  --mac MAC               the guest's MAC (default: random, local)\n"
-		   SERVE_USAGE);
+	struct net_args *a = ctx;
+	unsigned long fd;
+	switch (c) {
+	case OPT_TAP:
+		a->tap_name = arg;
+		return 0;
+	case OPT_TAP_FD:
+		/* Only a number here: tap_prepare says what is wrong with the
+		 * fd itself. */
+		if (cli_parse_uint(arg, 0, INT_MAX, &fd) < 0) {
+			log_err("--tap-fd %s: not a file descriptor number", arg);
+			return -EINVAL;
+		}
+		a->tap_fd = (int)fd;
+		return 0;
+	case OPT_MAC:
+		a->mac = arg;
+		return 0;
+	default:
+		return -ENOENT;
+	}
 }
 
 int main(int argc, char **argv)
@@ -385,45 +394,27 @@ int main(int argc, char **argv)
 		{ "mac", required_argument, NULL, OPT_MAC },
 		{ 0 },
 	};
+	struct net_args a = { .tap_fd = -1 };
+	const struct serve_program prog = {
+		.usage = "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
+			 "                  [--mac MAC] [options]\n"
+			 "virtio-net vhost-user backend over a tap device.\n\n"
+			 "  --tap NAME              open (or create) tap device NAME\n"
+			 "  --tap-fd N              use tap fd N (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)\n"
+			 "  --mac MAC               the guest's MAC (default: random, local)\n"
+			 SERVE_USAGE,
+		.caps_type = "net",
+		.opt = net_opt,
+		.ctx = &a,
+	};
 	struct serve_opts o;
-	const char *tap_name = NULL, *mac_arg = NULL;
-	int tap_fd = -1;
-	int c;
 
 	log_init("cellvm-net", LOG_LVL_INFO);
-	serve_opts_init(&o);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int r = serve_opt(&o, c, optarg);
-		if (r < 0)
-			return 1;
-		if (r == 1)
-			continue;
-		if (c == OPT_TAP) {
-			tap_name = optarg;
-		} else if (c == OPT_TAP_FD) {
-			if (parse_fd(optarg, &tap_fd) < 0)
-				return 1;
-		} else if (c == OPT_MAC) {
-			mac_arg = optarg;
-		} else {
-			usage(stderr);
-			return 1;
-		}
-	}
-	if (optind < argc) {
-		log_err("unexpected argument: %s", argv[optind]);
-		return 1;
-	}
-	if (o.help) {
-		usage(stdout);
-		return 0;
-	}
-	if (o.print_caps) {
-		serve_print_capabilities("net", NULL);
-		return 0;
-	}
-	if (serve_opts_check(&o) < 0)
-		return 1;
+	int r = serve_parse(argc, argv, longopts, &prog, &o);
+	if (r != 0)
+		return r > 0 ? 0 : 1;
+	const char *tap_name = a.tap_name, *mac_arg = a.mac;
+	int tap_fd = a.tap_fd;
 	if (!tap_name == (tap_fd < 0)) {
 		log_err("give exactly one of --tap NAME and --tap-fd N");
 		return 1;

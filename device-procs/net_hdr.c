@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "iov.h"
+
 #define NF(bit) (1ull << (bit))
 
 static int hex_digit(char c)
@@ -81,48 +83,11 @@ unsigned int net_tun_offload(uint64_t f)
 	return t;
 }
 
-/* Copies between buf and bytes [off, off + len) of the iovecs. */
-static uint64_t iov_copy(const struct iovec *iov, unsigned int n, uint64_t off, void *buf,
-			 uint64_t len, bool to_iov)
-{
-	uint8_t *b = buf;
-	uint64_t done = 0;
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		uint8_t *p = (uint8_t *)iov[i].iov_base + off;
-		if (to_iov)
-			memcpy(p, b + done, chunk);
-		else
-			memcpy(b + done, p, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
-}
-
-uint64_t net_iov_read(const struct iovec *iov, unsigned int n, uint64_t off, void *buf,
-		      uint64_t len)
-{
-	return iov_copy(iov, n, off, buf, len, false);
-}
-
-uint64_t net_iov_write(const struct iovec *iov, unsigned int n, uint64_t off,
-		       const void *buf, uint64_t len)
-{
-	return iov_copy(iov, n, off, (void *)buf, len, true);
-}
-
 int net_hdr_gather(const struct iovec *iov, unsigned int n, struct net_hdr *h)
 {
 	uint8_t raw[NET_HDR_SIZE];
 	uint16_t w[5];
-	if (net_iov_read(iov, n, 0, raw, sizeof(raw)) != sizeof(raw))
+	if (iov_to_buf(iov, n, 0, raw, sizeof(raw)) != sizeof(raw))
 		return -EINVAL;
 	memcpy(w, raw + 2, sizeof(w));
 	h->flags = raw[0];
@@ -186,7 +151,7 @@ const char *net_tx_check(const struct iovec *iov, unsigned int n, uint64_t len,
 void net_hdr_set_num_buffers(const struct iovec *iov, unsigned int n, uint16_t num)
 {
 	uint16_t le = htole16(num);
-	net_iov_write(iov, n, NET_HDR_SIZE - sizeof(le), &le, sizeof(le));
+	iov_from_buf(iov, n, NET_HDR_SIZE - sizeof(le), &le, sizeof(le));
 }
 
 void net_config_build(uint8_t out[NET_CONFIG_SIZE], const uint8_t mac[NET_MAC_LEN],

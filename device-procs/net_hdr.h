@@ -76,13 +76,6 @@ const char *net_features_check(uint64_t features);
  * packet tap may hand to the guest. */
 unsigned int net_tun_offload(uint64_t features);
 
-/* Copies len bytes from byte off of the iovecs into buf, or buf into the
- * iovecs; returns how many were copied (fewer if the iovecs end first). */
-uint64_t net_iov_read(const struct iovec *iov, unsigned int n, uint64_t off, void *buf,
-		      uint64_t len);
-uint64_t net_iov_write(const struct iovec *iov, unsigned int n, uint64_t off,
-		       const void *buf, uint64_t len);
-
 /* Reads the header at the start of the iovecs; -EINVAL if they hold fewer
  * than NET_HDR_SIZE bytes. */
 int net_hdr_gather(const struct iovec *iov, unsigned int n, struct net_hdr *h);

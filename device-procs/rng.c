@@ -2,7 +2,6 @@
  * the driver offers is filled from getrandom(2). */
 #include <errno.h>
 #include <getopt.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -66,43 +65,20 @@ static const struct vub_ops rng_ops = {
 	.process = rng_process,
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: cellvm-rng (--socket-path PATH | --fd N) [options]\n"
-		   "virtio-rng vhost-user backend fed from getrandom(2).\n\n" SERVE_USAGE);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = { SERVE_LONG_OPTIONS, { 0 } };
+	static const struct serve_program prog = {
+		.usage = "usage: cellvm-rng (--socket-path PATH | --fd N) [options]\n"
+			 "virtio-rng vhost-user backend fed from getrandom(2).\n\n" SERVE_USAGE,
+		.caps_type = "rng",
+	};
 	struct serve_opts o;
-	int c;
 
 	log_init("cellvm-rng", LOG_LVL_INFO);
-	serve_opts_init(&o);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int r = serve_opt(&o, c, optarg);
-		if (r < 0)
-			return 1;
-		if (r == 0) {
-			usage(stderr);
-			return 1;
-		}
-	}
-	if (optind < argc) {
-		log_err("unexpected argument: %s", argv[optind]);
-		return 1;
-	}
-	if (o.help) {
-		usage(stdout);
-		return 0;
-	}
-	if (o.print_caps) {
-		serve_print_capabilities("rng", NULL);
-		return 0;
-	}
-	if (serve_opts_check(&o) < 0)
-		return 1;
+	int r = serve_parse(argc, argv, longopts, &prog, &o);
+	if (r != 0)
+		return r > 0 ? 0 : 1;
 
 	struct rng *rng = calloc(1, sizeof(*rng));
 	if (!rng) {

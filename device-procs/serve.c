@@ -14,37 +14,33 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "log.h"
 
-void serve_opts_init(struct serve_opts *o)
+static void serve_opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
 }
 
-static int parse_fd(const char *arg, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < 0 || v > INT_MAX)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
-int serve_opt(struct serve_opts *o, int c, const char *arg)
+/* Handles option c if it is one of SERVE_LONG_OPTIONS: 1 if handled, 0 if it
+ * is the device's own, -EINVAL (logged) for a bad argument. */
+static int serve_opt(struct serve_opts *o, int c, const char *arg)
 {
 	enum log_level lvl;
+	unsigned long fd;
 	switch (c) {
 	case SERVE_OPT_SOCKET_PATH:
 		o->socket_path = arg;
 		return 1;
 	case SERVE_OPT_FD:
-		if (parse_fd(arg, &o->fd) < 0) {
+		/* Only a number here: serve_opts_check says what is wrong with
+		 * the fd itself. */
+		if (cli_parse_uint(arg, 0, INT_MAX, &fd) < 0) {
 			log_err("--fd %s: not a file descriptor number", arg);
 			return -EINVAL;
 		}
+		o->fd = (int)fd;
 		return 1;
 	case SERVE_OPT_PRINT_CAPS:
 		o->print_caps = true;
@@ -64,7 +60,8 @@ int serve_opt(struct serve_opts *o, int c, const char *arg)
 	}
 }
 
-int serve_opts_check(const struct serve_opts *o)
+/* Checks that exactly one of --socket-path/--fd was given (logged). */
+static int serve_opts_check(const struct serve_opts *o)
 {
 	if (!o->socket_path == (o->fd < 0)) {
 		log_err("give exactly one of --socket-path PATH and --fd N");
@@ -82,7 +79,8 @@ int serve_opts_check(const struct serve_opts *o)
 	return 0;
 }
 
-void serve_print_capabilities(const char *type, const char *const *features)
+/* Prints {"type": type, "features": [features...]} on stdout. */
+static void serve_print_capabilities(const char *type, const char *const *features)
 {
 	printf("{\n  \"type\": \"%s\"", type);
 	if (features && features[0]) {
@@ -92,6 +90,40 @@ void serve_print_capabilities(const char *type, const char *const *features)
 		printf("\n  ]");
 	}
 	printf("\n}\n");
+}
+
+int serve_parse(int argc, char **argv, const struct option *longopts,
+		const struct serve_program *prog, struct serve_opts *o)
+{
+	int c;
+	serve_opts_init(o);
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int r = serve_opt(o, c, optarg);
+		if (r == 1)
+			continue;
+		if (r == 0)
+			r = prog->opt ? prog->opt(prog->ctx, c, optarg) : -ENOENT;
+		if (r == -ENOENT) {
+			/* getopt_long has said what it did not know. */
+			fputs(prog->usage, stderr);
+			return -EINVAL;
+		}
+		if (r < 0)
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		log_err("unexpected argument: %s", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->help) {
+		fputs(prog->usage, stdout);
+		return 1;
+	}
+	if (o->print_caps) {
+		serve_print_capabilities(prog->caps_type, prog->caps_features);
+		return 1;
+	}
+	return serve_opts_check(o) < 0 ? -EINVAL : 0;
 }
 
 struct server {

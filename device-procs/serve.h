@@ -41,17 +41,26 @@ struct serve_opts {
 	bool help;
 };
 
-void serve_opts_init(struct serve_opts *o);
+/* What serve_parse needs to know about a device binary. */
+struct serve_program {
+	const char *usage;                 /* the full usage text */
+	const char *caps_type;             /* for --print-capabilities */
+	const char *const *caps_features;  /* NULL-terminated, or NULL */
+	/* The device's own options: 0 handled, -EINVAL (logged) for a bad
+	 * argument, -ENOENT if c is not one of them. NULL: it has none. */
+	int (*opt)(void *ctx, int c, const char *arg);
+	void *ctx;
+};
 
-/* Handles option c if it is one of SERVE_LONG_OPTIONS: 1 if handled, 0 if it
- * is the device's own, -EINVAL (logged) for a bad argument. */
-int serve_opt(struct serve_opts *o, int c, const char *arg);
-
-/* Checks that exactly one of --socket-path/--fd was given (logged). */
-int serve_opts_check(const struct serve_opts *o);
-
-/* Prints {"type": type, "features": [features...]} on stdout. */
-void serve_print_capabilities(const char *type, const char *const *features);
+/* Parses a device binary's command line with longopts (SERVE_LONG_OPTIONS
+ * and the device's own) into o and prog->opt: an unknown option prints the
+ * usage on stderr, a bad argument or an operand is logged, --help prints the
+ * usage on stdout, --print-capabilities the capabilities, and last it checks
+ * that exactly one of --socket-path and --fd (a stream socket) was given,
+ * logged. Returns 1 if the process should now exit 0 (help or
+ * capabilities printed), 0 to go on, -EINVAL to exit 1. */
+int serve_parse(int argc, char **argv, const struct option *longopts,
+		const struct serve_program *prog, struct serve_opts *o);
 
 /* Serves frontends on the options' socket with b (vub_init already called
  * with b->loop == NULL: serve creates the loop) until the frontend of --fd

@@ -23,6 +23,7 @@
 #include "acpi_pm.h"
 #include "boot_linux.h"
 #include "bus.h"
+#include "cli.h"
 #include "event_loop.h"
 #include "exit_status.h"
 #include "i8042.h"
@@ -84,14 +85,10 @@ static void usage(FILE *f)
 
 static int parse_fd(const char *opt, const char *arg, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0) {
+	if (cli_parse_fd(arg, out) < 0) {
 		log_err("%s %s: not an open file descriptor", opt, arg);
 		return -EINVAL;
 	}
-	*out = (int)v;
 	return 0;
 }
 

@@ -339,20 +339,6 @@ Test(blk_req, iov_slice)
 	cr_assert_eq(blk_iov_slice(src, 4, 0, 30, dst, 2), -ENOBUFS);
 }
 
-Test(blk_req, iov_copy_stops_at_the_end)
-{
-	uint8_t a[3] = { 0 }, b[3] = { 0 };
-	struct iovec v[2] = { { a, 3 }, { b, 3 } };
-	const uint8_t src[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
-	cr_assert_eq(blk_iov_from_buf(v, 2, 2, src, 8), 4);
-	cr_assert_eq(a[2], 1);
-	cr_assert_eq(b[0], 2);
-	cr_assert_eq(b[2], 4);
-	uint8_t dst[8] = { 0 };
-	cr_assert_eq(blk_iov_to_buf(v, 2, 1, dst, 8), 5);
-	cr_assert_eq(dst[1], 1);
-}
-
 Test(blk_req, id)
 {
 	uint8_t id[BLK_ID_BYTES];

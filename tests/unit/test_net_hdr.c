@@ -292,22 +292,6 @@ Test(net_hdr, set_num_buffers_across_iovecs)
 	cr_assert_eq(raw[12], 0xaa);
 }
 
-Test(net_hdr, iov_read_write_offsets)
-{
-	uint8_t a[3] = { 0 }, b[5] = { 0 }, out[8];
-	struct iovec iov[2] = { { a, 3 }, { b, 5 } };
-	const uint8_t in[6] = { 1, 2, 3, 4, 5, 6 };
-	cr_assert_eq(net_iov_write(iov, 2, 1, in, 6), 6);
-	cr_assert_eq(a[0], 0);
-	cr_assert_eq(a[1], 1);
-	cr_assert_eq(b[0], 3);
-	cr_assert_eq(b[3], 6);
-	cr_assert_eq(net_iov_write(iov, 2, 6, in, 6), 2, "only 2 bytes left");
-	cr_assert_eq(net_iov_read(iov, 2, 0, out, 8), 8);
-	cr_assert_eq(out[2], 2);
-	cr_assert_eq(net_iov_read(iov, 2, 9, out, 1), 0);
-}
-
 /* ---------------------------------------------------------------- config */
 
 Test(net_config, layout)
