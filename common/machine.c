@@ -526,6 +526,14 @@ static int (*const parsers[NODE_KINDS])(const void *, int, struct machine *) = {
 
 int machine_from_fdt(const void *blob, size_t len, struct machine *out)
 {
+	/* libfdt 1.6.1's fdt_check_full dereferences NULL on old format
+	 * versions: accept only the version machine_to_fdt writes (17, which
+	 * reads as compatible down to 16) before handing it the blob. */
+	if (len < sizeof(struct fdt_header) || fdt_magic(blob) != FDT_MAGIC ||
+	    fdt_version(blob) < 17 || fdt_last_comp_version(blob) > 17) {
+		log_err("not a valid device tree: want format version 17");
+		return -EINVAL;
+	}
 	/* Checks every offset, tag, name and string reference, so the
 	 * libfdt readers below stay inside the blob. */
 	int err = fdt_check_full(blob, len);

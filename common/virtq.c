@@ -122,13 +122,16 @@ static int add_buffer(struct virtq *vq, struct virtq_elem *elem, uint64_t addr,
 	return 0;
 }
 
-/* Switches the walk to the indirect table that d points to. */
-static int enter_indirect(struct virtq *vq, const struct virtq_desc *d,
+/* Switches the walk to the indirect table that d points to. `nested` says
+ * whether the walk is already in one: it cannot be told from the table's
+ * address, since a guest may point an indirect descriptor at the ring's own
+ * descriptor table. */
+static int enter_indirect(struct virtq *vq, const struct virtq_desc *d, bool nested,
 			  const void **table, uint32_t *table_num)
 {
 	if (!vq->indirect)
 		return vq_break(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
-	if (*table != vq->desc)
+	if (nested)
 		return vq_break(vq, "indirect descriptor inside an indirect table");
 	if (d->flags & VIRTQ_DESC_F_NEXT)
 		return vq_break(vq, "indirect descriptor with NEXT");
@@ -171,6 +174,7 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	uint32_t walked = 0; /* descriptors taken from the current table */
 	uint16_t i = head;
 	bool seen_writable = false;
+	bool in_indirect = false;
 	for (;;) {
 		struct virtq_desc d;
 		read_desc(table, i, &d);
@@ -178,9 +182,10 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 		if (++walked > table_num)
 			return vq_break(vq, "chain longer than %u descriptors", table_num);
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-			int r = enter_indirect(vq, &d, &table, &table_num);
+			int r = enter_indirect(vq, &d, in_indirect, &table, &table_num);
 			if (r < 0)
 				return r;
+			in_indirect = true;
 			walked = 0;
 			i = 0;
 			continue;

@@ -8,34 +8,13 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "testutil.h"
 
 #define MIB (1024ull * 1024)
 #define GIB (1024 * MIB)
 
 /* ---------------------------------------------------------- log capture */
 
-/* Sends stderr (where log lines go) to a memfd until log_end(), which
- * returns what was logged. Each criterion test runs in its own process. */
-static int saved_stderr = -1, log_fd = -1;
-static char logged[8192];
-
-static void log_begin(void)
-{
-	log_fd = memfd_create("log", 0);
-	saved_stderr = dup(STDERR_FILENO);
-	cr_assert(log_fd >= 0 && saved_stderr >= 0);
-	dup2(log_fd, STDERR_FILENO);
-}
-
-static const char *log_end(void)
-{
-	dup2(saved_stderr, STDERR_FILENO);
-	ssize_t n = pread(log_fd, logged, sizeof(logged) - 1, 0);
-	logged[n > 0 ? n : 0] = '\0';
-	close(log_fd);
-	close(saved_stderr);
-	return logged;
-}
 
 static void quiet(void)
 {
@@ -242,9 +221,9 @@ static void refused(const struct tm *t, const char *why)
 	struct machine m, before;
 	memset(&m, 0xa5, sizeof(m));
 	before = m;
-	log_begin();
+	tu_log_begin();
 	int r = parse_tm(t, &m);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(r, -EINVAL, "accepted (expected \"%s\")", why);
 	cr_assert_not_null(strstr(log, why), "expected \"%s\" in: %s", why, log);
 	cr_assert_eq(memcmp(&m, &before, sizeof(m)), 0);
@@ -361,9 +340,9 @@ Test(machine, add_takes_lowest_free_slot)
 static void layout_refused(uint32_t cpus, uint64_t mem, const char *cmdline, const char *why)
 {
 	struct machine m;
-	log_begin();
+	tu_log_begin();
 	int r = machine_layout(&m, cpus, mem, cmdline);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(r, -EINVAL, "accepted (expected \"%s\")", why);
 	cr_assert_not_null(strstr(log, why), "expected \"%s\" in: %s", why, log);
 }
@@ -386,9 +365,9 @@ Test(machine, layout_refusals)
 static void add_refused(struct machine *m, const char *name, uint32_t id)
 {
 	size_t n = m->nvirtio;
-	log_begin();
+	tu_log_begin();
 	int r = machine_add_virtio(m, name, id);
-	log_end();
+	tu_log_end();
 	cr_assert_eq(r, -EINVAL, "\"%s\" id %u accepted", name, id);
 	cr_assert_eq(m->nvirtio, n);
 }
@@ -411,9 +390,9 @@ Test(machine, add_virtio_refusals)
 static void to_fdt_refused(const struct machine *m, const char *why)
 {
 	uint8_t buf[16384];
-	log_begin();
+	tu_log_begin();
 	int r = machine_to_fdt(m, buf, sizeof(buf));
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(r, -EINVAL, "accepted (expected \"%s\")", why);
 	cr_assert_not_null(strstr(log, why), "expected \"%s\" in: %s", why, log);
 }
@@ -463,23 +442,11 @@ Test(machine, garbage_refused)
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 37 + 11);
 	struct machine m;
-	log_begin();
+	tu_log_begin();
 	int r = machine_from_fdt(junk, sizeof(junk), &m);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(r, -EINVAL);
 	cr_assert_not_null(strstr(log, "not a valid device tree"));
-}
-
-Test(machine, trailing_bytes_refused)
-{
-	int len = machine_to_fdt(&base_m, tree, sizeof(tree));
-	cr_assert_gt(len, 0);
-	struct machine m;
-	log_begin();
-	int r = machine_from_fdt(tree, (size_t)len + 8, &m);
-	const char *log = log_end();
-	cr_assert_eq(r, -EINVAL);
-	cr_assert_not_null(strstr(log, "in a blob of"), "%s", log);
 }
 
 /* Room for len bytes ending right before a PROT_NONE page, so that reads
@@ -495,6 +462,39 @@ static uint8_t *guarded(size_t len)
 	cr_assert_eq(mprotect(p + span, page, PROT_NONE), 0);
 	return p + span - ((len + 7) & ~(size_t)7);
 }
+
+/* libfdt's own checker crashes on format versions below 16, so they must be
+ * refused before it sees them (found by tests/fuzz/fuzz_machine). */
+Test(machine, old_format_versions_refused)
+{
+	int len = machine_to_fdt(&base_m, tree, sizeof(tree));
+	cr_assert_gt(len, 0);
+	const uint32_t versions[] = { 1, 4, 15, 16 };
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		uint8_t *p = guarded((size_t)len);
+		memcpy(p, tree, (size_t)len);
+		fdt_set_version(p, versions[i]);
+		struct machine m;
+		tu_log_begin();
+		int r = machine_from_fdt(p, (size_t)len, &m);
+		const char *log = tu_log_end();
+		cr_assert_eq(r, -EINVAL, "version %u", versions[i]);
+		cr_assert_not_null(strstr(log, "want format version 17"), "%s", log);
+	}
+}
+
+Test(machine, trailing_bytes_refused)
+{
+	int len = machine_to_fdt(&base_m, tree, sizeof(tree));
+	cr_assert_gt(len, 0);
+	struct machine m;
+	tu_log_begin();
+	int r = machine_from_fdt(tree, (size_t)len + 8, &m);
+	const char *log = tu_log_end();
+	cr_assert_eq(r, -EINVAL);
+	cr_assert_not_null(strstr(log, "in a blob of"), "%s", log);
+}
+
 
 Test(machine, every_truncation_refused)
 {

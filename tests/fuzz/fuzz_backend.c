@@ -1,0 +1,211 @@
+/* libFuzzer harness: the vhost-user backend core (device-procs/backend.c),
+ * the protocol state machine every device process runs against its frontend.
+ *
+ * A struct vub with a minimal device (one queue of up to 256, a 16-byte
+ * config space; process pops and pushes every chain) serves one end of a
+ * socketpair; replies are drained from the other end after each message.
+ * The input is a sequence of chunks, each a LE u16 header and that many
+ * bytes (clipped to what is left):
+ *   bit 15 clear: a vhost-user message, decoded with no fds and handled
+ *                 (a request that needs fds decodes as -EBADMSG: skipped);
+ *                 bit 14 set: decoded with the fd count it asks for instead,
+ *                 and given fresh fds (a dup of the 64 KiB guest-memory memfd
+ *                 for memory messages, an eventfd for the rest), which lets
+ *                 rings map and run;
+ *   bit 15 set:   a guest-memory write: LE u16 offset, then bytes, into the
+ *                 memfd (what the driver would put in its rings).
+ * The length is the header's low 14 bits (13 for the memory write). A
+ * handler error ends the connection, as on_socket does. vub_detach at the
+ * end releases everything. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "bytes.h"
+#include "event_loop.h"
+#include "guest_mem.h"
+#include "log.h"
+#include "msg.h"
+#include "vhost_user.h"
+#include "virtq.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MEM_SIZE 0x10000u
+#define CONFIG_SIZE 16u
+
+static int mem_fd = -1;
+static uint8_t *mem; /* the harness's own view of the guest-memory memfd */
+
+struct fdev {
+	struct virtq_elem elem;
+	uint8_t config[CONFIG_SIZE];
+	uint8_t drain[4096];
+};
+static struct fdev dev;
+
+static void fdev_process(struct vub *b, struct vub_vring *vr)
+{
+	struct fdev *d = b->dev;
+	int r;
+	int budget = 64; /* a device may bound its work per kick */
+	while (budget-- > 0 && (r = virtq_pop(&vr->vq, &d->elem)) > 0) {
+		uint32_t len = (uint32_t)(d->elem.in_len < 512 ? d->elem.in_len : 512);
+		uint32_t done = 0;
+		for (unsigned int i = 0; i < d->elem.in_num && done < len; i++) {
+			size_t n = d->elem.in[i].iov_len;
+			if (n > len - done)
+				n = len - done;
+			memset(d->elem.in[i].iov_base, 0xa5, n);
+			done += (uint32_t)n;
+		}
+		for (unsigned int i = 0; i < d->elem.out_num; i++) /* touch every byte */
+			if (d->elem.out[i].iov_len)
+				(void)*(volatile uint8_t *)((uint8_t *)d->elem.out[i].iov_base +
+							    d->elem.out[i].iov_len - 1);
+		virtq_push(&vr->vq, d->elem.head, len);
+	}
+	if (budget >= 0 && r < 0)
+		vub_vring_error(vr);
+	vub_vring_notify(vr);
+}
+
+static int fdev_get_config(struct vub *b, uint32_t off, uint8_t *buf, uint32_t len)
+{
+	struct fdev *d = b->dev;
+	if (off > CONFIG_SIZE || len > CONFIG_SIZE - off)
+		return -EINVAL;
+	memcpy(buf, d->config + off, len);
+	return 0;
+}
+
+static int fdev_set_config(struct vub *b, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+	struct fdev *d = b->dev;
+	if (off > CONFIG_SIZE || len > CONFIG_SIZE - off)
+		return -EINVAL;
+	memcpy(d->config + off, buf, len);
+	return 0;
+}
+
+static const struct vub_ops fdev_ops = {
+	.name = "fuzz",
+	.num_queues = 1,
+	.max_queue_size = 256,
+	.get_config = fdev_get_config,
+	.set_config = fdev_set_config,
+	.process = fdev_process,
+};
+
+static void setup(void)
+{
+	log_init("fuzz_backend", LOG_LVL_ERROR);
+	mem_fd = gm_memfd_create("fuzz-backend", MEM_SIZE);
+	if (mem_fd < 0)
+		abort();
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, 0);
+	if (mem == MAP_FAILED)
+		abort();
+}
+
+static void drain(int fd)
+{
+	while (recv(fd, dev.drain, sizeof(dev.drain), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* Decodes with the fd count the message asks for; fills fds. */
+static int decode_with_fds(const uint8_t *p, size_t len, struct vhu_msg *m,
+			   struct msg_fds *fds)
+{
+	size_t n;
+	for (n = 0; n <= VHU_MAX_MEM_REGIONS; n++)
+		if (vhu_decode(p, len, n, m) == 0)
+			break;
+	if (n > VHU_MAX_MEM_REGIONS)
+		return -EBADMSG;
+	bool memory = m->request == VHU_SET_MEM_TABLE || m->request == VHU_ADD_MEM_REG ||
+		      m->request == VHU_REM_MEM_REG;
+	fds->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		int fd = memory ? fcntl(mem_fd, F_DUPFD_CLOEXEC, 0)
+				: eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0) {
+			msg_fds_close(fds);
+			return -EBADMSG;
+		}
+		fds->fd[fds->n++] = fd;
+	}
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!mem)
+		setup();
+	memset(mem, 0, MEM_SIZE);
+	memset(dev.config, 0, sizeof(dev.config));
+
+	/* One loop per input: destroying it frees the handlers vub_detach
+	 * retired, which only a dispatch round would free otherwise. */
+	struct evloop *loop;
+	if (evloop_create(&loop) != 0)
+		abort();
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	struct vub b;
+	vub_init(&b, &fdev_ops, &dev, loop);
+	if (vub_attach(&b, sv[0]) != 0)
+		abort();
+
+	size_t pos = 0;
+	while (pos + 2 <= size && b.sock >= 0) {
+		uint16_t h = get_le16(data + pos);
+		pos += 2;
+		size_t len = h & ((h & 0x8000) ? 0x1fff : 0x3fff);
+		if (len > size - pos)
+			len = size - pos;
+		const uint8_t *p = data + pos;
+		pos += len;
+
+		if (h & 0x8000) {
+			if (len < 2)
+				continue;
+			size_t off = get_le16(p) % MEM_SIZE;
+			size_t n = len - 2;
+			if (n > MEM_SIZE - off)
+				n = MEM_SIZE - off;
+			memcpy(mem + off, p + 2, n);
+			continue;
+		}
+
+		/* Exact-size heap copy: ASan sees any read past the message. */
+		uint8_t *buf = malloc(len ? len : 1);
+		if (!buf)
+			break;
+		memcpy(buf, p, len);
+		struct vhu_msg m;
+		struct msg_fds fds = { .n = 0 };
+		int r = (h & 0x4000) ? decode_with_fds(buf, len, &m, &fds)
+				     : vhu_decode(buf, len, 0, &m);
+		free(buf);
+		if (r != 0)
+			continue;
+		if (vub_handle(&b, &m, &fds) < 0)
+			vub_detach(&b);
+		msg_fds_close(&fds); /* vub_handle consumed them; safe twice */
+		drain(sv[1]);
+	}
+	vub_detach(&b);
+	close(sv[1]);
+	evloop_destroy(loop);
+	return 0;
+}

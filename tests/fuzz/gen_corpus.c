@@ -1,0 +1,345 @@
+/* Writes the seed corpora under tests/fuzz/corpus/ (committed; rerun after a
+ * format change):
+ *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker tests/fuzz/gen_corpus.c \
+ *      common/vhost_user.c common/msg.c common/machine.c common/log.c -lfdt \
+ *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
+ * Each seed is a valid input of the harness's own layout (see its header). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bytes.h"
+#include "log.h"
+#include "machine.h"
+#include "vhost_user.h"
+#include "virtq.h"
+
+static const char *root;
+
+static void put_file(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/%s", root, dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static size_t enc(const struct vhu_msg *m, uint8_t *buf, size_t cap)
+{
+	size_t len;
+	if (vhu_encode(m, buf, cap, &len) != 0) {
+		fprintf(stderr, "encode %s failed\n", vhu_request_name(m->request));
+		exit(1);
+	}
+	return len;
+}
+
+/* ---- vhost-user: byte 0 is the fd count, then the message. */
+static void vhu_seed(const char *name, const struct vhu_msg *m, uint8_t nfds)
+{
+	uint8_t buf[1 + VHU_HDR_SIZE + VHU_MAX_PAYLOAD];
+	buf[0] = nfds;
+	size_t len = enc(m, buf + 1, sizeof(buf) - 1);
+	put_file("fuzz_vhost_user", name, buf, 1 + len);
+}
+
+static void gen_vhost_user(void)
+{
+	vhu_seed("get_features", &(struct vhu_msg){ .request = VHU_GET_FEATURES }, 0);
+	vhu_seed("get_features_reply",
+		 &(struct vhu_msg){ .request = VHU_GET_FEATURES, .flags = VHU_FLAG_REPLY,
+				    .kind = VHU_P_U64, .u.u64 = 0x170000000ull },
+		 0);
+	vhu_seed("set_features",
+		 &(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				    .u.u64 = (1ull << 32) | (1ull << 30) },
+		 0);
+	vhu_seed("set_vring_num",
+		 &(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				    .u.state = { 0, 256 } },
+		 0);
+	vhu_seed("set_vring_addr",
+		 &(struct vhu_msg){ .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+				    .flags = VHU_FLAG_NEED_REPLY,
+				    .u.addr = { .desc = 0x7f0000000000, .avail = 0x7f0000001000,
+						.used = 0x7f0000002000 } },
+		 0);
+	vhu_seed("get_vring_base_reply",
+		 &(struct vhu_msg){ .request = VHU_GET_VRING_BASE, .flags = VHU_FLAG_REPLY,
+				    .kind = VHU_P_VRING_STATE, .u.state = { 0, 7 } },
+		 0);
+	vhu_seed("set_vring_kick",
+		 &(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				    .u.u64 = 0 },
+		 1);
+	struct vhu_msg mt = { .request = VHU_SET_MEM_TABLE, .kind = VHU_P_MEM_TABLE };
+	mt.u.mem.nregions = 2;
+	mt.u.mem.regions[0] = (struct vhu_mem_region){ 0, 0x40000000, 0x7f0000000000, 0 };
+	mt.u.mem.regions[1] = (struct vhu_mem_region){ 0x100000000, 0x40000000,
+						       0x7f0040000000, 0x40000000 };
+	vhu_seed("set_mem_table", &mt, 2);
+	vhu_seed("add_mem_reg",
+		 &(struct vhu_msg){ .request = VHU_ADD_MEM_REG, .kind = VHU_P_MEM_REG,
+				    .u.mem_reg = { 0, 0x10000, 0x7f0000000000, 0 } },
+		 1);
+	struct vhu_msg gc = { .request = VHU_GET_CONFIG, .kind = VHU_P_CONFIG };
+	gc.u.config.size = 16;
+	vhu_seed("get_config", &gc, 0);
+	gc.flags = VHU_FLAG_REPLY;
+	memset(gc.u.config.data, 0x11, 16);
+	vhu_seed("get_config_reply", &gc, 0);
+}
+
+/* ---- virtq: see fuzz_virtq.c for the layout. */
+#define VQ_HDR 68u
+#define VQ_DESC 0x000u
+#define VQ_AVAIL 0x100u
+#define VQ_USED 0x200u
+#define VQ_GPA 0x10000ull
+
+static void desc(uint8_t *m, unsigned int off, unsigned int i, uint64_t addr, uint32_t len,
+		 uint16_t flags, uint16_t next)
+{
+	uint8_t *d = m + off + 16 * i;
+	put_le64(d, addr);
+	put_le32(d + 8, len);
+	put_le16(d + 12, flags);
+	put_le16(d + 14, next);
+}
+
+static void gen_virtq(void)
+{
+	uint8_t buf[VQ_HDR + 0x800];
+	uint8_t *m = buf + VQ_HDR;
+
+	/* A 2-descriptor chain (16 readable, 512 writable) on a queue of 8. */
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 0;
+	for (unsigned int i = 0; i < 16; i++)
+		put_le32(buf + 4 + 4 * i, 512);
+	desc(m, VQ_DESC, 0, VQ_GPA + 0x400, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(m, VQ_DESC, 1, VQ_GPA + 0x500, 512, VIRTQ_DESC_F_WRITE, 0);
+	put_le16(m + VQ_AVAIL + 2, 1);    /* avail idx */
+	put_le16(m + VQ_AVAIL + 4, 0);    /* ring[0] = head 0 */
+	put_file("fuzz_virtq", "chain2", buf, sizeof(buf));
+
+	/* The same with EVENT_IDX on a queue of 16, two chains. */
+	buf[0] = 1 | 2;
+	desc(m, VQ_DESC, 2, VQ_GPA + 0x410, 8, VIRTQ_DESC_F_NEXT, 3);
+	desc(m, VQ_DESC, 3, VQ_GPA + 0x700, 64, VIRTQ_DESC_F_WRITE, 0);
+	put_le16(m + VQ_AVAIL + 2, 2);
+	put_le16(m + VQ_AVAIL + 6, 2);
+	put_file("fuzz_virtq", "event_idx", buf, sizeof(buf));
+
+	/* An indirect table of 3 descriptors at +0x300. */
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 4;
+	desc(m, VQ_DESC, 0, VQ_GPA + 0x300, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	desc(m, 0x300, 0, VQ_GPA + 0x400, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(m, 0x300, 1, VQ_GPA + 0x500, 256, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	desc(m, 0x300, 2, VQ_GPA + 0x600, 1, VIRTQ_DESC_F_WRITE, 0);
+	put_le16(m + VQ_AVAIL + 2, 1);
+	put_file("fuzz_virtq", "indirect", buf, sizeof(buf));
+}
+
+/* ---- machine: a blob from machine_layout + machine_to_fdt. */
+static void gen_machine(void)
+{
+	struct machine m;
+	static uint8_t blob[4096];
+	if (machine_layout(&m, 2, 256ull << 20, "console=ttyS0 panic=-1") != 0 ||
+	    machine_add_virtio(&m, "blk0", 2) != 0 || machine_add_virtio(&m, "rng0", 4) != 0)
+		exit(1);
+	int n = machine_to_fdt(&m, blob, sizeof(blob));
+	if (n < 0)
+		exit(1);
+	put_file("fuzz_machine", "two_devices", blob, (size_t)n);
+	if (machine_layout(&m, 1, 4ull << 30, "") != 0) /* RAM above the hole too */
+		exit(1);
+	n = machine_to_fdt(&m, blob, sizeof(blob));
+	if (n < 0)
+		exit(1);
+	put_file("fuzz_machine", "high_ram", blob, (size_t)n);
+}
+
+/* ---- bzImage: the synthetic header of tests/unit/test_boot_linux.c. */
+static void gen_bzimage(void)
+{
+	enum { SETUP_SECTS = 3, PM_OFFSET = (SETUP_SECTS + 1) * 512, PAYLOAD = 1024 };
+	uint8_t img[PM_OFFSET + PAYLOAD];
+	memset(img, 0, sizeof(img));
+	img[0x1f1] = SETUP_SECTS;
+	put_le16(img + 0x1fe, 0xaa55);
+	img[0x200] = 0xeb;
+	img[0x201] = 0x26c - 0x202;
+	memcpy(img + 0x202, "HdrS", 4);
+	put_le16(img + 0x206, 0x020f);
+	img[0x211] = 0x01;                 /* LOADED_HIGH */
+	put_le32(img + 0x214, 0x100000);
+	put_le32(img + 0x22c, 0x7fffffff);
+	put_le32(img + 0x230, 0x200000);
+	img[0x234] = 1;                    /* relocatable */
+	img[0x235] = 21;
+	put_le16(img + 0x236, 0x1 | 0x2);  /* XLF_KERNEL_64 | above 4G */
+	put_le32(img + 0x238, 2047);
+	put_le64(img + 0x258, 0x1000000);
+	put_le32(img + 0x260, 0x800000);
+	for (size_t i = 0; i < PAYLOAD; i++)
+		img[PM_OFFSET + i] = (uint8_t)(i * 7 + 3);
+	img[sizeof(img) - 1] = 4;          /* a 64-byte initrd from the tail */
+	put_file("fuzz_bzimage", "relocatable", img, sizeof(img));
+	img[0x234] = 0;
+	img[sizeof(img) - 1] = 0;
+	put_file("fuzz_bzimage", "fixed", img, sizeof(img));
+}
+
+/* ---- blk_req: see fuzz_blk_req.c for the layout. */
+static void blk_seed(const char *name, uint8_t dev, uint32_t type, uint64_t sector,
+		     const uint16_t *cuts, unsigned int nout, unsigned int nin,
+		     const uint8_t *extra, size_t extra_len, size_t total)
+{
+	uint8_t buf[2048];
+	memset(buf, 0, sizeof(buf));
+	buf[0] = (uint8_t)nout;
+	buf[1] = (uint8_t)nin;
+	buf[2] = dev;
+	put_le64(buf + 3, 2048); /* 1 MiB disk */
+	size_t p = 11;
+	for (unsigned int i = 0; i < nout + nin; i++, p += 2)
+		put_le16(buf + p, cuts[i]);
+	put_le32(buf + p, type);
+	put_le64(buf + p + 8, sector);
+	if (extra_len)
+		memcpy(buf + p + 16, extra, extra_len);
+	put_file("fuzz_blk_req", name, buf, p + total);
+}
+
+static void gen_blk_req(void)
+{
+	/* read 1 sector: header | 512 data | status */
+	blk_seed("read", 0, 0, 8, (const uint16_t[]){ 16, 512, 1 }, 1, 2, NULL, 0, 529);
+	/* write 2 sectors, header and data in one iovec */
+	blk_seed("write", 0, 1, 100, (const uint16_t[]){ 16 + 1024, 1 }, 1, 1, NULL, 0, 1041);
+	/* flush */
+	blk_seed("flush", 0, 4, 0, (const uint16_t[]){ 16, 1 }, 1, 1, NULL, 0, 17);
+	/* discard one segment: 8 sectors at 64 */
+	uint8_t seg[16] = { 0 };
+	put_le64(seg, 64);
+	put_le32(seg + 8, 8);
+	blk_seed("discard", 2, 11, 0, (const uint16_t[]){ 16, 16, 1 }, 2, 1, seg, 16, 33);
+	put_le32(seg + 12, 1); /* unmap */
+	blk_seed("write_zeroes", 4, 13, 0, (const uint16_t[]){ 32, 1 }, 1, 1, seg, 16, 33);
+}
+
+/* ---- backend: chunks, see fuzz_backend.c. */
+static uint8_t bbuf[4096];
+static size_t blen;
+
+static void chunk_msg(const struct vhu_msg *m, bool with_fds)
+{
+	size_t len = enc(m, bbuf + blen + 2, sizeof(bbuf) - blen - 2);
+	put_le16(bbuf + blen, (uint16_t)(len | (with_fds ? 0x4000 : 0)));
+	blen += 2 + len;
+}
+
+static void chunk_mem(uint16_t off, const void *p, size_t len)
+{
+	put_le16(bbuf + blen, (uint16_t)(0x8000 | (len + 2)));
+	put_le16(bbuf + blen + 2, off);
+	memcpy(bbuf + blen + 4, p, len);
+	blen += 4 + len;
+}
+
+static void gen_backend(void)
+{
+	const uint64_t uva = 0x7f0000000000ull;
+	const uint64_t feats = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES) |
+			       (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC);
+	/* The rings for a queue of 8 at GPA 0: desc 0x0, avail 0x100, used 0x200;
+	 * one chain of a readable and a writable buffer. */
+	uint8_t ring[0x300] = { 0 };
+	desc(ring, 0, 0, 0x1000, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(ring, 0, 1, 0x2000, 64, VIRTQ_DESC_F_WRITE, 0);
+	put_le16(ring + 0x100 + 2, 1);
+
+	blen = 0;
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_FEATURES }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = feats }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_PROTOCOL_FEATURES }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_PROTOCOL_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = (1ull << VHU_PROTOCOL_F_REPLY_ACK) |
+					      (1ull << VHU_PROTOCOL_F_CONFIG) }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_OWNER }, false);
+	chunk_mem(0, ring, sizeof(ring));
+	struct vhu_msg mt = { .request = VHU_SET_MEM_TABLE, .kind = VHU_P_MEM_TABLE,
+			      .flags = VHU_FLAG_NEED_REPLY };
+	mt.u.mem.nregions = 1;
+	mt.u.mem.regions[0] = (struct vhu_mem_region){ 0, 0x10000, uva, 0 };
+	chunk_msg(&mt, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 8 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_BASE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 0 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+				     .flags = VHU_FLAG_NEED_REPLY,
+				     .u.addr = { .desc = uva, .avail = uva + 0x100,
+						 .used = uva + 0x200 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_CALL, .kind = VHU_P_U64,
+				     .u.u64 = 0 }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ERR, .kind = VHU_P_U64,
+				     .u.u64 = 0 }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				     .u.u64 = 0 }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ENABLE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 1 } }, false);
+	struct vhu_msg gc = { .request = VHU_GET_CONFIG, .kind = VHU_P_CONFIG };
+	gc.u.config.size = 8;
+	chunk_msg(&gc, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_VRING_BASE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 0 } }, false);
+	put_file("fuzz_backend", "session", bbuf, blen);
+
+	/* Without fds: negotiation, vring setup, config, resets. */
+	blen = 0;
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = feats }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 256 } }, false);
+	gc.request = VHU_SET_CONFIG;
+	gc.flags = VHU_FLAG_NEED_REPLY;
+	chunk_msg(&gc, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				     .u.u64 = VHU_VRING_NOFD }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_STATUS, .kind = VHU_P_U64,
+				     .u.u64 = 0xf }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_STATUS }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_RESET_DEVICE }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_QUEUE_NUM }, false);
+	put_file("fuzz_backend", "no_fds", bbuf, blen);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen_corpus DIR\n");
+		return 2;
+	}
+	root = argv[1];
+	mkdir(root, 0755);
+	log_init("gen_corpus", LOG_LVL_ERROR);
+	gen_vhost_user();
+	gen_virtq();
+	gen_machine();
+	gen_bzimage();
+	gen_blk_req();
+	gen_backend();
+	return 0;
+}
