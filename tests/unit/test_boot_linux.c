@@ -12,6 +12,7 @@
 #include "bytes.h"
 #include "layout.h"
 #include "log.h"
+#include "testutil.h"
 
 #define MB (1024ull * 1024)
 #define GB (1024 * MB)
@@ -95,28 +96,6 @@ static void teardown(void)
 
 TestSuite(boot_linux, .init = setup, .fini = teardown);
 
-/* Sends stderr (where log lines go) to a memfd until log_end(), which
- * returns what was logged. Each criterion test runs in its own process. */
-static int saved_stderr = -1, log_fd = -1;
-static char logged[4096];
-
-static void log_begin(void)
-{
-	log_fd = memfd_create("log", 0);
-	saved_stderr = dup(STDERR_FILENO);
-	cr_assert(log_fd >= 0 && saved_stderr >= 0);
-	dup2(log_fd, STDERR_FILENO);
-}
-
-static const char *log_end(void)
-{
-	dup2(saved_stderr, STDERR_FILENO);
-	ssize_t n = pread(log_fd, logged, sizeof(logged) - 1, 0);
-	logged[n > 0 ? n : 0] = '\0';
-	close(log_fd);
-	close(saved_stderr);
-	return logged;
-}
 
 static bool ram_untouched(void)
 {
@@ -136,15 +115,15 @@ static int load(const uint8_t *initrd, size_t ilen)
 static void expect_bad_image(size_t len, const char *why)
 {
 	struct bzimage_info bz;
-	log_begin();
+	tu_log_begin();
 	int err = bzimage_parse(img, len, &bz);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(err, -ENOEXEC);
 	cr_assert(strstr(log, why), "log \"%s\" lacks \"%s\"", log, why);
 	cr_assert_eq(strchr(log, '\n'), log + strlen(log) - 1, "not one line: %s", log);
-	log_begin();
+	tu_log_begin();
 	err = linux_load(ram, &m, img, len, NULL, 0, &entry);
-	log_end();
+	tu_log_end();
 	cr_assert_eq(err, -ENOEXEC);
 	cr_assert(ram_untouched());
 }
@@ -152,9 +131,9 @@ static void expect_bad_image(size_t len, const char *why)
 /* A load refused with `err` and a log line containing `why`; RAM untouched. */
 static void expect_refused(const uint8_t *initrd, size_t ilen, int want, const char *why)
 {
-	log_begin();
+	tu_log_begin();
 	int err = load(initrd, ilen);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(err, want, "got %d, want %d", err, want);
 	cr_assert(strstr(log, why), "log \"%s\" lacks \"%s\"", log, why);
 	cr_assert(ram_untouched());
@@ -195,9 +174,9 @@ Test(boot_linux, every_truncation_is_refused)
 		cr_assert_not_null(copy);
 		memcpy(copy, img, len);
 		struct bzimage_info bz;
-		log_begin();
+		tu_log_begin();
 		int err = bzimage_parse(copy, len, &bz);
-		log_end();
+		tu_log_end();
 		cr_assert_eq(err, -ENOEXEC, "length %zu accepted", len);
 		free(copy);
 	}

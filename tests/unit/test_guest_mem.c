@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "guest_mem.h"
+#include "testutil.h"
 
 #define MB (1024ull * 1024)
 #define UA 0x7f0000000000ull /* frontend virtual base used by the tests */
@@ -29,28 +30,6 @@ static void teardown(void)
 
 TestSuite(guest_mem, .init = setup, .fini = teardown);
 
-/* Sends stderr (where log lines go) to a memfd until log_end(), which
- * returns what was logged. Each criterion test runs in its own process. */
-static int saved_stderr = -1, log_fd = -1;
-static char logged[4096];
-
-static void log_begin(void)
-{
-	log_fd = memfd_create("log", 0);
-	saved_stderr = dup(STDERR_FILENO);
-	cr_assert(log_fd >= 0 && saved_stderr >= 0);
-	dup2(log_fd, STDERR_FILENO);
-}
-
-static const char *log_end(void)
-{
-	dup2(saved_stderr, STDERR_FILENO);
-	ssize_t n = pread(log_fd, logged, sizeof(logged) - 1, 0);
-	logged[n > 0 ? n : 0] = '\0';
-	close(log_fd);
-	close(saved_stderr);
-	return logged;
-}
 
 static bool is_mapped(void *page)
 {
@@ -141,9 +120,9 @@ Test(guest_mem, wrapping_ranges_refused)
 	cr_assert_eq(gm_add_region(&gm, UINT64_MAX - 0xfff, 0x2000, UA, fd, 0), -EINVAL);
 	cr_assert_eq(gm_add_region(&gm, 0x10000, 0x2000, UINT64_MAX - 0xfff, fd, 0), -EINVAL);
 	/* A wrapped offset + size would pass the file size check. */
-	log_begin();
+	tu_log_begin();
 	int r = gm_add_region(&gm, 0x10000, 0x2000, UA, fd, UINT64_MAX - 0xfff);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(r, -EINVAL);
 	cr_assert_not_null(strstr(log, "wraps"), "log: %s", log);
 	/* gpa + size == 2^64 wraps to 0 as well. */
@@ -215,16 +194,16 @@ Test(guest_mem, unsealed_memfd_warns)
 	int plain = memfd_create("plain", MFD_CLOEXEC);
 	cr_assert_geq(plain, 0);
 	cr_assert_eq(ftruncate(plain, 0x10000), 0);
-	log_begin();
+	tu_log_begin();
 	int r = gm_add_region(&gm, 0x10000, 0x10000, UA, plain, 0);
-	const char *log = log_end();
+	const char *log = tu_log_end();
 	cr_assert_eq(r, 0);
 	cr_assert_not_null(strstr(log, "not sealed"), "log: %s", log);
 
 	/* The sealed one maps silently. */
-	log_begin();
+	tu_log_begin();
 	r = gm_add_region(&gm, 0x20000, 0x10000, UA + 0x10000, fd, 0);
-	log = log_end();
+	log = tu_log_end();
 	cr_assert_eq(r, 0);
 	cr_assert_str_empty(log);
 	close(plain);

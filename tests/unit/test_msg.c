@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "msg.h"
+#include "testutil.h"
 
 static void quiet(void)
 {
@@ -25,17 +26,6 @@ static void quiet(void)
 }
 
 TestSuite(msg, .init = quiet);
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void sockpair(int sv[2])
 {
@@ -121,7 +111,7 @@ static void roundtrip(size_t nfds)
 	make_fds(fds, nfds);
 	const char hdr[12] = "header-bytes";
 	const char payload[] = "the payload";
-	int before = count_fds();
+	int before = tu_count_fds();
 
 	cr_assert_eq(msg_send(sv[0], hdr, sizeof(hdr), payload, sizeof(payload), fds, nfds), 0);
 	char rhdr[12], rpayload[sizeof(payload)];
@@ -135,11 +125,11 @@ static void roundtrip(size_t nfds)
 		cr_assert(same_file(got.fd[i], fds[i]), "fd %zu in order", i);
 		cr_assert_eq(fcntl(got.fd[i], F_GETFD), FD_CLOEXEC, "MSG_CMSG_CLOEXEC");
 	}
-	cr_assert_eq(count_fds(), before + (int)nfds);
+	cr_assert_eq(tu_count_fds(), before + (int)nfds);
 	msg_fds_close(&got);
 	cr_assert_eq(got.n, 0);
 	msg_fds_close(&got);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close_fds(fds, nfds);
 	close(sv[0]);
 	close(sv[1]);
@@ -334,7 +324,7 @@ Test(msg, eof_mid_header_closes_fds)
 	int sv[2], fds[2];
 	sockpair(sv);
 	make_fds(fds, 2);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], "12345", 5, fds, 2);
 	close_fds(fds, 2);
 	close(sv[0]);
@@ -342,7 +332,7 @@ Test(msg, eof_mid_header_closes_fds)
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), -ECONNRESET);
 	cr_assert_eq(got.n, 0);
-	cr_assert_eq(count_fds(), before - 3, "the two fds and sv[0] are gone");
+	cr_assert_eq(tu_count_fds(), before - 3, "the two fds and sv[0] are gone");
 	close(sv[1]);
 }
 
@@ -373,7 +363,7 @@ Test(msg, fds_with_payload_are_refused_and_closed)
 	int sv[2], fds[2];
 	sockpair(sv);
 	make_fds(fds, 2);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], "hdr", 3, NULL, 0);
 	char h[3], p[4];
 	struct msg_fds got;
@@ -381,7 +371,7 @@ Test(msg, fds_with_payload_are_refused_and_closed)
 	cr_assert_eq(got.n, 0);
 	raw_send(sv[0], "pay!", 4, fds, 2);
 	cr_assert_eq(msg_recv_payload(sv[1], p, sizeof(p)), -EBADMSG);
-	cr_assert_eq(count_fds(), before, "the payload's fds were closed");
+	cr_assert_eq(tu_count_fds(), before, "the payload's fds were closed");
 	close_fds(fds, 2);
 	close(sv[0]);
 	close(sv[1]);
@@ -406,7 +396,7 @@ Test(msg, fds_on_later_header_chunk_are_refused)
 	int sv[2];
 	sockpair(sv);
 	struct split_send s = { sv[0], make_fd() };
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], "1234", 4, NULL, 0);
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, send_rest_of_header, &s), 0);
@@ -415,7 +405,7 @@ Test(msg, fds_on_later_header_chunk_are_refused)
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), -EBADMSG);
 	pthread_join(t, NULL);
 	cr_assert_eq(got.n, 0);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close(s.fd);
 	close(sv[0]);
 	close(sv[1]);
@@ -457,13 +447,13 @@ static void too_many(size_t nsent, size_t max_fds)
 	cr_assert_leq(nsent, 24);
 	sockpair(sv);
 	make_fds(fds, nsent);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], "hdr", 3, fds, nsent);
 	char h[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, max_fds), -EBADMSG);
 	cr_assert_eq(got.n, 0);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close_fds(fds, nsent);
 	close(sv[0]);
 	close(sv[1]);
@@ -493,13 +483,13 @@ Test(msg, ctrunc_closes_what_arrived)
 	int sv[2], fds[N];
 	sockpair(sv);
 	make_fds(fds, N);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], "hdr", 3, fds, N);
 	char h[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), -EMSGSIZE);
 	cr_assert_eq(got.n, 0);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close_fds(fds, N);
 	close(sv[0]);
 	close(sv[1]);
@@ -511,14 +501,14 @@ Test(msg, ctrunc_in_payload)
 	int sv[2], fds[N];
 	sockpair(sv);
 	make_fds(fds, N);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], "h", 1, NULL, 0);
 	char h, p[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], &h, 1, &got, MSG_MAX_FDS), 0);
 	raw_send(sv[0], "pay", 3, fds, N);
 	cr_assert_eq(msg_recv_payload(sv[1], p, sizeof(p)), -EMSGSIZE);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close_fds(fds, N);
 	close(sv[0]);
 	close(sv[1]);

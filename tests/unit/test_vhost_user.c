@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "vhost_user.h"
+#include "testutil.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_MSG (VHU_HDR_SIZE + VHU_MAX_PAYLOAD)
@@ -165,17 +166,6 @@ static void assert_msg_eq(const struct vhu_msg *a, const struct vhu_msg *b)
 	cr_assert_eq(a->kind, b->kind, "%s", vhu_request_name(a->request));
 	cr_assert_eq(memcmp(&a->u, &b->u, sizeof(a->u)), 0, "%s payload",
 		     vhu_request_name(a->request));
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static void sockpair(int sv[2])
@@ -367,7 +357,7 @@ Test(vhu, roundtrip_every_message)
 	size_t nv = all_variants(vs, ARRAY_SIZE(vs));
 	int sv[2];
 	sockpair(sv);
-	int before = count_fds();
+	int before = tu_count_fds();
 	for (size_t i = 0; i < nv; i++) {
 		struct vhu_msg m, got;
 		size_t nfds = make_variant(&vs[i], &m);
@@ -387,7 +377,7 @@ Test(vhu, roundtrip_every_message)
 		for (size_t k = 0; k < nfds; k++)
 			close(fds[k]);
 	}
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -708,14 +698,14 @@ Test(vhu, recv_oversized_header)
 	set32(hdr, 0, VHU_SET_CONFIG);
 	set32(hdr, 4, VHU_VERSION);
 	set32(hdr, 8, VHU_MAX_PAYLOAD + 1);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], hdr, sizeof(hdr), fds, 2);
 	close(sv[0]);
 	struct vhu_msg m;
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -EBADMSG);
 	cr_assert_eq(rfds.n, 0);
-	cr_assert_eq(count_fds(), before - 1, "only sv[0] went");
+	cr_assert_eq(tu_count_fds(), before - 1, "only sv[0] went");
 	close(fds[0]);
 	close(fds[1]);
 	close(sv[1]);
@@ -730,13 +720,13 @@ Test(vhu, recv_wrong_version)
 	set32(buf, 0, VHU_SET_VRING_KICK);
 	set32(buf, 4, 2);
 	set32(buf, 8, 8);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], buf, sizeof(buf), &fd, 1);
 	close(sv[0]);
 	struct vhu_msg m;
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -EBADMSG);
-	cr_assert_eq(count_fds(), before - 1, "only sv[0] went");
+	cr_assert_eq(tu_count_fds(), before - 1, "only sv[0] went");
 	close(fd);
 	close(sv[1]);
 }
@@ -749,12 +739,12 @@ Test(vhu, recv_bad_fd_count_closes_fds)
 	struct vhu_msg m;
 	sample(&m, VHU_SET_VRING_CALL, false, 0);
 	size_t len = encode(&m, buf);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], buf, len, fds, 2);
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -EBADMSG);
 	cr_assert_eq(rfds.n, 0);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close(fds[0]);
 	close(fds[1]);
 	close(sv[0]);
@@ -770,13 +760,13 @@ Test(vhu, recv_fd_on_payload_closes_all)
 	struct vhu_msg m;
 	sample(&m, VHU_SET_VRING_KICK, false, 0);
 	size_t len = encode(&m, buf);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], buf, VHU_HDR_SIZE, &fds[0], 1);
 	raw_send(sv[0], buf + VHU_HDR_SIZE, len - VHU_HDR_SIZE, &fds[1], 1);
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -EBADMSG);
 	cr_assert_eq(rfds.n, 0);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(tu_count_fds(), before);
 	close(fds[0]);
 	close(fds[1]);
 	close(sv[0]);
@@ -791,12 +781,12 @@ Test(vhu, recv_eof_mid_payload_closes_fds)
 	struct vhu_msg m;
 	sample(&m, VHU_ADD_MEM_REG, false, 0);
 	size_t len = encode(&m, buf);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], buf, len - 1, &fd, 1);
 	close(sv[0]);
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -ECONNRESET);
-	cr_assert_eq(count_fds(), before - 1, "only sv[0] went");
+	cr_assert_eq(tu_count_fds(), before - 1, "only sv[0] went");
 	close(fd);
 	close(sv[1]);
 }
@@ -812,7 +802,7 @@ Test(vhu, recv_unknown_then_valid)
 	set32(buf, 0, 6); /* SET_LOG_BASE: not one this codec knows */
 	set32(buf, 4, VHU_VERSION | VHU_FLAG_NEED_REPLY);
 	set32(buf, 8, 16);
-	int before = count_fds();
+	int before = tu_count_fds();
 	raw_send(sv[0], buf, sizeof(buf), &fd, 1);
 	struct vhu_msg m, got;
 	sample(&m, VHU_SET_VRING_ERR, false, 0);
@@ -823,7 +813,7 @@ Test(vhu, recv_unknown_then_valid)
 	cr_assert_eq(got.request, 6);
 	cr_assert_eq(got.flags, VHU_FLAG_NEED_REPLY);
 	cr_assert_eq(rfds.n, 0);
-	cr_assert_eq(count_fds(), before, "the unknown request's fd was closed");
+	cr_assert_eq(tu_count_fds(), before, "the unknown request's fd was closed");
 	cr_assert_eq(vhu_recv(sv[1], &got, &rfds), 0);
 	assert_msg_eq(&got, &m);
 	cr_assert_eq(rfds.n, 1);
