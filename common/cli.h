@@ -1,8 +1,11 @@
-/* Command-line numbers and fds, parsed one way in every binary. Both
- * functions return 0 (with *out set) or -EINVAL (with *out untouched) and log
- * nothing: the caller names the option in its own message. */
+/* Command-line and config values — numbers, fds, MAC addresses — parsed one
+ * way in every binary. Each function returns 0 (with *out set) or -EINVAL
+ * (with *out untouched) and logs nothing: the caller names the option or
+ * field in its own message. */
 #ifndef CELLVM_CLI_H
 #define CELLVM_CLI_H
+
+#include <stdint.h>
 
 /* A decimal number in [min, max]: digits only, so an empty string, a sign,
  * leading blanks, trailing junk and a value past ULONG_MAX are refused. */
@@ -11,5 +14,8 @@ int cli_parse_uint(const char *arg, unsigned long min, unsigned long max, unsign
 /* A number in [0, INT_MAX], as cli_parse_uint, that names an fd open in this
  * process (fcntl F_GETFD succeeds). */
 int cli_parse_fd(const char *arg, int *out);
+
+/* A unicast, non-zero MAC address written "52:54:00:12:34:56" (either case). */
+int cli_parse_mac(const char *arg, uint8_t out[6]);
 
 #endif

@@ -10,6 +10,7 @@
  * Then the tree against the schema: every key known, every type right, every
  * value in range. Each error is one line naming the field and what to do. */
 #include "config.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -181,35 +182,6 @@ int config_parse_size(const char *s, uint64_t *out)
 		v <<= shift;
 	}
 	*out = v;
-	return 0;
-}
-
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-int config_parse_mac(const char *s, uint8_t out[6])
-{
-	uint8_t m[6];
-	if (strlen(s) != 17)
-		return -EINVAL;
-	for (size_t i = 0; i < 6; i++) {
-		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
-		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
-			return -EINVAL;
-		m[i] = (uint8_t)(hi << 4 | lo);
-	}
-	static const uint8_t zero[6];
-	if ((m[0] & 1) || !memcmp(m, zero, sizeof(m)))
-		return -EINVAL; /* multicast/broadcast, or no address at all */
-	memcpy(out, m, sizeof(m));
 	return 0;
 }
 
@@ -685,7 +657,7 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 				    type_name(v));
 		const char *s = json_object_get_string(v);
 		size_t len = (size_t)json_object_get_string_len(v);
-		if (strlen(s) != len || config_parse_mac(s, n->mac) < 0)
+		if (strlen(s) != len || cli_parse_mac(s, n->mac) < 0)
 			return fail(c, "mac", "%s: want a unicast address such as "
 					      "\"52:54:00:12:34:56\" (first byte even, not all zero)",
 				    quote(&q, s, len));

@@ -93,11 +93,6 @@ int vm_config_parse(const char *json, size_t len, struct vm_config *out, char *e
  * Checks no range: the caller does. */
 int config_parse_size(const char *s, uint64_t *out);
 
-/* A unicast MAC address in the form "52:54:00:12:34:56" (hex digits in
- * either case); multicast and all-zero addresses are refused. 0 or -EINVAL
- * with out untouched. */
-int config_parse_mac(const char *s, uint8_t out[6]);
-
 /* "on", "off" or "log". 0 or -EINVAL with *out untouched. */
 int config_parse_sandbox(const char *s, enum vm_sandbox *out);
 

@@ -431,7 +431,7 @@ int main(int argc, char **argv)
 	}
 	int status = 1;
 	char ifname[IFNAMSIZ], macstr[NET_MAC_STRLEN];
-	if (mac_arg && net_mac_parse(mac_arg, n->mac) < 0) {
+	if (mac_arg && cli_parse_mac(mac_arg, n->mac) < 0) {
 		log_err("--mac %s: not a unicast MAC like 52:54:00:12:34:56", mac_arg);
 		goto out;
 	}

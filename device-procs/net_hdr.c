@@ -11,36 +11,6 @@
 
 #define NF(bit) (1ull << (bit))
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN])
-{
-	uint8_t m[NET_MAC_LEN];
-	if (strlen(s) != NET_MAC_STRLEN - 1)
-		return -EINVAL;
-	for (unsigned int i = 0; i < NET_MAC_LEN; i++) {
-		const char *p = s + 3 * i;
-		int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
-		if (hi < 0 || lo < 0 || (i < NET_MAC_LEN - 1 && p[2] != ':'))
-			return -EINVAL;
-		m[i] = (uint8_t)(hi << 4 | lo);
-	}
-	static const uint8_t zero[NET_MAC_LEN];
-	if ((m[0] & 1) || memcmp(m, zero, sizeof(m)) == 0)
-		return -EINVAL;
-	memcpy(mac, m, sizeof(m));
-	return 0;
-}
-
 void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STRLEN])
 {
 	snprintf(out, NET_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],

@@ -56,11 +56,6 @@ struct net_hdr {
 	uint16_t num_buffers;
 };
 
-/* Parses "52:54:00:12:34:56" (hex digits in either case, exactly two per
- * byte, colons only). -EINVAL for any other form, and for a multicast or
- * all-zero address, which cannot be a NIC's own. */
-int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN]);
-
 /* Formats mac as lowercase "52:54:00:12:34:56". */
 void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STRLEN]);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "cli.h"
 
 /* Every parse runs on a malloc'd copy of exactly the document's bytes, with
  * no NUL after it, so ASan catches any read past len. */
@@ -545,14 +546,14 @@ Test(config, mac_parser)
 {
 	uint8_t m[6] = { 9, 9, 9, 9, 9, 9 };
 	static const uint8_t want[6] = { 0x52, 0x54, 0x00, 0xab, 0xCD, 0xff };
-	cr_assert_eq(config_parse_mac("52:54:00:ab:CD:ff", m), 0);
+	cr_assert_eq(cli_parse_mac("52:54:00:ab:CD:ff", m), 0);
 	cr_assert_arr_eq(m, want, 6);
-	cr_assert_eq(config_parse_mac("fe:00:00:00:00:00", m), 0, "locally administered, even: fine");
+	cr_assert_eq(cli_parse_mac("fe:00:00:00:00:00", m), 0, "locally administered, even: fine");
 	memset(m, 9, sizeof(m));
-	cr_assert_eq(config_parse_mac("03:00:00:00:00:01", m), -EINVAL);
-	cr_assert_eq(config_parse_mac("00:00:00:00:00:00", m), -EINVAL);
-	cr_assert_eq(config_parse_mac("52:54:00:12:34:56x", m), -EINVAL);
-	cr_assert_eq(config_parse_mac("52:54:00:12:34;56", m), -EINVAL);
+	cr_assert_eq(cli_parse_mac("03:00:00:00:00:01", m), -EINVAL);
+	cr_assert_eq(cli_parse_mac("00:00:00:00:00:00", m), -EINVAL);
+	cr_assert_eq(cli_parse_mac("52:54:00:12:34:56x", m), -EINVAL);
+	cr_assert_eq(cli_parse_mac("52:54:00:12:34;56", m), -EINVAL);
 	cr_assert_eq(m[0], 9, "untouched on failure");
 }
 
