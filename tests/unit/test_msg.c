@@ -27,60 +27,16 @@ static void quiet(void)
 
 TestSuite(msg, .init = quiet);
 
-static void sockpair(int sv[2])
-{
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-/* memfds have an inode each, so a received fd can be matched to a sent one. */
-static int make_fd(void)
-{
-	int fd = memfd_create("test_msg", MFD_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	return fd;
-}
-
 static void make_fds(int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		fds[i] = make_fd();
+		fds[i] = tu_memfd();
 }
 
 static void close_fds(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);
-}
-
-static bool same_file(int a, int b)
-{
-	struct stat sa, sb;
-	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-		return false;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* One sendmsg, no retry: the test decides exactly how bytes and fds are split. */
-static void raw_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 64)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	cr_assert_leq(nfds, 64);
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	cr_assert_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
 }
 
 /* Waits until the peer has read everything sent on sock, so the next send
@@ -107,7 +63,7 @@ static void msleep(long ms)
 static void roundtrip(size_t nfds)
 {
 	int sv[2], fds[MSG_MAX_FDS];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, nfds);
 	const char hdr[12] = "header-bytes";
 	const char payload[] = "the payload";
@@ -122,7 +78,7 @@ static void roundtrip(size_t nfds)
 	cr_assert_arr_eq(rpayload, payload, sizeof(payload));
 	cr_assert_eq(got.n, nfds);
 	for (size_t i = 0; i < nfds; i++) {
-		cr_assert(same_file(got.fd[i], fds[i]), "fd %zu in order", i);
+		cr_assert(tu_same_file(got.fd[i], fds[i]), "fd %zu in order", i);
 		cr_assert_eq(fcntl(got.fd[i], F_GETFD), FD_CLOEXEC, "MSG_CMSG_CLOEXEC");
 	}
 	cr_assert_eq(tu_count_fds(), before + (int)nfds);
@@ -152,14 +108,14 @@ Test(msg, roundtrip_max_fds)
 
 Test(msg, header_only_message)
 {
-	int sv[2], fd = make_fd();
-	sockpair(sv);
+	int sv[2], fd = tu_memfd();
+	tu_sockpair(sv);
 	cr_assert_eq(msg_send(sv[0], "abcd", 4, NULL, 0, &fd, 1), 0);
 	char h[4];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, 4, &got, 1), 0);
 	cr_assert_eq(got.n, 1);
-	cr_assert(same_file(got.fd[0], fd));
+	cr_assert(tu_same_file(got.fd[0], fd));
 	cr_assert_eq(msg_recv_payload(sv[1], NULL, 0), 0);
 	msg_fds_close(&got);
 	close(fd);
@@ -170,14 +126,14 @@ Test(msg, header_only_message)
 Test(msg, take_moves_ownership)
 {
 	int sv[2], fds[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, 2);
 	cr_assert_eq(msg_send(sv[0], "h", 1, NULL, 0, fds, 2), 0);
 	char h;
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], &h, 1, &got, 2), 0);
 	int t = msg_fds_take(&got, 1);
-	cr_assert(same_file(t, fds[1]));
+	cr_assert(tu_same_file(t, fds[1]));
 	cr_assert_eq(msg_fds_take(&got, 1), -1, "already taken");
 	cr_assert_eq(msg_fds_take(&got, 2), -1, "out of range");
 	int other = got.fd[0];
@@ -193,7 +149,7 @@ Test(msg, take_moves_ownership)
 Test(msg, send_refuses_bad_arguments)
 {
 	int sv[2], fds[MSG_MAX_FDS + 1];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, MSG_MAX_FDS + 1);
 	cr_assert_eq(msg_send(sv[0], "h", 1, NULL, 0, fds, MSG_MAX_FDS + 1), -EINVAL);
 	cr_assert_eq(msg_send(sv[0], NULL, 0, "p", 1, fds, 1), -EINVAL);
@@ -257,7 +213,7 @@ static void *big_read(void *arg)
 static void big_message(bool nonblocking, int nsignals)
 {
 	int sv[2], fds[3];
-	sockpair(sv);
+	tu_sockpair(sv);
 	int small = 4096;
 	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
@@ -283,7 +239,7 @@ static void big_message(bool nonblocking, int nsignals)
 	cr_assert_eq(memcmp(buf, in, len), 0);
 	cr_assert_eq(r.fds.n, 3);
 	for (size_t i = 0; i < 3; i++)
-		cr_assert(same_file(r.fds.fd[i], fds[i]));
+		cr_assert(tu_same_file(r.fds.fd[i], fds[i]));
 	msg_fds_close(&r.fds);
 	close_fds(fds, 3);
 	free(buf);
@@ -309,7 +265,7 @@ Test(msg, eintr_in_send)
 Test(msg, eof_before_header)
 {
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	close(sv[0]);
 	char h[12];
 	struct msg_fds got;
@@ -322,10 +278,10 @@ Test(msg, eof_before_header)
 Test(msg, eof_mid_header_closes_fds)
 {
 	int sv[2], fds[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, 2);
 	int before = tu_count_fds();
-	raw_send(sv[0], "12345", 5, fds, 2);
+	tu_raw_send(sv[0], "12345", 5, fds, 2);
 	close_fds(fds, 2);
 	close(sv[0]);
 	char h[12];
@@ -339,8 +295,8 @@ Test(msg, eof_mid_header_closes_fds)
 Test(msg, eof_mid_payload)
 {
 	int sv[2];
-	sockpair(sv);
-	raw_send(sv[0], "hdr" "pay", 6, NULL, 0);
+	tu_sockpair(sv);
+	tu_raw_send(sv[0], "hdr" "pay", 6, NULL, 0);
 	close(sv[0]);
 	char h[3], p[10];
 	struct msg_fds got;
@@ -352,7 +308,7 @@ Test(msg, eof_mid_payload)
 Test(msg, send_to_closed_peer)
 {
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	close(sv[1]);
 	cr_assert_eq(msg_send(sv[0], "h", 1, "p", 1, NULL, 0), -ECONNRESET, "EPIPE, no SIGPIPE");
 	close(sv[0]);
@@ -361,15 +317,15 @@ Test(msg, send_to_closed_peer)
 Test(msg, fds_with_payload_are_refused_and_closed)
 {
 	int sv[2], fds[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, 2);
 	int before = tu_count_fds();
-	raw_send(sv[0], "hdr", 3, NULL, 0);
+	tu_raw_send(sv[0], "hdr", 3, NULL, 0);
 	char h[3], p[4];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), 0);
 	cr_assert_eq(got.n, 0);
-	raw_send(sv[0], "pay!", 4, fds, 2);
+	tu_raw_send(sv[0], "pay!", 4, fds, 2);
 	cr_assert_eq(msg_recv_payload(sv[1], p, sizeof(p)), -EBADMSG);
 	cr_assert_eq(tu_count_fds(), before, "the payload's fds were closed");
 	close_fds(fds, 2);
@@ -386,7 +342,7 @@ static void *send_rest_of_header(void *arg)
 {
 	struct split_send *s = arg;
 	wait_drained(s->sock);
-	raw_send(s->sock, "5678abcd", 8, &s->fd, 1);
+	tu_raw_send(s->sock, "5678abcd", 8, &s->fd, 1);
 	return NULL;
 }
 
@@ -394,10 +350,10 @@ static void *send_rest_of_header(void *arg)
 Test(msg, fds_on_later_header_chunk_are_refused)
 {
 	int sv[2];
-	sockpair(sv);
-	struct split_send s = { sv[0], make_fd() };
+	tu_sockpair(sv);
+	struct split_send s = { sv[0], tu_memfd() };
 	int before = tu_count_fds();
-	raw_send(sv[0], "1234", 4, NULL, 0);
+	tu_raw_send(sv[0], "1234", 4, NULL, 0);
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, send_rest_of_header, &s), 0);
 	char h[12];
@@ -416,16 +372,16 @@ static void *send_header_tail(void *arg)
 {
 	struct split_send *s = arg;
 	wait_drained(s->sock);
-	raw_send(s->sock, "5678abcd", 8, NULL, 0);
+	tu_raw_send(s->sock, "5678abcd", 8, NULL, 0);
 	return NULL;
 }
 
 Test(msg, header_in_chunks_with_fds_first)
 {
 	int sv[2];
-	sockpair(sv);
-	struct split_send s = { sv[0], make_fd() };
-	raw_send(sv[0], "1234", 4, &s.fd, 1);
+	tu_sockpair(sv);
+	struct split_send s = { sv[0], tu_memfd() };
+	tu_raw_send(sv[0], "1234", 4, &s.fd, 1);
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, send_header_tail, &s), 0);
 	char h[12];
@@ -434,7 +390,7 @@ Test(msg, header_in_chunks_with_fds_first)
 	pthread_join(t, NULL);
 	cr_assert_arr_eq(h, "12345678abcd", 12);
 	cr_assert_eq(got.n, 1);
-	cr_assert(same_file(got.fd[0], s.fd));
+	cr_assert(tu_same_file(got.fd[0], s.fd));
 	msg_fds_close(&got);
 	close(s.fd);
 	close(sv[0]);
@@ -445,10 +401,10 @@ static void too_many(size_t nsent, size_t max_fds)
 {
 	int sv[2], fds[24];
 	cr_assert_leq(nsent, 24);
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, nsent);
 	int before = tu_count_fds();
-	raw_send(sv[0], "hdr", 3, fds, nsent);
+	tu_raw_send(sv[0], "hdr", 3, fds, nsent);
 	char h[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, max_fds), -EBADMSG);
@@ -481,10 +437,10 @@ Test(msg, ctrunc_closes_what_arrived)
 {
 	enum { N = 64 };
 	int sv[2], fds[N];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, N);
 	int before = tu_count_fds();
-	raw_send(sv[0], "hdr", 3, fds, N);
+	tu_raw_send(sv[0], "hdr", 3, fds, N);
 	char h[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), -EMSGSIZE);
@@ -499,14 +455,14 @@ Test(msg, ctrunc_in_payload)
 {
 	enum { N = 64 };
 	int sv[2], fds[N];
-	sockpair(sv);
+	tu_sockpair(sv);
 	make_fds(fds, N);
 	int before = tu_count_fds();
-	raw_send(sv[0], "h", 1, NULL, 0);
+	tu_raw_send(sv[0], "h", 1, NULL, 0);
 	char h, p[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], &h, 1, &got, MSG_MAX_FDS), 0);
-	raw_send(sv[0], "pay", 3, fds, N);
+	tu_raw_send(sv[0], "pay", 3, fds, N);
 	cr_assert_eq(msg_recv_payload(sv[1], p, sizeof(p)), -EMSGSIZE);
 	cr_assert_eq(tu_count_fds(), before);
 	close_fds(fds, N);
@@ -519,7 +475,7 @@ Test(msg, ctrunc_in_payload)
 Test(msg, credentials_are_skipped)
 {
 	int sv[2], fds[MSG_MAX_FDS], on = 1;
-	sockpair(sv);
+	tu_sockpair(sv);
 	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
 	make_fds(fds, MSG_MAX_FDS);
 	cr_assert_eq(msg_send(sv[0], "hdr", 3, "p", 1, fds, MSG_MAX_FDS), 0);
@@ -528,7 +484,7 @@ Test(msg, credentials_are_skipped)
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), 0);
 	cr_assert_eq(got.n, MSG_MAX_FDS);
 	for (size_t i = 0; i < MSG_MAX_FDS; i++)
-		cr_assert(same_file(got.fd[i], fds[i]));
+		cr_assert(tu_same_file(got.fd[i], fds[i]));
 	cr_assert_eq(msg_recv_payload(sv[1], &p, 1), 0);
 	msg_fds_close(&got);
 	close_fds(fds, MSG_MAX_FDS);
@@ -539,8 +495,8 @@ Test(msg, credentials_are_skipped)
 /* The sender puts SCM_CREDENTIALS before SCM_RIGHTS in one control buffer. */
 Test(msg, credentials_before_rights)
 {
-	int sv[2], on = 1, fd = make_fd();
-	sockpair(sv);
+	int sv[2], on = 1, fd = tu_memfd();
+	tu_sockpair(sv);
 	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)), 0);
 	union {
 		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
@@ -571,7 +527,7 @@ Test(msg, credentials_before_rights)
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, 1), 0);
 	cr_assert_eq(got.n, 1);
-	cr_assert(same_file(got.fd[0], fd));
+	cr_assert(tu_same_file(got.fd[0], fd));
 	msg_fds_close(&got);
 	close(fd);
 	close(sv[0]);
@@ -592,16 +548,16 @@ static void *interrupt_then_send(void *arg)
 		pthread_kill(it->target, SIGUSR1);
 	}
 	if (it->header_sent)
-		raw_send(it->sock, "pay", 3, NULL, 0);
+		tu_raw_send(it->sock, "pay", 3, NULL, 0);
 	else
-		raw_send(it->sock, "hdrpay", 6, NULL, 0);
+		tu_raw_send(it->sock, "hdrpay", 6, NULL, 0);
 	return NULL;
 }
 
 Test(msg, eintr_in_header)
 {
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	install_handler();
 	struct interrupter it = { pthread_self(), sv[0], false };
 	pthread_t t;
@@ -620,9 +576,9 @@ Test(msg, eintr_in_header)
 Test(msg, eintr_in_payload)
 {
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	install_handler();
-	raw_send(sv[0], "hdr", 3, NULL, 0);
+	tu_raw_send(sv[0], "hdr", 3, NULL, 0);
 	char h[3], p[3];
 	struct msg_fds got;
 	cr_assert_eq(msg_recv_header(sv[1], h, sizeof(h), &got, MSG_MAX_FDS), 0);
@@ -640,7 +596,7 @@ Test(msg, eintr_in_payload)
 Test(msg, nonblocking_empty_is_eagain)
 {
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	cr_assert_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
 	char h[3];
 	struct msg_fds got;
@@ -653,9 +609,9 @@ static void *send_tail_later(void *arg)
 {
 	int sock = *(int *)arg;
 	msleep(50);
-	raw_send(sock, "45", 2, NULL, 0);
+	tu_raw_send(sock, "45", 2, NULL, 0);
 	msleep(50);
-	raw_send(sock, "678", 3, NULL, 0);
+	tu_raw_send(sock, "678", 3, NULL, 0);
 	return NULL;
 }
 
@@ -663,10 +619,10 @@ static void *send_tail_later(void *arg)
  * header and for the payload. */
 Test(msg, nonblocking_partial_message_waits)
 {
-	int sv[2], fd = make_fd();
-	sockpair(sv);
+	int sv[2], fd = tu_memfd();
+	tu_sockpair(sv);
 	cr_assert_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	raw_send(sv[0], "12", 2, &fd, 1);
+	tu_raw_send(sv[0], "12", 2, &fd, 1);
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, send_tail_later, &sv[0]), 0);
 	char h[4], p[3];

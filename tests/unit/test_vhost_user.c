@@ -168,49 +168,6 @@ static void assert_msg_eq(const struct vhu_msg *a, const struct vhu_msg *b)
 		     vhu_request_name(a->request));
 }
 
-static void sockpair(int sv[2])
-{
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-static int make_fd(void)
-{
-	int fd = memfd_create("test_vhu", MFD_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	return fd;
-}
-
-static bool same_file(int a, int b)
-{
-	struct stat sa, sb;
-	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-		return false;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* One sendmsg of raw bytes with fds, bypassing the codec's checks. */
-static void raw_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	cr_assert_leq(nfds, MSG_MAX_FDS);
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	cr_assert_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
-}
-
 static void assert_nothing_to_read(int sock)
 {
 	char c;
@@ -356,14 +313,14 @@ Test(vhu, roundtrip_every_message)
 	struct variant vs[128];
 	size_t nv = all_variants(vs, ARRAY_SIZE(vs));
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	int before = tu_count_fds();
 	for (size_t i = 0; i < nv; i++) {
 		struct vhu_msg m, got;
 		size_t nfds = make_variant(&vs[i], &m);
 		int fds[VHU_MAX_MEM_REGIONS];
 		for (size_t k = 0; k < nfds; k++)
-			fds[k] = make_fd();
+			fds[k] = tu_memfd();
 		cr_assert_eq(vhu_send(sv[0], &m, fds, nfds), 0, "%s", vhu_request_name(m.request));
 		struct msg_fds rfds;
 		cr_assert_eq(vhu_recv(sv[1], &got, &rfds), 0, "%s%s", vhu_request_name(m.request),
@@ -371,7 +328,7 @@ Test(vhu, roundtrip_every_message)
 		assert_msg_eq(&got, &m);
 		cr_assert_eq(rfds.n, nfds, "%s", vhu_request_name(m.request));
 		for (size_t k = 0; k < nfds; k++)
-			cr_assert(same_file(rfds.fd[k], fds[k]), "%s fd %zu",
+			cr_assert(tu_same_file(rfds.fd[k], fds[k]), "%s fd %zu",
 				  vhu_request_name(m.request), k);
 		msg_fds_close(&rfds);
 		for (size_t k = 0; k < nfds; k++)
@@ -660,9 +617,9 @@ Test(vhu, encode_sets_version)
 Test(vhu, send_refuses_wrong_fd_count)
 {
 	int sv[2], fds[MSG_MAX_FDS + 1];
-	sockpair(sv);
+	tu_sockpair(sv);
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
-		fds[i] = make_fd();
+		fds[i] = tu_memfd();
 	struct variant vs[128];
 	size_t nv = all_variants(vs, ARRAY_SIZE(vs));
 	for (size_t i = 0; i < nv; i++) {
@@ -692,14 +649,14 @@ Test(vhu, send_refuses_wrong_fd_count)
  * -ECONNRESET), fds closed. */
 Test(vhu, recv_oversized_header)
 {
-	int sv[2], fds[2] = { make_fd(), make_fd() };
-	sockpair(sv);
+	int sv[2], fds[2] = { tu_memfd(), tu_memfd() };
+	tu_sockpair(sv);
 	uint8_t hdr[VHU_HDR_SIZE];
 	set32(hdr, 0, VHU_SET_CONFIG);
 	set32(hdr, 4, VHU_VERSION);
 	set32(hdr, 8, VHU_MAX_PAYLOAD + 1);
 	int before = tu_count_fds();
-	raw_send(sv[0], hdr, sizeof(hdr), fds, 2);
+	tu_raw_send(sv[0], hdr, sizeof(hdr), fds, 2);
 	close(sv[0]);
 	struct vhu_msg m;
 	struct msg_fds rfds;
@@ -714,14 +671,14 @@ Test(vhu, recv_oversized_header)
 /* Refused on the header alone, before reading a payload that never comes. */
 Test(vhu, recv_wrong_version)
 {
-	int sv[2], fd = make_fd();
-	sockpair(sv);
+	int sv[2], fd = tu_memfd();
+	tu_sockpair(sv);
 	uint8_t buf[VHU_HDR_SIZE] = { 0 };
 	set32(buf, 0, VHU_SET_VRING_KICK);
 	set32(buf, 4, 2);
 	set32(buf, 8, 8);
 	int before = tu_count_fds();
-	raw_send(sv[0], buf, sizeof(buf), &fd, 1);
+	tu_raw_send(sv[0], buf, sizeof(buf), &fd, 1);
 	close(sv[0]);
 	struct vhu_msg m;
 	struct msg_fds rfds;
@@ -733,14 +690,14 @@ Test(vhu, recv_wrong_version)
 
 Test(vhu, recv_bad_fd_count_closes_fds)
 {
-	int sv[2], fds[2] = { make_fd(), make_fd() };
-	sockpair(sv);
+	int sv[2], fds[2] = { tu_memfd(), tu_memfd() };
+	tu_sockpair(sv);
 	uint8_t buf[MAX_MSG];
 	struct vhu_msg m;
 	sample(&m, VHU_SET_VRING_CALL, false, 0);
 	size_t len = encode(&m, buf);
 	int before = tu_count_fds();
-	raw_send(sv[0], buf, len, fds, 2);
+	tu_raw_send(sv[0], buf, len, fds, 2);
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -EBADMSG);
 	cr_assert_eq(rfds.n, 0);
@@ -754,15 +711,15 @@ Test(vhu, recv_bad_fd_count_closes_fds)
 /* The header's fd and the one wrongly on the payload are both closed. */
 Test(vhu, recv_fd_on_payload_closes_all)
 {
-	int sv[2], fds[2] = { make_fd(), make_fd() };
-	sockpair(sv);
+	int sv[2], fds[2] = { tu_memfd(), tu_memfd() };
+	tu_sockpair(sv);
 	uint8_t buf[MAX_MSG];
 	struct vhu_msg m;
 	sample(&m, VHU_SET_VRING_KICK, false, 0);
 	size_t len = encode(&m, buf);
 	int before = tu_count_fds();
-	raw_send(sv[0], buf, VHU_HDR_SIZE, &fds[0], 1);
-	raw_send(sv[0], buf + VHU_HDR_SIZE, len - VHU_HDR_SIZE, &fds[1], 1);
+	tu_raw_send(sv[0], buf, VHU_HDR_SIZE, &fds[0], 1);
+	tu_raw_send(sv[0], buf + VHU_HDR_SIZE, len - VHU_HDR_SIZE, &fds[1], 1);
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -EBADMSG);
 	cr_assert_eq(rfds.n, 0);
@@ -775,14 +732,14 @@ Test(vhu, recv_fd_on_payload_closes_all)
 
 Test(vhu, recv_eof_mid_payload_closes_fds)
 {
-	int sv[2], fd = make_fd();
-	sockpair(sv);
+	int sv[2], fd = tu_memfd();
+	tu_sockpair(sv);
 	uint8_t buf[MAX_MSG];
 	struct vhu_msg m;
 	sample(&m, VHU_ADD_MEM_REG, false, 0);
 	size_t len = encode(&m, buf);
 	int before = tu_count_fds();
-	raw_send(sv[0], buf, len - 1, &fd, 1);
+	tu_raw_send(sv[0], buf, len - 1, &fd, 1);
 	close(sv[0]);
 	struct msg_fds rfds;
 	cr_assert_eq(vhu_recv(sv[1], &m, &rfds), -ECONNRESET);
@@ -795,15 +752,15 @@ Test(vhu, recv_eof_mid_payload_closes_fds)
  * decodes: the stream stays in sync. */
 Test(vhu, recv_unknown_then_valid)
 {
-	int sv[2], fd = make_fd(), fd2 = make_fd();
-	sockpair(sv);
+	int sv[2], fd = tu_memfd(), fd2 = tu_memfd();
+	tu_sockpair(sv);
 	uint8_t buf[VHU_HDR_SIZE + 16];
 	memset(buf, 0xee, sizeof(buf));
 	set32(buf, 0, 6); /* SET_LOG_BASE: not one this codec knows */
 	set32(buf, 4, VHU_VERSION | VHU_FLAG_NEED_REPLY);
 	set32(buf, 8, 16);
 	int before = tu_count_fds();
-	raw_send(sv[0], buf, sizeof(buf), &fd, 1);
+	tu_raw_send(sv[0], buf, sizeof(buf), &fd, 1);
 	struct vhu_msg m, got;
 	sample(&m, VHU_SET_VRING_ERR, false, 0);
 	cr_assert_eq(vhu_send(sv[0], &m, &fd2, 1), 0);
@@ -817,7 +774,7 @@ Test(vhu, recv_unknown_then_valid)
 	cr_assert_eq(vhu_recv(sv[1], &got, &rfds), 0);
 	assert_msg_eq(&got, &m);
 	cr_assert_eq(rfds.n, 1);
-	cr_assert(same_file(rfds.fd[0], fd2));
+	cr_assert(tu_same_file(rfds.fd[0], fd2));
 	msg_fds_close(&rfds);
 	close(fd);
 	close(fd2);
@@ -828,7 +785,7 @@ Test(vhu, recv_unknown_then_valid)
 Test(vhu, recv_eof)
 {
 	int sv[2];
-	sockpair(sv);
+	tu_sockpair(sv);
 	close(sv[0]);
 	struct vhu_msg m;
 	struct msg_fds rfds;
