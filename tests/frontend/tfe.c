@@ -32,6 +32,17 @@ const char *tfe_bin(const char *relpath)
 	return path;
 }
 
+int tfe_capabilities(const char *relpath, char *out, size_t cap)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "%s --print-capabilities", tfe_bin(relpath));
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	return pclose(p);
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;

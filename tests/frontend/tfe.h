@@ -54,6 +54,10 @@ struct tfe_buf {
 /* Path of a binary built in this tree ("device-procs/cellvm-rng"). */
 const char *tfe_bin(const char *relpath);
 
+/* Runs the binary with --print-capabilities and puts what it printed (up to
+ * cap - 1 bytes, NUL-terminated) in out. Returns its exit status. */
+int tfe_capabilities(const char *relpath, char *out, size_t cap);
+
 /* Creates guest memory of mem_size bytes (a multiple of 2 MiB) and starts
  * argv[0] with argv[1..] plus "--fd N". argv is NULL-terminated. */
 int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size);
