@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 
 static const char *log_name = "cellvm";
 static enum log_level log_level = LOG_LVL_INFO;
+static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[256];
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error",
@@ -44,11 +47,34 @@ int log_parse_level(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+const char *log_level_name(enum log_level level)
+{
+	return level_names[level <= LOG_LVL_DEBUG ? level : LOG_LVL_DEBUG];
+}
+
+void log_last_error(char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	pthread_mutex_lock(&last_lock);
+	snprintf(buf, len, "%s", last_error);
+	pthread_mutex_unlock(&last_lock);
+}
+
 void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 {
+	int saved_errno = errno;
+	if (level == LOG_LVL_ERROR) {
+		va_list ap;
+		va_start(ap, fmt);
+		pthread_mutex_lock(&last_lock);
+		vsnprintf(last_error, sizeof(last_error), fmt, ap);
+		pthread_mutex_unlock(&last_lock);
+		va_end(ap);
+		errno = saved_errno;
+	}
 	if (level > log_level)
 		return;
-	int saved_errno = errno;
 	/* Build the line first and write it with one call, so lines from
 	 * several processes sharing stderr do not interleave. */
 	char line[1024];

@@ -8,6 +8,7 @@
 #define CELLVM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -17,6 +18,13 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns -EINVAL otherwise. */
 int log_parse_level(const char *s, enum log_level *out);
+/* "error", "warn", "info" or "debug" (what log_parse_level() takes). */
+const char *log_level_name(enum log_level level);
+
+/* Copies the message of the latest error line (without the "name[pid]:
+ * error: func: " prefix) into buf, "" if there was none: what a process
+ * reports as its reason when it exits. Thread-safe. */
+void log_last_error(char *buf, size_t len);
 
 void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -123,8 +123,8 @@ static void describe_exit(struct lifecycle *lc, int error, const struct lifecycl
 		set_last(lc, error, "vcpu-worker exited with status %d%s%s", x->status, sep(d), d);
 		return;
 	case LC_EXIT_SIGNALED:
-		set_last(lc, error, "vcpu-worker killed by signal %d (SIG%s)", x->signo,
-			 sig_abbrev(x->signo));
+		set_last(lc, error, "vcpu-worker killed by signal %d (SIG%s)%s%s", x->signo,
+			 sig_abbrev(x->signo), sep(d), d);
 		return;
 	case LC_EXIT_DEVICE_DIED:
 		if (x->signo)
@@ -253,8 +253,11 @@ static void on_create_done(struct lifecycle *lc, struct lifecycle_decision *d,
 	int err = ev->error;
 	if (err < 1 || err > LC_ERR_MAX)
 		err = LC_ERR_INTERNAL_ERROR;
-	set_last(lc, err, "Create failed with %s%s%s", lifecycle_error_name(err), sep(ev->detail),
-		 or_empty(ev->detail));
+	/* The detail says what failed; the code is reported next to it. */
+	if (ev->detail && *ev->detail)
+		set_last(lc, err, "%s", ev->detail);
+	else
+		set_last(lc, err, "Create failed with %s", lifecycle_error_name(err));
 	/* Whatever was started must exit before Create answers: the reply
 	 * promises the next Create finds nothing left over. */
 	begin_stop(lc, d, err, now_ns);

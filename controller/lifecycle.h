@@ -72,7 +72,7 @@ enum lifecycle_event_type {
 #define LC_EV_COUNT 7
 
 /* Why a child exited, as the supervisor read it from the wait status. The
- * vcpu-worker's kinds follow its exit statuses (vcpu-worker/exit_status.h). */
+ * vcpu-worker's kinds follow its exit statuses (common/exit_status.h). */
 enum lifecycle_exit_kind {
 	LC_EXIT_POWEROFF,        /* worker: the guest powered off (clean) */
 	LC_EXIT_REBOOT,          /* worker: the guest rebooted (clean; the VM ends) */

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "net_hdr.h"
 #include "serve.h"
+#include "tap.h"
 
 /* A chain's iovecs go to writev in one call. */
 _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_MAX");
@@ -298,25 +299,6 @@ static const struct vub_ops net_ops = {
 	.reset = net_reset,
 };
 
-static int tap_open(const char *name)
-{
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
-	if (strlen(name) >= IFNAMSIZ) {
-		log_err("--tap %s: longer than %d bytes", name, IFNAMSIZ - 1);
-		return -EINVAL;
-	}
-	strcpy(ifr.ifr_name, name);
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		int err = -errno;
-		log_err("--tap %s: %s", name, strerror(-err));
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
-	return fd;
-}
-
 /* Checks that fd is a tap set up the way the device needs and puts it in
  * the device's mode: our header size, no offloads yet, non-blocking. */
 static int tap_prepare(int fd, char name[IFNAMSIZ])
@@ -437,8 +419,11 @@ int main(int argc, char **argv)
 	}
 	if (!mac_arg && random_mac(n->mac) < 0)
 		goto out;
-	if (tap_name && (tap_fd = tap_open(tap_name)) < 0)
+	if (tap_name && (tap_fd = tap_open(tap_name)) < 0) {
+		log_err("--tap %s: %s", tap_name,
+			tap_fd == -EINVAL ? "longer than 15 bytes" : strerror(-tap_fd));
 		goto out;
+	}
 	if (tap_prepare(tap_fd, ifname) < 0)
 		goto out_tap;
 	net_mac_format(n->mac, macstr);

@@ -5,7 +5,12 @@
  * fd and one connected vhost-user socket per virtio device. It sets up KVM
  * and the guest's boot and ACPI tables from the description, connects the
  * devices, runs one thread per vCPU, and exits with a status that says why
- * the VM ended (exit_status.h). */
+ * the VM ended (exit_status.h).
+ *
+ * Under the controller (--control-fd, common/worker_ctl.h) it reports READY
+ * once the VM is built, starts the vCPUs only on RUN, answers PINGs, and
+ * sends EXIT with its status and reason just before it exits. Without it,
+ * the vCPUs start at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,6 +39,7 @@
 #include "serial.h"
 #include "vcpu.h"
 #include "virtio_mmio.h"
+#include "worker_ctl.h"
 
 #define MAX_MACHINE_BLOB (1u << 20)
 #define MAX_KERNEL (256u << 20)
@@ -44,7 +50,7 @@ struct backend_arg {
 };
 
 struct opts {
-	int machine_fd, mem_fd, kernel_fd, initrd_fd, serial_fd, kvm_fd;
+	int machine_fd, mem_fd, kernel_fd, initrd_fd, serial_fd, kvm_fd, control_fd;
 	size_t nbackends;
 	struct backend_arg backends[MACHINE_MAX_VIRTIO];
 };
@@ -63,6 +69,8 @@ struct worker {
 	struct vcpu_host host;
 	struct evloop *loop;
 	int serial_fd;
+	int ctl_fd; /* -1 without a controller */
+	bool started;
 	bool serial_out_failed;
 	int rx_efd, end_efd, sig_fd;
 	uint8_t pending[4096]; /* serial input the UART had no room for yet */
@@ -70,6 +78,8 @@ struct worker {
 	pthread_mutex_t end_lock;
 	bool ended;
 	enum vcpu_exit_status status;
+	char why[WCTL_TEXT_MAX];
+	bool reported; /* EXIT was sent */
 };
 
 static void usage(FILE *f)
@@ -77,7 +87,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)\n"
 		"                   [--initrd PATH | --initrd-fd N] [--serial-fd N]\n"
-		"                   [--backend NAME=FD]... [--kvm-fd N] [--log-level LEVEL]\n"
+		"                   [--backend NAME=FD]... [--kvm-fd N] [--control-fd N]\n"
+		"                   [--log-level LEVEL]\n"
 		"Runs the guest described by the machine device tree on KVM. Exit status:\n"
 		"0 poweroff, 3 reboot, 4 stopped, 10 kernel load failure, 11 vCPU start\n"
 		"failure, 12 vCPU runtime failure, 13 device failure, 1 other errors.\n");
@@ -131,6 +142,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "serial-fd", required_argument, NULL, 's' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "kvm-fd", required_argument, NULL, 'v' },
+		{ "control-fd", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -138,7 +150,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c, err = 0;
 	enum log_level lvl;
 	*o = (struct opts){ .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
-			    .serial_fd = -1, .kvm_fd = -1 };
+			    .serial_fd = -1, .kvm_fd = -1, .control_fd = -1 };
 	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'M': err = parse_fd("--machine-fd", optarg, &o->machine_fd); break;
@@ -150,6 +162,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 's': err = parse_fd("--serial-fd", optarg, &o->serial_fd); break;
 		case 'b': err = parse_backend(o, optarg); break;
 		case 'v': err = parse_fd("--kvm-fd", optarg, &o->kvm_fd); break;
+		case 'C': err = parse_fd("--control-fd", optarg, &o->control_fd); break;
 		case 'l':
 			err = log_parse_level(optarg, &lvl);
 			if (err)
@@ -217,6 +230,7 @@ static void end_vm(struct worker *w, enum vcpu_exit_status st, const char *why)
 	if (first) {
 		w->ended = true;
 		w->status = st;
+		snprintf(w->why, sizeof(w->why), "%s", why);
 	}
 	pthread_mutex_unlock(&w->end_lock);
 	if (!first)
@@ -318,6 +332,49 @@ static void on_end(void *opaque, uint32_t events)
 	struct worker *w = opaque;
 	(void)events;
 	evloop_stop(w->loop);
+}
+
+static void start_vcpus(struct worker *w)
+{
+	w->started = true;
+	for (uint32_t i = 0; i < w->nvcpus; i++) {
+		if (vcpu_start(&w->vcpus[i]) < 0) {
+			end_vm(w, VCPU_EXIT_START, "a vCPU thread could not start");
+			return;
+		}
+	}
+}
+
+static void on_control(void *opaque, uint32_t events)
+{
+	struct worker *w = opaque;
+	struct wctl_msg m;
+	(void)events;
+	int err = wctl_recv(w->ctl_fd, &m);
+	if (err == -EAGAIN)
+		return;
+	if (err) {
+		evloop_del(w->loop, w->ctl_fd);
+		end_vm(w, VCPU_EXIT_STOPPED,
+		       err == -ECONNRESET ? "the controller closed the control channel"
+					  : "malformed message on the control channel");
+		return;
+	}
+	switch (m.type) {
+	case WCTL_RUN:
+		if (w->started)
+			log_warn("control: RUN while running, ignored");
+		else
+			start_vcpus(w);
+		break;
+	case WCTL_PING:
+		if ((err = wctl_send(w->ctl_fd, WCTL_PONG, 0, NULL)) < 0)
+			log_warn("control: PONG: %s", strerror(-err));
+		break;
+	default:
+		log_warn("control: unexpected %s, ignored", wctl_type_name(m.type));
+		break;
+	}
 }
 
 static void on_signal(void *opaque, uint32_t events)
@@ -440,19 +497,20 @@ static int setup_loop(struct worker *w)
 	for (size_t i = 0; i < w->nvirtio; i++)
 		if ((err = virtio_mmio_watch(&w->virtio[i], w->loop)))
 			return err;
+	if (w->ctl_fd >= 0 && (err = evloop_add(w->loop, w->ctl_fd, EPOLLIN, on_control, w)))
+		return err;
 	return 0;
 }
 
 /* Runs the VM until it ends; returns the exit status. */
 static enum vcpu_exit_status run(struct worker *w)
 {
-	for (uint32_t i = 0; i < w->nvcpus; i++) {
-		if (vcpu_start(&w->vcpus[i]) < 0) {
-			end_vm(w, VCPU_EXIT_START, "a vCPU thread could not start");
-			break;
-		}
-	}
-	int err = evloop_run(w->loop);
+	int err;
+	if (w->ctl_fd < 0)
+		start_vcpus(w);
+	else if ((err = wctl_send(w->ctl_fd, WCTL_READY, 0, NULL)) < 0)
+		end_vm(w, VCPU_EXIT_STOPPED, "the control channel is gone");
+	err = evloop_run(w->loop);
 	if (err)
 		end_vm(w, VCPU_EXIT_ERROR, "event loop failed");
 	atomic_store(&w->host.stopping, true);
@@ -475,14 +533,70 @@ static void teardown(struct worker *w)
 	kvm_vm_destroy(&w->vm);
 }
 
-int main(int argc, char **argv)
+/* The controller learns the reason in words from EXIT; the status alone
+ * also reaches it through the exit status. */
+static void report_exit(struct worker *w, enum vcpu_exit_status st)
 {
-	static struct worker w;
-	struct opts o;
+	if (w->ctl_fd < 0 || w->reported)
+		return;
+	w->reported = true;
+	char why[WCTL_TEXT_MAX];
+	if (w->ended)
+		snprintf(why, sizeof(why), "%s", w->why);
+	else
+		log_last_error(why, sizeof(why));
+	int err = wctl_send(w->ctl_fd, WCTL_EXIT, (uint32_t)st, why);
+	if (err < 0)
+		log_debug("control: EXIT not sent: %s", strerror(-err));
+}
+
+/* Builds the VM, runs it, and returns the exit status. */
+static enum vcpu_exit_status build_and_run(struct worker *w, const struct opts *o)
+{
 	struct linux_entry entry;
 	uint8_t *blob;
 	size_t blob_len;
 	int err;
+
+	if ((err = read_all(o->machine_fd, MAX_MACHINE_BLOB, &blob, &blob_len))) {
+		log_err("reading the machine description: %s", strerror(-err));
+		return VCPU_EXIT_ERROR;
+	}
+	err = machine_from_fdt(blob, blob_len, &w->m);
+	free(blob);
+	if (err)
+		return VCPU_EXIT_ERROR;
+	if (kvm_vm_create(&w->vm, o->kvm_fd, &w->m, o->mem_fd) < 0 || vcpu_init_signals() < 0) {
+		kvm_vm_destroy(&w->vm);
+		return VCPU_EXIT_START;
+	}
+	if (load_guest(w, o, &entry) < 0) {
+		kvm_vm_destroy(&w->vm);
+		return VCPU_EXIT_KERNEL_LOAD;
+	}
+	enum vcpu_exit_status st;
+	if (setup_platform(w) < 0)
+		st = VCPU_EXIT_ERROR;
+	else if (setup_virtio(w, o) < 0)
+		st = VCPU_EXIT_DEVICE;
+	else if (setup_loop(w) < 0)
+		st = VCPU_EXIT_ERROR;
+	else if (setup_vcpus(w, &entry) < 0)
+		st = VCPU_EXIT_START;
+	else
+		st = run(w);
+	/* Before teardown closes the device connections: a device process
+	 * exits when its frontend hangs up, and the controller must already
+	 * know why. */
+	report_exit(w, st);
+	teardown(w);
+	return st;
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker w;
+	struct opts o;
 
 	log_init("cellvm-vcpu", LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);
@@ -490,37 +604,11 @@ int main(int argc, char **argv)
 		return VCPU_EXIT_ERROR;
 	pthread_mutex_init(&w.end_lock, NULL);
 	w.serial_fd = o.serial_fd >= 0 ? o.serial_fd : STDOUT_FILENO;
+	w.ctl_fd = o.control_fd;
 	w.sig_fd = w.end_efd = w.rx_efd = -1;
 	w.host = (struct vcpu_host){ .vm = &w.vm, .pio = &w.pio, .mmio = &w.mmio,
 				     .end = host_end, .opaque = &w };
-
-	if ((err = read_all(o.machine_fd, MAX_MACHINE_BLOB, &blob, &blob_len))) {
-		log_err("reading the machine description: %s", strerror(-err));
-		return VCPU_EXIT_ERROR;
-	}
-	err = machine_from_fdt(blob, blob_len, &w.m);
-	free(blob);
-	if (err)
-		return VCPU_EXIT_ERROR;
-	if (kvm_vm_create(&w.vm, o.kvm_fd, &w.m, o.mem_fd) < 0 || vcpu_init_signals() < 0) {
-		kvm_vm_destroy(&w.vm);
-		return VCPU_EXIT_START;
-	}
-	if (load_guest(&w, &o, &entry) < 0) {
-		kvm_vm_destroy(&w.vm);
-		return VCPU_EXIT_KERNEL_LOAD;
-	}
-	enum vcpu_exit_status st;
-	if (setup_platform(&w) < 0)
-		st = VCPU_EXIT_ERROR;
-	else if (setup_virtio(&w, &o) < 0)
-		st = VCPU_EXIT_DEVICE;
-	else if (setup_loop(&w) < 0)
-		st = VCPU_EXIT_ERROR;
-	else if (setup_vcpus(&w, &entry) < 0)
-		st = VCPU_EXIT_START;
-	else
-		st = run(&w);
-	teardown(&w);
+	enum vcpu_exit_status st = build_and_run(&w, &o);
+	report_exit(&w, st);
 	return st;
 }

@@ -1,7 +1,7 @@
 #!/bin/busybox sh
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
-# (cellvm.test=all|blk|rng|none, cellvm.end=poweroff|reboot) and prints
+# (cellvm.test=all|blk|rng|none, cellvm.end=poweroff|reboot|wait) and prints
 # "L2 <key> <value>" lines on the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -108,6 +108,8 @@ echo "L2 end $end"
 sync
 case $end in
 reboot) reboot -f ;;
+# Runs until the host stops the VM.
+wait) echo "L2 waiting"; while :; do sleep 60; done ;;
 *) poweroff -f ;;
 esac
 # Only reached if the kernel could not do it.

@@ -8,8 +8,8 @@
 # CELLVM_E2E_ONLY (comma-separated scenarios), CELLVM_E2E_KEEP=1 (keep the
 # work directory, with level 1's serial log), CELLVM_E2E_EXTRA (more files
 # for level 1, with their libraries: SRC:DEST ...), CELLVM_E2E_L1_CPUS
-# (level 1's CPU count, default 2), CELLVM_CACHE
-# (fetch-kernel.sh). Paths must not hold spaces or colons.
+# (level 1's CPU count, default 2), CELLVM_E2E_SHOW=1 (copy level 1's
+# console to stdout as it runs), CELLVM_CACHE (fetch-kernel.sh). Paths must not hold spaces or colons.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
@@ -62,7 +62,8 @@ add_file() {
 set_args=
 missing=
 for b in device-procs/cellvm-blk device-procs/cellvm-rng device-procs/cellvm-console \
-	device-procs/cellvm-net vcpu-worker/cellvm-vcpu tests/e2e/cellvm-launch; do
+	device-procs/cellvm-net vcpu-worker/cellvm-vcpu controller/cellvmd controller/cellvmctl \
+	controller/cellvm; do
 	if [ -x "$top_builddir/$b" ]; then
 		add_file "$top_builddir/$b" "/cellvm/bin/${b##*/}"
 	else
@@ -100,10 +101,19 @@ append="console=ttyS0 quiet"
 [ -n "${CELLVM_E2E_ONLY:-}" ] && append="$append cellvm_e2e.only=$CELLVM_E2E_ONLY"
 log=$work/serial.log
 l1_start=$(date +%s)
-timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp "${CELLVM_E2E_L1_CPUS:-2}" \
-	-kernel "$kdir/vmlinuz" -initrd "$work/l1.gz" -append "$append" \
-	-nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>&1
-qemu_status=$?
+l1() {
+	timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp "${CELLVM_E2E_L1_CPUS:-2}" \
+		-kernel "$kdir/vmlinuz" -initrd "$work/l1.gz" -append "$append" \
+		-nographic -no-reboot -nodefaults -serial stdio </dev/null 2>&1
+}
+if [ "${CELLVM_E2E_SHOW:-0}" = 1 ]; then
+	# Level 1's console, and the guests' within it, as it happens.
+	{ l1; echo $? >"$work/status"; } | tee "$log" >&2
+	qemu_status=$(cat "$work/status")
+else
+	l1 >"$log"
+	qemu_status=$?
+fi
 l1_secs=$(($(date +%s) - l1_start))
 tr -d '\r' <"$log" >"$log.txt"
 

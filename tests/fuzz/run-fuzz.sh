@@ -38,7 +38,8 @@ if ! command -v clang >/dev/null; then
 	exit 0
 fi
 
-all="fuzz_vhost_user fuzz_virtq fuzz_machine fuzz_bzimage fuzz_blk_req fuzz_backend"
+all="fuzz_vhost_user fuzz_virtq fuzz_machine fuzz_bzimage fuzz_blk_req fuzz_backend \
+fuzz_rpc fuzz_config fuzz_worker_ctl"
 names=${*:-$all}
 
 s=$top_srcdir
@@ -52,12 +53,15 @@ sources() {
 	fuzz_blk_req) echo "$s/device-procs/blk_req.c $s/common/iov.c $s/common/log.c" ;;
 	fuzz_backend) echo "$s/device-procs/backend.c $s/common/vhost_user.c $s/common/msg.c" \
 		"$s/common/guest_mem.c $s/common/virtq.c $s/common/event_loop.c $s/common/log.c" ;;
+	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c" ;;
+	fuzz_config) echo "$s/controller/config.c $s/common/cli.c $s/common/log.c" ;;
+	fuzz_worker_ctl) echo "$s/common/worker_ctl.c" ;;
 	*) return 1 ;;
 	esac
 }
 
 CFLAGS_FUZZ="-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
--fno-sanitize-recover=all -I$s/common -I$s/device-procs -I$s/vcpu-worker"
+-fno-sanitize-recover=all -I$s/common -I$s/device-procs -I$s/vcpu-worker -I$s/controller"
 
 if [ $long -eq 1 ]; then
 	secs=${FUZZ_TIME:-3600}
@@ -79,7 +83,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for name in "$@"; do
 	srcs=$(sources "$name") || { not_ok "$name: no such harness"; continue; }
 	# shellcheck disable=SC2086 # word splitting of the flag and file lists
-	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -o "$work/$name" \
+	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -ljson-c -o "$work/$name" \
 		>"$work/$name.build" 2>&1; then
 		not_ok "$name builds"
 		comment "$work/$name.build"

@@ -547,7 +547,7 @@ Test(lifecycle, create_failure_back_to_not_created_error_kept)
 	cr_expect(st.have_last);
 	cr_expect_eq(st.last_error, LC_ERR_DEVICE_START_FAILURE);
 	cr_expect_str_eq(st.last_reason,
-			 "Create failed with DEVICE_START_FAILURE: blk0: /x.img: No such file");
+			 "blk0: /x.img: No such file");
 	expect_decision(feed(&lc, LC_EV_RUN, 40), LC_REPLY_ERROR, LC_ERR_NOT_CREATED, 0, "Run");
 
 	/* The error stays for Status while the next VM is built and runs. */

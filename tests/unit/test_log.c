@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "testutil.h"
 
 /* Runs fn with stderr redirected into a pipe and returns what it wrote. */
 static void capture(void (*fn)(void), char *out, size_t cap)
@@ -83,6 +84,11 @@ Test(log, parse_level)
 	cr_assert_eq(log_parse_level("warn", &l), 0);
 	cr_assert_eq(l, LOG_LVL_WARN);
 	cr_assert_eq(log_parse_level("loud", &l), -EINVAL);
+	for (l = LOG_LVL_ERROR; l <= LOG_LVL_DEBUG; l++) {
+		enum log_level back;
+		cr_assert_eq(log_parse_level(log_level_name(l), &back), 0);
+		cr_expect_eq(back, l);
+	}
 }
 
 Test(log, errno_preserved)
@@ -91,4 +97,20 @@ Test(log, errno_preserved)
 	errno = EXDEV;
 	log_err("x");
 	cr_assert_eq(errno, EXDEV);
+}
+
+Test(log, last_error)
+{
+	char buf[64];
+	log_init("t", LOG_LVL_ERROR);
+	log_last_error(buf, sizeof(buf));
+	cr_expect_str_eq(buf, "", "none yet");
+	tu_log_begin();
+	log_err("disk %d: %s", 2, "gone");
+	log_warn("a warning is not an error");
+	tu_log_end();
+	log_last_error(buf, sizeof(buf));
+	cr_expect_str_eq(buf, "disk 2: gone");
+	log_last_error(buf, 5);
+	cr_expect_str_eq(buf, "disk", "cut to the buffer");
 }

@@ -1,0 +1,107 @@
+#include "worker_ctl.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bytes.h"
+
+void wctl_encode(const struct wctl_msg *m, uint8_t out[WCTL_WIRE_SIZE])
+{
+	memset(out, 0, WCTL_WIRE_SIZE);
+	put_le32(out, (uint32_t)m->type);
+	put_le32(out + 4, m->status);
+	size_t n = strnlen(m->text, WCTL_TEXT_MAX - 1);
+	memcpy(out + 8, m->text, n);
+}
+
+int wctl_decode(const uint8_t *buf, size_t len, struct wctl_msg *out)
+{
+	if (len != WCTL_WIRE_SIZE)
+		return -EBADMSG;
+	uint32_t type = get_le32(buf), status = get_le32(buf + 4);
+	if (type < WCTL_READY || type > WCTL_PONG)
+		return -EBADMSG;
+	const char *text = (const char *)buf + 8;
+	size_t n = strnlen(text, WCTL_TEXT_MAX);
+	if (n == WCTL_TEXT_MAX)
+		return -EBADMSG;
+	/* Only EXIT carries a status and words; anything else in them is a
+	 * malformed message, not something to ignore. */
+	if (type != WCTL_EXIT && (status != 0 || n != 0))
+		return -EBADMSG;
+	out->type = (enum wctl_type)type;
+	out->status = status;
+	memset(out->text, 0, sizeof(out->text));
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		out->text[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	return 0;
+}
+
+int wctl_send(int sock, enum wctl_type type, uint32_t status, const char *text)
+{
+	struct wctl_msg m = { .type = type, .status = status };
+	if (text)
+		snprintf(m.text, sizeof(m.text), "%s", text);
+	uint8_t buf[WCTL_WIRE_SIZE];
+	wctl_encode(&m, buf);
+	ssize_t r;
+	do
+		r = send(sock, buf, sizeof(buf), MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == (ssize_t)sizeof(buf) ? 0 : -EIO;
+}
+
+int wctl_recv(int sock, struct wctl_msg *out)
+{
+	uint8_t buf[WCTL_WIRE_SIZE + 1];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+			     .msg_controllen = sizeof(ctl) };
+	ssize_t r;
+	do
+		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ECONNRESET;
+	bool had_fds = false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfds; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+		had_fds = true;
+	}
+	if (had_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return -EBADMSG;
+	return wctl_decode(buf, (size_t)r, out);
+}
+
+const char *wctl_type_name(enum wctl_type type)
+{
+	switch (type) {
+	case WCTL_READY: return "READY";
+	case WCTL_RUN: return "RUN";
+	case WCTL_EXIT: return "EXIT";
+	case WCTL_PING: return "PING";
+	case WCTL_PONG: return "PONG";
+	}
+	return "UNKNOWN";
+}

@@ -1,0 +1,218 @@
+/* cellvmctl: drives a cellvmd over its socket.
+ *
+ *   cellvmctl --socket PATH create --config FILE
+ *   cellvmctl --socket PATH run | stop | status
+ *   cellvmctl --socket PATH serial [--console]
+ *
+ * Exit status: 0 success, 1 the controller answered with an error (printed
+ * with its name and message), 2 bad usage or no connection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "client.h"
+#include "config.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "term.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cellvmctl --socket PATH COMMAND\n"
+		   "commands:\n"
+		   "  create --config FILE   build the VM the JSON config describes (docs/config.md)\n"
+		   "  run                    start it; returns when the VM stops\n"
+		   "  stop                   stop it and wait until every process exited\n"
+		   "  status                 state, uptime, how the last VM ended, processes\n"
+		   "  serial [--console]     attach this terminal to the serial port (or the\n"
+		   "                         virtio console); Ctrl-] detaches\n");
+}
+
+static int read_file(const char *path, char **out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "cellvmctl: --config %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	size_t cap = VM_CONFIG_MAX_BYTES + 1, n = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r = 0;
+	while (buf && n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (!buf || r < 0 || n >= cap) {
+		fprintf(stderr, "cellvmctl: --config %s: %s\n", path,
+			!buf ? "out of memory" : r < 0 ? strerror(errno) : "larger than 1 MiB");
+		free(buf);
+		return -EINVAL;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* Prints an error reply; 0 for success. */
+static int report(const char *what, const struct rpc_reply *r)
+{
+	if (r->ok)
+		return 0;
+	fprintf(stderr, "cellvmctl: %s: %s: %s\n", what, lifecycle_error_name(r->code), r->message);
+	return 1;
+}
+
+static void print_status(const char *json)
+{
+	json_object *o = json_tokener_parse(json), *v, *le;
+	if (!o) {
+		printf("%s\n", json);
+		return;
+	}
+	if (json_object_object_get_ex(o, "state", &v))
+		printf("state:      %s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(o, "uptime_ns", &v))
+		printf("uptime:     %.1f s\n", (double)json_object_get_int64(v) / 1e9);
+	if (json_object_object_get_ex(o, "last_error", &le) && le) {
+		json_object *name = NULL, *reason = NULL;
+		json_object_object_get_ex(le, "name", &name);
+		json_object_object_get_ex(le, "reason", &reason);
+		printf("last end:   %s%s%s\n", name ? json_object_get_string(name) : "?",
+		       reason ? ": " : "", reason ? json_object_get_string(reason) : "");
+	}
+	if (json_object_object_get_ex(o, "pids", &v)) {
+		printf("processes: ");
+		json_object_object_foreach(v, name, pid) printf(" %s=%d", name, json_object_get_int(pid));
+		printf("\n");
+	}
+	json_object_put(o);
+}
+
+static int serial(int sock, int console)
+{
+	char err[300];
+	int code;
+	int fd = client_open_stream(sock, console, &code, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "cellvmctl: serial: %s\n", err);
+		return code ? 1 : 2;
+	}
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "[attached to the %s; Ctrl-] detaches]\r\n",
+			console ? "console" : "serial port");
+	enum term_end end = term_attach(fd, -1);
+	close(fd);
+	if (end == TERM_DETACHED)
+		fprintf(stderr, "\r\n[detached]\r\n");
+	return end == TERM_ERROR ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *sock_path = NULL;
+	int c;
+	log_init("cellvmctl", LOG_LVL_WARN);
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!sock_path || optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	const char *config = NULL;
+	int console = 0;
+	static const struct option sub[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "console", no_argument, NULL, 'C' },
+		{ 0 },
+	};
+	/* The command's own options: argv from the command on, as its argv. */
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", sub, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'C': console = 1; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	enum rpc_method m;
+	if (strcmp(cmd, "create") == 0)
+		m = RPC_CREATE;
+	else if (strcmp(cmd, "run") == 0)
+		m = RPC_RUN;
+	else if (strcmp(cmd, "stop") == 0)
+		m = RPC_STOP;
+	else if (strcmp(cmd, "status") == 0)
+		m = RPC_STATUS;
+	else if (strcmp(cmd, "serial") == 0)
+		m = RPC_GET_SERIAL;
+	else {
+		fprintf(stderr, "cellvmctl: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	if (optind < argc || (m == RPC_CREATE) != (config != NULL) ||
+	    (console && m != RPC_GET_SERIAL)) {
+		usage(stderr);
+		return 2;
+	}
+	char *params = NULL;
+	if (config && read_file(config, &params) < 0)
+		return 2;
+	/* The controller checks it too; checking here points into the file
+	 * even when it is not JSON at all. */
+	static struct vm_config cfg;
+	char why[300];
+	if (params && vm_config_parse(params, strlen(params), &cfg, why, sizeof(why)) < 0) {
+		fprintf(stderr, "cellvmctl: %s: BAD_CONFIG: %s\n", config, why);
+		free(params);
+		return 1;
+	}
+
+	char err[300];
+	int sock = client_connect(sock_path, err, sizeof(err));
+	if (sock < 0) {
+		fprintf(stderr, "cellvmctl: %s\n", err);
+		free(params);
+		return 2;
+	}
+	int status;
+	if (m == RPC_GET_SERIAL) {
+		status = serial(sock, console);
+	} else {
+		struct rpc_reply r = { 0 };
+		int fd;
+		if (client_call(sock, 1, m, params, NULL, 0, &r, &fd, err, sizeof(err)) < 0) {
+			fprintf(stderr, "cellvmctl: %s: %s\n", cmd, err);
+			status = 2;
+		} else {
+			if (fd >= 0)
+				close(fd);
+			status = report(cmd, &r);
+			if (!status && m == RPC_STATUS)
+				print_status(r.result);
+			rpc_reply_free(&r);
+		}
+	}
+	free(params);
+	close(sock);
+	return status;
+}

@@ -1,0 +1,276 @@
+/* cellvmd: the controller of one VM, serving the lifecycle RPC on a Unix
+ * socket (docs/rpc.md).
+ *
+ *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
+ *
+ * Started as root, it opens /dev/kvm and its socket, then becomes USER with
+ * no capabilities before it reads a client's first byte. With --client-fd it
+ * serves that one connected client (how `cellvm run` uses it) and exits once
+ * the client has gone and the VM is stopped. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "event_loop.h"
+#include "log.h"
+#include "privdrop.h"
+#include "server.h"
+
+struct daemon {
+	struct evloop *loop;
+	struct server *server;
+	int listen_fd, sig_fd;
+	bool quitting;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cellvmd (--socket PATH | --client-fd N) [--user USER|UID:GID]\n"
+		   "               [--log-level error|warn|info|debug] [--worker PATH]\n"
+		   "Serves the cellvm lifecycle RPC (Create, Bind, Run, Stop, Status) for one VM.\n"
+		   "  --socket PATH     listen here (mode 0600)\n"
+		   "  --client-fd N     serve this connected socket only; exit when it closes\n"
+		   "  --user USER       when started as root: open /dev/kvm and the socket,\n"
+		   "                    then run as USER with no capabilities\n"
+		   "  --worker PATH     the vcpu-worker binary (default: cellvm-vcpu next to us)\n");
+}
+
+/* Only our own user (or root) may drive the VM. */
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == geteuid() || cred.uid == 0;
+}
+
+static void on_listen(void *opaque, uint32_t events)
+{
+	struct daemon *d = opaque;
+	(void)events;
+	int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_ratelimited(LOG_LVL_WARN, "accept: %m");
+		return;
+	}
+	if (!peer_allowed(fd)) {
+		log_ratelimited(LOG_LVL_WARN, "connection from another user refused");
+		close(fd);
+		return;
+	}
+	server_add_client(d->server, fd);
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct daemon *d = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(d->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	log_info("signal %u: stopping the VM and exiting", si.ssi_signo);
+	d->quitting = true;
+	server_stop_vm(d->server);
+}
+
+static int listen_on(const char *path, uid_t uid, gid_t gid, bool chown_it)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_err("--socket %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_err("socket: %m");
+		return -errno;
+	}
+	/* A socket file left by a dead cellvmd is replaced; a live one is not. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			log_err("--socket %s: another cellvmd serves it", path);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+	}
+	/* Bound and listening under a temporary name, then renamed: once the
+	 * path exists, a client can connect. */
+	struct sockaddr_un tmp = { .sun_family = AF_UNIX };
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
+	    (int)sizeof(tmp.sun_path)) {
+		log_err("--socket %s: too long for a temporary name next to it", path);
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	unlink(tmp.sun_path);
+	mode_t old = umask(0077);
+	int r = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
+	umask(old);
+	if (r < 0 || (chown_it && chown(tmp.sun_path, uid, gid) < 0) || listen(fd, 16) < 0 ||
+	    rename(tmp.sun_path, path) < 0) {
+		int err = -errno;
+		log_err("--socket %s: %s", path, strerror(-err));
+		unlink(tmp.sun_path);
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The directory of our own binary, and whether we run from the build tree
+ * (binaries in per-process directories) or an install (all in one). */
+static int find_binaries(char *worker, char *device_dir, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		log_err("/proc/self/exe: %m");
+		return -EIO;
+	}
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(worker, len, "%s/cellvm-vcpu", self);
+	snprintf(device_dir, len, "%s", self);
+	if (access(worker, X_OK) == 0)
+		return 0;
+	snprintf(worker, len, "%s/../vcpu-worker/cellvm-vcpu", self);
+	snprintf(device_dir, len, "%s/../device-procs", self);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "client-fd", required_argument, NULL, 'c' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "worker", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL;
+	int client_fd = -1, c;
+	enum log_level lvl = LOG_LVL_INFO;
+	static char worker[PATH_MAX + 64], device_dir[PATH_MAX + 64];
+
+	log_init("cellvmd", LOG_LVL_INFO);
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': socket_path = optarg; break;
+		case 'c':
+			if (cli_parse_fd(optarg, &client_fd) < 0) {
+				log_err("--client-fd %s: not an open file descriptor", optarg);
+				return 1;
+			}
+			break;
+		case 'u': user = optarg; break;
+		case 'w': worker_arg = optarg; break;
+		case 'l':
+			if (log_parse_level(optarg, &lvl) < 0) {
+				log_err("--log-level %s: use error, warn, info or debug", optarg);
+				return 1;
+			}
+			log_set_level(lvl);
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind < argc || !socket_path == (client_fd < 0)) {
+		usage(stderr);
+		return 1;
+	}
+	if (find_binaries(worker, device_dir, sizeof(worker)) < 0)
+		return 1;
+	if (worker_arg)
+		snprintf(worker, sizeof(worker), "%s", worker_arg);
+
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int err = user ? privdrop_parse_user(user, &uid, &gid) : 0;
+	if (err < 0) {
+		log_err("--user %s: %s", user,
+			err == -ENOENT ? "no such user" : "want a user name or UID:GID");
+		return 1;
+	}
+	if (!user && geteuid() == 0 && socket_path)
+		log_warn("running as root: give --user to drop privileges after start-up");
+
+	/* What needs privilege is opened first and passed down later. */
+	int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0)
+		log_warn("/dev/kvm: %m (the vcpu-worker will try again)");
+	struct daemon d = { .listen_fd = -1, .sig_fd = -1 };
+	if (socket_path && (d.listen_fd = listen_on(socket_path, uid, gid, user != NULL)) < 0)
+		return 1;
+	if (user && privdrop_to(uid, gid) < 0)
+		return 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
+			      .log_level = lvl };
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_err("signalfd: %m");
+		return 1;
+	}
+	if ((err = evloop_create(&d.loop)) || (err = server_create(&d.server, d.loop, &env)) ||
+	    (err = evloop_add(d.loop, d.sig_fd, EPOLLIN, on_signal, &d)) ||
+	    (d.listen_fd >= 0 &&
+	     (err = evloop_add(d.loop, d.listen_fd, EPOLLIN, on_listen, &d)))) {
+		log_err("setting up: %s", strerror(-err));
+		return 1;
+	}
+	if (client_fd >= 0) {
+		int fl = fcntl(client_fd, F_GETFL);
+		if (fl < 0 || fcntl(client_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    fcntl(client_fd, F_SETFD, FD_CLOEXEC) < 0) {
+			log_err("--client-fd %d: %m", client_fd);
+			return 1;
+		}
+		if (server_add_client(d.server, client_fd) < 0)
+			return 1;
+	}
+	log_info("serving %s", socket_path ? socket_path : "one client");
+	while (!(d.quitting && server_idle(d.server))) {
+		if ((err = evloop_run_once(d.loop, -1)) < 0 && err != -EINTR) {
+			log_err("event loop: %s", strerror(-err));
+			break;
+		}
+		if (client_fd >= 0 && !d.quitting && server_clients(d.server) == 0) {
+			d.quitting = true;
+			server_stop_vm(d.server);
+		}
+	}
+	server_destroy(d.server);
+	evloop_destroy(d.loop);
+	if (socket_path && unlink(socket_path) < 0)
+		log_warn("--socket %s: not removed: %m (the next cellvmd replaces it)", socket_path);
+	return err < 0 ? 1 : 0;
+}

@@ -1,0 +1,730 @@
+/* The RPC codec. Each JSON text goes through the config parser's passes:
+ * 1. bytes: no NUL, an object first;
+ * 2. json-c, strict, depth-bounded, nothing but whitespace after the object;
+ * 3. the text again, for what json-c lets through: the exact depth, single
+ *    quotes, NaN/Infinity, raw control characters in strings.
+ * Then the members of each object the codec reads are walked in the text
+ * (json-c keeps a repeated key's last value silently and has no offsets):
+ * each key known and given once, and params/result handed out as the
+ * sender's own bytes. Values are read from json-c's tree. */
+#include "rpc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "lifecycle.h"
+
+static const char *const method_names[RPC_METHOD_COUNT] = {
+	[RPC_CREATE] = "Create",     [RPC_BIND] = "Bind",
+	[RPC_RUN] = "Run",           [RPC_STOP] = "Stop",
+	[RPC_STATUS] = "Status",     [RPC_GET_SERIAL] = "GetSerial",
+	[RPC_GET_CONSOLE] = "GetConsole",
+};
+
+const char *rpc_method_name(enum rpc_method m)
+{
+	return (unsigned)m < RPC_METHOD_COUNT ? method_names[m] : "UNKNOWN";
+}
+
+unsigned rpc_method_fds(enum rpc_method m)
+{
+	return m == RPC_BIND ? 1 : 0;
+}
+
+int rpc_frame_length(const uint8_t hdr[4], uint32_t *len)
+{
+	uint32_t n = get_le32(hdr);
+	if (n == 0 || n > RPC_MAX_BODY)
+		return -EMSGSIZE;
+	*len = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ messages */
+
+struct ctx {
+	char *err;
+	size_t errlen;
+};
+
+/* Writes one line to err; returns -EINVAL. */
+__attribute__((format(printf, 2, 3))) static int fail(struct ctx *c, const char *fmt, ...)
+{
+	if (c->err && c->errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->err, c->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int no_memory(struct ctx *c)
+{
+	if (c->err && c->errlen)
+		snprintf(c->err, c->errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* A peer's bytes in a message: cut after SHOW_MAX bytes, every byte that is
+ * not printable ASCII as \xNN (a message must not drive a terminal), in
+ * double quotes when `quoted` (strings; numbers go without). */
+#define SHOW_MAX 48
+struct qbuf {
+	char s[2 + SHOW_MAX * 4 + 4];
+};
+
+static const char *show(struct qbuf *b, const char *s, size_t len, bool quoted)
+{
+	size_t o = 0;
+	if (quoted)
+		b->s[o++] = '"';
+	for (size_t i = 0; i < len && i < SHOW_MAX; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (quoted && (ch == '"' || ch == '\\')) {
+			b->s[o++] = '\\';
+			b->s[o++] = (char)ch;
+		} else if (ch >= 0x20 && ch < 0x7f) {
+			b->s[o++] = (char)ch;
+		} else {
+			o += (size_t)snprintf(b->s + o, sizeof(b->s) - o, "\\x%02x", ch);
+		}
+	}
+	if (quoted)
+		b->s[o++] = '"';
+	if (len > SHOW_MAX) {
+		memcpy(b->s + o, "...", 3);
+		o += 3;
+	}
+	b->s[o] = '\0';
+	return b->s;
+}
+
+static const char *type_name(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null: return "null";
+	case json_type_boolean: return "a boolean";
+	case json_type_double: return "a number with a fraction or exponent";
+	case json_type_int: return "an integer";
+	case json_type_object: return "an object";
+	case json_type_array: return "an array";
+	case json_type_string: return "a string";
+	}
+	return "an unknown type";
+}
+
+/* ------------------------------------------------------------ the text */
+
+/* text[off..off+len) */
+struct span {
+	size_t off, len;
+};
+
+static bool is_ws(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static size_t skip_ws(const char *s, size_t i, size_t end)
+{
+	while (i < end && is_ws(s[i]))
+		i++;
+	return i;
+}
+
+/* From the opening quote at s[i] to just past the closing one. */
+static size_t skip_string(const char *s, size_t i, size_t end)
+{
+	for (i++; i < end && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < end ? i + 1 : end;
+}
+
+/* From the value at s[i] to just past it. */
+static size_t skip_value(const char *s, size_t i, size_t end)
+{
+	if (i < end && s[i] == '"')
+		return skip_string(s, i, end);
+	if (i < end && (s[i] == '{' || s[i] == '[')) {
+		size_t depth = 0;
+		while (i < end) {
+			if (s[i] == '"') {
+				i = skip_string(s, i, end);
+				continue;
+			}
+			if (s[i] == '{' || s[i] == '[')
+				depth++;
+			else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+				return i + 1;
+			i++;
+		}
+		return end;
+	}
+	while (i < end && !is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
+		i++;
+	return i;
+}
+
+/* What json-c accepts beyond standard JSON, and the exact depth (json-c's own
+ * limit counts a scalar at the bottom as a level). s[start] opens the object
+ * json-c parsed; *close is set to its closing brace. */
+static int check_text(struct ctx *c, const char *s, size_t start, size_t end, int max_depth,
+		      size_t *close)
+{
+	int depth = 0;
+	for (size_t i = start; i < end; i++) {
+		switch (s[i]) {
+		case '{':
+		case '[':
+			if (++depth > max_depth)
+				return fail(c, "byte %zu: nested more than %d levels deep", i,
+					    max_depth);
+			break;
+		case '}':
+		case ']':
+			if (--depth == 0) {
+				*close = i;
+				return 0;
+			}
+			break;
+		case '\'':
+			return fail(c, "byte %zu: strings take double quotes (\"), not single ones",
+				    i);
+		case 'N': /* outside strings: NaN */
+		case 'I': /* Infinity */
+			return fail(c, "byte %zu: NaN and Infinity are not JSON", i);
+		case '"':
+			for (i++; i < end && s[i] != '"'; i++) {
+				if (s[i] == '\\')
+					i++; /* json-c checked the escape */
+				else if ((unsigned char)s[i] < 0x20)
+					return fail(c, "byte %zu: a control character in a string: "
+						       "write it as an escape such as \\n", i);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return fail(c, "internal error: json-c accepted unbalanced brackets");
+}
+
+/* Checks that text[0..len) is one JSON object as rpc.h says, nested at most
+ * max_depth deep. Returns json-c's tree of it and where it lies (from '{' to
+ * '}', without the whitespace around it). */
+static int parse_object(struct ctx *c, const char *text, size_t len, int max_depth,
+			struct json_object **out, struct span *where)
+{
+	if (len > RPC_MAX_BODY)
+		return fail(c, "%zu bytes: at most %u", len, RPC_MAX_BODY);
+	const char *nul = memchr(text, '\0', len);
+	if (nul)
+		return fail(c, "byte %zu: a NUL byte: want JSON text", (size_t)(nul - text));
+	size_t start = skip_ws(text, 0, len);
+	if (start == len)
+		return fail(c, "empty: want a JSON object");
+	if (text[start] != '{')
+		return fail(c, "byte %zu: want a JSON object ({...})", start);
+
+	struct json_tokener *tok = json_tokener_new_ex(max_depth + 1);
+	if (!tok)
+		return no_memory(c);
+	/* Trailing bytes are refused below, with a clearer message than json-c's. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	struct json_object *top = json_tokener_parse_ex(tok, text, (int)len);
+	size_t end = json_tokener_get_parse_end(tok);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (!top) {
+		if (jerr == json_tokener_continue)
+			return fail(c, "the JSON ends early, at byte %zu", len);
+		if (jerr == json_tokener_error_depth)
+			return fail(c, "byte %zu: nested more than %d levels deep", end, max_depth);
+		return fail(c, "byte %zu: not valid JSON (%s)", end, json_tokener_error_desc(jerr));
+	}
+	size_t after = skip_ws(text, end, len);
+	size_t close = 0;
+	int ret = 0;
+	if (after < len)
+		ret = fail(c, "byte %zu: more after the JSON object", after);
+	else
+		ret = check_text(c, text, start, end, max_depth, &close);
+	if (ret) {
+		json_object_put(top);
+		return ret;
+	}
+	*out = top;
+	*where = (struct span){ start, close + 1 - start };
+	return 0;
+}
+
+/* The next member of an object whose text json-c accepted: from *pos (just
+ * past '{' or a ','), the key's span (with its quotes) and the value's.
+ * Returns false at the closing brace, s[end]. */
+static bool next_member(const char *s, size_t *pos, size_t end, struct span *key,
+			struct span *val)
+{
+	size_t i = skip_ws(s, *pos, end);
+	if (i >= end || s[i] != '"')
+		return false;
+	key->off = i;
+	i = skip_string(s, i, end);
+	key->len = i - key->off;
+	i = skip_ws(s, i, end);
+	if (i < end)
+		i++; /* ':' */
+	i = skip_ws(s, i, end);
+	val->off = i;
+	i = skip_value(s, i, end);
+	val->len = i - val->off;
+	i = skip_ws(s, i, end);
+	if (i < end && s[i] == ',')
+		i++;
+	*pos = i;
+	return true;
+}
+
+/* Walks the members of the object at obj: each key must be one of known[]
+ * and appear once; vals[k] is set to known[k]'s value (len 0: absent).
+ * `where` prefixes messages ("" or "\"error\": "), `has` lists the keys. */
+static int read_members(struct ctx *c, const char *s, struct span obj, const char *const *known,
+			size_t nknown, const char *where, const char *has, struct span *vals)
+{
+	struct json_tokener *ktok = json_tokener_new();
+	if (!ktok)
+		return no_memory(c);
+	for (size_t k = 0; k < nknown; k++)
+		vals[k] = (struct span){ 0, 0 };
+	size_t pos = obj.off + 1, end = obj.off + obj.len - 1;
+	struct span key, val;
+	int ret = 0;
+	while (!ret && next_member(s, &pos, end, &key, &val)) {
+		/* json-c decodes the key's escapes, as it did for the tree. */
+		json_tokener_reset(ktok);
+		struct json_object *kobj = json_tokener_parse_ex(ktok, s + key.off, (int)key.len);
+		if (!kobj) {
+			ret = no_memory(c);
+			break;
+		}
+		const char *name = json_object_get_string(kobj);
+		size_t n = (size_t)json_object_get_string_len(kobj);
+		size_t k = 0;
+		while (k < nknown && !(strlen(known[k]) == n && !memcmp(known[k], name, n)))
+			k++;
+		struct qbuf q;
+		if (k == nknown)
+			ret = fail(c, "%sunknown key %s: %s", where, show(&q, name, n, true), has);
+		else if (vals[k].len)
+			ret = fail(c, "%sduplicate key %s: give each key once", where,
+				   show(&q, name, n, true));
+		else
+			vals[k] = val;
+		json_object_put(kobj);
+	}
+	json_tokener_free(ktok);
+	return ret;
+}
+
+/* The value of a member read_members() found. */
+static struct json_object *member(struct json_object *obj, const char *key)
+{
+	struct json_object *v = NULL;
+	json_object_object_get_ex(obj, key, &v);
+	return v;
+}
+
+/* An integer member in lo..hi. `name` is how messages call it. */
+static int get_int(struct ctx *c, struct json_object *obj, const char *key, const char *name,
+		   const char *text, struct span sp, int64_t lo, int64_t hi, int64_t *out)
+{
+	if (!sp.len)
+		return fail(c, "\"%s\" is missing: want an integer %" PRId64 "..%" PRId64, name, lo,
+			    hi);
+	struct json_object *v = member(obj, key);
+	if (!json_object_is_type(v, json_type_int))
+		return fail(c, "\"%s\": want an integer %" PRId64 "..%" PRId64 ", not %s", name, lo,
+			    hi, type_name(v));
+	/* json-c saturates what int64 cannot hold: still out of range. */
+	int64_t x = json_object_get_int64(v);
+	struct qbuf q;
+	if (x < lo || x > hi)
+		return fail(c, "\"%s\": %s is out of range %" PRId64 "..%" PRId64, name,
+			    show(&q, text + sp.off, sp.len, false), lo, hi);
+	*out = x;
+	return 0;
+}
+
+/* A string member: its bytes (may hold NULs) and length. */
+static int get_string(struct ctx *c, struct json_object *obj, const char *key, const char *name,
+		      struct span sp, const char *want, const char **s, size_t *n)
+{
+	if (!sp.len)
+		return fail(c, "\"%s\" is missing: want %s", name, want);
+	struct json_object *v = member(obj, key);
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, "\"%s\": want %s, not %s", name, want, type_name(v));
+	*s = json_object_get_string(v);
+	*n = (size_t)json_object_get_string_len(v);
+	return 0;
+}
+
+/* An object member's own text, malloc'd and NUL-terminated. */
+static int copy_object(struct ctx *c, struct json_object *obj, const char *key,
+		       const char *text, struct span sp, char **out)
+{
+	struct json_object *v = member(obj, key);
+	if (!json_object_is_type(v, json_type_object))
+		return fail(c, "\"%s\": want an object, not %s", key, type_name(v));
+	char *p = malloc(sp.len + 1);
+	if (!p)
+		return no_memory(c);
+	memcpy(p, text + sp.off, sp.len);
+	p[sp.len] = '\0';
+	*out = p;
+	return 0;
+}
+
+/* ------------------------------------------------------------ requests */
+
+int rpc_parse_request(const char *body, size_t len, struct rpc_request *out, char *err,
+		      size_t errlen)
+{
+	static const char *const keys[] = { "id", "method", "params" };
+	enum { K_ID, K_METHOD, K_PARAMS, K_COUNT };
+	struct ctx c = { err, errlen };
+	struct json_object *top;
+	struct span obj, vals[K_COUNT];
+	int ret = parse_object(&c, body, len, RPC_MAX_DEPTH, &top, &obj);
+	if (ret)
+		return ret;
+
+	struct rpc_request r = { 0 };
+	int64_t id = 0;
+	const char *m = NULL;
+	size_t mlen = 0;
+	ret = read_members(&c, body, obj, keys, K_COUNT, "", "a request has id, method and params",
+			   vals);
+	if (!ret)
+		ret = get_int(&c, top, "id", "id", body, vals[K_ID], 0, UINT32_MAX, &id);
+	if (!ret)
+		ret = get_string(&c, top, "method", "method", vals[K_METHOD], "a method name",
+				 &m, &mlen);
+	if (ret)
+		goto out;
+	r.id = (uint32_t)id;
+	size_t k = 0;
+	while (k < RPC_METHOD_COUNT &&
+	       !(strlen(method_names[k]) == mlen && !memcmp(method_names[k], m, mlen)))
+		k++;
+	if (k == RPC_METHOD_COUNT) {
+		char list[128];
+		size_t o = 0;
+		for (size_t i = 0; i < RPC_METHOD_COUNT; i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
+					      method_names[i]);
+		struct qbuf q;
+		ret = fail(&c, "\"method\": %s is not a method (%s)", show(&q, m, mlen, true),
+			   list);
+		goto out;
+	}
+	r.method = (enum rpc_method)k;
+	if (r.method == RPC_CREATE && !vals[K_PARAMS].len)
+		ret = fail(&c, "\"params\" is missing: Create takes the config as an object");
+	else if (r.method != RPC_CREATE && vals[K_PARAMS].len)
+		ret = fail(&c, "\"params\": %s takes none", method_names[k]);
+	else if (r.method == RPC_CREATE)
+		ret = copy_object(&c, top, "params", body, vals[K_PARAMS], &r.params);
+	if (!ret)
+		*out = r;
+out:
+	json_object_put(top);
+	return ret;
+}
+
+void rpc_request_free(struct rpc_request *r)
+{
+	free(r->params);
+	r->params = NULL;
+}
+
+/* ------------------------------------------------------------ replies */
+
+/* The message as rpc.h promises: cut to fit, not inside a UTF-8 character
+ * (at most 3 continuation bytes to step back over), control bytes as '?'. */
+static void copy_message(char dst[RPC_MESSAGE_MAX], const char *s, size_t n)
+{
+	size_t cut = n < RPC_MESSAGE_MAX - 1 ? n : RPC_MESSAGE_MAX - 1;
+	for (int k = 0; k < 3 && cut < n && cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80; k++)
+		cut--;
+	for (size_t i = 0; i < cut; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	dst[cut] = '\0';
+}
+
+static int parse_error(struct ctx *c, const char *body, struct json_object *eobj,
+		       struct span obj, struct rpc_reply *r)
+{
+	static const char *const keys[] = { "code", "name", "message" };
+	enum { K_CODE, K_NAME, K_MESSAGE, K_COUNT };
+	struct span vals[K_COUNT];
+	int64_t code = 0;
+	const char *name = NULL, *msg = NULL;
+	size_t nlen = 0, mlen = 0;
+	int ret = read_members(c, body, obj, keys, K_COUNT, "\"error\": ",
+			       "it has code, name and message", vals);
+	if (!ret)
+		ret = get_int(c, eobj, "code", "error.code", body, vals[K_CODE], 1, LC_ERR_MAX,
+			      &code);
+	if (!ret)
+		ret = get_string(c, eobj, "name", "error.name", vals[K_NAME],
+				 "the code's name such as \"NOT_CREATED\"", &name, &nlen);
+	if (!ret)
+		ret = get_string(c, eobj, "message", "error.message", vals[K_MESSAGE],
+				 "a string", &msg, &mlen);
+	if (ret)
+		return ret;
+	/* A name with a NUL in it matches no name: its C string is shorter. */
+	int named = strlen(name) == nlen ? lifecycle_error_from_name(name) : -1;
+	if (named != code) {
+		struct qbuf q;
+		return fail(c, "\"error.name\": %s does not match \"code\": %d (%s)",
+			    show(&q, name, nlen, true), (int)code, lifecycle_error_name((int)code));
+	}
+	r->code = (int)code;
+	copy_message(r->message, msg, mlen);
+	return 0;
+}
+
+static int parse_epitaph(struct ctx *c, struct json_object *top, struct rpc_reply *r)
+{
+	struct json_object *v = member(top, "epitaph");
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, "\"epitaph\": want \"ok\" or \"internal\", not %s", type_name(v));
+	const char *s = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+	bool ok = n == 2 && !memcmp(s, "ok", 2);
+	if (!ok && !(n == 8 && !memcmp(s, "internal", 8))) {
+		struct qbuf q;
+		return fail(c, "\"epitaph\": want \"ok\" or \"internal\", not %s",
+			    show(&q, s, n, true));
+	}
+	r->epitaph = true;
+	r->epitaph_ok = ok;
+	return 0;
+}
+
+int rpc_parse_reply(const char *body, size_t len, struct rpc_reply *out, char *err,
+		    size_t errlen)
+{
+	static const char *const keys[] = { "id", "ok", "result", "error", "epitaph" };
+	enum { K_ID, K_OK, K_RESULT, K_ERROR, K_EPITAPH, K_COUNT };
+	struct ctx c = { err, errlen };
+	struct json_object *top;
+	struct span obj, vals[K_COUNT];
+	int ret = parse_object(&c, body, len, RPC_MAX_DEPTH, &top, &obj);
+	if (ret)
+		return ret;
+
+	struct rpc_reply r = { 0 };
+	int64_t id = 0;
+	ret = read_members(&c, body, obj, keys, K_COUNT, "",
+			   "a reply has id, ok, result and error; an epitaph has epitaph alone",
+			   vals);
+	if (ret)
+		goto out;
+	if (vals[K_EPITAPH].len) {
+		for (size_t k = 0; k < K_EPITAPH; k++)
+			if (vals[k].len) {
+				ret = fail(&c, "\"epitaph\" comes alone, not with \"%s\"", keys[k]);
+				goto out;
+			}
+		ret = parse_epitaph(&c, top, &r);
+		goto done;
+	}
+	if ((ret = get_int(&c, top, "id", "id", body, vals[K_ID], 0, UINT32_MAX, &id)))
+		goto out;
+	r.id = (uint32_t)id;
+	struct json_object *ok = member(top, "ok");
+	if (!vals[K_OK].len)
+		ret = fail(&c, "\"ok\" is missing: want true or false");
+	else if (!json_object_is_type(ok, json_type_boolean))
+		ret = fail(&c, "\"ok\": want true or false, not %s", type_name(ok));
+	if (ret)
+		goto out;
+	r.ok = json_object_get_boolean(ok);
+	if (r.ok && vals[K_ERROR].len) {
+		ret = fail(&c, "\"error\": a reply with \"ok\": true has none");
+	} else if (!r.ok && vals[K_RESULT].len) {
+		ret = fail(&c, "\"result\": a reply with \"ok\": false has none");
+	} else if (r.ok && vals[K_RESULT].len) {
+		ret = copy_object(&c, top, "result", body, vals[K_RESULT], &r.result);
+	} else if (r.ok) {
+		if (!(r.result = strdup("{}")))
+			ret = no_memory(&c);
+	} else if (!vals[K_ERROR].len) {
+		ret = fail(&c, "\"error\" is missing: a reply with \"ok\": false needs one");
+	} else {
+		struct json_object *e = member(top, "error");
+		if (!json_object_is_type(e, json_type_object))
+			ret = fail(&c, "\"error\": want an object, not %s", type_name(e));
+		else
+			ret = parse_error(&c, body, e, vals[K_ERROR], &r);
+	}
+done:
+	if (!ret)
+		*out = r;
+out:
+	json_object_put(top);
+	return ret;
+}
+
+void rpc_reply_free(struct rpc_reply *r)
+{
+	free(r->result);
+	r->result = NULL;
+}
+
+/* ------------------------------------------------------------ encoders */
+
+/* A frame being written into out[0..cap): the body after 4 bytes of prefix. */
+struct frame {
+	uint8_t *p;
+	size_t cap, len;
+	bool full;
+};
+
+static void put(struct frame *f, const char *s, size_t n)
+{
+	if (f->full || n > f->cap - f->len) {
+		f->full = true;
+		return;
+	}
+	memcpy(f->p + f->len, s, n);
+	f->len += n;
+}
+
+static void put_str(struct frame *f, const char *s)
+{
+	put(f, s, strlen(s));
+}
+
+static void put_u32(struct frame *f, uint32_t v)
+{
+	char b[16];
+	put(f, b, (size_t)snprintf(b, sizeof(b), "%" PRIu32, v));
+}
+
+static struct frame frame_begin(uint8_t *out, size_t cap)
+{
+	return (struct frame){ .p = out, .cap = cap, .len = 4, .full = cap < 4 };
+}
+
+static int frame_end(struct frame *f)
+{
+	if (f->full || f->len - 4 > RPC_MAX_BODY)
+		return -EMSGSIZE;
+	put_le32(f->p, (uint32_t)(f->len - 4));
+	return (int)f->len;
+}
+
+/* text as one JSON object that can be embedded in a body: where it lies. */
+static int embeddable(const char *text, struct span *where)
+{
+	size_t len = strnlen(text, RPC_MAX_BODY + 1);
+	if (len > RPC_MAX_BODY)
+		return -EMSGSIZE;
+	struct ctx c = { NULL, 0 };
+	struct json_object *o;
+	int ret = parse_object(&c, text, len, RPC_MAX_DEPTH - 1, &o, where);
+	if (!ret)
+		json_object_put(o);
+	return ret;
+}
+
+int rpc_encode_request(uint32_t id, enum rpc_method m, const char *params_json, uint8_t *out,
+		       size_t cap)
+{
+	if ((unsigned)m >= RPC_METHOD_COUNT || (m == RPC_CREATE) != (params_json != NULL))
+		return -EINVAL;
+	struct span sp = { 0, 0 };
+	int ret;
+	if (params_json && (ret = embeddable(params_json, &sp)))
+		return ret;
+	struct frame f = frame_begin(out, cap);
+	put_str(&f, "{\"id\":");
+	put_u32(&f, id);
+	put_str(&f, ",\"method\":\"");
+	put_str(&f, method_names[m]);
+	put_str(&f, "\"");
+	if (params_json) {
+		put_str(&f, ",\"params\":");
+		put(&f, params_json + sp.off, sp.len);
+	}
+	put_str(&f, "}");
+	return frame_end(&f);
+}
+
+int rpc_encode_ok(uint32_t id, const char *result_json, uint8_t *out, size_t cap)
+{
+	struct span sp = { 0, 2 };
+	int ret;
+	if (!result_json)
+		result_json = "{}";
+	else if ((ret = embeddable(result_json, &sp)))
+		return ret;
+	struct frame f = frame_begin(out, cap);
+	put_str(&f, "{\"id\":");
+	put_u32(&f, id);
+	put_str(&f, ",\"ok\":true,\"result\":");
+	put(&f, result_json + sp.off, sp.len);
+	put_str(&f, "}");
+	return frame_end(&f);
+}
+
+int rpc_encode_error(uint32_t id, int code, const char *message, uint8_t *out, size_t cap)
+{
+	if (code < 1 || code > LC_ERR_MAX || !message)
+		return -EINVAL;
+	size_t mlen = strnlen(message, RPC_MAX_BODY + 1);
+	if (mlen > RPC_MAX_BODY)
+		return -EMSGSIZE;
+	struct json_object *js = json_object_new_string_len(message, (int)mlen);
+	if (!js)
+		return -ENOMEM;
+	const char *escaped =
+		json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!escaped) {
+		json_object_put(js);
+		return -ENOMEM;
+	}
+	struct frame f = frame_begin(out, cap);
+	put_str(&f, "{\"id\":");
+	put_u32(&f, id);
+	put_str(&f, ",\"ok\":false,\"error\":{\"code\":");
+	put_u32(&f, (uint32_t)code);
+	put_str(&f, ",\"name\":\"");
+	put_str(&f, lifecycle_error_name(code));
+	put_str(&f, "\",\"message\":");
+	put_str(&f, escaped);
+	put_str(&f, "}}");
+	json_object_put(js);
+	return frame_end(&f);
+}
+
+int rpc_encode_epitaph(bool ok, uint8_t *out, size_t cap)
+{
+	struct frame f = frame_begin(out, cap);
+	put_str(&f, ok ? "{\"epitaph\":\"ok\"}" : "{\"epitaph\":\"internal\"}");
+	return frame_end(&f);
+}

@@ -1,0 +1,41 @@
+/* The controller of one VM: serves the lifecycle RPC (docs/rpc.md) to its
+ * clients, carries out what the lifecycle state machine decides, and
+ * supervises the VM's child processes.
+ *
+ * Everything happens in callbacks of the caller's event loop: client
+ * sockets, the children's pidfds, the worker's control channel and the
+ * timers (create deadline, worker liveness, stop grace period). Nothing a
+ * client or a child does can make it block or exit: a misbehaving client is
+ * disconnected, a misbehaving child ends its VM with a reason. */
+#ifndef CELLVM_SERVER_H
+#define CELLVM_SERVER_H
+
+#include <stdbool.h>
+
+#include "event_loop.h"
+#include "vm.h"
+
+#define SERVER_MAX_CLIENTS 32
+
+struct server;
+
+/* env is copied (its strings must outlive the server). */
+int server_create(struct server **out, struct evloop *loop, const struct vm_env *env);
+
+/* Serves the lifecycle RPC on a connected stream socket; the server owns
+ * client_fd from now on, also on failure (-EMFILE when too many clients). */
+int server_add_client(struct server *s, int client_fd);
+
+/* Lifecycle connections open now (Guest channels not counted). */
+unsigned server_clients(const struct server *s);
+
+/* Stops the VM as Stop would, without a caller. */
+void server_stop_vm(struct server *s);
+
+/* No VM exists and no child is left: the server may be destroyed. */
+bool server_idle(const struct server *s);
+
+/* Closes every connection; call only when server_idle(). */
+void server_destroy(struct server *s);
+
+#endif

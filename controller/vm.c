@@ -1,0 +1,422 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "guest_mem.h"
+#include "lifecycle.h"
+#include "tap.h"
+
+/* Fd numbers in the children: fixed, so a command line reads the same in
+ * every log. */
+enum {
+	FD_DEV_SOCKET = 3, /* a device's vhost-user connection */
+	FD_DEV_RESOURCE,   /* its disk, tap or console host side */
+};
+enum {
+	FD_W_MACHINE = 3,
+	FD_W_MEM,
+	FD_W_KERNEL,
+	FD_W_INITRD,
+	FD_W_SERIAL,
+	FD_W_CONTROL,
+	FD_W_KVM,
+	FD_W_BACKEND0, /* one per virtio device, in machine order */
+};
+
+#define FDT_MAX 65536
+
+/* The fds being handed to the children, closed once they are spawned. */
+struct handoff {
+	int machine_fd, mem_fd, kernel_fd, initrd_fd, worker_serial, worker_ctl, console_host;
+	int backend[MACHINE_MAX_VIRTIO]; /* the worker's ends */
+};
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* The machine description as a sealed memfd the worker reads. */
+static int machine_memfd(const struct machine *m)
+{
+	static uint8_t fdt[FDT_MAX];
+	int len = machine_to_fdt(m, fdt, sizeof(fdt));
+	if (len < 0)
+		return len;
+	int fd = memfd_create("cellvm-machine", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, fdt, (size_t)len) != len || lseek(fd, 0, SEEK_SET) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		int err = errno ? -errno : -EIO;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int spawn_named(struct vm *vm, const char *name, const char *path, char *const *argv, const struct spawn_fd *fds, size_t nfds)
+{
+	struct vm_child *c = &vm->child[vm->nchildren];
+	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
+						   .nfds = nfds, .stderr_fd = -1 },
+			      &c->pid, &c->pidfd);
+	if (err < 0)
+		return err;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->exited = false;
+	vm->nchildren++;
+	log_info("%s: started %s (pid %d)", name, path, (int)c->pid);
+	return 0;
+}
+
+/* Connects to an external vhost-user backend's listening socket. */
+static int connect_backend(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* What one device needs: its binary and arguments, and the fd it serves. */
+struct device_plan {
+	const char *binary;
+	const char *args[8]; /* after --fd 3, NULL-terminated */
+	int resource;        /* -1: none */
+	const char *socket;  /* external backend: connect here instead */
+};
+
+static int open_resource(const struct vm_config *cfg, const char *name, uint32_t id, size_t idx,
+			 struct device_plan *p, char mac[18], char *err, size_t errlen)
+{
+	*p = (struct device_plan){ .resource = -1 };
+	int fd;
+	switch (id) {
+	case 2: {
+		const struct vm_block_device *d = &cfg->block[idx];
+		if (d->backend == VM_BACKEND_VHOST_USER) {
+			p->socket = d->vhost_user_socket;
+			return 0;
+		}
+		fd = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (fd < 0)
+			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
+				    "%s: disk %s: %s%s", name, d->path, strerror(errno),
+				    errno == EACCES || errno == EROFS ? " (read_only: true?)" : "");
+		p->binary = "cellvm-blk";
+		size_t a = 0;
+		p->args[a++] = "--disk-fd";
+		p->args[a++] = "4";
+		if (d->read_only)
+			p->args[a++] = "--read-only";
+		if (d->serial[0]) {
+			p->args[a++] = "--serial";
+			p->args[a++] = d->serial;
+		}
+		break;
+	}
+	case 1: {
+		const struct vm_net_device *d = &cfg->net[idx];
+		if (d->backend == VM_BACKEND_VHOST_USER) {
+			p->socket = d->vhost_user_socket;
+			return 0;
+		}
+		fd = tap_open(d->tap);
+		if (fd < 0)
+			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
+				    "%s: tap %s: %s (create it with `ip tuntap add %s mode tap "
+				    "user UID vnet_hdr` or run the controller as root)",
+				    name, d->tap, strerror(-fd), d->tap);
+		p->binary = "cellvm-net";
+		p->args[0] = "--tap-fd";
+		p->args[1] = "4";
+		if (d->has_mac) {
+			snprintf(mac, 18, "%02x:%02x:%02x:%02x:%02x:%02x", d->mac[0], d->mac[1],
+				 d->mac[2], d->mac[3], d->mac[4], d->mac[5]);
+			p->args[2] = "--mac";
+			p->args[3] = mac;
+		}
+		break;
+	}
+	case 3:
+		p->binary = "cellvm-console";
+		p->args[0] = "--host-fd";
+		p->args[1] = "4";
+		return 0; /* the host side is a socketpair made by the caller */
+	case 4:
+		p->binary = "cellvm-rng";
+		return 0;
+	default:
+		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "%s: unknown device id %u", name,
+			    id);
+	}
+	p->resource = fd;
+	return 0;
+}
+
+/* Which entry of cfg's block or net arrays machine device i stands for. */
+static size_t device_index(const struct machine *m, size_t i)
+{
+	size_t idx = 0;
+	for (size_t j = 0; j < i; j++)
+		idx += m->virtio[j].device_id == m->virtio[i].device_id;
+	return idx;
+}
+
+/* Starts (or connects) the backend of machine device i, entry idx of its
+ * kind in cfg; on success h->backend[i] is the worker's end. */
+static int start_device(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
+			const struct machine *m, size_t i, struct handoff *h, char *err,
+			size_t errlen)
+{
+	const struct machine_virtio *v = &m->virtio[i];
+	size_t idx = device_index(m, i);
+	struct device_plan p;
+	char mac[18];
+	int code = open_resource(cfg, v->name, v->device_id, idx, &p, mac, err, errlen);
+	if (code)
+		return code;
+	if (p.socket) {
+		int fd = connect_backend(p.socket);
+		if (fd < 0)
+			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
+				    "%s: vhost-user backend %s: %s (is it listening?)", v->name,
+				    p.socket, strerror(-fd));
+		h->backend[i] = fd;
+		return 0;
+	}
+	if (v->device_id == 3) {
+		int cv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) < 0)
+			return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s",
+				    strerror(errno));
+		vm->console_fd = cv[0];
+		p.resource = cv[1];
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		close_fd(&p.resource);
+		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", env->device_dir, p.binary);
+	const char *argv[16] = { p.binary, "--fd", "3" };
+	size_t a = 3;
+	for (size_t k = 0; p.args[k]; k++)
+		argv[a++] = p.args[k];
+	argv[a++] = "--log-level";
+	argv[a++] = log_level_name(env->log_level);
+	argv[a] = NULL;
+	struct spawn_fd fds[2] = { { sv[1], FD_DEV_SOCKET }, { p.resource, FD_DEV_RESOURCE } };
+	int r = spawn_named(vm, v->name, path, (char *const *)argv, fds,
+			    p.resource >= 0 ? 2 : 1);
+	close(sv[1]);
+	close_fd(&p.resource);
+	if (r < 0) {
+		close(sv[0]);
+		return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE, "%s: starting %s: %s",
+			    v->name, path, strerror(-r));
+	}
+	h->backend[i] = sv[0];
+	return 0;
+}
+
+static int start_worker(struct vm *vm, const struct vm_env *env, const struct machine *m,
+			const struct handoff *h, char *err, size_t errlen)
+{
+	const char *path = env->worker;
+	static const char *const fdnums[] = { "3", "4", "5", "6", "7", "8", "9" };
+	char bargs[MACHINE_MAX_VIRTIO][MACHINE_NAME_MAX + 8];
+	const char *argv[64] = { "cellvm-vcpu", "--machine-fd", fdnums[FD_W_MACHINE - 3],
+				 "--mem-fd", fdnums[FD_W_MEM - 3], "--kernel-fd",
+				 fdnums[FD_W_KERNEL - 3], "--serial-fd", fdnums[FD_W_SERIAL - 3],
+				 "--control-fd", fdnums[FD_W_CONTROL - 3], "--log-level",
+				 log_level_name(env->log_level) };
+	size_t a = 13;
+	struct spawn_fd fds[FD_W_BACKEND0 - 3 + MACHINE_MAX_VIRTIO] = {
+		{ h->machine_fd, FD_W_MACHINE }, { h->mem_fd, FD_W_MEM },
+		{ h->kernel_fd, FD_W_KERNEL }, { h->worker_serial, FD_W_SERIAL },
+		{ h->worker_ctl, FD_W_CONTROL },
+	};
+	size_t nfds = 5;
+	if (h->initrd_fd >= 0) {
+		argv[a++] = "--initrd-fd";
+		argv[a++] = fdnums[FD_W_INITRD - 3];
+		fds[nfds++] = (struct spawn_fd){ h->initrd_fd, FD_W_INITRD };
+	}
+	if (env->kvm_fd >= 0) {
+		argv[a++] = "--kvm-fd";
+		argv[a++] = fdnums[FD_W_KVM - 3];
+		fds[nfds++] = (struct spawn_fd){ env->kvm_fd, FD_W_KVM };
+	}
+	for (size_t i = 0; i < m->nvirtio; i++) {
+		snprintf(bargs[i], sizeof(bargs[i]), "%s=%d", m->virtio[i].name,
+			 FD_W_BACKEND0 + (int)i);
+		argv[a++] = "--backend";
+		argv[a++] = bargs[i];
+		fds[nfds++] = (struct spawn_fd){ h->backend[i], FD_W_BACKEND0 + (int)i };
+	}
+	argv[a] = NULL;
+	int r = spawn_named(vm, VM_WORKER_NAME, path, (char *const *)argv, fds, nfds);
+	if (r < 0)
+		return fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
+			    "vcpu-worker: starting %s: %s", path, strerror(-r));
+	return 0;
+}
+
+static int plan_machine(const struct vm_config *cfg, struct machine *m, char *err, size_t errlen)
+{
+	char name[24];
+	int r = machine_layout(m, cfg->cpus, cfg->memory, cfg->cmdline);
+	for (size_t i = 0; !r && i < cfg->nblock; i++) {
+		snprintf(name, sizeof(name), "blk%zu", i);
+		r = machine_add_virtio(m, name, 2);
+	}
+	for (size_t i = 0; !r && i < cfg->nnet; i++) {
+		snprintf(name, sizeof(name), "net%zu", i);
+		r = machine_add_virtio(m, name, 1);
+	}
+	if (!r && cfg->console)
+		r = machine_add_virtio(m, "console0", 3);
+	if (!r && cfg->rng)
+		r = machine_add_virtio(m, "rng0", 4);
+	if (r)
+		return fail(err, errlen, LC_ERR_DEVICE_MEMORY_OVERLAP,
+			    "the machine layout does not fit: %s", strerror(-r));
+	return 0;
+}
+
+int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env, char *err,
+	     size_t errlen)
+{
+	static struct machine m;
+	struct handoff h = { .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
+			     .worker_serial = -1, .worker_ctl = -1, .console_host = -1 };
+	int code = 0;
+
+	*vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
+	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++)
+		h.backend[i] = -1;
+	if ((code = plan_machine(cfg, &m, err, errlen)))
+		return code;
+	h.kernel_fd = open(cfg->kernel, O_RDONLY | O_CLOEXEC);
+	if (h.kernel_fd < 0) {
+		code = fail(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE, "kernel %s: %s", cfg->kernel,
+			    strerror(errno));
+		goto out;
+	}
+	if (cfg->initrd[0] && (h.initrd_fd = open(cfg->initrd, O_RDONLY | O_CLOEXEC)) < 0) {
+		code = fail(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE, "initrd %s: %s", cfg->initrd,
+			    strerror(errno));
+		goto out;
+	}
+	if ((h.mem_fd = gm_memfd_create("cellvm-ram", machine_ram_size(&m))) < 0) {
+		code = fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
+			    "guest memory (%llu MiB): %s", (unsigned long long)(cfg->memory >> 20),
+			    strerror(-h.mem_fd));
+		goto out;
+	}
+	if ((h.machine_fd = machine_memfd(&m)) < 0) {
+		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, "machine description: %s",
+			    strerror(-h.machine_fd));
+		goto out;
+	}
+	int sv[2], cv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0) {
+		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	vm->serial_fd = sv[0];
+	h.worker_serial = sv[1];
+	vm->ctl_fd = cv[0];
+	h.worker_ctl = cv[1];
+	/* The controller never waits on its children. */
+	if (fcntl(cv[0], F_SETFL, O_NONBLOCK) < 0) {
+		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, "control channel: %s",
+			    strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < m.nvirtio && !code; i++)
+		code = start_device(vm, cfg, env, &m, i, &h, err, errlen);
+	if (!code)
+		code = start_worker(vm, env, &m, &h, err, errlen);
+out:
+	close_fd(&h.machine_fd);
+	close_fd(&h.mem_fd);
+	close_fd(&h.kernel_fd);
+	close_fd(&h.initrd_fd);
+	close_fd(&h.worker_serial);
+	close_fd(&h.worker_ctl);
+	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++)
+		close_fd(&h.backend[i]);
+	return code;
+}
+
+struct vm_child *vm_child_by_pidfd(struct vm *vm, int pidfd)
+{
+	for (size_t i = 0; i < vm->nchildren; i++)
+		if (vm->child[i].pidfd == pidfd)
+			return &vm->child[i];
+	return NULL;
+}
+
+size_t vm_alive(const struct vm *vm)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < vm->nchildren; i++)
+		n += !vm->child[i].exited;
+	return n;
+}
+
+void vm_signal_all(struct vm *vm, int sig)
+{
+	for (size_t i = 0; i < vm->nchildren; i++)
+		if (!vm->child[i].exited && vm->child[i].pidfd >= 0 &&
+		    pidfd_send_signal(vm->child[i].pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+			log_warn("%s: signal %d: %m", vm->child[i].name, sig);
+}
+
+void vm_release(struct vm *vm)
+{
+	for (size_t i = 0; i < vm->nchildren; i++)
+		close_fd(&vm->child[i].pidfd);
+	close_fd(&vm->ctl_fd);
+	close_fd(&vm->serial_fd);
+	close_fd(&vm->console_fd);
+	vm->nchildren = 0;
+}

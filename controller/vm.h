@@ -1,0 +1,69 @@
+/* One VM's processes and resources, as the controller builds them from a
+ * config: the sealed guest-memory memfd, the machine description, one
+ * process per device the config asks cellvm to serve, a connection to each
+ * external vhost-user backend, and the vcpu-worker holding it all.
+ *
+ * vm_build() opens every file, tap and socket the config names (in the
+ * controller, so sandboxed children never need a path) and spawns the
+ * children with only their fds, in a clean environment. It does not wait
+ * for them: the worker reports READY (or EXIT) on vm->ctl_fd, and each
+ * child's end shows on its pidfd. What vm_build() started stays in *vm even
+ * when it fails, so the caller stops and reaps it the same way in every
+ * case; vm_release() then closes what is left.
+ *
+ * Devices are named as the machine description names them: blk0.., net0..,
+ * console0, rng0; the worker is "vcpu-worker". */
+#ifndef CELLVM_VM_H
+#define CELLVM_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "log.h"
+#include "machine.h"
+#include "spawn.h"
+
+#define VM_MAX_CHILDREN (1 + VM_CONFIG_MAX_DEVICES)
+#define VM_WORKER_NAME "vcpu-worker"
+
+struct vm_child {
+	char name[MACHINE_NAME_MAX];
+	pid_t pid;
+	int pidfd;          /* -1 once reaped */
+	bool exited;
+	struct child_end end;
+};
+
+/* What the controller's process provides to every VM. */
+struct vm_env {
+	const char *device_dir; /* where cellvm-blk, cellvm-net, ... live */
+	const char *worker;     /* the vcpu-worker binary (cellvm-vcpu) */
+	int kvm_fd;           /* /dev/kvm, opened before privileges were dropped; -1: the worker opens it */
+	enum log_level log_level;
+};
+
+struct vm {
+	size_t nchildren;
+	struct vm_child child[VM_MAX_CHILDREN]; /* child[0] is the worker once it is spawned */
+	int ctl_fd;     /* the worker's control channel (SOCK_SEQPACKET); -1 */
+	int serial_fd;  /* the guest's serial port (stream); -1 */
+	int console_fd; /* the virtio console's host side (stream); -1 without a console */
+};
+
+/* Builds the VM for cfg. 0, or a GuestError (LC_ERR_*, positive) with a
+ * one-line reason in err for the user: what failed and what to do. */
+int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env, char *err,
+	     size_t errlen);
+
+/* The child with this pidfd, or NULL. */
+struct vm_child *vm_child_by_pidfd(struct vm *vm, int pidfd);
+/* Children not reaped yet. */
+size_t vm_alive(const struct vm *vm);
+/* Sends sig to every child not reaped yet. */
+void vm_signal_all(struct vm *vm, int sig);
+/* Closes every fd the VM holds (call once no child is left) and empties it. */
+void vm_release(struct vm *vm);
+
+#endif
