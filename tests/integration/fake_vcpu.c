@@ -1,0 +1,396 @@
+/* fake_vcpu: a stand-in for cellvm-vcpu that needs no KVM, so the
+ * controller's integration tests (test_controller.c) can play every way a
+ * worker behaves.
+ *
+ * It takes the real worker's options (what it does not use is accepted and
+ * ignored) and runs its "kernel" (--kernel-fd) as a script, one command per
+ * line, in order:
+ *   serial TEXT   write TEXT and "\r\n" to the serial fd
+ *   ready         send READY on the control channel
+ *   wait-run      wait for RUN, answering PINGs meanwhile
+ *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
+ *                 the reply; else EXIT 13 "backend NAME: ..." and exit 13
+ *   serve         answer PINGs and echo each serial input line back as
+ *                 "echo: LINE\r\n" until the control channel closes
+ *   exit N TEXT   send EXIT (status N, TEXT) and exit N
+ *   hang          stop answering anything (SIGTERM too: SIGKILL ends it)
+ *   crash         die of SIGSEGV
+ * As the real worker does, SIGTERM/SIGINT while waiting for the controller
+ * (wait-run, serve) send EXIT 4 "stopped by signal" and exit 4, and a closed
+ * control channel ends it with status 4. A script it cannot read or a line it
+ * does not understand is a kernel it cannot load (exit 10); a script that
+ * ends without `exit` is an error (exit 1). */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "exit_status.h"
+#include "log.h"
+#include "machine.h"
+#include "msg.h"
+#include "vhost_user.h"
+#include "worker_ctl.h"
+
+#define SCRIPT_MAX (64u << 10)
+#define BACKEND_REPLY_MS 1000 /* a live backend answers GET_FEATURES at once */
+#define LINE_MAX_IN 512       /* serial input echoed per line, at most */
+
+struct backend {
+	char name[MACHINE_NAME_MAX];
+	int fd;
+};
+
+struct fake {
+	int kernel_fd, serial_fd, ctl_fd, sig_fd;
+	size_t nbackends;
+	struct backend backends[MACHINE_MAX_VIRTIO];
+	char line[LINE_MAX_IN]; /* serial input not echoed yet */
+	size_t line_len;
+};
+
+/* Ends the process as the real worker does: the reason goes to the log and,
+ * with the status, to the controller in an EXIT message. */
+static void finish(const struct fake *f, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+static void finish(const struct fake *f, int status, const char *fmt, ...)
+{
+	char why[WCTL_TEXT_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	bool clean = status == VCPU_EXIT_POWEROFF || status == VCPU_EXIT_REBOOT ||
+		     status == VCPU_EXIT_STOPPED;
+	log_msg(clean ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "exit %d: %s", status, why);
+	int err = wctl_send(f->ctl_fd, WCTL_EXIT, (uint32_t)status, why);
+	if (err < 0)
+		log_debug("EXIT not sent: %s", strerror(-err));
+	exit(status);
+}
+
+static void write_all(const struct fake *f, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(f->serial_fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			finish(f, VCPU_EXIT_ERROR, "serial output: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void serial_line(const struct fake *f, const char *prefix, const char *text,
+			size_t len)
+{
+	write_all(f, prefix, strlen(prefix));
+	write_all(f, text, len);
+	write_all(f, "\r\n", 2);
+}
+
+/* ---------------------------------------------------------------- the controller */
+
+/* One message from the controller, answering a PING at once. Returns the
+ * message type, or ends the process when the channel is gone. */
+static enum wctl_type control_one(const struct fake *f)
+{
+	struct wctl_msg m;
+	int err = wctl_recv(f->ctl_fd, &m);
+	if (err < 0)
+		finish(f, VCPU_EXIT_STOPPED, "%s",
+		       err == -ECONNRESET ? "the controller closed the control channel"
+					  : "malformed message on the control channel");
+	if (m.type == WCTL_PING && (err = wctl_send(f->ctl_fd, WCTL_PONG, 0, NULL)) < 0)
+		log_warn("PONG: %s", strerror(-err));
+	return m.type;
+}
+
+static void on_signal(const struct fake *f)
+{
+	struct signalfd_siginfo si;
+	if (read(f->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		finish(f, VCPU_EXIT_STOPPED, "stopped by signal");
+}
+
+static void wait_run(const struct fake *f)
+{
+	struct pollfd p[2] = { { .fd = f->ctl_fd, .events = POLLIN },
+			       { .fd = f->sig_fd, .events = POLLIN } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			finish(f, VCPU_EXIT_ERROR, "poll: %s", strerror(errno));
+		}
+		if (p[1].revents)
+			on_signal(f);
+		if (p[0].revents && control_one(f) == WCTL_RUN)
+			return;
+	}
+}
+
+/* Echoes each complete line of serial input (a full buffer counts as one). */
+static void serial_input(struct fake *f, int *fd)
+{
+	char buf[256];
+	ssize_t n = read(f->serial_fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		log_info("serial input closed");
+		*fd = -1;
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] != '\n' && buf[i] != '\r')
+			f->line[f->line_len++] = buf[i];
+		if (buf[i] == '\n' || f->line_len == sizeof(f->line)) {
+			serial_line(f, "echo: ", f->line, f->line_len);
+			f->line_len = 0;
+		}
+	}
+}
+
+static void serve(struct fake *f)
+{
+	struct pollfd p[3] = { { .fd = f->ctl_fd, .events = POLLIN },
+			       { .fd = f->sig_fd, .events = POLLIN },
+			       { .fd = f->serial_fd, .events = POLLIN } };
+	for (;;) {
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			finish(f, VCPU_EXIT_ERROR, "poll: %s", strerror(errno));
+		}
+		if (p[1].revents)
+			on_signal(f);
+		if (p[0].revents)
+			control_one(f);
+		if (p[2].revents)
+			serial_input(f, &p[2].fd);
+	}
+}
+
+/* ---------------------------------------------------------------- backends */
+
+static const char *describe(int err)
+{
+	return err == -ECONNRESET ? "the backend hung up" : strerror(-err);
+}
+
+/* GET_FEATURES on one backend: 0, or -errno with what went wrong in why. */
+static int probe_backend(int fd, char *why, size_t len)
+{
+	struct vhu_msg m = { .request = VHU_GET_FEATURES, .kind = VHU_P_NONE };
+	int err = vhu_send(fd, &m, NULL, 0);
+	if (err < 0) {
+		snprintf(why, len, "sending GET_FEATURES: %s", describe(err));
+		return err;
+	}
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r = poll(&p, 1, BACKEND_REPLY_MS);
+	if (r <= 0) {
+		snprintf(why, len, "no reply to GET_FEATURES within %d ms", BACKEND_REPLY_MS);
+		return r < 0 ? -errno : -ETIMEDOUT;
+	}
+	struct msg_fds fds;
+	if ((err = vhu_recv(fd, &m, &fds)) < 0) {
+		snprintf(why, len, "reading the reply to GET_FEATURES: %s", describe(err));
+		return err;
+	}
+	msg_fds_close(&fds);
+	if (m.request != VHU_GET_FEATURES || !(m.flags & VHU_FLAG_REPLY)) {
+		snprintf(why, len, "answered GET_FEATURES with %s", vhu_request_name(m.request));
+		return -EPROTO;
+	}
+	log_debug("features 0x%llx", (unsigned long long)m.u.u64);
+	return 0;
+}
+
+static void check_backends(const struct fake *f)
+{
+	char why[WCTL_TEXT_MAX];
+	for (size_t i = 0; i < f->nbackends; i++) {
+		if (probe_backend(f->backends[i].fd, why, sizeof(why)) < 0)
+			finish(f, VCPU_EXIT_DEVICE, "backend %s: %s", f->backends[i].name, why);
+		log_info("backend %s answers", f->backends[i].name);
+	}
+}
+
+/* ---------------------------------------------------------------- the script */
+
+static void crash(void)
+{
+	/* No core file in the controller's directory. */
+	struct rlimit none = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &none) < 0)
+		log_warn("RLIMIT_CORE: %m");
+	signal(SIGSEGV, SIG_DFL);
+	raise(SIGSEGV);
+}
+
+/* Runs one line of the script (NUL-terminated, no newline). */
+static void run_line(struct fake *f, char *line, unsigned lineno)
+{
+	char *arg = strchr(line, ' ');
+	if (arg)
+		*arg++ = '\0';
+	char *text = arg ? arg : line + strlen(line);
+	unsigned long status;
+	if (strcmp(line, "serial") == 0) {
+		serial_line(f, "", text, strlen(text));
+	} else if (strcmp(line, "ready") == 0) {
+		int err = wctl_send(f->ctl_fd, WCTL_READY, 0, NULL);
+		if (err < 0)
+			finish(f, VCPU_EXIT_STOPPED, "READY not sent: %s", strerror(-err));
+	} else if (strcmp(line, "wait-run") == 0) {
+		wait_run(f);
+	} else if (strcmp(line, "backends") == 0) {
+		check_backends(f);
+	} else if (strcmp(line, "serve") == 0) {
+		serve(f);
+	} else if (strcmp(line, "exit") == 0) {
+		char *words = strchr(text, ' ');
+		if (words)
+			*words++ = '\0';
+		if (cli_parse_uint(text, 0, 255, &status) < 0)
+			finish(f, VCPU_EXIT_KERNEL_LOAD, "script line %u: exit \"%s\": want 0..255",
+			       lineno, text);
+		finish(f, (int)status, "%s", words ? words : "");
+	} else if (strcmp(line, "hang") == 0) {
+		for (;;)
+			pause();
+	} else if (strcmp(line, "crash") == 0) {
+		crash();
+	} else {
+		finish(f, VCPU_EXIT_KERNEL_LOAD, "script line %u: unknown command \"%s\"", lineno,
+		       line);
+	}
+}
+
+static void run_script(struct fake *f) __attribute__((noreturn));
+static void run_script(struct fake *f)
+{
+	static char script[SCRIPT_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+	while ((n = read(f->kernel_fd, script + len, sizeof(script) - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			finish(f, VCPU_EXIT_KERNEL_LOAD, "reading the script: %s", strerror(errno));
+		len += (size_t)n;
+		if (len > SCRIPT_MAX)
+			finish(f, VCPU_EXIT_KERNEL_LOAD, "the script is larger than %u bytes",
+			       SCRIPT_MAX);
+	}
+	script[len] = '\0';
+	unsigned lineno = 0;
+	for (char *save = NULL, *line = strtok_r(script, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		run_line(f, line, ++lineno);
+	finish(f, VCPU_EXIT_ERROR, "the script ended without exit");
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int parse_fd(const char *opt, const char *arg, int *out)
+{
+	if (cli_parse_fd(arg, out) < 0) {
+		log_err("%s %s: not an open file descriptor", opt, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_backend(struct fake *f, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || (size_t)(eq - arg) >= MACHINE_NAME_MAX ||
+	    f->nbackends == MACHINE_MAX_VIRTIO) {
+		log_err("--backend %s: want NAME=FD (at most %u)", arg, MACHINE_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	struct backend *b = &f->backends[f->nbackends];
+	memcpy(b->name, arg, (size_t)(eq - arg));
+	b->name[eq - arg] = '\0';
+	if (parse_fd("--backend", eq + 1, &b->fd) < 0)
+		return -EINVAL;
+	f->nbackends++;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct fake *f)
+{
+	static const struct option longopts[] = {
+		{ "machine-fd", required_argument, NULL, 'x' },
+		{ "mem-fd", required_argument, NULL, 'x' },
+		{ "initrd-fd", required_argument, NULL, 'x' },
+		{ "kvm-fd", required_argument, NULL, 'x' },
+		{ "kernel-fd", required_argument, NULL, 'K' },
+		{ "serial-fd", required_argument, NULL, 's' },
+		{ "control-fd", required_argument, NULL, 'C' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ 0 },
+	};
+	int c, err = 0;
+	enum log_level lvl;
+	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'x': break; /* what a KVM worker needs; nothing here */
+		case 'K': err = parse_fd("--kernel-fd", optarg, &f->kernel_fd); break;
+		case 's': err = parse_fd("--serial-fd", optarg, &f->serial_fd); break;
+		case 'C': err = parse_fd("--control-fd", optarg, &f->ctl_fd); break;
+		case 'b': err = parse_backend(f, optarg); break;
+		case 'l':
+			if ((err = log_parse_level(optarg, &lvl)) < 0)
+				log_err("--log-level %s: use error, warn, info or debug", optarg);
+			else
+				log_set_level(lvl);
+			break;
+		default: err = -EINVAL; break;
+		}
+	}
+	if (err)
+		return err;
+	if (optind < argc || f->kernel_fd < 0 || f->serial_fd < 0 || f->ctl_fd < 0) {
+		log_err("usage: fake_vcpu --kernel-fd N --serial-fd N --control-fd N "
+			"[--backend NAME=FD]... [the other options of cellvm-vcpu]");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fake f = { .kernel_fd = -1, .serial_fd = -1, .ctl_fd = -1, .sig_fd = -1 };
+
+	log_init("fake-vcpu", LOG_LVL_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	if (parse_opts(argc, argv, &f) < 0)
+		return VCPU_EXIT_ERROR;
+	/* Signals wait in the signalfd until a command listens (wait-run,
+	 * serve); `hang` never does. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (f.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+		log_err("signalfd: %m");
+		return VCPU_EXIT_ERROR;
+	}
+	run_script(&f);
+}
