@@ -128,8 +128,8 @@ static void describe_exit(struct lifecycle *lc, int error, const struct lifecycl
 		return;
 	case LC_EXIT_DEVICE_DIED:
 		if (x->signo)
-			set_last(lc, error, "device process %s killed by signal %d (SIG%s)",
-				 x->who ? x->who : "?", x->signo, sig_abbrev(x->signo));
+			set_last(lc, error, "device process %s killed by signal %d (SIG%s)%s%s",
+				 x->who ? x->who : "?", x->signo, sig_abbrev(x->signo), sep(d), d);
 		else
 			set_last(lc, error, "device process %s exited with status %d%s%s",
 				 x->who ? x->who : "?", x->status, sep(d), d);

@@ -63,6 +63,7 @@ struct server {
 	struct vm vm;
 	bool vm_live;            /* vm holds children or fds */
 	struct child_watch watch[VM_MAX_CHILDREN];
+	struct child_watch log_watch[VM_MAX_CHILDREN];
 	struct console_hub *serial, *console;
 	struct client *clients;
 	unsigned nclients, nguests;
@@ -261,13 +262,20 @@ static void kill_worker(struct server *s, const char *why)
 static struct lifecycle_exit exit_of(const struct server *s, const struct vm_child *c)
 {
 	struct lifecycle_exit x = { .who = c->name };
+	bool sigsys = c->end.signaled && c->end.status == SIGSYS;
 	if (strcmp(c->name, VM_WORKER_NAME) != 0) {
 		x.kind = LC_EXIT_DEVICE_DIED;
 		x.status = c->end.signaled ? 0 : c->end.status;
 		x.signo = c->end.signaled ? c->end.status : 0;
+		if (sigsys && c->log.seccomp[0])
+			x.detail = c->log.seccomp;
+		else if ((c->end.signaled || c->end.status) && c->log.error[0])
+			x.detail = c->log.error;
 		return x;
 	}
-	if (s->kill_reason) {
+	if (sigsys && c->log.seccomp[0]) {
+		x.detail = c->log.seccomp;
+	} else if (s->kill_reason) {
 		x.detail = s->kill_reason;
 	} else if (s->have_exit_msg && s->exit_msg.text[0]) {
 		x.detail = s->exit_msg.text;
@@ -301,6 +309,9 @@ static void on_child_end(struct server *s, struct vm_child *c)
 	log_msg(clean || s->stopping_all ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "%s (pid %d) %s",
 		c->name, (int)c->pid, how);
 	struct vm_child *w = worker(s);
+	/* The worker's EXIT, sent before it exits, says why it ends. */
+	while (!s->have_exit_msg && control_read_one(s))
+		;
 	if (c == w) {
 		timer_disarm(s->ping_timer);
 		timer_disarm(s->create_timer);
@@ -308,8 +319,6 @@ static void on_child_end(struct server *s, struct vm_child *c)
 		/* A device whose frontend went away exits by itself, maybe
 		 * before the worker's own end is seen: a worker that said
 		 * EXIT is the cause, whichever pidfd fires first. */
-		while (!s->have_exit_msg && control_read_one(s))
-			;
 		struct pollfd p = { .fd = w->pidfd, .events = POLLIN };
 		if (s->have_exit_msg) {
 			struct vm_child as_said = *w;
@@ -328,6 +337,25 @@ static void on_child_end(struct server *s, struct vm_child *c)
 	maybe_all_exited(s);
 }
 
+/* Passes a child's stderr on; stops watching it at EOF. */
+static void read_child_log(struct server *s, struct vm_child *c, unsigned rounds)
+{
+	if (c->log.fd < 0)
+		return;
+	int r = child_log_read(&c->log, STDERR_FILENO, rounds);
+	if (r != 0) {
+		evloop_del(s->loop, c->log.fd);
+		child_log_close(&c->log);
+	}
+}
+
+static void on_child_log(void *opaque, uint32_t events)
+{
+	struct child_watch *w = opaque;
+	(void)events;
+	read_child_log(w->s, &w->s->vm.child[w->idx], 16);
+}
+
 static void on_pidfd(void *opaque, uint32_t events)
 {
 	struct child_watch *w = opaque;
@@ -344,6 +372,8 @@ static void on_pidfd(void *opaque, uint32_t events)
 		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
 	}
 	c->exited = true;
+	/* Its last words (a seccomp report) are in the pipe by now. */
+	read_child_log(s, c, 64);
 	evloop_del(s->loop, c->pidfd);
 	close(c->pidfd);
 	c->pidfd = -1;
@@ -463,7 +493,11 @@ static void start_vm(struct server *s)
 	int code = vm_build(&s->vm, &s->cfg, &s->env, err, sizeof(err));
 	for (size_t i = 0; i < s->vm.nchildren; i++) {
 		s->watch[i] = (struct child_watch){ s, i };
+		s->log_watch[i] = (struct child_watch){ s, i };
 		int r = evloop_add(s->loop, s->vm.child[i].pidfd, EPOLLIN, on_pidfd, &s->watch[i]);
+		if (!r)
+			r = evloop_add(s->loop, s->vm.child[i].log.fd, EPOLLIN, on_child_log,
+				       &s->log_watch[i]);
 		if (r < 0 && !code)
 			code = internal(err, sizeof(err), "watching a child", r);
 	}
@@ -510,6 +544,9 @@ static void release(struct server *s)
 	s->serial = s->console = NULL;
 	if (s->vm.ctl_fd >= 0 && !s->ctl_eof)
 		evloop_del(s->loop, s->vm.ctl_fd);
+	for (size_t i = 0; i < s->vm.nchildren; i++)
+		if (s->vm.child[i].log.fd >= 0)
+			evloop_del(s->loop, s->vm.child[i].log.fd);
 	vm_release(&s->vm);
 	timer_disarm(s->kill_timer);
 	s->vm_live = false;

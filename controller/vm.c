@@ -79,16 +79,32 @@ static int machine_memfd(const struct machine *m)
 	return fd;
 }
 
-static int spawn_named(struct vm *vm, const char *name, const char *path, char *const *argv, const struct spawn_fd *fds, size_t nfds)
+/* Spawns a child with its stderr on a pipe the controller reads. */
+static int spawn_named(struct vm *vm, const char *name, const char *path, char *const *argv,
+		       const struct spawn_fd *fds, size_t nfds)
 {
 	struct vm_child *c = &vm->child[vm->nchildren];
-	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
-						   .nfds = nfds, .stderr_fd = -1 },
-			      &c->pid, &c->pidfd);
-	if (err < 0)
+	int logp[2];
+	if (pipe2(logp, O_CLOEXEC) < 0)
+		return -errno;
+	/* Only our end is non-blocking: the child's writes wait for us. */
+	if (fcntl(logp[0], F_SETFL, O_NONBLOCK) < 0) {
+		int err = -errno;
+		close(logp[0]);
+		close(logp[1]);
 		return err;
+	}
+	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
+						   .nfds = nfds, .stderr_fd = logp[1] },
+			      &c->pid, &c->pidfd);
+	close(logp[1]);
+	if (err < 0) {
+		close(logp[0]);
+		return err;
+	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->exited = false;
+	child_log_init(&c->log, logp[0]);
 	vm->nchildren++;
 	log_info("%s: started %s (pid %d)", name, path, (int)c->pid);
 	return 0;
@@ -413,8 +429,10 @@ void vm_signal_all(struct vm *vm, int sig)
 
 void vm_release(struct vm *vm)
 {
-	for (size_t i = 0; i < vm->nchildren; i++)
+	for (size_t i = 0; i < vm->nchildren; i++) {
 		close_fd(&vm->child[i].pidfd);
+		child_log_close(&vm->child[i].log);
+	}
 	close_fd(&vm->ctl_fd);
 	close_fd(&vm->serial_fd);
 	close_fd(&vm->console_fd);

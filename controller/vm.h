@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "child_log.h"
 #include "config.h"
 #include "log.h"
 #include "machine.h"
@@ -34,6 +35,7 @@ struct vm_child {
 	int pidfd;          /* -1 once reaped */
 	bool exited;
 	struct child_end end;
+	struct child_log log; /* its stderr */
 };
 
 /* What the controller's process provides to every VM. */
@@ -63,7 +65,8 @@ struct vm_child *vm_child_by_pidfd(struct vm *vm, int pidfd);
 size_t vm_alive(const struct vm *vm);
 /* Sends sig to every child not reaped yet. */
 void vm_signal_all(struct vm *vm, int sig);
-/* Closes every fd the VM holds (call once no child is left) and empties it. */
+/* Closes every fd the VM holds (call once no child is left; the children's
+ * stderr pipes too) and empties it. */
 void vm_release(struct vm *vm);
 
 #endif
