@@ -42,6 +42,20 @@ int evloop_create(struct evloop **out)
 	return 0;
 }
 
+size_t evloop_fds(const struct evloop *loop, int *out, size_t max)
+{
+	size_t n = 0;
+	if (n < max)
+		out[n] = loop->epfd;
+	n++;
+	for (const struct evloop_handler *h = loop->live; h; h = h->next) {
+		if (n < max)
+			out[n] = h->fd;
+		n++;
+	}
+	return n;
+}
+
 static void free_list(struct evloop_handler *h)
 {
 	while (h) {

@@ -6,6 +6,7 @@
 #ifndef CELLVM_EVENT_LOOP_H
 #define CELLVM_EVENT_LOOP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct evloop;
@@ -22,6 +23,11 @@ int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void 
 int evloop_mod(struct evloop *loop, int fd, uint32_t events);
 /* -ENOENT if fd is not watched. */
 int evloop_del(struct evloop *loop, int fd);
+
+/* The fds the loop holds: its epoll fd, then every watched fd, up to max
+ * of them into out. Returns how many there are (which may be more than
+ * max). For a sandbox that closes every fd its process does not use. */
+size_t evloop_fds(const struct evloop *loop, int *out, size_t max);
 
 /* Waits up to timeout_ms (-1: forever) and dispatches what is ready.
  * Returns the number of callbacks run, or -errno. */

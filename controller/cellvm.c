@@ -2,7 +2,7 @@
  *
  *   cellvm run --kernel K [--initrd I] [--cmdline C] [--cpus N] [--memory 512M]
  *              [--disk FILE[,ro]]... [--net tap=NAME[,mac=M]]... [--rng]
- *              [--console] [--sandbox=on|off|log] [--log-level L]
+ *              [--console] [--sandbox=on|off|log] [--policy-dir DIR] [--log-level L]
  *
  * Starts a private cellvmd on a socketpair, sends it the config these
  * options make (the same keys as docs/config.md), attaches the terminal to
@@ -35,6 +35,10 @@
 
 enum { ID_CREATE = 1, ID_RUN, ID_STOP };
 
+/* --sandbox: the VM's processes and the private controller's. */
+static const char *sandbox_arg = "on";
+static const char *policy_dir; /* --policy-dir, for the controller and every child */
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -48,7 +52,9 @@ static void usage(FILE *f)
 		"  --net tap=NAME[,mac=M]   a virtio-net device on an existing tap (repeatable)\n"
 		"  --rng                    a virtio-rng device\n"
 		"  --console                a virtio-console device (hvc0)\n"
-		"  --sandbox=on|off|log     confine the device processes (default on)\n"
+		"  --sandbox=on|off|log     confine every process (default on; log: allow and\n"
+		"                           log what a policy lacks)\n"
+		"  --policy-dir DIR         where the seccomp policies are (debugging)\n"
 		"  --log-level LEVEL        error, warn, info (default: warn) or debug\n"
 		"The terminal is the guest's serial console; Ctrl-] stops the VM.\n");
 }
@@ -107,6 +113,7 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 		{ "rng", no_argument, NULL, 'r' },
 		{ "console", no_argument, NULL, 'C' },
 		{ "sandbox", required_argument, NULL, 's' },
+		{ "policy-dir", required_argument, NULL, 'P' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -115,7 +122,7 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 		    *nets = json_object_new_array();
 	bool have_kernel = false, have_cmdline = false;
 	unsigned long cpus;
-	enum vm_sandbox sb;
+	enum sandbox_mode sb;
 	int c, err = 0;
 	while (!err && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -141,11 +148,13 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 		case 'r': json_object_object_add(cfg, "rng", json_object_new_boolean(true)); break;
 		case 'C': json_object_object_add(cfg, "console", json_object_new_boolean(true)); break;
 		case 's':
-			if (config_parse_sandbox(optarg, &sb) < 0)
+			if (sandbox_parse_mode(optarg, &sb) < 0)
 				err = bad("--sandbox", optarg, "want on, off or log");
 			else
-				json_object_object_add(cfg, "sandbox", json_object_new_string(optarg));
+				json_object_object_add(cfg, "sandbox",
+						       json_object_new_string(sandbox_arg = optarg));
 			break;
+		case 'P': policy_dir = optarg; break;
 		case 'l':
 			if (log_parse_level(optarg, lvl) < 0)
 				err = bad("--log-level", optarg, "want error, warn, info or debug");
@@ -186,8 +195,12 @@ static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 	self[n] = '\0';
 	*strrchr(self, '/') = '\0';
 	snprintf(path, sizeof(path), "%s/cellvmd", self);
-	char *const argv[] = { "cellvmd", "--client-fd", "3", "--log-level",
-			       (char *)log_level_name(lvl), NULL };
+	char *argv[] = { "cellvmd", "--client-fd", "3", "--log-level", (char *)log_level_name(lvl),
+			 "--sandbox", (char *)sandbox_arg, NULL, NULL, NULL };
+	if (policy_dir) {
+		argv[7] = "--policy-dir";
+		argv[8] = (char *)policy_dir;
+	}
 	struct spawn_fd fd = { sv, 3 };
 	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = &fd,
 						   .nfds = 1, .stderr_fd = -1 },

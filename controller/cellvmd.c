@@ -2,9 +2,11 @@
  * socket (docs/rpc.md).
  *
  *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
+ *           [--sandbox on|off|log] [--policy-dir DIR]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
- * no capabilities before it reads a client's first byte. With --client-fd it
+ * no capabilities; then it confines itself (policy/controller.policy)
+ * before it reads a client's first byte. With --client-fd it
  * serves that one connected client (how `cellvm run` uses it) and exits once
  * the client has gone and the VM is stopped. */
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "confine.h"
 #include "event_loop.h"
 #include "log.h"
 #include "privdrop.h"
@@ -44,7 +47,9 @@ static void usage(FILE *f)
 		   "  --client-fd N     serve this connected socket only; exit when it closes\n"
 		   "  --user USER       when started as root: open /dev/kvm and the socket,\n"
 		   "                    then run as USER with no capabilities\n"
-		   "  --worker PATH     the vcpu-worker binary (default: cellvm-vcpu next to us)\n");
+		   "  --worker PATH     the vcpu-worker binary (default: cellvm-vcpu next to us)\n"
+		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
+		   CONFINE_USAGE);
 }
 
 /* Only our own user (or root) may drive the VM. */
@@ -167,16 +172,25 @@ int main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "worker", required_argument, NULL, 'w' },
+		{ "device-dir", required_argument, NULL, 'D' },
+		CONFINE_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL;
+	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
+	struct confine_opts copts;
 	int client_fd = -1, c;
 	enum log_level lvl = LOG_LVL_INFO;
 	static char worker[PATH_MAX + 64], device_dir[PATH_MAX + 64];
 
 	log_init("cellvmd", LOG_LVL_INFO);
+	confine_opts_init(&copts);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int r = confine_opt(&copts, c, optarg);
+		if (r < 0)
+			return 1;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 's': socket_path = optarg; break;
 		case 'c':
@@ -187,6 +201,7 @@ int main(int argc, char **argv)
 			break;
 		case 'u': user = optarg; break;
 		case 'w': worker_arg = optarg; break;
+		case 'D': device_arg = optarg; break;
 		case 'l':
 			if (log_parse_level(optarg, &lvl) < 0) {
 				log_err("--log-level %s: use error, warn, info or debug", optarg);
@@ -206,6 +221,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (worker_arg)
 		snprintf(worker, sizeof(worker), "%s", worker_arg);
+	if (device_arg)
+		snprintf(device_dir, sizeof(device_dir), "%s", device_arg);
 
 	uid_t uid = 0;
 	gid_t gid = 0;
@@ -227,6 +244,20 @@ int main(int argc, char **argv)
 		return 1;
 	if (user && privdrop_to(uid, gid) < 0)
 		return 1;
+	int keep[3];
+	size_t nkeep = 0;
+	if (kvm_fd >= 0)
+		keep[nkeep++] = kvm_fd;
+	if (d.listen_fd >= 0)
+		keep[nkeep++] = d.listen_fd;
+	if (client_fd >= 0)
+		keep[nkeep++] = client_fd;
+	if (confine(&copts, &(struct confine_req){ .process = "cellvmd", .kind = "controller",
+						   .keep_fds = keep, .nkeep = nkeep,
+						   /* it starts every process of the VM */
+						   .new_tasks = 4096, .spawns_confined = true,
+						   .max_fds = 4096, .writes_files = true }) < 0)
+		return 1;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t mask;
@@ -234,7 +265,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
-			      .log_level = lvl };
+			      .log_level = lvl, .policy_dir = copts.policy_dir };
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %m");

@@ -185,26 +185,6 @@ int config_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static const char *const sandbox_names[] = {
-	[VM_SANDBOX_ON] = "on", [VM_SANDBOX_OFF] = "off", [VM_SANDBOX_LOG] = "log"
-};
-
-int config_parse_sandbox(const char *s, enum vm_sandbox *out)
-{
-	for (size_t i = 0; i < sizeof(sandbox_names) / sizeof(sandbox_names[0]); i++) {
-		if (!strcmp(s, sandbox_names[i])) {
-			*out = (enum vm_sandbox)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const char *config_sandbox_name(enum vm_sandbox s)
-{
-	return (unsigned)s < sizeof(sandbox_names) / sizeof(sandbox_names[0]) ? sandbox_names[s]
-									      : "?";
-}
 
 /* ------------------------------------------------------ pass 1: bytes */
 
@@ -527,7 +507,7 @@ static int get_bool(struct ctx *c, struct json_object *obj, const char *key, boo
 	return 0;
 }
 
-static int get_sandbox(struct ctx *c, struct json_object *obj, enum vm_sandbox *dst)
+static int get_sandbox(struct ctx *c, struct json_object *obj, enum sandbox_mode *dst)
 {
 	struct json_object *v;
 	struct qbuf q;
@@ -537,7 +517,7 @@ static int get_sandbox(struct ctx *c, struct json_object *obj, enum vm_sandbox *
 		return fail(c, "sandbox", "want \"on\", \"off\" or \"log\", not %s", type_name(v));
 	const char *s = json_object_get_string(v);
 	size_t len = (size_t)json_object_get_string_len(v);
-	if (strlen(s) != len || config_parse_sandbox(s, dst) < 0)
+	if (strlen(s) != len || sandbox_parse_mode(s, dst) < 0)
 		return fail(c, "sandbox", "%s: want \"on\", \"off\" or \"log\"", quote(&q, s, len));
 	return 0;
 }
@@ -568,7 +548,7 @@ static const char *const block_keys[] = { "path", "vhost_user_socket", "read_onl
 static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox", NULL };
 
 static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_device *b,
-		       enum vm_sandbox vm_sandbox)
+		       enum sandbox_mode vm_sandbox)
 {
 	bool has_path, has_sock, has_serial;
 	int ret;
@@ -627,7 +607,7 @@ static bool tap_name_ok(const char *s)
 }
 
 static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device *n,
-		     enum vm_sandbox vm_sandbox)
+		     enum sandbox_mode vm_sandbox)
 {
 	bool has_tap, has_sock;
 	struct qbuf q;
@@ -782,7 +762,7 @@ static int parse_top(struct ctx *c, struct json_object *top, struct vm_config *c
 
 	cfg->cpus = 1;
 	cfg->memory = VM_CONFIG_MEM_DEFAULT;
-	cfg->sandbox = VM_SANDBOX_ON;
+	cfg->sandbox = SANDBOX_ON;
 	if ((ret = check_keys(c, top, top_keys)) || (ret = get_sandbox(c, top, &cfg->sandbox)) ||
 	    (ret = get_path(c, top, "kernel", cfg->kernel, sizeof(cfg->kernel),
 			    "the guest kernel (bzImage)", &present)))

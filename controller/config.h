@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "machine.h"
+#include "sandbox.h"
 
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
 #define VM_CONFIG_MAX_DEPTH 8                    /* nesting of objects/arrays */
@@ -33,10 +34,7 @@
 #define VM_CONFIG_MEM_ALIGN (2ull << 20)
 #define VM_CONFIG_MEM_DEFAULT (256ull << 20)
 
-/* How a device process cellvm starts is confined (issue 6): enforced, only
- * logged (seccomp log action: a missing syscall is reported, not fatal), or
- * not at all. */
-enum vm_sandbox { VM_SANDBOX_ON, VM_SANDBOX_OFF, VM_SANDBOX_LOG };
+
 
 /* Who serves a device: a process cellvm starts (cellvm-blk on `path`,
  * cellvm-net on `tap`), or an external vhost-user backend already listening
@@ -51,7 +49,7 @@ struct vm_block_device {
 	char serial[VM_CONFIG_SERIAL_MAX + 1];        /* "" when not set */
 	/* The device's own "sandbox", else the VM-wide one. For VHOST_USER it is
 	 * the VM-wide one and means nothing: cellvm does not start that backend. */
-	enum vm_sandbox sandbox;
+	enum sandbox_mode sandbox;
 };
 
 struct vm_net_device {
@@ -60,7 +58,7 @@ struct vm_net_device {
 	char vhost_user_socket[VM_CONFIG_SOCKET_MAX]; /* "" for CELLVM */
 	bool has_mac;                                 /* else the VMM picks one */
 	uint8_t mac[6];
-	enum vm_sandbox sandbox;                      /* as for block devices */
+	enum sandbox_mode sandbox;                      /* as for block devices */
 };
 
 struct vm_config {
@@ -75,7 +73,7 @@ struct vm_config {
 	struct vm_net_device net[VM_CONFIG_MAX_DEVICES];
 	bool console;
 	bool rng;
-	enum vm_sandbox sandbox;
+	enum sandbox_mode sandbox;
 };
 
 /* Parses and validates the JSON config in json[0..len) (need not be
@@ -92,11 +90,5 @@ int vm_config_parse(const char *json, size_t len, struct vm_config *out, char *e
  * or "MiB"). 0 with *out set, or -EINVAL (overflow too) with *out untouched.
  * Checks no range: the caller does. */
 int config_parse_size(const char *s, uint64_t *out);
-
-/* "on", "off" or "log". 0 or -EINVAL with *out untouched. */
-int config_parse_sandbox(const char *s, enum vm_sandbox *out);
-
-/* "on", "off" or "log" (for logs and status output). */
-const char *config_sandbox_name(enum vm_sandbox s);
 
 #endif

@@ -110,6 +110,19 @@ static int spawn_named(struct vm *vm, const char *name, const char *path, char *
 	return 0;
 }
 
+/* --sandbox MODE [--policy-dir DIR] at argv[a]; returns the next index. */
+static size_t add_sandbox_args(const char **argv, size_t a, enum sandbox_mode mode,
+			       const struct vm_env *env)
+{
+	argv[a++] = "--sandbox";
+	argv[a++] = sandbox_mode_name(mode);
+	if (env->policy_dir) {
+		argv[a++] = "--policy-dir";
+		argv[a++] = env->policy_dir;
+	}
+	return a;
+}
+
 /* Connects to an external vhost-user backend's listening socket. */
 static int connect_backend(const char *path)
 {
@@ -131,6 +144,7 @@ static int connect_backend(const char *path)
 /* What one device needs: its binary and arguments, and the fd it serves. */
 struct device_plan {
 	const char *binary;
+	enum sandbox_mode sandbox;
 	const char *args[8]; /* after --fd 3, NULL-terminated */
 	int resource;        /* -1: none */
 	const char *socket;  /* external backend: connect here instead */
@@ -139,7 +153,7 @@ struct device_plan {
 static int open_resource(const struct vm_config *cfg, const char *name, uint32_t id, size_t idx,
 			 struct device_plan *p, char mac[18], char *err, size_t errlen)
 {
-	*p = (struct device_plan){ .resource = -1 };
+	*p = (struct device_plan){ .resource = -1, .sandbox = cfg->sandbox };
 	int fd;
 	switch (id) {
 	case 2: {
@@ -148,6 +162,7 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 			p->socket = d->vhost_user_socket;
 			return 0;
 		}
+		p->sandbox = d->sandbox;
 		fd = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd < 0)
 			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
@@ -171,6 +186,7 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 			p->socket = d->vhost_user_socket;
 			return 0;
 		}
+		p->sandbox = d->sandbox;
 		fd = tap_open(d->tap);
 		if (fd < 0)
 			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
@@ -250,12 +266,13 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", env->device_dir, p.binary);
-	const char *argv[16] = { p.binary, "--fd", "3" };
+	const char *argv[20] = { p.binary, "--fd", "3" };
 	size_t a = 3;
 	for (size_t k = 0; p.args[k]; k++)
 		argv[a++] = p.args[k];
 	argv[a++] = "--log-level";
 	argv[a++] = log_level_name(env->log_level);
+	a = add_sandbox_args(argv, a, p.sandbox, env);
 	argv[a] = NULL;
 	struct spawn_fd fds[2] = { { sv[1], FD_DEV_SOCKET }, { p.resource, FD_DEV_RESOURCE } };
 	int r = spawn_named(vm, v->name, path, (char *const *)argv, fds,
@@ -271,8 +288,8 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 	return 0;
 }
 
-static int start_worker(struct vm *vm, const struct vm_env *env, const struct machine *m,
-			const struct handoff *h, char *err, size_t errlen)
+static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
+			const struct machine *m, const struct handoff *h, char *err, size_t errlen)
 {
 	const char *path = env->worker;
 	static const char *const fdnums[] = { "3", "4", "5", "6", "7", "8", "9" };
@@ -282,7 +299,7 @@ static int start_worker(struct vm *vm, const struct vm_env *env, const struct ma
 				 fdnums[FD_W_KERNEL - 3], "--serial-fd", fdnums[FD_W_SERIAL - 3],
 				 "--control-fd", fdnums[FD_W_CONTROL - 3], "--log-level",
 				 log_level_name(env->log_level) };
-	size_t a = 13;
+	size_t a = add_sandbox_args(argv, 13, cfg->sandbox, env);
 	struct spawn_fd fds[FD_W_BACKEND0 - 3 + MACHINE_MAX_VIRTIO] = {
 		{ h->machine_fd, FD_W_MACHINE }, { h->mem_fd, FD_W_MEM },
 		{ h->kernel_fd, FD_W_KERNEL }, { h->worker_serial, FD_W_SERIAL },
@@ -390,7 +407,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	for (size_t i = 0; i < m.nvirtio && !code; i++)
 		code = start_device(vm, cfg, env, &m, i, &h, err, errlen);
 	if (!code)
-		code = start_worker(vm, env, &m, &h, err, errlen);
+		code = start_worker(vm, cfg, env, &m, &h, err, errlen);
 out:
 	close_fd(&h.machine_fd);
 	close_fd(&h.mem_fd);

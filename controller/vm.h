@@ -43,6 +43,7 @@ struct vm_env {
 	const char *device_dir; /* where cellvm-blk, cellvm-net, ... live */
 	const char *worker;     /* the vcpu-worker binary (cellvm-vcpu) */
 	int kvm_fd;           /* /dev/kvm, opened before privileges were dropped; -1: the worker opens it */
+	const char *policy_dir; /* passed to the children; NULL: their default */
 	enum log_level log_level;
 };
 

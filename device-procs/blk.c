@@ -516,7 +516,8 @@ int main(int argc, char **argv)
 
 	struct vub b;
 	vub_init(&b, &d->ops, d, NULL);
-	status = serve_run(&b, &o, NULL);
+	status = serve_run(&b, &o, NULL,
+			   &(struct serve_confine){ .fds = &d->fd, .nfds = 1, .writes_files = true });
 out:
 	if (d->fd >= 0)
 		close(d->fd);

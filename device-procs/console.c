@@ -430,7 +430,8 @@ int main(int argc, char **argv)
 	con->b = &b;
 	con->host_fd = host_fd;
 	vub_init(&b, &console_ops, con, NULL);
-	int status = serve_run(&b, &o, console_setup);
+	int status = serve_run(&b, &o, console_setup,
+			       &(struct serve_confine){ .fds = &host_fd, .nfds = 1 });
 	close(host_fd);
 	free(con);
 	return status;

@@ -433,7 +433,7 @@ int main(int argc, char **argv)
 	n->b = &b;
 	n->tap_fd = tap_fd;
 	vub_init(&b, &net_ops, n, NULL);
-	status = serve_run(&b, &o, net_setup);
+	status = serve_run(&b, &o, net_setup, &(struct serve_confine){ .fds = &tap_fd, .nfds = 1 });
 out_tap:
 	close(tap_fd);
 out:

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	}
 	struct vub b;
 	vub_init(&b, &rng_ops, rng, NULL);
-	int status = serve_run(&b, &o, NULL);
+	int status = serve_run(&b, &o, NULL, &(struct serve_confine){ 0 });
 	free(rng);
 	return status;
 }

@@ -16,11 +16,15 @@
 
 #include "cli.h"
 #include "log.h"
+#ifdef CELLVM_TEST_HOOKS
+#include "test_hooks.h"
+#endif
 
 static void serve_opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
+	confine_opts_init(&o->confine);
 }
 
 /* Handles option c if it is one of SERVE_LONG_OPTIONS: 1 if handled, 0 if it
@@ -29,6 +33,9 @@ static int serve_opt(struct serve_opts *o, int c, const char *arg)
 {
 	enum log_level lvl;
 	unsigned long fd;
+	int r = confine_opt(&o->confine, c, arg);
+	if (r != 0)
+		return r;
 	switch (c) {
 	case SERVE_OPT_SOCKET_PATH:
 		o->socket_path = arg;
@@ -198,7 +205,25 @@ static int listen_on(const char *path)
 	return fd;
 }
 
-int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b))
+/* Confined from here: the fds the loop watches, the device's own, 0-2. */
+static int serve_confine(struct vub *b, const struct serve_opts *o, const struct serve_confine *c)
+{
+	int keep[64];
+	size_t n = evloop_fds(b->loop, keep, 64);
+	if (n + c->nfds > 64)
+		return -EMFILE;
+	for (size_t i = 0; i < c->nfds; i++)
+		keep[n++] = c->fds[i];
+	char process[32];
+	snprintf(process, sizeof(process), "cellvm-%s", b->ops->name);
+	return confine(&o->confine, &(struct confine_req){
+					    .process = process, .kind = b->ops->name, .keep_fds = keep,
+					    .nkeep = n, .namespaces = true, .max_fds = 256,
+					    .writes_files = c->writes_files });
+}
+
+int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
+	      const struct serve_confine *c)
 {
 	struct server *s = &the_server;
 	int err;
@@ -239,6 +264,11 @@ int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub
 			goto out;
 		}
 	}
+#ifdef CELLVM_TEST_HOOKS
+	test_hooks_init();
+#endif
+	if ((err = serve_confine(b, o, c)) < 0)
+		goto out;
 	if ((err = evloop_run(b->loop)) < 0)
 		log_err("event loop: %s", strerror(-err));
 out:

@@ -84,12 +84,7 @@ int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int me
 	vm->vm_fd = -1;
 	vm->mem_fd = mem_fd;
 	vm->m = m;
-	vm->kvm_fd = kvm_fd >= 0 ? kvm_fd : open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		err = -errno;
-		log_err("/dev/kvm: %s", strerror(-err));
-		return err;
-	}
+	vm->kvm_fd = kvm_fd;
 	if ((err = check_kvm(vm->kvm_fd)))
 		return err;
 	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);

@@ -20,7 +20,7 @@ struct kvm_vm {
 	int vcpu_mmap_size;
 };
 
-/* Opens KVM (kvm_fd >= 0: already open, taken over), checks the API version
+/* Takes over kvm_fd (/dev/kvm, open), checks the API version
  * and the capabilities we rely on, creates the VM, irqchip and PIT, and maps
  * mem_fd (which must be at least machine_ram_size() long) as guest RAM. */
 int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int mem_fd);

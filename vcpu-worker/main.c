@@ -29,6 +29,7 @@
 #include "boot_linux.h"
 #include "bus.h"
 #include "cli.h"
+#include "confine.h"
 #include "event_loop.h"
 #include "exit_status.h"
 #include "i8042.h"
@@ -53,6 +54,7 @@ struct opts {
 	int machine_fd, mem_fd, kernel_fd, initrd_fd, serial_fd, kvm_fd, control_fd;
 	size_t nbackends;
 	struct backend_arg backends[MACHINE_MAX_VIRTIO];
+	struct confine_opts confine;
 };
 
 struct worker {
@@ -88,7 +90,7 @@ static void usage(FILE *f)
 		"usage: cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)\n"
 		"                   [--initrd PATH | --initrd-fd N] [--serial-fd N]\n"
 		"                   [--backend NAME=FD]... [--kvm-fd N] [--control-fd N]\n"
-		"                   [--log-level LEVEL]\n"
+		"                   [--log-level LEVEL] [--sandbox on|off|log] [--policy-dir DIR]\n"
 		"Runs the guest described by the machine device tree on KVM. Exit status:\n"
 		"0 poweroff, 3 reboot, 4 stopped, 10 kernel load failure, 11 vCPU start\n"
 		"failure, 12 vCPU runtime failure, 13 device failure, 1 other errors.\n");
@@ -145,13 +147,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "control-fd", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		CONFINE_LONG_OPTIONS,
 		{ 0 },
 	};
 	int c, err = 0;
 	enum log_level lvl;
 	*o = (struct opts){ .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
 			    .serial_fd = -1, .kvm_fd = -1, .control_fd = -1 };
+	confine_opts_init(&o->confine);
 	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int r = confine_opt(&o->confine, c, optarg);
+		if (r) {
+			err = r < 0 ? r : 0;
+			continue;
+		}
 		switch (c) {
 		case 'M': err = parse_fd("--machine-fd", optarg, &o->machine_fd); break;
 		case 'm': err = parse_fd("--mem-fd", optarg, &o->mem_fd); break;
@@ -550,6 +559,28 @@ static void report_exit(struct worker *w, enum vcpu_exit_status st)
 		log_debug("control: EXIT not sent: %s", strerror(-err));
 }
 
+/* Confined before the first byte from the controller's files or a device:
+ * everything the worker will use is an fd by now. */
+static enum vcpu_exit_status confine_worker(struct opts *o)
+{
+	if (o->kvm_fd < 0 && (o->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0) {
+		log_err("/dev/kvm: %m");
+		return VCPU_EXIT_START;
+	}
+	int keep[8 + MACHINE_MAX_VIRTIO] = { o->machine_fd, o->mem_fd,    o->kernel_fd,
+					     o->initrd_fd,  o->serial_fd, o->kvm_fd,
+					     o->control_fd };
+	size_t n = 7;
+	for (size_t i = 0; i < o->nbackends; i++)
+		keep[n++] = o->backends[i].fd;
+	int err = confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
+							      .kind = "vcpu", .keep_fds = keep,
+							      .nkeep = n, .namespaces = true,
+							      .new_tasks = MACHINE_MAX_CPUS,
+							      .max_fds = 1024 });
+	return err < 0 ? VCPU_EXIT_ERROR : VCPU_EXIT_POWEROFF;
+}
+
 /* Builds the VM, runs it, and returns the exit status. */
 static enum vcpu_exit_status build_and_run(struct worker *w, const struct opts *o)
 {
@@ -608,7 +639,9 @@ int main(int argc, char **argv)
 	w.sig_fd = w.end_efd = w.rx_efd = -1;
 	w.host = (struct vcpu_host){ .vm = &w.vm, .pio = &w.pio, .mmio = &w.mmio,
 				     .end = host_end, .opaque = &w };
-	enum vcpu_exit_status st = build_and_run(&w, &o);
+	enum vcpu_exit_status st = confine_worker(&o);
+	if (st == VCPU_EXIT_POWEROFF)
+		st = build_and_run(&w, &o);
 	report_exit(&w, st);
 	return st;
 }

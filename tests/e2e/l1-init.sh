@@ -4,7 +4,8 @@
 # guests with cellvm and prints the RESULT lines the host turns into TAP.
 # Prints "E2E ..." lines for the host besides; powers off at the end.
 # Kernel command line: cellvm_e2e.timeout=SECONDS (per VM run),
-# cellvm_e2e.only=NAME[,NAME] (scenarios to run; default all).
+# cellvm_e2e.only=NAME[,NAME] (scenarios to run; default all),
+# cellvm_e2e.sandbox=on|log|off (how cellvm confines itself; default on).
 /bin/busybox --install -s /bin
 export PATH=/cellvm/bin:/bin
 
@@ -34,6 +35,7 @@ for arg in $(cat /proc/cmdline); do
 	case $arg in
 	cellvm_e2e.timeout=*) export E2E_VM_TIMEOUT="${arg#*=}" ;;
 	cellvm_e2e.only=*) export E2E_ONLY="${arg#*=}" ;;
+	cellvm_e2e.sandbox=*) export E2E_SANDBOX="${arg#*=}" ;;
 	esac
 done
 # Sanitizer options and the like, from the host's environment.

@@ -1,8 +1,9 @@
 #!/bin/busybox sh
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
-# (cellvm.test=all|blk|rng|none, cellvm.end=poweroff|reboot|wait) and prints
-# "L2 <key> <value>" lines on the serial console for the scenario in level 1.
+# (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net or console;
+# cellvm.end=poweroff|reboot|wait) and prints "L2 <key> <value>" lines on
+# the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -95,15 +96,39 @@ test_rng() {
 	echo "L2 rng $(timeout 10 head -c 32 /dev/hwrng | od -An -tx1 | tr -d ' \n')"
 }
 
+# virtio-net: the interface and the MAC the host gave it; a frame out.
+test_net() {
+	if ! wait_for [ -e /sys/class/net/eth0 ]; then
+		echo "L2 net-missing"
+		return
+	fi
+	ip link set eth0 up
+	ip addr add 10.0.2.15/24 dev eth0
+	# An ARP request goes out through the device; nothing needs to answer.
+	arping -c 1 -w 1 -I eth0 10.0.2.2 >/dev/null 2>&1
+	echo "L2 net $(cat /sys/class/net/eth0/address) tx $(cat /sys/class/net/eth0/statistics/tx_packets)"
+}
+
+# virtio-console: a line on hvc0, which the host reads with GetConsole.
+test_console() {
+	if ! wait_for [ -c /dev/hvc0 ]; then
+		echo "L2 console-missing"
+		return
+	fi
+	echo "L2 hvc0 hello from the virtio console" >/dev/hvc0
+	echo "L2 console written"
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
-case $test in
-all) test_blk; test_rng ;;
-blk) test_blk ;;
-rng) test_rng ;;
-none) ;;
-*) echo "L2 unknown-test $test" ;;
-esac
+[ "$test" = all ] && test=blk,rng
+for t in $(echo "$test" | tr , ' '); do
+	case $t in
+	blk | rng | net | console) "test_$t" ;;
+	none) ;;
+	*) echo "L2 unknown-test $t" ;;
+	esac
+done
 echo "L2 end $end"
 sync
 case $end in

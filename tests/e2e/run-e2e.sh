@@ -5,7 +5,9 @@
 # runs every scenario. Turns its "RESULT <name> ok|fail <detail>" lines into
 # TAP, plan at the end.
 # Environment: CELLVM_E2E_VM_TIMEOUT (seconds per VM run in level 1),
-# CELLVM_E2E_ONLY (comma-separated scenarios), CELLVM_E2E_KEEP=1 (keep the
+# CELLVM_E2E_ONLY (comma-separated scenarios), CELLVM_E2E_SANDBOX=log (the
+# VMs' processes log what their policies lack instead of dying; level 1
+# prints those lines, "E2E seccomp ..."), CELLVM_E2E_KEEP=1 (keep the
 # work directory, with level 1's serial log), CELLVM_E2E_EXTRA (more files
 # for level 1, with their libraries: SRC:DEST ...), CELLVM_E2E_L1_CPUS
 # (level 1's CPU count, default 2), CELLVM_E2E_SHOW=1 (copy level 1's
@@ -48,7 +50,7 @@ kdir=$("$guest/fetch-kernel.sh") || { not_ok "fetch Debian's kernel"; finish; }
 
 # Level 1's initramfs: KVM in the note's load order (kvm-amd needs kvm and
 # ccp), the level-2 kernel and initramfs, cellvm and the libraries it needs.
-set -- -m irqbypass -m kvm -m ccp -m kvm-amd \
+set -- -m irqbypass -m kvm -m ccp -m kvm-amd -m tun \
 	-f "$kdir/vmlinuz:/l2/vmlinuz" -f "$work/l2.gz:/l2/initrd.gz" \
 	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh"
 # libs: every absolute path ldd names, the loader among them; nothing for a
@@ -69,6 +71,9 @@ for b in device-procs/cellvm-blk device-procs/cellvm-rng device-procs/cellvm-con
 	else
 		missing="$missing ${b##*/}"
 	fi
+done
+for f in "$top_srcdir"/policy/*.policy; do
+	set_args="$set_args $f:/cellvm/policy/${f##*/}"
 done
 # SRC:DEST pairs for debugging, e.g. "/usr/bin/strace:/bin/strace".
 for f in ${CELLVM_E2E_EXTRA:-}; do
@@ -99,6 +104,7 @@ set -- "$@" -f "$work/env:/etc/e2e-env"
 append="console=ttyS0 quiet"
 [ -n "${CELLVM_E2E_VM_TIMEOUT:-}" ] && append="$append cellvm_e2e.timeout=$CELLVM_E2E_VM_TIMEOUT"
 [ -n "${CELLVM_E2E_ONLY:-}" ] && append="$append cellvm_e2e.only=$CELLVM_E2E_ONLY"
+[ -n "${CELLVM_E2E_SANDBOX:-}" ] && append="$append cellvm_e2e.sandbox=$CELLVM_E2E_SANDBOX"
 log=$work/serial.log
 l1_start=$(date +%s)
 l1() {

@@ -7,6 +7,9 @@
 # all).
 L=/cellvm/bin/cellvm
 D=/cellvm/bin/cellvmd
+# The policies are copied here, not to the installed path. E2E_SANDBOX=log:
+# every process logs what its policy lacks instead of dying.
+P="--policy-dir /cellvm/policy --sandbox ${E2E_SANDBOX:-on}"
 C=/cellvm/bin/cellvmctl
 K=/l2/vmlinuz
 I=/l2/initrd.gz
@@ -45,7 +48,7 @@ run_vm() {
 	t0=$(now)
 	# Its own session, so that whatever it leaves behind can be killed and
 	# does not load the next scenario; SIGTERM at the timeout, SIGKILL 10 s on.
-	setsid timeout -s KILL $((secs + 10)) timeout "$secs" "$L" run "$@" \
+	setsid timeout -s KILL $((secs + 10)) timeout "$secs" "$L" run $P "$@" \
 		</dev/null >"$out" 2>"$err" &
 	pid=$!
 	wait $pid
@@ -103,7 +106,7 @@ scenario_bad_kernel() {
 # Two vCPUs, a disk and an RNG; the guest checks them and powers off.
 scenario_boot() {
 	names="boot-init boot-cpus boot-blk-hostpattern boot-blk-write \
-		boot-blk-readback boot-blk-reinit boot-rng boot-poweroff"
+		boot-blk-readback boot-blk-reinit boot-rng boot-net boot-poweroff"
 	[ -x $L ] || { fail_all "$L missing" $names; return; }
 	img=$T/disk.img
 	rm -f $img
@@ -112,8 +115,8 @@ scenario_boot() {
 	dd if=$T/hostpat of=$img bs=4096 seek=256 conv=notrunc 2>/dev/null
 	hostsum=$(md5 <$T/hostpat)
 	run_vm boot "$timeout" --kernel $K --initrd $I \
-		--cmdline "console=ttyS0 quiet cellvm.test=all cellvm.end=poweroff" \
-		--cpus 2 --memory 256M --disk $img --rng
+		--cmdline "console=ttyS0 quiet cellvm.test=blk,rng,net cellvm.end=poweroff" \
+		--cpus 2 --memory 256M --disk $img --rng --net tap=cvtap0,mac=52:54:00:12:34:56
 
 	if seen init; then
 		result boot-init ok "guest uptime $(l2 uptime)s at init; $run; virtio:$(l2 virtio)"
@@ -144,6 +147,11 @@ scenario_boot() {
 		result boot-rng fail "want 32 random bytes in hex, got '$rng'"
 		failed=1
 	fi
+	net=$(l2 net)
+	case $net in
+	"52:54:00:12:34:56 tx "[1-9]*) result boot-net ok "guest's eth0: $net" ;;
+	*) result boot-net fail "want eth0 with the MAC given and frames sent, got '$net'"; failed=1 ;;
+	esac
 	check boot-poweroff "$status" 0 "guest powered off: $run"
 	dump
 }
@@ -164,6 +172,26 @@ scenario_reboot() {
 	dump
 }
 
+# The same processes with --sandbox=off (for debugging) run the same guest.
+scenario_unconfined() {
+	[ -x $L ] || { fail_all "$L missing" unconfined; return; }
+	img=$T/disk2.img
+	rm -f $img
+	truncate -s 16M $img
+	run_vm unconfined "$timeout" --kernel $K --initrd $I \
+		--cmdline "console=ttyS0 quiet cellvm.test=blk,rng cellvm.end=poweroff" \
+		--cpus 1 --memory 256M --disk $img --rng --sandbox=off
+	wrote=$(l2 wrote)
+	if [ $status -eq 0 ] && [ -n "$wrote" ] && [ "$(l2 readback)" = "${wrote#* }" ] &&
+		random_hex "$(l2 rng)"; then
+		result unconfined ok "$run; disk and rng work unconfined"
+	else
+		result unconfined fail "$run; wrote '$wrote', readback '$(l2 readback)', rng '$(l2 rng)'"
+		failed=1
+	fi
+	dump
+}
+
 # ---------------------------------------------------------------- cellvmd
 
 # cellvmd as a service: started as root, it runs as nobody with no
@@ -173,7 +201,7 @@ start_cellvmd() {
 	dlog=$T/cellvmd-$1.log
 	# cellvmd as nobody cannot remove its socket from root's directory.
 	rm -f $sock
-	$D --socket $sock --user 65534:65534 --log-level info 2>"$dlog" &
+	$D --socket $sock --user 65534:65534 --log-level info $P 2>"$dlog" &
 	dpid=$!
 	i=0
 	until [ -S $sock ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -185,6 +213,15 @@ stop_cellvmd() {
 	dstatus=$?
 }
 
+# Each cellvm process as name:Seccomp:NoNewPrivs:CapEff:CapBnd.
+confinement() {
+	for st in /proc/[0-9]*/status; do
+		awk '/^Name:/ { n = $2 } /^Seccomp:/ { s = $2 } /^NoNewPrivs:/ { p = $2 }
+			/^CapEff:/ { e = $2 } /^CapBnd:/ { b = $2 }
+			END { if (n ~ /^cellvm/ && n != "cellvmctl") printf "%s:%s:%s:%s:%s ", n, s, p, e, b }' "$st" 2>/dev/null
+	done
+}
+
 # Processes of cellvm still alive (comm names), besides cellvmd.
 leftovers() {
 	for c in /proc/[0-9]*/comm; do
@@ -194,10 +231,12 @@ leftovers() {
 }
 
 # ctl_run NAME: `cellvmctl run` to its end or the timeout, with the serial
-# console captured by `cellvmctl serial`. Sets $status, $out, $run.
+# console captured by `cellvmctl serial` and the virtio console (if any) by
+# `cellvmctl serial --console` into $T/NAME.hvc. Sets $status, $out, $run.
 ctl_run() {
 	out=$T/$1.out
 	err=$T/$1.err
+	$C --socket $sock serial --console </dev/null >"$T/$1.hvc" 2>/dev/null &
 	$C --socket $sock serial </dev/null >"$out" 2>/dev/null &
 	spid=$!
 	t0=$(now)
@@ -209,20 +248,20 @@ ctl_run() {
 }
 
 config() {
-	printf '{"kernel": "%s", "initrd": "%s", "cmdline": "console=ttyS0 quiet %s", "memory": "256M"%s}\n' \
-		$K $I "$1" "${2:-}" >$T/config.json
+	printf '{"kernel": "%s", "initrd": "%s", "cmdline": "console=ttyS0 quiet %s", "memory": "256M", "sandbox": "%s"%s}\n' \
+		$K $I "$1" "${E2E_SANDBOX:-on}" "${2:-}" >$T/config.json
 }
 
 # Create -> Run -> guest poweroff -> Create -> Run again, through cellvmd
 # running unprivileged.
 scenario_ctl_lifecycle() {
-	names="ctl-privdrop ctl-run-1 ctl-run-2 ctl-status ctl-no-leftovers"
+	names="ctl-privdrop ctl-run-1 ctl-run-2 ctl-console ctl-status ctl-no-leftovers"
 	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" $names; return; }
 	start_cellvmd lifecycle
 	failed=0
 	ids=$(awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } END { print u, c }' /proc/$dpid/status)
 	check ctl-privdrop "$ids" "65534 0000000000000000" "cellvmd's uid and effective capabilities"
-	config "cellvm.test=rng cellvm.end=poweroff" ', "rng": true'
+	config "cellvm.test=rng,console cellvm.end=poweroff" ', "rng": true, "console": true'
 	for n in 1 2; do
 		if $C --socket $sock create --config $T/config.json 2>$T/create.err; then
 			ctl_run ctl-run-$n
@@ -238,6 +277,12 @@ scenario_ctl_lifecycle() {
 			failed=1
 		fi
 	done
+	if grep -q "L2 hvc0 hello from the virtio console" $T/ctl-run-2.hvc 2>/dev/null; then
+		result ctl-console ok "GetConsole streamed the guest's hvc0"
+	else
+		result ctl-console fail "no hvc0 line from GetConsole: '$(head -c 200 $T/ctl-run-2.hvc)'"
+		failed=1
+	fi
 	st=$($C --socket $sock status | tr '\n' ' ')
 	case $st in
 	*"state:      NOT_CREATED"*"last end:   OK: guest powered off"*) result ctl-status ok "$st" ;;
@@ -252,10 +297,10 @@ scenario_ctl_lifecycle() {
 # Stop of a running guest: Run answers CONTROLLER_FORCED_HALT, Stop returns
 # once every process is gone.
 scenario_ctl_stop() {
-	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" ctl-stop; return; }
+	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" ctl-confined ctl-stop; return; }
 	start_cellvmd stop
 	failed=0
-	config "cellvm.test=none cellvm.end=wait"
+	config "cellvm.test=none cellvm.end=wait" ', "rng": true'
 	out=$T/ctl-stop.out
 	err=$T/ctl-stop.err
 	$C --socket $sock create --config $T/config.json 2>$T/create.err
@@ -267,6 +312,17 @@ scenario_ctl_stop() {
 		sleep 1
 		i=$((i + 1))
 	done
+	# Every process of the running VM, and cellvmd, is confined.
+	conf=$(confinement)
+	bad=$(echo "$conf" | tr ' ' '\n' | grep -v ':2:1:0000000000000000:0000000000000000$' |
+		tr '\n' ' ')
+	if [ -n "$conf" ] && [ -z "$bad" ] && echo "$conf" | grep -q cellvm-vcpu &&
+		echo "$conf" | grep -q cellvmd; then
+		result ctl-confined ok "name:Seccomp:NoNewPrivs:CapEff:CapBnd $conf"
+	else
+		result ctl-confined fail "not confined: '$bad' (all: $conf)"
+		failed=1
+	fi
 	t0=$(now)
 	$C --socket $sock stop
 	stop_status=$?
@@ -292,13 +348,21 @@ scenario_show() {
 	img=$T/disk.img
 	truncate -s 16M $img
 	t0=$(now)
-	$L run --kernel $K --initrd $I --cmdline "console=ttyS0 cellvm.test=all cellvm.end=poweroff" \
+	$L run $P --kernel $K --initrd $I --cmdline "console=ttyS0 cellvm.test=all cellvm.end=poweroff" \
 		--cpus 2 --memory 256M --disk $img --rng </dev/null
 	status=$?
 	check show "$status" 0 "cellvm run: exit $status after $(awk -v a="$t0" -v b="$(now)" \
 		'BEGIN { printf "%.1f", b - a }')s"
 }
 
-for s in $(echo "${E2E_ONLY:-bad-kernel boot reboot ctl-lifecycle ctl-stop}" | tr , ' '); do
+for s in $(echo "${E2E_ONLY:-bad-kernel boot reboot unconfined ctl-lifecycle ctl-stop}" | tr , ' '); do
 	"scenario_$(echo $s | tr - _)"
 done
+# What log mode found: each process's unlisted syscalls, and cellvmd's (the
+# kernel's audit records give numbers).
+if [ "${E2E_SANDBOX:-on}" = log ]; then
+	cat $T/*.err $T/*.log 2>/dev/null | grep 'is not in' | sed 's/^[^]]*\]: //' | sort -u |
+		sed 's/^/E2E seccomp /'
+	dmesg | grep -o 'comm="[^"]*".*syscall=[0-9]*' | sed 's/ exe=.*syscall=/ syscall=/' | sort -u |
+		sed 's/^/E2E audit /'
+fi

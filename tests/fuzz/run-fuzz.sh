@@ -39,7 +39,7 @@ if ! command -v clang >/dev/null; then
 fi
 
 all="fuzz_vhost_user fuzz_virtq fuzz_machine fuzz_bzimage fuzz_blk_req fuzz_backend \
-fuzz_rpc fuzz_config fuzz_worker_ctl"
+fuzz_rpc fuzz_config fuzz_worker_ctl fuzz_seccomp_policy"
 names=${*:-$all}
 
 s=$top_srcdir
@@ -54,8 +54,10 @@ sources() {
 	fuzz_backend) echo "$s/device-procs/backend.c $s/common/vhost_user.c $s/common/msg.c" \
 		"$s/common/guest_mem.c $s/common/virtq.c $s/common/event_loop.c $s/common/log.c" ;;
 	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c" ;;
-	fuzz_config) echo "$s/controller/config.c $s/common/cli.c $s/common/log.c" ;;
+	fuzz_config) echo "$s/controller/config.c $s/common/cli.c $s/common/log.c" \
+		"$s/common/sandbox.c" ;;
 	fuzz_worker_ctl) echo "$s/common/worker_ctl.c" ;;
+	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c" ;;
 	*) return 1 ;;
 	esac
 }
@@ -83,7 +85,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for name in "$@"; do
 	srcs=$(sources "$name") || { not_ok "$name: no such harness"; continue; }
 	# shellcheck disable=SC2086 # word splitting of the flag and file lists
-	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -ljson-c -o "$work/$name" \
+	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -ljson-c -lseccomp -lcap-ng -lpthread -o "$work/$name" \
 		>"$work/$name.build" 2>&1; then
 		not_ok "$name builds"
 		comment "$work/$name.build"

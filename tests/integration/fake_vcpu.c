@@ -8,6 +8,7 @@
  *   serial TEXT   write TEXT and "\r\n" to the serial fd
  *   ready         send READY on the control channel
  *   wait-run      wait for RUN, answering PINGs meanwhile
+ *   escape N K    ask backend N to try test-hook escape K (device-procs/test_hooks.h)
  *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
  *                 the reply; else EXIT 13 "backend NAME: ..." and exit 13
  *   serve         answer PINGs and echo each serial input line back as
@@ -228,6 +229,26 @@ static void check_backends(const struct fake *f)
 	}
 }
 
+/* "NAME KIND": asks device NAME (built with the test hooks) to try escape
+ * KIND (device-procs/test_hooks.h), as a compromised device would. */
+static void escape(const struct fake *f, const char *arg)
+{
+	char name[MACHINE_NAME_MAX];
+	unsigned kind;
+	if (sscanf(arg, "%15s %u", name, &kind) != 2)
+		finish(f, VCPU_EXIT_ERROR, "escape %s: want NAME KIND", arg);
+	for (size_t i = 0; i < f->nbackends; i++) {
+		if (strcmp(f->backends[i].name, name) != 0)
+			continue;
+		uint32_t hdr[3] = { 0x7e50u + kind, VHU_VERSION, 0 };
+		int err = msg_send(f->backends[i].fd, hdr, sizeof(hdr), NULL, 0, NULL, 0);
+		if (err < 0)
+			log_warn("escape %s: %s", arg, strerror(-err));
+		return;
+	}
+	finish(f, VCPU_EXIT_ERROR, "escape %s: no such backend", arg);
+}
+
 /* ---------------------------------------------------------------- the script */
 
 static void crash(void)
@@ -258,6 +279,8 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		wait_run(f);
 	} else if (strcmp(line, "backends") == 0) {
 		check_backends(f);
+	} else if (strcmp(line, "escape") == 0) {
+		escape(f, text);
 	} else if (strcmp(line, "serve") == 0) {
 		serve(f);
 	} else if (strcmp(line, "exit") == 0) {
@@ -270,7 +293,9 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		finish(f, (int)status, "%s", words ? words : "");
 	} else if (strcmp(line, "hang") == 0) {
 		for (;;)
-			pause();
+			/* poll, not pause: cellvmd's seccomp filter, which the fake
+			 * inherits, allows it. */
+			poll(NULL, 0, -1);
 	} else if (strcmp(line, "crash") == 0) {
 		crash();
 	} else {
@@ -338,6 +363,9 @@ static int parse_opts(int argc, char **argv, struct fake *f)
 		{ "mem-fd", required_argument, NULL, 'x' },
 		{ "initrd-fd", required_argument, NULL, 'x' },
 		{ "kvm-fd", required_argument, NULL, 'x' },
+		/* The fake is a test program: it confines nothing. */
+		{ "sandbox", required_argument, NULL, 'x' },
+		{ "policy-dir", required_argument, NULL, 'x' },
 		{ "kernel-fd", required_argument, NULL, 'K' },
 		{ "serial-fd", required_argument, NULL, 's' },
 		{ "control-fd", required_argument, NULL, 'C' },

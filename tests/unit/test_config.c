@@ -79,7 +79,7 @@ Test(config, minimal_document_gets_defaults)
 	cr_assert_eq(cfg.nnet, 0);
 	cr_assert_eq(cfg.console, false);
 	cr_assert_eq(cfg.rng, false);
-	cr_assert_eq(cfg.sandbox, VM_SANDBOX_ON);
+	cr_assert_eq(cfg.sandbox, SANDBOX_ON);
 }
 
 Test(config, full_document)
@@ -113,11 +113,11 @@ Test(config, full_document)
 	cr_assert_str_eq(cfg.block[0].path, "/var/lib/cellvm/root.img");
 	cr_assert_str_eq(cfg.block[0].serial, "root");
 	cr_assert_eq(cfg.block[0].read_only, false);
-	cr_assert_eq(cfg.block[0].sandbox, VM_SANDBOX_ON);
+	cr_assert_eq(cfg.block[0].sandbox, SANDBOX_ON);
 	cr_assert_str_eq(cfg.block[0].vhost_user_socket, "");
 	cr_assert_eq(cfg.block[1].read_only, true);
 	cr_assert_str_eq(cfg.block[1].serial, "");
-	cr_assert_eq(cfg.block[1].sandbox, VM_SANDBOX_LOG);
+	cr_assert_eq(cfg.block[1].sandbox, SANDBOX_LOG);
 	cr_assert_eq(cfg.block[2].backend, VM_BACKEND_VHOST_USER);
 	cr_assert_str_eq(cfg.block[2].vhost_user_socket, "/run/disk0.sock");
 	cr_assert_str_eq(cfg.block[2].path, "");
@@ -356,11 +356,11 @@ Test(config, console_and_rng)
 Test(config, sandbox)
 {
 	expect_ok(with("'sandbox':'off'"));
-	cr_assert_eq(cfg.sandbox, VM_SANDBOX_OFF);
+	cr_assert_eq(cfg.sandbox, SANDBOX_OFF);
 	expect_ok(with("'sandbox':'log'"));
-	cr_assert_eq(cfg.sandbox, VM_SANDBOX_LOG);
+	cr_assert_eq(cfg.sandbox, SANDBOX_LOG);
 	expect_ok(with("'sandbox':'on'"));
-	cr_assert_eq(cfg.sandbox, VM_SANDBOX_ON);
+	cr_assert_eq(cfg.sandbox, SANDBOX_ON);
 	expect_err(with("'sandbox':'ON'"), "sandbox: \"ON\": want \"on\", \"off\" or \"log\"");
 	expect_err(with("'sandbox':'enforce'"), "sandbox: \"enforce\": want \"on\", \"off\" or \"log\"");
 	expect_err(with("'sandbox':'on\\u0000x'"), "sandbox: \"on\\x00x\": want");
@@ -373,10 +373,10 @@ Test(config, device_sandbox_defaults_to_vm_wide)
 	expect_ok(with("'block_devices':[{'path':'/a'},{'path':'/b','sandbox':'on'}],"
 		       "'net_devices':[{'tap':'tap0'},{'tap':'tap1','sandbox':'off'}],"
 		       "'sandbox':'log'"));
-	cr_assert_eq(cfg.block[0].sandbox, VM_SANDBOX_LOG);
-	cr_assert_eq(cfg.block[1].sandbox, VM_SANDBOX_ON);
-	cr_assert_eq(cfg.net[0].sandbox, VM_SANDBOX_LOG);
-	cr_assert_eq(cfg.net[1].sandbox, VM_SANDBOX_OFF);
+	cr_assert_eq(cfg.block[0].sandbox, SANDBOX_LOG);
+	cr_assert_eq(cfg.block[1].sandbox, SANDBOX_ON);
+	cr_assert_eq(cfg.net[0].sandbox, SANDBOX_LOG);
+	cr_assert_eq(cfg.net[1].sandbox, SANDBOX_OFF);
 	expect_err(with("'block_devices':[{'path':'/a','sandbox':'no'}]"),
 		   "block_devices[0].sandbox: \"no\": want \"on\", \"off\" or \"log\"");
 	expect_err(with("'net_devices':[{'tap':'t','sandbox':0}]"),
@@ -385,21 +385,21 @@ Test(config, device_sandbox_defaults_to_vm_wide)
 
 Test(config, sandbox_parser)
 {
-	enum vm_sandbox s = VM_SANDBOX_LOG;
-	cr_assert_eq(config_parse_sandbox("off", &s), 0);
-	cr_assert_eq(s, VM_SANDBOX_OFF);
-	cr_assert_eq(config_parse_sandbox("on", &s), 0);
-	cr_assert_eq(s, VM_SANDBOX_ON);
-	cr_assert_eq(config_parse_sandbox("log", &s), 0);
-	cr_assert_eq(s, VM_SANDBOX_LOG);
-	cr_assert_eq(config_parse_sandbox("", &s), -EINVAL);
-	cr_assert_eq(config_parse_sandbox("o", &s), -EINVAL);
-	cr_assert_eq(config_parse_sandbox("onn", &s), -EINVAL);
-	cr_assert_eq(s, VM_SANDBOX_LOG, "untouched on failure");
-	cr_assert_str_eq(config_sandbox_name(VM_SANDBOX_ON), "on");
-	cr_assert_str_eq(config_sandbox_name(VM_SANDBOX_OFF), "off");
-	cr_assert_str_eq(config_sandbox_name(VM_SANDBOX_LOG), "log");
-	cr_assert_str_eq(config_sandbox_name((enum vm_sandbox)7), "?");
+	enum sandbox_mode s = SANDBOX_LOG;
+	cr_assert_eq(sandbox_parse_mode("off", &s), 0);
+	cr_assert_eq(s, SANDBOX_OFF);
+	cr_assert_eq(sandbox_parse_mode("on", &s), 0);
+	cr_assert_eq(s, SANDBOX_ON);
+	cr_assert_eq(sandbox_parse_mode("log", &s), 0);
+	cr_assert_eq(s, SANDBOX_LOG);
+	cr_assert_eq(sandbox_parse_mode("", &s), -EINVAL);
+	cr_assert_eq(sandbox_parse_mode("o", &s), -EINVAL);
+	cr_assert_eq(sandbox_parse_mode("onn", &s), -EINVAL);
+	cr_assert_eq(s, SANDBOX_LOG, "untouched on failure");
+	cr_assert_str_eq(sandbox_mode_name(SANDBOX_ON), "on");
+	cr_assert_str_eq(sandbox_mode_name(SANDBOX_OFF), "off");
+	cr_assert_str_eq(sandbox_mode_name(SANDBOX_LOG), "log");
+	cr_assert_str_eq(sandbox_mode_name((enum sandbox_mode)7), "?");
 }
 
 /* ------------------------------------------------------------ block devices */

@@ -133,3 +133,20 @@ Test(event_loop, run_returns_after_stop)
 	cr_assert_eq(c.w[0].calls, 1);
 	evloop_destroy(c.loop);
 }
+
+Test(event_loop, fds_lists_the_epoll_fd_and_every_watched_fd)
+{
+	struct ctx c;
+	setup_ctx(&c, 3);
+	int fds[8];
+	cr_assert_eq(evloop_fds(c.loop, fds, 8), 4);
+	bool seen[3] = { false };
+	for (size_t i = 1; i < 4; i++)
+		for (int j = 0; j < 3; j++)
+			seen[j] |= fds[i] == c.w[j].fd;
+	cr_expect(seen[0] && seen[1] && seen[2]);
+	cr_expect(fds[0] != c.w[0].fd && fds[0] != c.w[1].fd && fds[0] != c.w[2].fd);
+	cr_assert_eq(evloop_del(c.loop, c.w[1].fd), 0);
+	cr_expect_eq(evloop_fds(c.loop, fds, 1), 3, "the count, even past max");
+	evloop_destroy(c.loop);
+}

@@ -1,0 +1,883 @@
+/* sandbox_enter across a real process: sandbox_probe (built next to this
+ * test) confines itself as its arguments say, then does what they ask. The
+ * test looks at it from outside (/proc/PID/status, ns, fd, limits), sees how
+ * it ends, and reads what it printed. Also run unprivileged:
+ *   setpriv --reuid 65534 --regid 65534 --clear-groups ./test_sandbox */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sandbox.h"
+#include "testutil.h"
+
+#define WAIT_MS 5000
+#define KEPT_FD 5  /* the probe gets a memfd here; kept when the test says --keep 5 */
+#define STRAY_FD 6 /* and another one here, never kept */
+
+static char probe_path[PATH_MAX];
+
+static void init(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	snprintf(probe_path, sizeof(probe_path), "%s/sandbox_probe", dirname(self));
+	cr_assert_eq(access(probe_path, X_OK), 0, "%s: build it first", probe_path);
+	log_init("test_sandbox", LOG_LVL_INFO);
+}
+
+TestSuite(sandbox, .init = init, .timeout = 30);
+
+/* ---------------------------------------------------------------- helpers */
+
+struct probe {
+	pid_t pid; /* as started: with namespaces, the reaper */
+	int in;    /* its stdin: closing it ends "wait" */
+	int out;   /* its stdout */
+	int err;   /* its stderr: a pipe, or the file given to start_opts */
+};
+
+/* err_fd: the probe's stderr, or -1 for a pipe. The probe starts with
+ * RLIMIT_CORE as high as allowed, so that 0 there is the sandbox's doing,
+ * and with SIGCHLD ignored if asked (which would reap the reaper's child
+ * before it could see how it ended). */
+static void start_opts(struct probe *p, const char *const *args, int err_fd, bool sigchld_ign)
+{
+	const char *argv[32] = { "sandbox_probe" };
+	size_t n = 1;
+	for (; args[n - 1]; n++) {
+		cr_assert_lt(n, 31);
+		argv[n] = args[n - 1];
+	}
+	argv[n] = NULL;
+	int in[2], out[2], err[2] = { -1, err_fd };
+	cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	if (err_fd < 0)
+		cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
+	int kept = memfd_create("kept", MFD_CLOEXEC), stray = memfd_create("stray", MFD_CLOEXEC);
+	cr_assert(kept >= 0 && stray >= 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct rlimit core;
+		/* dup2 clears close-on-exec on the copies. */
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
+		    dup2(kept, KEPT_FD) < 0 || dup2(stray, STRAY_FD) < 0 ||
+		    getrlimit(RLIMIT_CORE, &core) < 0)
+			_exit(126);
+		core.rlim_cur = core.rlim_max;
+		if (setrlimit(RLIMIT_CORE, &core) < 0 ||
+		    (sigchld_ign && signal(SIGCHLD, SIG_IGN) == SIG_ERR))
+			_exit(126);
+		execv(probe_path, (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (err_fd < 0)
+		close(err[1]);
+	close(kept);
+	close(stray);
+	*p = (struct probe){ .pid = pid, .in = in[1], .out = out[0], .err = err[0] };
+}
+
+static void start(struct probe *p, const char *const *args)
+{
+	start_opts(p, args, -1, false);
+}
+
+/* Reads up to EOF (or len - 1 bytes), at most WAIT_MS in all. */
+static void read_all(int fd, char *buf, size_t len)
+{
+	size_t used = 0;
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		cr_assert_eq(poll(&pf, 1, WAIT_MS), 1, "no EOF; so far: %.*s", (int)used, buf);
+		ssize_t n = read(fd, buf + used, len - 1 - used);
+		cr_assert_geq(n, 0);
+		used += (size_t)n;
+		if (n == 0 || used == len - 1)
+			break;
+	}
+	buf[used] = '\0';
+}
+
+/* Reads one line (without '\n'). */
+static void read_line(int fd, char *buf, size_t len)
+{
+	size_t used = 0;
+	while (used < len - 1) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		cr_assert_eq(poll(&pf, 1, WAIT_MS), 1, "no line; so far: %.*s", (int)used, buf);
+		cr_assert_eq(read(fd, buf + used, 1), 1, "EOF; so far: %.*s", (int)used, buf);
+		if (buf[used] == '\n')
+			break;
+		used++;
+	}
+	buf[used] = '\0';
+}
+
+/* The probe's wait status, reaped within WAIT_MS. */
+static int end_of(pid_t pid)
+{
+	int pidfd = pidfd_open(pid, 0), st;
+	cr_assert_geq(pidfd, 0);
+	struct pollfd pf = { .fd = pidfd, .events = POLLIN };
+	if (poll(&pf, 1, WAIT_MS) != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		cr_assert_fail("the probe did not end");
+	}
+	close(pidfd);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+/* Runs the probe to its end: its stdout and stderr, and its wait status. */
+static int run_opts(const char *const *args, bool sigchld_ign, char *out, size_t outlen,
+		    char *err, size_t errlen)
+{
+	struct probe p;
+	start_opts(&p, args, -1, sigchld_ign);
+	close(p.in);
+	read_all(p.out, out, outlen);
+	read_all(p.err, err, errlen);
+	close(p.out);
+	close(p.err);
+	return end_of(p.pid);
+}
+
+static int run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen)
+{
+	return run_opts(args, false, out, outlen, err, errlen);
+}
+
+/* Starts the probe with a "wait" action and returns once it said "ready". */
+static void start_waiting(struct probe *p, const char *const *args)
+{
+	char line[64];
+	start(p, args);
+	read_line(p->out, line, sizeof(line));
+	cr_assert_str_eq(line, "ready");
+}
+
+/* Lets a waiting probe go and reaps it; its wait status. */
+static int release(struct probe *p)
+{
+	close(p->in);
+	int st = end_of(p->pid);
+	close(p->out);
+	close(p->err);
+	return st;
+}
+
+/* The reaper's child: the confined process. */
+static pid_t child_of(pid_t parent)
+{
+	DIR *d = opendir("/proc");
+	cr_assert_not_null(d);
+	pid_t found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char path[64], stat[512];
+		int pid = atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		stat[n > 0 ? n : 0] = '\0';
+		const char *after = strrchr(stat, ')');
+		int ppid;
+		if (after && sscanf(after, ") %*c %d", &ppid) == 1 && ppid == parent)
+			found = (pid_t)pid;
+	}
+	closedir(d);
+	cr_assert_gt(found, 0, "no child of %d", (int)parent);
+	return found;
+}
+
+/* The value of one /proc/PID/status field ("Seccomp" -> "2"). */
+static const char *status_of(pid_t pid, const char *field, char *buf, size_t len)
+{
+	char path[64], text[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	read_all(fd, text, sizeof(text));
+	close(fd);
+	char key[64];
+	snprintf(key, sizeof(key), "\n%s:\t", field);
+	const char *v = strstr(text, key);
+	cr_assert_not_null(v, "%s: no %s", path, field);
+	v += strlen(key);
+	snprintf(buf, len, "%.*s", (int)strcspn(v, "\n"), v);
+	return buf;
+}
+
+static void expect_status(pid_t pid, const char *field, const char *want)
+{
+	char v[64];
+	cr_expect_str_eq(status_of(pid, field, v, sizeof(v)), want, "pid %d %s", (int)pid, field);
+}
+
+/* Seccomp in filter mode, no_new_privs, no capability in any set. */
+static void expect_confined(pid_t pid, int filters, bool bounding_empty)
+{
+	static const char *const caps[] = { "CapInh", "CapPrm", "CapEff", "CapAmb" };
+	char n[16], v[64];
+	expect_status(pid, "Seccomp", "2");
+	snprintf(n, sizeof(n), "%d", filters);
+	expect_status(pid, "Seccomp_filters", n);
+	expect_status(pid, "NoNewPrivs", "1");
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		expect_status(pid, caps[i], "0000000000000000");
+	status_of(pid, "CapBnd", v, sizeof(v));
+	cr_expect_eq(strcmp(v, "0000000000000000") == 0, bounding_empty, "pid %d CapBnd %s",
+		     (int)pid, v);
+}
+
+static bool same_ns(pid_t pid, const char *ns)
+{
+	char path[64], ours[128], theirs[128];
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns);
+	ssize_t n = readlink(path, theirs, sizeof(theirs) - 1);
+	cr_assert_gt(n, 0, "%s: %s", path, strerror(errno));
+	theirs[n] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+	n = readlink(path, ours, sizeof(ours) - 1);
+	cr_assert_gt(n, 0);
+	ours[n] = '\0';
+	return strcmp(ours, theirs) == 0;
+}
+
+/* "0 1 2 5": the open fds of pid, in order. */
+static const char *fds_of(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	bool open_fd[64] = { false };
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d, "%s: %s", path, strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd < 64)
+			open_fd[fd] = true;
+	}
+	closedir(d);
+	buf[0] = '\0';
+	for (int fd = 0; fd < 64; fd++) {
+		size_t used = strlen(buf);
+		if (open_fd[fd])
+			snprintf(buf + used, len - used, "%s%d", used ? " " : "", fd);
+	}
+	return buf;
+}
+
+/* The soft value of one /proc/PID/limits line ("Max processes" -> "0"). */
+static const char *limit_of(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[64], text[4096];
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	read_all(fd, text, sizeof(text));
+	close(fd);
+	const char *l = strstr(text, name);
+	cr_assert_not_null(l, "%s: no %s", path, name);
+	char soft[32];
+	cr_assert_eq(sscanf(l + strlen(name), "%31s", soft), 1);
+	snprintf(buf, len, "%s", soft);
+	return buf;
+}
+
+static void expect_limit(pid_t pid, const char *name, const char *want)
+{
+	char v[32];
+	cr_expect_str_eq(limit_of(pid, name, v, sizeof(v)), want, "pid %d %s", (int)pid, name);
+}
+
+/* A small file's words, one space apart ("0   1000   1\n" -> "0 1000 1"). */
+static const char *file_words(const char *path, char *buf, size_t len)
+{
+	char text[256];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	read_all(fd, text, sizeof(text));
+	close(fd);
+	buf[0] = '\0';
+	for (char *save, *w = strtok_r(text, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? " " : "", w);
+	return buf;
+}
+
+static int count(const char *text, const char *what)
+{
+	int n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+static bool root(void)
+{
+	return geteuid() == 0;
+}
+
+/* ------------------------------------------------------------- the mode */
+
+Test(sandbox, parse_mode)
+{
+	static const char *const names[] = { "on", "off", "log" };
+	static const enum sandbox_mode modes[] = { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
+	for (size_t i = 0; i < 3; i++) {
+		enum sandbox_mode m = (enum sandbox_mode)77;
+		cr_expect_eq(sandbox_parse_mode(names[i], &m), 0);
+		cr_expect_eq(m, modes[i]);
+		cr_expect_str_eq(sandbox_mode_name(modes[i]), names[i]);
+	}
+	static const char *const bad[] = { "", "ON", "of", "logs", "enforce", "on " };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum sandbox_mode m = (enum sandbox_mode)77;
+		cr_expect_eq(sandbox_parse_mode(bad[i], &m), -EINVAL, "\"%s\"", bad[i]);
+		cr_expect_eq(m, (enum sandbox_mode)77, "\"%s\": changed on failure", bad[i]);
+	}
+	cr_expect_str_eq(sandbox_mode_name((enum sandbox_mode)9), "?");
+}
+
+/* ----------------------------------------------- refused configurations */
+
+static scmp_filter_ctx filter(uint32_t def)
+{
+	scmp_filter_ctx f = seccomp_init(def);
+	cr_assert_not_null(f);
+	return f;
+}
+
+/* Refused before anything changed: this very process stays as it was. */
+static void expect_refused(struct sandbox_cfg cfg, int want, const char *msg)
+{
+	char nnp[8];
+	int before = tu_count_fds();
+	tu_log_begin();
+	int r = sandbox_enter(&cfg);
+	const char *logged = tu_log_end();
+	cr_expect_eq(r, want, "%s: got %d, want %d", msg, r, want);
+	cr_expect_not_null(strstr(logged, msg), "want \"%s\" in: %s", msg, logged);
+	cr_expect_eq(count(logged, "\n"), 1, "one line: %s", logged);
+	cr_expect_eq(tu_count_fds(), before, "%s: fd leaked", msg);
+	cr_expect_str_eq(status_of(getpid(), "NoNewPrivs", nnp, sizeof(nnp)), "0", "%s", msg);
+}
+
+Test(sandbox, refuses_bad_configurations)
+{
+	static const int negative[] = { -1 }, high[] = { 16 }, closed[] = { 999 };
+	static int many[SANDBOX_MAX_KEEP + 1];
+	const struct sandbox_cfg good = {
+		.name = "t", .policy_name = "t.policy", .mode = SANDBOX_ON, .max_fds = 16,
+	};
+	struct sandbox_cfg c;
+	cr_assert_eq(fcntl(closed[0], F_GETFD), -1);
+
+	c = good, c.name = NULL, c.filter = filter(SCMP_ACT_TRAP);
+	expect_refused(c, -EINVAL, "no process name");
+	c = good, c.policy_name = NULL, c.filter = filter(SCMP_ACT_TRAP);
+	expect_refused(c, -EINVAL, "no process name, policy name or mode");
+	c = good, c.mode = (enum sandbox_mode)3, c.filter = filter(SCMP_ACT_TRAP);
+	expect_refused(c, -EINVAL, "no process name, policy name or mode");
+	c = good;
+	expect_refused(c, -EINVAL, "want a filter with default action trap for --sandbox=on");
+	c = good, c.filter = filter(SCMP_ACT_NOTIFY);
+	expect_refused(c, -EINVAL, "want a filter with default action trap for --sandbox=on");
+	c = good, c.mode = SANDBOX_LOG, c.filter = filter(SCMP_ACT_TRAP);
+	expect_refused(c, -EINVAL, "want a filter with default action notify or log for --sandbox=log");
+	c = good, c.mode = SANDBOX_OFF, c.filter = filter(SCMP_ACT_TRAP);
+	expect_refused(c, -EINVAL, "a filter was built for --sandbox=off");
+	c = good, c.filter = filter(SCMP_ACT_TRAP), c.keep_fds = many;
+	c.nkeep = SANDBOX_MAX_KEEP + 1;
+	expect_refused(c, -EINVAL, "65 kept fds (at most 64)");
+	c = good, c.filter = filter(SCMP_ACT_TRAP), c.nkeep = 1;
+	expect_refused(c, -EINVAL, "1 kept fds (at most 64)");
+	c = good, c.filter = filter(SCMP_ACT_TRAP), c.max_fds = 2;
+	expect_refused(c, -EINVAL, "max_fds 2 (above 2)");
+	c = good, c.filter = filter(SCMP_ACT_TRAP), c.keep_fds = negative, c.nkeep = 1;
+	expect_refused(c, -EINVAL, "kept fd -1: want 0 to max_fds 16 - 1");
+	c = good, c.filter = filter(SCMP_ACT_TRAP), c.keep_fds = high, c.nkeep = 1;
+	expect_refused(c, -EINVAL, "kept fd 16: want 0 to max_fds 16 - 1");
+	c = good, c.filter = filter(SCMP_ACT_TRAP), c.keep_fds = closed, c.nkeep = 1;
+	c.max_fds = 1000;
+	expect_refused(c, -EBADF, "kept fd 999 is not open");
+}
+
+static void *idle(void *arg)
+{
+	int *gate = arg;
+	char c;
+	ssize_t n = read(gate[0], &c, 1);
+	(void)n;
+	return NULL;
+}
+
+static void with_thread(struct sandbox_cfg c, int want, const char *msg)
+{
+	int gate[2];
+	pthread_t t;
+	cr_assert_eq(pipe2(gate, O_CLOEXEC), 0);
+	cr_assert_eq(pthread_create(&t, NULL, idle, gate), 0);
+	expect_refused(c, want, msg);
+	close(gate[1]);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	close(gate[0]);
+}
+
+Test(sandbox, refuses_namespaces_with_threads)
+{
+	struct sandbox_cfg c = {
+		.name = "t", .policy_name = "t.policy", .mode = SANDBOX_ON, .max_fds = 16,
+		.namespaces = true, .filter = filter(SCMP_ACT_TRAP),
+	};
+	with_thread(c, -EINVAL, "namespaces need a single-threaded process");
+}
+
+Test(sandbox, refuses_a_thread_with_capabilities)
+{
+	if (!root())
+		cr_skip_test("needs capabilities to hold: run as root");
+	struct sandbox_cfg c = {
+		.name = "t", .policy_name = "t.policy", .mode = SANDBOX_ON, .max_fds = 16,
+		.filter = filter(SCMP_ACT_TRAP),
+	};
+	with_thread(c, -EPERM, "holds capabilities: drop them before starting threads");
+}
+
+/* ------------------------------------------------------- what it confines */
+
+Test(sandbox, off_runs_unconfined)
+{
+	char out[256], err[512];
+	const char *args[] = { "--mode", "off", "--ns", "exit:0", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	cr_expect_not_null(strstr(err, "sandbox off: sandbox_probe runs unconfined\n"), "%s", err);
+	cr_expect_eq(count(err, "\n"), 1, "%s", err);
+}
+
+Test(sandbox, with_namespaces)
+{
+	char fds[64], v[64];
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "--keep", "5", "wait", NULL };
+	start_waiting(&p, args);
+	pid_t child = child_of(p.pid);
+
+	/* The confined process. */
+	expect_confined(child, 1, true);
+	static const char *const ns[] = { "user", "pid", "mnt", "ipc", "uts", "net" };
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		cr_expect(!same_ns(child, ns[i]), "the child shares our %s namespace", ns[i]);
+	cr_expect_str_eq(fds_of(child, fds, sizeof(fds)), "0 1 2 5");
+	expect_limit(child, "Max open files", "16");
+	expect_limit(child, "Max processes", "0");
+	expect_limit(child, "Max core file size", "0");
+	expect_limit(child, "Max file size", "0");
+	status_of(child, "NSpid", v, sizeof(v));
+	cr_expect_str_eq(v + strcspn(v, "\t"), "\t1", "not PID 1 in its namespace: NSpid %s", v);
+
+	/* Root in its user namespace, as the caller outside; nobody else. */
+	char want[64], path[64], text[128];
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)child);
+	snprintf(want, sizeof(want), "0 %u 1", (unsigned)geteuid());
+	cr_expect_str_eq(file_words(path, text, sizeof(text)), want);
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)child);
+	snprintf(want, sizeof(want), "0 %u 1", (unsigned)getegid());
+	cr_expect_str_eq(file_words(path, text, sizeof(text)), want);
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)child);
+	cr_expect_str_eq(file_words(path, text, sizeof(text)), "deny");
+
+	/* The reaper: confined too, with nothing but stderr. */
+	expect_confined(p.pid, 1, true);
+	cr_expect(!same_ns(p.pid, "user"));
+	cr_expect(same_ns(p.pid, "pid"), "the reaper must stay in our pid namespace");
+	cr_expect_str_eq(fds_of(p.pid, fds, sizeof(fds)), "2");
+
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+Test(sandbox, without_namespaces)
+{
+	char fds[64];
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--keep", "5", "--max-fds", "32", "--writes-files",
+			       "wait", NULL };
+	start_waiting(&p, args);
+	/* Without CAP_SETPCAP (unprivileged, no user namespace) the bounding
+	 * set stays; no_new_privs makes it moot. */
+	expect_confined(p.pid, 1, root());
+	static const char *const ns[] = { "user", "pid", "mnt", "ipc", "uts", "net" };
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		cr_expect(same_ns(p.pid, ns[i]), "the probe left our %s namespace", ns[i]);
+	cr_expect_str_eq(fds_of(p.pid, fds, sizeof(fds)), "0 1 2 5");
+	expect_limit(p.pid, "Max open files", "32");
+	expect_limit(p.pid, "Max processes", "0");
+	expect_limit(p.pid, "Max file size", "unlimited");
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+Test(sandbox, keep_net)
+{
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "--keep-net", "wait", NULL };
+	start_waiting(&p, args);
+	pid_t child = child_of(p.pid);
+	cr_expect(same_ns(child, "net"));
+	cr_expect(!same_ns(child, "mnt"));
+	cr_expect(!same_ns(child, "user"));
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+Test(sandbox, the_root_is_empty)
+{
+	char out[512], err[512];
+	const char *args[] = { "--mode", "on", "--ns", "ls", "open", "open-up", "mkdir", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, stderr %s", st, err);
+	cr_expect_str_eq(out, "ls: . ..\nopen: ENOENT\nopen-up: ENOENT\nmkdir: EROFS\n");
+	cr_expect_str_eq(err, "");
+}
+
+/* RLIMIT_NPROC counts the tasks of the user in its user namespace: in the
+ * sandbox's own, the reaper, the child and new_tasks more. Root is exempt. */
+Test(sandbox, new_tasks)
+{
+	char out[128], err[512], v[32];
+	struct probe p;
+	const char *two[] = { "--mode", "on", "--ns", "--new-tasks", "2", "wait", NULL };
+	start_waiting(&p, two);
+	expect_limit(child_of(p.pid), "Max processes", "4");
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+
+	const char *one[] = { "--mode", "on", "--ns", "--new-tasks", "1", "thread", "thread",
+			      NULL };
+	st = run(one, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, %s", st, err);
+	cr_expect_str_eq(out, "thread: ok\nthread: ok\n");
+	/* The notifier thread counts too. */
+	const char *log_two[] = { "--mode", "log", "--ns", "--new-tasks", "2", "wait", NULL };
+	start_waiting(&p, log_two);
+	expect_limit(child_of(p.pid), "Max processes", "5");
+	st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	const char *log_one[] = { "--mode", "log", "--ns", "--new-tasks", "1", "thread", NULL };
+	st = run(log_one, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, %s", st, err);
+	cr_expect_str_eq(out, "thread: ok\n");
+	const char *none[] = { "--mode", "on", "--ns", "thread", NULL };
+	run(none, out, sizeof(out), err, sizeof(err));
+	cr_expect_str_eq(out, root() ? "thread: ok\n" : "thread: EAGAIN\n");
+
+	/* Without a user namespace of its own the count is host-wide: left. */
+	const char *host[] = { "--mode", "on", "--new-tasks", "1", "wait", NULL };
+	start_waiting(&p, host);
+	expect_limit(p.pid, "Max processes", limit_of(getpid(), "Max processes", v, sizeof(v)));
+	st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+/* ------------------------------------------------------------- escapes */
+
+static void expect_killed_for(const char *action, const char *syscall, bool ns)
+{
+	char out[512], err[512], want[160];
+	const char *with_ns[] = { "--mode", "on", "--ns", action, NULL };
+	const char *without[] = { "--mode", "on", action, NULL };
+	const char **args = ns ? with_ns : without;
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "%s: status %#x, stdout %s", action,
+		  st, out);
+	cr_expect(!WCOREDUMP(st), "%s: core dumped", action);
+	cr_expect_str_eq(out, "", "%s ran", action);
+	snprintf(want, sizeof(want), "]: seccomp: syscall %s (", syscall);
+	cr_expect_not_null(strstr(err, want), "%s: want \"%s\" in: %s", action, want, err);
+	cr_expect_not_null(strstr(err, ") is not allowed by probe.policy: killed\n"), "%s", err);
+	cr_expect_eq(count(err, "\n"), 1, "%s: one line: %s", action, err);
+}
+
+static void escapes(bool ns)
+{
+	pid_t victim = fork();
+	cr_assert_geq(victim, 0);
+	if (victim == 0) {
+		pause();
+		_exit(0);
+	}
+	char kill_victim[32];
+	snprintf(kill_victim, sizeof(kill_victim), "kill:%d", (int)victim);
+	expect_killed_for("socket", "socket", ns);
+	expect_killed_for("execve", "execve", ns);
+	expect_killed_for("ptrace", "ptrace", ns);
+	expect_killed_for("mprotect", "mprotect", ns);
+	expect_killed_for(kill_victim, "kill", ns);
+	cr_expect_eq(waitpid(victim, NULL, WNOHANG), 0, "the victim died");
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+}
+
+Test(sandbox, escapes_kill_only_the_probe_with_namespaces)
+{
+	escapes(true);
+}
+
+Test(sandbox, escapes_kill_only_the_probe_without_namespaces)
+{
+	escapes(false);
+}
+
+/* The same calls run (or fail on their own), each logged once by name. */
+Test(sandbox, log_mode_lets_them_run)
+{
+	char out[1024], err[2048];
+	const char *args[] = { "--mode", "log", "--ns", "socket", "socket", "execve", "mprotect",
+			       "ptrace", "kill:77", "socket", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	/* execve finds no file in the empty root; pid 77 is not in its pid
+	 * namespace. */
+	cr_expect_str_eq(out, "socket: ok\nsocket: ok\nexecve: ENOENT\nmprotect: ok\nptrace: ok\n"
+			      "kill: ESRCH\nsocket: ok\n");
+	static const char *const calls[] = { "socket (41)", "execve (59)", "mprotect (10)",
+					     "ptrace (101)", "kill (62)" };
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		char line[160];
+		snprintf(line, sizeof(line),
+			 "sandbox_probe[1]: seccomp: syscall %s is not in probe.policy "
+			 "(allowed: --sandbox=log)\n",
+			 calls[i]);
+		cr_expect_eq(count(err, line), 1, "want once: %s in: %s", line, err);
+	}
+	cr_expect_eq(count(err, "\n"), 5, "%s", err);
+}
+
+/* The notifier thread started before the filter was loaded: TSYNC put it
+ * under the filter too. It blocks every signal, so that none meant for the
+ * process runs its handler there. */
+Test(sandbox, log_mode_filters_every_thread)
+{
+	char path[64], v[32];
+	struct probe p;
+	const char *args[] = { "--mode", "log", "--ns", "wait", NULL };
+	start_waiting(&p, args);
+	pid_t child = child_of(p.pid);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)child);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d);
+	int threads = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid <= 0)
+			continue;
+		threads++;
+		unsigned long long blocked = 0;
+		const unsigned long long want = 1ull << (SIGTERM - 1) | 1ull << (SIGINT - 1) |
+						1ull << (SIGHUP - 1) | 1ull << (SIGSYS - 1);
+		sscanf(status_of(tid, "SigBlk", v, sizeof(v)), "%llx", &blocked);
+		cr_expect_eq((blocked & want) == want, tid != child, "thread %d SigBlk %s",
+			     (int)tid, v);
+		cr_expect_str_eq(status_of(tid, "Seccomp", v, sizeof(v)), "2", "thread %d",
+				 (int)tid);
+		cr_expect_str_eq(status_of(tid, "NoNewPrivs", v, sizeof(v)), "1", "thread %d",
+				 (int)tid);
+	}
+	closedir(d);
+	cr_expect_eq(threads, 2, "the probe and its notifier");
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+/* ------------------------------------------------------------- the reaper */
+
+Test(sandbox, reaper_exits_like_the_child)
+{
+	char out[64], err[256];
+	const char *seven[] = { "--mode", "on", "--ns", "exit:7", NULL };
+	int st = run(seven, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x", st);
+	const char *zero[] = { "--mode", "log", "--ns", "exit:0", NULL };
+	st = run(zero, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	st = run_opts(seven, true, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 7, "SIGCHLD ignored: status %#x, %s", st,
+		  err);
+}
+
+Test(sandbox, reaper_dies_like_the_child)
+{
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "wait", NULL };
+	start_waiting(&p, args);
+	cr_assert_eq(kill(child_of(p.pid), SIGKILL), 0);
+	int st = release(&p);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
+}
+
+Test(sandbox, reaper_forwards_sigterm)
+{
+	char out[64];
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "wait", NULL };
+	start_waiting(&p, args);
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	read_all(p.out, out, sizeof(out));
+	cr_expect_str_eq(out, "sigterm\n");
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 43, "status %#x", st);
+}
+
+Test(sandbox, child_dies_with_the_reaper)
+{
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "wait", NULL };
+	start_waiting(&p, args);
+	int child = pidfd_open(child_of(p.pid), 0);
+	cr_assert_geq(child, 0);
+	cr_assert_eq(kill(p.pid, SIGKILL), 0);
+	struct pollfd pf = { .fd = child, .events = POLLIN };
+	cr_expect_eq(poll(&pf, 1, WAIT_MS), 1, "the child outlived the reaper");
+	close(child);
+	int st = release(&p);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
+}
+
+/* ------------------------------------------- where the kernel refuses */
+
+static void expect_one_warning(const char *err, const char *what)
+{
+	cr_expect_eq(count(err, ": warn: "), 1, "one warning: %s", err);
+	cr_expect_not_null(strstr(err, "sandbox: sandbox_probe runs without "), "%s", err);
+	cr_expect_not_null(strstr(err, what), "want \"%s\" in: %s", what, err);
+}
+
+Test(sandbox, without_a_user_namespace)
+{
+	char fds[64];
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "--deny-userns", "wait", NULL };
+	start_waiting(&p, args);
+	/* Root makes the other namespaces without it; others get none. */
+	pid_t confined = root() ? child_of(p.pid) : p.pid;
+	expect_confined(confined, 2, root());
+	cr_expect(same_ns(confined, "user"));
+	cr_expect_eq(same_ns(confined, "mnt"), !root());
+	cr_expect_str_eq(fds_of(confined, fds, sizeof(fds)), "0 1 2");
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	char err[1024];
+	const char *quick[] = { "--mode", "on", "--ns", "--deny-userns", "exit:0", NULL };
+	run(quick, fds, sizeof(fds), err, sizeof(err));
+	expect_one_warning(err, "a user namespace (unshare: Operation not permitted)");
+	if (!root())
+		expect_one_warning(err, "; pid, mount, ipc, uts and net namespaces and the empty "
+					"root (unshare: Operation not permitted); an empty "
+					"capability bounding set (no CAP_SETPCAP)\n");
+	const char *tasks[] = { "--mode", "on", "--ns", "--deny-userns", "--new-tasks", "1",
+				"exit:0", NULL };
+	run(tasks, fds, sizeof(fds), err, sizeof(err));
+	expect_one_warning(err, "; RLIMIT_NPROC (it would count every process of the user)\n");
+}
+
+/* As on an initramfs: the tmpfs covers the old root, which stays beneath. */
+Test(sandbox, without_pivot_root)
+{
+	char out[512], err[1024];
+	const char *args[] = { "--mode", "on", "--ns", "--deny", "pivot_root=22", "ls", "open",
+			       "open-up", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, %s", st, err);
+	cr_expect_str_eq(out, "ls: . ..\nopen: ENOENT\nopen-up: ENOENT\n");
+	expect_one_warning(err, "pivot_root (Invalid argument: the old root stays mounted under "
+				"the empty one)\n");
+}
+
+Test(sandbox, without_the_empty_root)
+{
+	char out[1024], err[1024];
+	const char *args[] = { "--mode", "on", "--ns", "--deny", "fsopen=38", "open", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, %s", st, err);
+	cr_expect_str_eq(out, "open: ok\n");
+	expect_one_warning(err, "the empty root (fsopen tmpfs: Function not implemented)\n");
+}
+
+/* RLIMIT_FSIZE 0 would stop a log file on stderr, and SIGXFSZ the process. */
+Test(sandbox, stderr_in_a_file_keeps_fsize)
+{
+	char path[] = "/tmp/test_sandbox-XXXXXX", out[64], err[512];
+	int file = mkstemp(path);
+	cr_assert_geq(file, 0);
+	unlink(path);
+	struct probe p;
+	const char *args[] = { "--mode", "on", "--ns", "wait", NULL };
+	start_opts(&p, args, file, false);
+	read_line(p.out, out, sizeof(out));
+	cr_assert_str_eq(out, "ready");
+	expect_limit(child_of(p.pid), "Max file size", "unlimited");
+	int st = release(&p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	ssize_t n = pread(file, err, sizeof(err) - 1, 0);
+	err[n > 0 ? n : 0] = '\0';
+	close(file);
+	expect_one_warning(err, "RLIMIT_FSIZE 0 (fd 2 is a regular file)\n");
+}
+
+/* ----------------------------------------- failures once it has begun */
+
+/* No fd left below max_fds for the notification fd: the load fails, the
+ * notifier thread ends, and the probe is told. */
+Test(sandbox, failed_load_in_log_mode)
+{
+	char out[256], err[512];
+	const char *args[] = { "--mode", "log", "--max-fds", "3", "exit:0", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status %#x", st);
+	/* EMFILE, which libseccomp 2.5 turns into EFAULT. */
+	cr_expect_eq(strncmp(out, "enter: -", 8), 0, "%s", out);
+	cr_expect_not_null(strstr(err, "sandbox: loading probe.policy: "), "%s", err);
+}
+
+Test(sandbox, failed_rlimit)
+{
+	char out[256], err[512];
+	const char *args[] = { "--mode", "on", "--ns", "--max-fds", "2000000000", "exit:0", NULL };
+	int st = run(args, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status %#x", st);
+	cr_expect_str_eq(out, "enter: -1\n");
+	cr_expect_not_null(strstr(err, "sandbox: RLIMIT_NOFILE 2000000000: Operation not "
+				       "permitted\n"),
+			   "%s", err);
+}

@@ -1,0 +1,70 @@
+/* The shipped policies (policy/): each parses and compiles, the device
+ * policies stay within the issue's budget, and docs/security.md's table
+ * gives the numbers the policies really have. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seccomp_policy.h"
+
+#define DEVICE_BUDGET 40 /* syscalls a device process may have at most */
+
+static const struct {
+	const char *kind;
+	bool device;
+} kinds[] = {
+	{ "rng", true },      { "blk", true },   { "console", true }, { "net", true },
+	{ "vcpu", false },    { "controller", false },
+};
+
+static struct sp_policy *load(const char *kind)
+{
+	char name[64], err[512];
+	snprintf(name, sizeof(name), "%s.policy", kind);
+	struct sp_policy *p = NULL;
+	int r = sp_parse(name, sp_read_file, (void *)CELLVM_SRC_POLICY_DIR, &p, err, sizeof(err));
+	cr_assert_eq(r, 0, "%s: %s", name, err);
+	return p;
+}
+
+Test(policies, parse_compile_and_stay_in_budget)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct sp_policy *p = load(kinds[i].kind);
+		char err[512];
+		for (enum sp_default d = SP_DEFAULT_TRAP; d <= SP_DEFAULT_NOTIFY; d++) {
+			scmp_filter_ctx ctx;
+			cr_assert_eq(sp_compile(p, d, &ctx, err, sizeof(err)), 0, "%s: %s",
+				     kinds[i].kind, err);
+			seccomp_release(ctx);
+		}
+		if (kinds[i].device)
+			cr_expect_leq(sp_syscall_count(p), DEVICE_BUDGET, "%s: %zu syscalls",
+				      kinds[i].kind, sp_syscall_count(p));
+		sp_free(p);
+	}
+}
+
+/* docs/security.md has a row "| `<kind>.policy` | N | ..." per policy. */
+Test(policies, docs_give_the_real_numbers)
+{
+	FILE *f = fopen(CELLVM_SRC_DOCS_DIR "/security.md", "r");
+	cr_assert_not_null(f, "docs/security.md");
+	static char doc[65536];
+	size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+	fclose(f);
+	doc[n] = '\0';
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct sp_policy *p = load(kinds[i].kind);
+		char row[64];
+		snprintf(row, sizeof(row), "| `%s.policy` | ", kinds[i].kind);
+		const char *at = strstr(doc, row);
+		cr_assert_not_null(at, "docs/security.md has no row for %s.policy", kinds[i].kind);
+		unsigned long documented = strtoul(at + strlen(row), NULL, 10);
+		cr_expect_eq(documented, sp_syscall_count(p),
+			     "docs/security.md says %lu syscalls for %s.policy, it has %zu", documented,
+			     kinds[i].kind, sp_syscall_count(p));
+		sp_free(p);
+	}
+}
