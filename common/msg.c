@@ -17,17 +17,13 @@
 /* The most fds one recvmsg can hand us with that buffer. */
 #define RX_MAX_FDS (RX_CMSG_SPACE / sizeof(int))
 
-/* The fds one recvmsg brought. */
-struct rx_fds {
-	int fd[RX_MAX_FDS];
-	size_t n;
-};
+_Static_assert(RX_MAX_FDS <= MSG_RX_MAX_FDS, "msg_recv_some's fd array is too small");
 
-static void rx_fds_close(struct rx_fds *rx)
+static void close_all(int *fds, size_t *n)
 {
-	for (size_t i = 0; i < rx->n; i++)
-		close(rx->fd[i]);
-	rx->n = 0;
+	for (size_t i = 0; i < *n; i++)
+		close(fds[i]);
+	*n = 0;
 }
 
 /* Blocks until sock is ready: once part of a message has moved, a
@@ -43,10 +39,7 @@ static int wait_ready(int sock, short events)
 	}
 }
 
-/* One recvmsg of up to len bytes. Collects every SCM_RIGHTS fd into *rx and
- * skips other control messages. Returns the byte count (0 on EOF) or -errno;
- * on -EMSGSIZE (truncated control data) the fds that did arrive are closed. */
-static ssize_t recv_chunk(int sock, void *buf, size_t len, struct rx_fds *rx)
+ssize_t msg_recv_some(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds)
 {
 	union {
 		char buf[RX_CMSG_SPACE];
@@ -61,9 +54,9 @@ static ssize_t recv_chunk(int sock, void *buf, size_t len, struct rx_fds *rx)
 	};
 	ssize_t n;
 
-	rx->n = 0;
+	*nfds = 0;
 	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -73,13 +66,12 @@ static ssize_t recv_chunk(int sock, void *buf, size_t len, struct rx_fds *rx)
 			continue;
 		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		const unsigned char *data = CMSG_DATA(c);
-		for (size_t i = 0; i < k && rx->n < RX_MAX_FDS; i++)
-			memcpy(&rx->fd[rx->n++], data + i * sizeof(int), sizeof(int));
+		for (size_t i = 0; i < k && *nfds < RX_MAX_FDS; i++)
+			memcpy(&fds[(*nfds)++], data + i * sizeof(int), sizeof(int));
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
-		log_ratelimited(LOG_LVL_WARN, "control data truncated; closing %zu fds",
-				rx->n);
-		rx_fds_close(rx);
+		log_ratelimited(LOG_LVL_WARN, "control data truncated; closing %zu fds", *nfds);
+		close_all(fds, nfds);
 		return -EMSGSIZE;
 	}
 	return n;
@@ -157,8 +149,11 @@ int msg_recv_header(int sock, void *hdr, size_t hdr_len, struct msg_fds *fds,
 	size_t got = 0;
 	int ret;
 	while (got < hdr_len) {
-		struct rx_fds rx;
-		ssize_t n = recv_chunk(sock, (char *)hdr + got, hdr_len - got, &rx);
+		struct {
+			int fd[MSG_RX_MAX_FDS];
+			size_t n;
+		} rx;
+		ssize_t n = msg_recv_some(sock, (char *)hdr + got, hdr_len - got, 0, rx.fd, &rx.n);
 		if (n == -EAGAIN && got > 0) {
 			ret = wait_ready(sock, POLLIN);
 			if (ret < 0)
@@ -175,7 +170,7 @@ int msg_recv_header(int sock, void *hdr, size_t hdr_len, struct msg_fds *fds,
 				log_ratelimited(LOG_LVL_WARN, "%zu fds %s", rx.n,
 						got > 0 ? "after the first header byte"
 							: "over the limit");
-				rx_fds_close(&rx);
+				close_all(rx.fd, &rx.n);
 				ret = -EBADMSG;
 				goto fail;
 			}
@@ -199,8 +194,11 @@ int msg_recv_payload(int sock, void *buf, size_t len)
 {
 	size_t got = 0;
 	while (got < len) {
-		struct rx_fds rx;
-		ssize_t n = recv_chunk(sock, (char *)buf + got, len - got, &rx);
+		struct {
+			int fd[MSG_RX_MAX_FDS];
+			size_t n;
+		} rx;
+		ssize_t n = msg_recv_some(sock, (char *)buf + got, len - got, 0, rx.fd, &rx.n);
 		/* The header has arrived, so the message has started. */
 		if (n == -EAGAIN) {
 			int ret = wait_ready(sock, POLLIN);
@@ -212,7 +210,7 @@ int msg_recv_payload(int sock, void *buf, size_t len)
 			return (int)n;
 		if (rx.n > 0) {
 			log_ratelimited(LOG_LVL_WARN, "%zu fds arrived with the payload", rx.n);
-			rx_fds_close(&rx);
+			close_all(rx.fd, &rx.n);
 			return -EBADMSG;
 		}
 		if (n == 0)

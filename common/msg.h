@@ -19,6 +19,7 @@
 #define CELLVM_MSG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The most fds one message may carry (vhost-user's SET_MEM_TABLE needs 8). */
 #define MSG_MAX_FDS 16
@@ -42,6 +43,17 @@ int msg_recv_header(int sock, void *hdr, size_t hdr_len, struct msg_fds *fds,
 /* Receives exactly len bytes of payload; any fd arriving here is closed and
  * the call fails with -EBADMSG. */
 int msg_recv_payload(int sock, void *buf, size_t len);
+
+/* The most fds msg_recv_some() can hand over from one recvmsg. */
+#define MSG_RX_MAX_FDS 32
+
+/* One recvmsg of up to len bytes with flags (e.g. MSG_DONTWAIT), for
+ * readers that keep their own framing state. Every SCM_RIGHTS fd that came
+ * (close-on-exec) is stored in fds[0..*nfds), room for MSG_RX_MAX_FDS;
+ * other control messages are skipped. Returns the byte count (0 on EOF) or
+ * -errno; -EMSGSIZE when control data was truncated, after closing the fds
+ * that did arrive. Retries on EINTR. */
+ssize_t msg_recv_some(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds);
 
 /* Closes every fd in *fds and empties it. Safe to call twice. */
 void msg_fds_close(struct msg_fds *fds);

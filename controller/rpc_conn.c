@@ -28,55 +28,6 @@ static bool frame_ok(const uint8_t *frame, size_t len)
 
 /* ------------------------------------------------------------ reading */
 
-/* Room for a message's fds and SCM_CREDENTIALS (a socket with SO_PASSCRED).
- * More fds arrive truncated, or whole when there are no credentials: both
- * are refused. */
-#define RX_CMSG_SPACE \
-	(CMSG_SPACE(sizeof(int) * RPC_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred)))
-
-/* The fds one recvmsg brought. */
-struct rx {
-	int fd[RX_CMSG_SPACE / sizeof(int)];
-	size_t n;
-	bool truncated;
-};
-
-/* One recvmsg of up to len bytes that does not block. Returns the byte count
- * (0 on EOF) or -errno; the fds that came are in *rx, the caller's. */
-static ssize_t recv_some(int sock, void *buf, size_t len, struct rx *rx)
-{
-	union {
-		char buf[RX_CMSG_SPACE];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	ssize_t n;
-
-	rx->n = 0;
-	rx->truncated = false;
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		const unsigned char *data = CMSG_DATA(c);
-		for (size_t i = 0; i < k && rx->n < sizeof(rx->fd) / sizeof(rx->fd[0]); i++)
-			memcpy(&rx->fd[rx->n++], data + i * sizeof(int), sizeof(int));
-	}
-	rx->truncated = mh.msg_flags & MSG_CTRUNC;
-	return n;
-}
-
 void rpc_reader_init(struct rpc_reader *r)
 {
 	r->hdr_have = 0;
@@ -98,16 +49,20 @@ int rpc_reader_feed(struct rpc_reader *r, int sock)
 		 * message's bytes, so never its fds. */
 		void *dst = in_hdr ? (void *)(r->hdr + r->hdr_have) : r->body + r->body_have;
 		size_t want = in_hdr ? 4 - r->hdr_have : r->body_len - r->body_have;
-		struct rx rx;
-		ssize_t n = recv_some(sock, dst, want, &rx);
+		struct {
+			int fd[MSG_RX_MAX_FDS];
+			size_t n;
+		} rx;
+		ssize_t n = msg_recv_some(sock, dst, want, MSG_DONTWAIT, rx.fd, &rx.n);
 		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return 0;
 		if (n < 0) {
-			ret = (int)n;
+			/* Truncated control data: more fds than any message takes. */
+			ret = n == -EMSGSIZE ? -EBADMSG : (int)n;
 			goto fail;
 		}
-		if (rx.n > 0 || rx.truncated) {
-			if (!in_hdr || r->hdr_have > 0 || rx.n > RPC_MAX_FDS || rx.truncated) {
+		if (rx.n > 0) {
+			if (!in_hdr || r->hdr_have > 0 || rx.n > RPC_MAX_FDS) {
 				close_fds(rx.fd, &rx.n);
 				ret = -EBADMSG;
 				goto fail;

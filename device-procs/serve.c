@@ -269,6 +269,12 @@ int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub
 #endif
 	if ((err = serve_confine(b, o, c)) < 0)
 		goto out;
+	/* Confinement forked (the process is now a pid namespace's first):
+	 * a signalfd wakes epoll through the waiters of the process that
+	 * watched it, so watch it again from this one. */
+	if ((err = evloop_del(b->loop, s->sig_fd)) < 0 ||
+	    (err = evloop_add(b->loop, s->sig_fd, EPOLLIN, on_signal, s)) < 0)
+		goto out;
 	if ((err = evloop_run(b->loop)) < 0)
 		log_err("event loop: %s", strerror(-err));
 out:
@@ -277,7 +283,10 @@ out:
 	vub_detach(b);
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
-		unlink(o->socket_path);
+		/* Confined, the process sees no file system: the socket file
+		 * stays, and the next start replaces it (listen_on). */
+		if (o->confine.mode == SANDBOX_OFF)
+			unlink(o->socket_path);
 	}
 	evloop_destroy(b->loop);
 	b->loop = NULL;

@@ -361,7 +361,9 @@ static int open_flags(pid_t pid, const char *path)
 Test(blk, read_only_refuses_writes)
 {
 	struct tfe f;
-	const char *extra[] = { "--read-only", NULL };
+	/* Unconfined, so the test can read the backend's fds in /proc (a
+	 * confined one is the child of its reaper, in its own mount namespace). */
+	const char *extra[] = { "--read-only", "--sandbox", "off", NULL };
 	start(&f, extra, 1);
 	cr_assert(f.features & F(VIRTIO_BLK_F_RO));
 	cr_assert_not(f.features & (F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES)));
