@@ -11,6 +11,7 @@
  * value in range. Each error is one line naming the field and what to do. */
 #include "config.h"
 #include "cli.h"
+#include "json_words.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -139,20 +140,6 @@ static const char *fmt_size(struct sbuf *b, uint64_t v)
 	return b->s;
 }
 
-static const char *type_name(struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_null: return "null";
-	case json_type_boolean: return "a boolean";
-	case json_type_double: return "a number with a fraction or exponent";
-	case json_type_int: return "an integer";
-	case json_type_object: return "an object";
-	case json_type_array: return "an array";
-	case json_type_string: return "a string";
-	}
-	return "an unknown type";
-}
-
 /* ------------------------------------------------------- small parsers */
 
 int config_parse_size(const char *s, uint64_t *out)
@@ -187,11 +174,6 @@ int config_parse_size(const char *s, uint64_t *out)
 
 
 /* ------------------------------------------------------ pass 1: bytes */
-
-static bool is_ws(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
 
 /* The offset of the first byte that does not start a well-formed UTF-8
  * sequence (Unicode table 3-7), or len. */
@@ -247,7 +229,7 @@ static int check_bytes(struct ctx *c, const char *json, size_t len)
 	if (len >= 3 && !memcmp(json, "\xef\xbb\xbf", 3))
 		return fail(c, NULL, "the config starts with a byte-order mark: save it without one");
 	size_t i = 0;
-	while (i < len && is_ws(json[i]))
+	while (i < len && json_is_ws(json[i]))
 		i++;
 	if (i == len)
 		return fail(c, NULL, "the config is empty: want a JSON object such as "
@@ -472,7 +454,7 @@ static int get_string(struct ctx *c, struct json_object *obj, const char *key, c
 	if (!*present)
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return fail(c, key, "want %s, not %s%s", want, type_name(v),
+		return fail(c, key, "want %s, not %s%s", want, json_type_words(v),
 			    v ? "" : " (leave the key out instead)");
 	const char *s = json_object_get_string(v);
 	size_t n = (size_t)json_object_get_string_len(v);
@@ -502,7 +484,7 @@ static int get_bool(struct ctx *c, struct json_object *obj, const char *key, boo
 	if (!json_object_object_get_ex(obj, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(c, key, "want true or false, not %s", type_name(v));
+		return fail(c, key, "want true or false, not %s", json_type_words(v));
 	*dst = json_object_get_boolean(v);
 	return 0;
 }
@@ -514,7 +496,7 @@ static int get_sandbox(struct ctx *c, struct json_object *obj, enum sandbox_mode
 	if (!json_object_object_get_ex(obj, "sandbox", &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return fail(c, "sandbox", "want \"on\", \"off\" or \"log\", not %s", type_name(v));
+		return fail(c, "sandbox", "want \"on\", \"off\" or \"log\", not %s", json_type_words(v));
 	const char *s = json_object_get_string(v);
 	size_t len = (size_t)json_object_get_string_len(v);
 	if (strlen(s) != len || sandbox_parse_mode(s, dst) < 0)
@@ -554,7 +536,7 @@ static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_dev
 	int ret;
 	if (!json_object_is_type(d, json_type_object))
 		return fail(c, NULL, "want an object such as {\"path\": \"/var/lib/disk.img\"}, not %s",
-			    type_name(d));
+			    json_type_words(d));
 	if ((ret = check_keys(c, d, block_keys)) ||
 	    (ret = get_path(c, d, "path", b->path, sizeof(b->path), "a disk image", &has_path)) ||
 	    (ret = get_socket(c, d, b->vhost_user_socket, &has_sock)))
@@ -614,7 +596,7 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 	int ret;
 	if (!json_object_is_type(d, json_type_object))
 		return fail(c, NULL, "want an object such as {\"tap\": \"tap0\"}, not %s",
-			    type_name(d));
+			    json_type_words(d));
 	if ((ret = check_keys(c, d, net_keys)) ||
 	    (ret = get_string(c, d, "tap", n->tap, sizeof(n->tap), "an interface name (a string)",
 			      &has_tap)) ||
@@ -634,7 +616,7 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 	if (json_object_object_get_ex(d, "mac", &v)) {
 		if (!json_object_is_type(v, json_type_string))
 			return fail(c, "mac", "want a string such as \"52:54:00:12:34:56\", not %s",
-				    type_name(v));
+				    json_type_words(v));
 		const char *s = json_object_get_string(v);
 		size_t len = (size_t)json_object_get_string_len(v);
 		if (strlen(s) != len || cli_parse_mac(s, n->mac) < 0)
@@ -656,7 +638,7 @@ static int get_devices(struct ctx *c, struct json_object *top, const char *key,
 		return 0;
 	if (!json_object_is_type(*arr, json_type_array))
 		return fail(c, key, "want an array of devices [{...}, ...], not %s",
-			    type_name(*arr));
+			    json_type_words(*arr));
 	*n = json_object_array_length(*arr);
 	if (*n > VM_CONFIG_MAX_DEVICES)
 		return fail(c, key, "%zu devices: at most %d virtio devices fit", *n,
@@ -671,7 +653,7 @@ static int parse_cpus(struct ctx *c, struct json_object *top, uint32_t *cpus)
 		return 0;
 	if (!json_object_is_type(v, json_type_int))
 		return fail(c, "cpus", "want an integer from 1 to %d, not %s", VM_CONFIG_MAX_CPUS,
-			    type_name(v));
+			    json_type_words(v));
 	int64_t n = json_object_get_int64(v); /* json-c saturates past int64 */
 	if (n < 1 || n > VM_CONFIG_MAX_CPUS)
 		return fail(c, "cpus", "%s is out of range: want 1 to %d",
@@ -703,7 +685,7 @@ static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory
 		bytes = (uint64_t)n;
 	} else {
 		return fail(c, "memory", "want a size such as \"512M\" or a number of bytes, not %s",
-			    type_name(v));
+			    json_type_words(v));
 	}
 	if (bytes > VM_CONFIG_MEM_MAX)
 		return fail(c, "memory", "%s is above the maximum of %s", fmt_size(&s1, bytes),
@@ -852,7 +834,7 @@ int vm_config_parse(const char *json, size_t len, struct vm_config *out, char *e
 		goto out;
 	}
 	for (size_t i = end; i < len; i++) {
-		if (!is_ws(json[i])) {
+		if (!json_is_ws(json[i])) {
 			ret = fail_at(&c, json, i, "more after the JSON object: remove it");
 			goto out;
 		}

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "json_words.h"
 #include "lifecycle.h"
 
 static const char *const method_names[RPC_METHOD_COUNT] = {
@@ -106,20 +107,6 @@ static const char *show(struct qbuf *b, const char *s, size_t len, bool quoted)
 	return b->s;
 }
 
-static const char *type_name(struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_null: return "null";
-	case json_type_boolean: return "a boolean";
-	case json_type_double: return "a number with a fraction or exponent";
-	case json_type_int: return "an integer";
-	case json_type_object: return "an object";
-	case json_type_array: return "an array";
-	case json_type_string: return "a string";
-	}
-	return "an unknown type";
-}
-
 /* ------------------------------------------------------------ the text */
 
 /* text[off..off+len) */
@@ -127,14 +114,9 @@ struct span {
 	size_t off, len;
 };
 
-static bool is_ws(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
 static size_t skip_ws(const char *s, size_t i, size_t end)
 {
-	while (i < end && is_ws(s[i]))
+	while (i < end && json_is_ws(s[i]))
 		i++;
 	return i;
 }
@@ -168,7 +150,7 @@ static size_t skip_value(const char *s, size_t i, size_t end)
 		}
 		return end;
 	}
-	while (i < end && !is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
+	while (i < end && !json_is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
 		i++;
 	return i;
 }
@@ -351,7 +333,7 @@ static int get_int(struct ctx *c, struct json_object *obj, const char *key, cons
 	struct json_object *v = member(obj, key);
 	if (!json_object_is_type(v, json_type_int))
 		return fail(c, "\"%s\": want an integer %" PRId64 "..%" PRId64 ", not %s", name, lo,
-			    hi, type_name(v));
+			    hi, json_type_words(v));
 	/* json-c saturates what int64 cannot hold: still out of range. */
 	int64_t x = json_object_get_int64(v);
 	struct qbuf q;
@@ -370,7 +352,7 @@ static int get_string(struct ctx *c, struct json_object *obj, const char *key, c
 		return fail(c, "\"%s\" is missing: want %s", name, want);
 	struct json_object *v = member(obj, key);
 	if (!json_object_is_type(v, json_type_string))
-		return fail(c, "\"%s\": want %s, not %s", name, want, type_name(v));
+		return fail(c, "\"%s\": want %s, not %s", name, want, json_type_words(v));
 	*s = json_object_get_string(v);
 	*n = (size_t)json_object_get_string_len(v);
 	return 0;
@@ -382,7 +364,7 @@ static int copy_object(struct ctx *c, struct json_object *obj, const char *key,
 {
 	struct json_object *v = member(obj, key);
 	if (!json_object_is_type(v, json_type_object))
-		return fail(c, "\"%s\": want an object, not %s", key, type_name(v));
+		return fail(c, "\"%s\": want an object, not %s", key, json_type_words(v));
 	char *p = malloc(sp.len + 1);
 	if (!p)
 		return no_memory(c);
@@ -509,7 +491,7 @@ static int parse_epitaph(struct ctx *c, struct json_object *top, struct rpc_repl
 {
 	struct json_object *v = member(top, "epitaph");
 	if (!json_object_is_type(v, json_type_string))
-		return fail(c, "\"epitaph\": want \"ok\" or \"internal\", not %s", type_name(v));
+		return fail(c, "\"epitaph\": want \"ok\" or \"internal\", not %s", json_type_words(v));
 	const char *s = json_object_get_string(v);
 	size_t n = (size_t)json_object_get_string_len(v);
 	bool ok = n == 2 && !memcmp(s, "ok", 2);
@@ -558,7 +540,7 @@ int rpc_parse_reply(const char *body, size_t len, struct rpc_reply *out, char *e
 	if (!vals[K_OK].len)
 		ret = fail(&c, "\"ok\" is missing: want true or false");
 	else if (!json_object_is_type(ok, json_type_boolean))
-		ret = fail(&c, "\"ok\": want true or false, not %s", type_name(ok));
+		ret = fail(&c, "\"ok\": want true or false, not %s", json_type_words(ok));
 	if (ret)
 		goto out;
 	r.ok = json_object_get_boolean(ok);
@@ -576,7 +558,7 @@ int rpc_parse_reply(const char *body, size_t len, struct rpc_reply *out, char *e
 	} else {
 		struct json_object *e = member(top, "error");
 		if (!json_object_is_type(e, json_type_object))
-			ret = fail(&c, "\"error\": want an object, not %s", type_name(e));
+			ret = fail(&c, "\"error\": want an object, not %s", json_type_words(e));
 		else
 			ret = parse_error(&c, body, e, vals[K_ERROR], &r);
 	}
