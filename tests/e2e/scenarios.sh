@@ -262,7 +262,15 @@ scenario_ctl_lifecycle() {
 	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" $names; return; }
 	start_cellvmd lifecycle
 	failed=0
-	ids=$(awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } END { print u, c }' /proc/$dpid/status)
+	# The socket is there before cellvmd drops to nobody: wait for that.
+	i=0
+	while :; do
+		ids=$(awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } END { print u, c }' \
+			/proc/$dpid/status)
+		[ "$ids" = "65534 0000000000000000" ] || [ $i -ge 50 ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
 	check ctl-privdrop "$ids" "65534 0000000000000000" "cellvmd's uid and effective capabilities"
 	config "cellvm.test=rng,console cellvm.end=poweroff" ', "rng": true, "console": true'
 	for n in 1 2; do
