@@ -67,38 +67,13 @@ __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const char 
 	return -EINVAL;
 }
 
-/* A user's string in a message: quoted, cut after QUOTE_MAX bytes, every byte
- * that is not printable ASCII as \xNN (so a message cannot drive a terminal). */
-#define QUOTE_MAX 48
-struct qbuf {
-	char s[2 + QUOTE_MAX * 4 + 4];
-};
-
-static const char *quote(struct qbuf *b, const char *s, size_t len)
+/* A user's string in a message: quoted and cut (json_words.h). */
+static const char *quote(struct json_shown *b, const char *s, size_t len)
 {
-	size_t o = 0;
-	b->s[o++] = '"';
-	for (size_t i = 0; i < len && i < QUOTE_MAX; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\') {
-			b->s[o++] = '\\';
-			b->s[o++] = (char)ch;
-		} else if (ch >= 0x20 && ch < 0x7f) {
-			b->s[o++] = (char)ch;
-		} else {
-			o += (size_t)snprintf(b->s + o, sizeof(b->s) - o, "\\x%02x", ch);
-		}
-	}
-	b->s[o++] = '"';
-	if (len > QUOTE_MAX) {
-		memcpy(b->s + o, "...", 3);
-		o += 3;
-	}
-	b->s[o] = '\0';
-	return b->s;
+	return json_show(b, s, len, true);
 }
 
-static const char *quote_str(struct qbuf *b, const char *s)
+static const char *quote_str(struct json_shown *b, const char *s)
 {
 	return quote(b, s, strlen(s));
 }
@@ -284,7 +259,7 @@ static int check_key(struct ctx *c, struct json_tokener *ktok, const char *text,
 	}
 	const char *s = json_object_get_string(k);
 	size_t len = (size_t)json_object_get_string_len(k);
-	struct qbuf q;
+	struct json_shown q;
 	int ret = 0;
 	snprintf(obj->key, sizeof(obj->key), "%s", s);
 	if (strlen(s) != len) {
@@ -428,7 +403,7 @@ static int check_keys(struct ctx *c, struct json_object *obj, const char *const 
 				best_d = d;
 			}
 		}
-		struct qbuf q;
+		struct json_shown q;
 		if (best)
 			return fail(c, NULL, "unknown key %s (did you mean \"%s\"?)",
 				    quote_str(&q, it.key), best);
@@ -492,7 +467,7 @@ static int get_bool(struct ctx *c, struct json_object *obj, const char *key, boo
 static int get_sandbox(struct ctx *c, struct json_object *obj, enum sandbox_mode *dst)
 {
 	struct json_object *v;
-	struct qbuf q;
+	struct json_shown q;
 	if (!json_object_object_get_ex(obj, "sandbox", &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
@@ -567,7 +542,7 @@ static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_dev
 	    (ret = get_sandbox(c, d, &b->sandbox)))
 		return ret;
 	for (const char *p = b->serial; *p; p++) {
-		struct qbuf q;
+		struct json_shown q;
 		if (*p < 0x20 || *p > 0x7e)
 			return fail(c, "serial", "%s: want printable ASCII characters only",
 				    quote_str(&q, b->serial));
@@ -592,7 +567,7 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 		     enum sandbox_mode vm_sandbox)
 {
 	bool has_tap, has_sock;
-	struct qbuf q;
+	struct json_shown q;
 	int ret;
 	if (!json_object_is_type(d, json_type_object))
 		return fail(c, NULL, "want an object such as {\"tap\": \"tap0\"}, not %s",
@@ -666,7 +641,7 @@ static int parse_cpus(struct ctx *c, struct json_object *top, uint32_t *cpus)
 static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory)
 {
 	struct json_object *v;
-	struct qbuf q;
+	struct json_shown q;
 	struct sbuf s1, s2;
 	uint64_t bytes;
 	if (!json_object_object_get_ex(top, "memory", &v))
@@ -706,7 +681,7 @@ static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory
 /* Two devices cannot share a tap or an external backend's socket. */
 static int check_unique(struct ctx *c, const struct vm_config *cfg)
 {
-	struct qbuf q;
+	struct json_shown q;
 	for (size_t i = 0; i < cfg->nnet; i++)
 		for (size_t j = 0; j < i; j++)
 			if (cfg->net[i].tap[0] && !strcmp(cfg->net[i].tap, cfg->net[j].tap)) {

@@ -73,40 +73,6 @@ static int no_memory(struct ctx *c)
 	return -ENOMEM;
 }
 
-/* A peer's bytes in a message: cut after SHOW_MAX bytes, every byte that is
- * not printable ASCII as \xNN (a message must not drive a terminal), in
- * double quotes when `quoted` (strings; numbers go without). */
-#define SHOW_MAX 48
-struct qbuf {
-	char s[2 + SHOW_MAX * 4 + 4];
-};
-
-static const char *show(struct qbuf *b, const char *s, size_t len, bool quoted)
-{
-	size_t o = 0;
-	if (quoted)
-		b->s[o++] = '"';
-	for (size_t i = 0; i < len && i < SHOW_MAX; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (quoted && (ch == '"' || ch == '\\')) {
-			b->s[o++] = '\\';
-			b->s[o++] = (char)ch;
-		} else if (ch >= 0x20 && ch < 0x7f) {
-			b->s[o++] = (char)ch;
-		} else {
-			o += (size_t)snprintf(b->s + o, sizeof(b->s) - o, "\\x%02x", ch);
-		}
-	}
-	if (quoted)
-		b->s[o++] = '"';
-	if (len > SHOW_MAX) {
-		memcpy(b->s + o, "...", 3);
-		o += 3;
-	}
-	b->s[o] = '\0';
-	return b->s;
-}
-
 /* ------------------------------------------------------------ the text */
 
 /* text[off..off+len) */
@@ -301,12 +267,12 @@ static int read_members(struct ctx *c, const char *s, struct span obj, const cha
 		size_t k = 0;
 		while (k < nknown && !(strlen(known[k]) == n && !memcmp(known[k], name, n)))
 			k++;
-		struct qbuf q;
+		struct json_shown q;
 		if (k == nknown)
-			ret = fail(c, "%sunknown key %s: %s", where, show(&q, name, n, true), has);
+			ret = fail(c, "%sunknown key %s: %s", where, json_show(&q, name, n, true), has);
 		else if (vals[k].len)
 			ret = fail(c, "%sduplicate key %s: give each key once", where,
-				   show(&q, name, n, true));
+				   json_show(&q, name, n, true));
 		else
 			vals[k] = val;
 		json_object_put(kobj);
@@ -336,10 +302,10 @@ static int get_int(struct ctx *c, struct json_object *obj, const char *key, cons
 			    hi, json_type_words(v));
 	/* json-c saturates what int64 cannot hold: still out of range. */
 	int64_t x = json_object_get_int64(v);
-	struct qbuf q;
+	struct json_shown q;
 	if (x < lo || x > hi)
 		return fail(c, "\"%s\": %s is out of range %" PRId64 "..%" PRId64, name,
-			    show(&q, text + sp.off, sp.len, false), lo, hi);
+			    json_show(&q, text + sp.off, sp.len, false), lo, hi);
 	*out = x;
 	return 0;
 }
@@ -412,8 +378,8 @@ int rpc_parse_request(const char *body, size_t len, struct rpc_request *out, cha
 		for (size_t i = 0; i < RPC_METHOD_COUNT; i++)
 			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
 					      method_names[i]);
-		struct qbuf q;
-		ret = fail(&c, "\"method\": %s is not a method (%s)", show(&q, m, mlen, true),
+		struct json_shown q;
+		ret = fail(&c, "\"method\": %s is not a method (%s)", json_show(&q, m, mlen, true),
 			   list);
 		goto out;
 	}
@@ -478,9 +444,9 @@ static int parse_error(struct ctx *c, const char *body, struct json_object *eobj
 	/* A name with a NUL in it matches no name: its C string is shorter. */
 	int named = strlen(name) == nlen ? lifecycle_error_from_name(name) : -1;
 	if (named != code) {
-		struct qbuf q;
+		struct json_shown q;
 		return fail(c, "\"error.name\": %s does not match \"code\": %d (%s)",
-			    show(&q, name, nlen, true), (int)code, lifecycle_error_name((int)code));
+			    json_show(&q, name, nlen, true), (int)code, lifecycle_error_name((int)code));
 	}
 	r->code = (int)code;
 	copy_message(r->message, msg, mlen);
@@ -496,9 +462,9 @@ static int parse_epitaph(struct ctx *c, struct json_object *top, struct rpc_repl
 	size_t n = (size_t)json_object_get_string_len(v);
 	bool ok = n == 2 && !memcmp(s, "ok", 2);
 	if (!ok && !(n == 8 && !memcmp(s, "internal", 8))) {
-		struct qbuf q;
+		struct json_shown q;
 		return fail(c, "\"epitaph\": want \"ok\" or \"internal\", not %s",
-			    show(&q, s, n, true));
+			    json_show(&q, s, n, true));
 	}
 	r->epitaph = true;
 	r->epitaph_ok = ok;
