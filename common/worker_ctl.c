@@ -1,13 +1,13 @@
 #include "worker_ctl.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "bytes.h"
+#include "msg.h"
 
 void wctl_encode(const struct wctl_msg *m, uint8_t out[WCTL_WIRE_SIZE])
 {
@@ -61,36 +61,21 @@ int wctl_send(int sock, enum wctl_type type, uint32_t status, const char *text)
 
 int wctl_recv(int sock, struct wctl_msg *out)
 {
+	/* One byte more than a message: a longer packet reads as too long. */
 	uint8_t buf[WCTL_WIRE_SIZE + 1];
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * 8)];
-	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
-			     .msg_controllen = sizeof(ctl) };
-	ssize_t r;
-	do
-		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
+	int fds[MSG_RX_MAX_FDS];
+	size_t nfds;
+	ssize_t r = msg_recv_some(sock, buf, sizeof(buf), 0, fds, &nfds);
+	if (r == -EMSGSIZE)
+		return -EBADMSG;
 	if (r < 0)
-		return -errno;
+		return (int)r;
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (nfds)
+		return -EBADMSG;
 	if (r == 0)
 		return -ECONNRESET;
-	bool had_fds = false;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfds; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
-		}
-		had_fds = true;
-	}
-	if (had_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-		return -EBADMSG;
 	return wctl_decode(buf, (size_t)r, out);
 }
 

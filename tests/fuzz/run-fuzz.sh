@@ -56,7 +56,7 @@ sources() {
 	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c $s/controller/json_words.c" ;;
 	fuzz_config) echo "$s/controller/config.c $s/controller/json_words.c $s/common/cli.c" \
 		"$s/common/log.c $s/common/sandbox.c" ;;
-	fuzz_worker_ctl) echo "$s/common/worker_ctl.c" ;;
+	fuzz_worker_ctl) echo "$s/common/worker_ctl.c $s/common/msg.c $s/common/log.c" ;;
 	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c" ;;
 	*) return 1 ;;
 	esac
