@@ -420,14 +420,6 @@ out:
 	return code;
 }
 
-struct vm_child *vm_child_by_pidfd(struct vm *vm, int pidfd)
-{
-	for (size_t i = 0; i < vm->nchildren; i++)
-		if (vm->child[i].pidfd == pidfd)
-			return &vm->child[i];
-	return NULL;
-}
-
 size_t vm_alive(const struct vm *vm)
 {
 	size_t n = 0;

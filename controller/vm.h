@@ -49,7 +49,7 @@ struct vm_env {
 
 struct vm {
 	size_t nchildren;
-	struct vm_child child[VM_MAX_CHILDREN]; /* child[0] is the worker once it is spawned */
+	struct vm_child child[VM_MAX_CHILDREN]; /* the devices, then the worker (VM_WORKER_NAME) */
 	int ctl_fd;     /* the worker's control channel (SOCK_SEQPACKET); -1 */
 	int serial_fd;  /* the guest's serial port (stream); -1 */
 	int console_fd; /* the virtio console's host side (stream); -1 without a console */
@@ -60,8 +60,6 @@ struct vm {
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env, char *err,
 	     size_t errlen);
 
-/* The child with this pidfd, or NULL. */
-struct vm_child *vm_child_by_pidfd(struct vm *vm, int pidfd);
 /* Children not reaped yet. */
 size_t vm_alive(const struct vm *vm);
 /* Sends sig to every child not reaped yet. */
