@@ -46,6 +46,9 @@ until [ -c /dev/kvm ] || [ $i -ge 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
+# A heartbeat on the second serial port: the host kills a level 1 that
+# stops beating (wedged) instead of waiting for its timeout.
+while echo "alive $(cut -d' ' -f1 /proc/uptime)"; do sleep 10; done >/dev/ttyS1 &
 if [ -c /dev/kvm ]; then
 	echo "E2E kvm-ready $(cut -d' ' -f1 /proc/uptime)"
 	dmesg | grep -i -e kvm -e svm | sed 's/^/E2E dmesg /'

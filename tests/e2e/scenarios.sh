@@ -366,8 +366,14 @@ scenario_show() {
 		'BEGIN { printf "%.1f", b - a }')s"
 }
 
-for s in $(echo "${E2E_ONLY:-bad-kernel boot reboot unconfined ctl-lifecycle ctl-stop}" | tr , ' '); do
+# "E2E plan/begin/end" lines let the host run again what a crash of level 1
+# cut short.
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot unconfined ctl-lifecycle ctl-stop}" | tr , ' ')
+echo "E2E plan $plan"
+for s in $plan; do
+	echo "E2E begin $s"
 	"scenario_$(echo $s | tr - _)"
+	echo "E2E end $s"
 done
 # What log mode found: each process's unlisted syscalls, and cellvmd's (the
 # kernel's audit records give numbers).
