@@ -29,7 +29,7 @@ int cli_parse_fd(const char *arg, int *out)
 	return 0;
 }
 
-static int hex_digit(char c)
+int cli_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -47,7 +47,7 @@ int cli_parse_mac(const char *arg, uint8_t out[6])
 		return -EINVAL;
 	for (unsigned int i = 0; i < 6; i++) {
 		const char *p = arg + 3 * i;
-		int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+		int hi = cli_hex_digit(p[0]), lo = cli_hex_digit(p[1]);
 		if (hi < 0 || lo < 0 || (i < 5 && p[2] != ':'))
 			return -EINVAL;
 		m[i] = (uint8_t)(hi << 4 | lo);

@@ -15,6 +15,9 @@ int cli_parse_uint(const char *arg, unsigned long min, unsigned long max, unsign
  * process (fcntl F_GETFD succeeds). */
 int cli_parse_fd(const char *arg, int *out);
 
+/* The value of a hex digit (either case), -1 for any other character. */
+int cli_hex_digit(char c);
+
 /* A unicast, non-zero MAC address written "52:54:00:12:34:56" (either case). */
 int cli_parse_mac(const char *arg, uint8_t out[6]);
 

@@ -47,6 +47,17 @@ int log_parse_level(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+int log_set_level_arg(const char *arg)
+{
+	enum log_level lvl;
+	if (log_parse_level(arg, &lvl) < 0) {
+		log_err("--log-level %s: use error, warn, info or debug", arg);
+		return -EINVAL;
+	}
+	log_set_level(lvl);
+	return 0;
+}
+
 const char *log_level_name(enum log_level level)
 {
 	return level_names[level <= LOG_LVL_DEBUG ? level : LOG_LVL_DEBUG];

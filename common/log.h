@@ -18,6 +18,9 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns -EINVAL otherwise. */
 int log_parse_level(const char *s, enum log_level *out);
+/* The value of a --log-level option: sets the level, or logs what it takes
+ * and returns -EINVAL. */
+int log_set_level_arg(const char *arg);
 /* "error", "warn", "info" or "debug" (what log_parse_level() takes). */
 const char *log_level_name(enum log_level level);
 

@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 _Static_assert(SP_BPF_MAX == BPF_MAXINSNS, "the kernel's limit");
 
 #define ARGS_MAX 6          /* a syscall's arguments: arg0 .. arg5 */
@@ -364,17 +366,6 @@ static bool is_word(char c)
 	       c == '_';
 }
 
-static int digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return 99;
-}
-
 /* Decimal, or hex after 0x; no octal (a leading 0 is refused, not misread). */
 static void number(struct token *t)
 {
@@ -389,7 +380,8 @@ static void number(struct token *t)
 	}
 	uint64_t v = 0;
 	for (; i < t->len; i++) {
-		unsigned d = (unsigned)digit(t->s[i]);
+		/* -1, not a digit, becomes too large for any base */
+		unsigned d = (unsigned)cli_hex_digit(t->s[i]);
 		if (d >= base || v > (UINT64_MAX - d) / base) {
 			t->bad = true;
 			return;

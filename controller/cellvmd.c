@@ -180,7 +180,6 @@ int main(int argc, char **argv)
 	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
 	struct confine_opts copts;
 	int client_fd = -1, c;
-	enum log_level lvl = LOG_LVL_INFO;
 	static char worker[PATH_MAX + 64], device_dir[PATH_MAX + 64];
 
 	log_init("cellvmd", LOG_LVL_INFO);
@@ -203,11 +202,8 @@ int main(int argc, char **argv)
 		case 'w': worker_arg = optarg; break;
 		case 'D': device_arg = optarg; break;
 		case 'l':
-			if (log_parse_level(optarg, &lvl) < 0) {
-				log_err("--log-level %s: use error, warn, info or debug", optarg);
+			if (log_set_level_arg(optarg) < 0)
 				return 1;
-			}
-			log_set_level(lvl);
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -265,7 +261,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
-			      .log_level = lvl, .policy_dir = copts.policy_dir };
+			      .log_level = log_get_level(), .policy_dir = copts.policy_dir };
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %m");

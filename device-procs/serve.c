@@ -31,7 +31,6 @@ static void serve_opts_init(struct serve_opts *o)
  * is the device's own, -EINVAL (logged) for a bad argument. */
 static int serve_opt(struct serve_opts *o, int c, const char *arg)
 {
-	enum log_level lvl;
 	unsigned long fd;
 	int r = confine_opt(&o->confine, c, arg);
 	if (r != 0)
@@ -53,12 +52,7 @@ static int serve_opt(struct serve_opts *o, int c, const char *arg)
 		o->print_caps = true;
 		return 1;
 	case SERVE_OPT_LOG_LEVEL:
-		if (log_parse_level(arg, &lvl) < 0) {
-			log_err("--log-level %s: use error, warn, info or debug", arg);
-			return -EINVAL;
-		}
-		log_set_level(lvl);
-		return 1;
+		return log_set_level_arg(arg) < 0 ? -EINVAL : 1;
 	case SERVE_OPT_HELP:
 		o->help = true;
 		return 1;

@@ -151,7 +151,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ 0 },
 	};
 	int c, err = 0;
-	enum log_level lvl;
 	*o = (struct opts){ .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
 			    .serial_fd = -1, .kvm_fd = -1, .control_fd = -1 };
 	confine_opts_init(&o->confine);
@@ -173,11 +172,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'v': err = parse_fd("--kvm-fd", optarg, &o->kvm_fd); break;
 		case 'C': err = parse_fd("--control-fd", optarg, &o->control_fd); break;
 		case 'l':
-			err = log_parse_level(optarg, &lvl);
-			if (err)
-				log_err("--log-level %s: use error, warn, info or debug", optarg);
-			else
-				log_set_level(lvl);
+			err = log_set_level_arg(optarg);
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;

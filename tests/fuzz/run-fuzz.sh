@@ -57,7 +57,7 @@ sources() {
 	fuzz_config) echo "$s/controller/config.c $s/controller/json_words.c $s/common/cli.c" \
 		"$s/common/log.c $s/common/sandbox.c" ;;
 	fuzz_worker_ctl) echo "$s/common/worker_ctl.c $s/common/msg.c $s/common/log.c" ;;
-	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c" ;;
+	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c $s/common/cli.c" ;;
 	*) return 1 ;;
 	esac
 }

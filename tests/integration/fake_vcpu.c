@@ -376,7 +376,6 @@ static int parse_opts(int argc, char **argv, struct fake *f)
 		{ 0 },
 	};
 	int c, err = 0;
-	enum log_level lvl;
 	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'x': break; /* what a KVM worker needs; nothing here */
@@ -385,10 +384,7 @@ static int parse_opts(int argc, char **argv, struct fake *f)
 		case 'C': err = parse_fd("--control-fd", optarg, &f->ctl_fd); break;
 		case 'b': err = parse_backend(f, optarg); break;
 		case 'l':
-			if ((err = log_parse_level(optarg, &lvl)) < 0)
-				log_err("--log-level %s: use error, warn, info or debug", optarg);
-			else
-				log_set_level(lvl);
+			err = log_set_level_arg(optarg);
 			break;
 		default: err = -EINVAL; break;
 		}

@@ -114,3 +114,17 @@ Test(log, last_error)
 	log_last_error(buf, 5);
 	cr_expect_str_eq(buf, "disk", "cut to the buffer");
 }
+
+Test(log, level_option)
+{
+	char buf[96];
+	log_init("t", LOG_LVL_INFO);
+	cr_assert_eq(log_set_level_arg("debug"), 0);
+	cr_expect_eq(log_get_level(), LOG_LVL_DEBUG);
+	tu_log_begin();
+	cr_assert_eq(log_set_level_arg("chatty"), -EINVAL);
+	tu_log_end();
+	cr_expect_eq(log_get_level(), LOG_LVL_DEBUG, "a bad value leaves the level");
+	log_last_error(buf, sizeof(buf));
+	cr_expect_str_eq(buf, "--log-level chatty: use error, warn, info or debug");
+}
