@@ -13,7 +13,7 @@ enum vcpu_exit_status {
 	VCPU_EXIT_KERNEL_LOAD = 10, /* the kernel or initrd could not be loaded */
 	VCPU_EXIT_START = 11,       /* KVM or a vCPU could not be set up */
 	VCPU_EXIT_RUNTIME = 12,     /* triple fault, KVM internal error, ... */
-	VCPU_EXIT_DEVICE = 13,      /* a device backend could not be set up */
+	VCPU_EXIT_DEVICE = 13,      /* a device backend failed: set-up, or hung later */
 };
 
 #endif

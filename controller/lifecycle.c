@@ -117,7 +117,7 @@ static void describe_exit(struct lifecycle *lc, int error, const struct lifecycl
 		set_last(lc, error, "vCPU runtime failure%s%s", sep(d), d);
 		return;
 	case LC_EXIT_DEVICE_SETUP:
-		set_last(lc, error, "vcpu-worker could not connect a device backend%s%s", sep(d), d);
+		set_last(lc, error, "vcpu-worker lost a device backend%s%s", sep(d), d);
 		return;
 	case LC_EXIT_ERROR:
 		set_last(lc, error, "vcpu-worker exited with status %d%s%s", x->status, sep(d), d);

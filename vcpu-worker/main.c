@@ -26,6 +26,7 @@
 
 #include "acpi.h"
 #include "acpi_pm.h"
+#include "backend_watch.h"
 #include "boot_linux.h"
 #include "bus.h"
 #include "cli.h"
@@ -66,6 +67,7 @@ struct worker {
 	struct acpi_pm pm;
 	size_t nvirtio;
 	struct virtio_mmio virtio[MACHINE_MAX_VIRTIO];
+	struct backend_watch watch;
 	uint32_t nvcpus;
 	struct vcpu vcpus[MACHINE_MAX_CPUS];
 	struct vcpu_host host;
@@ -250,6 +252,17 @@ static void end_vm(struct worker *w, enum vcpu_exit_status st, const char *why)
 static void host_end(void *opaque, enum vcpu_exit_status st, const char *why)
 {
 	end_vm(opaque, st, why);
+}
+
+static void on_backend_failed(void *opaque, const char *name, int err)
+{
+	char why[WCTL_TEXT_MAX];
+	if (err == -ETIMEDOUT)
+		snprintf(why, sizeof(why), "device %s does not answer its frontend (hung)", name);
+	else
+		snprintf(why, sizeof(why), "device %s: backend connection failed: %s", name,
+			 strerror(-err));
+	end_vm(opaque, VCPU_EXIT_DEVICE, why);
 }
 
 static void on_poweroff(void *opaque)
@@ -503,7 +516,12 @@ static int setup_loop(struct worker *w)
 			return err;
 	if (w->ctl_fd >= 0 && (err = evloop_add(w->loop, w->ctl_fd, EPOLLIN, on_control, w)))
 		return err;
-	return 0;
+	/* After SIGTERM/SIGINT are blocked: the watch thread inherits that. */
+	struct vhu_fe *fe[MACHINE_MAX_VIRTIO];
+	for (size_t i = 0; i < w->nvirtio; i++)
+		fe[i] = &w->virtio[i].fe;
+	return backend_watch_start(&w->watch, fe, w->nvirtio, BW_INTERVAL_MS, BW_TIMEOUT_MS,
+				   on_backend_failed, w);
 }
 
 /* Runs the VM until it ends; returns the exit status. */
@@ -527,6 +545,7 @@ static enum vcpu_exit_status run(struct worker *w)
 
 static void teardown(struct worker *w)
 {
+	backend_watch_stop(&w->watch);
 	for (uint32_t i = 0; i < w->nvcpus; i++)
 		vcpu_destroy(&w->vcpus[i]);
 	for (size_t i = 0; i < w->nvirtio; i++)
@@ -571,7 +590,8 @@ static enum vcpu_exit_status confine_worker(struct opts *o)
 	int err = confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
 							      .kind = "vcpu", .keep_fds = keep,
 							      .nkeep = n, .namespaces = true,
-							      .new_tasks = MACHINE_MAX_CPUS,
+							      /* vCPUs, the backend watch */
+							      .new_tasks = MACHINE_MAX_CPUS + 1,
 							      .max_fds = 1024 });
 	return err < 0 ? VCPU_EXIT_ERROR : VCPU_EXIT_POWEROFF;
 }

@@ -14,9 +14,9 @@
 #define WANTED_PROTOCOL_FEATURES                                                  \
 	(PF(VHU_PROTOCOL_F_MQ) | PF(VHU_PROTOCOL_F_REPLY_ACK) | PF(VHU_PROTOCOL_F_CONFIG))
 
-/* One request and its reply, under the lock. */
+/* One request and its reply within timeout_ms, under the lock. */
 static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, size_t nfds,
-		       struct vhu_msg *reply)
+		       struct vhu_msg *reply, int timeout_ms)
 {
 	if (fe->broken)
 		return -EPIPE;
@@ -33,7 +33,7 @@ static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, siz
 	struct pollfd p = { .fd = fe->sock, .events = POLLIN };
 	int n;
 	do
-		n = poll(&p, 1, VHU_FE_TIMEOUT_MS);
+		n = poll(&p, 1, timeout_ms);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		err = n == 0 ? -ETIMEDOUT : -errno;
@@ -63,7 +63,7 @@ static int call(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, size_t nfd
 		struct vhu_msg *reply)
 {
 	pthread_mutex_lock(&fe->lock);
-	int err = call_locked(fe, m, fds, nfds, reply);
+	int err = call_locked(fe, m, fds, nfds, reply, VHU_FE_TIMEOUT_MS);
 	pthread_mutex_unlock(&fe->lock);
 	if (err == -EIO)
 		log_err("%s: backend refused %s", fe->name, vhu_request_name(m->request));
@@ -128,6 +128,23 @@ int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
 		fe->num_queues = (uint32_t)nq;
 	}
 	return 0;
+}
+
+int vhu_fe_probe(struct vhu_fe *fe, int timeout_ms)
+{
+	struct vhu_msg m = { .request = VHU_GET_FEATURES, .kind = VHU_P_NONE }, r;
+	pthread_mutex_lock(&fe->lock);
+	int err = call_locked(fe, &m, NULL, 0, &r, timeout_ms);
+	if (!err && r.u.u64 != fe->features) {
+		/* A backend does not change what it offers: this one is not
+		 * the process it was. */
+		log_err("%s: backend now offers features %#llx, not %#llx", fe->name,
+			(unsigned long long)r.u.u64, (unsigned long long)fe->features);
+		fe->broken = true;
+		err = -EPROTO;
+	}
+	pthread_mutex_unlock(&fe->lock);
+	return err;
 }
 
 void vhu_fe_close(struct vhu_fe *fe)

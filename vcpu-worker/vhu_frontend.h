@@ -48,6 +48,11 @@ int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_rin
 /* GET_VRING_BASE: stops the ring; *base gets the next avail index. */
 int vhu_fe_stop_ring(struct vhu_fe *fe, uint32_t index, uint16_t *base);
 
+/* Is the backend alive? GET_FEATURES answered within timeout_ms with what it
+ * offered at first: 0; else the connection is broken and the error is
+ * returned (-ETIMEDOUT for a backend that hangs). */
+int vhu_fe_probe(struct vhu_fe *fe, int timeout_ms);
+
 int vhu_fe_get_config(struct vhu_fe *fe, uint32_t offset, uint8_t *buf, uint32_t len);
 int vhu_fe_set_config(struct vhu_fe *fe, uint32_t offset, const uint8_t *buf, uint32_t len);
 

@@ -195,6 +195,43 @@ scenario_unconfined() {
 	dump
 }
 
+# A device process that hangs (stopped: alive, answering nothing) ends the
+# VM within seconds; the reason names it and no process is left.
+scenario_device_hang() {
+	[ -x $L ] || { fail_all "$L missing" device-hang; return; }
+	out=$T/device-hang.out
+	err=$T/device-hang.err
+	setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" "$L" run $P --kernel $K \
+		--initrd $I --cmdline "console=ttyS0 quiet cellvm.test=none cellvm.end=wait" \
+		--cpus 1 --memory 256M --rng </dev/null >"$out" 2>"$err" &
+	pid=$!
+	i=0
+	until seen waiting 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	t0=$(now)
+	for c in /proc/[0-9]*/comm; do
+		read -r name <"$c" 2>/dev/null && [ "$name" = cellvm-rng ] || continue
+		p=${c%/comm}
+		kill -STOP "${p#/proc/}"
+	done
+	wait $pid
+	status=$?
+	elapsed=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	left=$(leftovers)
+	failed=0
+	if seen waiting && [ $status -eq 1 ] && grep -q "VCPU_RUNTIME_FAILURE" "$err" &&
+		grep -q "rng0 does not answer" "$err" && [ -z "$left" ] &&
+		awk -v e="$elapsed" 'BEGIN { exit !(e <= 10) }'; then
+		result device-hang ok "ended ${elapsed}s after the stop: $(grep -m1 VCPU_RUNTIME "$err")"
+	else
+		result device-hang fail "waiting seen: $(seen waiting && echo yes || echo no); exit $status after ${elapsed}s: $(tail -n 3 "$err"); left: $left"
+		failed=1
+	fi
+	dump
+}
+
 # ---------------------------------------------------------------- cellvmd
 
 # cellvmd as a service: started as root, it runs as nobody with no
@@ -225,11 +262,12 @@ confinement() {
 	done
 }
 
-# Processes of cellvm still alive (comm names), besides cellvmd.
+# Processes of cellvm still alive (comm names), besides cellvmd. A zombie
+# is dead: one whose parent died waits for level 1's init to reap it.
 leftovers() {
-	for c in /proc/[0-9]*/comm; do
-		read -r name <"$c" 2>/dev/null || continue
-		case $name in cellvm-*) echo "$name" ;; esac
+	for st in /proc/[0-9]*/status; do
+		awk '/^Name:/ { n = $2 } /^State:/ { s = $2 }
+			END { if (n ~ /^cellvm-/ && s != "Z") print n ":" s }' "$st" 2>/dev/null
 	done | tr '\n' ' '
 }
 
@@ -368,7 +406,8 @@ scenario_show() {
 
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot unconfined ctl-lifecycle ctl-stop}" | tr , ' ')
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot unconfined device-hang ctl-lifecycle ctl-stop}" |
+	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do
 	echo "E2E begin $s"
