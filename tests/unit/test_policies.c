@@ -15,7 +15,7 @@ static const struct {
 	bool device;
 } kinds[] = {
 	{ "rng", true },      { "blk", true },   { "console", true }, { "net", true },
-	{ "vcpu", false },    { "controller", false },
+	{ "vcpu", false },    { "controller", false }, { "spawner", false },
 };
 
 static struct sp_policy *load(const char *kind)
