@@ -1,10 +1,16 @@
 /* The shipped policies (policy/): each parses and compiles, the device
- * policies stay within the issue's budget, and docs/security.md's table
- * gives the numbers the policies really have. */
+ * policies stay within the issue's budget, docs/security.md's table gives
+ * the numbers the policies really have, and cellvmd's cannot start a
+ * process (cellvm-spawner does). */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "seccomp_policy.h"
 
@@ -67,4 +73,57 @@ Test(policies, docs_give_the_real_numbers)
 			     kinds[i].kind, sp_syscall_count(p));
 		sp_free(p);
 	}
+}
+
+/* What makes or changes processes and mounts: the spawner's, never cellvmd's. */
+static const char *const spawner_only[] = {
+	"execve", "execveat", "fork", "vfork", "clone", "clone3", "unshare", "setns",
+	"mount", "umount2", "pivot_root", "fsopen", "fsmount", "move_mount", "ptrace",
+	"seccomp", "capset", "setrlimit", "kill", "prctl",
+};
+
+Test(policies, the_controller_names_no_syscall_that_starts_a_process)
+{
+	struct sp_policy *p = load("controller");
+	for (size_t i = 0; sp_syscall_name(p, i); i++)
+		for (size_t k = 0; k < sizeof(spawner_only) / sizeof(spawner_only[0]); k++)
+			cr_expect_str_neq(sp_syscall_name(p, i), spawner_only[k],
+					  "controller.policy allows %s", spawner_only[k]);
+	sp_free(p);
+}
+
+/* A child loads controller.policy (killing) and makes one call. */
+static int under_controller_policy(int call)
+{
+	struct sp_policy *p = load("controller");
+	char err[512];
+	scmp_filter_ctx ctx;
+	cr_assert_eq(sp_compile(p, SP_DEFAULT_KILL, &ctx, err, sizeof(err)), 0, "%s", err);
+	sp_free(p);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		static char *const argv[] = { "/bin/true", NULL };
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) < 0)
+			_exit(100);
+		switch (call) {
+		case 0: _exit(getpid() > 0 ? 0 : 101);
+		case 1: syscall(SYS_fork); break;
+		case 2: syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); break;
+		case 3: execve(argv[0], argv, NULL); break;
+		}
+		_exit(102); /* the call returned */
+	}
+	seccomp_release(ctx);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+Test(policies, the_controller_policy_kills_fork_clone_and_exec)
+{
+	cr_expect_eq(under_controller_policy(0), 0, "getpid under controller.policy");
+	cr_expect_eq(under_controller_policy(1), -SIGSYS, "fork");
+	cr_expect_eq(under_controller_policy(2), -SIGSYS, "clone");
+	cr_expect_eq(under_controller_policy(3), -SIGSYS, "execve");
 }
