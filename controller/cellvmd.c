@@ -8,9 +8,9 @@
  * no capabilities; then it forks cellvm-spawner, which starts the VM's
  * processes for it (controller/spawner.h), and confines itself
  * (policy/controller.policy: no fork, no exec) before it reads a client's
- * first byte. With --client-fd it
- * serves that one connected client (how `cellvm run` uses it) and exits once
- * the client has gone and the VM is stopped. */
+ * first byte. With --client-fd it serves that one connected client (how
+ * `cellvm run` uses it) and exits once the client has gone and the VM is
+ * stopped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -367,9 +367,11 @@ static void on_pidfd(void *opaque, uint32_t events)
 	if (r == 0)
 		return;
 	if (r < 0) {
-		/* The spawner is gone (its children die with it), or it does
-		 * not know the child: count it as gone rather than wait forever. */
-		log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
+		/* The spawner is gone, and its children were SIGKILLed with it
+		 * (cellvmd says so once), or it does not know the child: count
+		 * it as gone rather than wait forever. */
+		if (r != -EPIPE)
+			log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
 		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
 	}
 	c->exited = true;

@@ -225,11 +225,15 @@ confinement() {
 	done
 }
 
-# Processes of cellvm still alive (comm names), besides cellvmd.
+# Processes of cellvm still alive (comm names), besides cellvmd; with
+# --but-spawner, besides cellvmd's cellvm-spawner too (while cellvmd runs).
 leftovers() {
 	for c in /proc/[0-9]*/comm; do
 		read -r name <"$c" 2>/dev/null || continue
-		case $name in cellvm-*) echo "$name" ;; esac
+		case $name in
+		cellvm-spawner) [ "${1:-}" = --but-spawner ] || echo "$name" ;;
+		cellvm-*) echo "$name" ;;
+		esac
 	done | tr '\n' ' '
 }
 
@@ -339,7 +343,7 @@ scenario_ctl_stop() {
 	stop_status=$?
 	wait $rpid
 	status=$?
-	left=$(leftovers)
+	left=$(leftovers --but-spawner)
 	elapsed=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
 	if seen waiting && [ $stop_status -eq 0 ] && [ $status -eq 1 ] &&
 		grep -q CONTROLLER_FORCED_HALT "$err" && [ -z "$left" ]; then

@@ -22,6 +22,7 @@
 #include "client.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "testutil.h"
 
 #define MAX_EXTRA_ARGS 16
 
@@ -274,16 +275,7 @@ void ctl_finish(void)
 
 int ctl_count_fds(void)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)ctl.pid);
-	DIR *dir = opendir(path);
-	cr_assert_not_null(dir, "%s: %s", path, strerror(errno));
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(dir)))
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
+	return tu_count_fds_of(ctl.pid);
 }
 
 void ctl_expect_fds(int want, int ms, const char *after)

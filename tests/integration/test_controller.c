@@ -534,34 +534,6 @@ Test(controller, fake_refuses_a_bad_command_line)
 
 /* ---------------------------------------------------------------- the spawner */
 
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_not_null(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	int ppid = 0;
-	const char *after = strrchr(buf, ')');
-	cr_assert(after && sscanf(after, ") %*c %d", &ppid) == 1);
-	return ppid;
-}
-
-/* Gone, or a zombie nobody reaps (the container's init may not). */
-static bool dead(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return true;
-	char *s = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	const char *after = s ? strrchr(buf, ')') : NULL;
-	return !after || after[2] == 'Z' || after[2] == 'X';
-}
-
 Test(controller, the_vms_processes_are_children_of_the_spawner_not_of_cellvmd)
 {
 	int c = ctl_start();
@@ -571,11 +543,11 @@ Test(controller, the_vms_processes_are_children_of_the_spawner_not_of_cellvmd)
 	struct ctl_status st = ctl_status(c);
 	cr_assert_eq(st.npids, 3);
 	for (size_t i = 0; i < st.npids; i++)
-		cr_expect_eq(parent_of(st.pids[i].pid), ctl.spawner, "%s (pid %d): parent %d",
-			     st.pids[i].name, (int)st.pids[i].pid, (int)parent_of(st.pids[i].pid));
+		cr_expect_eq(tu_parent_of(st.pids[i].pid), ctl.spawner, "%s (pid %d): parent %d",
+			     st.pids[i].name, (int)st.pids[i].pid, (int)tu_parent_of(st.pids[i].pid));
 	pid_t kids[8];
 	cr_expect_eq(ctl_children(ctl.pid, kids, 8), 1, "cellvmd has children besides its spawner");
-	cr_expect_eq(parent_of(ctl.spawner), ctl.pid);
+	cr_expect_eq(tu_parent_of(ctl.spawner), ctl.pid);
 	ctl_finish();
 }
 
@@ -602,11 +574,11 @@ Test(controller, sigkill_of_cellvmd_leaves_no_process_behind)
 	cr_assert(end.signaled && end.status == SIGKILL);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t until = ctl_now_ms() + CTL_WAIT_MS;
-		while (!dead(all[i]) && ctl_now_ms() < until)
+		while (!tu_ended(all[i]) && ctl_now_ms() < until)
 			ctl_msleep(10);
 		char comm[32];
 		ctl_comm(all[i], comm, sizeof(comm));
-		cr_expect(dead(all[i]), "pid %d (%s) outlived cellvmd", (int)all[i], comm);
+		cr_expect(tu_ended(all[i]), "pid %d (%s) outlived cellvmd", (int)all[i], comm);
 	}
 	ctl.ended = true; /* no log to show: it was killed on purpose */
 	close(c);

@@ -5,10 +5,8 @@
  * dead spawner is a clean -EPIPE. The spawner is confined (spawner.policy)
  * and starts spawn_probe, which sits next to this test binary. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,12 +25,7 @@ static struct spawner sp;
 
 static void setup(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
-	snprintf(probe, sizeof(probe), "%s/spawn_probe", dirname(self));
-	cr_assert_eq(access(probe, X_OK), 0, "%s: build it first (check_PROGRAMS)", probe);
+	tu_beside_self("spawn_probe", probe, sizeof(probe));
 	struct confine_opts o;
 	confine_opts_init(&o);
 	o.policy_dir = CELLVM_SRC_POLICY_DIR;
@@ -55,33 +48,6 @@ static bool readable(int fd, int ms)
 	return r == 1;
 }
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	cr_assert_not_null(d, "%s: %s", path, strerror(errno));
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_not_null(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	int ppid = 0;
-	const char *after = strrchr(buf, ')');
-	cr_assert(after && sscanf(after, ") %*c %d", &ppid) == 1);
-	return ppid;
-}
-
 /* spawn_probe --await 3 --exit N through the spawner: it runs until the
  * write end of *hold closes. */
 static int start_held(const char *status, pid_t *pid, int hold[2])
@@ -102,7 +68,7 @@ Test(spawner, starts_children_and_reaps_them)
 	pid_t pid;
 	int hold[2];
 	int pidfd = start_held("7", &pid, hold);
-	cr_expect_eq(parent_of(pid), sp.pid, "the child's parent is not the spawner");
+	cr_expect_eq(tu_parent_of(pid), sp.pid, "the child's parent is not the spawner");
 	struct child_end end;
 	cr_expect_eq(spawner_reap(sp.sock, pid, &end), 0, "it still runs");
 	close(hold[1]);
@@ -134,7 +100,7 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	/* The spawner may start its loop after our first check. */
 	struct child_end end;
 	cr_assert_eq(spawner_reap(sp.sock, 1, &end), -ECHILD, "pid 1 is not its child");
-	const int before = count_fds(sp.pid);
+	const int before = tu_count_fds_of(sp.pid);
 
 	/* Every refused request closes the fds it brought: the spawner's copy
 	 * of this pipe's write end with it, so the read end sees EOF. */
@@ -175,8 +141,8 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	cr_expect(readable(p[0], 1000) && read(p[0], &c, 1) == 0,
 		  "the spawner kept a copy of a refused request's fd");
 	close(p[0]);
-	cr_expect_eq(count_fds(sp.pid), before, "the spawner's fds: %d, were %d",
-		     count_fds(sp.pid), before);
+	cr_expect_eq(tu_count_fds_of(sp.pid), before, "the spawner's fds: %d, were %d",
+		     tu_count_fds_of(sp.pid), before);
 
 	/* And it still serves. */
 	int hold[2];
