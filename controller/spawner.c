@@ -76,10 +76,12 @@ static bool serve_one(int sock)
 		log_err("receiving a request: %s", strerror((int)-n));
 		return false;
 	}
+	/* -EMSGSIZE: more fds than fit, all closed (msg_recv_some said so). */
 	int err = n < 0 ? -EBADMSG : spawn_msg_decode_req(buf, (size_t)n, nfds, &m);
 	if (err) {
-		log_ratelimited(LOG_LVL_WARN, "refused a malformed request (%zd bytes, %zu fds)", n,
-				nfds);
+		if (n >= 0)
+			log_ratelimited(LOG_LVL_WARN, "refused a malformed request (%zd bytes, %zu fds)",
+					n, nfds);
 		reply.result = err;
 	} else if (m.type == SPAWN_MSG_SPAWN) {
 		reply.result = start(&m, fds, &reply.pid, &pidfd);

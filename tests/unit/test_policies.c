@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "seccomp_policy.h"
 
 #define DEVICE_BUDGET 40 /* syscalls a device process may have at most */
@@ -92,19 +92,18 @@ Test(policies, the_controller_names_no_syscall_that_starts_a_process)
 	sp_free(p);
 }
 
-/* A child loads controller.policy (killing) and makes one call. */
+/* A child confines itself as cellvmd does and makes one call. */
 static int under_controller_policy(int call)
 {
-	struct sp_policy *p = load("controller");
-	char err[512];
-	scmp_filter_ctx ctx;
-	cr_assert_eq(sp_compile(p, SP_DEFAULT_KILL, &ctx, err, sizeof(err)), 0, "%s", err);
-	sp_free(p);
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		static char *const argv[] = { "/bin/true", NULL };
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) < 0)
+		struct confine_opts o;
+		confine_opts_init(&o);
+		o.policy_dir = CELLVM_SRC_POLICY_DIR;
+		if (confine(&o, &(struct confine_req){ .process = "probe", .kind = "controller",
+						       .max_fds = 64, .writes_files = true }) < 0)
 			_exit(100);
 		switch (call) {
 		case 0: _exit(getpid() > 0 ? 0 : 101);
@@ -114,7 +113,6 @@ static int under_controller_policy(int call)
 		}
 		_exit(102); /* the call returned */
 	}
-	seccomp_release(ctx);
 	int st;
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
