@@ -14,6 +14,7 @@
 
 #include "guest_mem.h"
 #include "lifecycle.h"
+#include "spawn_msg.h"
 #include "tap.h"
 
 /* Fd numbers in the children: fixed, so a command line reads the same in
@@ -32,6 +33,9 @@ enum {
 	FD_W_KVM,
 	FD_W_BACKEND0, /* one per virtio device, in machine order */
 };
+/* Every fd of the worker goes to the spawner in one request. */
+_Static_assert(FD_W_BACKEND0 - 3 + MACHINE_MAX_VIRTIO <= SPAWN_MSG_MAX_FDS,
+	       "the worker's fds do not fit one spawn request");
 
 #define FDT_MAX 65536
 
