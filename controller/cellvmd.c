@@ -5,10 +5,12 @@
  *           [--sandbox on|off|log] [--policy-dir DIR]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
- * no capabilities; then it confines itself (policy/controller.policy)
- * before it reads a client's first byte. With --client-fd it
- * serves that one connected client (how `cellvm run` uses it) and exits once
- * the client has gone and the VM is stopped. */
+ * no capabilities; then it forks cellvm-spawner, which starts the VM's
+ * processes for it (controller/spawner.h), and confines itself
+ * (policy/controller.policy: no fork, no exec) before it reads a client's
+ * first byte. With --client-fd it serves that one connected client (how
+ * `cellvm run` uses it) and exits once the client has gone and the VM is
+ * stopped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,10 +32,12 @@
 #include "log.h"
 #include "privdrop.h"
 #include "server.h"
+#include "spawner.h"
 
 struct daemon {
 	struct evloop *loop;
 	struct server *server;
+	struct spawner spawner;
 	int listen_fd, sig_fd;
 	bool quitting;
 };
@@ -90,6 +94,26 @@ static void on_signal(void *opaque, uint32_t events)
 	log_info("signal %u: stopping the VM and exiting", si.ssi_signo);
 	d->quitting = true;
 	server_stop_vm(d->server);
+}
+
+/* Without the spawner no VM can start: its children died with it. */
+static void on_spawner(void *opaque, uint32_t events)
+{
+	struct daemon *d = opaque;
+	struct child_end end;
+	char how[96];
+	(void)events;
+	int fd = d->spawner.pidfd;
+	int r = spawner_reaped(&d->spawner, &end);
+	if (r == 0)
+		return;
+	evloop_del(d->loop, fd); /* closed by now if reaped: epoll dropped it */
+	if (r < 0)
+		snprintf(how, sizeof(how), "is gone (waitid: %s)", strerror(-r));
+	else
+		child_end_describe(&end, how, sizeof(how));
+	log_err("cellvm-spawner (pid %d) %s: the VM's processes ended with it, and no VM can "
+		"start any more", (int)d->spawner.pid, how);
 }
 
 static int listen_on(const char *path, uid_t uid, gid_t gid, bool chown_it)
@@ -240,18 +264,21 @@ int main(int argc, char **argv)
 		return 1;
 	if (user && privdrop_to(uid, gid) < 0)
 		return 1;
-	int keep[3];
-	size_t nkeep = 0;
+	/* Unprivileged, and not yet confined: what it needs to start the VM's
+	 * processes goes with it. */
+	if (spawner_start(&copts, &d.spawner) < 0)
+		return 1;
+	int keep[5] = { d.spawner.sock, d.spawner.pidfd };
+	size_t nkeep = 2;
 	if (kvm_fd >= 0)
 		keep[nkeep++] = kvm_fd;
 	if (d.listen_fd >= 0)
 		keep[nkeep++] = d.listen_fd;
 	if (client_fd >= 0)
 		keep[nkeep++] = client_fd;
+	/* No process or thread of its own from here on; it writes memfds. */
 	if (confine(&copts, &(struct confine_req){ .process = "cellvmd", .kind = "controller",
 						   .keep_fds = keep, .nkeep = nkeep,
-						   /* it starts every process of the VM */
-						   .new_tasks = 4096, .spawns_confined = true,
 						   .max_fds = 4096, .writes_files = true }) < 0)
 		return 1;
 
@@ -261,7 +288,8 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
-			      .log_level = log_get_level(), .policy_dir = copts.policy_dir };
+			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
+			      .policy_dir = copts.policy_dir };
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %m");
@@ -269,6 +297,7 @@ int main(int argc, char **argv)
 	}
 	if ((err = evloop_create(&d.loop)) || (err = server_create(&d.server, d.loop, &env)) ||
 	    (err = evloop_add(d.loop, d.sig_fd, EPOLLIN, on_signal, &d)) ||
+	    (err = evloop_add(d.loop, d.spawner.pidfd, EPOLLIN, on_spawner, &d)) ||
 	    (d.listen_fd >= 0 &&
 	     (err = evloop_add(d.loop, d.listen_fd, EPOLLIN, on_listen, &d)))) {
 		log_err("setting up: %s", strerror(-err));
@@ -297,6 +326,7 @@ int main(int argc, char **argv)
 	}
 	server_destroy(d.server);
 	evloop_destroy(d.loop);
+	spawner_stop(&d.spawner);
 	if (socket_path && unlink(socket_path) < 0)
 		log_warn("--socket %s: not removed: %m (the next cellvmd replaces it)", socket_path);
 	return err < 0 ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -253,7 +254,7 @@ static void kill_worker(struct server *s, const char *why)
 		return;
 	log_err("vcpu-worker (pid %d): %s; killing it", (int)w->pid, why);
 	s->kill_reason = why;
-	if (kill(w->pid, SIGKILL) < 0)
+	if (pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0) < 0)
 		log_err("kill vcpu-worker: %m");
 }
 
@@ -362,13 +363,15 @@ static void on_pidfd(void *opaque, uint32_t events)
 	struct server *s = w->s;
 	struct vm_child *c = &s->vm.child[w->idx];
 	(void)events;
-	int r = spawn_reap(c->pidfd, &c->end);
+	int r = spawner_reap(s->env.spawner_fd, c->pid, &c->end);
 	if (r == 0)
 		return;
 	if (r < 0) {
-		/* Cannot happen for our own unreaped child; count it as gone
-		 * rather than wait forever. */
-		log_err("%s: waitid: %s", c->name, strerror(-r));
+		/* The spawner is gone, and its children were SIGKILLed with it
+		 * (cellvmd says so once), or it does not know the child: count
+		 * it as gone rather than wait forever. */
+		if (r != -EPIPE)
+			log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
 		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
 	}
 	c->exited = true;

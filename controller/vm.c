@@ -14,6 +14,7 @@
 
 #include "guest_mem.h"
 #include "lifecycle.h"
+#include "spawn_msg.h"
 #include "tap.h"
 
 /* Fd numbers in the children: fixed, so a command line reads the same in
@@ -32,6 +33,9 @@ enum {
 	FD_W_KVM,
 	FD_W_BACKEND0, /* one per virtio device, in machine order */
 };
+/* Every fd of the worker goes to the spawner in one request. */
+_Static_assert(FD_W_BACKEND0 - 3 + MACHINE_MAX_VIRTIO <= SPAWN_MSG_MAX_FDS,
+	       "the worker's fds do not fit one spawn request");
 
 #define FDT_MAX 65536
 
@@ -80,8 +84,8 @@ static int machine_memfd(const struct machine *m)
 }
 
 /* Spawns a child with its stderr on a pipe the controller reads. */
-static int spawn_named(struct vm *vm, const char *name, const char *path, char *const *argv,
-		       const struct spawn_fd *fds, size_t nfds)
+static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name,
+		       const char *path, char *const *argv, const struct spawn_fd *fds, size_t nfds)
 {
 	struct vm_child *c = &vm->child[vm->nchildren];
 	int logp[2];
@@ -94,9 +98,10 @@ static int spawn_named(struct vm *vm, const char *name, const char *path, char *
 		close(logp[1]);
 		return err;
 	}
-	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
-						   .nfds = nfds, .stderr_fd = logp[1] },
-			      &c->pid, &c->pidfd);
+	int err = spawner_spawn(env->spawner_fd,
+				&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
+						     .nfds = nfds, .stderr_fd = logp[1] },
+				&c->pid, &c->pidfd);
 	close(logp[1]);
 	if (err < 0) {
 		close(logp[0]);
@@ -275,7 +280,7 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 	a = add_sandbox_args(argv, a, p.sandbox, env);
 	argv[a] = NULL;
 	struct spawn_fd fds[2] = { { sv[1], FD_DEV_SOCKET }, { p.resource, FD_DEV_RESOURCE } };
-	int r = spawn_named(vm, v->name, path, (char *const *)argv, fds,
+	int r = spawn_named(vm, env, v->name, path, (char *const *)argv, fds,
 			    p.resource >= 0 ? 2 : 1);
 	close(sv[1]);
 	close_fd(&p.resource);
@@ -324,7 +329,7 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 		fds[nfds++] = (struct spawn_fd){ h->backend[i], FD_W_BACKEND0 + (int)i };
 	}
 	argv[a] = NULL;
-	int r = spawn_named(vm, VM_WORKER_NAME, path, (char *const *)argv, fds, nfds);
+	int r = spawn_named(vm, env, VM_WORKER_NAME, path, (char *const *)argv, fds, nfds);
 	if (r < 0)
 		return fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
 			    "vcpu-worker: starting %s: %s", path, strerror(-r));

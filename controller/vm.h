@@ -4,8 +4,8 @@
  * external vhost-user backend, and the vcpu-worker holding it all.
  *
  * vm_build() opens every file, tap and socket the config names (in the
- * controller, so sandboxed children never need a path) and spawns the
- * children with only their fds, in a clean environment. It does not wait
+ * controller, so sandboxed children never need a path) and has the spawner
+ * start the children with only their fds, in a clean environment. It does not wait
  * for them: the worker reports READY (or EXIT) on vm->ctl_fd, and each
  * child's end shows on its pidfd. What vm_build() started stays in *vm even
  * when it fails, so the caller stops and reaps it the same way in every
@@ -24,7 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "machine.h"
-#include "spawn.h"
+#include "spawner.h"
 
 #define VM_MAX_CHILDREN (1 + VM_CONFIG_MAX_DEVICES)
 #define VM_WORKER_NAME "vcpu-worker"
@@ -43,6 +43,7 @@ struct vm_env {
 	const char *device_dir; /* where cellvm-blk, cellvm-net, ... live */
 	const char *worker;     /* the vcpu-worker binary (cellvm-vcpu) */
 	int kvm_fd;           /* /dev/kvm, opened before privileges were dropped; -1: the worker opens it */
+	int spawner_fd;       /* cellvm-spawner, which starts the children (spawner.h) */
 	const char *policy_dir; /* passed to the children; NULL: their default */
 	enum log_level log_level;
 };

@@ -262,12 +262,15 @@ confinement() {
 	done
 }
 
-# Processes of cellvm still alive (comm names), besides cellvmd. A zombie
-# is dead: one whose parent died waits for level 1's init to reap it.
+# Processes of cellvm still alive (comm names), besides cellvmd; with
+# --but-spawner, besides cellvmd's cellvm-spawner too (while cellvmd runs). A
+# zombie is dead: one whose parent died waits for level 1's init to reap it.
 leftovers() {
 	for st in /proc/[0-9]*/status; do
-		awk '/^Name:/ { n = $2 } /^State:/ { s = $2 }
-			END { if (n ~ /^cellvm-/ && s != "Z") print n ":" s }' "$st" 2>/dev/null
+		awk -v but="${1:-}" '/^Name:/ { n = $2 } /^State:/ { s = $2 }
+			END { if (n ~ /^cellvm-/ && s != "Z" &&
+				!(n == "cellvm-spawner" && but == "--but-spawner")) print n ":" s }' \
+			"$st" 2>/dev/null
 	done | tr '\n' ' '
 }
 
@@ -377,7 +380,7 @@ scenario_ctl_stop() {
 	stop_status=$?
 	wait $rpid
 	status=$?
-	left=$(leftovers)
+	left=$(leftovers --but-spawner)
 	elapsed=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
 	if seen waiting && [ $stop_status -eq 0 ] && [ $status -eq 1 ] &&
 		grep -q CONTROLLER_FORCED_HALT "$err" && [ -z "$left" ]; then

@@ -39,7 +39,7 @@ if ! command -v clang >/dev/null; then
 fi
 
 all="fuzz_vhost_user fuzz_virtq fuzz_machine fuzz_bzimage fuzz_blk_req fuzz_backend \
-fuzz_rpc fuzz_config fuzz_worker_ctl fuzz_seccomp_policy"
+fuzz_rpc fuzz_config fuzz_worker_ctl fuzz_seccomp_policy fuzz_spawn_msg"
 names=${*:-$all}
 
 s=$top_srcdir
@@ -58,6 +58,7 @@ sources() {
 		"$s/common/log.c $s/common/sandbox.c" ;;
 	fuzz_worker_ctl) echo "$s/common/worker_ctl.c $s/common/msg.c $s/common/log.c" ;;
 	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c $s/common/cli.c" ;;
+	fuzz_spawn_msg) echo "$s/controller/spawn_msg.c" ;;
 	*) return 1 ;;
 	esac
 }

@@ -22,6 +22,7 @@
 #include "client.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "testutil.h"
 
 #define MAX_EXTRA_ARGS 16
 
@@ -189,6 +190,16 @@ int ctl_start_with(const char *const *extra_args)
 		cr_assert_lt(ctl_now_ms(), end, "cellvmd does not listen: %s", err);
 		ctl_msleep(10);
 	}
+	/* Its only child, forked (and named) just after it listens. */
+	char comm[32] = "";
+	for (uint64_t end = ctl_now_ms() + CTL_WAIT_MS; strcmp(comm, "cellvm-spawner") != 0;) {
+		cr_assert_lt(ctl_now_ms(), end, "cellvmd has no cellvm-spawner (a child \"%s\")",
+			     comm);
+		if (ctl_children(ctl.pid, &ctl.spawner, 1) == 1)
+			ctl_comm(ctl.spawner, comm, sizeof(comm));
+		else
+			ctl_msleep(10);
+	}
 	return ctl_conn();
 }
 
@@ -207,17 +218,44 @@ void ctl_expect_gone(pid_t pid)
 	cr_expect(kill(pid, 0) < 0 && errno == ESRCH, "pid %d is still there", (int)pid);
 }
 
-void ctl_expect_no_children(void)
+size_t ctl_children(pid_t pid, pid_t *out, size_t max)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)ctl.pid, (int)ctl.pid);
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	cr_assert_geq(n, 0);
 	buf[n] = '\0';
-	cr_expect_eq(strspn(buf, " \n"), (size_t)n, "cellvmd still has children: %s", buf);
+	size_t k = 0;
+	for (char *p = buf, *end; k < max && (out[k] = (pid_t)strtol(p, &end, 10)) > 0; p = end)
+		k++;
+	return k;
+}
+
+void ctl_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+void ctl_expect_no_children(void)
+{
+	pid_t kids[8];
+	size_t n = ctl_children(ctl.pid, kids, 8);
+	cr_expect(n == 1 && kids[0] == ctl.spawner,
+		  "cellvmd has %zu children (the first %d), not only its spawner %d", n,
+		  n ? (int)kids[0] : 0, (int)ctl.spawner);
+	n = ctl_children(ctl.spawner, kids, 8);
+	cr_expect_eq(n, 0, "cellvm-spawner still has children (the first %d)",
+		     n ? (int)kids[0] : 0);
 	for (size_t i = 0; i < ctl.nseen; i++)
 		ctl_expect_gone(ctl.seen[i]);
 }
@@ -231,21 +269,13 @@ void ctl_finish(void)
 	cr_assert(!end.signaled && end.status == 0, "cellvmd %s", how);
 	for (size_t i = 0; i < ctl.nseen; i++)
 		ctl_expect_gone(ctl.seen[i]);
+	ctl_expect_gone(ctl.spawner);
 	ctl.ended = true;
 }
 
 int ctl_count_fds(void)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)ctl.pid);
-	DIR *dir = opendir(path);
-	cr_assert_not_null(dir, "%s: %s", path, strerror(errno));
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(dir)))
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
+	return tu_count_fds_of(ctl.pid);
 }
 
 void ctl_expect_fds(int want, int ms, const char *after)

@@ -32,6 +32,7 @@
 struct ctl_state {
 	pid_t pid;                /* -1 once reaped */
 	int pidfd;
+	pid_t spawner;            /* cellvm-spawner, its only child */
 	char dir[64];             /* socket, log and scripts; removed at the end */
 	char sock[128];
 	char log[128];            /* cellvmd's stderr, which its children share */
@@ -70,11 +71,17 @@ int ctl_conn(void);
 /* How cellvmd ended, within ms; it is reaped (ctl.pid becomes -1). */
 struct child_end ctl_wait_end(int ms);
 
-/* SIGTERM: cellvmd stops what runs, exits 0 and leaves no pid Status showed. */
+/* SIGTERM: cellvmd stops what runs, exits 0 and leaves no pid Status showed,
+ * nor its spawner. */
 void ctl_finish(void);
 
-/* cellvmd has no child, and no pid Status ever showed is left. */
+/* cellvmd's only child is its spawner, which has none, and no pid Status
+ * ever showed is left. */
 void ctl_expect_no_children(void);
+/* The children of pid (of its main thread), up to max. */
+size_t ctl_children(pid_t pid, pid_t *out, size_t max);
+/* Its name (/proc/PID/comm); "" once gone. */
+void ctl_comm(pid_t pid, char *buf, size_t len);
 void ctl_expect_gone(pid_t pid);
 
 /* cellvmd's open fds; ctl_expect_fds: the count comes back to want within ms. */

@@ -63,6 +63,22 @@ static pid_t confined_child(pid_t reaper)
 	return child;
 }
 
+/* The soft RLIMIT_NPROC of pid (/proc/PID/limits), -1 for unlimited. */
+static long max_processes(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	long v = -2;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Max processes", 13) == 0)
+			v = strncmp(line + 26, "unlimited", 9) == 0 ? -1 : strtol(line + 26, NULL, 10);
+	fclose(f);
+	cr_assert_neq(v, -2, "%s: no Max processes", path);
+	return v;
+}
+
 static bool same_ns(pid_t pid, const char *ns)
 {
 	char a[64], b[64], la[64] = "", lb[64] = "";
@@ -146,6 +162,10 @@ Test(confinement, every_device_process_and_the_controller_are_confined)
 		expect_empty_root(dev, devices[i]);
 	}
 	expect_confined(ctl.pid, 1, "cellvmd");
+	expect_confined(ctl.spawner, 1, "cellvm-spawner");
+	/* Its filter has no fork, clone or exec (test_policies shows it), and
+	 * RLIMIT_NPROC 0 refuses a new task even without it. */
+	cr_expect_eq(max_processes(ctl.pid), 0, "cellvmd may start processes");
 	ctl_finish();
 }
 
@@ -163,6 +183,8 @@ Test(confinement, sandbox_off_runs_the_same_processes_unconfined)
 	cr_expect_eq(proc_status(rng).seccomp, 0, "rng0 is confined with --sandbox=off");
 	cr_expect(same_ns(rng, "mnt"), "rng0 has a mount namespace of its own");
 	cr_expect_eq(proc_status(ctl.pid).seccomp, 0, "cellvmd is confined with --sandbox off");
+	cr_expect_eq(proc_status(ctl.spawner).seccomp, 0,
+		     "cellvm-spawner is confined with --sandbox off");
 	ctl_finish();
 }
 

@@ -531,3 +531,88 @@ Test(controller, fake_refuses_a_bad_command_line)
 	}
 	close(null);
 }
+
+/* ---------------------------------------------------------------- the spawner */
+
+Test(controller, the_vms_processes_are_children_of_the_spawner_not_of_cellvmd)
+{
+	int c = ctl_start();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_SERVE, CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	struct ctl_status st = ctl_status(c);
+	cr_assert_eq(st.npids, 3);
+	for (size_t i = 0; i < st.npids; i++)
+		cr_expect_eq(tu_parent_of(st.pids[i].pid), ctl.spawner, "%s (pid %d): parent %d",
+			     st.pids[i].name, (int)st.pids[i].pid, (int)tu_parent_of(st.pids[i].pid));
+	pid_t kids[8];
+	cr_expect_eq(ctl_children(ctl.pid, kids, 8), 1, "cellvmd has children besides its spawner");
+	cr_expect_eq(tu_parent_of(ctl.spawner), ctl.pid);
+	ctl_finish();
+}
+
+Test(controller, sigkill_of_cellvmd_leaves_no_process_behind)
+{
+	int c = ctl_start(), c2 = ctl_conn();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_FULL, CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	ctl_send_call(c, RPC_RUN, NULL);
+	ctl_await_state(c2, "RUNNING", CTL_WAIT_MS);
+	/* Every process: the spawner, what it started, and what those started
+	 * (a device's confined process under its reaper). */
+	pid_t all[32] = { ctl.spawner };
+	size_t n = 1;
+	struct ctl_status st = ctl_status(c2);
+	for (size_t i = 0; i < st.npids; i++) {
+		all[n++] = st.pids[i].pid;
+		n += ctl_children(st.pids[i].pid, all + n, 4);
+	}
+	cr_assert_geq(n, 4 + 2, "fewer processes than the spawner, 3 children and 2 confined");
+	cr_assert_eq(kill(ctl.pid, SIGKILL), 0);
+	struct child_end end = ctl_wait_end(CTL_WAIT_MS);
+	cr_assert(end.signaled && end.status == SIGKILL);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t until = ctl_now_ms() + CTL_WAIT_MS;
+		while (!tu_ended(all[i]) && ctl_now_ms() < until)
+			ctl_msleep(10);
+		char comm[32];
+		ctl_comm(all[i], comm, sizeof(comm));
+		cr_expect(tu_ended(all[i]), "pid %d (%s) outlived cellvmd", (int)all[i], comm);
+	}
+	ctl.ended = true; /* no log to show: it was killed on purpose */
+	close(c);
+	close(c2);
+}
+
+Test(controller, a_dead_spawner_fails_create_cleanly)
+{
+	int c = ctl_start();
+	cr_assert_eq(kill(ctl.spawner, SIGKILL), 0);
+	/* cellvmd reaps it, says so once, and goes on serving. */
+	pid_t kids[2];
+	for (uint64_t end = ctl_now_ms() + CTL_WAIT_MS; ctl_children(ctl.pid, kids, 2) > 0;) {
+		cr_assert_lt(ctl_now_ms(), end, "cellvmd did not reap its dead spawner");
+		ctl_msleep(10);
+	}
+	/* Counted after the first refusal: the spawner's pidfd may still be
+	 * closing when it is seen reaped. */
+	int fds = -1;
+	char cfg[512];
+	for (int i = 0; i < 3; i++) {
+		ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_SERVE, CTL_WITH_RNG);
+		ctl_expect_error(ctl_rpc(c, RPC_CREATE, cfg), LC_ERR_DEVICE_START_FAILURE,
+				 "Broken pipe", "Create without a spawner");
+		ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_SERVE, "");
+		ctl_expect_error(ctl_rpc(c, RPC_CREATE, cfg), LC_ERR_GUEST_INITIALIZATION_FAILURE,
+				 "Broken pipe", "Create without a spawner or devices");
+		ctl_expect_state(c, "NOT_CREATED");
+		if (fds < 0)
+			fds = ctl_count_fds();
+		else
+			ctl_expect_fds(fds, CTL_WAIT_MS, "a Create without a spawner");
+	}
+	cr_expect_eq(ctl_children(ctl.pid, kids, 2), 0);
+	close(c);
+	ctl_finish();
+}

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,12 +33,7 @@ static char probe_path[PATH_MAX];
 
 static void init(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
-	snprintf(probe_path, sizeof(probe_path), "%s/sandbox_probe", dirname(self));
-	cr_assert_eq(access(probe_path, X_OK), 0, "%s: build it first", probe_path);
+	tu_beside_self("sandbox_probe", probe_path, sizeof(probe_path));
 	log_init("test_sandbox", LOG_LVL_INFO);
 }
 

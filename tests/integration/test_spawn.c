@@ -4,7 +4,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,12 +25,7 @@ static char probe[PATH_MAX];
 /* The probe sits next to this test binary in the build tree. */
 static void find_probe(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
-	snprintf(probe, sizeof(probe), "%s/spawn_probe", dirname(self));
-	cr_assert_eq(access(probe, X_OK), 0, "%s: build it first (check_PROGRAMS)", probe);
+	tu_beside_self("spawn_probe", probe, sizeof(probe));
 }
 
 TestSuite(spawn, .init = find_probe);

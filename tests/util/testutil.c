@@ -2,6 +2,11 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +42,64 @@ int tu_count_fds(void)
 		n++;
 	closedir(d);
 	return n;
+}
+
+int tu_count_fds_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	cr_assert_not_null(dir, "%s: %s", path, strerror(errno));
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* Its state letter and parent; false if it is gone. */
+static bool proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	char *line = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* The name in parentheses may hold anything: read after the last ')'. */
+	const char *after = line ? strrchr(buf, ')') : NULL;
+	int p;
+	if (!after || sscanf(after, ") %c %d", state, &p) != 2)
+		return false;
+	*ppid = (pid_t)p;
+	return true;
+}
+
+pid_t tu_parent_of(pid_t pid)
+{
+	char state;
+	pid_t ppid;
+	cr_assert(proc_stat(pid, &state, &ppid), "pid %d is gone", (int)pid);
+	return ppid;
+}
+
+bool tu_ended(pid_t pid)
+{
+	char state;
+	pid_t ppid;
+	return !proc_stat(pid, &state, &ppid) || state == 'Z' || state == 'X';
+}
+
+void tu_beside_self(const char *name, char *path, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	snprintf(path, len, "%s/%s", dirname(self), name);
+	cr_assert_eq(access(path, X_OK), 0, "%s: build it first (check_PROGRAMS)", path);
 }
 
 void tu_sockpair(int sv[2])

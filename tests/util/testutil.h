@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Sends stderr (where log lines go) to a memfd until tu_log_end(), which
  * returns what was logged (up to 8 KiB). Each criterion test runs in its own
@@ -12,8 +13,18 @@
 void tu_log_begin(void);
 const char *tu_log_end(void);
 
-/* Open fds of this process. */
+/* Open fds of this process; of another (from /proc/PID/fd, without . and ..). */
 int tu_count_fds(void);
+int tu_count_fds_of(pid_t pid);
+
+/* From /proc/PID/stat: its parent; whether it has ended (gone, or a zombie
+ * nobody reaped: a container's init may not). */
+pid_t tu_parent_of(pid_t pid);
+bool tu_ended(pid_t pid);
+
+/* The program `name` next to this test's binary in the build tree, into
+ * path; the test fails if it is not built. */
+void tu_beside_self(const char *name, char *path, size_t len);
 
 /* A connected AF_UNIX stream socketpair (close-on-exec). */
 void tu_sockpair(int sv[2]);

@@ -1,0 +1,181 @@
+/* The cellvmd <-> cellvm-spawner messages: encoding and checked decoding. */
+#include "spawn_msg.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+
+#include "bytes.h"
+
+#define SPAWN_HDR 16 /* type, nfds, has_stderr, argc */
+#define ERRNO_MAX 4095
+
+static bool target_ok(const int *targets, size_t i, int t)
+{
+	if (t < 3 || t > SPAWN_MSG_MAX_TARGET)
+		return false;
+	for (size_t j = 0; j < i; j++)
+		if (targets[j] == t)
+			return false;
+	return true;
+}
+
+/* Appends s with its NUL at *off; false if it does not fit. */
+static bool put_str(uint8_t *buf, size_t len, size_t *off, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	if (n > len - *off)
+		return false;
+	memcpy(buf + *off, s, n);
+	*off += n;
+	return true;
+}
+
+ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, uint8_t *buf, size_t len)
+{
+	if (!req->path || req->path[0] != '/' || !req->argv || !req->argv[0] ||
+	    req->nfds > SPAWN_MSG_MAX_FDS || (req->nfds && !req->fds))
+		return -EINVAL;
+	size_t argc = 0;
+	while (req->argv[argc])
+		if (++argc > SPAWN_MSG_MAX_ARGS)
+			return -EINVAL;
+	int targets[SPAWN_MSG_MAX_FDS];
+	for (size_t i = 0; i < req->nfds; i++) {
+		if (!target_ok(targets, i, req->fds[i].target))
+			return -EINVAL;
+		targets[i] = req->fds[i].target;
+	}
+	if (len > SPAWN_MSG_MAX_SIZE)
+		len = SPAWN_MSG_MAX_SIZE;
+	size_t off = SPAWN_HDR + 4 * req->nfds;
+	if (off > len)
+		return -E2BIG;
+	put_le32(buf, SPAWN_MSG_SPAWN);
+	put_le32(buf + 4, (uint32_t)req->nfds);
+	put_le32(buf + 8, req->stderr_fd >= 0);
+	put_le32(buf + 12, (uint32_t)argc);
+	for (size_t i = 0; i < req->nfds; i++)
+		put_le32(buf + SPAWN_HDR + 4 * i, (uint32_t)targets[i]);
+	if (!put_str(buf, len, &off, req->path))
+		return -E2BIG;
+	for (size_t i = 0; i < argc; i++)
+		if (!put_str(buf, len, &off, req->argv[i]))
+			return -E2BIG;
+	return (ssize_t)off;
+}
+
+void spawn_msg_encode_reap(pid_t pid, uint8_t out[SPAWN_MSG_REAP_SIZE])
+{
+	put_le32(out, SPAWN_MSG_REAP);
+	put_le32(out + 4, (uint32_t)pid);
+}
+
+/* The NUL-terminated string at *off, which must end inside len. */
+static char *take_str(uint8_t *buf, size_t len, size_t *off)
+{
+	if (*off >= len)
+		return NULL;
+	uint8_t *nul = memchr(buf + *off, '\0', len - *off);
+	if (!nul)
+		return NULL;
+	char *s = (char *)buf + *off;
+	*off = (size_t)(nul - buf) + 1;
+	return s;
+}
+
+static int decode_spawn(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_req *out)
+{
+	if (len < SPAWN_HDR)
+		return -EBADMSG;
+	uint32_t n = get_le32(buf + 4), has_stderr = get_le32(buf + 8), argc = get_le32(buf + 12);
+	if (n > SPAWN_MSG_MAX_FDS || has_stderr > 1 || argc < 1 || argc > SPAWN_MSG_MAX_ARGS)
+		return -EBADMSG;
+	/* Every fd that came is one the request declared, and the other way. */
+	if (nfds != n + has_stderr)
+		return -EBADMSG;
+	size_t off = SPAWN_HDR + 4 * (size_t)n;
+	if (off > len)
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t t = get_le32(buf + SPAWN_HDR + 4 * i);
+		if (t > INT_MAX || !target_ok(out->target, i, (int)t))
+			return -EBADMSG;
+		out->target[i] = (int)t;
+	}
+	const char *path = take_str(buf, len, &off);
+	if (!path || path[0] != '/')
+		return -EBADMSG;
+	for (size_t i = 0; i < argc; i++)
+		if (!(out->argv[i] = take_str(buf, len, &off)))
+			return -EBADMSG;
+	if (off != len)
+		return -EBADMSG;
+	out->argv[argc] = NULL;
+	out->path = path;
+	out->nfds = n;
+	out->has_stderr = has_stderr;
+	out->type = SPAWN_MSG_SPAWN;
+	return 0;
+}
+
+int spawn_msg_decode_req(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_req *out)
+{
+	if (len < 4 || len > SPAWN_MSG_MAX_SIZE)
+		return -EBADMSG;
+	switch (get_le32(buf)) {
+	case SPAWN_MSG_SPAWN:
+		return decode_spawn(buf, len, nfds, out);
+	case SPAWN_MSG_REAP:
+		if (len != SPAWN_MSG_REAP_SIZE || nfds != 0)
+			return -EBADMSG;
+		uint32_t pid = get_le32(buf + 4);
+		if (pid == 0 || pid > INT_MAX)
+			return -EBADMSG;
+		out->type = SPAWN_MSG_REAP;
+		out->pid = (pid_t)pid;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
+void spawn_msg_encode_reply(const struct spawn_msg_reply *r, uint8_t out[SPAWN_MSG_REPLY_SIZE])
+{
+	put_le32(out, (uint32_t)r->result);
+	put_le32(out + 4, (uint32_t)r->pid);
+	put_le32(out + 8, r->end.signaled);
+	put_le32(out + 12, (uint32_t)r->end.status);
+	put_le32(out + 16, r->end.core);
+}
+
+int spawn_msg_decode_reply(const uint8_t *buf, size_t len, enum spawn_msg_type to, size_t nfds,
+			   struct spawn_msg_reply *out)
+{
+	if (len != SPAWN_MSG_REPLY_SIZE)
+		return -EBADMSG;
+	int32_t result = (int32_t)get_le32(buf);
+	uint32_t pid = get_le32(buf + 4), signaled = get_le32(buf + 8),
+		 status = get_le32(buf + 12), core = get_le32(buf + 16);
+	bool ok = to == SPAWN_MSG_SPAWN ? result == 0 : result == 0 || result == 1;
+	if (!ok && (result < -ERRNO_MAX || result >= 0))
+		return -EBADMSG;
+	/* Only a started child comes with a pid and its pidfd. */
+	bool started = to == SPAWN_MSG_SPAWN && result == 0;
+	if (nfds != started || (started ? pid == 0 || pid > INT_MAX : pid != 0))
+		return -EBADMSG;
+	/* Only an ended child has an end: an exit status, or a signal. */
+	bool ended = to == SPAWN_MSG_REAP && result == 1;
+	if (!ended && (signaled || status || core))
+		return -EBADMSG;
+	if (signaled > 1 || core > signaled ||
+	    (ended && (signaled ? status == 0 || status >= NSIG : status > 255)))
+		return -EBADMSG;
+	*out = (struct spawn_msg_reply){
+		.result = result,
+		.pid = (pid_t)pid,
+		.end = { .signaled = signaled, .status = (int)status, .core = core },
+	};
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* cellvm-spawner: the process that starts cellvmd's children, so that
+ * cellvmd itself can be confined without fork, exec and what its children
+ * do before they confine themselves (Chrome's zygote, crosvm's jail).
+ *
+ * cellvmd forks it with spawner_start() after dropping its privileges and
+ * before confining itself. The spawner keeps only its end of a
+ * SOCK_SEQPACKET socketpair (and stdio for its log), dies with cellvmd
+ * (PR_SET_PDEATHSIG), confines itself with policy/spawner.policy, then
+ * serves the requests of controller/spawn_msg.h one at a time with
+ * spawn_child() and spawn_reap(). It treats cellvmd as less trusted than
+ * itself: a malformed request gets an error reply and closes what it
+ * brought. When cellvmd's end closes it SIGKILLs its children, reaps them
+ * and exits.
+ *
+ * cellvmd's side: spawner_spawn() and spawner_reap() keep the contract of
+ * spawn_child() and spawn_reap() (spawn.h), the child's pidfd included (it
+ * can be polled and signalled, but only the spawner can wait for it). Once
+ * the spawner is gone they return -EPIPE. Nothing here logs on cellvmd's
+ * side: the caller says what failed. */
+#ifndef CELLVM_SPAWNER_H
+#define CELLVM_SPAWNER_H
+
+#include <sys/types.h>
+
+#include "confine.h"
+#include "spawn.h"
+
+/* The most children the spawner tracks at once (not reaped through REAP). */
+#define SPAWNER_MAX_CHILDREN 64
+
+struct spawner {
+	pid_t pid;
+	int pidfd; /* -1 once reaped */
+	int sock;  /* cellvmd's end; -1 once closed */
+};
+
+/* Forks the spawner, which confines itself as o says (its --sandbox and
+ * --policy-dir follow cellvmd's) and never returns. 0 with *sp set, or
+ * -errno (logged). Call it while the process has no other thread. */
+int spawner_start(const struct confine_opts *o, struct spawner *sp);
+
+/* Closes cellvmd's end, so the spawner kills what it still runs and exits,
+ * and reaps it (unless spawner_reaped() did). */
+void spawner_stop(struct spawner *sp);
+
+/* The spawner's pidfd became readable: reaps it. 1 with *end filled, 0 if it
+ * still runs (a spurious wake-up), -errno. */
+int spawner_reaped(struct spawner *sp, struct child_end *end);
+
+/* spawn_child() and spawn_reap() through the spawner on sock. */
+int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd);
+int spawner_reap(int sock, pid_t pid, struct child_end *end);
+
+#endif
