@@ -33,6 +33,7 @@
 #include "privdrop.h"
 #include "server.h"
 #include "spawner.h"
+#include "vm.h"
 
 struct daemon {
 	struct evloop *loop;
@@ -265,8 +266,13 @@ int main(int argc, char **argv)
 	if (user && privdrop_to(uid, gid) < 0)
 		return 1;
 	/* Unprivileged, and not yet confined: what it needs to start the VM's
-	 * processes goes with it. */
-	if (spawner_start(&copts, &d.spawner) < 0)
+	 * processes goes with it, and the list of what it may start. */
+	static char bins[VM_BINARIES][VM_PATH_MAX];
+	const char *allowed[VM_BINARIES];
+	vm_binaries(worker, device_dir, bins);
+	for (size_t i = 0; i < VM_BINARIES; i++)
+		allowed[i] = bins[i];
+	if (spawner_start(&copts, allowed, VM_BINARIES, &d.spawner) < 0)
 		return 1;
 	int keep[5] = { d.spawner.sock, d.spawner.pidfd };
 	size_t nkeep = 2;

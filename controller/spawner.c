@@ -24,9 +24,23 @@ struct kid {
 
 static struct kid kids[SPAWNER_MAX_CHILDREN];
 static size_t nkids;
+/* What it may start: the spawner's copy of cellvmd's list, made by fork. */
+static const char *const *allowed;
+static size_t nallowed;
+
+static bool may_start(const char *path)
+{
+	for (size_t i = 0; i < nallowed; i++)
+		if (strcmp(path, allowed[i]) == 0)
+			return true;
+	log_ratelimited(LOG_LVL_WARN, "refused to start %s: not one of the VM's binaries", path);
+	return false;
+}
 
 static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int *pidfd)
 {
+	if (!may_start(m->path))
+		return -EPERM;
 	if (nkids == SPAWNER_MAX_CHILDREN)
 		return -EAGAIN;
 	struct spawn_fd sf[SPAWN_MSG_MAX_FDS];
@@ -152,7 +166,8 @@ static _Noreturn void run(const struct confine_opts *o, int sock, pid_t parent)
 
 /* ---------------------------------------------------------------- cellvmd's side */
 
-int spawner_start(const struct confine_opts *o, struct spawner *sp)
+int spawner_start(const struct confine_opts *o, const char *const *allowed_paths, size_t n,
+		  struct spawner *sp)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -163,6 +178,8 @@ int spawner_start(const struct confine_opts *o, struct spawner *sp)
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
+		allowed = allowed_paths;
+		nallowed = n;
 		run(o, sv[1], parent);
 	}
 	int err = pid < 0 ? -errno : 0;

@@ -9,7 +9,9 @@
  * serves the requests of controller/spawn_msg.h one at a time with
  * spawn_child() and spawn_reap(). It treats cellvmd as less trusted than
  * itself: a malformed request gets an error reply and closes what it
- * brought. When cellvmd's end closes it SIGKILLs its children, reaps them
+ * brought, and it starts only the binaries it was given at start (the
+ * worker and the device binaries), so a compromised cellvmd cannot have it
+ * run anything else. When cellvmd's end closes it SIGKILLs its children, reaps them
  * and exits.
  *
  * cellvmd's side: spawner_spawn() and spawner_reap() keep the contract of
@@ -35,9 +37,13 @@ struct spawner {
 };
 
 /* Forks the spawner, which confines itself as o says (its --sandbox and
- * --policy-dir follow cellvmd's) and never returns. 0 with *sp set, or
- * -errno (logged). Call it while the process has no other thread. */
-int spawner_start(const struct confine_opts *o, struct spawner *sp);
+ * --policy-dir follow cellvmd's) and never returns. It starts only
+ * allowed[0..nallowed) (absolute paths, compared exactly; a SPAWN of any
+ * other path gets -EPERM); it keeps its own copy of them, made by the fork.
+ * 0 with *sp set, or -errno (logged). Call it while the process has no other
+ * thread. */
+int spawner_start(const struct confine_opts *o, const char *const *allowed, size_t nallowed,
+		  struct spawner *sp);
 
 /* Closes cellvmd's end, so the spawner kills what it still runs and exits,
  * and reaps it (unless spawner_reaped() did). */

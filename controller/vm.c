@@ -146,6 +146,24 @@ static int connect_backend(const char *path)
 	return fd;
 }
 
+enum { DEV_BLK, DEV_NET, DEV_CONSOLE, DEV_RNG };
+static const char *const device_binaries[] = {
+	[DEV_BLK] = "cellvm-blk",
+	[DEV_NET] = "cellvm-net",
+	[DEV_CONSOLE] = "cellvm-console",
+	[DEV_RNG] = "cellvm-rng",
+};
+_Static_assert(1 + sizeof(device_binaries) / sizeof(device_binaries[0]) == VM_BINARIES,
+	       "the worker and every device binary");
+
+void vm_binaries(const char *worker, const char *device_dir,
+		 char out[VM_BINARIES][VM_PATH_MAX])
+{
+	snprintf(out[0], VM_PATH_MAX, "%s", worker);
+	for (size_t i = 1; i < VM_BINARIES; i++)
+		snprintf(out[i], VM_PATH_MAX, "%s/%s", device_dir, device_binaries[i - 1]);
+}
+
 /* What one device needs: its binary and arguments, and the fd it serves. */
 struct device_plan {
 	const char *binary;
@@ -173,7 +191,7 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
 				    "%s: disk %s: %s%s", name, d->path, strerror(errno),
 				    errno == EACCES || errno == EROFS ? " (read_only: true?)" : "");
-		p->binary = "cellvm-blk";
+		p->binary = device_binaries[DEV_BLK];
 		size_t a = 0;
 		p->args[a++] = "--disk-fd";
 		p->args[a++] = "4";
@@ -198,7 +216,7 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 				    "%s: tap %s: %s (create it with `ip tuntap add %s mode tap "
 				    "user UID vnet_hdr` or run the controller as root)",
 				    name, d->tap, strerror(-fd), d->tap);
-		p->binary = "cellvm-net";
+		p->binary = device_binaries[DEV_NET];
 		p->args[0] = "--tap-fd";
 		p->args[1] = "4";
 		if (d->has_mac) {
@@ -210,12 +228,12 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 		break;
 	}
 	case 3:
-		p->binary = "cellvm-console";
+		p->binary = device_binaries[DEV_CONSOLE];
 		p->args[0] = "--host-fd";
 		p->args[1] = "4";
 		return 0; /* the host side is a socketpair made by the caller */
 	case 4:
-		p->binary = "cellvm-rng";
+		p->binary = device_binaries[DEV_RNG];
 		return 0;
 	default:
 		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "%s: unknown device id %u", name,
@@ -269,7 +287,7 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 		close_fd(&p.resource);
 		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
 	}
-	char path[4096];
+	char path[VM_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s", env->device_dir, p.binary);
 	const char *argv[20] = { p.binary, "--fd", "3" };
 	size_t a = 3;

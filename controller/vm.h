@@ -38,6 +38,14 @@ struct vm_child {
 	struct child_log log; /* its stderr */
 };
 
+/* The binaries vm_build() may start: the worker, then each device binary in
+ * device_dir ("cellvm-blk", ...). The spawner is told to start these and
+ * nothing else. */
+#define VM_BINARIES 5
+#define VM_PATH_MAX 4096
+void vm_binaries(const char *worker, const char *device_dir,
+		 char out[VM_BINARIES][VM_PATH_MAX]);
+
 /* What the controller's process provides to every VM. */
 struct vm_env {
 	const char *device_dir; /* where cellvm-blk, cellvm-net, ... live */

@@ -22,6 +22,7 @@
 
 static char probe[PATH_MAX];
 static struct spawner sp;
+#define MISSING "/nonexistent/cellvm-rng"
 
 static void setup(void)
 {
@@ -29,7 +30,8 @@ static void setup(void)
 	struct confine_opts o;
 	confine_opts_init(&o);
 	o.policy_dir = CELLVM_SRC_POLICY_DIR;
-	cr_assert_eq(spawner_start(&o, &sp), 0);
+	const char *allowed[] = { probe, MISSING };
+	cr_assert_eq(spawner_start(&o, allowed, 2, &sp), 0);
 }
 
 static void teardown(void)
@@ -129,11 +131,15 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	spawn_msg_encode_reap(sp.pid, reap);
 	cr_expect_eq(raw_call(reap, sizeof(reap), many, 1), -EBADMSG, "REAP with an fd");
 	cr_expect_eq(spawner_reap(sp.sock, getpid(), &end), -ECHILD, "not its child");
-	req.path = "/nonexistent/cellvm-rng";
-	req.nfds = 0;
-	req.stderr_fd = -1;
 	pid_t pid;
 	int pidfd = -1;
+	/* A binary that is not the VM's, however harmless, is not started. */
+	req.path = "/bin/true";
+	cr_expect_eq(spawner_spawn(sp.sock, &req, &pid, &pidfd), -EPERM, "not on the list");
+	cr_expect_eq(pidfd, -1);
+	req.path = MISSING;
+	req.nfds = 0;
+	req.stderr_fd = -1;
 	cr_expect_eq(spawner_spawn(sp.sock, &req, &pid, &pidfd), -ENOENT);
 
 	close(p[1]);
