@@ -75,6 +75,16 @@ dump() {
 	tail -n 25 "$err" | sed "s|^|LOG ${err##*/}: |"
 }
 
+# await_waiting PID: until the guest says "L2 waiting", PID ends, or the
+# timeout passes.
+await_waiting() {
+	i=0
+	until seen waiting 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 "$1" 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
 # 32 bytes in hex, not all zero.
 random_hex() {
 	[ ${#1} -eq 64 ] || return 1
@@ -205,11 +215,7 @@ scenario_device_hang() {
 		--initrd $I --cmdline "console=ttyS0 quiet cellvm.test=none cellvm.end=wait" \
 		--cpus 1 --memory 256M --rng </dev/null >"$out" 2>"$err" &
 	pid=$!
-	i=0
-	until seen waiting 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
-		sleep 1
-		i=$((i + 1))
-	done
+	await_waiting $pid
 	t0=$(now)
 	for c in /proc/[0-9]*/comm; do
 		read -r name <"$c" 2>/dev/null && [ "$name" = cellvm-rng ] || continue
@@ -359,11 +365,7 @@ scenario_ctl_stop() {
 	$C --socket $sock serial </dev/null >"$out" 2>/dev/null &
 	timeout "$timeout" $C --socket $sock run 2>"$err" &
 	rpid=$!
-	i=0
-	until seen waiting 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 $rpid 2>/dev/null; do
-		sleep 1
-		i=$((i + 1))
-	done
+	await_waiting $rpid
 	# Every process of the running VM, and cellvmd, is confined.
 	conf=$(confinement)
 	bad=$(echo "$conf" | tr ' ' '\n' | grep . |
