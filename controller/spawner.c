@@ -210,6 +210,16 @@ int spawner_reaped(struct spawner *sp, struct child_end *end)
 	return r;
 }
 
+/* Is fd readable within ms (-1: no limit)? */
+static bool wait_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+	while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	return n > 0;
+}
+
 void spawner_stop(struct spawner *sp)
 {
 	if (sp->sock >= 0)
@@ -217,10 +227,12 @@ void spawner_stop(struct spawner *sp)
 	sp->sock = -1;
 	if (sp->pidfd < 0)
 		return;
-	struct pollfd p = { .fd = sp->pidfd, .events = POLLIN };
+	/* It exits at the EOF, unless it is stuck (stopped, say). */
+	if (!wait_readable(sp->pidfd, SPAWNER_EXIT_MS) &&
+	    pidfd_send_signal(sp->pidfd, SIGKILL, NULL, 0) < 0)
+		log_err("spawner: SIGKILL: %m");
+	wait_readable(sp->pidfd, -1);
 	struct child_end end;
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
 	(void)spawner_reaped(sp, &end); /* our own child: it cannot fail */
 }
 
@@ -231,6 +243,13 @@ static int call(int sock, const uint8_t *req, size_t len, const int *fds, size_t
 	int err = msg_send(sock, req, len, NULL, 0, fds, nfds);
 	if (err)
 		return err == -ECONNRESET ? -EPIPE : err;
+	if (!wait_readable(sock, SPAWNER_REPLY_MS)) {
+		/* A late reply would answer the next request: this channel is
+		 * done, and the spawner sees EOF. */
+		if (shutdown(sock, SHUT_RDWR) < 0)
+			return -errno;
+		return -ETIMEDOUT;
+	}
 	uint8_t buf[SPAWN_MSG_REPLY_SIZE + 1];
 	int rx[MSG_RX_MAX_FDS];
 	size_t nrx;

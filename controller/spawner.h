@@ -29,6 +29,11 @@
 
 /* The most children the spawner tracks at once (not reaped through REAP). */
 #define SPAWNER_MAX_CHILDREN 64
+/* A spawner that does not answer within this is stuck: the channel is shut
+ * and later calls fail with -EPIPE. */
+#define SPAWNER_REPLY_MS 5000
+/* How long spawner_stop() waits for it to exit before SIGKILL. */
+#define SPAWNER_EXIT_MS 5000
 
 struct spawner {
 	pid_t pid;
@@ -46,14 +51,16 @@ int spawner_start(const struct confine_opts *o, const char *const *allowed, size
 		  struct spawner *sp);
 
 /* Closes cellvmd's end, so the spawner kills what it still runs and exits,
- * and reaps it (unless spawner_reaped() did). */
+ * and reaps it (unless spawner_reaped() did); a spawner that has not exited
+ * after SPAWNER_EXIT_MS is killed (its children die with it). */
 void spawner_stop(struct spawner *sp);
 
 /* The spawner's pidfd became readable: reaps it. 1 with *end filled, 0 if it
  * still runs (a spurious wake-up), -errno. */
 int spawner_reaped(struct spawner *sp, struct child_end *end);
 
-/* spawn_child() and spawn_reap() through the spawner on sock. */
+/* spawn_child() and spawn_reap() through the spawner on sock; -ETIMEDOUT
+ * when it did not answer within SPAWNER_REPLY_MS (then -EPIPE ever after). */
 int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd);
 int spawner_reap(int sock, pid_t pid, struct child_end *end);
 

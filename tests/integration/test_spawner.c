@@ -192,3 +192,19 @@ Test(spawner, a_dead_spawner_is_a_clean_epipe)
 	cr_expect_eq(spawner_reap(sp.sock, 1234, &end), -EPIPE);
 	cr_expect_eq(tu_count_fds(), before, "an fd leaked");
 }
+
+Test(spawner, a_stuck_spawner_times_out_and_stop_kills_it)
+{
+	pid_t pid;
+	int hold[2];
+	int pidfd = start_held("0", &pid, hold);
+	cr_assert_eq(kill(sp.pid, SIGSTOP), 0);
+	struct child_end end;
+	cr_expect_eq(spawner_reap(sp.sock, pid, &end), -ETIMEDOUT);
+	cr_expect_eq(spawner_reap(sp.sock, pid, &end), -EPIPE, "a timed-out channel is done");
+	spawner_stop(&sp); /* SIGKILL after SPAWNER_EXIT_MS: a stopped spawner does not exit */
+	cr_expect_eq(sp.pidfd, -1, "the spawner was reaped");
+	cr_expect(readable(pidfd, 5000), "its child outlived it");
+	close(pidfd);
+	close(hold[1]);
+}
