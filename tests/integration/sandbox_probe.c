@@ -4,11 +4,12 @@
  *
  *   sandbox_probe [--mode on|off|log] [--ns] [--keep-net] [--keep FD]...
  *                 [--max-fds N] [--new-tasks N] [--writes-files] [--deny-userns]
- *                 [--deny SYSCALL=ERRNO]... ACTION...
+ *                 [--no-caps] [--deny SYSCALL=ERRNO]... ACTION...
  *
  * --deny-userns and --deny stand in for a kernel that refuses (a filter
  * loaded before sandbox_enter makes unshare(CLONE_NEWUSER) or SYSCALL fail
- * with that errno). If sandbox_enter fails the probe prints "enter: -ERRNO"
+ * with that errno). --no-caps drops every capability first, as a child of a
+ * confined root cellvmd starts. If sandbox_enter fails the probe prints "enter: -ERRNO"
  * and exits 3. Actions:
  *   wait      print "ready", then read stdin until EOF (SIGTERM prints
  *             "sigterm" and exits 43)
@@ -23,12 +24,14 @@
  *   mprotect  mprotect(a page, PROT_READ | PROT_EXEC): "mprotect: ..."
  *   kill:PID  kill(PID, SIGKILL): "kill: ..."
  *   thread    start a thread and join it: "thread: ok" or "thread: EAGAIN"
+ *   uid       "uid: " and its uid as it sees it
  *   exit:N    exit with status N
  * After the last action it exits 0. It always ends with _exit: LeakSanitizer
  * would need ptrace and /proc at exit. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <cap-ng.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
@@ -60,7 +63,7 @@ static const int allowed[] = {
 	SCMP_SYS(openat),	SCMP_SYS(getdents64),	  SCMP_SYS(newfstatat),
 	SCMP_SYS(fstat),	SCMP_SYS(mkdir),	  SCMP_SYS(getpid),
 	SCMP_SYS(gettid),	SCMP_SYS(clone3),	  SCMP_SYS(rseq),
-	SCMP_SYS(set_robust_list),
+	SCMP_SYS(set_robust_list), SCMP_SYS(getuid),
 	SCMP_SYS(sched_getaffinity), /* ASan, starting a thread */
 	SCMP_SYS(sigaltstack), /* ASan, before every call of a noreturn function */
 	SCMP_SYS(tgkill),      /* raise(), as most policies allow */
@@ -224,6 +227,8 @@ static void act(const char *a)
 {
 	if (strcmp(a, "wait") == 0) {
 		wait_for_eof();
+	} else if (strcmp(a, "uid") == 0) {
+		say("uid: %u\n", (unsigned)getuid());
 	} else if (strcmp(a, "ls") == 0) {
 		list_root();
 	} else if (strcmp(a, "open") == 0) {
@@ -262,7 +267,7 @@ int main(int argc, char **argv)
 	static int keep[SANDBOX_MAX_KEEP];
 	char *denied[MAX_DENY];
 	size_t ndenied = 0;
-	bool deny_userns = false;
+	bool deny_userns = false, no_caps = false;
 	struct sandbox_cfg cfg = {
 		.name = "sandbox_probe", .policy_name = "probe.policy", .keep_fds = keep,
 		.max_fds = 16,
@@ -280,6 +285,8 @@ int main(int argc, char **argv)
 			cfg.writes_files = true;
 		else if (strcmp(o, "--deny-userns") == 0)
 			deny_userns = true;
+		else if (strcmp(o, "--no-caps") == 0)
+			no_caps = true;
 		else if (!v)
 			fail(o);
 		else if (strcmp(o, "--mode") == 0 && sandbox_parse_mode(v, &cfg.mode) == 0)
@@ -296,6 +303,11 @@ int main(int argc, char **argv)
 			fail(o);
 	}
 	deny(deny_userns, denied, ndenied);
+	if (no_caps) {
+		capng_clear(CAPNG_SELECT_BOTH);
+		if (capng_apply(CAPNG_SELECT_BOTH) < 0)
+			fail("--no-caps");
+	}
 	cfg.filter = build_filter(cfg.mode);
 	int err = sandbox_enter(&cfg);
 	if (err) {

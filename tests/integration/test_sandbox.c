@@ -520,6 +520,23 @@ Test(sandbox, with_namespaces)
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
 
+/* A root process that holds no capability (a child of a confined root
+ * cellvmd) cannot map root into its user namespace. It goes on unmapped,
+ * which leaves no confinement out: no "runs without" warning. */
+Test(sandbox, root_without_capabilities_stays_unmapped)
+{
+	if (!root())
+		cr_skip_test("needs root");
+	char out[256], err[1024];
+	const char *none[] = { "--mode", "on", "--ns", "--no-caps", "uid", NULL };
+	cr_assert_eq(run(none, out, sizeof(out), err, sizeof(err)), 0, "stderr: %s", err);
+	cr_expect_str_eq(out, "uid: 65534\n", "stderr: %s", err);
+	cr_expect(!strstr(err, "runs without"), "stderr: %s", err);
+	const char *with[] = { "--mode", "on", "--ns", "uid", NULL };
+	cr_assert_eq(run(with, out, sizeof(out), err, sizeof(err)), 0, "stderr: %s", err);
+	cr_expect_str_eq(out, "uid: 0\n", "root with CAP_SETFCAP maps itself");
+}
+
 Test(sandbox, without_namespaces)
 {
 	char fds[64];
