@@ -368,10 +368,13 @@ static void on_pidfd(void *opaque, uint32_t events)
 		return;
 	if (r < 0) {
 		/* The spawner is gone, and its children were SIGKILLed with it
-		 * (cellvmd says so once), or it does not know the child: count
-		 * it as gone rather than wait forever. */
+		 * (cellvmd says so once), or it is stuck or does not know the
+		 * child: make sure the child is gone and count it so, rather
+		 * than wait forever. */
 		if (r != -EPIPE)
 			log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
+		if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+			log_err("%s: SIGKILL: %m", c->name);
 		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
 	}
 	c->exited = true;

@@ -23,6 +23,7 @@
 #include "msg.h"
 #include "rpc.h"
 #include "spawn.h"
+#include "spawner.h"
 #include "testutil.h"
 #include "vhost_user.h"
 
@@ -614,5 +615,35 @@ Test(controller, a_dead_spawner_fails_create_cleanly)
 	}
 	cr_expect_eq(ctl_children(ctl.pid, kids, 2), 0);
 	close(c);
+	ctl_finish();
+}
+
+/* A spawner that stops answering (SIGSTOP) while the VM runs: the device's
+ * end is still reported, and cellvmd makes sure every process of the VM is
+ * gone rather than wait for the spawner (test_spawner shows cellvmd's exit
+ * killing a stopped spawner). */
+Test(controller, a_stuck_spawner_does_not_keep_the_vm_alive)
+{
+	int c1 = ctl_start(), c2 = ctl_conn();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_FULL, CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
+	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
+	ctl_await_state(c2, "RUNNING", CTL_WAIT_MS);
+	struct ctl_status st = ctl_status(c2);
+	pid_t rng = ctl_pid_of(&st, "rng0");
+	cr_assert_gt(rng, 0);
+
+	cr_assert_eq(kill(ctl.spawner, SIGSTOP), 0);
+	cr_assert_eq(kill(rng, SIGKILL), 0);
+	struct rpc_reply r = ctl_reply_to(c1, run, SPAWNER_REPLY_MS + 5000);
+	ctl_expect_error(r, LC_ERR_VCPU_RUNTIME_FAILURE, "rng0", "Run");
+	for (size_t i = 0; i < st.npids; i++)
+		cr_expect(tu_ended(st.pids[i].pid), "%s (pid %d) outlived the VM", st.pids[i].name,
+			  (int)st.pids[i].pid);
+	close(c1);
+	close(c2);
+	/* Its channel was shut at the timeout: once it runs, it sees EOF. */
+	cr_assert_eq(kill(ctl.spawner, SIGCONT), 0);
 	ctl_finish();
 }
