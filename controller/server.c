@@ -319,9 +319,11 @@ static void on_child_end(struct server *s, struct vm_child *c)
 	} else if (w && !w->exited) {
 		/* A device whose frontend went away exits by itself, maybe
 		 * before the worker's own end is seen: a worker that said
-		 * EXIT is the cause, whichever pidfd fires first. */
+		 * EXIT is the cause, whichever pidfd fires first. Not of a
+		 * device killed by a signal (SIGSYS, say), which no worker
+		 * causes: that the worker saw its backend go is the effect. */
 		struct pollfd p = { .fd = w->pidfd, .events = POLLIN };
-		if (s->have_exit_msg) {
+		if (s->have_exit_msg && !c->end.signaled) {
 			struct vm_child as_said = *w;
 			as_said.end = (struct child_end){ .status = (int)s->exit_msg.status };
 			feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,

@@ -14,6 +14,7 @@
  *   serve         answer PINGs and echo each serial input line back as
  *                 "echo: LINE\r\n" until the control channel closes
  *   exit N TEXT   send EXIT (status N, TEXT) and exit N
+ *   say-exit N TEXT  send EXIT (status N, TEXT) and go on: a worker about to end
  *   hang          stop answering anything (SIGTERM too: SIGKILL ends it)
  *   crash         die of SIGSEGV
  * As the real worker does, SIGTERM/SIGINT while waiting for the controller
@@ -285,14 +286,18 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		escape(f, text);
 	} else if (strcmp(line, "serve") == 0) {
 		serve(f);
-	} else if (strcmp(line, "exit") == 0) {
+	} else if (strcmp(line, "exit") == 0 || strcmp(line, "say-exit") == 0) {
 		char *words = strchr(text, ' ');
 		if (words)
 			*words++ = '\0';
 		if (cli_parse_uint(text, 0, 255, &status) < 0)
-			finish(f, VCPU_EXIT_KERNEL_LOAD, "script line %u: exit \"%s\": want 0..255",
-			       lineno, text);
-		finish(f, (int)status, "%s", words ? words : "");
+			finish(f, VCPU_EXIT_KERNEL_LOAD, "script line %u: %s \"%s\": want 0..255",
+			       lineno, line, text);
+		if (strcmp(line, "exit") == 0)
+			finish(f, (int)status, "%s", words ? words : "");
+		int err = wctl_send(f->ctl_fd, WCTL_EXIT, (uint32_t)status, words ? words : "");
+		if (err < 0)
+			finish(f, VCPU_EXIT_STOPPED, "EXIT not sent: %s", strerror(-err));
 	} else if (strcmp(line, "hang") == 0) {
 		for (;;)
 			/* poll, not pause: cellvmd's seccomp filter, which the fake

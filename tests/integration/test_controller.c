@@ -132,6 +132,33 @@ Test(controller, device_killed_while_running_ends_run)
 	ctl_finish();
 }
 
+/* The worker notices a dead backend too and says so, maybe before cellvmd
+ * has seen the device die: the device's signal stays the reason. */
+Test(controller, a_device_killed_is_the_reason_though_the_worker_said_exit_first)
+{
+	int c1 = ctl_start(), c2 = ctl_conn();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg),
+		   "ready\nwait-run\nsay-exit 13 device rng0: backend connection failed\n"
+		   "serial said\nserve\n", CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
+	struct ctl_stream serial;
+	ctl_open_stream(c1, false, &serial);
+	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
+	ctl_read_until(&serial, "said\r\n", CTL_WAIT_MS);
+	struct ctl_status st = ctl_status(c2);
+	pid_t rng = ctl_pid_of(&st, "rng0");
+	cr_assert_gt(rng, 0);
+	cr_assert_eq(kill(rng, SIGKILL), 0);
+	struct rpc_reply r = ctl_reply_to(c1, run, CTL_WAIT_MS);
+	ctl_expect_error(r, LC_ERR_VCPU_RUNTIME_FAILURE, "SIGKILL", "Run");
+	cr_expect(strstr(r.message, "rng0"), "%s", r.message);
+	ctl_expect_no_children();
+	close(c1);
+	close(c2);
+	ctl_finish();
+}
+
 Test(controller, hung_worker_ends_run)
 {
 	int c = ctl_start();
