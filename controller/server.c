@@ -1,7 +1,6 @@
 #include "server.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +79,7 @@ struct server {
 	struct wctl_msg exit_msg;
 	const char *kill_reason; /* why the controller killed the worker, if it did */
 
-	int create_timer, ping_timer, kill_timer;
+	int create_timer, ping_timer, kill_timer, grace_timer;
 	bool ping_outstanding;
 	uint64_t ping_sent_ns;
 
@@ -90,6 +89,10 @@ struct server {
 	int post_create_error;
 	char post_detail[LC_REASON_MAX];
 	bool stopping_all, all_exited_fed;
+	/* Devices that ended cleanly while the worker still ran, fed once the
+	 * worker's end is known or when grace_timer fires. */
+	struct vm_child *deferred[VM_MAX_CHILDREN];
+	size_t ndeferred;
 };
 
 static uint64_t now_ns(void)
@@ -293,14 +296,25 @@ static struct lifecycle_exit exit_of(const struct server *s, const struct vm_chi
 
 static void maybe_all_exited(struct server *s)
 {
-	if (!s->stopping_all || s->all_exited_fed || vm_alive(&s->vm) > 0)
+	if (!s->stopping_all || s->all_exited_fed || vm_alive(&s->vm) > 0 || s->ndeferred)
 		return;
 	s->all_exited_fed = true;
 	feed(s, &(struct lifecycle_event){ .type = LC_EV_ALL_EXITED }, (struct caller){ 0 }, -1);
 }
 
 static int control_read_one(struct server *s);
-static void on_pidfd(void *opaque, uint32_t events);
+
+/* The deferred devices' ends, after the worker's if it came. */
+static void feed_deferred(struct server *s)
+{
+	timer_disarm(s->grace_timer);
+	size_t n = s->ndeferred;
+	s->ndeferred = 0;
+	for (size_t i = 0; i < n; i++)
+		feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,
+						   .exit = exit_of(s, s->deferred[i]) },
+		     (struct caller){ 0 }, -1);
+}
 
 static void on_child_end(struct server *s, struct vm_child *c)
 {
@@ -322,21 +336,27 @@ static void on_child_end(struct server *s, struct vm_child *c)
 		 * EXIT is the cause, whichever pidfd fires first. Not of a
 		 * device killed by a signal (SIGSYS, say), which no worker
 		 * causes: that the worker saw its backend go is the effect. */
-		struct pollfd p = { .fd = w->pidfd, .events = POLLIN };
 		if (s->have_exit_msg && !c->end.signaled) {
 			struct vm_child as_said = *w;
 			as_said.end = (struct child_end){ .status = (int)s->exit_msg.status };
 			feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,
 							   .exit = exit_of(s, &as_said) },
 			     (struct caller){ 0 }, -1);
-		} else if (!c->end.signaled && poll(&p, 1, WORKER_GRACE_MS) > 0) {
+		} else if (!c->end.signaled) {
 			/* A worker that died without a word (a crash) closes its
-			 * devices' connections as it goes. */
-			on_pidfd(&s->watch[w - s->vm.child], EPOLLIN);
+			 * devices' connections as it goes: its own end is likely
+			 * to follow, and is the cause. Wait for it a little,
+			 * without holding up the loop. */
+			if (s->ndeferred == 0)
+				timer_arm(s->grace_timer, WORKER_GRACE_MS, false);
+			s->deferred[s->ndeferred++] = c;
+			return;
 		}
 	}
 	feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED, .exit = exit_of(s, c) },
 	     (struct caller){ 0 }, -1);
+	if (c == w)
+		feed_deferred(s);
 	maybe_all_exited(s);
 }
 
@@ -444,6 +464,17 @@ static void on_create_timer(void *opaque, uint32_t events)
 	(void)events;
 	if (timer_fired(s->create_timer))
 		kill_worker(s, "not ready within 60 s of Create");
+}
+
+static void on_grace_timer(void *opaque, uint32_t events)
+{
+	struct server *s = opaque;
+	(void)events;
+	if (!timer_fired(s->grace_timer))
+		return;
+	/* The worker lives on: the devices' ends are the news. */
+	feed_deferred(s);
+	maybe_all_exited(s);
 }
 
 static void on_ping_timer(void *opaque, uint32_t events)
@@ -557,6 +588,8 @@ static void release(struct server *s)
 			evloop_del(s->loop, s->vm.child[i].log.fd);
 	vm_release(&s->vm);
 	timer_disarm(s->kill_timer);
+	timer_disarm(s->grace_timer);
+	s->ndeferred = 0;
 	s->vm_live = false;
 	s->stopping_all = false;
 }
@@ -902,13 +935,14 @@ int server_create(struct server **out, struct evloop *loop, const struct vm_env 
 	s->env = *env;
 	lifecycle_init(&s->lc);
 	s->vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
-	s->create_timer = s->ping_timer = s->kill_timer = -1;
+	s->create_timer = s->ping_timer = s->kill_timer = s->grace_timer = -1;
 	int err;
 	if ((err = s->create_timer = timer_new()) < 0 || (err = s->ping_timer = timer_new()) < 0 ||
-	    (err = s->kill_timer = timer_new()) < 0 ||
+	    (err = s->kill_timer = timer_new()) < 0 || (err = s->grace_timer = timer_new()) < 0 ||
 	    (err = evloop_add(loop, s->create_timer, EPOLLIN, on_create_timer, s)) ||
 	    (err = evloop_add(loop, s->ping_timer, EPOLLIN, on_ping_timer, s)) ||
-	    (err = evloop_add(loop, s->kill_timer, EPOLLIN, on_kill_timer, s))) {
+	    (err = evloop_add(loop, s->kill_timer, EPOLLIN, on_kill_timer, s)) ||
+	    (err = evloop_add(loop, s->grace_timer, EPOLLIN, on_grace_timer, s))) {
 		server_destroy(s);
 		return err;
 	}
@@ -924,8 +958,8 @@ void server_destroy(struct server *s)
 		if (!cl->dead)
 			client_kill(cl);
 	gc(s);
-	int timers[] = { s->create_timer, s->ping_timer, s->kill_timer };
-	for (size_t i = 0; i < 3; i++) {
+	int timers[] = { s->create_timer, s->ping_timer, s->kill_timer, s->grace_timer };
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
 		if (timers[i] >= 0) {
 			evloop_del(s->loop, timers[i]);
 			close(timers[i]);

@@ -9,6 +9,7 @@
  *   ready         send READY on the control channel
  *   wait-run      wait for RUN, answering PINGs meanwhile
  *   escape N K    ask backend N to try test-hook escape K (device-procs/test_hooks.h)
+ *   hangup N      close backend N's socket (the device exits, as when its frontend goes)
  *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
  *                 the reply; else EXIT 13 "backend NAME: ..." and exit 13
  *   serve         answer PINGs and echo each serial input line back as
@@ -234,22 +235,32 @@ static void check_backends(const struct fake *f)
 
 /* "NAME KIND": asks device NAME (built with the test hooks) to try escape
  * KIND (device-procs/test_hooks.h), as a compromised device would. */
-static void escape(const struct fake *f, const char *arg)
+static struct backend *backend_named(struct fake *f, const char *name, const char *cmd)
+{
+	for (size_t i = 0; i < f->nbackends; i++)
+		if (strcmp(f->backends[i].name, name) == 0)
+			return &f->backends[i];
+	finish(f, VCPU_EXIT_ERROR, "%s %s: no such backend", cmd, name);
+}
+
+static void escape(struct fake *f, const char *arg)
 {
 	char name[MACHINE_NAME_MAX];
 	unsigned kind;
 	if (sscanf(arg, "%15s %u", name, &kind) != 2)
 		finish(f, VCPU_EXIT_ERROR, "escape %s: want NAME KIND", arg);
-	for (size_t i = 0; i < f->nbackends; i++) {
-		if (strcmp(f->backends[i].name, name) != 0)
-			continue;
-		uint32_t hdr[3] = { 0x7e50u + kind, VHU_VERSION, 0 };
-		int err = msg_send(f->backends[i].fd, hdr, sizeof(hdr), NULL, 0, NULL, 0);
-		if (err < 0)
-			log_warn("escape %s: %s", arg, strerror(-err));
-		return;
-	}
-	finish(f, VCPU_EXIT_ERROR, "escape %s: no such backend", arg);
+	uint32_t hdr[3] = { 0x7e50u + kind, VHU_VERSION, 0 };
+	int err = msg_send(backend_named(f, name, "escape")->fd, hdr, sizeof(hdr), NULL, 0, NULL,
+			   0);
+	if (err < 0)
+		log_warn("escape %s: %s", arg, strerror(-err));
+}
+
+static void hangup(struct fake *f, const char *name)
+{
+	struct backend *b = backend_named(f, name, "hangup");
+	close(b->fd);
+	b->fd = -1;
 }
 
 /* ---------------------------------------------------------------- the script */
@@ -284,6 +295,8 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		check_backends(f);
 	} else if (strcmp(line, "escape") == 0) {
 		escape(f, text);
+	} else if (strcmp(line, "hangup") == 0) {
+		hangup(f, text);
 	} else if (strcmp(line, "serve") == 0) {
 		serve(f);
 	} else if (strcmp(line, "exit") == 0 || strcmp(line, "say-exit") == 0) {

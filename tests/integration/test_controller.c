@@ -132,6 +132,23 @@ Test(controller, device_killed_while_running_ends_run)
 	ctl_finish();
 }
 
+/* A device that exits cleanly (its connection closed) while its worker
+ * lives on: after a short grace for the worker's own end, which does not
+ * come, the device is the reason. */
+Test(controller, a_device_that_exits_while_the_worker_lives_ends_run)
+{
+	int c1 = ctl_start();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), "ready\nwait-run\nhangup rng0\nserve\n", CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
+	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
+	struct rpc_reply r = ctl_reply_to(c1, run, CTL_WAIT_MS);
+	ctl_expect_error(r, LC_ERR_VCPU_RUNTIME_FAILURE, "rng0 exited with status 0", "Run");
+	ctl_expect_no_children();
+	close(c1);
+	ctl_finish();
+}
+
 /* The worker notices a dead backend too and says so, maybe before cellvmd
  * has seen the device die: the device's signal stays the reason. */
 Test(controller, a_device_killed_is_the_reason_though_the_worker_said_exit_first)
