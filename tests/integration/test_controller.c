@@ -104,17 +104,27 @@ Test(controller, guest_poweroff_is_a_successful_run)
 	ctl_finish();
 }
 
-Test(controller, device_killed_while_running_ends_run)
+/* Create with the fake worker (CTL_SCRIPT_FULL), rng0 and console0, then
+ * Run on c1 until c2 sees RUNNING: the Run call's id, and the status with
+ * rng0's pid in *st. */
+static uint32_t run_with_devices(int c1, int c2, struct ctl_status *st)
 {
-	int c1 = ctl_start(), c2 = ctl_conn();
 	char cfg[512];
 	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_FULL, CTL_WITH_DEVICES);
 	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
 	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
 	ctl_await_state(c2, "RUNNING", CTL_WAIT_MS);
-	struct ctl_status st = ctl_status(c2);
+	*st = ctl_status(c2);
+	cr_assert_gt(ctl_pid_of(st, "rng0"), 0);
+	return run;
+}
+
+Test(controller, device_killed_while_running_ends_run)
+{
+	int c1 = ctl_start(), c2 = ctl_conn();
+	struct ctl_status st;
+	uint32_t run = run_with_devices(c1, c2, &st);
 	pid_t rng = ctl_pid_of(&st, "rng0");
-	cr_assert_gt(rng, 0);
 
 	cr_assert_eq(kill(rng, SIGKILL), 0);
 	uint64_t t0 = ctl_now_ms();
@@ -669,14 +679,9 @@ Test(controller, a_dead_spawner_fails_create_cleanly)
 Test(controller, a_stuck_spawner_does_not_keep_the_vm_alive)
 {
 	int c1 = ctl_start(), c2 = ctl_conn();
-	char cfg[512];
-	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_FULL, CTL_WITH_DEVICES);
-	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
-	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
-	ctl_await_state(c2, "RUNNING", CTL_WAIT_MS);
-	struct ctl_status st = ctl_status(c2);
+	struct ctl_status st;
+	uint32_t run = run_with_devices(c1, c2, &st);
 	pid_t rng = ctl_pid_of(&st, "rng0");
-	cr_assert_gt(rng, 0);
 
 	cr_assert_eq(kill(ctl.spawner, SIGSTOP), 0);
 	cr_assert_eq(kill(rng, SIGKILL), 0);
