@@ -116,7 +116,7 @@ static void describe_exit(struct lifecycle *lc, int error, const struct lifecycl
 	case LC_EXIT_RUNTIME_FAILURE:
 		set_last(lc, error, "vCPU runtime failure%s%s", sep(d), d);
 		return;
-	case LC_EXIT_DEVICE_SETUP:
+	case LC_EXIT_BACKEND_LOST:
 		set_last(lc, error, "vcpu-worker lost a device backend%s%s", sep(d), d);
 		return;
 	case LC_EXIT_ERROR:
@@ -146,7 +146,7 @@ static int create_exit_error(enum lifecycle_exit_kind kind)
 	switch (kind) {
 	case LC_EXIT_DEVICE_DIED:
 		return LC_ERR_DEVICE_START_FAILURE;
-	case LC_EXIT_DEVICE_SETUP:
+	case LC_EXIT_BACKEND_LOST:
 		return LC_ERR_DEVICE_INITIALIZATION_FAILURE;
 	case LC_EXIT_KERNEL_LOAD:
 		return LC_ERR_KERNEL_LOAD_FAILURE;

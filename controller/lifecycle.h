@@ -80,7 +80,7 @@ enum lifecycle_exit_kind {
 	LC_EXIT_KERNEL_LOAD,     /* worker: the kernel or initrd could not be loaded */
 	LC_EXIT_START_FAILURE,   /* worker: KVM or a vCPU could not be set up/started */
 	LC_EXIT_RUNTIME_FAILURE, /* worker: triple fault, KVM internal error, ... */
-	LC_EXIT_DEVICE_SETUP,    /* worker: a device backend failed (set-up, or hung) */
+	LC_EXIT_BACKEND_LOST,    /* worker: a device backend failed (set-up, or hung) */
 	LC_EXIT_ERROR,           /* worker: any other exit status, in .status */
 	LC_EXIT_SIGNALED,        /* worker: killed by signal .signo */
 	LC_EXIT_DEVICE_DIED,     /* device process .who: exit .status or signal .signo */

@@ -237,7 +237,7 @@ static enum lifecycle_exit_kind exit_kind(int status)
 	case VCPU_EXIT_KERNEL_LOAD: return LC_EXIT_KERNEL_LOAD;
 	case VCPU_EXIT_START: return LC_EXIT_START_FAILURE;
 	case VCPU_EXIT_RUNTIME: return LC_EXIT_RUNTIME_FAILURE;
-	case VCPU_EXIT_DEVICE: return LC_EXIT_DEVICE_SETUP;
+	case VCPU_EXIT_DEVICE: return LC_EXIT_BACKEND_LOST;
 	default: return LC_EXIT_ERROR;
 	}
 }
