@@ -28,12 +28,13 @@ static void close_all(int *fds, size_t *n)
 
 /* Blocks until sock is ready: once part of a message has moved, a
  * non-blocking socket must not leave the stream half way through it. */
-static int wait_ready(int sock, short events)
+int msg_wait(int fd, short events, int ms)
 {
-	struct pollfd p = { .fd = sock, .events = events };
+	struct pollfd p = { .fd = fd, .events = events };
 	for (;;) {
-		if (poll(&p, 1, -1) >= 0)
-			return 0;
+		int n = poll(&p, 1, ms);
+		if (n >= 0)
+			return n;
 		if (errno != EINTR)
 			return -errno;
 	}
@@ -114,7 +115,7 @@ int msg_send(int sock, const void *hdr, size_t hdr_len, const void *payload,
 			if (errno == EINTR)
 				continue;
 			if (started && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				int ret = wait_ready(sock, POLLOUT);
+				int ret = msg_wait(sock, POLLOUT, -1);
 				if (ret < 0)
 					return ret;
 				continue;
@@ -155,7 +156,7 @@ int msg_recv_header(int sock, void *hdr, size_t hdr_len, struct msg_fds *fds,
 		} rx;
 		ssize_t n = msg_recv_some(sock, (char *)hdr + got, hdr_len - got, 0, rx.fd, &rx.n);
 		if (n == -EAGAIN && got > 0) {
-			ret = wait_ready(sock, POLLIN);
+			ret = msg_wait(sock, POLLIN, -1);
 			if (ret < 0)
 				goto fail;
 			continue;
@@ -201,7 +202,7 @@ int msg_recv_payload(int sock, void *buf, size_t len)
 		ssize_t n = msg_recv_some(sock, (char *)buf + got, len - got, 0, rx.fd, &rx.n);
 		/* The header has arrived, so the message has started. */
 		if (n == -EAGAIN) {
-			int ret = wait_ready(sock, POLLIN);
+			int ret = msg_wait(sock, POLLIN, -1);
 			if (ret < 0)
 				return ret;
 			continue;

@@ -55,6 +55,11 @@ int msg_recv_payload(int sock, void *buf, size_t len);
  * that did arrive. Retries on EINTR. */
 ssize_t msg_recv_some(int sock, void *buf, size_t len, int flags, int *fds, size_t *nfds);
 
+/* Waits until fd is ready for events (POLLIN, POLLOUT; a hang-up or error
+ * counts as ready) or ms pass (-1: no limit), retrying on EINTR. Returns 1
+ * ready, 0 timed out, or -errno. */
+int msg_wait(int fd, short events, int ms);
+
 /* Closes every fd in *fds and empties it. Safe to call twice. */
 void msg_fds_close(struct msg_fds *fds);
 

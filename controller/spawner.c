@@ -120,11 +120,10 @@ static void kill_all(void)
 		if (pidfd_send_signal(kids[i].pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
 			log_err("pid %d: SIGKILL: %m", (int)kids[i].pid);
 	for (size_t i = 0; i < nkids; i++) {
-		struct pollfd p = { .fd = kids[i].pidfd, .events = POLLIN };
 		struct child_end end;
-		while (poll(&p, 1, -1) < 0 && errno == EINTR)
-			;
-		(void)spawn_reap(kids[i].pidfd, &end); /* our child: it cannot fail */
+		/* Our children: their pidfds are valid, and they do end. */
+		(void)msg_wait(kids[i].pidfd, POLLIN, -1);
+		(void)spawn_reap(kids[i].pidfd, &end);
 		close(kids[i].pidfd);
 	}
 	nkids = 0;
@@ -210,16 +209,6 @@ int spawner_reaped(struct spawner *sp, struct child_end *end)
 	return r;
 }
 
-/* Is fd readable within ms (-1: no limit)? */
-static bool wait_readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int n;
-	while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR)
-		;
-	return n > 0;
-}
-
 void spawner_stop(struct spawner *sp)
 {
 	if (sp->sock >= 0)
@@ -228,10 +217,10 @@ void spawner_stop(struct spawner *sp)
 	if (sp->pidfd < 0)
 		return;
 	/* It exits at the EOF, unless it is stuck (stopped, say). */
-	if (!wait_readable(sp->pidfd, SPAWNER_EXIT_MS) &&
+	if (msg_wait(sp->pidfd, POLLIN, SPAWNER_EXIT_MS) <= 0 &&
 	    pidfd_send_signal(sp->pidfd, SIGKILL, NULL, 0) < 0)
 		log_err("spawner: SIGKILL: %m");
-	wait_readable(sp->pidfd, -1);
+	(void)msg_wait(sp->pidfd, POLLIN, -1); /* our child, which ends now */
 	struct child_end end;
 	(void)spawner_reaped(sp, &end); /* our own child: it cannot fail */
 }
@@ -243,12 +232,13 @@ static int call(int sock, const uint8_t *req, size_t len, const int *fds, size_t
 	int err = msg_send(sock, req, len, NULL, 0, fds, nfds);
 	if (err)
 		return err == -ECONNRESET ? -EPIPE : err;
-	if (!wait_readable(sock, SPAWNER_REPLY_MS)) {
+	int ready = msg_wait(sock, POLLIN, SPAWNER_REPLY_MS);
+	if (ready <= 0) {
 		/* A late reply would answer the next request: this channel is
 		 * done, and the spawner sees EOF. */
 		if (shutdown(sock, SHUT_RDWR) < 0)
 			return -errno;
-		return -ETIMEDOUT;
+		return ready < 0 ? ready : -ETIMEDOUT;
 	}
 	uint8_t buf[SPAWN_MSG_REPLY_SIZE + 1];
 	int rx[MSG_RX_MAX_FDS];

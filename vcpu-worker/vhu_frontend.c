@@ -30,13 +30,9 @@ static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, siz
 	if (!own && !ack)
 		return 0;
 
-	struct pollfd p = { .fd = fe->sock, .events = POLLIN };
-	int n;
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
+	int n = msg_wait(fe->sock, POLLIN, timeout_ms);
 	if (n <= 0) {
-		err = n == 0 ? -ETIMEDOUT : -errno;
+		err = n == 0 ? -ETIMEDOUT : n;
 		goto broken;
 	}
 	struct vhu_msg r;

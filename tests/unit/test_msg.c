@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -637,4 +638,19 @@ Test(msg, nonblocking_partial_message_waits)
 	close(fd);
 	close(sv[0]);
 	close(sv[1]);
+}
+
+Test(msg, wait_times_out_then_sees_data_and_eof)
+{
+	int sv[2];
+	tu_sockpair(sv);
+	cr_expect_eq(msg_wait(sv[0], POLLIN, 10), 0, "nothing to read yet");
+	cr_expect_eq(msg_wait(sv[0], POLLOUT, 0), 1, "room to write");
+	cr_assert_eq(write(sv[1], "x", 1), 1);
+	cr_expect_eq(msg_wait(sv[0], POLLIN, -1), 1, "a byte to read");
+	char c;
+	cr_assert_eq(read(sv[0], &c, 1), 1);
+	close(sv[1]);
+	cr_expect_eq(msg_wait(sv[0], POLLIN, -1), 1, "a hang-up counts as ready");
+	close(sv[0]);
 }
