@@ -581,10 +581,14 @@ static enum vcpu_exit_status confine_worker(struct opts *o)
 		log_err("/dev/kvm: %m");
 		return VCPU_EXIT_START;
 	}
-	int keep[8 + MACHINE_MAX_VIRTIO] = { o->machine_fd, o->mem_fd,    o->kernel_fd,
-					     o->initrd_fd,  o->serial_fd, o->kvm_fd,
-					     o->control_fd };
-	size_t n = 7;
+	const int given[] = { o->machine_fd, o->mem_fd,	 o->kernel_fd, o->initrd_fd,
+			      o->serial_fd,  o->kvm_fd, o->control_fd };
+	int keep[sizeof(given) / sizeof(given[0]) + MACHINE_MAX_VIRTIO];
+	size_t n = 0;
+	/* The initrd, serial and control fds are optional: -1 when absent. */
+	for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++)
+		if (given[i] >= 0)
+			keep[n++] = given[i];
 	for (size_t i = 0; i < o->nbackends; i++)
 		keep[n++] = o->backends[i].fd;
 	int err = confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
