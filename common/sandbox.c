@@ -122,17 +122,25 @@ static void write_line(struct line *l)
 	(void)w; /* nowhere left to report a failed write */
 }
 
-static void prepare_reports(const struct sandbox_cfg *c)
+/* Every syscall's name, once per process. */
+static void name_syscalls(void)
 {
-	snprintf(rep.name, sizeof(rep.name), "%s", c->name);
-	snprintf(rep.policy, sizeof(rep.policy), "%s", c->policy_name);
-	rep.pid = (long)getpid();
-	for (int nr = 0; nr < NR_NAMED; nr++) {
+	static bool named;
+	for (int nr = 0; !named && nr < NR_NAMED; nr++) {
 		char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 		if (s)
 			snprintf(rep.sys[nr], SYSNAME_LEN, "%s", s);
 		free(s);
 	}
+	named = true;
+}
+
+static void prepare_reports(const struct sandbox_cfg *c)
+{
+	snprintf(rep.name, sizeof(rep.name), "%s", c->name);
+	snprintf(rep.policy, sizeof(rep.policy), "%s", c->policy_name);
+	rep.pid = (long)getpid();
+	name_syscalls();
 }
 
 /* ON mode: the one line the controller looks for, then death by SIGSYS.
@@ -174,6 +182,22 @@ static int install_sigsys(void)
 		return err;
 	}
 	return 0;
+}
+
+/* Before main(): under a filter inherited across exec, which names its
+ * policy in SANDBOX_INHERITED_ENV (cellvm-spawner's in ON mode), a call it
+ * refuses before this process has a filter of its own gets the same line,
+ * naming that policy. Without it the process would die of SIGSYS unnamed. */
+__attribute__((constructor)) static void report_inherited(void)
+{
+	const char *policy = getenv(SANDBOX_INHERITED_ENV);
+	if (!policy || !*policy)
+		return;
+	snprintf(rep.name, sizeof(rep.name), "%s", program_invocation_short_name);
+	snprintf(rep.policy, sizeof(rep.policy), "%.40s (inherited)", policy);
+	rep.pid = (long)getpid();
+	name_syscalls();
+	install_sigsys();
 }
 
 /* LOG mode: each notification is a syscall outside the policy; log its
@@ -477,12 +501,36 @@ static void map_ids(uid_t uid, gid_t gid, struct missing *m)
 		miss(m, "its uid/gid map in the user namespace (%s: %s)", path, strerror(-err));
 }
 
+/* setns(2) into the mount namespace the process is in already sets its
+ * root and cwd to the topmost mount on the namespace's "/" (the kernel looks
+ * it up with LOOKUP_DOWN). 0 once that is `root_mnt`, or -errno. A process
+ * chrooted below the namespace's root would be taken out of its chroot:
+ * -EXDEV then, and it must not go on. */
+static int reenter_mount_ns(int root_mnt)
+{
+	struct stat want, got;
+	int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return -errno;
+	int err = setns(ns, CLONE_NEWNS) < 0 ? -errno : 0;
+	close(ns);
+	if (err == 0 && (fstat(root_mnt, &want) < 0 || stat("/", &got) < 0))
+		err = -errno;
+	if (err == 0 && (want.st_dev != got.st_dev || want.st_ino != got.st_ino)) {
+		log_err("sandbox: the mount namespace's root is not the empty one: the process "
+			"was chrooted, and would now see the namespace's whole root");
+		err = -EXDEV;
+	}
+	return err;
+}
+
 /* An empty tmpfs, read-only, nosuid, nodev and noexec from the start, as
- * the root: no /proc, no /dev, no file to open by any path. */
-static void empty_root(struct missing *m)
+ * the root: no /proc, no /dev, no file to open by any path. What the kernel
+ * refuses goes into *m; -errno only where the process must not go on. */
+static int empty_root(struct missing *m)
 {
 	const char *step = "making the mounts private";
-	int fs = -1, mnt = -1;
+	int fs = -1, mnt = -1, err = 0;
 	/* Nothing done below may propagate back into the parent namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		goto fail;
@@ -513,14 +561,17 @@ static void empty_root(struct missing *m)
 		if (umount2(".", MNT_DETACH) < 0)
 			goto fail;
 	} else if (errno == EINVAL) {
-		/* The root is the initramfs (rootfs), which cannot be pivoted
-		 * away from: the tmpfs covers it and becomes our root, the old
-		 * one stays mounted beneath, out of reach by path. */
-		miss(m, "pivot_root (%s: the old root stays mounted under the empty one)",
-		     strerror(errno));
-		step = "chroot";
-		if (chroot(".") < 0)
-			goto fail;
+		/* The root is the initramfs (rootfs), which has no parent mount
+		 * to pivot it away from. Entering our own mount namespace again
+		 * makes its top mount on "/", the tmpfs, our root and cwd: the
+		 * mount tree is then the one a pivoted root leaves (rootfs with
+		 * the tmpfs on it), without chroot(2), which the filter this
+		 * process inherits from cellvm-spawner refuses. */
+		if ((err = reenter_mount_ns(mnt)) == -EXDEV)
+			goto out; /* worse than no empty root: fatal */
+		step = "re-entering the mount namespace";
+		if (err)
+			goto fail_err;
 	} else {
 		step = "pivot_root";
 		goto fail;
@@ -528,15 +579,18 @@ static void empty_root(struct missing *m)
 	step = "chdir /";
 	if (chdir("/") < 0)
 		goto fail;
-	close(mnt);
-	close(fs);
-	return;
+	goto out;
 fail:
-	miss(m, "the empty root (%s: %s)", step, strerror(errno));
+	err = -errno;
+fail_err:
+	miss(m, "the empty root (%s: %s)", step, strerror(-err));
+	err = 0;
+out:
 	if (mnt >= 0)
 		close(mnt);
 	if (fs >= 0)
 		close(fs);
+	return err;
 }
 
 /* exit_group itself: a sanitizer's _exit would take down its signal stack
@@ -724,7 +778,7 @@ static int enter_namespaces(const struct sandbox_cfg *c, struct state *s)
 	int err = fork_reaper();
 	if (err == 0) {
 		s->tasks++; /* the reaper, in the same user namespace */
-		empty_root(&s->m);
+		err = empty_root(&s->m);
 	}
 	return err;
 }

@@ -10,8 +10,9 @@
  * once per syscall number:
  *   "<name>[<pid>]: seccomp: syscall <syscall> (<nr>) is not in <policy> (allowed: --sandbox=log)"
  * <pid> is the process's own view: 1 inside a pid namespace, as in its other
- * log lines. Where the kernel refuses a namespace or pivot_root, one warning
- * line says what is missing and the rest still applies. */
+ * log lines. Where the kernel refuses a namespace, one warning line says
+ * what is missing and the rest still applies. A root pivot_root refuses
+ * (the initramfs) is no such case: the empty root is reached another way. */
 #ifndef CELLVM_SANDBOX_H
 #define CELLVM_SANDBOX_H
 
@@ -21,6 +22,12 @@
 #include <sys/resource.h>
 
 enum sandbox_mode { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
+
+/* A process that starts children under its own filter in ON mode names its
+ * policy in their environment ("spawner.policy"): a child that calls what
+ * that filter refuses before it confines itself still gets its report line,
+ * "... is not allowed by spawner.policy (inherited): killed". */
+#define SANDBOX_INHERITED_ENV "CELLVM_INHERITED_POLICY"
 
 /* "on", "off" or "log"; 0, or -EINVAL with *out untouched. */
 int sandbox_parse_mode(const char *s, enum sandbox_mode *out);

@@ -102,7 +102,7 @@ static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int 
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		child_fail(errfd, errno);
-	execve(req->path, req->argv, empty_env);
+	execve(req->path, req->argv, req->envp ? req->envp : empty_env);
 	child_fail(errfd, errno);
 }
 

@@ -34,6 +34,7 @@ struct spawn_req {
 	const struct spawn_fd *fds; /* may be NULL when nfds is 0 */
 	size_t nfds;                /* at most SPAWN_MAX_FDS */
 	int stderr_fd;              /* the child's stdout and stderr; -1 = inherit ours */
+	char *const *envp;          /* the child's environment; NULL: an empty one */
 };
 
 /* Starts the child. On success returns 0 with *pid and *pidfd set (the pidfd

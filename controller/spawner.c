@@ -27,6 +27,9 @@ static size_t nkids;
 /* What it may start: the spawner's copy of cellvmd's list, made by fork. */
 static const char *const *allowed;
 static size_t nallowed;
+/* Their environment: our policy's name while our filter kills, so that a
+ * child it kills before the child's own filter is loaded still names it. */
+static char *child_env[2];
 
 static bool may_start(const char *path)
 {
@@ -47,7 +50,7 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 	for (size_t i = 0; i < m->nfds; i++)
 		sf[i] = (struct spawn_fd){ fds[i], m->target[i] };
 	struct spawn_req req = { .path = m->path, .argv = m->argv, .fds = sf, .nfds = m->nfds,
-				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1 };
+				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env };
 	int err = spawn_child(&req, pid, pidfd);
 	if (err == 0)
 		kids[nkids++] = (struct kid){ *pid, *pidfd };
@@ -150,6 +153,8 @@ static _Noreturn void run(const struct confine_opts *o, int sock, pid_t parent)
 		log_err("close_range: %m");
 		_exit(1);
 	}
+	static char inherited[] = SANDBOX_INHERITED_ENV "=spawner.policy";
+	child_env[0] = o->mode == SANDBOX_ON ? inherited : NULL;
 	if (confine(o, &(struct confine_req){ .process = "cellvm-spawner", .kind = "spawner",
 					      .keep_fds = &sock, .nkeep = 1,
 					      /* every process of the VM, with what they

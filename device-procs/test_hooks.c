@@ -16,6 +16,12 @@ static pid_t controller;
 void test_hooks_init(void)
 {
 	controller = getppid();
+#ifdef CELLVM_TEST_EARLY_CHROOT
+	/* What the sandbox's old fallback for an initramfs root did: a call
+	 * that only the filter inherited from cellvm-spawner sees. */
+	int r = chroot("/");
+	log_info("test hook: chroot before confinement returned %d", r);
+#endif
 }
 
 static int attempt(enum test_escape kind)

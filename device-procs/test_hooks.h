@@ -21,7 +21,9 @@ enum test_escape {
 	TEST_ESCAPE_MAX = TEST_ESCAPE_KILL,
 };
 
-/* Remembers the controller (our parent) while we still can see it. */
+/* Remembers the controller (our parent) while we still can see it. Built
+ * with CELLVM_TEST_EARLY_CHROOT (tests/hooks/early/), it then calls chroot,
+ * which the filter inherited from cellvm-spawner refuses. */
 void test_hooks_init(void);
 
 /* If request is an escape request, tries it, logs what happened (if the

@@ -232,6 +232,33 @@ Test(confinement, escapes_kill_only_the_device_and_are_named)
 	ctl_finish();
 }
 
+/* A device that calls what cellvm-spawner's filter refuses before its own
+ * filter exists (as the sandbox's old fallback for an initramfs root did
+ * with chroot) is named with the syscall and the inherited policy. */
+Test(confinement, a_violation_of_the_inherited_filter_is_named)
+{
+	static char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", ctl_build_path("tests/hooks/early"));
+	const char *const args[] = { "--device-dir", dir, "--sandbox", "on", NULL };
+	int c = ctl_start_with(args);
+	char cfg[1024];
+	ctl_config(cfg, sizeof(cfg), "ready\nwait-run\nserve\n", CTL_WITH_RNG);
+	/* Create fails, or answers before the device has died. */
+	struct rpc_reply r = ctl_rpc(c, RPC_CREATE, cfg);
+	bool created = r.ok;
+	rpc_reply_free(&r);
+	ctl_await_state(c, "NOT_CREATED", CTL_WAIT_MS);
+	struct ctl_status st = ctl_status(c);
+	cr_assert(st.have_last, "Status has no last end");
+	cr_expect(st.last_code == (created ? LC_ERR_VCPU_RUNTIME_FAILURE
+					   : LC_ERR_DEVICE_START_FAILURE),
+		  "created: %d, %s", created, lifecycle_error_name(st.last_code));
+	cr_expect(strstr(st.reason, "rng0") && strstr(st.reason, "SIGSYS") &&
+			  strstr(st.reason, "chroot") && strstr(st.reason, "spawner.policy"),
+		  "\"%s\" does not name rng0, SIGSYS, chroot and spawner.policy", st.reason);
+	ctl_finish();
+}
+
 /* Filters stack: cellvmd's own is inherited by the device, so cellvmd is in
  * log mode too (as `cellvm run --sandbox=log` does). */
 Test(confinement, log_mode_allows_and_names_what_the_policy_lacks)
