@@ -774,12 +774,13 @@ static int enter_namespaces(const struct sandbox_cfg *c, struct state *s)
 		     strerror(errno));
 		return 0;
 	}
+	/* Before the fork, so that the reaper stands on the empty root too:
+	 * pivot_root would move it there, re-entering the mount namespace
+	 * moves only the caller. */
+	int err = empty_root(&s->m);
 	/* A new pid namespace takes effect for children only. */
-	int err = fork_reaper();
-	if (err == 0) {
+	if (err == 0 && (err = fork_reaper()) == 0)
 		s->tasks++; /* the reaper, in the same user namespace */
-		err = empty_root(&s->m);
-	}
 	return err;
 }
 

@@ -5,13 +5,16 @@
 # Prints "E2E ..." lines for the host besides; powers off at the end.
 # Kernel command line: cellvm_e2e.timeout=SECONDS (per VM run),
 # cellvm_e2e.only=NAME[,NAME] (scenarios to run; default all),
-# cellvm_e2e.sandbox=on|log|off (how cellvm confines itself; default on).
+# cellvm_e2e.sandbox=on|log|off (how cellvm confines itself; default on),
+# cellvm_e2e_root=initramfs (stay on the initramfs; the kernel hands an
+# argument without a dot to init as an environment variable).
 /bin/busybox --install -s /bin
 export PATH=/cellvm/bin:/bin
 
-# The initramfs is rootfs, which pivot_root(2) refuses: move everything to
-# a tmpfs first so that sandboxes behave as they would on a real host.
-if [ "${E2E_STAGE:-}" != tmpfs ]; then
+# The initramfs is rootfs, which pivot_root(2) refuses: unless asked to stay
+# there, as diskless hosts do, move everything to a tmpfs first, as a host
+# that booted from a disk has switched to its real root.
+if [ "${cellvm_e2e_root:-}" != initramfs ] && [ "${E2E_STAGE:-}" != tmpfs ]; then
 	mkdir /newroot
 	mount -t tmpfs -o mode=755 root /newroot
 	for f in /*; do
@@ -51,6 +54,7 @@ done
 while echo "alive $(cut -d' ' -f1 /proc/uptime)"; do sleep 10; done >/dev/ttyS1 &
 if [ -c /dev/kvm ]; then
 	echo "E2E kvm-ready $(cut -d' ' -f1 /proc/uptime)"
+	echo "E2E root $(awk '$2 == "/" { print $3 }' /proc/mounts | tail -1)"
 	dmesg | grep -i -e kvm -e svm | sed 's/^/E2E dmesg /'
 	sh /cellvm/scenarios.sh
 else

@@ -14,8 +14,9 @@
 # often), CELLVM_E2E_SHOW=1 (copy level 1's console to stdout as it runs),
 # CELLVM_E2E_SILENCE (seconds without level 1's heartbeat before it counts
 # as wedged, default 60), CELLVM_E2E_ATTEMPTS (boots of level 1 when its
-# own kernel crashes, default 2), CELLVM_CACHE (fetch-kernel.sh). Paths
-# must not hold spaces or colons.
+# own kernel crashes, default 2), CELLVM_E2E_ROOT=initramfs (level 1 stays
+# on its initramfs root, as diskless hosts do; each check's name says so),
+# CELLVM_CACHE (fetch-kernel.sh). Paths must not hold spaces or colons.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
@@ -23,8 +24,10 @@ e2e=$top_srcdir/tests/e2e
 guest=$top_srcdir/tests/guest
 n=0
 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+label=
+[ "${CELLVM_E2E_ROOT:-}" = initramfs ] && label="initramfs root: "
+ok() { n=$((n + 1)); echo "ok $n - $label$1"; }
+not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $label$1"; }
 finish() { echo "1..$n"; exit $failed; }
 
 for tool in qemu-system-x86_64 cpio modinfo ldd timeout; do
@@ -111,6 +114,7 @@ set -- "$@" -f "$work/env:/etc/e2e-env"
 append="console=ttyS0 quiet panic=-1 oops=panic softlockup_panic=1"
 [ -n "${CELLVM_E2E_VM_TIMEOUT:-}" ] && append="$append cellvm_e2e.timeout=$CELLVM_E2E_VM_TIMEOUT"
 [ -n "${CELLVM_E2E_SANDBOX:-}" ] && append="$append cellvm_e2e.sandbox=$CELLVM_E2E_SANDBOX"
+[ "${CELLVM_E2E_ROOT:-}" = initramfs ] && append="$append cellvm_e2e_root=initramfs"
 silence=${CELLVM_E2E_SILENCE:-60}
 
 # boot_l1 N ONLY SECS: boots level 1 once for the scenarios ONLY
@@ -196,8 +200,11 @@ l1_secs=$(($(date +%s) - l1_start))
 sed -n 's/^RESULT //p' "$log.txt" >>"$work/results"
 
 kvm=$(sed -n 's/^E2E kvm-ready //p' "$log.txt" | head -1)
-if [ -n "$kvm" ]; then
-	ok "level 1 boots with /dev/kvm (ready at uptime ${kvm}s)"
+root=$(sed -n 's/^E2E root //p' "$log.txt" | head -1)
+if [ -n "$kvm" ] && [ -n "$label" ] && [ "$root" != rootfs ]; then
+	not_ok "level 1 boots with /dev/kvm on its initramfs (its root is '$root', not rootfs)"
+elif [ -n "$kvm" ]; then
+	ok "level 1 boots with /dev/kvm (ready at uptime ${kvm}s; its root is $root)"
 elif ! grep -q '^RESULT kvm ' "$log.txt"; then
 	not_ok "level 1 boots with /dev/kvm (no sign of it; qemu exit $qemu_status)"
 fi

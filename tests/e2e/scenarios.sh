@@ -185,6 +185,45 @@ scenario_reboot() {
 	dump
 }
 
+# A kernel alone, without an initrd (docs/config.md's smallest config, and
+# `cellvm run` without --initrd): it panics for want of a root and reboots
+# (panic=-1), which ends the VM cleanly, through `cellvm run` and cellvmd.
+scenario_kernel_only() {
+	names="kernel-only-run kernel-only-ctl"
+	[ -x $L ] && [ -x $D ] && [ -x $C ] || { fail_all "cellvm binaries missing" $names; return; }
+	cmdline="console=ttyS0 quiet panic=-1"
+	run_vm kernel-only "$timeout" --kernel $K --cmdline "$cmdline" --cpus 1 --memory 256M
+	panic=$(tr -d '\r' <"$out" | grep -m1 'Kernel panic')
+	if [ $status -eq 0 ] && [ -n "$panic" ]; then
+		result kernel-only-run ok "$run: $panic"
+	else
+		result kernel-only-run fail "$run; want exit 0 after a kernel panic: $(tail -n 2 "$err")"
+		failed=1
+	fi
+	dump
+	start_cellvmd kernel-only
+	failed=0
+	sandbox=
+	[ -n "${E2E_SANDBOX:-}" ] && sandbox=", \"sandbox\": \"$E2E_SANDBOX\""
+	printf '{"kernel": "%s", "cmdline": "%s"%s}\n' $K "$cmdline" "$sandbox" >$T/kernel-only.json
+	if $C --socket $sock create --config $T/kernel-only.json 2>$T/create.err; then
+		ctl_run kernel-only-ctl
+		panic=$(tr -d '\r' <"$out" | grep -m1 'Kernel panic')
+		if [ $status -eq 0 ] && [ -n "$panic" ]; then
+			result kernel-only-ctl ok "$run: $panic"
+		else
+			result kernel-only-ctl fail "$run: $(cat "$err"); want Run ok after a kernel panic"
+			failed=1
+		fi
+	else
+		result kernel-only-ctl fail "create: $(cat $T/create.err)"
+		failed=1
+	fi
+	stop_cellvmd
+	[ "$failed" = 1 ] && tail -n 30 "$dlog" | sed "s|^|LOG ${dlog##*/}: |"
+	dump
+}
+
 # The same processes with --sandbox=off (for debugging) run the same guest.
 scenario_unconfined() {
 	[ -x $L ] || { fail_all "$L missing" unconfined; return; }
@@ -355,7 +394,7 @@ scenario_ctl_lifecycle() {
 # Stop of a running guest: Run answers CONTROLLER_FORCED_HALT, Stop returns
 # once every process is gone.
 scenario_ctl_stop() {
-	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" ctl-confined ctl-stop; return; }
+	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" ctl-confined ctl-empty-root ctl-stop; return; }
 	start_cellvmd stop
 	failed=0
 	config "cellvm.test=none cellvm.end=wait" ', "rng": true'
@@ -375,6 +414,21 @@ scenario_ctl_stop() {
 		result ctl-confined ok "name:Seccomp:NoNewPrivs:CapEff:CapBnd $conf"
 	else
 		result ctl-confined fail "not confined: '$bad' (all: $conf)"
+		failed=1
+	fi
+	# The worker's and the devices' root (and their reapers'): an empty
+	# directory, whatever the host's root is.
+	roots=
+	for st in /proc/[0-9]*/status; do
+		p=${st%/status}
+		case $(awk '/^Name:/ { print $2 }' "$st" 2>/dev/null) in
+		cellvm-vcpu | cellvm-rng) roots="$roots ${p#/proc/}:$(ls -A "$p/root" 2>&1 | wc -l)" ;;
+		esac
+	done
+	if [ -n "$roots" ] && ! echo "$roots" | grep -q ':[^0]'; then
+		result ctl-empty-root ok "pid:entries in its root$roots"
+	else
+		result ctl-empty-root fail "want processes with an empty root, got pid:entries '$roots'"
 		failed=1
 	fi
 	t0=$(now)
@@ -411,7 +465,7 @@ scenario_show() {
 
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot unconfined device-hang ctl-lifecycle ctl-stop}" |
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop}" |
 	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do

@@ -12,6 +12,9 @@ busybox=/bin/busybox
 moddir="$kdir/root/lib/modules/$(ls "$kdir/root/lib/modules")"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+# The archive's "." becomes the root directory of a host that stays on its
+# initramfs: mktemp's 0700 would shut out every user but root.
+chmod 755 "$root"
 mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/etc" \
 	"$root/lib/modules"
 cp "$busybox" "$root/bin/busybox"
