@@ -21,7 +21,8 @@
 #include <stddef.h>
 #include <sys/resource.h>
 
-enum sandbox_mode { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
+#include "sandbox_mode.h"
+
 
 /* A process that starts children under its own filter in ON mode names its
  * policy in their environment ("spawner.policy"): a child that calls what
@@ -29,10 +30,6 @@ enum sandbox_mode { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
  * "... is not allowed by spawner.policy (inherited): killed". */
 #define SANDBOX_INHERITED_ENV "CELLVM_INHERITED_POLICY"
 
-/* "on", "off" or "log"; 0, or -EINVAL with *out untouched. */
-int sandbox_parse_mode(const char *s, enum sandbox_mode *out);
-/* "on", "off", "log" ("?" for anything else). */
-const char *sandbox_mode_name(enum sandbox_mode m);
 
 /* The most fds one process keeps besides 0, 1 and 2. */
 #define SANDBOX_MAX_KEEP 64

@@ -1,5 +1,5 @@
-/* Seccomp policies: the parser and the compiler (the language is described
- * in policy/README.md).
+/* Seccomp policies: the parser (the language is described in
+ * policy/README.md; the compiler is seccomp_compile.c).
  *
  * The parser takes a file line by line and checks each rule completely
  * (syscall resolved, every constant known, each argument at most once per
@@ -10,235 +10,20 @@
  * syscall (it lets an unconditional rule silently swallow another), no chain
  * another one covers (it leaks what it prunes), and !=, <, <=, >, >= only in
  * a syscall's single chain (it merges those wrongly). */
-#include "seccomp_policy.h"
+#include "seccomp_policy_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/fs.h>
-#include <linux/futex.h>
-#include <linux/if_tun.h>
-#include <linux/kvm.h>
-#include <linux/seccomp.h>
-#include <linux/sockios.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-
-_Static_assert(SP_BPF_MAX == BPF_MAXINSNS, "the kernel's limit");
-
-#define ARGS_MAX 6          /* a syscall's arguments: arg0 .. arg5 */
-#define SYSCALL_NAME_MAX 40 /* longer than any syscall's name, with the NUL */
-#define ERRNO_MAX 4095      /* the kernel's MAX_ERRNO */
-
-/* ------------------------------------------------------- named constants */
-
-struct sp_const {
-	const char *name;
-	uint64_t value;
-	bool is_errno; /* may follow `return` */
-};
-
-#define K(x) { #x, (uint64_t)(x), false }
-#define E(x) { #x, (uint64_t)(x), true }
-
-/* What the processes of a VMM pass as flags, commands and ioctl numbers.
- * The values come from the system's headers, so they cannot drift. */
-static const struct sp_const constants[] = {
-	/* mmap, mprotect, madvise, mremap, memfd_create */
-	K(PROT_NONE), K(PROT_READ), K(PROT_WRITE), K(PROT_EXEC), K(PROT_GROWSDOWN),
-	K(PROT_GROWSUP),
-	K(MAP_SHARED), K(MAP_PRIVATE), K(MAP_SHARED_VALIDATE), K(MAP_FIXED),
-	K(MAP_FIXED_NOREPLACE), K(MAP_ANONYMOUS), K(MAP_NORESERVE), K(MAP_POPULATE),
-	K(MAP_STACK), K(MAP_GROWSDOWN), K(MAP_HUGETLB), K(MAP_LOCKED), K(MAP_NONBLOCK),
-	K(MADV_NORMAL), K(MADV_RANDOM), K(MADV_SEQUENTIAL), K(MADV_WILLNEED), K(MADV_DONTNEED),
-	K(MADV_FREE), K(MADV_REMOVE), K(MADV_DONTFORK), K(MADV_DOFORK), K(MADV_MERGEABLE),
-	K(MADV_UNMERGEABLE), K(MADV_HUGEPAGE), K(MADV_NOHUGEPAGE), K(MADV_DONTDUMP),
-	K(MADV_DODUMP), K(MADV_WIPEONFORK), K(MADV_KEEPONFORK), K(MADV_COLD), K(MADV_PAGEOUT),
-	K(MADV_POPULATE_READ), K(MADV_POPULATE_WRITE),
-	K(MREMAP_MAYMOVE), K(MREMAP_FIXED), K(MREMAP_DONTUNMAP),
-	K(MFD_CLOEXEC), K(MFD_ALLOW_SEALING), K(MFD_HUGETLB),
-	/* socket, socketpair, send/recv flags, socket options, shutdown */
-	K(AF_UNSPEC), K(AF_UNIX), K(AF_LOCAL), K(AF_INET), K(AF_INET6), K(AF_NETLINK),
-	K(AF_PACKET), K(AF_VSOCK),
-	K(SOCK_STREAM), K(SOCK_DGRAM), K(SOCK_RAW), K(SOCK_SEQPACKET), K(SOCK_CLOEXEC),
-	K(SOCK_NONBLOCK),
-	K(MSG_OOB), K(MSG_PEEK), K(MSG_DONTROUTE), K(MSG_CTRUNC), K(MSG_TRUNC), K(MSG_DONTWAIT),
-	K(MSG_EOR), K(MSG_WAITALL), K(MSG_NOSIGNAL), K(MSG_MORE), K(MSG_ERRQUEUE),
-	K(MSG_CMSG_CLOEXEC),
-	K(SOL_SOCKET), K(SO_TYPE), K(SO_ERROR), K(SO_PEERCRED), K(SO_PASSCRED), K(SO_SNDBUF),
-	K(SO_RCVBUF), K(SO_SNDBUFFORCE), K(SO_RCVBUFFORCE), K(SO_REUSEADDR), K(SO_KEEPALIVE),
-	K(SO_DOMAIN), K(SO_PROTOCOL), K(SO_ACCEPTCONN), K(SO_RCVTIMEO), K(SO_SNDTIMEO),
-	K(SHUT_RD), K(SHUT_WR), K(SHUT_RDWR),
-	/* fcntl, open, *at, fallocate */
-	K(F_DUPFD), K(F_DUPFD_CLOEXEC), K(F_GETFD), K(F_SETFD), K(F_GETFL), K(F_SETFL),
-	K(F_GETLK), K(F_SETLK), K(F_SETLKW), K(F_OFD_GETLK), K(F_OFD_SETLK), K(F_OFD_SETLKW),
-	K(F_ADD_SEALS), K(F_GET_SEALS), K(F_GETPIPE_SZ), K(F_SETPIPE_SZ),
-	K(F_SEAL_SEAL), K(F_SEAL_SHRINK), K(F_SEAL_GROW), K(F_SEAL_WRITE), K(F_SEAL_FUTURE_WRITE),
-	K(FD_CLOEXEC),
-	K(O_RDONLY), K(O_WRONLY), K(O_RDWR), K(O_ACCMODE), K(O_CREAT), K(O_EXCL), K(O_NOCTTY),
-	K(O_TRUNC), K(O_APPEND), K(O_NONBLOCK), K(O_DSYNC), K(O_SYNC), K(O_DIRECT),
-	K(O_LARGEFILE), K(O_DIRECTORY), K(O_NOFOLLOW), K(O_NOATIME), K(O_CLOEXEC), K(O_PATH),
-	K(O_TMPFILE),
-	K(AT_EMPTY_PATH), K(AT_SYMLINK_NOFOLLOW), K(AT_REMOVEDIR), K(AT_NO_AUTOMOUNT),
-	K(FALLOC_FL_KEEP_SIZE), K(FALLOC_FL_PUNCH_HOLE), K(FALLOC_FL_ZERO_RANGE),
-	K(FALLOC_FL_COLLAPSE_RANGE), K(FALLOC_FL_INSERT_RANGE), K(FALLOC_FL_UNSHARE_RANGE),
-	/* futex: commands, and the private forms glibc uses */
-	K(FUTEX_WAIT), K(FUTEX_WAKE), K(FUTEX_FD), K(FUTEX_REQUEUE), K(FUTEX_CMP_REQUEUE),
-	K(FUTEX_WAKE_OP), K(FUTEX_LOCK_PI), K(FUTEX_UNLOCK_PI), K(FUTEX_TRYLOCK_PI),
-	K(FUTEX_WAIT_BITSET), K(FUTEX_WAKE_BITSET), K(FUTEX_WAIT_REQUEUE_PI),
-	K(FUTEX_CMP_REQUEUE_PI), K(FUTEX_LOCK_PI2), K(FUTEX_PRIVATE_FLAG),
-	K(FUTEX_CLOCK_REALTIME), K(FUTEX_CMD_MASK),
-	K(FUTEX_WAIT_PRIVATE), K(FUTEX_WAKE_PRIVATE), K(FUTEX_REQUEUE_PRIVATE),
-	K(FUTEX_CMP_REQUEUE_PRIVATE), K(FUTEX_WAKE_OP_PRIVATE), K(FUTEX_LOCK_PI_PRIVATE),
-	K(FUTEX_LOCK_PI2_PRIVATE), K(FUTEX_UNLOCK_PI_PRIVATE), K(FUTEX_TRYLOCK_PI_PRIVATE),
-	K(FUTEX_WAIT_BITSET_PRIVATE), K(FUTEX_WAKE_BITSET_PRIVATE),
-	K(FUTEX_WAIT_REQUEUE_PI_PRIVATE), K(FUTEX_CMP_REQUEUE_PI_PRIVATE),
-	/* clone, unshare */
-	K(CLONE_VM), K(CLONE_FS), K(CLONE_FILES), K(CLONE_SIGHAND), K(CLONE_PIDFD),
-	K(CLONE_PTRACE), K(CLONE_VFORK), K(CLONE_PARENT), K(CLONE_THREAD), K(CLONE_NEWNS),
-	K(CLONE_SYSVSEM), K(CLONE_SETTLS), K(CLONE_PARENT_SETTID), K(CLONE_CHILD_CLEARTID),
-	K(CLONE_DETACHED), K(CLONE_UNTRACED), K(CLONE_CHILD_SETTID), K(CLONE_NEWCGROUP),
-	K(CLONE_NEWUTS), K(CLONE_NEWIPC), K(CLONE_NEWUSER), K(CLONE_NEWPID), K(CLONE_NEWNET),
-	K(CLONE_IO), K(CLONE_NEWTIME),
-	/* prctl options */
-	K(PR_SET_PDEATHSIG), K(PR_GET_PDEATHSIG), K(PR_GET_DUMPABLE), K(PR_SET_DUMPABLE),
-	K(PR_GET_KEEPCAPS), K(PR_SET_KEEPCAPS), K(PR_SET_NAME), K(PR_GET_NAME),
-	K(PR_SET_NO_NEW_PRIVS), K(PR_GET_NO_NEW_PRIVS), K(PR_SET_SECCOMP), K(PR_GET_SECCOMP),
-	K(PR_CAPBSET_READ), K(PR_CAPBSET_DROP), K(PR_SET_SECUREBITS), K(PR_GET_SECUREBITS),
-	K(PR_CAP_AMBIENT), K(PR_CAP_AMBIENT_IS_SET), K(PR_CAP_AMBIENT_RAISE),
-	K(PR_CAP_AMBIENT_LOWER), K(PR_CAP_AMBIENT_CLEAR_ALL), K(PR_SET_TIMERSLACK),
-	K(PR_SET_CHILD_SUBREAPER), K(PR_SET_THP_DISABLE), K(PR_SET_VMA),
-	K(PR_SET_VMA_ANON_NAME),
-	/* eventfd, timerfd, signalfd, epoll, clocks, signals, getrandom, wait */
-	K(EFD_CLOEXEC), K(EFD_NONBLOCK), K(EFD_SEMAPHORE),
-	K(TFD_CLOEXEC), K(TFD_NONBLOCK), K(TFD_TIMER_ABSTIME),
-	K(SFD_CLOEXEC), K(SFD_NONBLOCK),
-	K(EPOLL_CLOEXEC), K(EPOLL_CTL_ADD), K(EPOLL_CTL_DEL), K(EPOLL_CTL_MOD),
-	K(CLOCK_REALTIME), K(CLOCK_MONOTONIC), K(CLOCK_BOOTTIME), K(CLOCK_MONOTONIC_RAW),
-	K(CLOCK_REALTIME_COARSE), K(CLOCK_MONOTONIC_COARSE), K(CLOCK_PROCESS_CPUTIME_ID),
-	K(CLOCK_THREAD_CPUTIME_ID),
-	K(SIG_BLOCK), K(SIG_UNBLOCK), K(SIG_SETMASK),
-	K(SIGHUP), K(SIGINT), K(SIGQUIT), K(SIGABRT), K(SIGKILL), K(SIGSEGV), K(SIGPIPE),
-	K(SIGALRM), K(SIGTERM), K(SIGUSR1), K(SIGUSR2), K(SIGCHLD), K(SIGSYS), K(SIGBUS),
-	K(SIGWINCH),
-	K(GRND_NONBLOCK), K(GRND_RANDOM), K(GRND_INSECURE),
-	K(WNOHANG), K(WEXITED), K(WSTOPPED), K(WCONTINUED), K(WNOWAIT), K(P_ALL), K(P_PID),
-	K(RLIMIT_NOFILE), K(RLIMIT_NPROC), K(RLIMIT_CORE), K(RLIMIT_FSIZE), K(RLIMIT_AS),
-	K(RLIMIT_STACK), K(RLIMIT_MEMLOCK),
-	/* ioctls on sockets, ttys and block devices */
-	K(FIONREAD), K(FIONBIO), K(FIOCLEX), K(FIONCLEX),
-	K(TCGETS), K(TCSETS), K(TCSETSW), K(TCSETSF), K(TIOCGWINSZ), K(TIOCSWINSZ),
-	K(SIOCGIFFLAGS), K(SIOCSIFFLAGS), K(SIOCGIFMTU), K(SIOCSIFMTU), K(SIOCGIFHWADDR),
-	K(SIOCSIFHWADDR), K(SIOCGIFINDEX), K(SIOCINQ), K(SIOCOUTQ),
-	K(BLKGETSIZE64), K(BLKGETSIZE), K(BLKSSZGET), K(BLKPBSZGET), K(BLKIOMIN), K(BLKIOOPT),
-	K(BLKROGET), K(BLKFLSBUF), K(BLKDISCARD), K(BLKZEROOUT), K(BLKSECDISCARD),
-	/* tun/tap: ioctls, TUNSETOFFLOAD's argument, TUNSETIFF's flags */
-	K(TUNSETIFF), K(TUNGETIFF), K(TUNSETOFFLOAD), K(TUNSETVNETHDRSZ), K(TUNGETVNETHDRSZ),
-	K(TUNSETQUEUE), K(TUNSETPERSIST), K(TUNGETFEATURES), K(TUNSETSNDBUF), K(TUNGETSNDBUF),
-	K(TUNSETVNETLE), K(TUNGETVNETLE), K(TUNSETVNETBE), K(TUNGETVNETBE),
-	K(TUN_F_CSUM), K(TUN_F_TSO4), K(TUN_F_TSO6), K(TUN_F_TSO_ECN), K(TUN_F_UFO),
-	K(IFF_TUN), K(IFF_TAP), K(IFF_NO_PI), K(IFF_VNET_HDR), K(IFF_MULTI_QUEUE),
-	K(IFF_ATTACH_QUEUE), K(IFF_DETACH_QUEUE),
-	/* KVM: system, VM and vCPU ioctls */
-	K(KVM_GET_API_VERSION), K(KVM_CREATE_VM), K(KVM_CHECK_EXTENSION),
-	K(KVM_GET_VCPU_MMAP_SIZE), K(KVM_GET_SUPPORTED_CPUID), K(KVM_GET_EMULATED_CPUID),
-	K(KVM_GET_MSR_INDEX_LIST), K(KVM_GET_MSR_FEATURE_INDEX_LIST),
-	K(KVM_GET_SUPPORTED_HV_CPUID), K(KVM_X86_GET_MCE_CAP_SUPPORTED),
-	K(KVM_CREATE_VCPU), K(KVM_SET_USER_MEMORY_REGION), K(KVM_CREATE_IRQCHIP),
-	K(KVM_CREATE_PIT2), K(KVM_GET_PIT2), K(KVM_SET_PIT2), K(KVM_GET_IRQCHIP),
-	K(KVM_SET_IRQCHIP), K(KVM_SET_TSS_ADDR), K(KVM_SET_IDENTITY_MAP_ADDR), K(KVM_IRQ_LINE),
-	K(KVM_IRQ_LINE_STATUS), K(KVM_IRQFD), K(KVM_IOEVENTFD), K(KVM_SET_GSI_ROUTING),
-	K(KVM_SIGNAL_MSI), K(KVM_GET_CLOCK), K(KVM_SET_CLOCK), K(KVM_SET_BOOT_CPU_ID),
-	K(KVM_GET_DIRTY_LOG), K(KVM_REGISTER_COALESCED_MMIO), K(KVM_UNREGISTER_COALESCED_MMIO),
-	K(KVM_CREATE_DEVICE), K(KVM_SET_DEVICE_ATTR), K(KVM_GET_DEVICE_ATTR),
-	K(KVM_HAS_DEVICE_ATTR), K(KVM_ENABLE_CAP), K(KVM_GET_STATS_FD),
-	K(KVM_RUN), K(KVM_GET_REGS), K(KVM_SET_REGS), K(KVM_GET_SREGS), K(KVM_SET_SREGS),
-	K(KVM_GET_CPUID2), K(KVM_SET_CPUID2), K(KVM_GET_MSRS), K(KVM_SET_MSRS), K(KVM_GET_FPU),
-	K(KVM_SET_FPU), K(KVM_GET_LAPIC), K(KVM_SET_LAPIC), K(KVM_SET_SIGNAL_MASK),
-	K(KVM_GET_MP_STATE), K(KVM_SET_MP_STATE), K(KVM_GET_VCPU_EVENTS),
-	K(KVM_SET_VCPU_EVENTS), K(KVM_GET_XSAVE), K(KVM_GET_XSAVE2), K(KVM_SET_XSAVE),
-	K(KVM_GET_XCRS), K(KVM_SET_XCRS), K(KVM_GET_DEBUGREGS), K(KVM_SET_DEBUGREGS),
-	K(KVM_SET_TSC_KHZ), K(KVM_GET_TSC_KHZ), K(KVM_KVMCLOCK_CTRL), K(KVM_NMI),
-	K(KVM_INTERRUPT), K(KVM_TRANSLATE), K(KVM_SET_GUEST_DEBUG), K(KVM_X86_SETUP_MCE),
-	K(KVM_X86_SET_MCE), K(KVM_GET_NESTED_STATE), K(KVM_SET_NESTED_STATE),
-	K(KVM_GET_ONE_REG), K(KVM_SET_ONE_REG),
-	/* KVM_CHECK_EXTENSION's and KVM_ENABLE_CAP's argument */
-	K(KVM_CAP_IRQCHIP), K(KVM_CAP_HLT), K(KVM_CAP_USER_MEMORY), K(KVM_CAP_SET_TSS_ADDR),
-	K(KVM_CAP_EXT_CPUID), K(KVM_CAP_NR_VCPUS), K(KVM_CAP_MAX_VCPUS), K(KVM_CAP_NR_MEMSLOTS),
-	K(KVM_CAP_PIT2), K(KVM_CAP_IRQFD), K(KVM_CAP_IOEVENTFD), K(KVM_CAP_IRQ_ROUTING),
-	K(KVM_CAP_SIGNAL_MSI), K(KVM_CAP_SET_IDENTITY_MAP_ADDR), K(KVM_CAP_ADJUST_CLOCK),
-	K(KVM_CAP_XSAVE), K(KVM_CAP_XCRS), K(KVM_CAP_TSC_CONTROL), K(KVM_CAP_TSC_DEADLINE_TIMER),
-	K(KVM_CAP_IMMEDIATE_EXIT), K(KVM_CAP_SPLIT_IRQCHIP), K(KVM_CAP_X86_DISABLE_EXITS),
-	K(KVM_CAP_SET_BOOT_CPU_ID), K(KVM_CAP_VCPU_EVENTS), K(KVM_CAP_MP_STATE),
-	/* seccomp user notification (--sandbox=log) */
-	K(SECCOMP_IOCTL_NOTIF_RECV), K(SECCOMP_IOCTL_NOTIF_SEND), K(SECCOMP_IOCTL_NOTIF_ID_VALID),
-	K(SECCOMP_IOCTL_NOTIF_ADDFD),
-	/* errno values, for `return` */
-	E(EPERM), E(ENOENT), E(ESRCH), E(EINTR), E(EIO), E(ENXIO), E(E2BIG), E(ENOEXEC),
-	E(EBADF), E(ECHILD), E(EAGAIN), E(EWOULDBLOCK), E(ENOMEM), E(EACCES), E(EFAULT),
-	E(EBUSY), E(EEXIST), E(EXDEV), E(ENODEV), E(ENOTDIR), E(EISDIR), E(EINVAL), E(ENFILE),
-	E(EMFILE), E(ENOTTY), E(ETXTBSY), E(EFBIG), E(ENOSPC), E(ESPIPE), E(EROFS), E(EMLINK),
-	E(EPIPE), E(EDOM), E(ERANGE), E(ENAMETOOLONG), E(ENOSYS), E(ENOTEMPTY), E(ELOOP),
-	E(ENODATA), E(ENOTSOCK), E(ENOPROTOOPT), E(EPROTONOSUPPORT), E(ENOTSUP),
-	E(EOPNOTSUPP), E(EAFNOSUPPORT), E(EADDRINUSE), E(ENETDOWN), E(ECONNRESET),
-	E(ENOTCONN), E(ETIMEDOUT), E(ECONNREFUSED), E(ECANCELED),
-};
-
-static const struct sp_const *constant(const char *s, size_t len)
-{
-	for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)
-		if (strlen(constants[i].name) == len && !memcmp(constants[i].name, s, len))
-			return &constants[i];
-	return NULL;
-}
-
-/* ------------------------------------------------------------- the model */
-
-/* Comparisons that must all hold, at most one per argument, kept sorted by
- * argument so that chains compare comparison by comparison. */
-struct chain {
-	unsigned n;
-	struct scmp_arg_cmp c[ARGS_MAX];
-};
-
-struct sp_syscall {
-	int nr;
-	char name[SYSCALL_NAME_MAX];
-	int errnum;            /* > 0: fails with this errno; 0: allowed */
-	bool any;              /* allowed whatever the arguments */
-	bool solo;             /* a chain uses !=, <, <=, > or >=: it must stay alone */
-	struct chain *chains;  /* else allowed when one of these holds */
-	size_t nchains, cap;
-	char where[SP_NAME_MAX + 16]; /* "file:line" of its first rule */
-};
-
-struct sp_policy {
-	struct sp_syscall *sc; /* sorted by nr */
-	size_t n, cap;
-	size_t alternatives;   /* chains over all syscalls */
-};
 
 /* Every comparison of a is in b: b allows nothing a does not. */
 static bool chain_covers(const struct chain *a, const struct chain *b)
@@ -255,7 +40,7 @@ static bool chain_covers(const struct chain *a, const struct chain *b)
 }
 
 /* The entry for nr, or where it would go. */
-static size_t find_syscall(const struct sp_policy *p, int nr, bool *found)
+size_t sp_find_syscall(const struct sp_policy *p, int nr, bool *found)
 {
 	size_t lo = 0, hi = p->n;
 	while (lo < hi) {
@@ -300,7 +85,7 @@ __attribute__((format(printf, 4, 5))) static void say(struct parser *ps, const c
 
 #define fail(ps, file, line, ...) (say(ps, file, line, __VA_ARGS__), -EINVAL)
 
-static const char *errtext(int e)
+const char *sp_errtext(int e)
 {
 	const char *s = strerrordesc_np(e);
 	return s ? s : "unknown error";
@@ -483,7 +268,7 @@ static int value(struct line *l, struct token t, uint64_t *out)
 		if (t.t == T_NUM) {
 			v |= t.num;
 		} else if (t.t == T_WORD) {
-			const struct sp_const *k = constant(t.s, t.len);
+			const struct sp_const *k = sp_constant(t.s, t.len);
 			if (!k)
 				return lfail(l, "unknown constant %s", what(&b, &t));
 			v |= k->value;
@@ -590,13 +375,6 @@ static int expression(struct line *l, struct token t, struct chain **chains, siz
 	}
 }
 
-/* libseccomp 2.5 builds one tree of a syscall's rules that is right only
- * while they compare with == and masked == (`in`): with the others in two
- * rules it can let through what no rule allows, or loop forever. */
-#define SOLO_WHY                                                                          \
-	"libseccomp 2.5 combines those across alternatives wrongly; use == and in, or one " \
-	"alternative"
-
 static bool needs_solo(const struct chain *ch)
 {
 	for (unsigned i = 0; i < ch->n; i++)
@@ -605,10 +383,7 @@ static bool needs_solo(const struct chain *ch)
 	return false;
 }
 
-/* Adds c to the alternatives v[0..*n) (room for one more), keeping only the
- * most general ones: libseccomp leaks what it prunes when one rule makes
- * another redundant. */
-static void merge_chain(struct chain *v, size_t *n, const struct chain *c)
+void sp_merge_chain(struct chain *v, size_t *n, const struct chain *c)
 {
 	for (size_t j = 0; j < *n; j++)
 		if (chain_covers(&v[j], c))
@@ -634,7 +409,7 @@ static int add_chains(struct line *l, struct sp_syscall *sc, const struct chain 
 			sc->cap = ncap;
 		}
 		size_t before = sc->nchains;
-		merge_chain(sc->chains, &sc->nchains, &v[i]);
+		sp_merge_chain(sc->chains, &sc->nchains, &v[i]);
 		p->alternatives = p->alternatives - before + sc->nchains;
 		if (p->alternatives > SP_ALTERNATIVES_MAX)
 			return lfail(l, "more than %d alternatives with argument checks in the "
@@ -658,7 +433,7 @@ static int add_rule(struct line *l, int nr, const char *name, int errnum, bool a
 {
 	struct sp_policy *p = l->ps->pol;
 	bool found;
-	size_t i = find_syscall(p, nr, &found);
+	size_t i = sp_find_syscall(p, nr, &found);
 	if (found) {
 		struct sp_syscall *sc = &p->sc[i];
 		struct shown e1, e2;
@@ -733,7 +508,7 @@ static int rule(struct line *l, struct token t)
 	}
 	if (word_is(&t, "return")) {
 		t = lex(&l->lx);
-		const struct sp_const *k = t.t == T_WORD ? constant(t.s, t.len) : NULL;
+		const struct sp_const *k = t.t == T_WORD ? sp_constant(t.s, t.len) : NULL;
 		if (t.t == T_WORD && (!k || !k->is_errno))
 			return lfail(l, "unknown errno %s", what(&b, &t));
 		if (k)
@@ -851,9 +626,9 @@ static int parse_file(struct parser *ps, const char *name, const char *from, uns
 	int r = ps->read(ps->opaque, name, &text, &len);
 	if (r < 0) {
 		if (from)
-			say(ps, from, from_line, "@include %s: %s", name, errtext(-r));
+			say(ps, from, from_line, "@include %s: %s", name, sp_errtext(-r));
 		else
-			say(ps, name, 0, "%s", errtext(-r));
+			say(ps, name, 0, "%s", sp_errtext(-r));
 		return r;
 	}
 	ps->open[ps->depth++] = name;
@@ -971,180 +746,5 @@ int sp_read_file(void *dir, const char *name, char **text, size_t *len)
 out:
 	free(buf);
 	close(fd);
-	return r;
-}
-
-/* ---------------------------------------------------------- the compiler */
-
-/* What the --sandbox=log notifier thread (common/sandbox.c) calls once the
- * filter is loaded: it must never wait for an answer to its own syscall. */
-static const struct {
-	const char *name;
-	int nr;
-	bool check;    /* allowed only for this arg1 */
-	uint64_t arg1;
-} notifier_calls[] = {
-	{ "ioctl", SCMP_SYS(ioctl), true, SECCOMP_IOCTL_NOTIF_RECV },
-	{ "ioctl", SCMP_SYS(ioctl), true, SECCOMP_IOCTL_NOTIF_SEND },
-	{ "ioctl", SCMP_SYS(ioctl), true, SECCOMP_IOCTL_NOTIF_ID_VALID },
-	/* the number before Linux 5.17 fixed its direction; libseccomp tries both */
-	{ "ioctl", SCMP_SYS(ioctl), true, SECCOMP_IOR(2, __u64) },
-	{ "read", SCMP_SYS(read), false, 0 },   /* the hand-over of the notification fd */
-	{ "close", SCMP_SYS(close), false, 0 }, /* and of its socket */
-	{ "write", SCMP_SYS(write), false, 0 }, /* its log lines */
-	{ "exit_group", SCMP_SYS(exit_group), false, 0 }, /* when the notification fd breaks */
-};
-#define NOTIFIER_CALLS (sizeof(notifier_calls) / sizeof(notifier_calls[0]))
-
-__attribute__((format(printf, 3, 4))) static void cfail(char *err, size_t errlen,
-							 const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static const struct sp_syscall *lookup(const struct sp_policy *p, int nr)
-{
-	bool found;
-	size_t i = find_syscall(p, nr, &found);
-	return found ? &p->sc[i] : NULL;
-}
-
-/* Everything the filter says about nr: the policy's rule, and for
- * SP_DEFAULT_NOTIFY what the notifier needs of it. */
-static int add_syscall(scmp_filter_ctx ctx, const struct sp_policy *p, int nr,
-		       enum sp_default def)
-{
-	const struct sp_syscall *sc = lookup(p, nr);
-	if (sc && sc->errnum)
-		return seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO((uint32_t)sc->errnum), nr, 0);
-	bool any = sc && sc->any;
-	for (size_t i = 0; def == SP_DEFAULT_NOTIFY && i < NOTIFIER_CALLS; i++)
-		any |= notifier_calls[i].nr == nr && !notifier_calls[i].check;
-	if (any)
-		return seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, nr, 0);
-	size_t n = sc ? sc->nchains : 0;
-	struct chain *v = malloc((n + NOTIFIER_CALLS) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (n)
-		memcpy(v, sc->chains, n * sizeof(*v));
-	for (size_t i = 0; def == SP_DEFAULT_NOTIFY && i < NOTIFIER_CALLS; i++) {
-		struct chain c = { 1, { { 1, SCMP_CMP_EQ, notifier_calls[i].arg1, 0 } } };
-		if (notifier_calls[i].nr == nr)
-			merge_chain(v, &n, &c);
-	}
-	int r = 0;
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, nr, v[i].n, v[i].c);
-	free(v);
-	return r;
-}
-
-/* The filter's length in instructions, as seccomp_load would hand it over. */
-static int bpf_length(scmp_filter_ctx ctx, size_t *insns)
-{
-	int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = seccomp_export_bpf(ctx, fd);
-	if (r == 0) {
-		off_t end = lseek(fd, 0, SEEK_END);
-		if (end < 0)
-			r = -errno;
-		else
-			*insns = (size_t)end / sizeof(struct sock_filter);
-	}
-	close(fd);
-	return r;
-}
-
-int sp_compile(const struct sp_policy *p, enum sp_default def, scmp_filter_ctx *out, char *err,
-	       size_t errlen)
-{
-	uint32_t act;
-	switch (def) {
-	case SP_DEFAULT_TRAP: act = SCMP_ACT_TRAP; break;
-	case SP_DEFAULT_KILL: act = SCMP_ACT_KILL_PROCESS; break;
-	case SP_DEFAULT_NOTIFY: act = SCMP_ACT_NOTIFY; break;
-	case SP_DEFAULT_LOG: act = SCMP_ACT_LOG; break;
-	default:
-		cfail(err, errlen, "unknown default action %d", (int)def);
-		return -EINVAL;
-	}
-	if (def == SP_DEFAULT_NOTIFY) {
-		for (size_t i = 0; i < NOTIFIER_CALLS; i++) {
-			const struct sp_syscall *sc = lookup(p, notifier_calls[i].nr);
-			if (sc && sc->errnum) {
-				cfail(err, errlen, "%s: the policy makes it fail (%s), but the "
-						   "--sandbox=log notifier needs it",
-				      sc->name, sc->where);
-				return -EINVAL;
-			}
-			if (sc && !sc->any && sc->solo && notifier_calls[i].check) {
-				cfail(err, errlen,
-				      "%s: its alternative (%s) uses !=, <, <=, > or >=, and the "
-				      "--sandbox=log notifier adds more: " SOLO_WHY,
-				      sc->name, sc->where);
-				return -EINVAL;
-			}
-		}
-		/* 6: notification and TSYNC together (kernel 5.7, libseccomp 2.5) */
-		unsigned api = seccomp_api_get();
-		if (api < 6) {
-			cfail(err, errlen, "--sandbox=log needs seccomp API level 6, this "
-					   "libseccomp and kernel give %u", api);
-			return -EOPNOTSUPP;
-		}
-	}
-	scmp_filter_ctx ctx = seccomp_init(act);
-	if (!ctx) {
-		cfail(err, errlen, "seccomp_init failed");
-		return -ENOMEM;
-	}
-	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (r == 0)
-		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-	if (r < 0) {
-		cfail(err, errlen, "cannot set the filter's attributes: %s", errtext(-r));
-		goto fail;
-	}
-	/* the policy's syscalls, then those only the notifier needs, each once */
-	const char *name = NULL;
-	for (size_t i = 0; i < p->n && r == 0; i++) {
-		name = p->sc[i].name;
-		r = add_syscall(ctx, p, p->sc[i].nr, def);
-	}
-	for (size_t i = 0; def == SP_DEFAULT_NOTIFY && i < NOTIFIER_CALLS && r == 0; i++) {
-		bool first = i == 0 || notifier_calls[i - 1].nr != notifier_calls[i].nr;
-		if (!first || lookup(p, notifier_calls[i].nr))
-			continue;
-		name = notifier_calls[i].name;
-		r = add_syscall(ctx, p, notifier_calls[i].nr, def);
-	}
-	if (r < 0) {
-		cfail(err, errlen, "libseccomp refused the rules for %s: %s", name, errtext(-r));
-		goto fail;
-	}
-	size_t insns = 0;
-	if ((r = bpf_length(ctx, &insns)) < 0) {
-		cfail(err, errlen, "cannot generate the filter: %s", errtext(-r));
-		goto fail;
-	}
-	if (insns > SP_BPF_MAX) {
-		cfail(err, errlen, "the filter is %zu instructions, the kernel takes at most %d: "
-				   "fewer alternatives with argument checks",
-		      insns, SP_BPF_MAX);
-		r = -E2BIG;
-		goto fail;
-	}
-	*out = ctx;
-	return 0;
-fail:
-	seccomp_release(ctx);
 	return r;
 }

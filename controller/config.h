@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "machine.h"
-#include "sandbox.h"
+#include "sandbox_mode.h"
 
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
 #define VM_CONFIG_MAX_DEPTH 8                    /* nesting of objects/arrays */

@@ -55,9 +55,10 @@ sources() {
 		"$s/common/guest_mem.c $s/common/virtq.c $s/common/event_loop.c $s/common/log.c" ;;
 	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c $s/controller/json_words.c" ;;
 	fuzz_config) echo "$s/controller/config.c $s/controller/json_words.c $s/common/cli.c" \
-		"$s/common/log.c $s/common/sandbox.c" ;;
+		"$s/common/log.c $s/common/sandbox_mode.c" ;;
 	fuzz_worker_ctl) echo "$s/common/worker_ctl.c $s/common/msg.c $s/common/log.c" ;;
-	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c $s/common/cli.c" ;;
+	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c $s/common/seccomp_consts.c" \
+		"$s/common/seccomp_compile.c $s/common/cli.c" ;;
 	fuzz_spawn_msg) echo "$s/controller/spawn_msg.c" ;;
 	*) return 1 ;;
 	esac
