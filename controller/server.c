@@ -14,9 +14,9 @@
 
 #include <json-c/json.h>
 
+#include "cause.h"
 #include "config.h"
 #include "console_hub.h"
-#include "exit_status.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "rpc.h"
@@ -30,7 +30,6 @@
 #define BACKLOG_BYTES (64u << 10)
 #define WRITE_LIMIT (1u << 20)  /* replies queued for a client that does not read */
 #define MAX_PENDING_STOPS 64
-#define WORKER_GRACE_MS 200     /* a device ended cleanly: is its worker dying? */
 
 struct client {
 	struct server *s;
@@ -228,20 +227,6 @@ static bool timer_fired(int fd)
 
 /* ---------------------------------------------------------------- supervision */
 
-static enum lifecycle_exit_kind exit_kind(int status)
-{
-	switch (status) {
-	case VCPU_EXIT_POWEROFF: return LC_EXIT_POWEROFF;
-	case VCPU_EXIT_REBOOT: return LC_EXIT_REBOOT;
-	case VCPU_EXIT_STOPPED: return LC_EXIT_STOPPED;
-	case VCPU_EXIT_KERNEL_LOAD: return LC_EXIT_KERNEL_LOAD;
-	case VCPU_EXIT_START: return LC_EXIT_START_FAILURE;
-	case VCPU_EXIT_RUNTIME: return LC_EXIT_RUNTIME_FAILURE;
-	case VCPU_EXIT_DEVICE: return LC_EXIT_BACKEND_LOST;
-	default: return LC_EXIT_ERROR;
-	}
-}
-
 static struct vm_child *worker(struct server *s)
 {
 	for (size_t i = 0; i < s->vm.nchildren; i++)
@@ -261,37 +246,15 @@ static void kill_worker(struct server *s, const char *why)
 		log_err("kill vcpu-worker: %m");
 }
 
-/* The state machine's view of how a child ended. The detail is the child's
- * own words (the worker's EXIT message) or why the controller killed it. */
-static struct lifecycle_exit exit_of(const struct server *s, const struct vm_child *c)
+/* What cause_decide() needs to know of the worker now. */
+static struct cause_worker worker_state(struct server *s)
 {
-	struct lifecycle_exit x = { .who = c->name };
-	bool sigsys = c->end.signaled && c->end.status == SIGSYS;
-	if (strcmp(c->name, VM_WORKER_NAME) != 0) {
-		x.kind = LC_EXIT_DEVICE_DIED;
-		x.status = c->end.signaled ? 0 : c->end.status;
-		x.signo = c->end.signaled ? c->end.status : 0;
-		if (sigsys && c->log.seccomp[0])
-			x.detail = c->log.seccomp;
-		else if ((c->end.signaled || c->end.status) && c->log.error[0])
-			x.detail = c->log.error;
-		return x;
-	}
-	if (sigsys && c->log.seccomp[0]) {
-		x.detail = c->log.seccomp;
-	} else if (s->kill_reason) {
-		x.detail = s->kill_reason;
-	} else if (s->have_exit_msg && s->exit_msg.text[0]) {
-		x.detail = s->exit_msg.text;
-	}
-	if (c->end.signaled) {
-		x.kind = LC_EXIT_SIGNALED;
-		x.signo = c->end.status;
-		return x;
-	}
-	x.kind = exit_kind(c->end.status);
-	x.status = c->end.status;
-	return x;
+	const struct vm_child *w = worker(s);
+	return (struct cause_worker){ .alive = w && !w->exited,
+				      .said_exit = s->have_exit_msg,
+				      .exit_status = (int)s->exit_msg.status,
+				      .exit_text = s->exit_msg.text,
+				      .kill_reason = s->kill_reason };
 }
 
 static void maybe_all_exited(struct server *s)
@@ -310,10 +273,12 @@ static void feed_deferred(struct server *s)
 	timer_disarm(s->grace_timer);
 	size_t n = s->ndeferred;
 	s->ndeferred = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		struct cause_worker w = worker_state(s);
 		feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,
-						   .exit = exit_of(s, s->deferred[i]) },
+						   .exit = cause_exit(s->deferred[i], &w) },
 		     (struct caller){ 0 }, -1);
+	}
 }
 
 static void on_child_end(struct server *s, struct vm_child *c)
@@ -323,39 +288,25 @@ static void on_child_end(struct server *s, struct vm_child *c)
 	bool clean = !c->end.signaled && c->end.status == 0;
 	log_msg(clean || s->stopping_all ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "%s (pid %d) %s",
 		c->name, (int)c->pid, how);
-	struct vm_child *w = worker(s);
 	/* The worker's EXIT, sent before it exits, says why it ends. */
 	while (!s->have_exit_msg && control_read_one(s))
 		;
-	if (c == w) {
+	if (c == worker(s)) {
 		timer_disarm(s->ping_timer);
 		timer_disarm(s->create_timer);
-	} else if (w && !w->exited) {
-		/* A device whose frontend went away exits by itself, maybe
-		 * before the worker's own end is seen: a worker that said
-		 * EXIT is the cause, whichever pidfd fires first. Not of a
-		 * device killed by a signal (SIGSYS, say), which no worker
-		 * causes: that the worker saw its backend go is the effect. */
-		if (s->have_exit_msg && !c->end.signaled) {
-			struct vm_child as_said = *w;
-			as_said.end = (struct child_end){ .status = (int)s->exit_msg.status };
-			feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,
-							   .exit = exit_of(s, &as_said) },
-			     (struct caller){ 0 }, -1);
-		} else if (!c->end.signaled) {
-			/* A worker that died without a word (a crash) closes its
-			 * devices' connections as it goes: its own end is likely
-			 * to follow, and is the cause. Wait for it a little,
-			 * without holding up the loop. */
-			if (s->ndeferred == 0)
-				timer_arm(s->grace_timer, WORKER_GRACE_MS, false);
-			s->deferred[s->ndeferred++] = c;
-			return;
-		}
 	}
-	feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED, .exit = exit_of(s, c) },
+	struct cause_worker w = worker_state(s);
+	struct cause k = cause_decide(c, &w, s->stopping_all);
+	if (k.verdict == CAUSE_WAIT) {
+		/* Without holding up the loop. */
+		if (s->ndeferred == 0)
+			timer_arm(s->grace_timer, CAUSE_WORKER_GRACE_MS, false);
+		s->deferred[s->ndeferred++] = c;
+		return;
+	}
+	feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED, .exit = k.exit },
 	     (struct caller){ 0 }, -1);
-	if (c == w)
+	if (c == worker(s))
 		feed_deferred(s);
 	maybe_all_exited(s);
 }
