@@ -138,7 +138,7 @@ int evloop_del(struct evloop *loop, int fd)
 	return 0;
 }
 
-static uint64_t now_ns(void)
+uint64_t evloop_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -170,7 +170,7 @@ void evloop_timer_cancel(struct evloop_timer *t)
 void evloop_timer_arm(struct evloop *loop, struct evloop_timer *t, unsigned ms)
 {
 	evloop_timer_cancel(t);
-	t->deadline_ns = now_ns() + (uint64_t)ms * 1000000u;
+	t->deadline_ns = evloop_now_ns() + (uint64_t)ms * 1000000u;
 	struct evloop_timer **p = &loop->timers;
 	while (*p && (*p)->deadline_ns <= t->deadline_ns)
 		p = &(*p)->next;
@@ -187,7 +187,7 @@ static int wait_ms(const struct evloop *loop, int timeout_ms)
 {
 	if (!loop->timers)
 		return timeout_ms;
-	uint64_t now = now_ns(), due = loop->timers->deadline_ns;
+	uint64_t now = evloop_now_ns(), due = loop->timers->deadline_ns;
 	uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
 	if (ms > INT_MAX)
 		ms = INT_MAX;
@@ -201,7 +201,7 @@ static int fire_timers(struct evloop *loop)
 {
 	if (!loop->timers)
 		return 0;
-	uint64_t now = now_ns();
+	uint64_t now = evloop_now_ns();
 	struct evloop_timer **end = &loop->timers;
 	while (*end && (*end)->deadline_ns <= now)
 		end = &(*end)->next;

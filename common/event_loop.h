@@ -50,6 +50,9 @@ struct evloop_timer {
 	struct evloop_timer *next, **pprev; /* pprev: NULL while not armed */
 };
 
+/* The timers' clock, CLOCK_MONOTONIC in ns. */
+uint64_t evloop_now_ns(void);
+
 void evloop_timer_init(struct evloop_timer *t, evloop_timer_cb cb, void *opaque);
 /* Fires t once, ms from now; an armed t is moved to the new deadline. */
 void evloop_timer_arm(struct evloop *loop, struct evloop_timer *t, unsigned ms);

@@ -8,8 +8,6 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -78,7 +76,7 @@ struct server {
 	struct wctl_msg exit_msg;
 	const char *kill_reason; /* why the controller killed the worker, if it did */
 
-	int create_timer, ping_timer, kill_timer, grace_timer;
+	struct evloop_timer create_timer, ping_timer, kill_timer, grace_timer;
 	bool ping_outstanding;
 	uint64_t ping_sent_ns;
 
@@ -93,13 +91,6 @@ struct server {
 	struct vm_child *deferred[VM_MAX_CHILDREN];
 	size_t ndeferred;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void feed(struct server *s, const struct lifecycle_event *ev, struct caller caller,
 		 int bind_fd);
@@ -190,39 +181,9 @@ static void reply_end(struct server *s, struct caller c, int code)
 		return;
 	}
 	struct lifecycle_status st;
-	lifecycle_status(&s->lc, now_ns(), &st);
+	lifecycle_status(&s->lc, evloop_now_ns(), &st);
 	reply_error(c, code, st.have_last && st.last_reason[0] ? st.last_reason
 							       : lifecycle_error_name(code));
-}
-
-/* ---------------------------------------------------------------- timers */
-
-static int timer_new(void)
-{
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
-
-static void timer_arm(int fd, unsigned ms, bool periodic)
-{
-	struct itimerspec its = { 0 };
-	its.it_value.tv_sec = ms / 1000;
-	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
-	if (periodic)
-		its.it_interval = its.it_value;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0)
-		log_err("timerfd_settime: %m");
-}
-
-static void timer_disarm(int fd)
-{
-	timer_arm(fd, 0, false);
-}
-
-static bool timer_fired(int fd)
-{
-	uint64_t n;
-	return read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
 }
 
 /* ---------------------------------------------------------------- supervision */
@@ -270,7 +231,7 @@ static int control_read_one(struct server *s);
 /* The deferred devices' ends, after the worker's if it came. */
 static void feed_deferred(struct server *s)
 {
-	timer_disarm(s->grace_timer);
+	evloop_timer_cancel(&s->grace_timer);
 	size_t n = s->ndeferred;
 	s->ndeferred = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -292,15 +253,15 @@ static void on_child_end(struct server *s, struct vm_child *c)
 	while (!s->have_exit_msg && control_read_one(s))
 		;
 	if (c == worker(s)) {
-		timer_disarm(s->ping_timer);
-		timer_disarm(s->create_timer);
+		evloop_timer_cancel(&s->ping_timer);
+		evloop_timer_cancel(&s->create_timer);
 	}
 	struct cause_worker w = worker_state(s);
 	struct cause k = cause_decide(c, &w, s->stopping_all);
 	if (k.verdict == CAUSE_WAIT) {
 		/* Without holding up the loop. */
 		if (s->ndeferred == 0)
-			timer_arm(s->grace_timer, CAUSE_WORKER_GRACE_MS, false);
+			evloop_timer_arm(s->loop, &s->grace_timer, CAUSE_WORKER_GRACE_MS);
 		s->deferred[s->ndeferred++] = c;
 		return;
 	}
@@ -381,8 +342,8 @@ static int control_read_one(struct server *s)
 	}
 	switch (m.type) {
 	case WCTL_READY:
-		timer_disarm(s->create_timer);
-		timer_arm(s->ping_timer, PING_INTERVAL_MS, true);
+		evloop_timer_cancel(&s->create_timer);
+		evloop_timer_arm(s->loop, &s->ping_timer, PING_INTERVAL_MS);
 		s->ping_outstanding = false;
 		feed(s, &(struct lifecycle_event){ .type = LC_EV_CREATE_DONE, .error = 0 },
 		     (struct caller){ 0 }, -1);
@@ -409,39 +370,31 @@ static void on_control(void *opaque, uint32_t events)
 		;
 }
 
-static void on_create_timer(void *opaque, uint32_t events)
+static void on_create_timer(void *opaque)
 {
-	struct server *s = opaque;
-	(void)events;
-	if (timer_fired(s->create_timer))
-		kill_worker(s, "not ready within 60 s of Create");
+	kill_worker(opaque, "not ready within 60 s of Create");
 }
 
-static void on_grace_timer(void *opaque, uint32_t events)
+static void on_grace_timer(void *opaque)
 {
 	struct server *s = opaque;
-	(void)events;
-	if (!timer_fired(s->grace_timer))
-		return;
 	/* The worker lives on: the devices' ends are the news. */
 	feed_deferred(s);
 	maybe_all_exited(s);
 }
 
-static void on_ping_timer(void *opaque, uint32_t events)
+/* Every PING_INTERVAL_MS while the worker runs, until it hangs or ends. */
+static void on_ping_timer(void *opaque)
 {
 	struct server *s = opaque;
-	(void)events;
-	if (!timer_fired(s->ping_timer) || s->vm.ctl_fd < 0)
-		return;
-	uint64_t now = now_ns();
-	if (s->ping_outstanding) {
-		if (now - s->ping_sent_ns >= HANG_MS * 1000000ull) {
-			timer_disarm(s->ping_timer);
-			kill_worker(s, "it stopped answering (hung for 1 s)");
-		}
+	uint64_t now = evloop_now_ns();
+	if (s->ping_outstanding && now - s->ping_sent_ns >= HANG_MS * 1000000ull) {
+		kill_worker(s, "it stopped answering (hung for 1 s)");
 		return;
 	}
+	evloop_timer_arm(s->loop, &s->ping_timer, PING_INTERVAL_MS);
+	if (s->ping_outstanding)
+		return;
 	int err = wctl_send(s->vm.ctl_fd, WCTL_PING, 0, NULL);
 	if (err < 0) {
 		log_debug("PING: %s", strerror(-err)); /* it is exiting: the pidfd follows */
@@ -451,12 +404,9 @@ static void on_ping_timer(void *opaque, uint32_t events)
 	s->ping_sent_ns = now;
 }
 
-static void on_kill_timer(void *opaque, uint32_t events)
+static void on_kill_timer(void *opaque)
 {
 	struct server *s = opaque;
-	(void)events;
-	if (!timer_fired(s->kill_timer))
-		return;
 	for (size_t i = 0; i < s->vm.nchildren; i++)
 		if (!s->vm.child[i].exited)
 			log_warn("%s (pid %d) did not exit within %u ms of SIGTERM; SIGKILL",
@@ -514,17 +464,17 @@ static void start_vm(struct server *s)
 		snprintf(s->post_detail, sizeof(s->post_detail), "%s", err);
 		return;
 	}
-	timer_arm(s->create_timer, CREATE_TIMEOUT_MS, false);
+	evloop_timer_arm(s->loop, &s->create_timer, CREATE_TIMEOUT_MS);
 }
 
 static void stop_all(struct server *s)
 {
 	s->stopping_all = true;
-	timer_disarm(s->create_timer);
-	timer_disarm(s->ping_timer);
+	evloop_timer_cancel(&s->create_timer);
+	evloop_timer_cancel(&s->ping_timer);
 	vm_signal_all(&s->vm, SIGTERM);
 	if (vm_alive(&s->vm))
-		timer_arm(s->kill_timer, KILL_GRACE_MS, false);
+		evloop_timer_arm(s->loop, &s->kill_timer, KILL_GRACE_MS);
 }
 
 static void release(struct server *s)
@@ -538,8 +488,8 @@ static void release(struct server *s)
 		if (s->vm.child[i].log.fd >= 0)
 			evloop_del(s->loop, s->vm.child[i].log.fd);
 	vm_release(&s->vm);
-	timer_disarm(s->kill_timer);
-	timer_disarm(s->grace_timer);
+	evloop_timer_cancel(&s->kill_timer);
+	evloop_timer_cancel(&s->grace_timer);
 	s->ndeferred = 0;
 	s->vm_live = false;
 	s->stopping_all = false;
@@ -636,7 +586,7 @@ static void feed(struct server *s, const struct lifecycle_event *ev, struct call
 		 int bind_fd)
 {
 	enum lifecycle_state before = s->lc.state;
-	struct lifecycle_decision d = lifecycle_handle(&s->lc, ev, now_ns());
+	struct lifecycle_decision d = lifecycle_handle(&s->lc, ev, evloop_now_ns());
 	if (s->lc.state != before)
 		log_info("VM %s -> %s", lifecycle_state_name(before),
 			 lifecycle_state_name(s->lc.state));
@@ -657,7 +607,7 @@ static void feed(struct server *s, const struct lifecycle_event *ev, struct call
 static char *status_json(struct server *s)
 {
 	struct lifecycle_status st;
-	lifecycle_status(&s->lc, now_ns(), &st);
+	lifecycle_status(&s->lc, evloop_now_ns(), &st);
 	json_object *o = json_object_new_object(), *pids = json_object_new_object();
 	json_object_object_add(o, "state", json_object_new_string(lifecycle_state_name(st.state)));
 	json_object_object_add(o, "uptime_ns", json_object_new_int64((int64_t)st.uptime_ns));
@@ -886,17 +836,10 @@ int server_create(struct server **out, struct evloop *loop, const struct vm_env 
 	s->env = *env;
 	lifecycle_init(&s->lc);
 	s->vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
-	s->create_timer = s->ping_timer = s->kill_timer = s->grace_timer = -1;
-	int err;
-	if ((err = s->create_timer = timer_new()) < 0 || (err = s->ping_timer = timer_new()) < 0 ||
-	    (err = s->kill_timer = timer_new()) < 0 || (err = s->grace_timer = timer_new()) < 0 ||
-	    (err = evloop_add(loop, s->create_timer, EPOLLIN, on_create_timer, s)) ||
-	    (err = evloop_add(loop, s->ping_timer, EPOLLIN, on_ping_timer, s)) ||
-	    (err = evloop_add(loop, s->kill_timer, EPOLLIN, on_kill_timer, s)) ||
-	    (err = evloop_add(loop, s->grace_timer, EPOLLIN, on_grace_timer, s))) {
-		server_destroy(s);
-		return err;
-	}
+	evloop_timer_init(&s->create_timer, on_create_timer, s);
+	evloop_timer_init(&s->ping_timer, on_ping_timer, s);
+	evloop_timer_init(&s->kill_timer, on_kill_timer, s);
+	evloop_timer_init(&s->grace_timer, on_grace_timer, s);
 	*out = s;
 	return 0;
 }
@@ -909,12 +852,9 @@ void server_destroy(struct server *s)
 		if (!cl->dead)
 			client_kill(cl);
 	gc(s);
-	int timers[] = { s->create_timer, s->ping_timer, s->kill_timer, s->grace_timer };
-	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
-		if (timers[i] >= 0) {
-			evloop_del(s->loop, timers[i]);
-			close(timers[i]);
-		}
-	}
+	evloop_timer_cancel(&s->create_timer);
+	evloop_timer_cancel(&s->ping_timer);
+	evloop_timer_cancel(&s->kill_timer);
+	evloop_timer_cancel(&s->grace_timer);
 	free(s);
 }
