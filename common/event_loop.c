@@ -1,9 +1,11 @@
 #include "event_loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -25,6 +27,8 @@ struct evloop {
 	/* Deleted handlers are freed only after the current dispatch round, so a
 	 * pointer still sitting in the fetched epoll batch stays valid. */
 	struct evloop_handler *graveyard;
+	struct evloop_timer *timers; /* armed, by deadline; equal ones in arming order */
+	struct evloop_timer *due;    /* the current round's due timers, while they run */
 };
 
 int evloop_create(struct evloop **out)
@@ -71,6 +75,8 @@ void evloop_destroy(struct evloop *loop)
 		return;
 	free_list(loop->live);
 	free_list(loop->graveyard);
+	while (loop->timers)
+		evloop_timer_cancel(loop->timers); /* a later cancel by its owner is harmless */
 	close(loop->epfd);
 	free(loop);
 }
@@ -132,12 +138,100 @@ int evloop_del(struct evloop *loop, int fd)
 	return 0;
 }
 
+uint64_t evloop_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void evloop_timer_init(struct evloop_timer *t, evloop_timer_cb cb, void *opaque)
+{
+	*t = (struct evloop_timer){ .cb = cb, .opaque = opaque };
+}
+
+bool evloop_timer_armed(const struct evloop_timer *t)
+{
+	return t->pprev != NULL;
+}
+
+/* Unlinks t from the list it is on: the loop's, or a round's due list. */
+void evloop_timer_cancel(struct evloop_timer *t)
+{
+	if (!t->pprev)
+		return;
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	t->next = NULL;
+	t->pprev = NULL;
+}
+
+void evloop_timer_arm(struct evloop *loop, struct evloop_timer *t, unsigned ms)
+{
+	evloop_timer_cancel(t);
+	t->deadline_ns = evloop_now_ns() + (uint64_t)ms * 1000000u;
+	struct evloop_timer **p = &loop->timers;
+	while (*p && (*p)->deadline_ns <= t->deadline_ns)
+		p = &(*p)->next;
+	t->next = *p;
+	if (t->next)
+		t->next->pprev = &t->next;
+	t->pprev = p;
+	*p = t;
+}
+
+/* epoll_wait's timeout: the caller's, cut to the nearest deadline, rounded
+ * up (waking before it would spin). No timer, no clock read. */
+static int wait_ms(const struct evloop *loop, int timeout_ms)
+{
+	if (!loop->timers)
+		return timeout_ms;
+	uint64_t now = evloop_now_ns(), due = loop->timers->deadline_ns;
+	uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
+	if (ms > INT_MAX)
+		ms = INT_MAX;
+	return timeout_ms >= 0 && (uint64_t)timeout_ms < ms ? timeout_ms : (int)ms;
+}
+
+/* Runs the timers due now. They are moved to a list of their own first, so
+ * that one armed by a callback waits for the next round, and one cancelled
+ * by a callback (unlinked from this list) is not called. */
+static int fire_timers(struct evloop *loop)
+{
+	if (!loop->timers)
+		return 0;
+	uint64_t now = evloop_now_ns();
+	struct evloop_timer **end = &loop->timers;
+	while (*end && (*end)->deadline_ns <= now)
+		end = &(*end)->next;
+	if (end == &loop->timers)
+		return 0;
+	loop->due = loop->timers;
+	loop->due->pprev = &loop->due;
+	loop->timers = *end;
+	if (loop->timers)
+		loop->timers->pprev = &loop->timers;
+	*end = NULL;
+	int ran = 0;
+	while (loop->due) {
+		struct evloop_timer *t = loop->due;
+		evloop_timer_cancel(t);
+		t->cb(t->opaque);
+		ran++;
+	}
+	return ran;
+}
+
 int evloop_run_once(struct evloop *loop, int timeout_ms)
 {
 	struct epoll_event evs[EVLOOP_BATCH];
-	int n = epoll_wait(loop->epfd, evs, EVLOOP_BATCH, timeout_ms);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+	int n = epoll_wait(loop->epfd, evs, EVLOOP_BATCH, wait_ms(loop, timeout_ms));
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0; /* the timers may be due all the same */
+	}
 	int ran = 0;
 	for (int i = 0; i < n; i++) {
 		struct evloop_handler *h = evs[i].data.ptr;
@@ -146,6 +240,7 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
 		h->cb(h->opaque, evs[i].events);
 		ran++;
 	}
+	ran += fire_timers(loop);
 	free_list(loop->graveyard);
 	loop->graveyard = NULL;
 	return ran;

@@ -1,58 +1,30 @@
+/* Carries out what the lifecycle decides (lifecycle.h): builds and releases
+ * the VM, answers the callers; connections.c brings the requests and
+ * supervise.c the children's news. */
 #include "server.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "config.h"
+#include "connections.h"
 #include "console_hub.h"
-#include "exit_status.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "rpc.h"
-#include "rpc_conn.h"
-#include "worker_ctl.h"
+#include "supervise.h"
 
-#define CREATE_TIMEOUT_MS 60000 /* the worker reports READY within this */
-#define PING_INTERVAL_MS 250    /* how often a running worker is asked */
-#define HANG_MS 1000            /* no PONG for this long: the worker hangs */
-#define KILL_GRACE_MS 3000      /* SIGTERM, then SIGKILL after this */
 #define BACKLOG_BYTES (64u << 10)
-#define WRITE_LIMIT (1u << 20)  /* replies queued for a client that does not read */
 #define MAX_PENDING_STOPS 64
-#define WORKER_GRACE_MS 200     /* a device ended cleanly: is its worker dying? */
-
-struct client {
-	struct server *s;
-	int fd;
-	bool guest;   /* a Guest channel (Bind), else a lifecycle connection */
-	bool closing; /* close once the queued output is out */
-	bool dead;    /* disconnected; freed at the end of the callback (gc) */
-	struct rpc_reader rd;
-	struct rpc_writer wr;
-	struct client *next;
-};
-
-struct server;
-
-/* The event-loop handle of one child's pidfd. */
-struct child_watch {
-	struct server *s;
-	size_t idx;
-};
 
 struct caller {
-	struct client *cl; /* NULL: nobody to answer (gone, or the server itself) */
+	struct conn *cl; /* NULL: nobody to answer (gone, or the server itself) */
 	uint32_t id;
 };
 
@@ -61,126 +33,36 @@ struct server {
 	struct vm_env env;
 	struct lifecycle lc;
 	struct vm vm;
-	bool vm_live;            /* vm holds children or fds */
-	struct child_watch watch[VM_MAX_CHILDREN];
-	struct child_watch log_watch[VM_MAX_CHILDREN];
+	bool vm_live; /* vm holds children or fds */
+	struct supervisor *sup;
+	struct conns *conns;
 	struct console_hub *serial, *console;
-	struct client *clients;
-	unsigned nclients, nguests;
 
 	struct vm_config cfg; /* the latest Create's */
 	struct caller create, run;
 	struct caller stops[MAX_PENDING_STOPS];
 	size_t nstops;
 
-	/* The worker's own report: its EXIT message, if one came. */
-	bool ctl_eof; /* the control channel ended (and left the loop) */
-	bool have_exit_msg;
-	struct wctl_msg exit_msg;
-	const char *kill_reason; /* why the controller killed the worker, if it did */
-
-	int create_timer, ping_timer, kill_timer, grace_timer;
-	bool ping_outstanding;
-	uint64_t ping_sent_ns;
-
-	/* Follow-up events raised while a decision is carried out, fed once it
-	 * is done (so the state machine never re-enters itself). */
+	/* A Create that failed while it was carried out, fed once the decision
+	 * that started it is done (so the state machine never re-enters itself). */
 	bool post_create_failed;
 	int post_create_error;
 	char post_detail[LC_REASON_MAX];
-	bool stopping_all, all_exited_fed;
-	/* Devices that ended cleanly while the worker still ran, fed once the
-	 * worker's end is known or when grace_timer fires. */
-	struct vm_child *deferred[VM_MAX_CHILDREN];
-	size_t ndeferred;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void feed(struct server *s, const struct lifecycle_event *ev, struct caller caller,
 		 int bind_fd);
-static void client_kill(struct client *cl);
 
-/* ---------------------------------------------------------------- clients */
-
-/* Disconnects cl and forgets it as a caller; gc() frees it. */
-static void client_kill(struct client *cl)
-{
-	struct server *s = cl->s;
-	if (s->create.cl == cl)
-		s->create.cl = NULL;
-	if (s->run.cl == cl)
-		s->run.cl = NULL;
-	for (size_t i = 0; i < s->nstops; i++)
-		if (s->stops[i].cl == cl)
-			s->stops[i].cl = NULL;
-	if (cl->guest)
-		s->nguests--;
-	else
-		s->nclients--;
-	evloop_del(s->loop, cl->fd);
-	close(cl->fd);
-	cl->fd = -1;
-	cl->dead = true;
-}
-
-static void client_update_events(struct client *cl)
-{
-	uint32_t ev = cl->closing ? 0 : EPOLLIN;
-	if (rpc_writer_pending(&cl->wr))
-		ev |= EPOLLOUT;
-	if (evloop_mod(cl->s->loop, cl->fd, ev) < 0)
-		log_warn("client %d: watching it failed", cl->fd);
-}
-
-/* Sends what is queued; disconnects the client when it is done (closing) or
- * broken. */
-static void client_flush(struct client *cl)
-{
-	int r = rpc_writer_flush(&cl->wr, cl->fd);
-	if (r < 0) {
-		log_info("client %d: gone while sending (%s)", cl->fd, strerror(-r));
-		client_kill(cl);
-	} else if (cl->closing && !rpc_writer_pending(&cl->wr)) {
-		client_kill(cl);
-	} else {
-		client_update_events(cl);
-	}
-}
-
-static void client_send(struct client *cl, const uint8_t *frame, int len, const int *fds,
-			size_t nfds)
-{
-	if (!cl || cl->dead)
-		return;
-	int r = len < 0 ? len : rpc_writer_queue(&cl->wr, frame, (size_t)len, fds, nfds);
-	if (r < 0) {
-		log_warn("client %d: reply dropped, disconnecting it (%s)", cl->fd, strerror(-r));
-		client_kill(cl);
-		return;
-	}
-	client_flush(cl);
-}
+/* ---------------------------------------------------------------- replies */
 
 static void reply_ok(struct caller c, const char *result_json, const int *fds, size_t nfds)
 {
-	static uint8_t frame[4 + RPC_MAX_BODY];
-	if (c.cl)
-		client_send(c.cl, frame, rpc_encode_ok(c.id, result_json, frame, sizeof(frame)),
-			    fds, nfds);
+	conns_reply_ok(c.cl, c.id, result_json, fds, nfds);
 }
 
 static void reply_error(struct caller c, int code, const char *message)
 {
-	static uint8_t frame[4 + RPC_MAX_BODY];
-	if (c.cl)
-		client_send(c.cl, frame,
-			    rpc_encode_error(c.id, code, message, frame, sizeof(frame)), NULL, 0);
+	conns_reply_error(c.cl, c.id, code, message);
 }
 
 /* Answers a call whose result is how the VM (or Create) ended. */
@@ -191,326 +73,9 @@ static void reply_end(struct server *s, struct caller c, int code)
 		return;
 	}
 	struct lifecycle_status st;
-	lifecycle_status(&s->lc, now_ns(), &st);
+	lifecycle_status(&s->lc, evloop_now_ns(), &st);
 	reply_error(c, code, st.have_last && st.last_reason[0] ? st.last_reason
 							       : lifecycle_error_name(code));
-}
-
-/* ---------------------------------------------------------------- timers */
-
-static int timer_new(void)
-{
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
-
-static void timer_arm(int fd, unsigned ms, bool periodic)
-{
-	struct itimerspec its = { 0 };
-	its.it_value.tv_sec = ms / 1000;
-	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
-	if (periodic)
-		its.it_interval = its.it_value;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0)
-		log_err("timerfd_settime: %m");
-}
-
-static void timer_disarm(int fd)
-{
-	timer_arm(fd, 0, false);
-}
-
-static bool timer_fired(int fd)
-{
-	uint64_t n;
-	return read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
-}
-
-/* ---------------------------------------------------------------- supervision */
-
-static enum lifecycle_exit_kind exit_kind(int status)
-{
-	switch (status) {
-	case VCPU_EXIT_POWEROFF: return LC_EXIT_POWEROFF;
-	case VCPU_EXIT_REBOOT: return LC_EXIT_REBOOT;
-	case VCPU_EXIT_STOPPED: return LC_EXIT_STOPPED;
-	case VCPU_EXIT_KERNEL_LOAD: return LC_EXIT_KERNEL_LOAD;
-	case VCPU_EXIT_START: return LC_EXIT_START_FAILURE;
-	case VCPU_EXIT_RUNTIME: return LC_EXIT_RUNTIME_FAILURE;
-	case VCPU_EXIT_DEVICE: return LC_EXIT_BACKEND_LOST;
-	default: return LC_EXIT_ERROR;
-	}
-}
-
-static struct vm_child *worker(struct server *s)
-{
-	for (size_t i = 0; i < s->vm.nchildren; i++)
-		if (strcmp(s->vm.child[i].name, VM_WORKER_NAME) == 0)
-			return &s->vm.child[i];
-	return NULL;
-}
-
-static void kill_worker(struct server *s, const char *why)
-{
-	struct vm_child *w = worker(s);
-	if (!w || w->exited)
-		return;
-	log_err("vcpu-worker (pid %d): %s; killing it", (int)w->pid, why);
-	s->kill_reason = why;
-	if (pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0) < 0)
-		log_err("kill vcpu-worker: %m");
-}
-
-/* The state machine's view of how a child ended. The detail is the child's
- * own words (the worker's EXIT message) or why the controller killed it. */
-static struct lifecycle_exit exit_of(const struct server *s, const struct vm_child *c)
-{
-	struct lifecycle_exit x = { .who = c->name };
-	bool sigsys = c->end.signaled && c->end.status == SIGSYS;
-	if (strcmp(c->name, VM_WORKER_NAME) != 0) {
-		x.kind = LC_EXIT_DEVICE_DIED;
-		x.status = c->end.signaled ? 0 : c->end.status;
-		x.signo = c->end.signaled ? c->end.status : 0;
-		if (sigsys && c->log.seccomp[0])
-			x.detail = c->log.seccomp;
-		else if ((c->end.signaled || c->end.status) && c->log.error[0])
-			x.detail = c->log.error;
-		return x;
-	}
-	if (sigsys && c->log.seccomp[0]) {
-		x.detail = c->log.seccomp;
-	} else if (s->kill_reason) {
-		x.detail = s->kill_reason;
-	} else if (s->have_exit_msg && s->exit_msg.text[0]) {
-		x.detail = s->exit_msg.text;
-	}
-	if (c->end.signaled) {
-		x.kind = LC_EXIT_SIGNALED;
-		x.signo = c->end.status;
-		return x;
-	}
-	x.kind = exit_kind(c->end.status);
-	x.status = c->end.status;
-	return x;
-}
-
-static void maybe_all_exited(struct server *s)
-{
-	if (!s->stopping_all || s->all_exited_fed || vm_alive(&s->vm) > 0 || s->ndeferred)
-		return;
-	s->all_exited_fed = true;
-	feed(s, &(struct lifecycle_event){ .type = LC_EV_ALL_EXITED }, (struct caller){ 0 }, -1);
-}
-
-static int control_read_one(struct server *s);
-
-/* The deferred devices' ends, after the worker's if it came. */
-static void feed_deferred(struct server *s)
-{
-	timer_disarm(s->grace_timer);
-	size_t n = s->ndeferred;
-	s->ndeferred = 0;
-	for (size_t i = 0; i < n; i++)
-		feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,
-						   .exit = exit_of(s, s->deferred[i]) },
-		     (struct caller){ 0 }, -1);
-}
-
-static void on_child_end(struct server *s, struct vm_child *c)
-{
-	char how[96];
-	child_end_describe(&c->end, how, sizeof(how));
-	bool clean = !c->end.signaled && c->end.status == 0;
-	log_msg(clean || s->stopping_all ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "%s (pid %d) %s",
-		c->name, (int)c->pid, how);
-	struct vm_child *w = worker(s);
-	/* The worker's EXIT, sent before it exits, says why it ends. */
-	while (!s->have_exit_msg && control_read_one(s))
-		;
-	if (c == w) {
-		timer_disarm(s->ping_timer);
-		timer_disarm(s->create_timer);
-	} else if (w && !w->exited) {
-		/* A device whose frontend went away exits by itself, maybe
-		 * before the worker's own end is seen: a worker that said
-		 * EXIT is the cause, whichever pidfd fires first. Not of a
-		 * device killed by a signal (SIGSYS, say), which no worker
-		 * causes: that the worker saw its backend go is the effect. */
-		if (s->have_exit_msg && !c->end.signaled) {
-			struct vm_child as_said = *w;
-			as_said.end = (struct child_end){ .status = (int)s->exit_msg.status };
-			feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED,
-							   .exit = exit_of(s, &as_said) },
-			     (struct caller){ 0 }, -1);
-		} else if (!c->end.signaled) {
-			/* A worker that died without a word (a crash) closes its
-			 * devices' connections as it goes: its own end is likely
-			 * to follow, and is the cause. Wait for it a little,
-			 * without holding up the loop. */
-			if (s->ndeferred == 0)
-				timer_arm(s->grace_timer, WORKER_GRACE_MS, false);
-			s->deferred[s->ndeferred++] = c;
-			return;
-		}
-	}
-	feed(s, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED, .exit = exit_of(s, c) },
-	     (struct caller){ 0 }, -1);
-	if (c == w)
-		feed_deferred(s);
-	maybe_all_exited(s);
-}
-
-/* Passes a child's stderr on; stops watching it at EOF. */
-static void read_child_log(struct server *s, struct vm_child *c, unsigned rounds)
-{
-	if (c->log.fd < 0)
-		return;
-	int r = child_log_read(&c->log, STDERR_FILENO, rounds);
-	if (r != 0) {
-		evloop_del(s->loop, c->log.fd);
-		child_log_close(&c->log);
-	}
-}
-
-static void on_child_log(void *opaque, uint32_t events)
-{
-	struct child_watch *w = opaque;
-	(void)events;
-	read_child_log(w->s, &w->s->vm.child[w->idx], 16);
-}
-
-static void on_pidfd(void *opaque, uint32_t events)
-{
-	struct child_watch *w = opaque;
-	struct server *s = w->s;
-	struct vm_child *c = &s->vm.child[w->idx];
-	(void)events;
-	int r = spawner_reap(s->env.spawner_fd, c->pid, &c->end);
-	if (r == 0)
-		return;
-	if (r < 0) {
-		/* The spawner is gone, and its children were SIGKILLed with it
-		 * (cellvmd says so once), or it is stuck or does not know the
-		 * child: make sure the child is gone and count it so, rather
-		 * than wait forever. */
-		if (r != -EPIPE)
-			log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
-		if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
-			log_err("%s: SIGKILL: %m", c->name);
-		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
-	}
-	c->exited = true;
-	/* Its last words (a seccomp report) are in the pipe by now. */
-	read_child_log(s, c, 64);
-	evloop_del(s->loop, c->pidfd);
-	close(c->pidfd);
-	c->pidfd = -1;
-	on_child_end(s, c);
-}
-
-/* ---------------------------------------------------------------- worker control */
-
-/* Handles one message from the worker: 1 if there was one, else 0 (none
- * yet, or the channel ended). */
-static int control_read_one(struct server *s)
-{
-	struct wctl_msg m;
-	if (s->vm.ctl_fd < 0 || s->ctl_eof)
-		return 0;
-	int err = wctl_recv(s->vm.ctl_fd, &m);
-	if (err == -EAGAIN)
-		return 0;
-	if (err) {
-		/* EOF: the worker is exiting; its pidfd tells how. */
-		evloop_del(s->loop, s->vm.ctl_fd);
-		s->ctl_eof = true;
-		if (err != -ECONNRESET)
-			kill_worker(s, "malformed message on the control channel");
-		return 0;
-	}
-	switch (m.type) {
-	case WCTL_READY:
-		timer_disarm(s->create_timer);
-		timer_arm(s->ping_timer, PING_INTERVAL_MS, true);
-		s->ping_outstanding = false;
-		feed(s, &(struct lifecycle_event){ .type = LC_EV_CREATE_DONE, .error = 0 },
-		     (struct caller){ 0 }, -1);
-		break;
-	case WCTL_PONG:
-		s->ping_outstanding = false;
-		break;
-	case WCTL_EXIT:
-		s->have_exit_msg = true;
-		s->exit_msg = m;
-		break;
-	default:
-		kill_worker(s, "it sent a controller's message on the control channel");
-		break;
-	}
-	return 1;
-}
-
-static void on_control(void *opaque, uint32_t events)
-{
-	struct server *s = opaque;
-	(void)events;
-	for (int i = 0; i < 8 && control_read_one(s); i++)
-		;
-}
-
-static void on_create_timer(void *opaque, uint32_t events)
-{
-	struct server *s = opaque;
-	(void)events;
-	if (timer_fired(s->create_timer))
-		kill_worker(s, "not ready within 60 s of Create");
-}
-
-static void on_grace_timer(void *opaque, uint32_t events)
-{
-	struct server *s = opaque;
-	(void)events;
-	if (!timer_fired(s->grace_timer))
-		return;
-	/* The worker lives on: the devices' ends are the news. */
-	feed_deferred(s);
-	maybe_all_exited(s);
-}
-
-static void on_ping_timer(void *opaque, uint32_t events)
-{
-	struct server *s = opaque;
-	(void)events;
-	if (!timer_fired(s->ping_timer) || s->vm.ctl_fd < 0)
-		return;
-	uint64_t now = now_ns();
-	if (s->ping_outstanding) {
-		if (now - s->ping_sent_ns >= HANG_MS * 1000000ull) {
-			timer_disarm(s->ping_timer);
-			kill_worker(s, "it stopped answering (hung for 1 s)");
-		}
-		return;
-	}
-	int err = wctl_send(s->vm.ctl_fd, WCTL_PING, 0, NULL);
-	if (err < 0) {
-		log_debug("PING: %s", strerror(-err)); /* it is exiting: the pidfd follows */
-		return;
-	}
-	s->ping_outstanding = true;
-	s->ping_sent_ns = now;
-}
-
-static void on_kill_timer(void *opaque, uint32_t events)
-{
-	struct server *s = opaque;
-	(void)events;
-	if (!timer_fired(s->kill_timer))
-		return;
-	for (size_t i = 0; i < s->vm.nchildren; i++)
-		if (!s->vm.child[i].exited)
-			log_warn("%s (pid %d) did not exit within %u ms of SIGTERM; SIGKILL",
-				 s->vm.child[i].name, (int)s->vm.child[i].pid, KILL_GRACE_MS);
-	vm_signal_all(&s->vm, SIGKILL);
 }
 
 /* ---------------------------------------------------------------- actions */
@@ -524,25 +89,14 @@ static int internal(char *err, size_t len, const char *what, int r)
 static void start_vm(struct server *s)
 {
 	char err[LC_REASON_MAX];
-	s->have_exit_msg = s->ctl_eof = false;
-	s->kill_reason = NULL;
-	s->stopping_all = s->all_exited_fed = false;
-	s->ping_outstanding = false;
 	s->vm_live = true;
 	int code = vm_build(&s->vm, &s->cfg, &s->env, err, sizeof(err));
-	for (size_t i = 0; i < s->vm.nchildren; i++) {
-		s->watch[i] = (struct child_watch){ s, i };
-		s->log_watch[i] = (struct child_watch){ s, i };
-		int r = evloop_add(s->loop, s->vm.child[i].pidfd, EPOLLIN, on_pidfd, &s->watch[i]);
-		if (!r)
-			r = evloop_add(s->loop, s->vm.child[i].log.fd, EPOLLIN, on_child_log,
-				       &s->log_watch[i]);
-		if (r < 0 && !code)
-			code = internal(err, sizeof(err), "watching a child", r);
-	}
-	int r;
-	if (!code && (r = evloop_add(s->loop, s->vm.ctl_fd, EPOLLIN, on_control, s)) < 0)
-		code = internal(err, sizeof(err), "watching the control channel", r);
+	/* What the build started is watched even when it failed: its ends
+	 * are how the VM's stop completes. */
+	const char *what = NULL;
+	int r = supervise_start(s->sup, &what);
+	if (r < 0 && !code)
+		code = internal(err, sizeof(err), what, r);
 	if (!code) {
 		/* The hubs read the guest's output from the start, so the boot
 		 * log is there for the first client. */
@@ -561,19 +115,7 @@ static void start_vm(struct server *s)
 		s->post_create_failed = true;
 		s->post_create_error = code;
 		snprintf(s->post_detail, sizeof(s->post_detail), "%s", err);
-		return;
 	}
-	timer_arm(s->create_timer, CREATE_TIMEOUT_MS, false);
-}
-
-static void stop_all(struct server *s)
-{
-	s->stopping_all = true;
-	timer_disarm(s->create_timer);
-	timer_disarm(s->ping_timer);
-	vm_signal_all(&s->vm, SIGTERM);
-	if (vm_alive(&s->vm))
-		timer_arm(s->kill_timer, KILL_GRACE_MS, false);
 }
 
 static void release(struct server *s)
@@ -581,32 +123,10 @@ static void release(struct server *s)
 	console_hub_destroy(s->serial);
 	console_hub_destroy(s->console);
 	s->serial = s->console = NULL;
-	if (s->vm.ctl_fd >= 0 && !s->ctl_eof)
-		evloop_del(s->loop, s->vm.ctl_fd);
-	for (size_t i = 0; i < s->vm.nchildren; i++)
-		if (s->vm.child[i].log.fd >= 0)
-			evloop_del(s->loop, s->vm.child[i].log.fd);
+	supervise_release(s->sup);
 	vm_release(&s->vm);
-	timer_disarm(s->kill_timer);
-	timer_disarm(s->grace_timer);
-	s->ndeferred = 0;
 	s->vm_live = false;
-	s->stopping_all = false;
 }
-
-static void close_guests(struct server *s, bool clean)
-{
-	static uint8_t frame[64];
-	int len = rpc_encode_epitaph(clean, frame, sizeof(frame));
-	for (struct client *cl = s->clients; cl; cl = cl->next) {
-		if (!cl->guest || cl->dead)
-			continue;
-		cl->closing = true;
-		client_send(cl, frame, len, NULL, 0);
-	}
-}
-
-static int add_client(struct server *s, int fd, bool guest);
 
 static const char *refusal(const struct server *s, enum lifecycle_event_type t, int code)
 {
@@ -649,23 +169,20 @@ static void apply(struct server *s, enum lifecycle_event_type t, struct lifecycl
 	}
 	if (d.actions & LC_ACT_START)
 		start_vm(s);
-	if (d.actions & LC_ACT_RUN_VCPUS) {
-		int err = wctl_send(s->vm.ctl_fd, WCTL_RUN, 0, NULL);
-		if (err < 0)
-			kill_worker(s, "the control channel is broken");
-	}
+	if (d.actions & LC_ACT_RUN_VCPUS)
+		supervise_run(s->sup);
 	if (d.actions & LC_ACT_STOP_ALL)
-		stop_all(s);
+		supervise_stop(s->sup);
 	if (d.actions & LC_ACT_RELEASE)
 		release(s);
 	if (d.actions & LC_ACT_ACCEPT_BIND) {
-		add_client(s, bind_fd, true);
+		conns_add(s->conns, bind_fd, true);
 		bind_fd = -1;
 	}
 	if (bind_fd >= 0)
 		close(bind_fd); /* LC_ACT_CLOSE_BIND, or nothing took it */
 	if (d.actions & LC_ACT_CLOSE_GUESTS)
-		close_guests(s, d.guests_clean);
+		conns_close_guests(s->conns, d.guests_clean);
 	if (d.actions & LC_ACT_REPLY_CREATE) {
 		reply_end(s, s->create, d.create_error);
 		s->create = (struct caller){ 0 };
@@ -681,11 +198,12 @@ static void apply(struct server *s, enum lifecycle_event_type t, struct lifecycl
 	}
 }
 
+/* One event through the state machine, then the follow-ups it raised. */
 static void feed(struct server *s, const struct lifecycle_event *ev, struct caller c,
 		 int bind_fd)
 {
 	enum lifecycle_state before = s->lc.state;
-	struct lifecycle_decision d = lifecycle_handle(&s->lc, ev, now_ns());
+	struct lifecycle_decision d = lifecycle_handle(&s->lc, ev, evloop_now_ns());
 	if (s->lc.state != before)
 		log_info("VM %s -> %s", lifecycle_state_name(before),
 			 lifecycle_state_name(s->lc.state));
@@ -698,15 +216,36 @@ static void feed(struct server *s, const struct lifecycle_event *ev, struct call
 						.detail = s->post_detail },
 		     (struct caller){ 0 }, -1);
 	}
-	maybe_all_exited(s);
+	if (supervise_all_exited(s->sup))
+		feed(s, &(struct lifecycle_event){ .type = LC_EV_ALL_EXITED }, (struct caller){ 0 },
+		     -1);
 }
+
+/* ---------------------------------------------------------------- the supervisor's news */
+
+static void on_ready(void *opaque)
+{
+	feed(opaque, &(struct lifecycle_event){ .type = LC_EV_CREATE_DONE, .error = 0 },
+	     (struct caller){ 0 }, -1);
+}
+
+static void on_child_exited(void *opaque, const struct lifecycle_exit *x)
+{
+	feed(opaque, &(struct lifecycle_event){ .type = LC_EV_CHILD_EXITED, .exit = *x },
+	     (struct caller){ 0 }, -1);
+}
+
+static const struct supervise_ops supervise_ops = {
+	.ready = on_ready,
+	.child_exited = on_child_exited,
+};
 
 /* ---------------------------------------------------------------- requests */
 
 static char *status_json(struct server *s)
 {
 	struct lifecycle_status st;
-	lifecycle_status(&s->lc, now_ns(), &st);
+	lifecycle_status(&s->lc, evloop_now_ns(), &st);
 	json_object *o = json_object_new_object(), *pids = json_object_new_object();
 	json_object_object_add(o, "state", json_object_new_string(lifecycle_state_name(st.state)));
 	json_object_object_add(o, "uptime_ns", json_object_new_int64((int64_t)st.uptime_ns));
@@ -758,38 +297,18 @@ static void get_stream(struct server *s, struct caller c, bool console)
 	close(sv[1]);
 }
 
-/* One request from cl with its fds (which this takes). Protocol errors
- * disconnect the client: there is no id to answer to. */
-static void handle_request(struct client *cl, const char *body, size_t len, int *fds,
-			   size_t nfds)
+/* One checked request (connections.c); takes its fds. */
+static void on_request(void *opaque, struct conn *cl, const struct rpc_request *rq, int *fds,
+		       size_t nfds)
 {
-	struct server *s = cl->s;
-	struct rpc_request rq = { 0 };
-	char err[256];
-	int bad = rpc_parse_request(body, len, &rq, err, sizeof(err));
-	if (!bad && nfds != rpc_method_fds(rq.method)) {
-		snprintf(err, sizeof(err), "%s with %zu fds (it takes %u)", rpc_method_name(rq.method),
-			 nfds, rpc_method_fds(rq.method));
-		bad = -EINVAL;
-	} else if (!bad && cl->guest != (rq.method == RPC_GET_SERIAL ||
-					 rq.method == RPC_GET_CONSOLE)) {
-		snprintf(err, sizeof(err), "%s on a %s channel", rpc_method_name(rq.method),
-			 cl->guest ? "Guest" : "lifecycle");
-		bad = -EINVAL;
-	}
-	if (bad) {
-		log_warn("client %d: %s; disconnecting it", cl->fd, err);
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		rpc_request_free(&rq);
-		client_kill(cl);
-		return;
-	}
-	struct caller c = { cl, rq.id };
+	struct server *s = opaque;
+	struct caller c = { cl, rq->id };
 	struct lifecycle_event ev = { 0 };
-	switch (rq.method) {
+	char err[256];
+	(void)nfds;
+	switch (rq->method) {
 	case RPC_CREATE:
-		if (vm_config_parse(rq.params, strlen(rq.params), &s->cfg, err, sizeof(err)) < 0) {
+		if (vm_config_parse(rq->params, strlen(rq->params), &s->cfg, err, sizeof(err)) < 0) {
 			reply_error(c, LC_ERR_BAD_CONFIG, err);
 			break;
 		}
@@ -819,106 +338,44 @@ static void handle_request(struct client *cl, const char *body, size_t len, int 
 	}
 	case RPC_GET_SERIAL:
 	case RPC_GET_CONSOLE:
-		get_stream(s, c, rq.method == RPC_GET_CONSOLE);
+		get_stream(s, c, rq->method == RPC_GET_CONSOLE);
 		break;
 	}
-	rpc_request_free(&rq);
 }
 
-/* ---------------------------------------------------------------- connections */
-
-/* Frees the clients killed during this callback (nothing below the event
- * loop holds a client pointer across callbacks). */
-static void gc(struct server *s)
+/* A connection went: it is nobody's caller any more. */
+static void on_gone(void *opaque, struct conn *cl)
 {
-	for (struct client **p = &s->clients; *p;) {
-		struct client *cl = *p;
-		if (!cl->dead) {
-			p = &cl->next;
-			continue;
-		}
-		*p = cl->next;
-		rpc_reader_reset(&cl->rd);
-		rpc_writer_free(&cl->wr);
-		free(cl);
-	}
+	struct server *s = opaque;
+	if (s->create.cl == cl)
+		s->create.cl = NULL;
+	if (s->run.cl == cl)
+		s->run.cl = NULL;
+	for (size_t i = 0; i < s->nstops; i++)
+		if (s->stops[i].cl == cl)
+			s->stops[i].cl = NULL;
 }
 
-static void on_client(void *opaque, uint32_t events)
-{
-	struct client *cl = opaque;
-	struct server *s = cl->s;
-	if ((events & EPOLLOUT) && !cl->dead)
-		client_flush(cl);
-	/* A few messages per round, so one client cannot starve the rest. */
-	for (int i = 0; i < 8 && !cl->dead && !cl->closing && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)); i++) {
-		int r = rpc_reader_feed(&cl->rd, cl->fd);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (r != -ECONNRESET)
-				log_warn("client %d: %s; disconnecting it", cl->fd, strerror(-r));
-			client_kill(cl);
-			break;
-		}
-		int fds[RPC_MAX_FDS];
-		size_t nfds = cl->rd.nfds;
-		memcpy(fds, cl->rd.fds, nfds * sizeof(int));
-		cl->rd.nfds = 0;
-		handle_request(cl, cl->rd.body, cl->rd.body_len, fds, nfds);
-		if (!cl->dead)
-			rpc_reader_next(&cl->rd);
-	}
-	gc(s);
-}
+static const struct conns_ops conns_ops = {
+	.request = on_request,
+	.gone = on_gone,
+};
 
-static int add_client(struct server *s, int fd, bool guest)
-{
-	if (s->nclients + s->nguests >= SERVER_MAX_CLIENTS) {
-		log_warn("client %d refused: %u clients already", fd, SERVER_MAX_CLIENTS);
-		close(fd);
-		return -EMFILE;
-	}
-	struct client *cl = calloc(1, sizeof(*cl));
-	if (!cl) {
-		close(fd);
-		return -ENOMEM;
-	}
-	cl->s = s;
-	cl->fd = fd;
-	cl->guest = guest;
-	rpc_reader_init(&cl->rd);
-	rpc_writer_init(&cl->wr, WRITE_LIMIT);
-	int err = evloop_add(s->loop, fd, EPOLLIN, on_client, cl);
-	if (err < 0) {
-		rpc_writer_free(&cl->wr);
-		free(cl);
-		close(fd);
-		return err;
-	}
-	cl->next = s->clients;
-	s->clients = cl;
-	if (guest)
-		s->nguests++;
-	else
-		s->nclients++;
-	return 0;
-}
+/* ---------------------------------------------------------------- the server */
 
 int server_add_client(struct server *s, int client_fd)
 {
-	return add_client(s, client_fd, false);
+	return conns_add(s->conns, client_fd, false);
 }
 
 unsigned server_clients(const struct server *s)
 {
-	return s->nclients;
+	return conns_lifecycle(s->conns);
 }
 
 void server_stop_vm(struct server *s)
 {
 	feed(s, &(struct lifecycle_event){ .type = LC_EV_STOP }, (struct caller){ 0 }, -1);
-	gc(s);
 }
 
 bool server_idle(const struct server *s)
@@ -935,14 +392,9 @@ int server_create(struct server **out, struct evloop *loop, const struct vm_env 
 	s->env = *env;
 	lifecycle_init(&s->lc);
 	s->vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
-	s->create_timer = s->ping_timer = s->kill_timer = s->grace_timer = -1;
 	int err;
-	if ((err = s->create_timer = timer_new()) < 0 || (err = s->ping_timer = timer_new()) < 0 ||
-	    (err = s->kill_timer = timer_new()) < 0 || (err = s->grace_timer = timer_new()) < 0 ||
-	    (err = evloop_add(loop, s->create_timer, EPOLLIN, on_create_timer, s)) ||
-	    (err = evloop_add(loop, s->ping_timer, EPOLLIN, on_ping_timer, s)) ||
-	    (err = evloop_add(loop, s->kill_timer, EPOLLIN, on_kill_timer, s)) ||
-	    (err = evloop_add(loop, s->grace_timer, EPOLLIN, on_grace_timer, s))) {
+	if ((err = supervise_create(&s->sup, loop, &s->vm, env->spawner_fd, &supervise_ops, s)) ||
+	    (err = conns_create(&s->conns, loop, &conns_ops, s))) {
 		server_destroy(s);
 		return err;
 	}
@@ -954,16 +406,7 @@ void server_destroy(struct server *s)
 {
 	if (!s)
 		return;
-	for (struct client *cl = s->clients; cl; cl = cl->next)
-		if (!cl->dead)
-			client_kill(cl);
-	gc(s);
-	int timers[] = { s->create_timer, s->ping_timer, s->kill_timer, s->grace_timer };
-	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
-		if (timers[i] >= 0) {
-			evloop_del(s->loop, timers[i]);
-			close(timers[i]);
-		}
-	}
+	conns_destroy(s->conns);
+	supervise_destroy(s->sup);
 	free(s);
 }

@@ -1,10 +1,9 @@
 /* The controller of one VM: serves the lifecycle RPC (docs/rpc.md) to its
- * clients, carries out what the lifecycle state machine decides, and
- * supervises the VM's child processes.
+ * clients (connections.h), supervises the VM's child processes
+ * (supervise.h) and carries out what the lifecycle state machine decides
+ * (lifecycle.h) for both.
  *
- * Everything happens in callbacks of the caller's event loop: client
- * sockets, the children's pidfds, the worker's control channel and the
- * timers (create deadline, worker liveness, stop grace period). Nothing a
+ * Everything happens in callbacks of the caller's event loop. Nothing a
  * client or a child does can make it block or exit: a misbehaving client is
  * disconnected, a misbehaving child ends its VM with a reason. */
 #ifndef CELLVM_SERVER_H
@@ -15,15 +14,13 @@
 #include "event_loop.h"
 #include "vm.h"
 
-#define SERVER_MAX_CLIENTS 32
-
 struct server;
 
 /* env is copied (its strings must outlive the server). */
 int server_create(struct server **out, struct evloop *loop, const struct vm_env *env);
 
 /* Serves the lifecycle RPC on a connected stream socket; the server owns
- * client_fd from now on, also on failure (-EMFILE when too many clients). */
+ * client_fd from now on, also on failure (-EMFILE at CONNS_MAX). */
 int server_add_client(struct server *s, int client_fd);
 
 /* Lifecycle connections open now (Guest channels not counted). */

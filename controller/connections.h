@@ -1,0 +1,56 @@
+/* The RPC connections cellvmd serves: lifecycle connections (its socket's
+ * clients) and Guest channels (passed by Bind).
+ *
+ * Each request is read whole, checked (it parses, carries the fds its method
+ * takes, and is one this kind of connection may make) and handed to the
+ * owner; replies (with fds) and epitaphs are queued and sent as the peer
+ * reads. A peer that breaks the protocol, does not read its replies or goes
+ * away loses its own connection only, and the owner hears that it is gone.
+ * A connection stays valid memory until the event-loop callback in which it
+ * went returns, so the owner may still pass it to a reply (which does
+ * nothing then). */
+#ifndef CELLVM_CONNECTIONS_H
+#define CELLVM_CONNECTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_loop.h"
+#include "rpc.h"
+
+#define CONNS_MAX 32 /* connections of both kinds at once */
+
+struct conns;
+struct conn;
+
+struct conns_ops {
+	/* A checked request on c; takes fds (as many as rq->method takes). */
+	void (*request)(void *opaque, struct conn *c, const struct rpc_request *rq, int *fds,
+			size_t nfds);
+	/* c is disconnected: forget it as a caller. */
+	void (*gone)(void *opaque, struct conn *c);
+};
+
+int conns_create(struct conns **out, struct evloop *loop, const struct conns_ops *ops,
+		 void *opaque);
+/* Closes every connection (without telling the owner). */
+void conns_destroy(struct conns *cs);
+
+/* Serves a connected stream socket; takes fd, also on failure (-EMFILE when
+ * CONNS_MAX are open). */
+int conns_add(struct conns *cs, int fd, bool guest);
+
+/* Lifecycle connections open now (Guest channels not counted). */
+unsigned conns_lifecycle(const struct conns *cs);
+
+/* Replies to request id on c; nothing happens when c is NULL or gone. The
+ * fds are sent as dups: the caller keeps its own. */
+void conns_reply_ok(struct conn *c, uint32_t id, const char *result_json, const int *fds,
+		    size_t nfds);
+void conns_reply_error(struct conn *c, uint32_t id, int code, const char *message);
+
+/* Ends every Guest channel with the epitaph (clean: ok, else internal). */
+void conns_close_guests(struct conns *cs, bool clean);
+
+#endif

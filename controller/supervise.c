@@ -1,0 +1,367 @@
+#include "supervise.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include "cause.h"
+#include "log.h"
+#include "spawner.h"
+#include "worker_ctl.h"
+
+#define CREATE_TIMEOUT_MS 60000 /* the worker reports READY within this */
+#define PING_INTERVAL_MS 250    /* how often a running worker is asked */
+#define HANG_MS 1000            /* no PONG for this long: the worker hangs */
+#define KILL_GRACE_MS 3000      /* SIGTERM, then SIGKILL after this */
+#define CONTROL_READS_PER_ROUND 8
+
+/* The event-loop handle of one child's pidfd or stderr. */
+struct child_watch {
+	struct supervisor *sv;
+	size_t idx;
+};
+
+struct supervisor {
+	struct evloop *loop;
+	struct vm *vm;
+	int spawner_fd;
+	const struct supervise_ops *ops;
+	void *opaque;
+	struct child_watch watch[VM_MAX_CHILDREN];
+	struct child_watch log_watch[VM_MAX_CHILDREN];
+
+	/* The worker's own report: its EXIT message, if one came. */
+	bool ctl_eof; /* the control channel ended (and left the loop) */
+	bool have_exit_msg;
+	struct wctl_msg exit_msg;
+	const char *kill_reason; /* why the controller killed the worker, if it did */
+
+	struct evloop_timer create_timer, ping_timer, kill_timer, grace_timer;
+	bool ping_outstanding;
+	uint64_t ping_sent_ns;
+
+	bool stopping, all_exited_told;
+	/* Devices whose end waits for the worker's (CAUSE_WAIT), reported once
+	 * the worker's end is, or when grace_timer fires. */
+	struct vm_child *deferred[VM_MAX_CHILDREN];
+	size_t ndeferred;
+};
+
+static struct vm_child *worker(struct supervisor *sv)
+{
+	for (size_t i = 0; i < sv->vm->nchildren; i++)
+		if (strcmp(sv->vm->child[i].name, VM_WORKER_NAME) == 0)
+			return &sv->vm->child[i];
+	return NULL;
+}
+
+static void kill_worker(struct supervisor *sv, const char *why)
+{
+	struct vm_child *w = worker(sv);
+	if (!w || w->exited)
+		return;
+	log_err("vcpu-worker (pid %d): %s; killing it", (int)w->pid, why);
+	sv->kill_reason = why;
+	if (pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0) < 0)
+		log_err("kill vcpu-worker: %m");
+}
+
+/* What cause.h needs to know of the worker now. */
+static struct cause_worker worker_state(struct supervisor *sv)
+{
+	const struct vm_child *w = worker(sv);
+	return (struct cause_worker){ .alive = w && !w->exited,
+				      .said_exit = sv->have_exit_msg,
+				      .exit_status = (int)sv->exit_msg.status,
+				      .exit_text = sv->exit_msg.text,
+				      .kill_reason = sv->kill_reason };
+}
+
+bool supervise_all_exited(struct supervisor *sv)
+{
+	if (!sv->stopping || sv->all_exited_told || vm_alive(sv->vm) > 0 || sv->ndeferred)
+		return false;
+	sv->all_exited_told = true;
+	return true;
+}
+
+/* ---------------------------------------------------------------- worker control */
+
+/* Handles one message from the worker: 1 if there was one, else 0 (none
+ * yet, or the channel ended). */
+static int control_read_one(struct supervisor *sv)
+{
+	struct wctl_msg m;
+	if (sv->vm->ctl_fd < 0 || sv->ctl_eof)
+		return 0;
+	int err = wctl_recv(sv->vm->ctl_fd, &m);
+	if (err == -EAGAIN)
+		return 0;
+	if (err) {
+		/* EOF: the worker is exiting; its pidfd tells how. */
+		evloop_del(sv->loop, sv->vm->ctl_fd);
+		sv->ctl_eof = true;
+		if (err != -ECONNRESET)
+			kill_worker(sv, "malformed message on the control channel");
+		return 0;
+	}
+	switch (m.type) {
+	case WCTL_READY:
+		evloop_timer_cancel(&sv->create_timer);
+		evloop_timer_arm(sv->loop, &sv->ping_timer, PING_INTERVAL_MS);
+		sv->ping_outstanding = false;
+		sv->ops->ready(sv->opaque);
+		break;
+	case WCTL_PONG:
+		sv->ping_outstanding = false;
+		break;
+	case WCTL_EXIT:
+		sv->have_exit_msg = true;
+		sv->exit_msg = m;
+		break;
+	default:
+		kill_worker(sv, "it sent a controller's message on the control channel");
+		break;
+	}
+	return 1;
+}
+
+static void on_control(void *opaque, uint32_t events)
+{
+	struct supervisor *sv = opaque;
+	(void)events;
+	for (int i = 0; i < CONTROL_READS_PER_ROUND && control_read_one(sv); i++)
+		;
+}
+
+/* Every PING_INTERVAL_MS while the worker runs, until it hangs or ends. */
+static void on_ping_timer(void *opaque)
+{
+	struct supervisor *sv = opaque;
+	uint64_t now = evloop_now_ns();
+	if (sv->ping_outstanding && now - sv->ping_sent_ns >= HANG_MS * 1000000ull) {
+		kill_worker(sv, "it stopped answering (hung for 1 s)");
+		return;
+	}
+	evloop_timer_arm(sv->loop, &sv->ping_timer, PING_INTERVAL_MS);
+	if (sv->ping_outstanding)
+		return;
+	int err = wctl_send(sv->vm->ctl_fd, WCTL_PING, 0, NULL);
+	if (err < 0) {
+		log_debug("PING: %s", strerror(-err)); /* it is exiting: the pidfd follows */
+		return;
+	}
+	sv->ping_outstanding = true;
+	sv->ping_sent_ns = now;
+}
+
+static void on_create_timer(void *opaque)
+{
+	kill_worker(opaque, "not ready within 60 s of Create");
+}
+
+/* ---------------------------------------------------------------- children's ends */
+
+static void report(struct supervisor *sv, const struct lifecycle_exit *x)
+{
+	sv->ops->child_exited(sv->opaque, x);
+}
+
+/* The deferred devices' own ends, first come first; each leaves the list
+ * before it is reported, so the last report is what lets all-exited be. */
+static void report_deferred(struct supervisor *sv)
+{
+	evloop_timer_cancel(&sv->grace_timer);
+	while (sv->ndeferred > 0) {
+		struct vm_child *c = sv->deferred[0];
+		sv->ndeferred--;
+		memmove(sv->deferred, sv->deferred + 1, sv->ndeferred * sizeof(sv->deferred[0]));
+		struct cause_worker w = worker_state(sv);
+		struct lifecycle_exit x = cause_exit(c, &w);
+		report(sv, &x);
+	}
+}
+
+/* The worker lives on: the devices' ends are the news. */
+static void on_grace_timer(void *opaque)
+{
+	report_deferred(opaque);
+}
+
+static void on_child_end(struct supervisor *sv, struct vm_child *c)
+{
+	char how[96];
+	child_end_describe(&c->end, how, sizeof(how));
+	bool clean = !c->end.signaled && c->end.status == 0;
+	log_msg(clean || sv->stopping ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "%s (pid %d) %s",
+		c->name, (int)c->pid, how);
+	/* The worker's EXIT, sent before it exits, says why it ends. */
+	while (!sv->have_exit_msg && control_read_one(sv))
+		;
+	bool is_worker = c == worker(sv);
+	if (is_worker) {
+		evloop_timer_cancel(&sv->ping_timer);
+		evloop_timer_cancel(&sv->create_timer);
+	}
+	struct cause_worker w = worker_state(sv);
+	struct cause k = cause_decide(c, &w, sv->stopping);
+	if (k.verdict == CAUSE_WAIT) {
+		/* Without holding up the loop. */
+		if (sv->ndeferred == 0)
+			evloop_timer_arm(sv->loop, &sv->grace_timer, CAUSE_WORKER_GRACE_MS);
+		sv->deferred[sv->ndeferred++] = c;
+		return;
+	}
+	report(sv, &k.exit);
+	if (is_worker)
+		report_deferred(sv);
+}
+
+/* Passes a child's stderr on; stops watching it at EOF. */
+static void read_child_log(struct supervisor *sv, struct vm_child *c, unsigned rounds)
+{
+	if (c->log.fd < 0)
+		return;
+	int r = child_log_read(&c->log, STDERR_FILENO, rounds);
+	if (r != 0) {
+		evloop_del(sv->loop, c->log.fd);
+		child_log_close(&c->log);
+	}
+}
+
+static void on_child_log(void *opaque, uint32_t events)
+{
+	struct child_watch *w = opaque;
+	(void)events;
+	read_child_log(w->sv, &w->sv->vm->child[w->idx], 16);
+}
+
+static void on_pidfd(void *opaque, uint32_t events)
+{
+	struct child_watch *w = opaque;
+	struct supervisor *sv = w->sv;
+	struct vm_child *c = &sv->vm->child[w->idx];
+	(void)events;
+	int r = spawner_reap(sv->spawner_fd, c->pid, &c->end);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		/* The spawner is gone, and its children were SIGKILLed with it
+		 * (cellvmd says so once), or it is stuck or does not know the
+		 * child: make sure the child is gone and count it so, rather
+		 * than wait forever. */
+		if (r != -EPIPE)
+			log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
+		if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+			log_err("%s: SIGKILL: %m", c->name);
+		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
+	}
+	c->exited = true;
+	/* Its last words (a seccomp report) are in the pipe by now. */
+	read_child_log(sv, c, 64);
+	evloop_del(sv->loop, c->pidfd);
+	close(c->pidfd);
+	c->pidfd = -1;
+	on_child_end(sv, c);
+}
+
+static void on_kill_timer(void *opaque)
+{
+	struct supervisor *sv = opaque;
+	for (size_t i = 0; i < sv->vm->nchildren; i++)
+		if (!sv->vm->child[i].exited)
+			log_warn("%s (pid %d) did not exit within %u ms of SIGTERM; SIGKILL",
+				 sv->vm->child[i].name, (int)sv->vm->child[i].pid, KILL_GRACE_MS);
+	vm_signal_all(sv->vm, SIGKILL);
+}
+
+/* ---------------------------------------------------------------- the owner's calls */
+
+int supervise_start(struct supervisor *sv, const char **what)
+{
+	sv->have_exit_msg = sv->ctl_eof = false;
+	sv->kill_reason = NULL;
+	sv->stopping = sv->all_exited_told = false;
+	sv->ping_outstanding = false;
+	int err = 0;
+	for (size_t i = 0; i < sv->vm->nchildren; i++) {
+		struct vm_child *c = &sv->vm->child[i];
+		sv->watch[i] = (struct child_watch){ sv, i };
+		sv->log_watch[i] = (struct child_watch){ sv, i };
+		int r = evloop_add(sv->loop, c->pidfd, EPOLLIN, on_pidfd, &sv->watch[i]);
+		if (!r)
+			r = evloop_add(sv->loop, c->log.fd, EPOLLIN, on_child_log, &sv->log_watch[i]);
+		if (r < 0 && !err) {
+			err = r;
+			*what = "watching a child";
+		}
+	}
+	if (err)
+		return err;
+	if ((err = evloop_add(sv->loop, sv->vm->ctl_fd, EPOLLIN, on_control, sv)) < 0) {
+		*what = "watching the control channel";
+		return err;
+	}
+	evloop_timer_arm(sv->loop, &sv->create_timer, CREATE_TIMEOUT_MS);
+	return 0;
+}
+
+void supervise_run(struct supervisor *sv)
+{
+	if (wctl_send(sv->vm->ctl_fd, WCTL_RUN, 0, NULL) < 0)
+		kill_worker(sv, "the control channel is broken");
+}
+
+void supervise_stop(struct supervisor *sv)
+{
+	sv->stopping = true;
+	evloop_timer_cancel(&sv->create_timer);
+	evloop_timer_cancel(&sv->ping_timer);
+	vm_signal_all(sv->vm, SIGTERM);
+	if (vm_alive(sv->vm))
+		evloop_timer_arm(sv->loop, &sv->kill_timer, KILL_GRACE_MS);
+}
+
+void supervise_release(struct supervisor *sv)
+{
+	if (sv->vm->ctl_fd >= 0 && !sv->ctl_eof)
+		evloop_del(sv->loop, sv->vm->ctl_fd);
+	for (size_t i = 0; i < sv->vm->nchildren; i++)
+		if (sv->vm->child[i].log.fd >= 0)
+			evloop_del(sv->loop, sv->vm->child[i].log.fd);
+	evloop_timer_cancel(&sv->kill_timer);
+	evloop_timer_cancel(&sv->grace_timer);
+	sv->ndeferred = 0;
+	sv->stopping = false;
+}
+
+int supervise_create(struct supervisor **out, struct evloop *loop, struct vm *vm,
+		     int spawner_fd, const struct supervise_ops *ops, void *opaque)
+{
+	struct supervisor *sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		return -ENOMEM;
+	*sv = (struct supervisor){ .loop = loop, .vm = vm, .spawner_fd = spawner_fd, .ops = ops,
+				   .opaque = opaque };
+	evloop_timer_init(&sv->create_timer, on_create_timer, sv);
+	evloop_timer_init(&sv->ping_timer, on_ping_timer, sv);
+	evloop_timer_init(&sv->kill_timer, on_kill_timer, sv);
+	evloop_timer_init(&sv->grace_timer, on_grace_timer, sv);
+	*out = sv;
+	return 0;
+}
+
+void supervise_destroy(struct supervisor *sv)
+{
+	if (!sv)
+		return;
+	evloop_timer_cancel(&sv->create_timer);
+	evloop_timer_cancel(&sv->ping_timer);
+	evloop_timer_cancel(&sv->kill_timer);
+	evloop_timer_cancel(&sv->grace_timer);
+	free(sv);
+}

@@ -1,0 +1,50 @@
+/* The supervision of one VM's processes, for the controller: each child's
+ * pidfd (reaped through the spawner) and stderr, the worker's control
+ * channel (READY, PONG, EXIT), its liveness (PING every 250 ms, SIGKILL
+ * after 1 s without PONG), the create deadline (READY within 60 s) and the
+ * stop (SIGTERM, SIGKILL 3 s later). docs/rpc.md has the table.
+ *
+ * It reports what the lifecycle is to hear — the worker is ready, a child's
+ * end as cause.h decides it — from its own event-loop callbacks only, never
+ * from a call the owner makes, so the owner is not re-entered while it
+ * carries out a decision; after each decision the owner asks
+ * supervise_all_exited(). It holds the vm it was given, which the owner
+ * builds, reads and releases. */
+#ifndef CELLVM_SUPERVISE_H
+#define CELLVM_SUPERVISE_H
+
+#include <stdbool.h>
+
+#include "event_loop.h"
+#include "lifecycle.h"
+#include "vm.h"
+
+struct supervisor;
+
+struct supervise_ops {
+	/* The worker sent READY: the VM is built. */
+	void (*ready)(void *opaque);
+	/* A child's end, or the worker's as it said it (cause.h). */
+	void (*child_exited)(void *opaque, const struct lifecycle_exit *x);
+};
+
+int supervise_create(struct supervisor **out, struct evloop *loop, struct vm *vm,
+		     int spawner_fd, const struct supervise_ops *ops, void *opaque);
+/* Call once no VM is left (after supervise_release). */
+void supervise_destroy(struct supervisor *sv);
+
+/* Watches what vm_build() started, also when it failed, and gives the
+ * worker 60 s to be ready. -errno with *what ("watching a child") when a
+ * watch failed; the rest is watched all the same. */
+int supervise_start(struct supervisor *sv, const char **what);
+/* Tells the worker to run its vCPUs (it is killed if that fails). */
+void supervise_run(struct supervisor *sv);
+/* Asks every child to exit: SIGTERM now, SIGKILL 3 s later. */
+void supervise_stop(struct supervisor *sv);
+/* True once after supervise_stop(), when no child is left and every end has
+ * been reported: then LC_EV_ALL_EXITED is due. */
+bool supervise_all_exited(struct supervisor *sv);
+/* Stops watching the VM's fds, before vm_release(). */
+void supervise_release(struct supervisor *sv);
+
+#endif
