@@ -482,7 +482,7 @@ static int setup_vcpus(struct worker *w, const struct linux_entry *entry)
 	}
 	free(cpuid);
 	/* The other vCPUs wait for the boot CPU's INIT/SIPI in KVM. */
-	return err ? err : vcpu_set_boot_state(&w->vcpus[0], entry);
+	return err ? err : vcpu_set_boot_state(w->vcpus[0].fd, entry);
 }
 
 static int new_eventfd(void)
