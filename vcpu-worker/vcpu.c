@@ -366,13 +366,17 @@ int vcpu_start(struct vcpu *v)
 	return 0;
 }
 
+void vcpu_kick_thread(pthread_t thread, struct kvm_run *run)
+{
+	/* immediate_exit covers a kick that lands just before KVM_RUN. */
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(thread, SIG_KICK);
+}
+
 void vcpu_kick(struct vcpu *v)
 {
-	if (!v->running)
-		return;
-	/* immediate_exit covers a kick that lands just before KVM_RUN. */
-	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	pthread_kill(v->thread, SIG_KICK);
+	if (v->running)
+		vcpu_kick_thread(v->thread, v->run);
 }
 
 void vcpu_join(struct vcpu *v)

@@ -54,6 +54,9 @@ int vcpu_set_boot_state(int vcpu_fd, const struct linux_entry *e);
 int vcpu_init_signals(void);
 int vcpu_start(struct vcpu *v);
 void vcpu_kick(struct vcpu *v);
+/* Makes `thread` leave KVM_RUN promptly on the vCPU whose kvm_run is `run`
+ * (vcpu_kick for a thread that is not a struct vcpu's: the KVM probe's). */
+void vcpu_kick_thread(pthread_t thread, struct kvm_run *run);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 
