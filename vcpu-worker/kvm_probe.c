@@ -313,7 +313,7 @@ int kvm_probe(int kvm_fd, char *why, size_t len, uint64_t *cost_us)
 	else if (err)
 		snprintf(why, len, "the KVM probe could not run: %s", strerror(-err));
 	else
-		log_debug("KVM probe: a 64-bit vCPU ran it in %llu us, %llu us in all",
+		log_info("KVM probe: a 64-bit vCPU ran it in %llu us, %llu us in all",
 			  (unsigned long long)res.elapsed_us, (unsigned long long)*cost_us);
 	return err;
 }
