@@ -45,6 +45,7 @@ struct kvm_probe_result {
 	uint64_t rip;               /* where it stopped */
 	uint64_t loop_left;         /* RCX: iterations left when stopped in the loop */
 	uint64_t elapsed_us;        /* from the first KVM_RUN to the last return */
+	uint64_t stage_us[KVM_PROBE_DONE + 1]; /* when each stage was reported, the same way */
 };
 
 /* 0 if the vCPU ran the whole probe (stage DONE) in time; otherwise -ENOTSUP

@@ -37,13 +37,19 @@ Test(kvm_verdict, an_emulated_loop_is_no_progress_with_its_rate)
 	cr_assert_eq(verdict(&r, why, sizeof(why)), -ENOTSUP);
 	cr_assert_str_eq(why, "/dev/kvm cannot run this guest: a 64-bit vCPU made no progress "
 			      "in 200 ms (1000k instructions/s: paravirtual KVM?)");
+	/* The rate is the loop's own: from its first report, not from entry. */
+	r.stage_us[KVM_PROBE_RUNS] = 40000;
+	cr_assert_eq(verdict(&r, why, sizeof(why)), -ENOTSUP);
+	cr_assert_str_eq(why, "/dev/kvm cannot run this guest: a 64-bit vCPU made no progress "
+			      "in 200 ms (1250k instructions/s: paravirtual KVM?)");
 }
 
 Test(kvm_verdict, a_loop_counter_out_of_range_counts_as_no_iteration)
 {
 	char why[256];
 	struct kvm_probe_result r = { .stage = KVM_PROBE_RUNS, .timed_out = true,
-				      .loop_left = ~0ull, .elapsed_us = 0 };
+				      .loop_left = ~0ull, .elapsed_us = 0,
+				      .stage_us = { [KVM_PROBE_RUNS] = 10 } };
 	cr_assert_eq(verdict(&r, why, sizeof(why)), -ENOTSUP);
 	cr_assert_str_eq(why, "/dev/kvm cannot run this guest: a 64-bit vCPU made no progress "
 			      "in 0 ms (0k instructions/s: paravirtual KVM?)");
