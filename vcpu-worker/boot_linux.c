@@ -89,6 +89,7 @@ _Static_assert(LAYOUT_STACK <= LAYOUT_PML4, "stack overlaps page tables");
 _Static_assert(LAYOUT_PDPT == LAYOUT_PML4 + PAGE && LAYOUT_PD == LAYOUT_PDPT + PAGE,
 	       "page tables not contiguous");
 _Static_assert(LAYOUT_PD + MAP_GIBS * PAGE <= LAYOUT_CMDLINE, "page tables overlap cmdline");
+_Static_assert(LAYOUT_PD + MAP_GIBS * PAGE == LINUX_LONG_MODE_END, "LINUX_LONG_MODE_END is wrong");
 _Static_assert(MACHINE_CMDLINE_MAX <= LAYOUT_CMDLINE_MAX, "cmdline area too small");
 _Static_assert(LAYOUT_CMDLINE + LAYOUT_CMDLINE_MAX <= LAYOUT_EBDA, "cmdline in EBDA");
 _Static_assert(HDR_MAX_END <= BP_HDR_HOLE_END, "setup header overruns its hole");
@@ -275,6 +276,26 @@ static void write_gdt(uint8_t *ram)
 	put_le64(ram + LAYOUT_GDT + BOOT_DS, GDT_DATA);
 }
 
+void linux_long_mode(uint8_t *ram, uint64_t rip, struct linux_entry *entry)
+{
+	write_page_tables(ram);
+	write_gdt(ram);
+	*entry = (struct linux_entry){
+		.rip = rip,
+		.rsp = LAYOUT_STACK,
+		.cr0 = CR0_PE | CR0_PG,
+		.cr3 = LAYOUT_PML4,
+		.cr4 = CR4_PAE,
+		.efer = EFER_LME | EFER_LMA,
+		.gdt_base = LAYOUT_GDT,
+		.gdt_limit = GDT_ENTRIES * 8 - 1,
+		.cs_sel = BOOT_CS,
+		.ds_sel = BOOT_DS,
+		.code_desc = GDT_CODE64,
+		.data_desc = GDT_DATA,
+	};
+}
+
 int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, size_t klen,
 	       const uint8_t *initrd, size_t ilen, struct linux_entry *entry)
 {
@@ -317,24 +338,8 @@ int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, siz
 		memcpy(ram + iaddr, initrd, ilen);
 	memcpy(ram + LAYOUT_CMDLINE, m->cmdline, cmdlen + 1);
 	write_zero_page(ram, m, kernel, &bz, load, iaddr, ilen);
-	write_page_tables(ram);
-	write_gdt(ram);
-
-	*entry = (struct linux_entry){
-		.rip = load + 0x200, /* the 64-bit entry point */
-		.rsi = LAYOUT_BOOT_PARAMS,
-		.rsp = LAYOUT_STACK,
-		.cr0 = CR0_PE | CR0_PG,
-		.cr3 = LAYOUT_PML4,
-		.cr4 = CR4_PAE,
-		.efer = EFER_LME | EFER_LMA,
-		.gdt_base = LAYOUT_GDT,
-		.gdt_limit = GDT_ENTRIES * 8 - 1,
-		.cs_sel = BOOT_CS,
-		.ds_sel = BOOT_DS,
-		.code_desc = GDT_CODE64,
-		.data_desc = GDT_DATA,
-	};
+	linux_long_mode(ram, load + 0x200 /* the 64-bit entry point */, entry);
+	entry->rsi = LAYOUT_BOOT_PARAMS;
 	log_info("kernel (protocol %u.%02u) at %#" PRIx64 "..%#" PRIx64 ", initrd %#" PRIx64
 		 " (%zu bytes)", bz.version >> 8, bz.version & 0xff, load, kend, iaddr, ilen);
 	return 0;

@@ -53,6 +53,15 @@ struct linux_entry {
 	uint64_t data_desc;         /* 32-bit data (D/B=1), read/write, accessed */
 };
 
+/* Long mode without a kernel: writes the GDT and the page tables mapping the
+ * first 4 GiB 1:1 at their places below 1 MiB (layout.h) into `ram` (the
+ * host address of GPA 0, at least LINUX_LONG_MODE_END bytes), and fills
+ * *entry to enter 64-bit code at rip with RSP LAYOUT_STACK and RSI 0.
+ * linux_load uses it; so does the KVM probe (kvm_probe.h), which must run
+ * its vCPU in the very mode a kernel is entered in. */
+#define LINUX_LONG_MODE_END 0xf000ull /* one past the last page table */
+void linux_long_mode(uint8_t *ram, uint64_t rip, struct linux_entry *entry);
+
 int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, size_t klen,
 	       const uint8_t *initrd, size_t ilen, struct linux_entry *entry);
 

@@ -12,35 +12,6 @@
 #include "layout.h"
 #include "log.h"
 
-static const struct {
-	int cap;
-	const char *name;
-} required_caps[] = {
-	{ KVM_CAP_IRQCHIP, "IRQCHIP" },
-	{ KVM_CAP_PIT2, "PIT2" },
-	{ KVM_CAP_IRQFD, "IRQFD" },
-	{ KVM_CAP_IOEVENTFD, "IOEVENTFD" },
-	{ KVM_CAP_USER_MEMORY, "USER_MEMORY" },
-	{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
-	{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
-};
-
-static int check_kvm(int kvm_fd)
-{
-	int v = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
-	if (v != KVM_API_VERSION) {
-		log_err("KVM API version %d, want %d", v, KVM_API_VERSION);
-		return -ENOTSUP;
-	}
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			log_err("KVM lacks KVM_CAP_%s", required_caps[i].name);
-			return -ENOTSUP;
-		}
-	}
-	return 0;
-}
-
 static int map_ram(struct kvm_vm *vm)
 {
 	const struct machine *m = vm->m;
@@ -77,6 +48,18 @@ static int map_ram(struct kvm_vm *vm)
 	return 0;
 }
 
+int kvm_vm_vmx_pages(int vm_fd)
+{
+	/* VMX needs these private pages inside the hole; SVM ignores them. */
+	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0 ||
+	    ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ LAYOUT_KVM_IDENTITY_MAP }) < 0) {
+		int err = -errno;
+		log_err("KVM TSS/identity map: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int mem_fd)
 {
 	int err;
@@ -85,8 +68,17 @@ int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int me
 	vm->mem_fd = mem_fd;
 	vm->m = m;
 	vm->kvm_fd = kvm_fd;
-	if ((err = check_kvm(vm->kvm_fd)))
-		return err;
+	/* api.rst: without MAX_VCPUS, NR_VCPUS is the limit; without either, 4. */
+	int max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max <= 0)
+		max = 4;
+	if (m->cpus > (uint32_t)max) {
+		log_err("/dev/kvm cannot run this guest: it allows %d vCPUs, the machine has %u", max,
+			m->cpus);
+		return -ENOTSUP;
+	}
 	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->vcpu_mmap_size <= 0)
 		return -EINVAL;
@@ -96,13 +88,8 @@ int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int me
 		log_err("KVM_CREATE_VM: %s", strerror(-err));
 		return err;
 	}
-	/* VMX needs these private pages inside the hole; SVM ignores them. */
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0 ||
-	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ LAYOUT_KVM_IDENTITY_MAP }) < 0) {
-		err = -errno;
-		log_err("KVM TSS/identity map: %s", strerror(-err));
+	if ((err = kvm_vm_vmx_pages(vm->vm_fd)))
 		return err;
-	}
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
 	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {

@@ -20,10 +20,14 @@ struct kvm_vm {
 	int vcpu_mmap_size;
 };
 
-/* Takes over kvm_fd (/dev/kvm, open), checks the API version
- * and the capabilities we rely on, creates the VM, irqchip and PIT, and maps
- * mem_fd (which must be at least machine_ram_size() long) as guest RAM. */
+/* Takes over kvm_fd (/dev/kvm, open, found able to run the guest by
+ * kvm_probe()), checks that it allows m's vCPUs, creates the VM, irqchip and
+ * PIT, and maps mem_fd (which must be at least machine_ram_size() long) as
+ * guest RAM. */
 int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int mem_fd);
+
+/* Gives the new VM vm_fd the private pages VMX needs (layout.h). */
+int kvm_vm_vmx_pages(int vm_fd);
 void kvm_vm_destroy(struct kvm_vm *vm);
 
 /* Host pointer for [gpa, gpa+len) if it lies in one RAM range, else NULL. */

@@ -203,10 +203,10 @@ static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool
 	};
 }
 
-int vcpu_set_boot_state(struct vcpu *v, const struct linux_entry *e)
+int vcpu_set_boot_state(int vcpu_fd, const struct linux_entry *e)
 {
 	struct kvm_sregs sregs;
-	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	flat_segment(&sregs.cs, e->cs_sel, 0xb, true);
 	flat_segment(&sregs.ds, e->ds_sel, 0x3, false);
@@ -224,9 +224,9 @@ int vcpu_set_boot_state(struct vcpu *v, const struct linux_entry *e)
 		.rsp = e->rsp,
 		.rbp = e->rsp,
 	};
-	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0) {
 		int err = -errno;
-		log_err("vcpu %d: boot registers: %s", v->id, strerror(-err));
+		log_err("64-bit entry registers: %s", strerror(-err));
 		return err;
 	}
 	return 0;
@@ -366,13 +366,17 @@ int vcpu_start(struct vcpu *v)
 	return 0;
 }
 
+void vcpu_kick_thread(pthread_t thread, struct kvm_run *run)
+{
+	/* immediate_exit covers a kick that lands just before KVM_RUN. */
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(thread, SIG_KICK);
+}
+
 void vcpu_kick(struct vcpu *v)
 {
-	if (!v->running)
-		return;
-	/* immediate_exit covers a kick that lands just before KVM_RUN. */
-	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	pthread_kill(v->thread, SIG_KICK);
+	if (v->running)
+		vcpu_kick_thread(v->thread, v->run);
 }
 
 void vcpu_join(struct vcpu *v)

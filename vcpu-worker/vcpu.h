@@ -46,13 +46,17 @@ int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out);
 int vcpu_create(struct vcpu *v, struct vcpu_host *host, int id, uint32_t ncpus,
 		const struct kvm_cpuid2 *supported);
 
-/* Puts the boot CPU at the kernel's 64-bit entry point. */
-int vcpu_set_boot_state(struct vcpu *v, const struct linux_entry *e);
+/* Puts the vCPU vcpu_fd at a 64-bit entry point (long mode, paging, flat
+ * segments): the boot CPU at the kernel's, the KVM probe's at its code. */
+int vcpu_set_boot_state(int vcpu_fd, const struct linux_entry *e);
 
 /* Installs the signal that kicks vCPU threads (once per process). */
 int vcpu_init_signals(void);
 int vcpu_start(struct vcpu *v);
 void vcpu_kick(struct vcpu *v);
+/* Makes `thread` leave KVM_RUN promptly on the vCPU whose kvm_run is `run`
+ * (vcpu_kick for a thread that is not a struct vcpu's: the KVM probe's). */
+void vcpu_kick_thread(pthread_t thread, struct kvm_run *run);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 
