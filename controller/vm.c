@@ -179,7 +179,7 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 	*p = (struct device_plan){ .resource = -1, .sandbox = cfg->sandbox };
 	int fd;
 	switch (id) {
-	case 2: {
+	case VIRTIO_ID_BLOCK: {
 		const struct vm_block_device *d = &cfg->block[idx];
 		if (d->backend == VM_BACKEND_VHOST_USER) {
 			p->socket = d->vhost_user_socket;
@@ -203,7 +203,7 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 		}
 		break;
 	}
-	case 1: {
+	case VIRTIO_ID_NET: {
 		const struct vm_net_device *d = &cfg->net[idx];
 		if (d->backend == VM_BACKEND_VHOST_USER) {
 			p->socket = d->vhost_user_socket;
@@ -227,12 +227,12 @@ static int open_resource(const struct vm_config *cfg, const char *name, uint32_t
 		}
 		break;
 	}
-	case 3:
+	case VIRTIO_ID_CONSOLE:
 		p->binary = device_binaries[DEV_CONSOLE];
 		p->args[0] = "--host-fd";
 		p->args[1] = "4";
 		return 0; /* the host side is a socketpair made by the caller */
-	case 4:
+	case VIRTIO_ID_RNG:
 		p->binary = device_binaries[DEV_RNG];
 		return 0;
 	default:
@@ -274,7 +274,7 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 		h->backend[i] = fd;
 		return 0;
 	}
-	if (v->device_id == 3) {
+	if (v->device_id == VIRTIO_ID_CONSOLE) {
 		int cv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) < 0)
 			return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s",
@@ -360,16 +360,16 @@ static int plan_machine(const struct vm_config *cfg, struct machine *m, char *er
 	int r = machine_layout(m, cfg->cpus, cfg->memory, cfg->cmdline);
 	for (size_t i = 0; !r && i < cfg->nblock; i++) {
 		snprintf(name, sizeof(name), "blk%zu", i);
-		r = machine_add_virtio(m, name, 2);
+		r = machine_add_virtio(m, name, VIRTIO_ID_BLOCK);
 	}
 	for (size_t i = 0; !r && i < cfg->nnet; i++) {
 		snprintf(name, sizeof(name), "net%zu", i);
-		r = machine_add_virtio(m, name, 1);
+		r = machine_add_virtio(m, name, VIRTIO_ID_NET);
 	}
 	if (!r && cfg->console)
-		r = machine_add_virtio(m, "console0", 3);
+		r = machine_add_virtio(m, "console0", VIRTIO_ID_CONSOLE);
 	if (!r && cfg->rng)
-		r = machine_add_virtio(m, "rng0", 4);
+		r = machine_add_virtio(m, "rng0", VIRTIO_ID_RNG);
 	if (r)
 		return fail(err, errlen, LC_ERR_DEVICE_MEMORY_OVERLAP,
 			    "the machine layout does not fit: %s", strerror(-r));
