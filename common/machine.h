@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "virtio_ids.h"
+
 #define MACHINE_MAX_CPUS 32
 #define MACHINE_MAX_RAM 2
 #define MACHINE_MAX_VIRTIO 8
@@ -51,7 +53,7 @@ struct machine_ram {
 
 struct machine_virtio {
 	char name[MACHINE_NAME_MAX];
-	uint32_t device_id; /* virtio device id: 1 net, 2 blk, 3 console, 4 rng */
+	uint32_t device_id; /* VIRTIO_ID_* (virtio_ids.h) */
 	uint64_t base;      /* MMIO window, MACHINE_VIRTIO_SIZE bytes */
 	uint32_t gsi;
 };

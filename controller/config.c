@@ -1,16 +1,11 @@
-/* The VM config: JSON bytes to struct vm_config, in three passes.
- *
- * 1. Raw bytes: size cap, no NUL byte, strict UTF-8 (no overlong forms or
- *    surrogates, which json-c lets through), a '{' first.
- * 2. json-c with an explicit length and a depth limit, in strict mode.
- * 3. The text again, now known to be JSON, for what json-c's tree cannot
- *    show: a repeated key (json-c keeps the last one silently), a key with
- *    \u0000 (json-c cuts it there), and json-c's leniencies (single quotes,
- *    raw control characters in strings).
- * Then the tree against the schema: every key known, every type right, every
- * value in range. Each error is one line naming the field and what to do. */
+/* The VM config: JSON bytes to struct vm_config. The text must pass the
+ * one strict-JSON check (json_strict.h) with the config's limits; then the
+ * tree is checked against the schema: every key known, every type right,
+ * every value in range. Each error is one line naming the field (or the line
+ * and column) and what to do. */
 #include "config.h"
 #include "cli.h"
+#include "json_strict.h"
 #include "json_words.h"
 
 #include <errno.h>
@@ -26,6 +21,7 @@ _Static_assert(VM_CONFIG_TAP_MAX == IFNAMSIZ, "tap names are interface names");
 _Static_assert(VM_CONFIG_SOCKET_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
 	       "vhost-user sockets are Unix socket addresses");
 _Static_assert(VM_CONFIG_MEM_DEFAULT % VM_CONFIG_MEM_ALIGN == 0, "default memory aligned");
+_Static_assert(VM_CONFIG_MAX_DEPTH <= JSON_STRICT_MAX_DEPTH, "the strict check goes this deep");
 
 #define KIB (1ull << 10)
 #define MIB (1ull << 20)
@@ -147,212 +143,6 @@ int config_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-
-/* ------------------------------------------------------ pass 1: bytes */
-
-/* The offset of the first byte that does not start a well-formed UTF-8
- * sequence (Unicode table 3-7), or len. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c0 = s[i];
-		size_t n;
-		unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
-		if (c0 < 0x80) {
-			i++;
-			continue;
-		} else if (c0 >= 0xc2 && c0 <= 0xdf) {
-			n = 2;
-		} else if (c0 >= 0xe0 && c0 <= 0xef) {
-			n = 3;
-			if (c0 == 0xe0)
-				lo = 0xa0; /* overlong */
-			if (c0 == 0xed)
-				hi = 0x9f; /* surrogates */
-		} else if (c0 >= 0xf0 && c0 <= 0xf4) {
-			n = 4;
-			if (c0 == 0xf0)
-				lo = 0x90; /* overlong */
-			if (c0 == 0xf4)
-				hi = 0x8f; /* past U+10FFFF */
-		} else {
-			return i;
-		}
-		if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
-			return i;
-		for (size_t k = 2; k < n; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return i;
-		i += n;
-	}
-	return len;
-}
-
-static int check_bytes(struct ctx *c, const char *json, size_t len)
-{
-	if (len > VM_CONFIG_MAX_BYTES)
-		return fail(c, NULL, "the config is %zu bytes: at most %u; is this the right file?",
-			    len, VM_CONFIG_MAX_BYTES);
-	const char *nul = memchr(json, '\0', len);
-	if (nul)
-		return fail_at(c, json, (size_t)(nul - json),
-			       "a NUL byte: the config must be JSON text");
-	size_t bad = utf8_bad_offset((const unsigned char *)json, len);
-	if (bad < len)
-		return fail_at(c, json, bad, "not valid UTF-8: save the config as UTF-8");
-	if (len >= 3 && !memcmp(json, "\xef\xbb\xbf", 3))
-		return fail(c, NULL, "the config starts with a byte-order mark: save it without one");
-	size_t i = 0;
-	while (i < len && json_is_ws(json[i]))
-		i++;
-	if (i == len)
-		return fail(c, NULL, "the config is empty: want a JSON object such as "
-				     "{\"kernel\": \"/boot/vmlinuz\"}");
-	if (json[i] != '{')
-		return fail_at(c, json, i, "want a JSON object ({...}) at the top level");
-	return 0;
-}
-
-/* ------------------------------------------------------- pass 3: text */
-
-struct level {
-	bool is_object;
-	bool want_key;             /* objects: the next string is a key */
-	size_t index;              /* arrays: the current element */
-	char key[40];              /* objects: the current key, for messages */
-	struct json_object *seen;  /* objects: the keys so far, as a set */
-};
-
-/* c->where = the path of levels[0..n) ("block_devices[1]"), printable only. */
-static void set_where(struct ctx *c, const struct level *lv, size_t n)
-{
-	size_t o = 0;
-	c->where[0] = '\0';
-	for (size_t i = 0; i < n && o < sizeof(c->where); i++) {
-		int w;
-		if (lv[i].is_object)
-			w = snprintf(c->where + o, sizeof(c->where) - o, "%s%s", o ? "." : "",
-				     lv[i].key);
-		else
-			w = snprintf(c->where + o, sizeof(c->where) - o, "[%zu]", lv[i].index);
-		if (w < 0)
-			break;
-		o += (size_t)w;
-	}
-	for (char *p = c->where; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
-}
-
-/* A key's text json[0..n) (with its quotes): decode it, refuse \u0000 in it,
- * and refuse it if the object at lv[depth - 1] has it already. */
-static int check_key(struct ctx *c, struct json_tokener *ktok, const char *text, size_t n,
-		     struct level *lv, size_t depth)
-{
-	struct level *obj = &lv[depth - 1];
-	json_tokener_reset(ktok);
-	struct json_object *k = json_tokener_parse_ex(ktok, text, (int)n);
-	if (!k || !json_object_is_type(k, json_type_string)) {
-		json_object_put(k);
-		return fail(c, NULL, "internal error: json-c accepted a key it cannot read again");
-	}
-	const char *s = json_object_get_string(k);
-	size_t len = (size_t)json_object_get_string_len(k);
-	struct json_shown q;
-	int ret = 0;
-	snprintf(obj->key, sizeof(obj->key), "%s", s);
-	if (strlen(s) != len) {
-		set_where(c, lv, depth - 1);
-		ret = fail(c, NULL, "key %s contains a NUL character (\\u0000): remove it",
-			   quote(&q, s, len));
-	} else if (json_object_object_get_ex(obj->seen, s, NULL)) {
-		set_where(c, lv, depth - 1);
-		ret = fail(c, NULL, "duplicate key %s: give each key once", quote(&q, s, len));
-	} else if (json_object_object_add(obj->seen, s, NULL) < 0) {
-		ret = -ENOMEM;
-	}
-	json_object_put(k);
-	return ret;
-}
-
-static int check_text(struct ctx *c, const char *json, size_t end)
-{
-	struct level lv[VM_CONFIG_MAX_DEPTH];
-	size_t depth = 0;
-	int ret = 0;
-	struct json_tokener *ktok = json_tokener_new();
-	if (!ktok)
-		return -ENOMEM;
-	for (size_t i = 0; i < end && !ret; i++) {
-		switch (json[i]) {
-		case '{':
-		case '[':
-			/* json-c's limit bounds its own work; it counts a scalar at
-			 * the bottom as a level, an empty container not. This is
-			 * the exact limit: containers nest at most this deep. */
-			if (depth == VM_CONFIG_MAX_DEPTH) {
-				char what[64];
-				snprintf(what, sizeof(what), "nested more than %d levels deep",
-					 VM_CONFIG_MAX_DEPTH);
-				ret = fail_at(c, json, i, what);
-				break;
-			}
-			lv[depth] = (struct level){ .is_object = json[i] == '{',
-						    .want_key = json[i] == '{' };
-			if (lv[depth].is_object && !(lv[depth].seen = json_object_new_object())) {
-				ret = -ENOMEM;
-				break;
-			}
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (depth == 0) {
-				ret = fail_at(c, json, i, "internal error: unbalanced brackets");
-				break;
-			}
-			depth--;
-			json_object_put(lv[depth].seen);
-			break;
-		case ':':
-			if (depth)
-				lv[depth - 1].want_key = false;
-			break;
-		case ',':
-			if (depth && lv[depth - 1].is_object)
-				lv[depth - 1].want_key = true;
-			else if (depth)
-				lv[depth - 1].index++;
-			break;
-		case '\'':
-			ret = fail_at(c, json, i, "strings take double quotes (\"), not single ones");
-			break;
-		case '"': {
-			size_t start = i;
-			for (i++; i < end && json[i] != '"' && !ret; i++) {
-				if (json[i] == '\\')
-					i++; /* json-c checked the escape; skip what it escapes */
-				else if ((unsigned char)json[i] < 0x20)
-					ret = fail_at(c, json, i,
-						      "a control character in a string: write it "
-						      "as an escape such as \\n or \\t");
-			}
-			if (ret || i >= end)
-				break;
-			if (depth && lv[depth - 1].is_object && lv[depth - 1].want_key)
-				ret = check_key(c, ktok, json + start, i + 1 - start, lv, depth);
-			break;
-		}
-		default:
-			break; /* whitespace, numbers, true/false/null */
-		}
-	}
-	while (depth)
-		json_object_put(lv[--depth].seen);
-	json_tokener_free(ktok);
-	return ret;
-}
 
 /* ------------------------------------------------------ schema helpers */
 
@@ -767,7 +557,6 @@ int vm_config_parse(const char *json, size_t len, struct vm_config *out, char *e
 		    size_t errlen)
 {
 	struct ctx c = { .err = err, .errlen = errlen };
-	struct json_tokener *tok = NULL;
 	struct json_object *top = NULL;
 	struct vm_config *cfg = NULL;
 	int ret;
@@ -779,42 +568,20 @@ int vm_config_parse(const char *json, size_t len, struct vm_config *out, char *e
 			return fail(&c, NULL, "no config given");
 		json = "";
 	}
-	if ((ret = check_bytes(&c, json, len)))
-		return ret;
-
-	/* json-c counts one level more than there are brackets. */
-	tok = json_tokener_new_ex(VM_CONFIG_MAX_DEPTH + 1);
-	if (!tok) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	/* Trailing characters are allowed here only to be refused below with a
-	 * clearer message than json-c's. */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-					    JSON_TOKENER_VALIDATE_UTF8);
-	top = json_tokener_parse_ex(tok, json, (int)len); /* len <= VM_CONFIG_MAX_BYTES */
-	size_t end = json_tokener_get_parse_end(tok);
-	if (!top) {
-		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		char what[128];
-		if (jerr == json_tokener_continue)
-			snprintf(what, sizeof(what), "the JSON ends early: complete or close it");
-		else if (jerr == json_tokener_error_depth)
-			snprintf(what, sizeof(what), "nested more than %d levels deep",
-				 VM_CONFIG_MAX_DEPTH);
-		else
-			snprintf(what, sizeof(what), "%s: not valid JSON",
-				 json_tokener_error_desc(jerr));
-		ret = fail_at(&c, json, end < len ? end : len, what);
-		goto out;
-	}
-	for (size_t i = end; i < len; i++) {
-		if (!json_is_ws(json[i])) {
-			ret = fail_at(&c, json, i, "more after the JSON object: remove it");
-			goto out;
+	struct json_strict_error je;
+	ret = json_strict_parse(json, len, VM_CONFIG_MAX_BYTES, VM_CONFIG_MAX_DEPTH, &top, NULL,
+				NULL, &je);
+	if (ret == -EINVAL) {
+		if (je.key) {
+			snprintf(c.where, sizeof(c.where), "%s", je.where);
+			fail(&c, NULL, "%s", je.what);
+		} else if (je.off == JSON_STRICT_WHOLE) {
+			fail(&c, NULL, "the config %s", je.what);
+		} else {
+			fail_at(&c, json, je.off, je.what);
 		}
 	}
-	if ((ret = check_text(&c, json, end)))
+	if (ret)
 		goto out;
 
 	cfg = calloc(1, sizeof(*cfg));
@@ -830,7 +597,5 @@ out:
 		fail(&c, NULL, "out of memory");
 	free(cfg);
 	json_object_put(top);
-	if (tok)
-		json_tokener_free(tok);
 	return ret;
 }

@@ -1,5 +1,6 @@
-/* Small pieces the controller's two strict JSON readers share (the config,
- * controller/config.c, and the RPC codec, controller/rpc.c): how an error
+/* Small pieces the controller's strict JSON check (controller/json_strict.c)
+ * and its two readers (the config, controller/config.c, and the RPC codec,
+ * controller/rpc.c) share: how an error
  * shows a peer's bytes and names a value's type, and what counts as JSON
  * whitespace. Pure. */
 #ifndef CELLVM_JSON_WORDS_H

@@ -1,12 +1,8 @@
-/* The RPC codec. Each JSON text goes through the config parser's passes:
- * 1. bytes: no NUL, an object first;
- * 2. json-c, strict, depth-bounded, nothing but whitespace after the object;
- * 3. the text again, for what json-c lets through: the exact depth, single
- *    quotes, NaN/Infinity, raw control characters in strings.
- * Then the members of each object the codec reads are walked in the text
- * (json-c keeps a repeated key's last value silently and has no offsets):
- * each key known and given once, and params/result handed out as the
- * sender's own bytes. Values are read from json-c's tree. */
+/* The RPC codec. Each JSON text must pass the one strict-JSON check
+ * (json_strict.h) with the RPC's limits. Then the members of each object the
+ * codec reads are walked in the text (json-c's tree has no offsets): each key
+ * known, and params/result handed out as the sender's own bytes. Values are
+ * read from json-c's tree. */
 #include "rpc.h"
 
 #include <errno.h>
@@ -18,6 +14,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "json_strict.h"
 #include "json_words.h"
 #include "lifecycle.h"
 
@@ -121,96 +118,21 @@ static size_t skip_value(const char *s, size_t i, size_t end)
 	return i;
 }
 
-/* What json-c accepts beyond standard JSON, and the exact depth (json-c's own
- * limit counts a scalar at the bottom as a level). s[start] opens the object
- * json-c parsed; *close is set to its closing brace. */
-static int check_text(struct ctx *c, const char *s, size_t start, size_t end, int max_depth,
-		      size_t *close)
-{
-	int depth = 0;
-	for (size_t i = start; i < end; i++) {
-		switch (s[i]) {
-		case '{':
-		case '[':
-			if (++depth > max_depth)
-				return fail(c, "byte %zu: nested more than %d levels deep", i,
-					    max_depth);
-			break;
-		case '}':
-		case ']':
-			if (--depth == 0) {
-				*close = i;
-				return 0;
-			}
-			break;
-		case '\'':
-			return fail(c, "byte %zu: strings take double quotes (\"), not single ones",
-				    i);
-		case 'N': /* outside strings: NaN */
-		case 'I': /* Infinity */
-			return fail(c, "byte %zu: NaN and Infinity are not JSON", i);
-		case '"':
-			for (i++; i < end && s[i] != '"'; i++) {
-				if (s[i] == '\\')
-					i++; /* json-c checked the escape */
-				else if ((unsigned char)s[i] < 0x20)
-					return fail(c, "byte %zu: a control character in a string: "
-						       "write it as an escape such as \\n", i);
-			}
-			break;
-		default:
-			break;
-		}
-	}
-	return fail(c, "internal error: json-c accepted unbalanced brackets");
-}
-
 /* Checks that text[0..len) is one JSON object as rpc.h says, nested at most
  * max_depth deep. Returns json-c's tree of it and where it lies (from '{' to
  * '}', without the whitespace around it). */
 static int parse_object(struct ctx *c, const char *text, size_t len, int max_depth,
 			struct json_object **out, struct span *where)
 {
-	if (len > RPC_MAX_BODY)
-		return fail(c, "%zu bytes: at most %u", len, RPC_MAX_BODY);
-	const char *nul = memchr(text, '\0', len);
-	if (nul)
-		return fail(c, "byte %zu: a NUL byte: want JSON text", (size_t)(nul - text));
-	size_t start = skip_ws(text, 0, len);
-	if (start == len)
-		return fail(c, "empty: want a JSON object");
-	if (text[start] != '{')
-		return fail(c, "byte %zu: want a JSON object ({...})", start);
-
-	struct json_tokener *tok = json_tokener_new_ex(max_depth + 1);
-	if (!tok)
+	struct json_strict_error e;
+	int ret = json_strict_parse(text, len, RPC_MAX_BODY, max_depth, out, &where->off,
+				    &where->len, &e);
+	if (ret == -ENOMEM)
 		return no_memory(c);
-	/* Trailing bytes are refused below, with a clearer message than json-c's. */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-	struct json_object *top = json_tokener_parse_ex(tok, text, (int)len);
-	size_t end = json_tokener_get_parse_end(tok);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	json_tokener_free(tok);
-	if (!top) {
-		if (jerr == json_tokener_continue)
-			return fail(c, "the JSON ends early, at byte %zu", len);
-		if (jerr == json_tokener_error_depth)
-			return fail(c, "byte %zu: nested more than %d levels deep", end, max_depth);
-		return fail(c, "byte %zu: not valid JSON (%s)", end, json_tokener_error_desc(jerr));
-	}
-	size_t after = skip_ws(text, end, len);
-	size_t close = 0;
-	int ret = 0;
-	if (after < len)
-		ret = fail(c, "byte %zu: more after the JSON object", after);
-	else
-		ret = check_text(c, text, start, end, max_depth, &close);
-	if (ret) {
-		json_object_put(top);
-		return ret;
-	}
-	*out = top;
-	*where = (struct span){ start, close + 1 - start };
+	if (ret && e.off == JSON_STRICT_WHOLE)
+		return fail(c, "the body %s", e.what);
+	if (ret)
+		return fail(c, "byte %zu: %s%s%s", e.off, e.where, e.where[0] ? ": " : "", e.what);
 	return 0;
 }
 
@@ -240,8 +162,8 @@ static bool next_member(const char *s, size_t *pos, size_t end, struct span *key
 	return true;
 }
 
-/* Walks the members of the object at obj: each key must be one of known[]
- * and appear once; vals[k] is set to known[k]'s value (len 0: absent).
+/* Walks the members of the object at obj (the strict check has refused a
+ * repeated key): each key must be one of known[]; vals[k] is set to known[k]'s value (len 0: absent).
  * `where` prefixes messages ("" or "\"error\": "), `has` lists the keys. */
 static int read_members(struct ctx *c, const char *s, struct span obj, const char *const *known,
 			size_t nknown, const char *where, const char *has, struct span *vals)
@@ -270,9 +192,6 @@ static int read_members(struct ctx *c, const char *s, struct span obj, const cha
 		struct json_shown q;
 		if (k == nknown)
 			ret = fail(c, "%sunknown key %s: %s", where, json_show(&q, name, n, true), has);
-		else if (vals[k].len)
-			ret = fail(c, "%sduplicate key %s: give each key once", where,
-				   json_show(&q, name, n, true));
 		else
 			vals[k] = val;
 		json_object_put(kobj);
@@ -646,7 +565,14 @@ int rpc_encode_error(uint32_t id, int code, const char *message, uint8_t *out, s
 	size_t mlen = strnlen(message, RPC_MAX_BODY + 1);
 	if (mlen > RPC_MAX_BODY)
 		return -EMSGSIZE;
-	struct json_object *js = json_object_new_string_len(message, (int)mlen);
+	/* The peer refuses a body that is not UTF-8: a stray byte goes as '?'. */
+	char *utf8 = strndup(message, mlen);
+	if (!utf8)
+		return -ENOMEM;
+	for (size_t i = 0; (i += json_utf8_bad_offset(utf8 + i, mlen - i)) < mlen; i++)
+		utf8[i] = '?';
+	struct json_object *js = json_object_new_string_len(utf8, (int)mlen);
+	free(utf8);
 	if (!js)
 		return -ENOMEM;
 	const char *escaped =

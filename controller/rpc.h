@@ -3,18 +3,17 @@
  *
  * A frame is a u32 little-endian body length N (1..RPC_MAX_BODY) and N bytes
  * of exactly one JSON object. Parsers are strict, in both directions (each
- * side treats the other as less trusted): standard JSON only (json-c's
- * single-quoted keys, NaN and Infinity, raw control characters in strings
- * are refused), no NUL byte, containers nested at most RPC_MAX_DEPTH deep,
- * every key known and given once, every type and range checked. Errors are
- * -EINVAL with one line in err naming the key and the problem; err may be
- * NULL.
+ * side treats the other as less trusted): the body must pass the one
+ * strict-JSON check (json_strict.h: standard JSON in UTF-8 only, no NUL byte,
+ * no NaN or Infinity, no key given twice in any object), containers nested at
+ * most RPC_MAX_DEPTH deep, every key the codec reads known, every type and
+ * range checked. Errors are -EINVAL with one line in err naming the key and
+ * the problem; err may be NULL.
  *
  * Create's params and a reply's result travel verbatim: the parser hands out
  * the object's own bytes, so the config parser sees what the client wrote
- * (its line numbers, duplicate keys and UTF-8 checks still apply), and the
- * encoders embed the text they are given once it is one JSON object. Strings
- * are bytes: UTF-8 is the config parser's and the client's to check. */
+ * (its line numbers apply), and the
+ * encoders embed the text they are given once it is one JSON object. */
 #ifndef CELLVM_RPC_H
 #define CELLVM_RPC_H
 
@@ -79,7 +78,8 @@ int rpc_encode_request(uint32_t id, enum rpc_method m, const char *params_json, 
 /* result_json: an object, or NULL for {}. */
 int rpc_encode_ok(uint32_t id, const char *result_json, uint8_t *out, size_t cap);
 /* code: 1..LC_ERR_MAX (-EINVAL otherwise), named by lifecycle_error_name();
- * message: any bytes, NUL-terminated (NULL is -EINVAL). */
+ * message: any bytes, NUL-terminated (NULL is -EINVAL); each byte that is not
+ * part of UTF-8 is sent as '?'. */
 int rpc_encode_error(uint32_t id, int code, const char *message, uint8_t *out, size_t cap);
 /* {"epitaph": "ok"} or {"epitaph": "internal"}. */
 int rpc_encode_epitaph(bool ok, uint8_t *out, size_t cap);

@@ -12,17 +12,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "device_kind.h"
 #include "guest_mem.h"
 #include "lifecycle.h"
 #include "spawn_msg.h"
 #include "tap.h"
 
-/* Fd numbers in the children: fixed, so a command line reads the same in
- * every log. */
-enum {
-	FD_DEV_SOCKET = 3, /* a device's vhost-user connection */
-	FD_DEV_RESOURCE,   /* its disk, tap or console host side */
-};
+/* Fd numbers in the worker: fixed, so a command line reads the same in every
+ * log (a device's are in device_kind.h). */
 enum {
 	FD_W_MACHINE = 3,
 	FD_W_MEM,
@@ -146,125 +143,36 @@ static int connect_backend(const char *path)
 	return fd;
 }
 
-enum { DEV_BLK, DEV_NET, DEV_CONSOLE, DEV_RNG };
-static const char *const device_binaries[] = {
-	[DEV_BLK] = "cellvm-blk",
-	[DEV_NET] = "cellvm-net",
-	[DEV_CONSOLE] = "cellvm-console",
-	[DEV_RNG] = "cellvm-rng",
-};
-_Static_assert(1 + sizeof(device_binaries) / sizeof(device_binaries[0]) == VM_BINARIES,
-	       "the worker and every device binary");
+_Static_assert(1 + DEVICE_KINDS == VM_BINARIES, "the worker and every device binary");
 
 void vm_binaries(const char *worker, const char *device_dir,
 		 char out[VM_BINARIES][VM_PATH_MAX])
 {
 	snprintf(out[0], VM_PATH_MAX, "%s", worker);
 	for (size_t i = 1; i < VM_BINARIES; i++)
-		snprintf(out[i], VM_PATH_MAX, "%s/%s", device_dir, device_binaries[i - 1]);
+		snprintf(out[i], VM_PATH_MAX, "%s/%s", device_dir, device_kinds[i - 1].binary);
 }
 
-/* What one device needs: its binary and arguments, and the fd it serves. */
-struct device_plan {
-	const char *binary;
-	enum sandbox_mode sandbox;
-	const char *args[8]; /* after --fd 3, NULL-terminated */
-	int resource;        /* -1: none */
-	const char *socket;  /* external backend: connect here instead */
+/* What machine device i is: its row in device_kinds[] and which entry of
+ * that kind in the config. */
+struct planned {
+	const struct device_kind *kind;
+	size_t idx;
 };
 
-static int open_resource(const struct vm_config *cfg, const char *name, uint32_t id, size_t idx,
-			 struct device_plan *p, char mac[18], char *err, size_t errlen)
-{
-	*p = (struct device_plan){ .resource = -1, .sandbox = cfg->sandbox };
-	int fd;
-	switch (id) {
-	case 2: {
-		const struct vm_block_device *d = &cfg->block[idx];
-		if (d->backend == VM_BACKEND_VHOST_USER) {
-			p->socket = d->vhost_user_socket;
-			return 0;
-		}
-		p->sandbox = d->sandbox;
-		fd = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-		if (fd < 0)
-			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
-				    "%s: disk %s: %s%s", name, d->path, strerror(errno),
-				    errno == EACCES || errno == EROFS ? " (read_only: true?)" : "");
-		p->binary = device_binaries[DEV_BLK];
-		size_t a = 0;
-		p->args[a++] = "--disk-fd";
-		p->args[a++] = "4";
-		if (d->read_only)
-			p->args[a++] = "--read-only";
-		if (d->serial[0]) {
-			p->args[a++] = "--serial";
-			p->args[a++] = d->serial;
-		}
-		break;
-	}
-	case 1: {
-		const struct vm_net_device *d = &cfg->net[idx];
-		if (d->backend == VM_BACKEND_VHOST_USER) {
-			p->socket = d->vhost_user_socket;
-			return 0;
-		}
-		p->sandbox = d->sandbox;
-		fd = tap_open(d->tap);
-		if (fd < 0)
-			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
-				    "%s: tap %s: %s (create it with `ip tuntap add %s mode tap "
-				    "user UID vnet_hdr` or run the controller as root)",
-				    name, d->tap, strerror(-fd), d->tap);
-		p->binary = device_binaries[DEV_NET];
-		p->args[0] = "--tap-fd";
-		p->args[1] = "4";
-		if (d->has_mac) {
-			snprintf(mac, 18, "%02x:%02x:%02x:%02x:%02x:%02x", d->mac[0], d->mac[1],
-				 d->mac[2], d->mac[3], d->mac[4], d->mac[5]);
-			p->args[2] = "--mac";
-			p->args[3] = mac;
-		}
-		break;
-	}
-	case 3:
-		p->binary = device_binaries[DEV_CONSOLE];
-		p->args[0] = "--host-fd";
-		p->args[1] = "4";
-		return 0; /* the host side is a socketpair made by the caller */
-	case 4:
-		p->binary = device_binaries[DEV_RNG];
-		return 0;
-	default:
-		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "%s: unknown device id %u", name,
-			    id);
-	}
-	p->resource = fd;
-	return 0;
-}
-
-/* Which entry of cfg's block or net arrays machine device i stands for. */
-static size_t device_index(const struct machine *m, size_t i)
-{
-	size_t idx = 0;
-	for (size_t j = 0; j < i; j++)
-		idx += m->virtio[j].device_id == m->virtio[i].device_id;
-	return idx;
-}
-
-/* Starts (or connects) the backend of machine device i, entry idx of its
- * kind in cfg; on success h->backend[i] is the worker's end. */
+/* Starts (or connects) the backend of machine device i, as d plans it; on
+ * success h->backend[i] is the worker's end. */
 static int start_device(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
-			const struct machine *m, size_t i, struct handoff *h, char *err,
-			size_t errlen)
+			const struct machine *m, size_t i, struct planned d, struct handoff *h,
+			char *err, size_t errlen)
 {
 	const struct machine_virtio *v = &m->virtio[i];
-	size_t idx = device_index(m, i);
-	struct device_plan p;
-	char mac[18];
-	int code = open_resource(cfg, v->name, v->device_id, idx, &p, mac, err, errlen);
+	struct device_plan p = { .sandbox = cfg->sandbox, .resource = -1, .host = -1 };
+	int code = d.kind->plan(cfg, d.idx, v->name, &p, err, errlen);
 	if (code)
 		return code;
+	if (p.host >= 0)
+		vm->console_fd = p.host; /* only the console has one; vm_release() closes it */
 	if (p.socket) {
 		int fd = connect_backend(p.socket);
 		if (fd < 0)
@@ -274,22 +182,14 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 		h->backend[i] = fd;
 		return 0;
 	}
-	if (v->device_id == 3) {
-		int cv[2];
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) < 0)
-			return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s",
-				    strerror(errno));
-		vm->console_fd = cv[0];
-		p.resource = cv[1];
-	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		close_fd(&p.resource);
 		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
 	}
 	char path[VM_PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", env->device_dir, p.binary);
-	const char *argv[20] = { p.binary, "--fd", "3" };
+	snprintf(path, sizeof(path), "%s/%s", env->device_dir, d.kind->binary);
+	const char *argv[20] = { d.kind->binary, "--fd", "3" };
 	size_t a = 3;
 	for (size_t k = 0; p.args[k]; k++)
 		argv[a++] = p.args[k];
@@ -297,7 +197,7 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 	argv[a++] = log_level_name(env->log_level);
 	a = add_sandbox_args(argv, a, p.sandbox, env);
 	argv[a] = NULL;
-	struct spawn_fd fds[2] = { { sv[1], FD_DEV_SOCKET }, { p.resource, FD_DEV_RESOURCE } };
+	struct spawn_fd fds[2] = { { sv[1], DEVICE_FD_SOCKET }, { p.resource, DEVICE_FD_RESOURCE } };
 	int r = spawn_named(vm, env, v->name, path, (char *const *)argv, fds,
 			    p.resource >= 0 ? 2 : 1);
 	close(sv[1]);
@@ -354,22 +254,21 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 	return 0;
 }
 
-static int plan_machine(const struct vm_config *cfg, struct machine *m, char *err, size_t errlen)
+/* The machine for cfg: its layout, then every device, kind by kind in the
+ * table's order; dev[i] says what machine device i is. */
+static int plan_machine(const struct vm_config *cfg, struct machine *m,
+			struct planned dev[MACHINE_MAX_VIRTIO], char *err, size_t errlen)
 {
-	char name[24];
+	char name[MACHINE_NAME_MAX + 24];
 	int r = machine_layout(m, cfg->cpus, cfg->memory, cfg->cmdline);
-	for (size_t i = 0; !r && i < cfg->nblock; i++) {
-		snprintf(name, sizeof(name), "blk%zu", i);
-		r = machine_add_virtio(m, name, 2);
+	for (size_t k = 0; !r && k < DEVICE_KINDS; k++) {
+		const struct device_kind *kind = &device_kinds[k];
+		for (size_t idx = 0; !r && idx < kind->count(cfg); idx++) {
+			snprintf(name, sizeof(name), "%s%zu", kind->prefix, idx);
+			if (!(r = machine_add_virtio(m, name, kind->virtio_id)))
+				dev[m->nvirtio - 1] = (struct planned){ kind, idx };
+		}
 	}
-	for (size_t i = 0; !r && i < cfg->nnet; i++) {
-		snprintf(name, sizeof(name), "net%zu", i);
-		r = machine_add_virtio(m, name, 1);
-	}
-	if (!r && cfg->console)
-		r = machine_add_virtio(m, "console0", 3);
-	if (!r && cfg->rng)
-		r = machine_add_virtio(m, "rng0", 4);
 	if (r)
 		return fail(err, errlen, LC_ERR_DEVICE_MEMORY_OVERLAP,
 			    "the machine layout does not fit: %s", strerror(-r));
@@ -380,6 +279,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	     size_t errlen)
 {
 	static struct machine m;
+	struct planned dev[MACHINE_MAX_VIRTIO];
 	struct handoff h = { .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
 			     .worker_serial = -1, .worker_ctl = -1, .console_host = -1 };
 	int code = 0;
@@ -387,7 +287,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	*vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
 	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++)
 		h.backend[i] = -1;
-	if ((code = plan_machine(cfg, &m, err, errlen)))
+	if ((code = plan_machine(cfg, &m, dev, err, errlen)))
 		return code;
 	h.kernel_fd = open(cfg->kernel, O_RDONLY | O_CLOEXEC);
 	if (h.kernel_fd < 0) {
@@ -428,7 +328,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 		goto out;
 	}
 	for (size_t i = 0; i < m.nvirtio && !code; i++)
-		code = start_device(vm, cfg, env, &m, i, &h, err, errlen);
+		code = start_device(vm, cfg, env, &m, i, dev[i], &h, err, errlen);
 	if (!code)
 		code = start_worker(vm, cfg, env, &m, &h, err, errlen);
 out:

@@ -11,8 +11,9 @@
  * when it fails, so the caller stops and reaps it the same way in every
  * case; vm_release() then closes what is left.
  *
- * Devices are named as the machine description names them: blk0.., net0..,
- * console0, rng0; the worker is "vcpu-worker". */
+ * Devices are named as the machine description names them, by their kind's
+ * prefix and index (device_kind.h): blk0.., net0.., console0, rng0; the
+ * worker is "vcpu-worker". */
 #ifndef CELLVM_VM_H
 #define CELLVM_VM_H
 
@@ -22,6 +23,7 @@
 
 #include "child_log.h"
 #include "config.h"
+#include "device_kind.h"
 #include "log.h"
 #include "machine.h"
 #include "spawner.h"
@@ -41,7 +43,7 @@ struct vm_child {
 /* The binaries vm_build() may start: the worker, then each device binary in
  * device_dir ("cellvm-blk", ...). The spawner is told to start these and
  * nothing else. */
-#define VM_BINARIES 5
+#define VM_BINARIES (1 + DEVICE_KINDS)
 #define VM_PATH_MAX 4096
 void vm_binaries(const char *worker, const char *device_dir,
 		 char out[VM_BINARIES][VM_PATH_MAX]);

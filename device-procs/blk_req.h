@@ -14,8 +14,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define VIRTIO_ID_BLOCK 2
-
 #define BLK_SECTOR_SHIFT 9
 #define BLK_SECTOR_SIZE 512u
 #define BLK_HDR_SIZE 16u

@@ -14,8 +14,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define VIRTIO_ID_NET 1
-
 #define NET_HDR_SIZE 12u
 #define NET_ETH_HLEN 14u
 /* The largest frame either way: a 64 KiB GSO packet plus link headers. */

@@ -155,7 +155,8 @@ static void gen_machine(void)
 	struct machine m;
 	static uint8_t blob[4096];
 	if (machine_layout(&m, 2, 256ull << 20, "console=ttyS0 panic=-1") != 0 ||
-	    machine_add_virtio(&m, "blk0", 2) != 0 || machine_add_virtio(&m, "rng0", 4) != 0)
+	    machine_add_virtio(&m, "blk0", VIRTIO_ID_BLOCK) != 0 ||
+	    machine_add_virtio(&m, "rng0", VIRTIO_ID_RNG) != 0)
 		exit(1);
 	int n = machine_to_fdt(&m, blob, sizeof(blob));
 	if (n < 0)

@@ -53,8 +53,10 @@ sources() {
 	fuzz_blk_req) echo "$s/device-procs/blk_req.c $s/common/iov.c $s/common/log.c" ;;
 	fuzz_backend) echo "$s/device-procs/backend.c $s/common/vhost_user.c $s/common/msg.c" \
 		"$s/common/guest_mem.c $s/common/virtq.c $s/common/event_loop.c $s/common/log.c" ;;
-	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c $s/controller/json_words.c" ;;
+	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c $s/controller/json_words.c" \
+		"$s/controller/json_strict.c" ;;
 	fuzz_config) echo "$s/controller/config.c $s/controller/json_words.c $s/common/cli.c" \
+		"$s/controller/json_strict.c" \
 		"$s/common/log.c $s/common/sandbox_mode.c" ;;
 	fuzz_worker_ctl) echo "$s/common/worker_ctl.c $s/common/msg.c $s/common/log.c" ;;
 	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c $s/common/seccomp_consts.c" \

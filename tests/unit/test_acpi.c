@@ -82,7 +82,7 @@ static void fill_machine(struct machine *m, uint32_t cpus, size_t nvirtio)
 	for (size_t i = 0; i < nvirtio; i++) {
 		struct machine_virtio *v = &m->virtio[i];
 		snprintf(v->name, sizeof(v->name), "dev%u", (unsigned)i % 10);
-		v->device_id = 2;
+		v->device_id = VIRTIO_ID_BLOCK;
 		v->base = MACHINE_VIRTIO_BASE + (nvirtio - 1 - i) * MACHINE_VIRTIO_SIZE;
 		v->gsi = MACHINE_VIRTIO_GSI_BASE + (uint32_t)i;
 	}

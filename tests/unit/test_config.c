@@ -232,7 +232,7 @@ Test(config, document_size_limit)
 	memset(json, ' ', n);
 	memcpy(json, "{\"kernel\":\"/k\"}", 15);
 	cr_assert_eq(parse_bytes(json, n), -EINVAL);
-	cr_assert_str_eq(err, "the config is 1048577 bytes: at most 1048576; is this the right file?");
+	cr_assert_str_eq(err, "the config is 1048577 bytes: at most 1048576");
 	cr_assert_eq(parse_bytes(json, n - 1), 0, "%s", err); /* exactly at the limit */
 	free(json);
 }
@@ -256,7 +256,6 @@ Test(config, cpus)
 	expect_err(with("'cpus':2e0"), "cpus: want an integer from 1 to 32, not a number");
 	expect_err(with("'cpus':true"), "cpus: want an integer from 1 to 32, not a boolean");
 	expect_err(with("'cpus':null"), "cpus: want an integer from 1 to 32, not null");
-	expect_err(with("'cpus':Infinity"), "cpus: want an integer");
 }
 
 /* ------------------------------------------------------------ memory */
@@ -707,13 +706,13 @@ Test(config, embedded_nul)
 {
 	const char nul_mid[] = "{\"kernel\":\"/k\0x\"}";
 	cr_assert_eq(parse_bytes(nul_mid, sizeof(nul_mid) - 1), -EINVAL);
-	cr_assert_str_eq(err, "line 1, column 14: a NUL byte: the config must be JSON text");
+	cr_assert_str_eq(err, "line 1, column 14: a NUL byte: want JSON text");
 	const char nul_end[] = "{\"kernel\":\"/k\"}\0";
 	cr_assert_eq(parse_bytes(nul_end, sizeof(nul_end) - 1), -EINVAL);
-	cr_assert_str_eq(err, "line 1, column 16: a NUL byte: the config must be JSON text");
+	cr_assert_str_eq(err, "line 1, column 16: a NUL byte: want JSON text");
 	const char nul_ws[] = "\n\0{\"kernel\":\"/k\"}";
 	cr_assert_eq(parse_bytes(nul_ws, sizeof(nul_ws) - 1), -EINVAL);
-	cr_assert_str_eq(err, "line 2, column 1: a NUL byte: the config must be JSON text");
+	cr_assert_str_eq(err, "line 2, column 1: a NUL byte: want JSON text");
 	/* \u0000 in a value: the path would end there. */
 	expect_err(J("{'kernel':'/k\\u0000/x'}"), "kernel: contains a NUL character (\\u0000): remove it");
 	expect_err(with("'cmdline':'a\\u0000'"), "cmdline: contains a NUL character");
@@ -739,10 +738,10 @@ Test(config, utf8)
 		"{'kernel':'/\xe2\x82'}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		expect_err(J(bad[i]), "line 1, column 13: not valid UTF-8: save the config as UTF-8");
+		expect_err(J(bad[i]), "line 1, column 13: not valid UTF-8");
 	const char cut[] = "{\"kernel\":\"/k\"}\xf0\x9f\x98";
 	cr_assert_eq(parse_bytes(cut, sizeof(cut) - 1), -EINVAL);
-	cr_assert_str_eq(err, "line 1, column 16: not valid UTF-8: save the config as UTF-8");
+	cr_assert_str_eq(err, "line 1, column 16: not valid UTF-8");
 	expect_err("\xef\xbb\xbf{\"kernel\":\"/k\"}", "the config starts with a byte-order mark: save it without one");
 }
 
@@ -771,9 +770,9 @@ Test(config, depth_limit)
 Test(config, not_json)
 {
 	cr_assert_eq(parse_bytes("", 0), -EINVAL);
-	cr_assert_str_eq(err, "the config is empty: want a JSON object such as {\"kernel\": \"/boot/vmlinuz\"}");
+	cr_assert_str_eq(err, "the config is empty: want a JSON object ({...})");
 	cr_assert_eq(vm_config_parse(NULL, 0, &cfg, err, sizeof(err)), -EINVAL);
-	cr_assert_str_eq(err, "the config is empty: want a JSON object such as {\"kernel\": \"/boot/vmlinuz\"}");
+	cr_assert_str_eq(err, "the config is empty: want a JSON object ({...})");
 	expect_err(" \n\t ", "the config is empty");
 	expect_err("[{\"kernel\":\"/k\"}]", "line 1, column 1: want a JSON object ({...}) at the top level");
 	expect_err("\n  1", "line 2, column 3: want a JSON object ({...}) at the top level");
@@ -796,6 +795,12 @@ Test(config, json_c_leniencies_refused)
 	expect_err("{\"kernel\":\"/k\",'cpus':2}", "line 1, column 16: strings take double quotes");
 	expect_err("{\"kernel\":\"/k\tx\"}", "line 1, column 14: a control character in a string: write it as an escape such as \\n or \\t");
 	expect_err("{\"kernel\":\"/k\",\"cmdline\":\"a\nb\"}", "line 1, column 28: a control character in a string");
+	/* Before the one strict check (json_strict.h) the config took these to
+	 * the schema, which refused them only as a wrong type. */
+	expect_err(with("'cpus':NaN"), "line 1, column 34: NaN and Infinity are not JSON");
+	expect_err(with("'cpus':Infinity"), "line 1, column 34: NaN and Infinity are not JSON");
+	expect_err(with("'cpus':-Infinity"), "line 1, column 35: NaN and Infinity are not JSON");
+	expect_ok(with("'cmdline':'NaN Infinity'"));
 	/* Escaped, they are fine. */
 	expect_ok(J("{'kernel':'/k','cmdline':'a\\tb\\n\\'\\\\'}"));
 	cr_assert_str_eq(cfg.cmdline, "a\tb\n\"\\");

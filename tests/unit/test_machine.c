@@ -201,8 +201,8 @@ static void setup(void)
 {
 	memset(&ov, 0, sizeof(ov));
 	cr_assert_eq(machine_layout(&base_m, 2, 4 * GIB, "console=ttyS0"), 0);
-	cr_assert_eq(machine_add_virtio(&base_m, "blk0", 2), 0);
-	cr_assert_eq(machine_add_virtio(&base_m, "net0", 1), 0);
+	cr_assert_eq(machine_add_virtio(&base_m, "blk0", VIRTIO_ID_BLOCK), 0);
+	cr_assert_eq(machine_add_virtio(&base_m, "net0", VIRTIO_ID_NET), 0);
 	tm_from(&base, &base_m);
 }
 
@@ -288,17 +288,19 @@ Test(machine, layout_above_3_gib_splits)
 
 Test(machine, eight_devices)
 {
+	static const uint32_t ids[] = { VIRTIO_ID_NET, VIRTIO_ID_BLOCK, VIRTIO_ID_CONSOLE,
+					VIRTIO_ID_RNG };
 	struct machine m;
 	char name[16];
 	cr_assert_eq(machine_layout(&m, 2, 256 * MIB, "console=hvc0"), 0);
 	for (int i = 0; i < MACHINE_MAX_VIRTIO; i++) {
 		snprintf(name, sizeof(name), "dev-%c_x", (char)('0' + i));
-		cr_assert_eq(machine_add_virtio(&m, name, (uint32_t)(i % 4 + 1)), 0);
+		cr_assert_eq(machine_add_virtio(&m, name, ids[i % 4]), 0);
 		cr_assert_eq(m.virtio[i].base, MACHINE_VIRTIO_BASE + (uint64_t)i * MACHINE_VIRTIO_SIZE);
 		cr_assert_eq(m.virtio[i].gsi, MACHINE_VIRTIO_GSI_BASE + (uint32_t)i);
 		cr_assert_str_eq(m.virtio[i].name, name);
 	}
-	cr_assert_eq(machine_add_virtio(&m, "one-more", 4), -ENOSPC);
+	cr_assert_eq(machine_add_virtio(&m, "one-more", VIRTIO_ID_RNG), -ENOSPC);
 	cr_assert_eq(m.nvirtio, MACHINE_MAX_VIRTIO);
 	round_trip(&m);
 }
@@ -310,7 +312,7 @@ Test(machine, longest_cmdline_and_name)
 	memset(cmdline, 'a', sizeof(cmdline) - 1);
 	cmdline[sizeof(cmdline) - 1] = '\0';
 	cr_assert_eq(machine_layout(&m, 1, 64 * MIB, cmdline), 0);
-	cr_assert_eq(machine_add_virtio(&m, "abcdefghij-_789", 3), 0);
+	cr_assert_eq(machine_add_virtio(&m, "abcdefghij-_789", VIRTIO_ID_CONSOLE), 0);
 	round_trip(&m);
 }
 
@@ -329,7 +331,7 @@ Test(machine, add_takes_lowest_free_slot)
 	base.virtio[0].gsi = MACHINE_VIRTIO_GSI_BASE + 1;
 	struct machine m;
 	cr_assert_eq(parse_tm(&base, &m), 0);
-	cr_assert_eq(machine_add_virtio(&m, "rng0", 4), 0);
+	cr_assert_eq(machine_add_virtio(&m, "rng0", VIRTIO_ID_RNG), 0);
 	cr_assert_eq(m.virtio[1].base, MACHINE_VIRTIO_BASE + MACHINE_VIRTIO_SIZE);
 	cr_assert_eq(m.virtio[1].gsi, MACHINE_VIRTIO_GSI_BASE);
 	round_trip(&m);
@@ -375,16 +377,16 @@ static void add_refused(struct machine *m, const char *name, uint32_t id)
 Test(machine, add_virtio_refusals)
 {
 	struct machine m = base_m;
-	add_refused(&m, "", 2);
-	add_refused(&m, "abcdefghijklmnop", 2); /* 16 characters */
-	add_refused(&m, "Blk0", 2);
-	add_refused(&m, "blk/0", 2);
-	add_refused(&m, "blk@0", 2);
-	add_refused(&m, "blk 0", 2);
-	add_refused(&m, "blk.0", 2);
-	add_refused(&m, "blk0", 2); /* taken */
+	add_refused(&m, "", VIRTIO_ID_BLOCK);
+	add_refused(&m, "abcdefghijklmnop", VIRTIO_ID_BLOCK); /* 16 characters */
+	add_refused(&m, "Blk0", VIRTIO_ID_BLOCK);
+	add_refused(&m, "blk/0", VIRTIO_ID_BLOCK);
+	add_refused(&m, "blk@0", VIRTIO_ID_BLOCK);
+	add_refused(&m, "blk 0", VIRTIO_ID_BLOCK);
+	add_refused(&m, "blk.0", VIRTIO_ID_BLOCK);
+	add_refused(&m, "blk0", VIRTIO_ID_BLOCK); /* taken */
 	add_refused(&m, "rng0", 0);
-	cr_assert_eq(machine_add_virtio(&m, "rng0", 4), 0);
+	cr_assert_eq(machine_add_virtio(&m, "rng0", VIRTIO_ID_RNG), 0);
 }
 
 static void to_fdt_refused(const struct machine *m, const char *why)
@@ -778,7 +780,7 @@ Test(machine, virtio_refusals)
 	base.virtio[1].name = "net0";
 	base.virtio[1].id = 0;
 	refused(&base, "device id 0");
-	base.virtio[1].id = 1;
+	base.virtio[1].id = VIRTIO_ID_NET;
 
 	uint64_t bad_bases[] = { MACHINE_LOW_RAM_END, MACHINE_VIRTIO_BASE - MACHINE_VIRTIO_SIZE,
 				 MACHINE_VIRTIO_BASE + MACHINE_MAX_VIRTIO * MACHINE_VIRTIO_SIZE,

@@ -235,18 +235,18 @@ Test(rpc, request_bytes_that_are_not_one_object)
 {
 	req_err_bytes("{\"id\":1,\0\"method\":\"Run\"}", 25, "byte 8: a NUL byte");
 	req_err_bytes("{\"id\":1,\"method\":\"Run\"}\0", 24, "byte 23: a NUL byte");
-	req_err("", "empty: want a JSON object");
-	req_err(" \n\t", "empty: want a JSON object");
+	req_err("", "the body is empty: want a JSON object");
+	req_err(" \n\t", "the body is empty: want a JSON object");
 	req_err("[{\"id\":1,\"method\":\"Run\"}]", "byte 0: want a JSON object");
 	req_err("  1", "byte 2: want a JSON object");
 	req_err("\"x\"", "byte 0: want a JSON object");
 	req_err("null", "byte 0: want a JSON object");
-	req_err("\xef\xbb\xbf{}", "byte 0: want a JSON object");
-	req_err(J("{'id':1,'method':'Run'"), "the JSON ends early, at byte 22");
-	req_err(J("{'id':1,"), "the JSON ends early");
-	req_err(J("{'id' 1}"), "byte 6: not valid JSON (object property name separator");
-	req_err(J("{'id':1,}"), "byte 8: not valid JSON");
-	req_err(J("{'id':01}"), "byte 8: not valid JSON");
+	req_err("\xef\xbb\xbf{}", "the body starts with a byte-order mark");
+	req_err(J("{'id':1,'method':'Run'"), "byte 22: the JSON ends early");
+	req_err(J("{'id':1,"), "byte 8: the JSON ends early");
+	req_err(J("{'id' 1}"), "byte 6: object property name separator");
+	req_err(J("{'id':1,}"), "byte 8: unexpected character: not valid JSON");
+	req_err(J("{'id':01}"), "byte 8: number expected: not valid JSON");
 	req_err(J("{'id':1,'method':'Run'} x"), "byte 24: more after the JSON object");
 	req_err(J("{'id':1,'method':'Run'}{}"), "byte 23: more after the JSON object");
 	req_err(J("{'id':1,'method':'Run'}\n\f"), "byte 24: more after the JSON object");
@@ -303,7 +303,7 @@ Test(rpc, request_size_limit)
 	cr_assert_eq(parse_req_bytes(big, RPC_MAX_BODY, &r), 0, "%s", err);
 	rpc_request_free(&r);
 	memcpy(big + RPC_MAX_BODY - 2, "\"}}", 3);
-	req_err_bytes(big, RPC_MAX_BODY + 1, "65537 bytes: at most 65536");
+	req_err_bytes(big, RPC_MAX_BODY + 1, "the body is 65537 bytes: at most 65536");
 }
 
 Test(rpc, request_id_rules)
@@ -366,18 +366,19 @@ Test(rpc, request_keys_known_and_once)
 	req_err(J("{'id':1,'method':'Run','foo':1}"),
 		"unknown key \"foo\": a request has id, method and params");
 	req_err(J("{'id':1,'method':'Run','Id':1}"), "unknown key \"Id\"");
-	req_err(J("{'id':1,'method':'Run','id\\u0000':2}"), "unknown key \"id\\x00\"");
-	req_err(J("{'id':1,'method':'Run','\\u0000':2}"), "unknown key \"\\x00\"");
-	req_err(J("{'id':1,'method':'Run','id':2}"), "duplicate key \"id\": give each key once");
-	req_err(J("{'id':1,'method':'Run','method':'Stop'}"), "duplicate key \"method\"");
-	req_err(J("{'id':1,'method':'Run','\\u0069d':1}"), "duplicate key \"id\"");
+	req_err(J("{'id':1,'method':'Run','id\\u0000':2}"), "byte 23: key \"id\\x00\" contains a NUL character");
+	req_err(J("{'id':1,'method':'Run','\\u0000':2}"), "byte 23: key \"\\x00\" contains a NUL character");
+	req_err(J("{'id':1,'method':'Run','id':2}"), "byte 23: duplicate key \"id\": give each key once");
+	req_err(J("{'id':1,'method':'Run','method':'Stop'}"), "byte 23: duplicate key \"method\"");
+	req_err(J("{'id':1,'method':'Run','\\u0069d':1}"), "byte 23: duplicate key \"id\"");
 	req_err(J("{'id':1,'method':'Create','params':{},'params':{}}"),
-		"duplicate key \"params\"");
-	/* Keys inside params are the config parser's. */
-	struct rpc_request r;
-	req_ok(J("{'id':1,'method':'Create','params':{'a':1,'a':2}}"), &r);
-	cr_assert_str_eq(r.params, J("{'a':1,'a':2}"));
-	rpc_request_free(&r);
+		"byte 38: duplicate key \"params\"");
+	/* Inside params too, and at any depth: the one strict check (before it,
+	 * the codec let the config parser find these). */
+	req_err(J("{'id':1,'method':'Create','params':{'a':1,'a':2}}"),
+		"byte 42: params: duplicate key \"a\": give each key once");
+	req_err(J("{'id':1,'method':'Create','params':{'b':[{'a\\u0000':1}]}}"),
+		"byte 42: params.b[0]: key \"a\\x00\" contains a NUL character");
 }
 
 Test(rpc, error_messages_are_cut_and_optional)
@@ -556,11 +557,13 @@ Test(rpc, error_message_is_cut_at_a_character)
 	rep_ok(body_of(rpc_encode_error(1, 1, msg, frame, sizeof(frame))), &r);
 	cr_assert_eq(strlen(r.message), 255);
 	cr_assert_str_eq(r.message + 252, "\xe2\x82\xac");
-	/* Not UTF-8: at most 3 bytes are stepped back over. */
+	/* Not UTF-8: each stray byte is sent as '?' (the peer would refuse the
+	 * body otherwise), so nothing is stepped back over. */
 	memset(msg, 0x80, 300);
 	msg[300] = '\0';
 	rep_ok(body_of(rpc_encode_error(1, 1, msg, frame, sizeof(frame))), &r);
-	cr_assert_eq(strlen(r.message), 252);
+	cr_assert_eq(strlen(r.message), RPC_MESSAGE_MAX - 1);
+	cr_assert_eq(strspn(r.message, "?"), RPC_MESSAGE_MAX - 1);
 }
 
 Test(rpc, epitaph_roundtrip)
@@ -611,6 +614,23 @@ Test(rpc, encode_reply_refuses_bad_arguments)
 	cr_assert_gt(rpc_encode_error(1, 1, msg, frame, sizeof(frame)), 0);
 }
 
+/* What the RPC let through before it shared the config's strict check
+ * (json_strict.h): each was accepted by rpc_parse_reply. */
+Test(rpc, reply_text_is_as_strict_as_a_config)
+{
+	rep_err(J("{'id':1,'ok':true,'result':{'a':1,'a':2}}"), "byte 34: result: duplicate key \"a\": give each key once");
+	rep_err(J("{'id':1,'ok':true,'result':{'a\\u0000':1}}"),
+		"byte 28: result: key \"a\\x00\" contains a NUL character");
+	rep_err(J("{'id':1,'ok':true,'result':{'a':'\xc0\x80'}}"), "byte 33: not valid UTF-8");
+	rep_err(J("{'id':1,'ok':true,'result':{'a':'\xed\xa0\x80'}}"), "byte 33: not valid UTF-8");
+	rep_err(J("{'id':1,'ok':false,'error':{'code':1,'name':'INTERNAL_ERROR','message':'\xff'}}"),
+		"byte 72: not valid UTF-8");
+	rep_err("\xef\xbb\xbf{\"epitaph\":\"ok\"}", "the body starts with a byte-order mark");
+	/* And the encoders embed only what the parsers take. */
+	cr_assert_eq(rpc_encode_ok(1, J("{'a':1,'a':2}"), frame, sizeof(frame)), -EINVAL);
+	cr_assert_eq(rpc_encode_ok(1, "{\"a\":\"\xff\"}", frame, sizeof(frame)), -EINVAL);
+}
+
 Test(rpc, reply_shape_rules)
 {
 	rep_err(J("{'ok':true}"), "\"id\" is missing: want an integer 0..4294967295");
@@ -632,9 +652,9 @@ Test(rpc, reply_shape_rules)
 	rep_err(J("{'id':1,'ok':true,'method':'Run'}"),
 		"unknown key \"method\": a reply has id, ok, result and error; an epitaph has "
 		"epitaph alone");
-	rep_err(J("{'id':1,'ok':true,'ok':false}"), "duplicate key \"ok\"");
-	rep_err(J("{'id':1,'ok':true,'result':{},'result':{}}"), "duplicate key \"result\"");
-	rep_err(J("{'id':1,'ok':true,'id':1}"), "duplicate key \"id\"");
+	rep_err(J("{'id':1,'ok':true,'ok':false}"), "byte 18: duplicate key \"ok\"");
+	rep_err(J("{'id':1,'ok':true,'result':{},'result':{}}"), "byte 30: duplicate key \"result\"");
+	rep_err(J("{'id':1,'ok':true,'id':1}"), "byte 18: duplicate key \"id\"");
 	rep_err(J("{'id':1,'ok':true} 1"), "byte 19: more after the JSON object");
 	rep_err(J("{'id':1,'ok':true,'result':{'a':NaN}}"), "byte 32: NaN and Infinity");
 	rep_err("[]", "byte 0: want a JSON object");
@@ -665,7 +685,7 @@ Test(rpc, reply_error_object_rules)
 	rep_err(E("'code':13,'name':'NOT_CREATED','message':'m','reason':'r'"),
 		"\"error\": unknown key \"reason\": it has code, name and message");
 	rep_err(E("'code':13,'name':'NOT_CREATED','message':'m','code':13"),
-		"\"error\": duplicate key \"code\"");
+		"byte 73: error: duplicate key \"code\"");
 #undef E
 }
 
@@ -680,7 +700,7 @@ Test(rpc, epitaph_rules)
 		"\"epitaph\": want \"ok\" or \"internal\", not \"ok\\x00\"");
 	rep_err(J("{'epitaph':'internal\\u0000'}"), "\"epitaph\": want \"ok\" or \"internal\"");
 	rep_err(J("{'epitaph':true}"), "\"epitaph\": want \"ok\" or \"internal\", not a boolean");
-	rep_err(J("{'epitaph':'ok','epitaph':'ok'}"), "duplicate key \"epitaph\"");
+	rep_err(J("{'epitaph':'ok','epitaph':'ok'}"), "byte 16: duplicate key \"epitaph\"");
 }
 
 /* ---------------------------------------------------------- the reader */

@@ -1,0 +1,129 @@
+#include "device_kind.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lifecycle.h"
+#include "tap.h"
+#include "virtio_ids.h"
+
+/* The resource's fd number as the plans' arguments spell it. */
+#define RESOURCE_FD "4"
+_Static_assert(DEVICE_FD_RESOURCE == 4, "RESOURCE_FD spells DEVICE_FD_RESOURCE");
+
+static size_t count_block(const struct vm_config *cfg)
+{
+	return cfg->nblock;
+}
+
+static size_t count_net(const struct vm_config *cfg)
+{
+	return cfg->nnet;
+}
+
+static size_t count_console(const struct vm_config *cfg)
+{
+	return cfg->console;
+}
+
+static size_t count_rng(const struct vm_config *cfg)
+{
+	return cfg->rng;
+}
+
+static int plan_block(const struct vm_config *cfg, size_t idx, const char *name,
+		      struct device_plan *p, char *err, size_t errlen)
+{
+	const struct vm_block_device *d = &cfg->block[idx];
+	if (d->backend == VM_BACKEND_VHOST_USER) {
+		p->socket = d->vhost_user_socket;
+		return 0;
+	}
+	p->sandbox = d->sandbox;
+	p->resource = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (p->resource < 0) {
+		snprintf(err, errlen, "%s: disk %s: %s%s", name, d->path, strerror(errno),
+			 errno == EACCES || errno == EROFS ? " (read_only: true?)" : "");
+		return LC_ERR_DEVICE_START_FAILURE;
+	}
+	size_t a = 0;
+	p->args[a++] = "--disk-fd";
+	p->args[a++] = RESOURCE_FD;
+	if (d->read_only)
+		p->args[a++] = "--read-only";
+	if (d->serial[0]) {
+		p->args[a++] = "--serial";
+		p->args[a++] = d->serial;
+	}
+	return 0;
+}
+
+static int plan_net(const struct vm_config *cfg, size_t idx, const char *name,
+		    struct device_plan *p, char *err, size_t errlen)
+{
+	const struct vm_net_device *d = &cfg->net[idx];
+	if (d->backend == VM_BACKEND_VHOST_USER) {
+		p->socket = d->vhost_user_socket;
+		return 0;
+	}
+	p->sandbox = d->sandbox;
+	p->resource = tap_open(d->tap);
+	if (p->resource < 0) {
+		snprintf(err, errlen,
+			 "%s: tap %s: %s (create it with `ip tuntap add %s mode tap user UID "
+			 "vnet_hdr` or run the controller as root)",
+			 name, d->tap, strerror(-p->resource), d->tap);
+		return LC_ERR_DEVICE_START_FAILURE;
+	}
+	p->args[0] = "--tap-fd";
+	p->args[1] = RESOURCE_FD;
+	if (d->has_mac) {
+		snprintf(p->mac, sizeof(p->mac), "%02x:%02x:%02x:%02x:%02x:%02x", d->mac[0],
+			 d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5]);
+		p->args[2] = "--mac";
+		p->args[3] = p->mac;
+	}
+	return 0;
+}
+
+/* The console's host side is a socketpair: the device gets one end, the
+ * controller keeps the other for the console hub. */
+static int plan_console(const struct vm_config *cfg, size_t idx, const char *name,
+			struct device_plan *p, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)idx;
+	int cv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) < 0) {
+		snprintf(err, errlen, "%s: socketpair: %s", name, strerror(errno));
+		return LC_ERR_INTERNAL_ERROR;
+	}
+	p->host = cv[0];
+	p->resource = cv[1];
+	p->args[0] = "--host-fd";
+	p->args[1] = RESOURCE_FD;
+	return 0;
+}
+
+static int plan_rng(const struct vm_config *cfg, size_t idx, const char *name,
+		    struct device_plan *p, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)idx;
+	(void)name;
+	(void)p;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+const struct device_kind device_kinds[DEVICE_KINDS] = {
+	{ VIRTIO_ID_BLOCK, "blk", "cellvm-blk", count_block, plan_block },
+	{ VIRTIO_ID_NET, "net", "cellvm-net", count_net, plan_net },
+	{ VIRTIO_ID_CONSOLE, "console", "cellvm-console", count_console, plan_console },
+	{ VIRTIO_ID_RNG, "rng", "cellvm-rng", count_rng, plan_rng },
+};

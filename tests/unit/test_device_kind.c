@@ -1,0 +1,98 @@
+/* The table of device kinds: what a new row must keep true, and the plans
+ * that need no privilege (rng, console, an external backend). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device_kind.h"
+#include "machine.h"
+
+Test(device_kind, rows_are_distinct_and_names_fit)
+{
+	for (size_t k = 0; k < DEVICE_KINDS; k++) {
+		const struct device_kind *a = &device_kinds[k];
+		char name[64];
+		/* The highest index a config can ask for still makes a machine name. */
+		snprintf(name, sizeof(name), "%s%d", a->prefix, MACHINE_MAX_VIRTIO - 1);
+		cr_expect_lt(strlen(name), MACHINE_NAME_MAX, "%s", name);
+		cr_expect(a->virtio_id && a->count && a->plan && a->binary[0], "row %zu", k);
+		for (size_t j = 0; j < k; j++) {
+			const struct device_kind *b = &device_kinds[j];
+			cr_expect_neq(a->virtio_id, b->virtio_id, "rows %zu and %zu", j, k);
+			cr_expect_str_neq(a->prefix, b->prefix);
+			cr_expect_str_neq(a->binary, b->binary);
+		}
+	}
+}
+
+/* The order the machine and the docs promise. */
+Test(device_kind, machine_order)
+{
+	static const uint32_t want[] = { VIRTIO_ID_BLOCK, VIRTIO_ID_NET, VIRTIO_ID_CONSOLE,
+					 VIRTIO_ID_RNG };
+	cr_assert_eq(DEVICE_KINDS, sizeof(want) / sizeof(want[0]));
+	for (size_t k = 0; k < DEVICE_KINDS; k++)
+		cr_expect_eq(device_kinds[k].virtio_id, want[k], "row %zu", k);
+}
+
+static const struct device_kind *kind(uint32_t id)
+{
+	for (size_t k = 0; k < DEVICE_KINDS; k++)
+		if (device_kinds[k].virtio_id == id)
+			return &device_kinds[k];
+	cr_assert_fail("no row for id %u", id);
+	return NULL;
+}
+
+static struct device_plan fresh(void)
+{
+	return (struct device_plan){ .sandbox = SANDBOX_ON, .resource = -1, .host = -1 };
+}
+
+Test(device_kind, counts_follow_the_config)
+{
+	static struct vm_config cfg = { .nblock = 3, .nnet = 2, .console = true };
+	cr_expect_eq(kind(VIRTIO_ID_BLOCK)->count(&cfg), 3);
+	cr_expect_eq(kind(VIRTIO_ID_NET)->count(&cfg), 2);
+	cr_expect_eq(kind(VIRTIO_ID_CONSOLE)->count(&cfg), 1);
+	cr_expect_eq(kind(VIRTIO_ID_RNG)->count(&cfg), 0);
+}
+
+Test(device_kind, plans)
+{
+	static struct vm_config cfg;
+	char err[256] = "";
+	struct device_plan p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_RNG)->plan(&cfg, 0, "rng0", &p, err, sizeof(err)), 0);
+	cr_expect(!p.args[0] && p.resource < 0 && p.host < 0 && !p.socket);
+
+	p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_CONSOLE)->plan(&cfg, 0, "console0", &p, err, sizeof(err)), 0);
+	cr_expect_str_eq(p.args[0], "--host-fd");
+	cr_expect_str_eq(p.args[1], "4");
+	/* The two ends are connected: what the controller writes, the device reads. */
+	char c = 0;
+	cr_assert_eq(write(p.host, "x", 1), 1);
+	cr_assert_eq(read(p.resource, &c, 1), 1);
+	cr_expect_eq(c, 'x');
+	close(p.host);
+	close(p.resource);
+
+	/* An external backend: a socket to connect to, nothing opened. */
+	cfg.nblock = 1;
+	cfg.block[0].backend = VM_BACKEND_VHOST_USER;
+	strcpy(cfg.block[0].vhost_user_socket, "/run/qsd.sock");
+	p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, "blk0", &p, err, sizeof(err)), 0);
+	cr_expect_str_eq(p.socket, "/run/qsd.sock");
+	cr_expect(p.resource < 0 && !p.args[0]);
+
+	/* A disk that cannot be opened: the user's line names the device. */
+	cfg.block[0] = (struct vm_block_device){ .backend = VM_BACKEND_CELLVM,
+						 .path = "/nonexistent/disk.img" };
+	p = fresh();
+	cr_expect_gt(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, "blk0", &p, err, sizeof(err)), 0);
+	cr_expect_eq(p.resource, -1);
+	cr_expect(strstr(err, "blk0: disk /nonexistent/disk.img: No such file"), "%s", err);
+}
