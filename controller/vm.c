@@ -17,28 +17,17 @@
 #include "lifecycle.h"
 #include "spawn_msg.h"
 #include "tap.h"
+#include "worker_args.h"
 
-/* Fd numbers in the worker: fixed, so a command line reads the same in every
- * log (a device's are in device_kind.h). */
-enum {
-	FD_W_MACHINE = 3,
-	FD_W_MEM,
-	FD_W_KERNEL,
-	FD_W_INITRD,
-	FD_W_SERIAL,
-	FD_W_CONTROL,
-	FD_W_KVM,
-	FD_W_BACKEND0, /* one per virtio device, in machine order */
-};
 /* Every fd of the worker goes to the spawner in one request. */
-_Static_assert(FD_W_BACKEND0 - 3 + MACHINE_MAX_VIRTIO <= SPAWN_MSG_MAX_FDS,
+_Static_assert(WORKER_MAX_FDS <= SPAWN_MSG_MAX_FDS,
 	       "the worker's fds do not fit one spawn request");
 
 #define FDT_MAX 65536
 
 /* The fds being handed to the children, closed once they are spawned. */
 struct handoff {
-	int machine_fd, mem_fd, kernel_fd, initrd_fd, worker_serial, worker_ctl, console_host;
+	int machine_fd, mem_fd, kernel_fd, initrd_fd, worker_serial, worker_ctl;
 	int backend[MACHINE_MAX_VIRTIO]; /* the worker's ends */
 };
 
@@ -214,43 +203,29 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
 			const struct machine *m, const struct handoff *h, char *err, size_t errlen)
 {
-	const char *path = env->worker;
-	static const char *const fdnums[] = { "3", "4", "5", "6", "7", "8", "9" };
-	char bargs[MACHINE_MAX_VIRTIO][MACHINE_NAME_MAX + 8];
-	const char *argv[64] = { "cellvm-vcpu", "--machine-fd", fdnums[FD_W_MACHINE - 3],
-				 "--mem-fd", fdnums[FD_W_MEM - 3], "--kernel-fd",
-				 fdnums[FD_W_KERNEL - 3], "--serial-fd", fdnums[FD_W_SERIAL - 3],
-				 "--control-fd", fdnums[FD_W_CONTROL - 3], "--log-level",
-				 log_level_name(env->log_level) };
-	size_t a = add_sandbox_args(argv, 13, cfg->sandbox, env);
-	struct spawn_fd fds[FD_W_BACKEND0 - 3 + MACHINE_MAX_VIRTIO] = {
-		{ h->machine_fd, FD_W_MACHINE }, { h->mem_fd, FD_W_MEM },
-		{ h->kernel_fd, FD_W_KERNEL }, { h->worker_serial, FD_W_SERIAL },
-		{ h->worker_ctl, FD_W_CONTROL },
-	};
-	size_t nfds = 5;
-	if (h->initrd_fd >= 0) {
-		argv[a++] = "--initrd-fd";
-		argv[a++] = fdnums[FD_W_INITRD - 3];
-		fds[nfds++] = (struct spawn_fd){ h->initrd_fd, FD_W_INITRD };
-	}
-	if (env->kvm_fd >= 0) {
-		argv[a++] = "--kvm-fd";
-		argv[a++] = fdnums[FD_W_KVM - 3];
-		fds[nfds++] = (struct spawn_fd){ env->kvm_fd, FD_W_KVM };
-	}
+	struct worker_given g = { .machine = h->machine_fd, .mem = h->mem_fd,
+				  .kernel = h->kernel_fd, .initrd = h->initrd_fd,
+				  .serial = h->worker_serial, .control = h->worker_ctl,
+				  .kvm = env->kvm_fd, .nbackends = m->nvirtio };
 	for (size_t i = 0; i < m->nvirtio; i++) {
-		snprintf(bargs[i], sizeof(bargs[i]), "%s=%d", m->virtio[i].name,
-			 FD_W_BACKEND0 + (int)i);
-		argv[a++] = "--backend";
-		argv[a++] = bargs[i];
-		fds[nfds++] = (struct spawn_fd){ h->backend[i], FD_W_BACKEND0 + (int)i };
+		g.backend_name[i] = m->virtio[i].name;
+		g.backend[i] = h->backend[i];
 	}
-	argv[a] = NULL;
-	int r = spawn_named(vm, env, VM_WORKER_NAME, path, (char *const *)argv, fds, nfds);
+	const char *extra[8] = { "--log-level", log_level_name(env->log_level) };
+	add_sandbox_args(extra, 2, cfg->sandbox, env);
+	struct worker_cmdline cl;
+	int r = worker_cmdline_build(&g, extra, &cl);
+	if (r < 0)
+		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "vcpu-worker: its command line: %s",
+			    strerror(-r));
+	struct spawn_fd fds[WORKER_MAX_FDS];
+	for (size_t i = 0; i < cl.nfds; i++)
+		fds[i] = (struct spawn_fd){ cl.fds[i].fd, cl.fds[i].target };
+	r = spawn_named(vm, env, VM_WORKER_NAME, env->worker, (char *const *)cl.argv, fds,
+			cl.nfds);
 	if (r < 0)
 		return fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
-			    "vcpu-worker: starting %s: %s", path, strerror(-r));
+			    "vcpu-worker: starting %s: %s", env->worker, strerror(-r));
 	return 0;
 }
 
@@ -281,7 +256,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	static struct machine m;
 	struct planned dev[MACHINE_MAX_VIRTIO];
 	struct handoff h = { .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
-			     .worker_serial = -1, .worker_ctl = -1, .console_host = -1 };
+			     .worker_serial = -1, .worker_ctl = -1 };
 	int code = 0;
 
 	*vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };

@@ -13,7 +13,6 @@
  * the vCPUs start at once. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,23 +41,11 @@
 #include "serial.h"
 #include "vcpu.h"
 #include "virtio_mmio.h"
+#include "worker_args.h"
 #include "worker_ctl.h"
 
 #define MAX_MACHINE_BLOB (1u << 20)
 #define MAX_KERNEL (256u << 20)
-
-struct backend_arg {
-	char name[MACHINE_NAME_MAX];
-	int fd;
-};
-
-struct opts {
-	int machine_fd, mem_fd, kernel_fd, initrd_fd, serial_fd, kvm_fd, control_fd;
-	size_t nbackends;
-	struct backend_arg backends[MACHINE_MAX_VIRTIO];
-	struct confine_opts confine;
-	bool check_kvm; /* --check-kvm: only say whether /dev/kvm can run a guest */
-};
 
 struct worker {
 	struct machine m;
@@ -87,116 +74,6 @@ struct worker {
 	char why[WCTL_TEXT_MAX];
 	bool reported; /* EXIT was sent */
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)\n"
-		"                   [--initrd PATH | --initrd-fd N] [--serial-fd N]\n"
-		"                   [--backend NAME=FD]... [--kvm-fd N] [--control-fd N]\n"
-		"                   [--log-level LEVEL] [--sandbox on|off|log] [--policy-dir DIR]\n"
-		"       cellvm-vcpu --check-kvm [--kvm-fd N]\n"
-		"Runs the guest described by the machine device tree on KVM. Exit status:\n"
-		"0 poweroff, 3 reboot, 4 stopped, 10 kernel load failure, 11 vCPU start\n"
-		"failure (also: this KVM cannot run a guest), 12 vCPU runtime failure,\n"
-		"13 device failure, 1 other errors.\n"
-		"--check-kvm only checks whether /dev/kvm can run a stock kernel (what Create\n"
-		"checks first) and prints why not: exit status 0 if it can, 1 if not.\n");
-}
-
-static int parse_fd(const char *opt, const char *arg, int *out)
-{
-	if (cli_parse_fd(arg, out) < 0) {
-		log_err("%s %s: not an open file descriptor", opt, arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int open_file(const char *opt, const char *path, int *out)
-{
-	*out = open(path, O_RDONLY | O_CLOEXEC);
-	if (*out < 0) {
-		log_err("%s %s: %m", opt, path);
-		return -errno;
-	}
-	return 0;
-}
-
-static int parse_backend(struct opts *o, const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-	if (!eq || eq == arg || (size_t)(eq - arg) >= MACHINE_NAME_MAX ||
-	    o->nbackends == MACHINE_MAX_VIRTIO) {
-		log_err("--backend %s: want NAME=FD (at most %u)", arg, MACHINE_MAX_VIRTIO);
-		return -EINVAL;
-	}
-	struct backend_arg *b = &o->backends[o->nbackends];
-	memcpy(b->name, arg, (size_t)(eq - arg));
-	b->name[eq - arg] = '\0';
-	if (parse_fd("--backend", eq + 1, &b->fd) < 0)
-		return -EINVAL;
-	o->nbackends++;
-	return 0;
-}
-
-static int parse_opts(int argc, char **argv, struct opts *o)
-{
-	static const struct option longopts[] = {
-		{ "machine-fd", required_argument, NULL, 'M' },
-		{ "mem-fd", required_argument, NULL, 'm' },
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "kernel-fd", required_argument, NULL, 'K' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "initrd-fd", required_argument, NULL, 'I' },
-		{ "serial-fd", required_argument, NULL, 's' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "kvm-fd", required_argument, NULL, 'v' },
-		{ "control-fd", required_argument, NULL, 'C' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "check-kvm", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		CONFINE_LONG_OPTIONS,
-		{ 0 },
-	};
-	int c, err = 0;
-	*o = (struct opts){ .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
-			    .serial_fd = -1, .kvm_fd = -1, .control_fd = -1 };
-	confine_opts_init(&o->confine);
-	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int r = confine_opt(&o->confine, c, optarg);
-		if (r) {
-			err = r < 0 ? r : 0;
-			continue;
-		}
-		switch (c) {
-		case 'M': err = parse_fd("--machine-fd", optarg, &o->machine_fd); break;
-		case 'm': err = parse_fd("--mem-fd", optarg, &o->mem_fd); break;
-		case 'k': err = open_file("--kernel", optarg, &o->kernel_fd); break;
-		case 'K': err = parse_fd("--kernel-fd", optarg, &o->kernel_fd); break;
-		case 'i': err = open_file("--initrd", optarg, &o->initrd_fd); break;
-		case 'I': err = parse_fd("--initrd-fd", optarg, &o->initrd_fd); break;
-		case 's': err = parse_fd("--serial-fd", optarg, &o->serial_fd); break;
-		case 'b': err = parse_backend(o, optarg); break;
-		case 'v': err = parse_fd("--kvm-fd", optarg, &o->kvm_fd); break;
-		case 'C': err = parse_fd("--control-fd", optarg, &o->control_fd); break;
-		case 'c': o->check_kvm = true; break;
-		case 'l':
-			err = log_set_level_arg(optarg);
-			break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
-		}
-	}
-	if (err)
-		return err;
-	if (optind < argc ||
-	    (!o->check_kvm && (o->machine_fd < 0 || o->mem_fd < 0 || o->kernel_fd < 0))) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* Reads all of fd (at most max bytes) into a malloc'd buffer. */
 static int read_all(int fd, size_t max, uint8_t **out, size_t *len)
@@ -414,7 +291,7 @@ static void on_signal(void *opaque, uint32_t events)
 
 /* ---------------------------------------------------------------- setup */
 
-static int load_guest(struct worker *w, const struct opts *o, struct linux_entry *entry)
+static int load_guest(struct worker *w, const struct worker_args *o, struct linux_entry *entry)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
 	size_t klen = 0, ilen = 0;
@@ -454,7 +331,7 @@ static int setup_platform(struct worker *w)
 	return 0;
 }
 
-static int setup_virtio(struct worker *w, const struct opts *o)
+static int setup_virtio(struct worker *w, const struct worker_args *o)
 {
 	for (size_t i = 0; i < w->m.nvirtio; i++) {
 		const struct machine_virtio *v = &w->m.virtio[i];
@@ -587,7 +464,7 @@ static void report_exit(struct worker *w, enum vcpu_exit_status st)
  * hang without a word. Before confinement: the probe's watchdog thread is
  * gone by the time the sandbox counts tasks, and nothing it reads is
  * untrusted. */
-static enum vcpu_exit_status open_kvm(struct opts *o, char *why, size_t len, uint64_t *cost_us)
+static enum vcpu_exit_status open_kvm(struct worker_args *o, char *why, size_t len, uint64_t *cost_us)
 {
 	if (o->kvm_fd < 0 && (o->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0) {
 		log_err("/dev/kvm: %m");
@@ -598,7 +475,7 @@ static enum vcpu_exit_status open_kvm(struct opts *o, char *why, size_t len, uin
 }
 
 /* --check-kvm: the verdict on stdout, for people and scripts. */
-static int check_kvm_only(struct opts *o)
+static int check_kvm_only(struct worker_args *o)
 {
 	char why[256];
 	uint64_t us = 0;
@@ -613,7 +490,7 @@ static int check_kvm_only(struct opts *o)
 
 /* Confined before the first byte from the controller's files or a device:
  * everything the worker will use is an fd by now. */
-static enum vcpu_exit_status confine_worker(struct opts *o)
+static enum vcpu_exit_status confine_worker(struct worker_args *o)
 {
 	const int given[] = { o->machine_fd, o->mem_fd,	 o->kernel_fd, o->initrd_fd,
 			      o->serial_fd,  o->kvm_fd, o->control_fd };
@@ -635,7 +512,7 @@ static enum vcpu_exit_status confine_worker(struct opts *o)
 }
 
 /* Builds the VM, runs it, and returns the exit status. */
-static enum vcpu_exit_status build_and_run(struct worker *w, const struct opts *o)
+static enum vcpu_exit_status build_and_run(struct worker *w, const struct worker_args *o)
 {
 	struct linux_entry entry;
 	uint8_t *blob;
@@ -680,12 +557,18 @@ static enum vcpu_exit_status build_and_run(struct worker *w, const struct opts *
 int main(int argc, char **argv)
 {
 	static struct worker w;
-	struct opts o;
+	struct worker_args o;
 
 	log_init("cellvm-vcpu", LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);
-	if (parse_opts(argc, argv, &o) < 0)
+	if (worker_args_parse(argc, argv, &o) < 0) {
+		worker_args_usage(stderr);
 		return VCPU_EXIT_ERROR;
+	}
+	if (o.help) {
+		worker_args_usage(stdout);
+		return 0;
+	}
 	pthread_mutex_init(&w.end_lock, NULL);
 	w.serial_fd = o.serial_fd >= 0 ? o.serial_fd : STDOUT_FILENO;
 	w.ctl_fd = o.control_fd;

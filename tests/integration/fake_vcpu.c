@@ -24,7 +24,6 @@
  * does not understand is a kernel it cannot load (exit 10); a script that
  * ends without `exit` is an error (exit 1). */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,21 +41,17 @@
 #include "machine.h"
 #include "msg.h"
 #include "vhost_user.h"
+#include "worker_args.h"
 #include "worker_ctl.h"
 
 #define SCRIPT_MAX (64u << 10)
 #define BACKEND_REPLY_MS 1000 /* a live backend answers GET_FEATURES at once */
 #define LINE_MAX_IN 512       /* serial input echoed per line, at most */
 
-struct backend {
-	char name[MACHINE_NAME_MAX];
-	int fd;
-};
-
 struct fake {
 	int kernel_fd, serial_fd, ctl_fd, sig_fd;
 	size_t nbackends;
-	struct backend backends[MACHINE_MAX_VIRTIO];
+	struct worker_backend_arg backends[MACHINE_MAX_VIRTIO];
 	char line[LINE_MAX_IN]; /* serial input not echoed yet */
 	size_t line_len;
 };
@@ -235,7 +230,7 @@ static void check_backends(const struct fake *f)
 
 /* "NAME KIND": asks device NAME (built with the test hooks) to try escape
  * KIND (device-procs/test_hooks.h), as a compromised device would. */
-static struct backend *backend_named(struct fake *f, const char *name, const char *cmd)
+static struct worker_backend_arg *backend_named(struct fake *f, const char *name, const char *cmd)
 {
 	for (size_t i = 0; i < f->nbackends; i++)
 		if (strcmp(f->backends[i].name, name) == 0)
@@ -258,7 +253,7 @@ static void escape(struct fake *f, const char *arg)
 
 static void hangup(struct fake *f, const char *name)
 {
-	struct backend *b = backend_named(f, name, "hangup");
+	struct worker_backend_arg *b = backend_named(f, name, "hangup");
 	close(b->fd);
 	b->fd = -1;
 }
@@ -350,70 +345,23 @@ static void run_script(struct fake *f)
 
 /* ---------------------------------------------------------------- setup */
 
-static int parse_fd(const char *opt, const char *arg, int *out)
-{
-	if (cli_parse_fd(arg, out) < 0) {
-		log_err("%s %s: not an open file descriptor", opt, arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_backend(struct fake *f, const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-	if (!eq || eq == arg || (size_t)(eq - arg) >= MACHINE_NAME_MAX ||
-	    f->nbackends == MACHINE_MAX_VIRTIO) {
-		log_err("--backend %s: want NAME=FD (at most %u)", arg, MACHINE_MAX_VIRTIO);
-		return -EINVAL;
-	}
-	struct backend *b = &f->backends[f->nbackends];
-	memcpy(b->name, arg, (size_t)(eq - arg));
-	b->name[eq - arg] = '\0';
-	if (parse_fd("--backend", eq + 1, &b->fd) < 0)
-		return -EINVAL;
-	f->nbackends++;
-	return 0;
-}
-
+/* The real worker's command line (common/worker_args.h); a test program,
+ * it confines nothing and needs no KVM. */
 static int parse_opts(int argc, char **argv, struct fake *f)
 {
-	static const struct option longopts[] = {
-		{ "machine-fd", required_argument, NULL, 'x' },
-		{ "mem-fd", required_argument, NULL, 'x' },
-		{ "initrd-fd", required_argument, NULL, 'x' },
-		{ "kvm-fd", required_argument, NULL, 'x' },
-		/* The fake is a test program: it confines nothing. */
-		{ "sandbox", required_argument, NULL, 'x' },
-		{ "policy-dir", required_argument, NULL, 'x' },
-		{ "kernel-fd", required_argument, NULL, 'K' },
-		{ "serial-fd", required_argument, NULL, 's' },
-		{ "control-fd", required_argument, NULL, 'C' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ 0 },
-	};
-	int c, err = 0;
-	while (!err && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'x': break; /* what a KVM worker needs; nothing here */
-		case 'K': err = parse_fd("--kernel-fd", optarg, &f->kernel_fd); break;
-		case 's': err = parse_fd("--serial-fd", optarg, &f->serial_fd); break;
-		case 'C': err = parse_fd("--control-fd", optarg, &f->ctl_fd); break;
-		case 'b': err = parse_backend(f, optarg); break;
-		case 'l':
-			err = log_set_level_arg(optarg);
-			break;
-		default: err = -EINVAL; break;
-		}
-	}
+	struct worker_args w;
+	int err = worker_args_parse(argc, argv, &w);
 	if (err)
 		return err;
-	if (optind < argc || f->kernel_fd < 0 || f->serial_fd < 0 || f->ctl_fd < 0) {
-		log_err("usage: fake_vcpu --kernel-fd N --serial-fd N --control-fd N "
-			"[--backend NAME=FD]... [the other options of cellvm-vcpu]");
+	if (w.serial_fd < 0 || w.control_fd < 0) {
+		log_err("fake_vcpu needs --serial-fd and --control-fd besides the worker's options");
 		return -EINVAL;
 	}
+	f->kernel_fd = w.kernel_fd;
+	f->serial_fd = w.serial_fd;
+	f->ctl_fd = w.control_fd;
+	f->nbackends = w.nbackends;
+	memcpy(f->backends, w.backends, sizeof(f->backends));
 	return 0;
 }
 
