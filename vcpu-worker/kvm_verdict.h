@@ -10,12 +10,13 @@
  *   3 (DONE)    it did what a kernel does first at CPL0: cpuid, rdmsr/wrmsr
  *               of EFER, CR4 and CR3 writes (a global TLB flush), lidt, and
  *               an int3 through its IDT and back.
- * A watchdog stops it at KVM_PROBE_DEADLINE_MS. 2M instructions in 200 ms is
- * 10 M/s: a CPU runs a thousand times that, QEMU's TCG under a nested KVM
- * tens of times; a KVM that emulates each instruction of CPL0 code (a
- * paravirtual KVM such as PVM, which can run a guest natively only if it is
- * built for it) manages about 1 M/s, so a stock kernel never gets past its
- * decompressor. */
+ * A watchdog stops it at KVM_PROBE_DEADLINE_MS. 1M instructions in 500 ms is
+ * 2 M/s: a CPU runs thousands of times that, QEMU's TCG under a nested KVM
+ * 4 to 20 times even on a loaded host (4 M/s was seen with 2 such QEMUs on 2
+ * cores); a KVM that emulates each instruction of CPL0 code (a paravirtual
+ * KVM such as PVM, which can run a guest natively only if it is built for
+ * it) manages about 1 M/s, so a stock kernel never gets past its
+ * decompressor. One that emulates faster still fails the int3. */
 #ifndef CELLVM_KVM_VERDICT_H
 #define CELLVM_KVM_VERDICT_H
 
@@ -24,8 +25,8 @@
 #include <stdint.h>
 
 #define KVM_PROBE_PORT 0xe9u         /* the guest's stage reports */
-#define KVM_PROBE_LOOP 0x100000u     /* iterations of the loop: 2M instructions */
-#define KVM_PROBE_DEADLINE_MS 200u   /* from the first KVM_RUN */
+#define KVM_PROBE_LOOP 0x80000u      /* iterations of the loop: 1M instructions */
+#define KVM_PROBE_DEADLINE_MS 500u   /* from the first KVM_RUN */
 
 enum kvm_probe_stage {
 	KVM_PROBE_NONE = 0,

@@ -15,7 +15,7 @@
 
 #define WORKER CELLVM_BUILD_DIR "/vcpu-worker/cellvm-vcpu"
 #define CANNOT "/dev/kvm cannot run this guest: "
-/* The probe's deadline is 200 ms; setting up its VM takes a few more. */
+/* The probe's deadline is 500 ms; setting up its VM takes a few more. */
 #define ANSWER_WITHIN_MS 1500
 
 enum host_kvm { KVM_NONE, KVM_HARDWARE, KVM_PARAVIRT, KVM_UNKNOWN };
