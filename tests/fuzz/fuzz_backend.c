@@ -16,7 +16,10 @@
  *                 memfd (what the driver would put in its rings).
  * The length is the header's low 14 bits (13 for the memory write). A
  * handler error ends the connection, as on_socket does. vub_detach at the
- * end releases everything. */
+ * end releases everything.
+ *
+ * Links: device-procs/backend.c common/vhost_user.c common/msg.c
+ *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

@@ -8,7 +8,9 @@
  *   bytes 3-10  capacity in sectors, LE
  *   bytes 11-   one LE u16 cut length per iovec (readable first), then the
  *               bytes the iovecs are cut from in turn (a cut longer than
- *               what is left is clipped). */
+ *               what is left is clipped).
+ *
+ * Links: device-procs/blk_req.c common/iov.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,9 @@
  * which reads a kernel image the VM's owner supplies. bzimage_parse on the
  * input; when it accepts, linux_load into 64 MiB of RAM laid out by
  * machine_layout(1 CPU, 64 MiB), with an initrd cut from the input's tail
- * (its length is the last byte times 16). Must never crash. */
+ * (its length is the last byte times 16). Must never crash.
+ *
+ * Links: vcpu-worker/boot_linux.c common/machine.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

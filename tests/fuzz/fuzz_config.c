@@ -1,6 +1,9 @@
 /* libFuzzer harness: vm_config_parse (controller/config.c), which cellvmd
  * runs on the config a client sends with Create. Whatever parses must fit
- * the limits config.h promises. */
+ * the limits config.h promises.
+ *
+ * Links: controller/config.c controller/json_words.c common/cli.c
+ *   controller/json_strict.c common/log.c common/sandbox_mode.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,8 @@
 /* libFuzzer harness: machine_from_fdt (common/machine.c), which cellvm-vcpu
  * runs on the blob the controller hands it. A blob that parses must come
- * back as the same struct through machine_to_fdt + machine_from_fdt. */
+ * back as the same struct through machine_to_fdt + machine_from_fdt.
+ *
+ * Links: common/machine.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

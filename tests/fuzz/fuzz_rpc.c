@@ -2,7 +2,10 @@
  * controller runs on every client's bytes and clients on the controller's.
  * Input: byte 0 picks the parser (even: request, odd: reply or epitaph), the
  * rest is one body. A body that parses must survive encode + parse
- * unchanged. */
+ * unchanged.
+ *
+ * Links: controller/rpc.c controller/lifecycle.c controller/json_words.c
+ *   controller/json_strict.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,10 @@
  * a.policy may @include (and which may include a.policy back). Whatever
  * parses must compile (SP_DEFAULT_KILL); the one refusal allowed then is the
  * kernel's size limit (-E2BIG: over SP_BPF_MAX instructions), which only the
- * generated filter shows. */
+ * generated filter shows.
+ *
+ * Links: common/seccomp_policy.c common/seccomp_consts.c
+ *   common/seccomp_compile.c common/cli.c */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

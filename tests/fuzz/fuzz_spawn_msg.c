@@ -3,7 +3,9 @@
  * spawn_msg_decode_reply, which cellvmd runs on the answers. The first byte
  * is not packet: its low 5 bits are how many fds came with it, bit 7 picks
  * the reply decoder and bit 6 the request the reply answers. A packet that
- * decodes must encode back to exactly itself. */
+ * decodes must encode back to exactly itself.
+ *
+ * Links: controller/spawn_msg.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

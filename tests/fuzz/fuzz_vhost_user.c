@@ -1,7 +1,9 @@
 /* libFuzzer harness: the vhost-user codec (common/vhost_user.c), which every
  * backend runs on bytes from its frontend and cellvm-vcpu on replies from its
  * backends. Input: byte 0 picks the fd count (0..2), the rest is one message.
- * A message that decodes must survive encode + decode unchanged. */
+ * A message that decodes must survive encode + decode unchanged.
+ *
+ * Links: common/vhost_user.c common/msg.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

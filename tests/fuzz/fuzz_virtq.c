@@ -12,7 +12,9 @@
  *               descriptor table at +0, the avail ring at +0x100, the used
  *               ring at +0x200; buffers and indirect tables anywhere.
  * Pops until the ring is empty or broken (bounded), pushing each chain, and
- * checks that every iovec lies inside the region and the lengths add up. */
+ * checks that every iovec lies inside the region and the lengths add up.
+ *
+ * Links: common/virtq.c common/guest_mem.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,8 @@
 /* libFuzzer harness: wctl_decode (common/worker_ctl.c), which cellvmd runs
  * on every packet the vcpu-worker sends it. A packet that decodes must
- * encode back to itself, with no control byte left in its text. */
+ * encode back to itself, with no control byte left in its text.
+ *
+ * Links: common/worker_ctl.c common/msg.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

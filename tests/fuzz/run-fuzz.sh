@@ -38,32 +38,17 @@ if ! command -v clang >/dev/null; then
 	exit 0
 fi
 
-all="fuzz_vhost_user fuzz_virtq fuzz_machine fuzz_bzimage fuzz_blk_req fuzz_backend \
-fuzz_rpc fuzz_config fuzz_worker_ctl fuzz_seccomp_policy fuzz_spawn_msg"
+all=$(cd "$top_srcdir/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//' | tr '\n' ' ')
 names=${*:-$all}
 
 s=$top_srcdir
-# The project sources each harness links, listed explicitly.
+# The project sources each harness links: its header comment's "Links:"
+# lines, so that a harness is named only by its file.
 sources() {
-	case $1 in
-	fuzz_vhost_user) echo "$s/common/vhost_user.c $s/common/msg.c $s/common/log.c" ;;
-	fuzz_virtq) echo "$s/common/virtq.c $s/common/guest_mem.c $s/common/log.c" ;;
-	fuzz_machine) echo "$s/common/machine.c $s/common/log.c" ;;
-	fuzz_bzimage) echo "$s/vcpu-worker/boot_linux.c $s/common/machine.c $s/common/log.c" ;;
-	fuzz_blk_req) echo "$s/device-procs/blk_req.c $s/common/iov.c $s/common/log.c" ;;
-	fuzz_backend) echo "$s/device-procs/backend.c $s/common/vhost_user.c $s/common/msg.c" \
-		"$s/common/guest_mem.c $s/common/virtq.c $s/common/event_loop.c $s/common/log.c" ;;
-	fuzz_rpc) echo "$s/controller/rpc.c $s/controller/lifecycle.c $s/controller/json_words.c" \
-		"$s/controller/json_strict.c" ;;
-	fuzz_config) echo "$s/controller/config.c $s/controller/json_words.c $s/common/cli.c" \
-		"$s/controller/json_strict.c" \
-		"$s/common/log.c $s/common/sandbox_mode.c" ;;
-	fuzz_worker_ctl) echo "$s/common/worker_ctl.c $s/common/msg.c $s/common/log.c" ;;
-	fuzz_seccomp_policy) echo "$s/common/seccomp_policy.c $s/common/seccomp_consts.c" \
-		"$s/common/seccomp_compile.c $s/common/cli.c" ;;
-	fuzz_spawn_msg) echo "$s/controller/spawn_msg.c" ;;
-	*) return 1 ;;
-	esac
+	[ -f "$s/tests/fuzz/$1.c" ] || return 1
+	sed -n '1,/\*\//p' "$s/tests/fuzz/$1.c" |
+		sed -n '/^ \* Links:/,/\*\//p' | sed 's|^ \* Links:||; s|^ \*||; s|\*/||' |
+		tr -s ' \n' ' ' | sed "s|\([^ ][^ ]*\)|$s/\1|g"
 }
 
 CFLAGS_FUZZ="-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
