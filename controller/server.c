@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "connections.h"
-#include "console_hub.h"
+#include "stream_hub.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "rpc.h"
@@ -36,7 +36,7 @@ struct server {
 	bool vm_live; /* vm holds children or fds */
 	struct supervisor *sup;
 	struct conns *conns;
-	struct console_hub *serial, *console;
+	struct stream_hub *serial, *console;
 
 	struct vm_config cfg; /* the latest Create's */
 	struct caller create, run;
@@ -100,11 +100,11 @@ static void start_vm(struct server *s)
 	if (!code) {
 		/* The hubs read the guest's output from the start, so the boot
 		 * log is there for the first client. */
-		if ((r = console_hub_create(&s->serial, s->loop, s->vm.serial_fd, "serial",
+		if ((r = stream_hub_create(&s->serial, s->loop, s->vm.serial_fd, "serial",
 					    BACKLOG_BYTES)) == 0)
 			s->vm.serial_fd = -1;
 		if (!r && s->vm.console_fd >= 0 &&
-		    (r = console_hub_create(&s->console, s->loop, s->vm.console_fd, "console",
+		    (r = stream_hub_create(&s->console, s->loop, s->vm.console_fd, "console",
 					    BACKLOG_BYTES)) == 0)
 			s->vm.console_fd = -1;
 		if (r < 0)
@@ -120,8 +120,8 @@ static void start_vm(struct server *s)
 
 static void release(struct server *s)
 {
-	console_hub_destroy(s->serial);
-	console_hub_destroy(s->console);
+	stream_hub_destroy(s->serial);
+	stream_hub_destroy(s->console);
 	s->serial = s->console = NULL;
 	supervise_release(s->sup);
 	vm_release(&s->vm);
@@ -271,7 +271,7 @@ static char *status_json(struct server *s)
 
 static void get_stream(struct server *s, struct caller c, bool console)
 {
-	struct console_hub *hub = console ? s->console : s->serial;
+	struct stream_hub *hub = console ? s->console : s->serial;
 	if (!hub) {
 		reply_error(c, LC_ERR_DEVICE_NOT_PRESENT,
 			    console ? "the VM has no console: add \"console\": true to its config"
@@ -284,7 +284,7 @@ static void get_stream(struct server *s, struct caller c, bool console)
 		reply_error(c, LC_ERR_INTERNAL_ERROR, "out of sockets");
 		return;
 	}
-	int err = console_hub_attach(hub, sv[0]);
+	int err = stream_hub_attach(hub, sv[0]);
 	if (err < 0) {
 		close(sv[0]);
 		close(sv[1]);

@@ -24,16 +24,16 @@
  * Every fd is a connected stream socket; the hub makes the ones it owns
  * non-blocking and close-on-exec and never raises SIGPIPE. Single-threaded:
  * the work happens in callbacks of the given event loop. */
-#ifndef CELLVM_CONSOLE_HUB_H
-#define CELLVM_CONSOLE_HUB_H
+#ifndef CELLVM_STREAM_HUB_H
+#define CELLVM_STREAM_HUB_H
 
 #include <stddef.h>
 
 #include "event_loop.h"
 
-#define CONSOLE_HUB_MAX_CLIENTS 16
+#define STREAM_HUB_MAX_CLIENTS 16
 
-struct console_hub;
+struct stream_hub;
 
 /* dev_fd: the controller's end of the guest's stream socket. On success the
  * hub owns it (closes it on destroy). name is for logs ("serial", "console";
@@ -41,17 +41,17 @@ struct console_hub;
  * Errors: -EINVAL (backlog 0), -ENOTSOCK / -EPROTOTYPE (not a stream socket),
  * -EBADF, -EEXIST (dev_fd already in the loop), -ENOMEM; dev_fd then stays
  * the caller's, possibly made non-blocking and close-on-exec. */
-int console_hub_create(struct console_hub **out, struct evloop *loop, int dev_fd,
+int stream_hub_create(struct stream_hub **out, struct evloop *loop, int dev_fd,
 		       const char *name, size_t backlog);
 
 /* Attaches a client socket: it first receives the backlog, then live output;
  * what it sends goes to the guest. On success the hub owns client_fd. Errors:
- * -EMFILE (CONSOLE_HUB_MAX_CLIENTS attached), -ENOTSOCK / -EPROTOTYPE, -EBADF,
+ * -EMFILE (STREAM_HUB_MAX_CLIENTS attached), -ENOTSOCK / -EPROTOTYPE, -EBADF,
  * -EEXIST, -ENOMEM; client_fd then stays the caller's. */
-int console_hub_attach(struct console_hub *h, int client_fd);
+int stream_hub_attach(struct stream_hub *h, int client_fd);
 
 /* Closes every client and the device fd and removes them from the loop.
  * NULL is a no-op. */
-void console_hub_destroy(struct console_hub *h);
+void stream_hub_destroy(struct stream_hub *h);
 
 #endif

@@ -1,7 +1,7 @@
-/* The console hub of console_hub.h: one device socket, a ring of its recent
- * output, and up to CONSOLE_HUB_MAX_CLIENTS client sockets, each sent from its
+/* The console hub of stream_hub.h: one device socket, a ring of its recent
+ * output, and up to STREAM_HUB_MAX_CLIENTS client sockets, each sent from its
  * own offset into the ring. */
-#include "console_hub.h"
+#include "stream_hub.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +24,7 @@
 #define HUB_NOTE_MAX 64  /* "\r\n[cellvm: <u64> bytes dropped]\r\n" */
 
 struct hub_client {
-	struct console_hub *hub;
+	struct stream_hub *hub;
 	int fd;                  /* -1: a free slot */
 	unsigned id;             /* names the client in logs */
 	uint32_t watched;        /* events fd is watched for */
@@ -39,7 +39,7 @@ struct hub_client {
 	bool in_eof;   /* it shut its sending side */
 };
 
-struct console_hub {
+struct stream_hub {
 	struct evloop *loop;
 	char name[16];
 	int dev_fd;          /* -1 once the device closed its output */
@@ -52,10 +52,10 @@ struct console_hub {
 	size_t in_off, in_len;
 	unsigned nclients;
 	unsigned next_id;
-	struct hub_client client[CONSOLE_HUB_MAX_CLIENTS];
+	struct hub_client client[STREAM_HUB_MAX_CLIENTS];
 };
 
-static void dev_gone(struct console_hub *h, const char *what, int err);
+static void dev_gone(struct stream_hub *h, const char *what, int err);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -80,7 +80,7 @@ static int take_socket(int fd)
 
 /* ---------------------------------------------------------------- clients */
 
-static void client_close(struct console_hub *h, struct hub_client *c)
+static void client_close(struct stream_hub *h, struct hub_client *c)
 {
 	/* Cannot fail: the fd is in the loop from attach until here. */
 	evloop_del(h->loop, c->fd);
@@ -89,7 +89,7 @@ static void client_close(struct console_hub *h, struct hub_client *c)
 	h->nclients--;
 }
 
-static void client_drop(struct console_hub *h, struct hub_client *c, const char *why, int err)
+static void client_drop(struct stream_hub *h, struct hub_client *c, const char *why, int err)
 {
 	if (err)
 		log_ratelimited(LOG_LVL_INFO, "%s: client %u %s: %s; detached", h->name, c->id,
@@ -99,7 +99,7 @@ static void client_drop(struct console_hub *h, struct hub_client *c, const char 
 	client_close(h, c);
 }
 
-static uint32_t client_events(const struct console_hub *h, const struct hub_client *c)
+static uint32_t client_events(const struct stream_hub *h, const struct hub_client *c)
 {
 	uint32_t ev = 0;
 	if (!c->in_eof && h->in_len == 0)
@@ -110,7 +110,7 @@ static uint32_t client_events(const struct console_hub *h, const struct hub_clie
 }
 
 /* Returns false if the client was dropped. */
-static bool client_watch(struct console_hub *h, struct hub_client *c)
+static bool client_watch(struct stream_hub *h, struct hub_client *c)
 {
 	uint32_t ev = client_events(h, c);
 	if (ev == c->watched)
@@ -124,16 +124,16 @@ static bool client_watch(struct console_hub *h, struct hub_client *c)
 	return true;
 }
 
-static void clients_watch(struct console_hub *h)
+static void clients_watch(struct stream_hub *h)
 {
-	for (size_t i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	for (size_t i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		if (h->client[i].fd >= 0)
 			client_watch(h, &h->client[i]);
 }
 
 /* Catches the client up with the ring: lost bytes become a note, which goes
  * out before the rest. Returns the number of iovecs to send. */
-static int client_pending(struct console_hub *h, struct hub_client *c, struct iovec iov[3])
+static int client_pending(struct stream_hub *h, struct hub_client *c, struct iovec iov[3])
 {
 	uint64_t oldest = byte_ring_oldest(&h->ring);
 	if (c->pos < oldest) {
@@ -158,7 +158,7 @@ static int client_pending(struct console_hub *h, struct hub_client *c, struct io
 /* Sends the client everything it has not had, as far as its socket takes it;
  * once the device is gone and all is sent, shuts the client's write side.
  * Returns false if the client was dropped. */
-static bool client_flush(struct console_hub *h, struct hub_client *c)
+static bool client_flush(struct stream_hub *h, struct hub_client *c)
 {
 	struct iovec iov[3];
 	int cnt;
@@ -194,9 +194,9 @@ static bool client_flush(struct console_hub *h, struct hub_client *c)
 }
 
 /* New device output: clients whose sockets are not known to be full. */
-static void clients_flush(struct console_hub *h)
+static void clients_flush(struct stream_hub *h)
 {
-	for (size_t i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++) {
+	for (size_t i = 0; i < STREAM_HUB_MAX_CLIENTS; i++) {
 		struct hub_client *c = &h->client[i];
 		if (c->fd >= 0 && !c->wait_out)
 			client_flush(h, c);
@@ -205,12 +205,12 @@ static void clients_flush(struct console_hub *h)
 
 /* ---------------------------------------------------------------- device */
 
-static uint32_t dev_events(const struct console_hub *h)
+static uint32_t dev_events(const struct stream_hub *h)
 {
 	return EPOLLIN | (h->in_len ? EPOLLOUT : 0);
 }
 
-static void dev_watch(struct console_hub *h)
+static void dev_watch(struct stream_hub *h)
 {
 	uint32_t ev = dev_events(h);
 	if (ev == h->dev_watched)
@@ -223,7 +223,7 @@ static void dev_watch(struct console_hub *h)
 	h->dev_watched = ev;
 }
 
-static void discard_input(struct console_hub *h)
+static void discard_input(struct stream_hub *h)
 {
 	size_t left = h->in_len - h->in_off;
 	if (left)
@@ -232,7 +232,7 @@ static void discard_input(struct console_hub *h)
 }
 
 /* The device closed its output, or failed: the guest side is over. */
-static void dev_gone(struct console_hub *h, const char *what, int err)
+static void dev_gone(struct stream_hub *h, const char *what, int err)
 {
 	if (err)
 		log_warn("%s: guest side %s: %s; clients get the output so far, then EOF", h->name,
@@ -245,14 +245,14 @@ static void dev_gone(struct console_hub *h, const char *what, int err)
 	evloop_del(h->loop, h->dev_fd);
 	close(h->dev_fd);
 	h->dev_fd = -1;
-	for (size_t i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	for (size_t i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		if (h->client[i].fd >= 0)
 			client_flush(h, &h->client[i]);
 }
 
 /* Passes pending input on; while the device cannot take it all, clients are
  * not read. */
-static void dev_write(struct console_hub *h)
+static void dev_write(struct stream_hub *h)
 {
 	while (h->in_off < h->in_len) {
 		ssize_t n = send(h->dev_fd, h->in + h->in_off, h->in_len - h->in_off, MSG_NOSIGNAL);
@@ -276,7 +276,7 @@ static void dev_write(struct console_hub *h)
 	clients_watch(h);
 }
 
-static void dev_read(struct console_hub *h)
+static void dev_read(struct stream_hub *h)
 {
 	uint8_t buf[HUB_CHUNK];
 	for (int i = 0; i < HUB_DEV_READS; i++) {
@@ -296,7 +296,7 @@ static void dev_read(struct console_hub *h)
 
 static void on_dev(void *opaque, uint32_t events)
 {
-	struct console_hub *h = opaque;
+	struct stream_hub *h = opaque;
 	/* Output first: a device that hung up may have left its last words. */
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		dev_read(h);
@@ -311,7 +311,7 @@ static void on_dev(void *opaque, uint32_t events)
 
 /* One read of client input, passed on to the device. Returns -1 if the client
  * was dropped, 0 at EOF or when nothing was there, 1 after taking bytes. */
-static int client_read(struct console_hub *h, struct hub_client *c)
+static int client_read(struct stream_hub *h, struct hub_client *c)
 {
 	ssize_t n = read(c->fd, h->in, sizeof(h->in));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -338,7 +338,7 @@ static int client_read(struct console_hub *h, struct hub_client *c)
 
 /* A client that hung up is dropped; say what it sent that the guest never
  * took. */
-static void client_hangup(struct console_hub *h, struct hub_client *c)
+static void client_hangup(struct stream_hub *h, struct hub_client *c)
 {
 	int unread = 0;
 	if (!c->in_eof && ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0)
@@ -352,7 +352,7 @@ static void client_hangup(struct console_hub *h, struct hub_client *c)
 static void on_client(void *opaque, uint32_t events)
 {
 	struct hub_client *c = opaque;
-	struct console_hub *h = c->hub;
+	struct stream_hub *h = c->hub;
 	if (events & EPOLLERR) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -379,13 +379,13 @@ static void on_client(void *opaque, uint32_t events)
 
 /* ---------------------------------------------------------------- API */
 
-int console_hub_create(struct console_hub **out, struct evloop *loop, int dev_fd,
+int stream_hub_create(struct stream_hub **out, struct evloop *loop, int dev_fd,
 		       const char *name, size_t backlog)
 {
 	int err = take_socket(dev_fd);
 	if (err < 0)
 		return err;
-	struct console_hub *h = calloc(1, sizeof(*h));
+	struct stream_hub *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	err = byte_ring_init(&h->ring, backlog);
@@ -395,7 +395,7 @@ int console_hub_create(struct console_hub **out, struct evloop *loop, int dev_fd
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->dev_fd = dev_fd;
 	h->dev_watched = dev_events(h);
-	for (size_t i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	for (size_t i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		h->client[i].fd = -1;
 	err = evloop_add(loop, dev_fd, h->dev_watched, on_dev, h);
 	if (err < 0)
@@ -410,9 +410,9 @@ err_free:
 	return err;
 }
 
-int console_hub_attach(struct console_hub *h, int client_fd)
+int stream_hub_attach(struct stream_hub *h, int client_fd)
 {
-	if (h->nclients == CONSOLE_HUB_MAX_CLIENTS)
+	if (h->nclients == STREAM_HUB_MAX_CLIENTS)
 		return -EMFILE;
 	int err = take_socket(client_fd);
 	if (err < 0)
@@ -437,11 +437,11 @@ int console_hub_attach(struct console_hub *h, int client_fd)
 	return 0;
 }
 
-void console_hub_destroy(struct console_hub *h)
+void stream_hub_destroy(struct stream_hub *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	for (size_t i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		if (h->client[i].fd >= 0)
 			client_close(h, &h->client[i]);
 	if (h->dev_fd >= 0) {

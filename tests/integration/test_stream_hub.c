@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "console_hub.h"
+#include "stream_hub.h"
 #include "event_loop.h"
 #include "log.h"
 #include "testutil.h"
@@ -25,18 +25,18 @@ const char *__asan_default_options(void)
 
 static void init_log(void)
 {
-	log_init("test_console_hub", LOG_LVL_INFO);
+	log_init("test_stream_hub", LOG_LVL_INFO);
 }
 
 /* A hub that blocks on a socket would hang the test: fail it instead. */
-TestSuite(console_hub, .init = init_log, .timeout = 30);
+TestSuite(stream_hub, .init = init_log, .timeout = 30);
 
 #define MAX_ROUNDS 20000 /* loop rounds that move data before a test gives up */
 #define READ_ROUNDS 300  /* 10 ms waits for an expected byte: 3 s */
 
 struct fx {
 	struct evloop *loop;
-	struct console_hub *h;
+	struct stream_hub *h;
 	int dev;  /* the test's end of the device socket; -1 once closed */
 	int fds0; /* fds open before the fixture */
 };
@@ -64,12 +64,12 @@ static void fx_init(struct fx *f, size_t backlog, int dev_sndbuf)
 	if (dev_sndbuf)
 		sndbuf(sv[1], dev_sndbuf);
 	f->dev = sv[0];
-	cr_assert_eq(console_hub_create(&f->h, f->loop, sv[1], "serial", backlog), 0);
+	cr_assert_eq(stream_hub_create(&f->h, f->loop, sv[1], "serial", backlog), 0);
 }
 
 static void fx_fini(struct fx *f)
 {
-	console_hub_destroy(f->h);
+	stream_hub_destroy(f->h);
 	if (f->dev >= 0)
 		close(f->dev);
 	evloop_destroy(f->loop);
@@ -85,7 +85,7 @@ static int fx_client(struct fx *f, int hub_sndbuf)
 	nonblock(sv[0]);
 	if (hub_sndbuf)
 		sndbuf(sv[1], hub_sndbuf);
-	cr_assert_eq(console_hub_attach(f->h, sv[1]), 0);
+	cr_assert_eq(stream_hub_attach(f->h, sv[1]), 0);
 	return sv[0];
 }
 
@@ -169,7 +169,7 @@ static uint8_t *pattern(size_t n)
 
 /* ---------------------------------------------------------------- output */
 
-Test(console_hub, late_client_gets_the_backlog_then_live_output)
+Test(stream_hub, late_client_gets_the_backlog_then_live_output)
 {
 	struct fx f;
 	fx_init(&f, 64 * 1024, 0);
@@ -185,7 +185,7 @@ Test(console_hub, late_client_gets_the_backlog_then_live_output)
 	fx_fini(&f);
 }
 
-Test(console_hub, backlog_keeps_the_newest_bytes_without_a_note)
+Test(stream_hub, backlog_keeps_the_newest_bytes_without_a_note)
 {
 	struct fx f;
 	fx_init(&f, 16, 0);
@@ -200,7 +200,7 @@ Test(console_hub, backlog_keeps_the_newest_bytes_without_a_note)
 	fx_fini(&f);
 }
 
-Test(console_hub, two_clients_both_get_live_output)
+Test(stream_hub, two_clients_both_get_live_output)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -249,7 +249,7 @@ static size_t walk(const uint8_t *buf, size_t len, uint64_t *off, unsigned *note
 	return i;
 }
 
-Test(console_hub, client_that_never_reads_blocks_nobody)
+Test(stream_hub, client_that_never_reads_blocks_nobody)
 {
 	enum { TOTAL = 512 * 1024, BACKLOG = 4096 };
 	struct fx f;
@@ -311,7 +311,7 @@ Test(console_hub, client_that_never_reads_blocks_nobody)
 
 /* ---------------------------------------------------------------- clients */
 
-Test(console_hub, client_that_closes_is_dropped_and_the_others_go_on)
+Test(stream_hub, client_that_closes_is_dropped_and_the_others_go_on)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -330,12 +330,12 @@ Test(console_hub, client_that_closes_is_dropped_and_the_others_go_on)
 	fx_fini(&f);
 }
 
-Test(console_hub, slots_of_dropped_clients_are_reused)
+Test(stream_hub, slots_of_dropped_clients_are_reused)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
-	int c[CONSOLE_HUB_MAX_CLIENTS];
-	for (int i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	int c[STREAM_HUB_MAX_CLIENTS];
+	for (int i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		c[i] = fx_client(&f, 0);
 	tu_log_begin();
 	close(c[3]);
@@ -344,24 +344,24 @@ Test(console_hub, slots_of_dropped_clients_are_reused)
 	c[3] = fx_client(&f, 0);
 	int sv[2];
 	tu_sockpair(sv);
-	cr_assert_eq(console_hub_attach(f.h, sv[1]), -EMFILE);
+	cr_assert_eq(stream_hub_attach(f.h, sv[1]), -EMFILE);
 	close(sv[0]);
 	close(sv[1]);
-	for (int i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	for (int i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		close(c[i]);
 	fx_fini(&f);
 }
 
-Test(console_hub, attach_beyond_the_maximum_is_emfile_and_leaves_the_fd)
+Test(stream_hub, attach_beyond_the_maximum_is_emfile_and_leaves_the_fd)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
-	int c[CONSOLE_HUB_MAX_CLIENTS];
-	for (int i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	int c[STREAM_HUB_MAX_CLIENTS];
+	for (int i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		c[i] = fx_client(&f, 0);
 	int sv[2];
 	tu_sockpair(sv);
-	cr_assert_eq(console_hub_attach(f.h, sv[1]), -EMFILE);
+	cr_assert_eq(stream_hub_attach(f.h, sv[1]), -EMFILE);
 	cr_assert_eq(fcntl(sv[1], F_GETFL) & O_NONBLOCK, 0, "the caller's fd is untouched");
 	/* Still open and still the caller's: the hub does not serve it. */
 	send_str(f.dev, "x");
@@ -372,12 +372,12 @@ Test(console_hub, attach_beyond_the_maximum_is_emfile_and_leaves_the_fd)
 	cr_assert_eq(errno, EAGAIN);
 	close(sv[0]);
 	close(sv[1]);
-	for (int i = 0; i < CONSOLE_HUB_MAX_CLIENTS; i++)
+	for (int i = 0; i < STREAM_HUB_MAX_CLIENTS; i++)
 		close(c[i]);
 	fx_fini(&f);
 }
 
-Test(console_hub, client_that_only_shuts_its_input_keeps_receiving)
+Test(stream_hub, client_that_only_shuts_its_input_keeps_receiving)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -394,7 +394,7 @@ Test(console_hub, client_that_only_shuts_its_input_keeps_receiving)
 	fx_fini(&f);
 }
 
-Test(console_hub, client_whose_socket_fails_is_dropped)
+Test(stream_hub, client_whose_socket_fails_is_dropped)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -416,7 +416,7 @@ Test(console_hub, client_whose_socket_fails_is_dropped)
 
 /* ---------------------------------------------------------------- input */
 
-Test(console_hub, input_from_two_clients_reaches_the_device)
+Test(stream_hub, input_from_two_clients_reaches_the_device)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -450,7 +450,7 @@ static size_t stall_input(struct fx *f, int client, const uint8_t *in, size_t ma
 	}
 }
 
-Test(console_hub, device_that_does_not_read_input_blocks_nobody)
+Test(stream_hub, device_that_does_not_read_input_blocks_nobody)
 {
 	enum { MAX = 1 << 20 };
 	struct fx f;
@@ -479,7 +479,7 @@ Test(console_hub, device_that_does_not_read_input_blocks_nobody)
 	fx_fini(&f);
 }
 
-Test(console_hub, client_that_hangs_up_with_input_waiting_says_so)
+Test(stream_hub, client_that_hangs_up_with_input_waiting_says_so)
 {
 	enum { MAX = 1 << 20 };
 	struct fx f;
@@ -500,7 +500,7 @@ Test(console_hub, client_that_hangs_up_with_input_waiting_says_so)
 	fx_fini(&f);
 }
 
-Test(console_hub, device_that_stops_taking_input_still_gives_output)
+Test(stream_hub, device_that_stops_taking_input_still_gives_output)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -525,7 +525,7 @@ Test(console_hub, device_that_stops_taking_input_still_gives_output)
 
 /* ---------------------------------------------------------------- device end */
 
-Test(console_hub, device_eof_ends_every_client_after_its_output)
+Test(stream_hub, device_eof_ends_every_client_after_its_output)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
@@ -556,7 +556,7 @@ Test(console_hub, device_eof_ends_every_client_after_its_output)
 	fx_fini(&f);
 }
 
-Test(console_hub, destroy_closes_everything)
+Test(stream_hub, destroy_closes_everything)
 {
 	int start = tu_count_fds();
 	struct evloop *loop;
@@ -565,13 +565,13 @@ Test(console_hub, destroy_closes_everything)
 	tu_sockpair(dev);
 	tu_sockpair(c1);
 	tu_sockpair(c2);
-	struct console_hub *h;
-	cr_assert_eq(console_hub_create(&h, loop, dev[1], "console", 4096), 0);
-	cr_assert_eq(console_hub_attach(h, c1[1]), 0);
-	cr_assert_eq(console_hub_attach(h, c2[1]), 0);
+	struct stream_hub *h;
+	cr_assert_eq(stream_hub_create(&h, loop, dev[1], "console", 4096), 0);
+	cr_assert_eq(stream_hub_attach(h, c1[1]), 0);
+	cr_assert_eq(stream_hub_attach(h, c2[1]), 0);
 	send_str(dev[0], "x");
 	pump_loop(loop);
-	console_hub_destroy(h);
+	stream_hub_destroy(h);
 	/* Every hub end is closed: writes fail, reads end after what was sent. */
 	cr_assert_eq(send(dev[0], "y", 1, MSG_NOSIGNAL), -1);
 	cr_assert_eq(errno, EPIPE);
@@ -588,27 +588,27 @@ Test(console_hub, destroy_closes_everything)
 	close(c2[0]);
 	evloop_destroy(loop);
 	cr_assert_eq(tu_count_fds(), start);
-	console_hub_destroy(NULL);
+	stream_hub_destroy(NULL);
 }
 
 /* ---------------------------------------------------------------- set-up */
 
-Test(console_hub, owned_fds_become_nonblocking_and_cloexec)
+Test(stream_hub, owned_fds_become_nonblocking_and_cloexec)
 {
 	struct evloop *loop;
 	cr_assert_eq(evloop_create(&loop), 0);
 	int dev[2], cl[2];
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, dev), 0);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, cl), 0);
-	struct console_hub *h;
-	cr_assert_eq(console_hub_create(&h, loop, dev[1], "serial", 4096), 0);
-	cr_assert_eq(console_hub_attach(h, cl[1]), 0);
+	struct stream_hub *h;
+	cr_assert_eq(stream_hub_create(&h, loop, dev[1], "serial", 4096), 0);
+	cr_assert_eq(stream_hub_attach(h, cl[1]), 0);
 	for (int i = 0; i < 2; i++) {
 		int fd = i ? cl[1] : dev[1];
 		cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC, "fd %d close-on-exec", fd);
 		cr_assert(fcntl(fd, F_GETFL) & O_NONBLOCK, "fd %d non-blocking", fd);
 	}
-	console_hub_destroy(h);
+	stream_hub_destroy(h);
 	close(dev[0]);
 	close(cl[0]);
 	evloop_destroy(loop);
@@ -617,14 +617,14 @@ Test(console_hub, owned_fds_become_nonblocking_and_cloexec)
 static void expect_create_refused(struct evloop *loop, int fd, size_t backlog, int err)
 {
 	int before = tu_count_fds();
-	struct console_hub *h = (struct console_hub *)&before; /* must stay untouched */
-	cr_assert_eq(console_hub_create(&h, loop, fd, "serial", backlog), err, "want %s",
+	struct stream_hub *h = (struct stream_hub *)&before; /* must stay untouched */
+	cr_assert_eq(stream_hub_create(&h, loop, fd, "serial", backlog), err, "want %s",
 		     strerror(-err));
-	cr_assert_eq(h, (struct console_hub *)&before);
+	cr_assert_eq(h, (struct stream_hub *)&before);
 	cr_assert_eq(tu_count_fds(), before, "the fd stays the caller's, nothing leaked");
 }
 
-Test(console_hub, create_refuses_bad_arguments)
+Test(stream_hub, create_refuses_bad_arguments)
 {
 	struct evloop *loop;
 	cr_assert_eq(evloop_create(&loop), 0);
@@ -638,10 +638,10 @@ Test(console_hub, create_refuses_bad_arguments)
 	expect_create_refused(loop, mfd, 4096, -ENOTSOCK);
 	expect_create_refused(loop, dg[1], 4096, -EPROTOTYPE);
 	expect_create_refused(loop, -1, 4096, -EBADF);
-	struct console_hub *h;
-	cr_assert_eq(console_hub_create(&h, loop, sv[1], "serial", 4096), 0);
+	struct stream_hub *h;
+	cr_assert_eq(stream_hub_create(&h, loop, sv[1], "serial", 4096), 0);
 	expect_create_refused(loop, sv[1], 4096, -EEXIST);
-	console_hub_destroy(h);
+	stream_hub_destroy(h);
 
 	close(sv[0]);
 	close(dg[0]);
@@ -650,31 +650,31 @@ Test(console_hub, create_refuses_bad_arguments)
 	evloop_destroy(loop);
 }
 
-Test(console_hub, attach_refuses_bad_fds_without_using_a_slot)
+Test(stream_hub, attach_refuses_bad_fds_without_using_a_slot)
 {
 	struct fx f;
 	fx_init(&f, 1024, 0);
 	int dg[2], mfd = tu_memfd();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg), 0);
-	cr_assert_eq(console_hub_attach(f.h, mfd), -ENOTSOCK);
-	cr_assert_eq(console_hub_attach(f.h, dg[1]), -EPROTOTYPE);
-	cr_assert_eq(console_hub_attach(f.h, -1), -EBADF);
-	int c[CONSOLE_HUB_MAX_CLIENTS];
+	cr_assert_eq(stream_hub_attach(f.h, mfd), -ENOTSOCK);
+	cr_assert_eq(stream_hub_attach(f.h, dg[1]), -EPROTOTYPE);
+	cr_assert_eq(stream_hub_attach(f.h, -1), -EBADF);
+	int c[STREAM_HUB_MAX_CLIENTS];
 	c[0] = fx_client(&f, 0);
 	int sv[2];
 	tu_sockpair(sv);
-	cr_assert_eq(console_hub_attach(f.h, sv[1]), 0);
-	cr_assert_eq(console_hub_attach(f.h, sv[1]), -EEXIST, "already attached");
-	for (int i = 1; i < CONSOLE_HUB_MAX_CLIENTS - 1; i++)
+	cr_assert_eq(stream_hub_attach(f.h, sv[1]), 0);
+	cr_assert_eq(stream_hub_attach(f.h, sv[1]), -EEXIST, "already attached");
+	for (int i = 1; i < STREAM_HUB_MAX_CLIENTS - 1; i++)
 		c[i] = fx_client(&f, 0);
 	/* 16 attached: the refusals above took no slot. */
 	int extra[2];
 	tu_sockpair(extra);
-	cr_assert_eq(console_hub_attach(f.h, extra[1]), -EMFILE);
+	cr_assert_eq(stream_hub_attach(f.h, extra[1]), -EMFILE);
 	close(extra[0]);
 	close(extra[1]);
 	close(sv[0]);
-	for (int i = 0; i < CONSOLE_HUB_MAX_CLIENTS - 1; i++)
+	for (int i = 0; i < STREAM_HUB_MAX_CLIENTS - 1; i++)
 		close(c[i]);
 	close(mfd);
 	close(dg[0]);
