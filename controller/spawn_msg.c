@@ -66,12 +66,6 @@ ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, uint8_t *buf, size_t
 	return (ssize_t)off;
 }
 
-void spawn_msg_encode_reap(pid_t pid, uint8_t out[SPAWN_MSG_REAP_SIZE])
-{
-	put_le32(out, SPAWN_MSG_REAP);
-	put_le32(out + 4, (uint32_t)pid);
-}
-
 /* The NUL-terminated string at *off, which must end inside len. */
 static char *take_str(uint8_t *buf, size_t len, size_t *off)
 {
@@ -116,66 +110,85 @@ static int decode_spawn(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_
 	out->path = path;
 	out->nfds = n;
 	out->has_stderr = has_stderr;
-	out->type = SPAWN_MSG_SPAWN;
 	return 0;
 }
 
 int spawn_msg_decode_req(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_req *out)
 {
-	if (len < 4 || len > SPAWN_MSG_MAX_SIZE)
+	if (len < 4 || len > SPAWN_MSG_MAX_SIZE || get_le32(buf) != SPAWN_MSG_SPAWN)
 		return -EBADMSG;
-	switch (get_le32(buf)) {
-	case SPAWN_MSG_SPAWN:
-		return decode_spawn(buf, len, nfds, out);
-	case SPAWN_MSG_REAP:
-		if (len != SPAWN_MSG_REAP_SIZE || nfds != 0)
-			return -EBADMSG;
-		uint32_t pid = get_le32(buf + 4);
-		if (pid == 0 || pid > INT_MAX)
-			return -EBADMSG;
-		out->type = SPAWN_MSG_REAP;
-		out->pid = (pid_t)pid;
-		return 0;
-	default:
-		return -EBADMSG;
-	}
+	return decode_spawn(buf, len, nfds, out);
 }
 
-void spawn_msg_encode_reply(const struct spawn_msg_reply *r, uint8_t out[SPAWN_MSG_REPLY_SIZE])
+void spawn_msg_encode_reply(int result, pid_t pid, uint8_t out[SPAWN_MSG_REPLY_SIZE])
 {
-	put_le32(out, (uint32_t)r->result);
-	put_le32(out + 4, (uint32_t)r->pid);
-	put_le32(out + 8, r->end.signaled);
-	put_le32(out + 12, (uint32_t)r->end.status);
-	put_le32(out + 16, r->end.core);
+	put_le32(out, SPAWN_MSG_REPLY);
+	put_le32(out + 4, (uint32_t)result);
+	put_le32(out + 8, (uint32_t)pid);
 }
 
-int spawn_msg_decode_reply(const uint8_t *buf, size_t len, enum spawn_msg_type to, size_t nfds,
-			   struct spawn_msg_reply *out)
+void spawn_msg_encode_ended(pid_t pid, const struct child_end *end,
+			    uint8_t out[SPAWN_MSG_ENDED_SIZE])
+{
+	put_le32(out, SPAWN_MSG_ENDED);
+	put_le32(out + 4, (uint32_t)pid);
+	put_le32(out + 8, end->signaled);
+	put_le32(out + 12, (uint32_t)end->status);
+	put_le32(out + 16, end->core);
+}
+
+static bool pid_ok(uint32_t pid)
+{
+	return pid > 0 && pid <= INT_MAX;
+}
+
+static int decode_reply(const uint8_t *buf, size_t len, size_t nfds,
+			struct spawn_msg_from_spawner *out)
 {
 	if (len != SPAWN_MSG_REPLY_SIZE)
 		return -EBADMSG;
-	int32_t result = (int32_t)get_le32(buf);
+	int32_t result = (int32_t)get_le32(buf + 4);
+	uint32_t pid = get_le32(buf + 8);
+	/* Only a started child comes with a pid and its pidfd. */
+	bool ok = result == 0 ? nfds == 1 && pid_ok(pid)
+			      : result < 0 && result >= -ERRNO_MAX && nfds == 0 && pid == 0;
+	if (!ok)
+		return -EBADMSG;
+	*out = (struct spawn_msg_from_spawner){ .type = SPAWN_MSG_REPLY, .result = result,
+						.pid = (pid_t)pid };
+	return 0;
+}
+
+static int decode_ended(const uint8_t *buf, size_t len, size_t nfds,
+			struct spawn_msg_from_spawner *out)
+{
+	if (len != SPAWN_MSG_ENDED_SIZE || nfds != 0)
+		return -EBADMSG;
 	uint32_t pid = get_le32(buf + 4), signaled = get_le32(buf + 8),
 		 status = get_le32(buf + 12), core = get_le32(buf + 16);
-	bool ok = to == SPAWN_MSG_SPAWN ? result == 0 : result == 0 || result == 1;
-	if (!ok && (result < -ERRNO_MAX || result >= 0))
+	/* An exit status, or a signal (with a core, maybe). */
+	if (!pid_ok(pid) || signaled > 1 || core > signaled ||
+	    (signaled ? status == 0 || status >= NSIG : status > 255))
 		return -EBADMSG;
-	/* Only a started child comes with a pid and its pidfd. */
-	bool started = to == SPAWN_MSG_SPAWN && result == 0;
-	if (nfds != started || (started ? pid == 0 || pid > INT_MAX : pid != 0))
-		return -EBADMSG;
-	/* Only an ended child has an end: an exit status, or a signal. */
-	bool ended = to == SPAWN_MSG_REAP && result == 1;
-	if (!ended && (signaled || status || core))
-		return -EBADMSG;
-	if (signaled > 1 || core > signaled ||
-	    (ended && (signaled ? status == 0 || status >= NSIG : status > 255)))
-		return -EBADMSG;
-	*out = (struct spawn_msg_reply){
-		.result = result,
+	*out = (struct spawn_msg_from_spawner){
+		.type = SPAWN_MSG_ENDED,
 		.pid = (pid_t)pid,
 		.end = { .signaled = signaled, .status = (int)status, .core = core },
 	};
 	return 0;
+}
+
+int spawn_msg_decode_from_spawner(const uint8_t *buf, size_t len, size_t nfds,
+				  struct spawn_msg_from_spawner *out)
+{
+	if (len < 4)
+		return -EBADMSG;
+	switch (get_le32(buf)) {
+	case SPAWN_MSG_REPLY:
+		return decode_reply(buf, len, nfds, out);
+	case SPAWN_MSG_ENDED:
+		return decode_ended(buf, len, nfds, out);
+	default:
+		return -EBADMSG;
+	}
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "event_loop.h"
 #include "log.h"
 #include "msg.h"
 #include "spawn_msg.h"
@@ -57,20 +58,30 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 	return err;
 }
 
-/* Only our own children, and each only until it was reaped. */
-static int reap(pid_t pid, struct child_end *end)
+/* kids[i]'s pidfd is readable: reaps it and tells cellvmd how it ended.
+ * false once cellvmd is gone. */
+static bool report_end(int sock, size_t i)
 {
-	for (size_t i = 0; i < nkids; i++) {
-		if (kids[i].pid != pid)
-			continue;
-		int r = spawn_reap(kids[i].pidfd, end);
-		if (r == 1) {
-			close(kids[i].pidfd);
-			kids[i] = kids[--nkids];
-		}
-		return r;
+	struct child_end end;
+	int r = spawn_reap(kids[i].pidfd, &end);
+	if (r == 0)
+		return true;
+	bool ok = true;
+	if (r < 0) {
+		/* Not ours to wait for after all: cellvmd counts it gone when
+		 * no ENDED comes. */
+		log_err("pid %d: waitid: %s; no longer tracked", (int)kids[i].pid, strerror(-r));
+	} else {
+		uint8_t out[SPAWN_MSG_ENDED_SIZE];
+		spawn_msg_encode_ended(kids[i].pid, &end, out);
+		int err = msg_send(sock, out, sizeof(out), NULL, 0, NULL, 0);
+		if (err && err != -ECONNRESET)
+			log_err("reporting the end of pid %d: %s", (int)kids[i].pid, strerror(-err));
+		ok = err == 0;
 	}
-	return -ECHILD;
+	close(kids[i].pidfd);
+	kids[i] = kids[--nkids];
+	return ok;
 }
 
 /* Answers one request. false once cellvmd is gone. */
@@ -81,8 +92,8 @@ static bool serve_one(int sock)
 	int fds[MSG_RX_MAX_FDS];
 	size_t nfds;
 	ssize_t n = msg_recv_some(sock, buf, sizeof(buf), 0, fds, &nfds);
-	struct spawn_msg_reply reply = { 0 };
 	struct spawn_msg_req m;
+	pid_t pid = 0;
 	int pidfd = -1;
 	if (n == 0 || n == -ECONNRESET) {
 		for (size_t i = 0; i < nfds; i++)
@@ -94,26 +105,44 @@ static bool serve_one(int sock)
 		return false;
 	}
 	/* -EMSGSIZE: more fds than fit, all closed (msg_recv_some said so). */
-	int err = n < 0 ? -EBADMSG : spawn_msg_decode_req(buf, (size_t)n, nfds, &m);
-	if (err) {
-		if (n >= 0)
-			log_ratelimited(LOG_LVL_WARN, "refused a malformed request (%zd bytes, %zu fds)",
-					n, nfds);
-		reply.result = err;
-	} else if (m.type == SPAWN_MSG_SPAWN) {
-		reply.result = start(&m, fds, &reply.pid, &pidfd);
-	} else {
-		reply.result = reap(m.pid, &reply.end);
-	}
+	int result = n < 0 ? -EBADMSG : spawn_msg_decode_req(buf, (size_t)n, nfds, &m);
+	if (result && n >= 0)
+		log_ratelimited(LOG_LVL_WARN, "refused a malformed request (%zd bytes, %zu fds)", n,
+				nfds);
+	if (!result)
+		result = start(&m, fds, &pid, &pidfd);
 	/* The child has its copies; a refused request's fds go here too. */
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
 	uint8_t out[SPAWN_MSG_REPLY_SIZE];
-	spawn_msg_encode_reply(&reply, out);
-	err = msg_send(sock, out, sizeof(out), NULL, 0, &pidfd, pidfd >= 0);
+	spawn_msg_encode_reply(result, pid, out);
+	int err = msg_send(sock, out, sizeof(out), NULL, 0, &pidfd, pidfd >= 0);
 	if (err && err != -ECONNRESET)
 		log_err("replying: %s", strerror(-err));
 	return err == 0;
+}
+
+/* Waits for a request or a child's end and handles what came. false once
+ * cellvmd is gone. */
+static bool serve(int sock)
+{
+	struct pollfd p[1 + SPAWNER_MAX_CHILDREN];
+	size_t n = nkids;
+	p[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
+	for (size_t i = 0; i < n; i++)
+		p[1 + i] = (struct pollfd){ .fd = kids[i].pidfd, .events = POLLIN };
+	if (poll(p, 1 + n, -1) < 0) {
+		if (errno == EINTR)
+			return true;
+		log_err("poll: %m");
+		return false;
+	}
+	/* Backwards: report_end() moves the last kid into the slot it empties,
+	 * one whose pollfd was looked at already. */
+	for (size_t i = n; i-- > 0;)
+		if (p[1 + i].revents && !report_end(sock, i))
+			return false;
+	return !p[0].revents || serve_one(sock);
 }
 
 /* cellvmd is gone: so is every process it had us start. */
@@ -162,7 +191,7 @@ static _Noreturn void run(const struct confine_opts *o, int sock, pid_t parent)
 					      .new_tasks = 4096, .spawns_confined = true,
 					      .max_fds = 4096, .writes_files = true }) < 0)
 		_exit(1);
-	while (serve_one(sock))
+	while (serve(sock))
 		;
 	kill_all();
 	_exit(0);
@@ -230,38 +259,93 @@ void spawner_stop(struct spawner *sp)
 	(void)spawner_reaped(sp, &end); /* our own child: it cannot fail */
 }
 
-/* Sends one request and reads its reply; the pidfd of a started child in *fd. */
+/* The ENDEDs that came while spawner_spawn() waited for its reply, until
+ * spawner_next_ended() hands them out. cellvmd has one spawner, which
+ * tracks at most SPAWNER_MAX_CHILDREN: an honest one never sends more
+ * before cellvmd's event loop takes them. */
+static struct {
+	pid_t pid;
+	struct child_end end;
+} kept[SPAWNER_MAX_CHILDREN];
+static size_t nkept;
+
+int spawner_shut(int sock)
+{
+	if (shutdown(sock, SHUT_RDWR) < 0)
+		return -errno;
+	/* What it sent is not believed: dropped, kept or queued. It cannot
+	 * send more (the shutdown reaches its end too), so this ends; a
+	 * zero-length packet ends it early, as it reads like EOF. */
+	nkept = 0;
+	uint8_t buf[SPAWN_MSG_ENDED_SIZE];
+	int rx[MSG_RX_MAX_FDS];
+	size_t nrx;
+	while (msg_recv_some(sock, buf, sizeof(buf), MSG_DONTWAIT, rx, &nrx) > 0)
+		for (size_t i = 0; i < nrx; i++)
+			close(rx[i]);
+	return 0;
+}
+
+/* Receives one message without waiting: 1 with *m (and the pidfd of a
+ * started child in *fd), 0 if none is there, -EPIPE once the spawner is gone,
+ * -EBADMSG for a malformed one, -errno. The channel is shut for good at
+ * -EPIPE and -EBADMSG: a spawner that breaks the protocol is not believed
+ * again, and a zero-length packet reads as its end. */
+static int recv_one(int sock, struct spawn_msg_from_spawner *m, int *fd)
+{
+	uint8_t buf[SPAWN_MSG_ENDED_SIZE + 1];
+	int rx[MSG_RX_MAX_FDS];
+	size_t nrx;
+	ssize_t n = msg_recv_some(sock, buf, sizeof(buf), MSG_DONTWAIT, rx, &nrx);
+	if (n == -EAGAIN)
+		return 0;
+	int err = n == 0 || n == -ECONNRESET ? -EPIPE
+		  : n == -EMSGSIZE	     ? -EBADMSG /* more fds than fit: all closed */
+		  : n < 0		     ? (int)n
+					     : spawn_msg_decode_from_spawner(buf, (size_t)n, nrx, m);
+	if (err) {
+		for (size_t i = 0; i < nrx; i++)
+			close(rx[i]);
+		if (err == -EPIPE || err == -EBADMSG)
+			(void)spawner_shut(sock);
+		return err;
+	}
+	*fd = nrx ? rx[0] : -1;
+	return 1;
+}
+
+/* Sends a SPAWN and waits for its REPLY, keeping the ENDEDs that come first. */
 static int call(int sock, const uint8_t *req, size_t len, const int *fds, size_t nfds,
-		enum spawn_msg_type type, struct spawn_msg_reply *r, int *fd)
+		struct spawn_msg_from_spawner *r, int *fd)
 {
 	int err = msg_send(sock, req, len, NULL, 0, fds, nfds);
 	if (err)
 		return err == -ECONNRESET ? -EPIPE : err;
-	int ready = msg_wait(sock, POLLIN, SPAWNER_REPLY_MS);
-	if (ready <= 0) {
-		/* A late reply would answer the next request: this channel is
-		 * done, and the spawner sees EOF. */
-		if (shutdown(sock, SHUT_RDWR) < 0)
-			return -errno;
-		return ready < 0 ? ready : -ETIMEDOUT;
+	uint64_t deadline = evloop_now_ns() + SPAWNER_REPLY_MS * 1000000ull;
+	for (;;) {
+		uint64_t now = evloop_now_ns();
+		int ready = now < deadline ? msg_wait(sock, POLLIN, (int)((deadline - now) / 1000000))
+					   : 0;
+		if (ready <= 0) {
+			/* A late reply would answer the next request: this
+			 * channel is done, and the spawner sees EOF. */
+			err = spawner_shut(sock);
+			return err ? err : ready < 0 ? ready : -ETIMEDOUT;
+		}
+		int got = recv_one(sock, r, fd);
+		if (got < 0)
+			return got;
+		if (got == 0)
+			continue; /* woken for nothing */
+		if (r->type == SPAWN_MSG_REPLY)
+			return 0;
+		if (nkept == SPAWNER_MAX_CHILDREN) {
+			(void)spawner_shut(sock);
+			return -EBADMSG;
+		}
+		kept[nkept].pid = r->pid;
+		kept[nkept++].end = r->end;
 	}
-	uint8_t buf[SPAWN_MSG_REPLY_SIZE + 1];
-	int rx[MSG_RX_MAX_FDS];
-	size_t nrx;
-	ssize_t n = msg_recv_some(sock, buf, sizeof(buf), 0, rx, &nrx);
-	if (n == 0 || n == -ECONNRESET)
-		err = -EPIPE;
-	else if (n < 0)
-		return (int)n;
-	else
-		err = spawn_msg_decode_reply(buf, (size_t)n, type, nrx, r);
-	if (err) {
-		for (size_t i = 0; i < nrx; i++)
-			close(rx[i]);
-		return err;
-	}
-	*fd = nrx ? rx[0] : -1;
-	return 0;
 }
 
 int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd)
@@ -281,9 +365,9 @@ int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd)
 	}
 	if (req->stderr_fd >= 0)
 		fds[n++] = req->stderr_fd;
-	struct spawn_msg_reply r;
+	struct spawn_msg_from_spawner r;
 	int fd;
-	int err = call(sock, buf, (size_t)len, fds, n, SPAWN_MSG_SPAWN, &r, &fd);
+	int err = call(sock, buf, (size_t)len, fds, n, &r, &fd);
 	if (err)
 		return err;
 	if (r.result < 0)
@@ -293,16 +377,28 @@ int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd)
 	return 0;
 }
 
-int spawner_reap(int sock, pid_t pid, struct child_end *end)
+int spawner_next_ended(int sock, pid_t *pid, struct child_end *end)
 {
-	uint8_t req[SPAWN_MSG_REAP_SIZE];
-	spawn_msg_encode_reap(pid, req);
-	struct spawn_msg_reply r;
+	if (nkept > 0) {
+		*pid = kept[0].pid;
+		*end = kept[0].end;
+		nkept--;
+		memmove(kept, kept + 1, nkept * sizeof(kept[0]));
+		return 1;
+	}
+	struct spawn_msg_from_spawner m;
 	int fd;
-	int err = call(sock, req, sizeof(req), NULL, 0, SPAWN_MSG_REAP, &r, &fd);
-	if (err)
-		return err;
-	if (r.result == 1)
-		*end = r.end;
-	return r.result;
+	int r = recv_one(sock, &m, &fd);
+	if (r <= 0)
+		return r;
+	if (m.type != SPAWN_MSG_ENDED) {
+		/* A reply when nothing was asked. */
+		if (fd >= 0)
+			close(fd);
+		(void)spawner_shut(sock);
+		return -EBADMSG;
+	}
+	*pid = m.pid;
+	*end = m.end;
+	return 1;
 }

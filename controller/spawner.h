@@ -6,19 +6,24 @@
  * before confining itself. The spawner keeps only its end of a
  * SOCK_SEQPACKET socketpair (and stdio for its log), dies with cellvmd
  * (PR_SET_PDEATHSIG), confines itself with policy/spawner.policy, then
- * serves the requests of controller/spawn_msg.h one at a time with
- * spawn_child() and spawn_reap(). It treats cellvmd as less trusted than
- * itself: a malformed request gets an error reply and closes what it
- * brought, and it starts only the binaries it was given at start (the
- * worker and the device binaries), so a compromised cellvmd cannot have it
- * run anything else. When cellvmd's end closes it SIGKILLs its children, reaps them
- * and exits.
+ * polls its socket and its children's pidfds: it serves the SPAWN requests
+ * of controller/spawn_msg.h one at a time with spawn_child(), and reaps
+ * each child as it ends and tells cellvmd how (ENDED), unasked, so that
+ * cellvmd never waits for it to learn of an end. It treats cellvmd as less
+ * trusted than itself: a malformed request gets an error reply and closes
+ * what it brought, and it starts only the binaries it was given at start
+ * (the worker and the device binaries), so a compromised cellvmd cannot
+ * have it run anything else. When cellvmd's end closes it SIGKILLs its
+ * children, reaps them and exits.
  *
- * cellvmd's side: spawner_spawn() and spawner_reap() keep the contract of
- * spawn_child() and spawn_reap() (spawn.h), the child's pidfd included (it
- * can be polled and signalled, but only the spawner can wait for it). Once
- * the spawner is gone they return -EPIPE. Nothing here logs on cellvmd's
- * side: the caller says what failed. */
+ * cellvmd's side: spawner_spawn() keeps the contract of spawn_child()
+ * (spawn.h), the child's pidfd included (it can be polled and signalled, but
+ * only the spawner can wait for it); spawner_next_ended() hands out the
+ * ENDEDs, which the caller checks against the children it knows. A
+ * malformed message, a reply to nothing or a silence of SPAWNER_REPLY_MS
+ * shuts the channel (spawner_shut()): the spawner is not believed again, and
+ * sees EOF. Once the spawner is gone or the channel shut they return -EPIPE.
+ * Nothing here logs on cellvmd's side: the caller says what failed. */
 #ifndef CELLVM_SPAWNER_H
 #define CELLVM_SPAWNER_H
 
@@ -27,10 +32,11 @@
 #include "confine.h"
 #include "spawn.h"
 
-/* The most children the spawner tracks at once (not reaped through REAP). */
+/* The most children the spawner tracks at once (not reaped yet). */
 #define SPAWNER_MAX_CHILDREN 64
-/* A spawner that does not answer within this is stuck: the channel is shut
- * and later calls fail with -EPIPE. */
+/* A spawner that does not answer a SPAWN within this, or report a child's
+ * end within this of its pidfd becoming readable, is stuck: the channel is
+ * shut and later calls fail with -EPIPE. */
 #define SPAWNER_REPLY_MS 5000
 /* How long spawner_stop() waits for it to exit before SIGKILL. */
 #define SPAWNER_EXIT_MS 5000
@@ -59,9 +65,20 @@ void spawner_stop(struct spawner *sp);
  * still runs (a spurious wake-up), -errno. */
 int spawner_reaped(struct spawner *sp, struct child_end *end);
 
-/* spawn_child() and spawn_reap() through the spawner on sock; -ETIMEDOUT
- * when it did not answer within SPAWNER_REPLY_MS (then -EPIPE ever after). */
+/* spawn_child() through the spawner on sock; -ETIMEDOUT when it did not
+ * answer within SPAWNER_REPLY_MS, -EBADMSG when it broke the protocol. The
+ * ENDEDs that come before the reply are kept for spawner_next_ended(). */
 int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd);
-int spawner_reap(int sock, pid_t pid, struct child_end *end);
+
+/* The next child's end the spawner reported, without waiting (those
+ * spawner_spawn() kept first): 1 with *pid and *end, 0 if none is there
+ * now, -EPIPE once the spawner is gone, -EBADMSG when it broke the protocol,
+ * -errno. sock polls readable when one may be there, or at the spawner's end. */
+int spawner_next_ended(int sock, pid_t *pid, struct child_end *end);
+
+/* Shuts the channel to a spawner that is stuck or not believed: it sees EOF,
+ * kills what it started and exits; what it sent is dropped, and every later
+ * call returns -EPIPE. */
+int spawner_shut(int sock);
 
 #endif

@@ -1,6 +1,7 @@
 #include "supervise.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "cause.h"
 #include "log.h"
+#include "msg.h"
 #include "spawner.h"
 #include "worker_ctl.h"
 
@@ -18,6 +20,7 @@
 #define HANG_MS 1000            /* no PONG for this long: the worker hangs */
 #define KILL_GRACE_MS 3000      /* SIGTERM, then SIGKILL after this */
 #define CONTROL_READS_PER_ROUND 8
+#define ENDS_PER_ROUND 16
 
 /* The event-loop handle of one child's pidfd or stderr. */
 struct child_watch {
@@ -29,10 +32,13 @@ struct supervisor {
 	struct evloop *loop;
 	struct vm *vm;
 	int spawner_fd;
+	bool spawner_lost; /* gone, stuck or not believed: no ENDED comes any more */
 	const struct supervise_ops *ops;
 	void *opaque;
 	struct child_watch watch[VM_MAX_CHILDREN];
 	struct child_watch log_watch[VM_MAX_CHILDREN];
+	/* Armed while a child's pidfd said it ended and its ENDED has not come. */
+	struct evloop_timer ended_timer[VM_MAX_CHILDREN];
 
 	/* The worker's own report: its EXIT message, if one came. */
 	bool ctl_eof; /* the control channel ended (and left the loop) */
@@ -240,33 +246,118 @@ static void on_child_log(void *opaque, uint32_t events)
 	read_child_log(w->sv, &w->sv->vm->child[w->idx], 16);
 }
 
+/* c's end is known: it is counted gone and reported. */
+static void child_gone(struct supervisor *sv, struct vm_child *c, const struct child_end *end)
+{
+	c->end = *end;
+	c->exited = true;
+	evloop_timer_cancel(&sv->ended_timer[c - sv->vm->child]);
+	/* Its last words (a seccomp report) are in the pipe by now. */
+	read_child_log(sv, c, 64);
+	evloop_del(sv->loop, c->pidfd); /* unless on_pidfd did */
+	close(c->pidfd);
+	c->pidfd = -1;
+	on_child_end(sv, c);
+}
+
+/* No ENDED will come for c: the spawner is gone, and its children were
+ * SIGKILLed with it (cellvmd says so once), or it is stuck or not believed.
+ * Make sure c is gone and count it so, rather than wait forever. */
+static void child_gone_unreported(struct supervisor *sv, struct vm_child *c)
+{
+	if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+		log_err("%s: SIGKILL: %m", c->name);
+	child_gone(sv, c, &(struct child_end){ .signaled = true, .status = SIGKILL });
+}
+
+/* The children waiting for their ENDED are counted gone now, the others as
+ * their pidfds say they ended. */
+static void lose_spawner(struct supervisor *sv)
+{
+	if (sv->spawner_lost)
+		return;
+	sv->spawner_lost = true;
+	evloop_del(sv->loop, sv->spawner_fd);
+	/* A report may release the VM: nchildren is read again each time. */
+	for (size_t i = 0; i < sv->vm->nchildren; i++)
+		if (evloop_timer_armed(&sv->ended_timer[i]))
+			child_gone_unreported(sv, &sv->vm->child[i]);
+}
+
+static struct vm_child *running_child(struct supervisor *sv, pid_t pid)
+{
+	for (size_t i = 0; i < sv->vm->nchildren; i++)
+		if (sv->vm->child[i].pid == pid && !sv->vm->child[i].exited)
+			return &sv->vm->child[i];
+	return NULL;
+}
+
+/* The ends the spawner reported. It is believed only about a child of the
+ * VM whose pidfd says it has ended. */
+static void take_ends(struct supervisor *sv)
+{
+	for (int n = 0; n < ENDS_PER_ROUND && !sv->spawner_lost; n++) {
+		pid_t pid;
+		struct child_end end;
+		int r = spawner_next_ended(sv->spawner_fd, &pid, &end);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			/* Gone: cellvmd's on_spawner says so. Else the channel is shut. */
+			if (r != -EPIPE)
+				log_err("cellvm-spawner: %s; no longer believed",
+					r == -EBADMSG ? "a malformed message" : strerror(-r));
+			lose_spawner(sv);
+			return;
+		}
+		struct vm_child *c = running_child(sv, pid);
+		if (!c)
+			log_ratelimited(LOG_LVL_WARN,
+					"cellvm-spawner reported the end of pid %d, which is no "
+					"process of the VM: ignored", (int)pid);
+		else if (msg_wait(c->pidfd, POLLIN, 0) != 1)
+			log_ratelimited(LOG_LVL_WARN,
+					"cellvm-spawner reported the end of %s (pid %d), which "
+					"still runs: ignored", c->name, (int)pid);
+		else
+			child_gone(sv, c, &end);
+	}
+}
+
+static void on_spawner(void *opaque, uint32_t events)
+{
+	(void)events;
+	take_ends(opaque);
+}
+
+/* The child has ended: the spawner reaps it and reports how (ENDED), maybe
+ * already. */
 static void on_pidfd(void *opaque, uint32_t events)
 {
 	struct child_watch *w = opaque;
 	struct supervisor *sv = w->sv;
 	struct vm_child *c = &sv->vm->child[w->idx];
 	(void)events;
-	int r = spawner_reap(sv->spawner_fd, c->pid, &c->end);
-	if (r == 0)
+	evloop_del(sv->loop, c->pidfd); /* it stays readable */
+	if (sv->spawner_lost) {
+		child_gone_unreported(sv, c);
 		return;
-	if (r < 0) {
-		/* The spawner is gone, and its children were SIGKILLed with it
-		 * (cellvmd says so once), or it is stuck or does not know the
-		 * child: make sure the child is gone and count it so, rather
-		 * than wait forever. */
-		if (r != -EPIPE)
-			log_err("%s: reaping through the spawner: %s", c->name, strerror(-r));
-		if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
-			log_err("%s: SIGKILL: %m", c->name);
-		c->end = (struct child_end){ .signaled = true, .status = SIGKILL };
 	}
-	c->exited = true;
-	/* Its last words (a seccomp report) are in the pipe by now. */
-	read_child_log(sv, c, 64);
-	evloop_del(sv->loop, c->pidfd);
-	close(c->pidfd);
-	c->pidfd = -1;
-	on_child_end(sv, c);
+	evloop_timer_arm(sv->loop, &sv->ended_timer[w->idx], SPAWNER_REPLY_MS);
+	take_ends(sv);
+}
+
+/* The spawner holds an ended child and says nothing: it is stuck. */
+static void on_ended_timer(void *opaque)
+{
+	struct child_watch *w = opaque;
+	struct supervisor *sv = w->sv;
+	struct vm_child *c = &sv->vm->child[w->idx];
+	log_err("cellvm-spawner did not report the end of %s (pid %d) within %u ms: stuck; "
+		"its channel is shut", c->name, (int)c->pid, SPAWNER_REPLY_MS);
+	(void)spawner_shut(sv->spawner_fd); /* only a bad fd makes it fail */
+	child_gone_unreported(sv, c);
+	lose_spawner(sv);
 }
 
 static void on_kill_timer(void *opaque)
@@ -335,6 +426,8 @@ void supervise_release(struct supervisor *sv)
 			evloop_del(sv->loop, sv->vm->child[i].log.fd);
 	evloop_timer_cancel(&sv->kill_timer);
 	evloop_timer_cancel(&sv->grace_timer);
+	for (size_t i = 0; i < VM_MAX_CHILDREN; i++)
+		evloop_timer_cancel(&sv->ended_timer[i]);
 	sv->ndeferred = 0;
 	sv->stopping = false;
 }
@@ -351,6 +444,14 @@ int supervise_create(struct supervisor **out, struct evloop *loop, struct vm *vm
 	evloop_timer_init(&sv->ping_timer, on_ping_timer, sv);
 	evloop_timer_init(&sv->kill_timer, on_kill_timer, sv);
 	evloop_timer_init(&sv->grace_timer, on_grace_timer, sv);
+	for (size_t i = 0; i < VM_MAX_CHILDREN; i++)
+		evloop_timer_init(&sv->ended_timer[i], on_ended_timer, &sv->watch[i]);
+	/* Its ENDEDs, for as long as it is believed. */
+	int err = evloop_add(loop, spawner_fd, EPOLLIN, on_spawner, sv);
+	if (err) {
+		free(sv);
+		return err;
+	}
 	*out = sv;
 	return 0;
 }
@@ -363,5 +464,7 @@ void supervise_destroy(struct supervisor *sv)
 	evloop_timer_cancel(&sv->ping_timer);
 	evloop_timer_cancel(&sv->kill_timer);
 	evloop_timer_cancel(&sv->grace_timer);
+	if (!sv->spawner_lost)
+		evloop_del(sv->loop, sv->spawner_fd);
 	free(sv);
 }

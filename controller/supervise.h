@@ -1,8 +1,11 @@
 /* The supervision of one VM's processes, for the controller: each child's
- * pidfd (reaped through the spawner) and stderr, the worker's control
- * channel (READY, PONG, EXIT), its liveness (PING every 250 ms, SIGKILL
- * after 1 s without PONG), the create deadline (READY within 60 s) and the
- * stop (SIGTERM, SIGKILL 3 s later). docs/rpc.md has the table.
+ * end (its pidfd says it ended, the spawner's ENDED says how: without it
+ * within SPAWNER_REPLY_MS, or from a spawner that is gone or broke the
+ * protocol, the child is SIGKILLed and counted killed) and stderr, the
+ * worker's control channel (READY, PONG, EXIT), its liveness (PING every
+ * 250 ms, SIGKILL after 1 s without PONG), the create deadline (READY
+ * within 60 s) and the stop (SIGTERM, SIGKILL 3 s later). docs/rpc.md has
+ * the table.
  *
  * It reports what the lifecycle is to hear — the worker is ready, a child's
  * end as cause.h decides it — from its own event-loop callbacks only, never

@@ -1,9 +1,9 @@
 /* libFuzzer harness: spawn_msg_decode_req (controller/spawn_msg.c), which
  * cellvm-spawner runs on every packet cellvmd sends it, and
- * spawn_msg_decode_reply, which cellvmd runs on the answers. The first byte
- * is not packet: its low 5 bits are how many fds came with it, bit 7 picks
- * the reply decoder and bit 6 the request the reply answers. A packet that
- * decodes must encode back to exactly itself.
+ * spawn_msg_decode_from_spawner, which cellvmd runs on the spawner's REPLYs
+ * and ENDEDs. The first byte is not packet: its low 5 bits are how many fds
+ * came with it, bit 7 picks the spawner's decoder. A packet that decodes
+ * must encode back to exactly itself.
  *
  * Links: controller/spawn_msg.c */
 #include <stdint.h>
@@ -19,13 +19,6 @@ static void request(uint8_t *pkt, size_t size, size_t nfds)
 	struct spawn_msg_req m;
 	if (spawn_msg_decode_req(pkt, size, nfds, &m) != 0)
 		return;
-	if (m.type == SPAWN_MSG_REAP) {
-		uint8_t out[SPAWN_MSG_REAP_SIZE];
-		spawn_msg_encode_reap(m.pid, out);
-		if (size != sizeof(out) || memcmp(out, pkt, size) != 0)
-			abort();
-		return;
-	}
 	if (m.nfds + m.has_stderr != nfds || m.path[0] != '/' || !m.argv[0])
 		abort();
 	struct spawn_fd fds[SPAWN_MSG_MAX_FDS];
@@ -39,14 +32,25 @@ static void request(uint8_t *pkt, size_t size, size_t nfds)
 		abort();
 }
 
-static void reply(const uint8_t *pkt, size_t size, enum spawn_msg_type to, size_t nfds)
+static void from_spawner(const uint8_t *pkt, size_t size, size_t nfds)
 {
-	struct spawn_msg_reply r;
-	if (spawn_msg_decode_reply(pkt, size, to, nfds, &r) != 0)
+	struct spawn_msg_from_spawner m;
+	if (spawn_msg_decode_from_spawner(pkt, size, nfds, &m) != 0)
 		return;
-	uint8_t out[SPAWN_MSG_REPLY_SIZE];
-	spawn_msg_encode_reply(&r, out);
-	if (size != sizeof(out) || memcmp(out, pkt, size) != 0)
+	uint8_t out[SPAWN_MSG_ENDED_SIZE];
+	size_t len;
+	if (m.type == SPAWN_MSG_REPLY) {
+		if (nfds != (m.result == 0))
+			abort();
+		spawn_msg_encode_reply(m.result, m.pid, out);
+		len = SPAWN_MSG_REPLY_SIZE;
+	} else {
+		if (m.type != SPAWN_MSG_ENDED || nfds != 0 || m.pid <= 0)
+			abort();
+		spawn_msg_encode_ended(m.pid, &m.end, out);
+		len = SPAWN_MSG_ENDED_SIZE;
+	}
+	if (size != len || memcmp(out, pkt, size) != 0)
 		abort();
 }
 
@@ -55,16 +59,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	size_t nfds = data[0] & 0x1f;
-	bool is_reply = data[0] & 0x80;
-	enum spawn_msg_type to = data[0] & 0x40 ? SPAWN_MSG_REAP : SPAWN_MSG_SPAWN;
+	bool spawners = data[0] & 0x80;
 	data++;
 	size--;
 	uint8_t *pkt = malloc(size ? size : 1);
 	if (!pkt)
 		return 0;
 	memcpy(pkt, data, size);
-	if (is_reply)
-		reply(pkt, size, to, nfds);
+	if (spawners)
+		from_spawner(pkt, size, nfds);
 	else
 		request(pkt, size, nfds);
 	free(pkt);

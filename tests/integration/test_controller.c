@@ -696,3 +696,46 @@ Test(controller, a_stuck_spawner_does_not_keep_the_vm_alive)
 	cr_assert_eq(kill(ctl.spawner, SIGCONT), 0);
 	ctl_finish();
 }
+
+static bool reaped(pid_t pid)
+{
+	errno = 0;
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* The spawner reports each end unasked: with cellvmd stopped, it reaps the
+ * VM's processes as they end, and once it has it is stopped in turn.
+ * cellvmd, resumed, learns every end at once and how (the worker killed by
+ * SIGUSR2, not the SIGKILL it counts for an end nobody reports), without
+ * waiting SPAWNER_REPLY_MS for a spawner that answers nothing. */
+Test(controller, the_spawner_reports_ends_unasked)
+{
+	int c1 = ctl_start(), c2 = ctl_conn();
+	struct ctl_status st;
+	uint32_t run = run_with_devices(c1, c2, &st);
+
+	cr_assert_eq(kill(ctl.pid, SIGSTOP), 0);
+	/* The devices exit once their frontend is gone. */
+	cr_assert_eq(kill(ctl_pid_of(&st, "vcpu-worker"), SIGUSR2), 0);
+	uint64_t until = ctl_now_ms() + CTL_WAIT_MS;
+	for (size_t i = 0; i < st.npids; i++)
+		while (!reaped(st.pids[i].pid)) {
+			cr_assert_lt(ctl_now_ms(), until, "%s (pid %d) was not reaped by the spawner",
+				     st.pids[i].name, (int)st.pids[i].pid);
+			ctl_msleep(10);
+		}
+	ctl_msleep(100); /* each ENDED is sent as soon as its child is reaped */
+	cr_assert_eq(kill(ctl.spawner, SIGSTOP), 0);
+	cr_assert_eq(kill(ctl.pid, SIGCONT), 0);
+
+	uint64_t t0 = ctl_now_ms();
+	ctl_expect_error(ctl_reply_to(c1, run, SPAWNER_REPLY_MS / 2), LC_ERR_VCPU_RUNTIME_FAILURE,
+			 "SIGUSR2", "Run");
+	cr_expect_lt(ctl_now_ms() - t0, 1000, "cellvmd waited %llu ms for the spawner",
+		     (unsigned long long)(ctl_now_ms() - t0));
+	ctl_expect_state(c2, "NOT_CREATED");
+	cr_assert_eq(kill(ctl.spawner, SIGCONT), 0);
+	close(c1);
+	close(c2);
+	ctl_finish();
+}

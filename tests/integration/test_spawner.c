@@ -1,9 +1,11 @@
 /* cellvm-spawner (controller/spawner.c) driven the way cellvmd drives it, and
- * the way a compromised cellvmd could: children start and are reaped through
- * it, each malformed request gets an error and leaves no fd behind while the
- * spawner goes on serving, its children die when cellvmd's end closes, and a
- * dead spawner is a clean -EPIPE. The spawner is confined (spawner.policy)
- * and starts spawn_probe, which sits next to this test binary. */
+ * the way a compromised cellvmd could: children start through it and it
+ * reports their ends unasked, each malformed request gets an error and
+ * leaves no fd behind while the spawner goes on serving, its children die
+ * when cellvmd's end closes, and a dead spawner is a clean -EPIPE. The
+ * spawner is confined (spawner.policy) and starts spawn_probe, which sits
+ * next to this test binary. Then cellvmd's side against a fake spawner that
+ * lies. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,20 +67,67 @@ static int start_held(const char *status, pid_t *pid, int hold[2])
 	return pidfd;
 }
 
-Test(spawner, starts_children_and_reaps_them)
+static bool reaped(pid_t pid)
 {
-	pid_t pid;
+	errno = 0;
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* The next ENDED, which must be pid's, within 5 s. */
+static struct child_end ended(pid_t pid)
+{
+	cr_assert(readable(sp.sock, 5000), "no ENDED for %d", (int)pid);
+	pid_t who;
+	struct child_end end;
+	cr_assert_eq(spawner_next_ended(sp.sock, &who, &end), 1);
+	cr_assert_eq(who, pid);
+	return end;
+}
+
+Test(spawner, starts_children_and_reports_their_ends)
+{
+	pid_t pid, who;
 	int hold[2];
 	int pidfd = start_held("7", &pid, hold);
 	cr_expect_eq(tu_parent_of(pid), sp.pid, "the child's parent is not the spawner");
 	struct child_end end;
-	cr_expect_eq(spawner_reap(sp.sock, pid, &end), 0, "it still runs");
+	cr_expect_eq(spawner_next_ended(sp.sock, &who, &end), 0, "it still runs");
 	close(hold[1]);
-	cr_assert(readable(pidfd, 5000), "the child did not end");
-	cr_assert_eq(spawner_reap(sp.sock, pid, &end), 1);
+	end = ended(pid);
 	cr_expect(!end.signaled && end.status == 7);
-	cr_expect_eq(spawner_reap(sp.sock, pid, &end), -ECHILD, "reaped twice");
+	cr_expect(readable(pidfd, 0));
+	cr_expect(reaped(pid), "the spawner reported an end before it reaped the child");
+	cr_expect(!readable(sp.sock, 200), "a second message");
+	cr_expect_eq(spawner_next_ended(sp.sock, &who, &end), 0);
 	close(pidfd);
+
+	pidfd = start_held("0", &pid, hold);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	end = ended(pid);
+	cr_expect(end.signaled && end.status == SIGKILL && !end.core);
+	close(pidfd);
+	close(hold[1]);
+}
+
+/* An ENDED that comes before a SPAWN's reply is kept for spawner_next_ended. */
+Test(spawner, an_end_before_a_reply_is_kept)
+{
+	pid_t a, b, who;
+	int hold_a[2], hold_b[2];
+	int fd_a = start_held("3", &a, hold_a);
+	close(hold_a[1]);
+	cr_assert(readable(sp.sock, 5000), "no ENDED");
+	int fd_b = start_held("4", &b, hold_b);
+	struct child_end end;
+	cr_assert_eq(spawner_next_ended(sp.sock, &who, &end), 1, "the ENDED was lost");
+	cr_expect_eq(who, a);
+	cr_expect(!end.signaled && end.status == 3);
+	cr_expect_eq(spawner_next_ended(sp.sock, &who, &end), 0);
+	close(hold_b[1]);
+	end = ended(b);
+	cr_expect(!end.signaled && end.status == 4);
+	close(fd_a);
+	close(fd_b);
 }
 
 /* A raw request; returns the reply's result (with no fd). */
@@ -91,8 +140,9 @@ static int raw_call(const void *buf, size_t len, const int *fds, size_t nfds)
 	cr_assert(readable(sp.sock, 5000), "no reply");
 	ssize_t n = msg_recv_some(sp.sock, rep, sizeof(rep), 0, rx, &nrx);
 	cr_assert_eq(n, (ssize_t)sizeof(rep));
-	struct spawn_msg_reply r;
-	cr_assert_eq(spawn_msg_decode_reply(rep, sizeof(rep), SPAWN_MSG_SPAWN, nrx, &r), 0);
+	struct spawn_msg_from_spawner r;
+	cr_assert_eq(spawn_msg_decode_from_spawner(rep, sizeof(rep), nrx, &r), 0);
+	cr_assert_eq(r.type, SPAWN_MSG_REPLY);
 	cr_assert_lt(r.result, 0);
 	return r.result;
 }
@@ -100,8 +150,9 @@ static int raw_call(const void *buf, size_t len, const int *fds, size_t nfds)
 Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 {
 	/* The spawner may start its loop after our first check. */
-	struct child_end end;
-	cr_assert_eq(spawner_reap(sp.sock, 1, &end), -ECHILD, "pid 1 is not its child");
+	uint8_t reply[SPAWN_MSG_REPLY_SIZE];
+	spawn_msg_encode_reply(0, sp.pid, reply);
+	cr_assert_eq(raw_call(reply, sizeof(reply), NULL, 0), -EBADMSG, "a REPLY to the spawner");
 	const int before = tu_count_fds_of(sp.pid);
 
 	/* Every refused request closes the fds it brought: the spawner's copy
@@ -127,10 +178,10 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	cr_expect_eq(raw_call(buf, (size_t)len - 1, many, 3), -EBADMSG, "cut short");
 	memset(buf + len, 'x', sizeof(buf) - (size_t)len);
 	cr_expect_eq(raw_call(buf, sizeof(buf), many, 3), -EBADMSG, "over the size limit");
-	uint8_t reap[SPAWN_MSG_REAP_SIZE];
-	spawn_msg_encode_reap(sp.pid, reap);
-	cr_expect_eq(raw_call(reap, sizeof(reap), many, 1), -EBADMSG, "REAP with an fd");
-	cr_expect_eq(spawner_reap(sp.sock, getpid(), &end), -ECHILD, "not its child");
+	cr_expect_eq(raw_call(reply, sizeof(reply), many, 1), -EBADMSG, "a REPLY with an fd");
+	uint8_t end_msg[SPAWN_MSG_ENDED_SIZE];
+	spawn_msg_encode_ended(sp.pid, &(struct child_end){ 0 }, end_msg);
+	cr_expect_eq(raw_call(end_msg, sizeof(end_msg), NULL, 0), -EBADMSG, "an ENDED");
 	pid_t pid;
 	int pidfd = -1;
 	/* A binary that is not the VM's, however harmless, is not started. */
@@ -154,8 +205,8 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	int hold[2];
 	pidfd = start_held("0", &pid, hold);
 	close(hold[1]);
-	cr_assert(readable(pidfd, 5000));
-	cr_expect_eq(spawner_reap(sp.sock, pid, &end), 1);
+	struct child_end end = ended(pid);
+	cr_expect(!end.signaled && end.status == 0);
 	close(pidfd);
 }
 
@@ -189,22 +240,162 @@ Test(spawner, a_dead_spawner_is_a_clean_epipe)
 	pid_t pid;
 	int pidfd;
 	cr_expect_eq(spawner_spawn(sp.sock, &req, &pid, &pidfd), -EPIPE);
-	cr_expect_eq(spawner_reap(sp.sock, 1234, &end), -EPIPE);
+	cr_expect_eq(spawner_next_ended(sp.sock, &pid, &end), -EPIPE);
 	cr_expect_eq(tu_count_fds(), before, "an fd leaked");
 }
 
 Test(spawner, a_stuck_spawner_times_out_and_stop_kills_it)
 {
-	pid_t pid;
+	pid_t pid, other;
 	int hold[2];
 	int pidfd = start_held("0", &pid, hold);
 	cr_assert_eq(kill(sp.pid, SIGSTOP), 0);
+	char *argv[] = { "spawn_probe", "--exit", "0", NULL };
+	struct spawn_req req = { .path = probe, .argv = argv, .stderr_fd = -1 };
+	int fd = -1;
+	cr_expect_eq(spawner_spawn(sp.sock, &req, &other, &fd), -ETIMEDOUT);
+	cr_expect_eq(spawner_spawn(sp.sock, &req, &other, &fd), -EPIPE,
+		     "a timed-out channel is done");
 	struct child_end end;
-	cr_expect_eq(spawner_reap(sp.sock, pid, &end), -ETIMEDOUT);
-	cr_expect_eq(spawner_reap(sp.sock, pid, &end), -EPIPE, "a timed-out channel is done");
+	cr_expect_eq(spawner_next_ended(sp.sock, &other, &end), -EPIPE);
+	cr_expect_eq(fd, -1);
 	spawner_stop(&sp); /* SIGKILL after SPAWNER_EXIT_MS: a stopped spawner does not exit */
 	cr_expect_eq(sp.pidfd, -1, "the spawner was reaped");
 	cr_expect(readable(pidfd, 5000), "its child outlived it");
 	close(pidfd);
 	close(hold[1]);
+}
+
+/* ---------------------------------------------------------------- a lying spawner */
+
+/* cellvmd's end, and the fake spawner's. */
+static int fake[2];
+
+static void fake_setup(void)
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fake), 0);
+}
+
+static void fake_teardown(void)
+{
+	close(fake[0]);
+	close(fake[1]);
+}
+
+TestSuite(cellvmd_side, .init = fake_setup, .fini = fake_teardown, .timeout = 30);
+
+static void fake_ended(pid_t pid, const struct child_end *end)
+{
+	uint8_t m[SPAWN_MSG_ENDED_SIZE];
+	spawn_msg_encode_ended(pid, end, m);
+	tu_raw_send(fake[1], m, sizeof(m), NULL, 0);
+}
+
+static void fake_reply(int result, pid_t pid, int fd)
+{
+	uint8_t m[SPAWN_MSG_REPLY_SIZE];
+	spawn_msg_encode_reply(result, pid, m);
+	tu_raw_send(fake[1], m, sizeof(m), &fd, fd >= 0);
+}
+
+static int fake_spawn(pid_t *pid, int *pidfd)
+{
+	char *argv[] = { "cellvm-rng", NULL };
+	struct spawn_req req = { .path = "/usr/lib/cellvm/cellvm-rng", .argv = argv,
+				 .stderr_fd = -1 };
+	return spawner_spawn(fake[0], &req, pid, pidfd);
+}
+
+/* cellvmd shut the channel: the fake spawner reads EOF after what was sent. */
+static void expect_shut(void)
+{
+	uint8_t buf[SPAWN_MSG_MAX_SIZE];
+	ssize_t n;
+	while ((n = recv(fake[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		;
+	cr_expect_eq(n, 0, "the channel is open");
+	pid_t pid;
+	struct child_end end;
+	cr_expect_eq(spawner_next_ended(fake[0], &pid, &end), -EPIPE, "believed again");
+}
+
+Test(cellvmd_side, ends_before_the_reply_are_kept_in_order)
+{
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	fake_ended(101, &(struct child_end){ .status = 1 });
+	fake_ended(102, &(struct child_end){ .signaled = true, .status = SIGSEGV, .core = true });
+	fake_reply(0, 103, p[0]);
+	fake_ended(104, &(struct child_end){ .status = 4 });
+	pid_t pid = 0;
+	int pidfd = -1;
+	cr_assert_eq(fake_spawn(&pid, &pidfd), 0);
+	cr_expect_eq(pid, 103);
+	cr_expect_geq(pidfd, 0);
+	close(pidfd);
+	struct child_end end;
+	cr_assert_eq(spawner_next_ended(fake[0], &pid, &end), 1);
+	cr_expect(pid == 101 && !end.signaled && end.status == 1);
+	cr_assert_eq(spawner_next_ended(fake[0], &pid, &end), 1);
+	cr_expect(pid == 102 && end.signaled && end.status == SIGSEGV && end.core);
+	cr_assert_eq(spawner_next_ended(fake[0], &pid, &end), 1);
+	cr_expect(pid == 104 && end.status == 4);
+	cr_expect_eq(spawner_next_ended(fake[0], &pid, &end), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Each lie shuts the channel, and what came with it is closed. */
+Test(cellvmd_side, a_lie_is_not_believed_again)
+{
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	uint8_t bad_signal[SPAWN_MSG_ENDED_SIZE];
+	spawn_msg_encode_ended(77, &(struct child_end){ .signaled = true, .status = 9 },
+			       bad_signal);
+	memset(bad_signal + 12, 0, 4); /* signal 0 */
+	uint8_t reply[SPAWN_MSG_REPLY_SIZE];
+	spawn_msg_encode_reply(0, 77, reply);
+	uint8_t good[SPAWN_MSG_ENDED_SIZE];
+	spawn_msg_encode_ended(77, &(struct child_end){ .status = 0 }, good);
+	const struct {
+		const void *buf;
+		size_t len;
+		bool fd;
+		int err;
+		const char *what;
+	} lies[] = {
+		{ reply, sizeof(reply), true, -EBADMSG, "a REPLY to nothing" },
+		{ bad_signal, sizeof(bad_signal), false, -EBADMSG, "an ENDED by signal 0" },
+		{ good, sizeof(good), true, -EBADMSG, "an ENDED with an fd" },
+		{ "garbage", 7, false, -EBADMSG, "garbage" },
+		{ "", 0, false, -EPIPE, "an empty packet, its end" },
+	};
+	const int before = tu_count_fds();
+	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+		tu_raw_send(fake[1], lies[i].buf, lies[i].len, &p[0], lies[i].fd);
+		pid_t pid;
+		struct child_end end;
+		cr_expect_eq(spawner_next_ended(fake[0], &pid, &end), lies[i].err, "%s",
+			     lies[i].what);
+		expect_shut();
+		fake_teardown();
+		fake_setup();
+	}
+	cr_expect_eq(tu_count_fds(), before, "an fd a lie brought was kept");
+	close(p[0]);
+	close(p[1]);
+}
+
+/* It tracks at most SPAWNER_MAX_CHILDREN: more ends than that are a lie. */
+Test(cellvmd_side, too_many_ends_before_a_reply)
+{
+	for (pid_t pid = 1; pid <= SPAWNER_MAX_CHILDREN + 1; pid++)
+		fake_ended(pid, &(struct child_end){ .status = 0 });
+	fake_reply(-ENOENT, 0, -1);
+	pid_t pid;
+	int pidfd = -1;
+	cr_expect_eq(fake_spawn(&pid, &pidfd), -EBADMSG);
+	cr_expect_eq(pidfd, -1);
+	expect_shut();
 }

@@ -1,6 +1,6 @@
-/* The cellvmd <-> cellvm-spawner codec: requests and replies survive a round
- * trip, and the decoders refuse every malformed packet a hostile cellvmd (or
- * a broken spawner) could send. */
+/* The cellvmd <-> cellvm-spawner codec: SPAWN, REPLY and ENDED survive a
+ * round trip, and the decoders refuse every malformed packet a hostile
+ * cellvmd or spawner could send. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -35,7 +35,6 @@ Test(spawn_msg, spawn_round_trip)
 	size_t len = good_spawn();
 	struct spawn_msg_req m;
 	cr_assert_eq(spawn_msg_decode_req(pkt, len, 3, &m), 0);
-	cr_expect_eq(m.type, SPAWN_MSG_SPAWN);
 	cr_expect_str_eq(m.path, "/usr/lib/cellvm/cellvm-rng");
 	for (size_t i = 0; argv3[i]; i++)
 		cr_expect_str_eq(m.argv[i], argv3[i]);
@@ -58,15 +57,6 @@ Test(spawn_msg, spawn_without_fds_or_stderr)
 	cr_expect(!m.has_stderr);
 	cr_expect_str_eq(m.argv[0], "true");
 	cr_expect_null(m.argv[1]);
-}
-
-Test(spawn_msg, reap_round_trip)
-{
-	spawn_msg_encode_reap(4321, pkt);
-	struct spawn_msg_req m;
-	cr_assert_eq(spawn_msg_decode_req(pkt, SPAWN_MSG_REAP_SIZE, 0, &m), 0);
-	cr_expect_eq(m.type, SPAWN_MSG_REAP);
-	cr_expect_eq(m.pid, 4321);
 }
 
 Test(spawn_msg, the_encoder_refuses_what_the_spawner_would)
@@ -116,7 +106,11 @@ Test(spawn_msg, wrong_lengths_and_types)
 	pkt[len] = '\0';
 	cr_expect_eq(decode(len + 1, 3), -EBADMSG, "an extra string");
 	cr_expect_eq(decode(SPAWN_MSG_MAX_SIZE + 1, 3), -EBADMSG, "over the size limit");
-	put_le32(pkt, 3);
+	put_le32(pkt, SPAWN_MSG_REPLY);
+	cr_expect_eq(decode(len, 3), -EBADMSG, "the spawner's REPLY");
+	put_le32(pkt, SPAWN_MSG_ENDED);
+	cr_expect_eq(decode(len, 3), -EBADMSG, "the spawner's ENDED");
+	put_le32(pkt, 4);
 	cr_expect_eq(decode(len, 3), -EBADMSG, "an unknown type");
 	put_le32(pkt, 0);
 	cr_expect_eq(decode(len, 3), -EBADMSG, "type 0");
@@ -150,8 +144,6 @@ Test(spawn_msg, fds_that_came_must_match_the_declared_ones)
 	cr_expect_eq(decode(len, 2), -EBADMSG, "one missing");
 	cr_expect_eq(decode(len, 0), -EBADMSG, "all missing");
 	cr_expect_eq(decode(len, 4), -EBADMSG, "one extra");
-	spawn_msg_encode_reap(77, pkt);
-	cr_expect_eq(decode(SPAWN_MSG_REAP_SIZE, 1), -EBADMSG, "REAP with an fd");
 }
 
 Test(spawn_msg, bad_targets)
@@ -182,87 +174,150 @@ Test(spawn_msg, strings)
 	cr_expect_eq(decode(16 + 8, SPAWN_MSG_MAX_FDS + 1), -EBADMSG, "targets past the end");
 }
 
-Test(spawn_msg, reap_checks)
-{
-	spawn_msg_encode_reap(77, pkt);
-	cr_expect_eq(decode(SPAWN_MSG_REAP_SIZE - 1, 0), -EBADMSG, "short");
-	cr_expect_eq(decode(SPAWN_MSG_REAP_SIZE + 1, 0), -EBADMSG, "long");
-	put_le32(pkt + 4, 0);
-	cr_expect_eq(decode(SPAWN_MSG_REAP_SIZE, 0), -EBADMSG, "pid 0");
-	put_le32(pkt + 4, 0xffffffff);
-	cr_expect_eq(decode(SPAWN_MSG_REAP_SIZE, 0), -EBADMSG, "pid -1");
-}
+/* ---------------------------------------------------------------- the spawner's */
 
-static int reply(const struct spawn_msg_reply *r, enum spawn_msg_type to, size_t nfds,
-		 struct spawn_msg_reply *out)
+static struct spawn_msg_from_spawner got;
+
+static int from_spawner(size_t len, size_t nfds)
 {
-	spawn_msg_encode_reply(r, pkt);
-	return spawn_msg_decode_reply(pkt, SPAWN_MSG_REPLY_SIZE, to, nfds, out);
+	memset(&got, 0xa5, sizeof(got));
+	return spawn_msg_decode_from_spawner(pkt, len, nfds, &got);
 }
 
 Test(spawn_msg, reply_round_trips)
 {
-	struct spawn_msg_reply out;
-	cr_assert_eq(reply(&(struct spawn_msg_reply){ .pid = 99 }, SPAWN_MSG_SPAWN, 1, &out), 0);
-	cr_expect_eq(out.result, 0);
-	cr_expect_eq(out.pid, 99);
-	cr_assert_eq(reply(&(struct spawn_msg_reply){ .result = -ENOENT }, SPAWN_MSG_SPAWN, 0,
-			   &out),
-		     0);
-	cr_expect_eq(out.result, -ENOENT);
-	struct child_end end = { .signaled = true, .status = SIGSYS, .core = true };
-	cr_assert_eq(reply(&(struct spawn_msg_reply){ .result = 1, .end = end }, SPAWN_MSG_REAP, 0,
-			   &out),
-		     0);
-	cr_expect(out.end.signaled && out.end.core && out.end.status == SIGSYS);
-	cr_assert_eq(reply(&(struct spawn_msg_reply){ .result = 1, .end = { .status = 12 } },
-			   SPAWN_MSG_REAP, 0, &out),
-		     0);
-	cr_expect(!out.end.signaled && out.end.status == 12);
-	cr_assert_eq(reply(&(struct spawn_msg_reply){ .result = 0 }, SPAWN_MSG_REAP, 0, &out), 0);
-	cr_assert_eq(reply(&(struct spawn_msg_reply){ .result = -ECHILD }, SPAWN_MSG_REAP, 0,
-			   &out),
-		     0);
+	spawn_msg_encode_reply(0, 99, pkt);
+	cr_assert_eq(from_spawner(SPAWN_MSG_REPLY_SIZE, 1), 0);
+	cr_expect_eq(got.type, SPAWN_MSG_REPLY);
+	cr_expect_eq(got.result, 0);
+	cr_expect_eq(got.pid, 99);
+	spawn_msg_encode_reply(-ENOENT, 0, pkt);
+	cr_assert_eq(from_spawner(SPAWN_MSG_REPLY_SIZE, 0), 0);
+	cr_expect_eq(got.type, SPAWN_MSG_REPLY);
+	cr_expect_eq(got.result, -ENOENT);
+	cr_expect_eq(got.pid, 0);
+	spawn_msg_encode_reply(-4095, 0, pkt);
+	cr_expect_eq(from_spawner(SPAWN_MSG_REPLY_SIZE, 0), 0, "the largest errno");
 }
 
 Test(spawn_msg, bad_replies)
 {
-	struct spawn_msg_reply out;
 	const struct {
-		struct spawn_msg_reply r;
-		enum spawn_msg_type to;
+		int result;
+		uint32_t pid;
 		size_t nfds;
 		const char *what;
 	} bad[] = {
-		{ { .pid = 99 }, SPAWN_MSG_SPAWN, 0, "started without its pidfd" },
-		{ { .pid = 99 }, SPAWN_MSG_SPAWN, 2, "started with two fds" },
-		{ { .pid = 0 }, SPAWN_MSG_SPAWN, 1, "started as pid 0" },
-		{ { .pid = -1 }, SPAWN_MSG_SPAWN, 1, "started as pid -1" },
-		{ { .result = -ENOENT }, SPAWN_MSG_SPAWN, 1, "a failure with an fd" },
-		{ { .result = -ENOENT, .pid = 5 }, SPAWN_MSG_SPAWN, 0, "a failure with a pid" },
-		{ { .result = 1 }, SPAWN_MSG_SPAWN, 0, "1 to a SPAWN" },
-		{ { .result = 2 }, SPAWN_MSG_REAP, 0, "2 to a REAP" },
-		{ { .result = -5000 }, SPAWN_MSG_REAP, 0, "not an errno" },
-		{ { .result = 0, .pid = 5 }, SPAWN_MSG_REAP, 0, "a REAP with a pid" },
-		{ { .result = 0 }, SPAWN_MSG_REAP, 1, "a REAP with an fd" },
-		{ { .result = 0, .end = { .status = 3 } }, SPAWN_MSG_REAP, 0, "running, with an end" },
-		{ { .result = 1, .end = { .status = 256 } }, SPAWN_MSG_REAP, 0, "exit status 256" },
-		{ { .result = 1, .end = { .signaled = true } }, SPAWN_MSG_REAP, 0, "signal 0" },
-		{ { .result = 1, .end = { .signaled = true, .status = NSIG } }, SPAWN_MSG_REAP, 0,
-		  "signal NSIG" },
-		{ { .result = 1, .end = { .core = true, .status = 1 } }, SPAWN_MSG_REAP, 0,
-		  "a core without a signal" },
+		{ 0, 99, 0, "started without its pidfd" },
+		{ 0, 99, 2, "started with two fds" },
+		{ 0, 0, 1, "started as pid 0" },
+		{ 0, 0xffffffff, 1, "started as pid -1" },
+		{ 0, 0x80000000u, 1, "started as a pid over INT_MAX" },
+		{ -ENOENT, 0, 1, "a failure with an fd" },
+		{ -ENOENT, 5, 0, "a failure with a pid" },
+		{ 1, 0, 0, "result 1" },
+		{ 1, 99, 1, "result 1 with a pid and an fd" },
+		{ -4096, 0, 0, "not an errno" },
+		{ INT32_MIN, 0, 0, "INT32_MIN" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		spawn_msg_encode_reply(bad[i].result, (pid_t)bad[i].pid, pkt);
+		cr_expect_eq(from_spawner(SPAWN_MSG_REPLY_SIZE, bad[i].nfds), -EBADMSG, "%s",
+			     bad[i].what);
+	}
+	spawn_msg_encode_reply(0, 99, pkt);
+	cr_expect_eq(from_spawner(SPAWN_MSG_REPLY_SIZE - 1, 1), -EBADMSG, "short");
+	cr_expect_eq(from_spawner(SPAWN_MSG_REPLY_SIZE + 1, 1), -EBADMSG, "long");
+	cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 1), -EBADMSG, "as long as an ENDED");
+}
+
+Test(spawn_msg, ended_round_trips)
+{
+	const struct child_end ends[] = {
+		{ .status = 0 },
+		{ .status = 12 },
+		{ .status = 255 },
+		{ .signaled = true, .status = SIGKILL },
+		{ .signaled = true, .status = SIGSYS, .core = true },
+		{ .signaled = true, .status = NSIG - 1 },
+	};
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		spawn_msg_encode_ended(4321, &ends[i], pkt);
+		cr_assert_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 0), 0, "case %zu", i);
+		cr_expect_eq(got.type, SPAWN_MSG_ENDED);
+		cr_expect_eq(got.pid, 4321);
+		cr_expect(got.end.signaled == ends[i].signaled && got.end.status == ends[i].status &&
+				  got.end.core == ends[i].core,
+			  "case %zu: %d %d %d", i, got.end.signaled, got.end.status, got.end.core);
+	}
+	spawn_msg_encode_ended(INT32_MAX, &ends[0], pkt);
+	cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 0), 0, "the largest pid");
+}
+
+/* An ENDED for pid 77 that exited 1, with one field (at off) set to v. */
+static int ended_with(size_t off, uint32_t v)
+{
+	spawn_msg_encode_ended(77, &(struct child_end){ .status = 1 }, pkt);
+	put_le32(pkt + off, v);
+	return from_spawner(SPAWN_MSG_ENDED_SIZE, 0);
+}
+
+Test(spawn_msg, bad_endeds)
+{
+	const struct {
+		size_t off;
+		uint32_t v;
+		const char *what;
+	} bad[] = {
+		{ 4, 0, "pid 0" },
+		{ 4, 0xffffffff, "pid -1" },
+		{ 4, 0x80000000u, "a pid over INT_MAX" },
+		{ 8, 2, "signaled 2" },
+		{ 12, 256, "exit status 256" },
+		{ 12, 0xffffffff, "exit status -1" },
+		{ 16, 1, "a core without a signal" },
+		{ 16, 2, "core 2" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(reply(&bad[i].r, bad[i].to, bad[i].nfds, &out), -EBADMSG, "%s",
-			     bad[i].what);
-	spawn_msg_encode_reply(&(struct spawn_msg_reply){ .result = 1, .end = { .status = 1 } },
-			       pkt);
-	put_le32(pkt + 8, 2);
-	cr_expect_eq(spawn_msg_decode_reply(pkt, SPAWN_MSG_REPLY_SIZE, SPAWN_MSG_REAP, 0, &out),
-		     -EBADMSG, "signaled 2");
-	cr_expect_eq(spawn_msg_decode_reply(pkt, SPAWN_MSG_REPLY_SIZE - 1, SPAWN_MSG_REAP, 0, &out),
-		     -EBADMSG, "short");
-	cr_expect_eq(spawn_msg_decode_reply(pkt, SPAWN_MSG_REPLY_SIZE + 1, SPAWN_MSG_REAP, 0, &out),
-		     -EBADMSG, "long");
+		cr_expect_eq(ended_with(bad[i].off, bad[i].v), -EBADMSG, "%s", bad[i].what);
+	/* A signal: 1 to NSIG - 1, and a core at most 1. */
+	struct child_end killed = { .signaled = true, .status = SIGSEGV };
+	const struct {
+		size_t off;
+		uint32_t v;
+		const char *what;
+	} bad_signal[] = {
+		{ 12, 0, "signal 0" },
+		{ 12, NSIG, "signal NSIG" },
+		{ 12, 0xffffffff, "signal -1" },
+		{ 16, 2, "core 2 with a signal" },
+	};
+	for (size_t i = 0; i < sizeof(bad_signal) / sizeof(bad_signal[0]); i++) {
+		spawn_msg_encode_ended(77, &killed, pkt);
+		put_le32(pkt + bad_signal[i].off, bad_signal[i].v);
+		cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 0), -EBADMSG, "%s",
+			     bad_signal[i].what);
+	}
+	spawn_msg_encode_ended(77, &killed, pkt);
+	cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 0), 0);
+	cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 1), -EBADMSG, "with an fd");
+	cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE - 1, 0), -EBADMSG, "short");
+	cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE + 1, 0), -EBADMSG, "long");
+	cr_expect_eq(from_spawner(SPAWN_MSG_REPLY_SIZE, 0), -EBADMSG, "as long as a REPLY");
+}
+
+Test(spawn_msg, the_spawners_decoder_refuses_other_types)
+{
+	spawn_msg_encode_ended(77, &(struct child_end){ .status = 1 }, pkt);
+	static const uint32_t types[] = { 0, SPAWN_MSG_SPAWN, 4, 0xffffffff };
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		put_le32(pkt, types[i]);
+		cr_expect_eq(from_spawner(SPAWN_MSG_ENDED_SIZE, 0), -EBADMSG, "type %u", types[i]);
+		cr_expect_eq(from_spawner(SPAWN_MSG_REPLY_SIZE, 0), -EBADMSG, "type %u", types[i]);
+	}
+	cr_expect_eq(from_spawner(0, 0), -EBADMSG, "empty");
+	cr_expect_eq(from_spawner(3, 0), -EBADMSG, "shorter than a type");
+	/* A SPAWN that is good for the spawner is nothing the spawner sends. */
+	size_t len = good_spawn();
+	cr_expect_eq(from_spawner(len, 3), -EBADMSG, "a SPAWN");
 }
