@@ -15,12 +15,12 @@
 
 #include "backend.h"
 #include "blk_req.h"
+#include "bytes.h"
 #include "cli.h"
 #include "iov.h"
 #include "log.h"
 #include "serve.h"
 
-#define F(bit) (1ull << (bit))
 
 /* A finished request waiting for the batch's fdatasync before its push. */
 struct blk_done {
@@ -278,7 +278,7 @@ static int blk_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t
 static int blk_set_config(struct vub *b, uint32_t offset, const uint8_t *buf, uint32_t len)
 {
 	struct blk *d = b->dev;
-	if (!(b->features & F(VIRTIO_BLK_F_CONFIG_WCE)) ||
+	if (!(b->features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE)) ||
 	    blk_config_write(offset, buf, len, &d->writeback) < 0) {
 		log_ratelimited(LOG_LVL_WARN,
 				"blk: SET_CONFIG of %u bytes at %u refused: only writeback, "
@@ -293,13 +293,13 @@ static int blk_set_config(struct vub *b, uint32_t offset, const uint8_t *buf, ui
 static int blk_set_features(struct vub *b, uint64_t features)
 {
 	struct blk *d = b->dev;
-	d->dev.discard = features & F(VIRTIO_BLK_F_DISCARD);
-	d->dev.write_zeroes = features & F(VIRTIO_BLK_F_WRITE_ZEROES);
+	d->dev.discard = features & BIT_ULL(VIRTIO_BLK_F_DISCARD);
+	d->dev.write_zeroes = features & BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
 	/* A driver that cannot flush gets writethrough; one that cannot see
 	 * the cache mode gets writeback exactly when it flushes. */
-	if (!(features & F(VIRTIO_BLK_F_FLUSH)))
+	if (!(features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
 		d->writeback = 0;
-	else if (!(features & F(VIRTIO_BLK_F_CONFIG_WCE)))
+	else if (!(features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE)))
 		d->writeback = 1;
 	return 0;
 }
@@ -315,8 +315,9 @@ static const struct vub_ops blk_ops_base = {
 	.name = "blk",
 	.num_queues = 1,
 	.max_queue_size = BLK_QUEUE_SIZE,
-	.features = F(VIRTIO_BLK_F_SIZE_MAX) | F(VIRTIO_BLK_F_SEG_MAX) | F(VIRTIO_BLK_F_BLK_SIZE) |
-		    F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_CONFIG_WCE),
+	.features = BIT_ULL(VIRTIO_BLK_F_SIZE_MAX) | BIT_ULL(VIRTIO_BLK_F_SEG_MAX) |
+		    BIT_ULL(VIRTIO_BLK_F_BLK_SIZE) | BIT_ULL(VIRTIO_BLK_F_FLUSH) |
+		    BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE),
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
 	.set_features = blk_set_features,
@@ -468,11 +469,12 @@ static int blk_setup(struct blk *d, const struct blk_opts *o)
 	d->ops = blk_ops_base;
 	d->ops.num_queues = d->num_queues;
 	if (d->dev.read_only)
-		d->ops.features |= F(VIRTIO_BLK_F_RO);
+		d->ops.features |= BIT_ULL(VIRTIO_BLK_F_RO);
 	else
-		d->ops.features |= F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES);
+		d->ops.features |=
+			BIT_ULL(VIRTIO_BLK_F_DISCARD) | BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
 	if (d->num_queues > 1)
-		d->ops.features |= F(VIRTIO_BLK_F_MQ);
+		d->ops.features |= BIT_ULL(VIRTIO_BLK_F_MQ);
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "bytes.h"
 #include "cli.h"
 #include "iov.h"
 #include "log.h"
@@ -276,7 +277,7 @@ static int console_set_config(struct vub *b, uint32_t offset, const uint8_t *buf
 {
 	struct console *c = b->dev;
 	/* Only emerg_wr is writable; its low byte is the character. */
-	if (!(b->features & (1ull << VIRTIO_CONSOLE_F_EMERG_WRITE)) ||
+	if (!(b->features & BIT_ULL(VIRTIO_CONSOLE_F_EMERG_WRITE)) ||
 	    offset != CONSOLE_CONFIG_EMERG_WR || len == 0 || len > 4) {
 		log_ratelimited(LOG_LVL_WARN, "console: config write at %u+%u refused", offset,
 				len);
@@ -317,7 +318,7 @@ static const struct vub_ops console_ops = {
 	.name = "console",
 	.num_queues = 2,
 	.max_queue_size = 1024,
-	.features = 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE,
+	.features = BIT_ULL(VIRTIO_CONSOLE_F_EMERG_WRITE),
 	.get_config = console_get_config,
 	.set_config = console_set_config,
 	.process = console_process,

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "bytes.h"
 #include "cli.h"
 #include "iov.h"
 #include "log.h"
@@ -40,7 +41,6 @@ _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_
 #define NET_QUEUE_SIZE 1024u
 /* Packets taken from tap per round, so a flood cannot starve the rest. */
 #define NET_RX_BUDGET 64
-#define NF(bit) (1ull << (bit))
 
 enum {
 	OPT_TAP = 0x200,
@@ -122,7 +122,7 @@ static void rx_unpop(struct vub_vring *vr, unsigned int k)
  * then), -EIO when the ring broke. *pushed tells whether anything was used. */
 static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 {
-	bool mrg = n->b->features & NF(VIRTIO_NET_F_MRG_RXBUF);
+	bool mrg = n->b->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
 	size_t len = n->pending_len, done = 0;
 	unsigned int k = 0;
 
@@ -286,12 +286,12 @@ static const struct vub_ops net_ops = {
 	.name = "net",
 	.num_queues = 2,
 	.max_queue_size = NET_QUEUE_SIZE,
-	.features = NF(VIRTIO_NET_F_MAC) | NF(VIRTIO_NET_F_STATUS) |
-		    NF(VIRTIO_NET_F_MRG_RXBUF) | NF(VIRTIO_NET_F_CSUM) |
-		    NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_GUEST_TSO4) |
-		    NF(VIRTIO_NET_F_GUEST_TSO6) | NF(VIRTIO_NET_F_GUEST_ECN) |
-		    NF(VIRTIO_NET_F_HOST_TSO4) | NF(VIRTIO_NET_F_HOST_TSO6) |
-		    NF(VIRTIO_NET_F_HOST_ECN),
+	.features = BIT_ULL(VIRTIO_NET_F_MAC) | BIT_ULL(VIRTIO_NET_F_STATUS) |
+		    BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) | BIT_ULL(VIRTIO_NET_F_CSUM) |
+		    BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) | BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |
+		    BIT_ULL(VIRTIO_NET_F_GUEST_TSO6) | BIT_ULL(VIRTIO_NET_F_GUEST_ECN) |
+		    BIT_ULL(VIRTIO_NET_F_HOST_TSO4) | BIT_ULL(VIRTIO_NET_F_HOST_TSO6) |
+		    BIT_ULL(VIRTIO_NET_F_HOST_ECN),
 	.get_config = net_get_config,
 	.set_features = net_set_features,
 	.process = net_process,

@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "log.h"
 #include "virtq.h"
 
@@ -58,8 +59,8 @@ enum {
 /* Transport features the guest may see: the device-specific bits (0-23)
  * and what the backend's virtqueue code implements. */
 #define TRANSPORT_FEATURES                                                          \
-	(((1ull << 24) - 1) | (1ull << VIRTIO_F_INDIRECT_DESC) |                    \
-	 (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_VERSION_1))
+	(((1ull << 24) - 1) | BIT_ULL(VIRTIO_F_INDIRECT_DESC) |                    \
+	 BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VIRTIO_F_VERSION_1))
 
 static void raise_irq(struct virtio_mmio *d, unsigned int why)
 {
@@ -201,7 +202,7 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 	uint32_t added = v & ~d->status;
 	if (added & STATUS_FEATURES_OK) {
 		uint64_t extra = d->driver_features & ~d->device_features;
-		if (extra || !(d->driver_features & (1ull << VIRTIO_F_VERSION_1))) {
+		if (extra || !(d->driver_features & BIT_ULL(VIRTIO_F_VERSION_1))) {
 			/* Not accepted: the driver reads FEATURES_OK back and gives up. */
 			log_ratelimited(LOG_LVL_WARN, "%s: driver features 0x%llx refused",
 					d->desc->name, (unsigned long long)d->driver_features);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "guest_mem.h"
 
 #ifndef TFE_BUILDDIR
@@ -23,7 +24,6 @@
 #endif
 
 #define TFE_REPLY_TIMEOUT_MS 5000
-#define PF(bit) (1ull << (bit))
 
 const char *tfe_bin(const char *relpath)
 {
@@ -189,7 +189,7 @@ int tfe_call(struct tfe *f, struct vhu_msg *m, const int *fds, size_t nfds,
 	     struct vhu_msg *reply)
 {
 	bool own = vhu_request_has_reply(m->request);
-	bool ack = !own && (f->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK));
+	bool ack = !own && (f->protocol_features & BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK));
 	if (ack)
 		m->flags |= VHU_FLAG_NEED_REPLY;
 	int err = vhu_send(f->sock, m, fds, nfds);
@@ -243,20 +243,20 @@ int tfe_negotiate(struct tfe *f, uint64_t want_features)
 	int err;
 	if ((err = get_u64(f, VHU_GET_FEATURES, &offered)))
 		return err;
-	if (!(offered & (1ull << VHU_F_PROTOCOL_FEATURES)))
+	if (!(offered & BIT_ULL(VHU_F_PROTOCOL_FEATURES)))
 		return -EPROTO;
 	if ((err = get_u64(f, VHU_GET_PROTOCOL_FEATURES, &pf)))
 		return err;
-	pf &= PF(VHU_PROTOCOL_F_REPLY_ACK) | PF(VHU_PROTOCOL_F_CONFIG) | PF(VHU_PROTOCOL_F_MQ) |
-	      PF(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	pf &= BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) | BIT_ULL(VHU_PROTOCOL_F_CONFIG) |
+	      BIT_ULL(VHU_PROTOCOL_F_MQ) | BIT_ULL(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	if ((err = call_u64(f, VHU_SET_PROTOCOL_FEATURES, pf)))
 		return err;
 	f->protocol_features = pf;
 	struct vhu_msg owner = { .request = VHU_SET_OWNER, .kind = VHU_P_NONE };
 	if ((err = tfe_call(f, &owner, NULL, 0, NULL)))
 		return err;
-	uint64_t features = (offered & want_features) | (1ull << VIRTIO_F_VERSION_1) |
-			    (1ull << VHU_F_PROTOCOL_FEATURES);
+	uint64_t features = (offered & want_features) | BIT_ULL(VIRTIO_F_VERSION_1) |
+			    BIT_ULL(VHU_F_PROTOCOL_FEATURES);
 	if ((err = call_u64(f, VHU_SET_FEATURES, features)))
 		return err;
 	f->features = features;
