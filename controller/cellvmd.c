@@ -29,6 +29,7 @@
 #include "cli.h"
 #include "confine.h"
 #include "event_loop.h"
+#include "fds.h"
 #include "log.h"
 #include "privdrop.h"
 #include "server.h"
@@ -289,16 +290,12 @@ int main(int argc, char **argv)
 		return 1;
 
 	signal(SIGPIPE, SIG_IGN);
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
+	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
 			      .policy_dir = copts.policy_dir };
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		log_err("signalfd: %m");
+	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
+		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;
 	}
 	if ((err = evloop_create(&d.loop)) || (err = server_create(&d.server, d.loop, &env)) ||

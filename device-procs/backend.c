@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "fds.h"
 #include "log.h"
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
@@ -169,13 +170,6 @@ static void on_kick(void *opaque, uint32_t events)
 				vr->b->ops->name, vr->index);
 	if (vub_vring_running(vr))
 		vr->b->ops->process(vr->b, vr);
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }
 
 static void vring_stop(struct vub_vring *vr)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fds.h"
 #include "log.h"
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
@@ -219,19 +220,15 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
 	      const struct serve_confine *c)
 {
+	static const int stop[] = { SIGTERM, SIGINT };
 	struct server *s = &the_server;
 	int err;
 	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .status = 1 };
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
 	/* A frontend that hangs up must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		log_err("signalfd: %m");
+	if ((s->sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
+		log_err("signalfd: %s", strerror(-s->sig_fd));
 		return 1;
 	}
 	if ((err = evloop_create(&b->loop)) < 0) {

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -33,6 +32,7 @@
 #include "confine.h"
 #include "event_loop.h"
 #include "exit_status.h"
+#include "fds.h"
 #include "i8042.h"
 #include "kvm_probe.h"
 #include "kvm_vm.h"
@@ -494,24 +494,16 @@ static int setup_vcpus(struct worker *w, const struct linux_entry *entry)
 	return err ? err : vcpu_set_boot_state(w->vcpus[0].fd, entry);
 }
 
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
-
 static int setup_loop(struct worker *w)
 {
+	static const int stop[] = { SIGTERM, SIGINT };
 	int err;
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (w->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		return -errno;
-	if ((w->end_efd = new_eventfd()) < 0 || (w->rx_efd = new_eventfd()) < 0)
-		return -errno;
+	if ((w->sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0)
+		return w->sig_fd;
+	if ((w->end_efd = new_eventfd()) < 0)
+		return w->end_efd;
+	if ((w->rx_efd = new_eventfd()) < 0)
+		return w->rx_efd;
 	if ((err = evloop_create(&w->loop)) ||
 	    (err = evloop_add(w->loop, w->sig_fd, EPOLLIN, on_signal, w)) ||
 	    (err = evloop_add(w->loop, w->end_efd, EPOLLIN, on_end, w)) ||

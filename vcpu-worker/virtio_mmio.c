@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "bytes.h"
+#include "fds.h"
 #include "log.h"
 #include "virtq.h"
 
@@ -76,12 +76,6 @@ static void needs_reset(struct virtio_mmio *d, const char *why)
 	log_err("%s: %s; device needs reset", d->desc->name, why);
 	d->status |= STATUS_NEEDS_RESET;
 	raise_irq(d, ISR_CONFIG);
-}
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
 }
 
 int virtio_mmio_init(struct virtio_mmio *d, struct kvm_vm *vm,
@@ -415,14 +409,9 @@ void virtio_mmio_destroy(struct virtio_mmio *d)
 	for (uint32_t i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
 		int *fds[] = { &d->q[i].kick_fd, &d->q[i].call_fd, &d->q[i].err_fd };
 		for (int j = 0; j < 3; j++)
-			if (*fds[j] >= 0) {
-				close(*fds[j]);
-				*fds[j] = -1;
-			}
+			close_fd(fds[j]);
 	}
-	if (d->irq_fd >= 0)
-		close(d->irq_fd);
-	d->irq_fd = -1;
+	close_fd(&d->irq_fd);
 	vhu_fe_close(&d->fe);
 	pthread_mutex_destroy(&d->lock);
 }

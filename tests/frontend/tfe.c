@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "fds.h"
 #include "guest_mem.h"
 
 #ifndef TFE_BUILDDIR
@@ -312,10 +312,8 @@ int tfe_setup_queue(struct tfe *f, unsigned int qidx, uint16_t num)
 	q->avail_idx = q->last_used = q->next_desc = 0;
 	int *efds[] = { &q->kick_fd, &q->call_fd, &q->err_fd };
 	for (int i = 0; i < 3; i++) {
-		if (*efds[i] < 0)
-			*efds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (*efds[i] < 0)
-			return -errno;
+		if (*efds[i] < 0 && (*efds[i] = new_eventfd()) < 0)
+			return *efds[i];
 	}
 	if ((err = call_state(f, VHU_SET_VRING_NUM, qidx, num)) ||
 	    (err = call_state(f, VHU_SET_VRING_BASE, qidx, 0)))
@@ -470,9 +468,7 @@ bool tfe_alive(struct tfe *f)
 int tfe_finish(struct tfe *f)
 {
 	int status = f->status;
-	if (f->sock >= 0)
-		close(f->sock);
-	f->sock = -1;
+	close_fd(&f->sock);
 	if (f->pid > 0) {
 		uint64_t deadline = now_ms() + 5000;
 		pid_t r;
@@ -489,10 +485,7 @@ int tfe_finish(struct tfe *f)
 	for (int i = 0; i < TFE_MAX_QUEUES; i++) {
 		int *efds[] = { &f->q[i].kick_fd, &f->q[i].call_fd, &f->q[i].err_fd };
 		for (int j = 0; j < 3; j++)
-			if (*efds[j] >= 0) {
-				close(*efds[j]);
-				*efds[j] = -1;
-			}
+			close_fd(efds[j]);
 	}
 	for (int i = 0; i < 2; i++)
 		if (f->memfd[i] >= 0)
