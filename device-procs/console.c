@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -28,6 +26,7 @@
 #include "iov.h"
 #include "log.h"
 #include "serve.h"
+#include "unix_sock.h"
 
 /* A chain's iovecs go to readv/writev in one call. */
 _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_MAX");
@@ -328,20 +327,11 @@ static const struct vub_ops console_ops = {
 
 static int connect_host(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("--host-socket %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-		log_err("--host-socket %s: %s", path, strerror(-err));
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
+	int fd = unix_connect(path, 0);
+	if (fd == -ENAMETOOLONG)
+		log_err("--host-socket %s: longer than %zu bytes", path, UNIX_SOCK_PATH_MAX);
+	else if (fd < 0)
+		log_err("--host-socket %s: %s", path, strerror(-fd));
 	return fd;
 }
 

@@ -11,12 +11,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fds.h"
 #include "log.h"
+#include "unix_sock.h"
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
 #endif
@@ -178,25 +178,15 @@ static void on_disconnect(struct vub *b)
 
 static int listen_on(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("--socket-path %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	/* A stale socket file from an earlier run would make bind fail. */
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		int err = -errno;
-		log_err("--socket-path %s: %s", path, strerror(-err));
-		close(fd);
-		return err;
-	}
+	int fd = unix_listen(path, 1, 0);
+	if (fd == -ENAMETOOLONG)
+		log_err("--socket-path %s: longer than %zu bytes", path, UNIX_SOCK_PATH_MAX);
+	else if (fd < 0)
+		log_err("--socket-path %s: %s", path, strerror(-fd));
 	return fd;
 }
 

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "bytes.h"
 #include "fds.h"
 #include "guest_mem.h"
+#include "unix_sock.h"
 
 #ifndef TFE_BUILDDIR
 #error "TFE_BUILDDIR must name the build tree"
@@ -144,23 +144,14 @@ int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size)
 	return 0;
 }
 
+/* Until the backend listens, or timeout_ms have passed. */
 static int connect_path(const char *path, int timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		int fd = unix_connect(path, 0);
+		if ((fd != -ENOENT && fd != -ECONNREFUSED) || now_ms() >= deadline)
 			return fd;
-		int err = -errno;
-		close(fd);
-		if ((err != -ENOENT && err != -ECONNREFUSED) || now_ms() >= deadline)
-			return err;
 		usleep(10000);
 	}
 }

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
 #include "tfe.h"
+#include "unix_sock.h"
 
 #define MEM (16u << 20)
 #define RXQ 0
@@ -485,11 +485,8 @@ Test(console, host_socket_option)
 	char path[108];
 	snprintf(path, sizeof(path), "/tmp/cellvm-console-test-%d.sock", (int)getpid());
 	unlink(path);
-	int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, path);
-	cr_assert_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(ls, 1), 0);
+	int ls = unix_listen(path, 1, 0);
+	cr_assert_geq(ls, 0);
 
 	struct tfe f;
 	const char *argv[] = { console_bin(), "--host-socket", path, NULL };
