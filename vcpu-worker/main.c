@@ -578,15 +578,16 @@ static void report_exit(struct worker *w, enum vcpu_exit_status st)
  * one that cannot fails Create at once, saying why, where the guest would
  * hang without a word. Before confinement: the probe's watchdog thread is
  * gone by the time the sandbox counts tasks, and nothing it reads is
- * untrusted. */
-static enum vcpu_exit_status open_kvm(struct opts *o, char *why, size_t len, uint64_t *cost_us)
+ * untrusted. 0 or -errno, with the reason in why. */
+static int open_kvm(struct opts *o, char *why, size_t len, uint64_t *cost_us)
 {
 	if (o->kvm_fd < 0 && (o->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0) {
-		log_err("/dev/kvm: %m");
-		snprintf(why, len, "/dev/kvm: %m");
-		return VCPU_EXIT_START;
+		int err = -errno;
+		snprintf(why, len, "/dev/kvm: %s", strerror(-err));
+		log_err("%s", why);
+		return err;
 	}
-	return kvm_probe(o->kvm_fd, why, len, cost_us) < 0 ? VCPU_EXIT_START : VCPU_EXIT_POWEROFF;
+	return kvm_probe(o->kvm_fd, why, len, cost_us);
 }
 
 /* --check-kvm: the verdict on stdout, for people and scripts. */
@@ -594,7 +595,7 @@ static int check_kvm_only(struct opts *o)
 {
 	char why[256];
 	uint64_t us = 0;
-	if (open_kvm(o, why, sizeof(why), &us) != VCPU_EXIT_POWEROFF) {
+	if (open_kvm(o, why, sizeof(why), &us) < 0) {
 		printf("%s\n", why);
 		return 1;
 	}
@@ -604,8 +605,8 @@ static int check_kvm_only(struct opts *o)
 }
 
 /* Confined before the first byte from the controller's files or a device:
- * everything the worker will use is an fd by now. */
-static enum vcpu_exit_status confine_worker(struct opts *o)
+ * everything the worker will use is an fd by now. 0 or -errno (logged). */
+static int confine_worker(struct opts *o)
 {
 	const int given[] = { o->machine_fd, o->mem_fd,	 o->kernel_fd, o->initrd_fd,
 			      o->serial_fd,  o->kvm_fd, o->control_fd };
@@ -617,13 +618,12 @@ static enum vcpu_exit_status confine_worker(struct opts *o)
 			keep[n++] = given[i];
 	for (size_t i = 0; i < o->nbackends; i++)
 		keep[n++] = o->backends[i].fd;
-	int err = confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
-							      .kind = "vcpu", .keep_fds = keep,
-							      .nkeep = n, .namespaces = true,
-							      /* vCPUs, the backend watch */
-							      .new_tasks = MACHINE_MAX_CPUS + 1,
-							      .max_fds = 1024 });
-	return err < 0 ? VCPU_EXIT_ERROR : VCPU_EXIT_POWEROFF;
+	return confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
+							   .kind = "vcpu", .keep_fds = keep,
+							   .nkeep = n, .namespaces = true,
+							   /* vCPUs, the backend watch */
+							   .new_tasks = MACHINE_MAX_CPUS + 1,
+							   .max_fds = 1024 });
 }
 
 /* Builds the VM, runs it, and returns the exit status. */
@@ -689,10 +689,12 @@ int main(int argc, char **argv)
 	char why[WCTL_TEXT_MAX];
 	uint64_t cost_us;
 	/* A failed check's words reach the controller as the last error. */
-	enum vcpu_exit_status st = open_kvm(&o, why, sizeof(why), &cost_us);
-	if (st == VCPU_EXIT_POWEROFF)
-		st = confine_worker(&o);
-	if (st == VCPU_EXIT_POWEROFF)
+	enum vcpu_exit_status st;
+	if (open_kvm(&o, why, sizeof(why), &cost_us) < 0)
+		st = VCPU_EXIT_START;
+	else if (confine_worker(&o) < 0)
+		st = VCPU_EXIT_ERROR;
+	else
 		st = build_and_run(&w, &o);
 	report_exit(&w, st);
 	return st;
