@@ -94,12 +94,14 @@ static void serve_print_capabilities(const char *type, const char *const *featur
 	printf("\n}\n");
 }
 
-int serve_parse(int argc, char **argv, const struct option *longopts,
-		const struct serve_program *prog, struct serve_opts *o)
+/* The command line into o and prog->opt. Returns 1 if the process should
+ * now exit 0 (help or capabilities printed), 0 to go on, -EINVAL to exit 1. */
+static int serve_parse(int argc, char **argv, const struct serve_program *prog,
+		       struct serve_opts *o)
 {
 	int c;
 	serve_opts_init(o);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", prog->longopts, NULL)) != -1) {
 		int r = serve_opt(o, c, optarg);
 		if (r == 1)
 			continue;
@@ -126,6 +128,20 @@ int serve_parse(int argc, char **argv, const struct option *longopts,
 		return 1;
 	}
 	return serve_opts_check(o) < 0 ? -EINVAL : 0;
+}
+
+int serve_one_source(const struct serve_opts *o, const char *name_opt, bool named,
+		     const char *fd_opt, int fd)
+{
+	if (named == (fd >= 0)) {
+		log_err("give exactly one of %s and %s N", name_opt, fd_opt);
+		return -EINVAL;
+	}
+	if (fd >= 0 && fd == o->fd) {
+		log_err("%s and --fd name the same fd", fd_opt);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 struct server {
@@ -207,8 +223,11 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 					    .writes_files = c->writes_files });
 }
 
-int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
-	      const struct serve_confine *c)
+/* Serves frontends on the options' socket with b (vub_init already called
+ * with b->loop == NULL: this creates the loop) until the frontend of --fd
+ * hangs up or SIGTERM/SIGINT arrives. Returns a process exit status. */
+static int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
+		     const struct serve_confine *c)
 {
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct server *s = &the_server;
@@ -273,4 +292,30 @@ out:
 	b->loop = NULL;
 	close(s->sig_fd);
 	return s->status;
+}
+
+int serve_main(int argc, char **argv, const struct serve_program *prog)
+{
+	struct serve_opts o;
+	log_init(prog->process, LOG_LVL_INFO);
+	int r = serve_parse(argc, argv, prog, &o);
+	if (r != 0)
+		return r > 0 ? 0 : 1;
+
+	void *dev = calloc(1, prog->dev_size);
+	if (!dev) {
+		log_err("out of memory");
+		return 1;
+	}
+	int status = 1;
+	struct serve_device d = { 0 };
+	if (prog->start(prog->ctx, &o, dev, &d) == 0) {
+		struct vub b;
+		vub_init(&b, d.ops, dev, NULL);
+		status = serve_run(&b, &o, d.setup, &d.confine);
+		for (size_t i = 0; i < d.confine.nfds; i++)
+			close(d.confine.fds[i]);
+	}
+	free(dev);
+	return status;
 }
