@@ -1,12 +1,15 @@
 /* Little-endian integers at any (unaligned) address in a byte buffer: the
  * one way parsers and table builders read and write wire and guest formats,
- * never by casting a buffer to a struct. */
+ * never by casting a buffer to a struct. And BIT_ULL, the one way to name a
+ * bit of a 64-bit word (virtio and vhost-user feature bits). */
 #ifndef CELLVM_BYTES_H
 #define CELLVM_BYTES_H
 
 #include <endian.h>
 #include <stdint.h>
 #include <string.h>
+
+#define BIT_ULL(bit) (1ull << (bit))
 
 static inline uint16_t get_le16(const uint8_t *p)
 {

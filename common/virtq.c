@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "log.h"
 
 int virtq_init(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
@@ -18,8 +19,8 @@ int virtq_init(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 	memset(vq, 0, sizeof(*vq));
 	vq->mem = mem;
 	vq->num = num;
-	vq->event_idx = features & (1ull << VIRTIO_F_EVENT_IDX);
-	vq->indirect = features & (1ull << VIRTIO_F_INDIRECT_DESC);
+	vq->event_idx = features & BIT_ULL(VIRTIO_F_EVENT_IDX);
+	vq->indirect = features & BIT_ULL(VIRTIO_F_INDIRECT_DESC);
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "client.h"
 #include "config.h"
+#include "fds.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "spawn.h"
@@ -288,18 +289,17 @@ int main(int argc, char **argv)
 	if (!config)
 		return 2;
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
+	static const int stop[] = { SIGINT, SIGTERM };
 	signal(SIGPIPE, SIG_IGN);
-	int sig_fd = -1, sv[2];
+	int sig_fd, sv[2];
 	pid_t pid;
 	int pidfd, status = 1;
 	char err[300];
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	if ((sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
+		fprintf(stderr, "cellvm: %s\n", strerror(-sig_fd));
+		return 1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		fprintf(stderr, "cellvm: %s\n", strerror(errno));
 		return 1;
 	}

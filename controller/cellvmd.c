@@ -23,16 +23,17 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "confine.h"
 #include "event_loop.h"
+#include "fds.h"
 #include "log.h"
 #include "privdrop.h"
 #include "server.h"
 #include "spawner.h"
+#include "unix_sock.h"
 #include "vm.h"
 
 struct daemon {
@@ -119,49 +120,41 @@ static void on_spawner(void *opaque, uint32_t events)
 
 static int listen_on(const char *path, uid_t uid, gid_t gid, bool chown_it)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("--socket %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+	if (strlen(path) > UNIX_SOCK_PATH_MAX) {
+		log_err("--socket %s: longer than %zu bytes", path, UNIX_SOCK_PATH_MAX);
 		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_err("socket: %m");
-		return -errno;
 	}
 	/* A socket file left by a dead cellvmd is replaced; a live one is not. */
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		if (probe >= 0)
+		int probe = unix_connect(path, 0);
+		if (probe >= 0) {
 			close(probe);
-		if (live) {
 			log_err("--socket %s: another cellvmd serves it", path);
-			close(fd);
 			return -EADDRINUSE;
 		}
 		unlink(path);
 	}
 	/* Bound and listening under a temporary name, then renamed: once the
 	 * path exists, a client can connect. */
-	struct sockaddr_un tmp = { .sun_family = AF_UNIX };
-	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
-	    (int)sizeof(tmp.sun_path)) {
+	char tmp[UNIX_SOCK_PATH_MAX + 1];
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		log_err("--socket %s: too long for a temporary name next to it", path);
-		close(fd);
 		return -ENAMETOOLONG;
 	}
-	unlink(tmp.sun_path);
+	unlink(tmp);
+	/* Nobody else can connect under the temporary name, before the chown. */
 	mode_t old = umask(0077);
-	int r = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
+	int fd = unix_listen(tmp, 16, SOCK_NONBLOCK);
 	umask(old);
-	if (r < 0 || (chown_it && chown(tmp.sun_path, uid, gid) < 0) || listen(fd, 16) < 0 ||
-	    rename(tmp.sun_path, path) < 0) {
+	if (fd < 0) {
+		log_err("--socket %s: %s", path, strerror(-fd));
+		return fd;
+	}
+	if ((chown_it && chown(tmp, uid, gid) < 0) || rename(tmp, path) < 0) {
 		int err = -errno;
 		log_err("--socket %s: %s", path, strerror(-err));
-		unlink(tmp.sun_path);
+		unlink(tmp);
 		close(fd);
 		return err;
 	}
@@ -289,16 +282,12 @@ int main(int argc, char **argv)
 		return 1;
 
 	signal(SIGPIPE, SIG_IGN);
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
+	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
 			      .policy_dir = copts.policy_dir };
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		log_err("signalfd: %m");
+	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
+		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;
 	}
 	if ((err = evloop_create(&d.loop)) || (err = server_create(&d.server, d.loop, &env)) ||

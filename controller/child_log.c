@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fds.h"
+
 void child_log_init(struct child_log *l, int fd)
 {
 	l->fd = fd;
@@ -112,7 +114,5 @@ int child_log_read(struct child_log *l, int out_fd, unsigned rounds)
 
 void child_log_close(struct child_log *l)
 {
-	if (l->fd >= 0)
-		close(l->fd);
-	l->fd = -1;
+	close_fd(&l->fd);
 }

@@ -5,28 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "lifecycle.h"
 #include "rpc_conn.h"
+#include "unix_sock.h"
 
 int client_connect(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	int fd = unix_connect(path, 0);
+	if (fd == -ENAMETOOLONG)
 		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s (is cellvmd running?)", path, strerror(-e));
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
+	else if (fd < 0)
+		snprintf(err, errlen, "%s: %s (is cellvmd running?)", path, strerror(-fd));
 	return fd;
 }
 

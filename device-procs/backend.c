@@ -5,21 +5,21 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "fds.h"
 #include "log.h"
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
 #endif
 
-#define PF(bit) (1ull << (bit))
-#define F(bit) (1ull << (bit))
 
 /* Transport features every device gets: the core's virtq implements them. */
-#define CORE_FEATURES                                                                \
-	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_INDIRECT_DESC) | F(VIRTIO_F_EVENT_IDX) | \
-	 F(VHU_F_PROTOCOL_FEATURES))
-#define CORE_PROTOCOL_FEATURES                                                    \
-	(PF(VHU_PROTOCOL_F_REPLY_ACK) | PF(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |  \
-	 PF(VHU_PROTOCOL_F_RESET_DEVICE) | PF(VHU_PROTOCOL_F_STATUS))
+#define CORE_FEATURES                                                            \
+	(BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_F_INDIRECT_DESC) |          \
+	 BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VHU_F_PROTOCOL_FEATURES))
+#define CORE_PROTOCOL_FEATURES                                                   \
+	(BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) | BIT_ULL(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+	 BIT_ULL(VHU_PROTOCOL_F_RESET_DEVICE) | BIT_ULL(VHU_PROTOCOL_F_STATUS))
 
 uint64_t vub_offered_features(const struct vub_ops *ops)
 {
@@ -30,9 +30,9 @@ uint64_t vub_offered_protocol_features(const struct vub_ops *ops)
 {
 	uint64_t pf = ops->protocol_features | CORE_PROTOCOL_FEATURES;
 	if (ops->num_queues > 1)
-		pf |= PF(VHU_PROTOCOL_F_MQ);
+		pf |= BIT_ULL(VHU_PROTOCOL_F_MQ);
 	if (ops->get_config)
-		pf |= PF(VHU_PROTOCOL_F_CONFIG);
+		pf |= BIT_ULL(VHU_PROTOCOL_F_CONFIG);
 	return pf;
 }
 
@@ -61,7 +61,7 @@ void vub_init(struct vub *b, const struct vub_ops *ops, void *dev, struct evloop
 static bool enabled(const struct vub_vring *vr)
 {
 	/* Without protocol features a ring is enabled from the start. */
-	return vr->enabled || !(vr->b->features & F(VHU_F_PROTOCOL_FEATURES));
+	return vr->enabled || !(vr->b->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES));
 }
 
 bool vub_vring_running(const struct vub_vring *vr)
@@ -172,13 +172,6 @@ static void on_kick(void *opaque, uint32_t events)
 		vr->b->ops->process(vr->b, vr);
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static void vring_stop(struct vub_vring *vr)
 {
 	bool was = vub_vring_running(vr);
@@ -270,7 +263,7 @@ static int set_features(struct vub *b, uint64_t features)
 			(unsigned long long)extra);
 		return -EINVAL;
 	}
-	if (!(features & F(VIRTIO_F_VERSION_1))) {
+	if (!(features & BIT_ULL(VIRTIO_F_VERSION_1))) {
 		log_err("%s: driver did not accept VIRTIO_F_VERSION_1: legacy virtio is not "
 			"supported (QEMU microvm: -global virtio-mmio.force-legacy=false)",
 			b->ops->name);
@@ -435,7 +428,7 @@ static int set_vring_enable(struct vub *b, const struct vhu_vring_state *s)
 	struct vub_vring *vr = vring_of(b, s->index, "SET_VRING_ENABLE");
 	if (!vr)
 		return -EINVAL;
-	if (s->num > 1 || !(b->features & F(VHU_F_PROTOCOL_FEATURES))) {
+	if (s->num > 1 || !(b->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES))) {
 		log_err("%s: ring %u: bad SET_VRING_ENABLE %u", b->ops->name, vr->index, s->num);
 		return -EINVAL;
 	}
@@ -567,7 +560,7 @@ int vub_handle(struct vub *b, struct vhu_msg *m, struct msg_fds *fds)
 	if (vhu_request_has_reply(m->request))
 		return r; /* a failed reply is a broken connection */
 	if ((m->flags & VHU_FLAG_NEED_REPLY) &&
-	    (b->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK)))
+	    (b->protocol_features & BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK)))
 		return reply_u64(b, m->request, r == 0 ? 0 : 1);
 	return 0; /* refusals are logged above; the connection goes on */
 }
@@ -599,7 +592,7 @@ static void on_socket(void *opaque, uint32_t events)
 	if (err == -ENOTSUP) {
 		log_err("%s: unknown request %u refused", b->ops->name, m.request);
 		if ((m.flags & VHU_FLAG_NEED_REPLY) &&
-		    (b->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK)) &&
+		    (b->protocol_features & BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK)) &&
 		    nack_unknown(b, m.request) < 0)
 			vub_detach(b);
 		return;

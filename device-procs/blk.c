@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -15,12 +14,13 @@
 
 #include "backend.h"
 #include "blk_req.h"
+#include "bytes.h"
 #include "cli.h"
+#include "fds.h"
 #include "iov.h"
 #include "log.h"
 #include "serve.h"
 
-#define F(bit) (1ull << (bit))
 
 /* A finished request waiting for the batch's fdatasync before its push. */
 struct blk_done {
@@ -278,7 +278,7 @@ static int blk_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t
 static int blk_set_config(struct vub *b, uint32_t offset, const uint8_t *buf, uint32_t len)
 {
 	struct blk *d = b->dev;
-	if (!(b->features & F(VIRTIO_BLK_F_CONFIG_WCE)) ||
+	if (!(b->features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE)) ||
 	    blk_config_write(offset, buf, len, &d->writeback) < 0) {
 		log_ratelimited(LOG_LVL_WARN,
 				"blk: SET_CONFIG of %u bytes at %u refused: only writeback, "
@@ -293,13 +293,13 @@ static int blk_set_config(struct vub *b, uint32_t offset, const uint8_t *buf, ui
 static int blk_set_features(struct vub *b, uint64_t features)
 {
 	struct blk *d = b->dev;
-	d->dev.discard = features & F(VIRTIO_BLK_F_DISCARD);
-	d->dev.write_zeroes = features & F(VIRTIO_BLK_F_WRITE_ZEROES);
+	d->dev.discard = features & BIT_ULL(VIRTIO_BLK_F_DISCARD);
+	d->dev.write_zeroes = features & BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
 	/* A driver that cannot flush gets writethrough; one that cannot see
 	 * the cache mode gets writeback exactly when it flushes. */
-	if (!(features & F(VIRTIO_BLK_F_FLUSH)))
+	if (!(features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
 		d->writeback = 0;
-	else if (!(features & F(VIRTIO_BLK_F_CONFIG_WCE)))
+	else if (!(features & BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE)))
 		d->writeback = 1;
 	return 0;
 }
@@ -315,8 +315,9 @@ static const struct vub_ops blk_ops_base = {
 	.name = "blk",
 	.num_queues = 1,
 	.max_queue_size = BLK_QUEUE_SIZE,
-	.features = F(VIRTIO_BLK_F_SIZE_MAX) | F(VIRTIO_BLK_F_SEG_MAX) | F(VIRTIO_BLK_F_BLK_SIZE) |
-		    F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_CONFIG_WCE),
+	.features = BIT_ULL(VIRTIO_BLK_F_SIZE_MAX) | BIT_ULL(VIRTIO_BLK_F_SEG_MAX) |
+		    BIT_ULL(VIRTIO_BLK_F_BLK_SIZE) | BIT_ULL(VIRTIO_BLK_F_FLUSH) |
+		    BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE),
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
 	.set_features = blk_set_features,
@@ -393,12 +394,13 @@ enum {
 	OPT_NUM_QUEUES,
 };
 
-/* The device's own options; read_only and num_queues go straight to d. */
+/* The device's own options. */
 struct blk_opts {
-	struct blk *d;
 	const char *disk;
 	int disk_fd;
 	const char *serial;
+	bool read_only;
+	uint16_t num_queues;
 };
 
 /* Handles option c if it is one of the device's own: 0 if handled, -ENOENT
@@ -406,7 +408,6 @@ struct blk_opts {
 static int blk_opt(void *ctx, int c, const char *arg)
 {
 	struct blk_opts *o = ctx;
-	struct blk *d = o->d;
 	unsigned long v;
 	switch (c) {
 	case OPT_DISK:
@@ -420,7 +421,7 @@ static int blk_opt(void *ctx, int c, const char *arg)
 		o->disk_fd = (int)v;
 		return 0;
 	case OPT_READ_ONLY:
-		d->dev.read_only = true;
+		o->read_only = true;
 		return 0;
 	case OPT_SERIAL:
 		o->serial = arg;
@@ -430,7 +431,7 @@ static int blk_opt(void *ctx, int c, const char *arg)
 			log_err("--num-queues %s: give 1 to %u", arg, VUB_MAX_QUEUES);
 			return -EINVAL;
 		}
-		d->num_queues = (uint16_t)v;
+		o->num_queues = (uint16_t)v;
 		return 0;
 	default:
 		return -ENOENT;
@@ -452,27 +453,37 @@ static const char blk_usage[] =
 	"  --num-queues N          request queues, 1 to " STR(VUB_MAX_QUEUES) " (default 1)\n"
 	SERVE_USAGE;
 
-/* Sets up the device from its options; a process exit status on failure. */
-static int blk_setup(struct blk *d, const struct blk_opts *o)
+/* Sets up the device from its options. */
+static int blk_start(void *ctx, const struct serve_opts *so, void *dev, struct serve_device *sd)
 {
-	if (!o->disk == (o->disk_fd < 0)) {
-		log_err("give exactly one of --disk FILE and --disk-fd N");
-		return 1;
-	}
+	const struct blk_opts *o = ctx;
+	struct blk *d = dev;
+	int err;
+	if ((err = serve_one_source(so, "--disk FILE", o->disk, "--disk-fd", o->disk_fd)))
+		return err;
 	if (blk_id_make(d->id, o->serial ? o->serial : "") < 0) {
 		log_err("--serial %s: longer than %u bytes", o->serial, BLK_ID_BYTES);
-		return 1;
+		return -EINVAL;
 	}
-	if (open_disk(d, o->disk, o->disk_fd) < 0)
-		return 1;
+	d->fd = -1;
+	d->num_queues = o->num_queues;
+	d->writeback = 1;
+	d->dev.read_only = o->read_only;
+	if ((err = open_disk(d, o->disk, o->disk_fd)) < 0) {
+		close_fd(&d->fd);
+		return err;
+	}
 	d->ops = blk_ops_base;
 	d->ops.num_queues = d->num_queues;
 	if (d->dev.read_only)
-		d->ops.features |= F(VIRTIO_BLK_F_RO);
+		d->ops.features |= BIT_ULL(VIRTIO_BLK_F_RO);
 	else
-		d->ops.features |= F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES);
+		d->ops.features |=
+			BIT_ULL(VIRTIO_BLK_F_DISCARD) | BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
 	if (d->num_queues > 1)
-		d->ops.features |= F(VIRTIO_BLK_F_MQ);
+		d->ops.features |= BIT_ULL(VIRTIO_BLK_F_MQ);
+	*sd = (struct serve_device){ .ops = &d->ops,
+				     .confine = { .fds = &d->fd, .nfds = 1, .writes_files = true } };
 	return 0;
 }
 
@@ -488,39 +499,17 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static const char *const caps[] = { "read-only", NULL };
-	struct serve_opts o;
-
-	log_init("cellvm-blk", LOG_LVL_INFO);
-	struct blk *d = calloc(1, sizeof(*d));
-	if (!d) {
-		log_err("out of memory");
-		return 1;
-	}
-	d->fd = -1;
-	d->num_queues = 1;
-	d->writeback = 1;
-	struct blk_opts bo = { .d = d, .disk_fd = -1 };
+	struct blk_opts o = { .disk_fd = -1, .num_queues = 1 };
 	const struct serve_program prog = {
+		.process = "cellvm-blk",
 		.usage = blk_usage,
 		.caps_type = "block",
 		.caps_features = caps,
+		.longopts = longopts,
 		.opt = blk_opt,
-		.ctx = &bo,
+		.start = blk_start,
+		.dev_size = sizeof(struct blk),
+		.ctx = &o,
 	};
-	int status = 1;
-	int r = serve_parse(argc, argv, longopts, &prog, &o);
-	if (r > 0)
-		status = 0;
-	if (r != 0 || blk_setup(d, &bo))
-		goto out;
-
-	struct vub b;
-	vub_init(&b, &d->ops, d, NULL);
-	status = serve_run(&b, &o, NULL,
-			   &(struct serve_confine){ .fds = &d->fd, .nfds = 1, .writes_files = true });
-out:
-	if (d->fd >= 0)
-		close(d->fd);
-	free(d);
-	return status;
+	return serve_main(argc, argv, &prog);
 }

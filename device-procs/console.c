@@ -14,19 +14,18 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "bytes.h"
 #include "cli.h"
 #include "iov.h"
 #include "log.h"
 #include "serve.h"
+#include "unix_sock.h"
 
 /* A chain's iovecs go to readv/writev in one call. */
 _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_MAX");
@@ -276,7 +275,7 @@ static int console_set_config(struct vub *b, uint32_t offset, const uint8_t *buf
 {
 	struct console *c = b->dev;
 	/* Only emerg_wr is writable; its low byte is the character. */
-	if (!(b->features & (1ull << VIRTIO_CONSOLE_F_EMERG_WRITE)) ||
+	if (!(b->features & BIT_ULL(VIRTIO_CONSOLE_F_EMERG_WRITE)) ||
 	    offset != CONSOLE_CONFIG_EMERG_WR || len == 0 || len > 4) {
 		log_ratelimited(LOG_LVL_WARN, "console: config write at %u+%u refused", offset,
 				len);
@@ -307,6 +306,7 @@ static void console_reset(struct vub *b)
 static int console_setup(struct vub *b)
 {
 	struct console *c = b->dev;
+	c->b = b;
 	int err = evloop_add(b->loop, c->host_fd, 0, on_host, c);
 	if (err)
 		log_err("console: watching the host side: %s", strerror(-err));
@@ -317,7 +317,7 @@ static const struct vub_ops console_ops = {
 	.name = "console",
 	.num_queues = 2,
 	.max_queue_size = 1024,
-	.features = 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE,
+	.features = BIT_ULL(VIRTIO_CONSOLE_F_EMERG_WRITE),
 	.get_config = console_get_config,
 	.set_config = console_set_config,
 	.process = console_process,
@@ -327,20 +327,11 @@ static const struct vub_ops console_ops = {
 
 static int connect_host(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("--host-socket %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-		log_err("--host-socket %s: %s", path, strerror(-err));
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
+	int fd = unix_connect(path, 0);
+	if (fd == -ENAMETOOLONG)
+		log_err("--host-socket %s: longer than %zu bytes", path, UNIX_SOCK_PATH_MAX);
+	else if (fd < 0)
+		log_err("--host-socket %s: %s", path, strerror(-fd));
 	return fd;
 }
 
@@ -380,6 +371,26 @@ static int console_opt(void *ctx, int c, const char *arg)
 	}
 }
 
+static int console_start(void *ctx, const struct serve_opts *o, void *dev,
+			 struct serve_device *d)
+{
+	const struct console_args *a = ctx;
+	struct console *c = dev;
+	int fd = a->host_fd, err;
+	if ((err = serve_one_source(o, "--host-socket PATH", a->host_socket, "--host-fd", fd)))
+		return err;
+	if (a->host_socket && (fd = connect_host(a->host_socket)) < 0)
+		return fd;
+	if ((err = host_fd_prepare(fd)) < 0) {
+		close(fd);
+		return err;
+	}
+	c->host_fd = fd;
+	*d = (struct serve_device){ .ops = &console_ops, .setup = console_setup,
+				    .confine = { .fds = &c->host_fd, .nfds = 1 } };
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -390,6 +401,7 @@ int main(int argc, char **argv)
 	};
 	struct console_args a = { .host_fd = -1 };
 	const struct serve_program prog = {
+		.process = "cellvm-console",
 		.usage = "usage: cellvm-console (--socket-path PATH | --fd N)\n"
 			 "                      (--host-fd N | --host-socket PATH) [options]\n"
 			 "virtio-console vhost-user backend with one port on a host-side stream.\n\n"
@@ -397,42 +409,11 @@ int main(int argc, char **argv)
 			 "  --host-socket PATH      the host side: connect to a Unix stream socket\n"
 			 SERVE_USAGE,
 		.caps_type = "console",
+		.longopts = longopts,
 		.opt = console_opt,
+		.start = console_start,
+		.dev_size = sizeof(struct console),
 		.ctx = &a,
 	};
-	struct serve_opts o;
-
-	log_init("cellvm-console", LOG_LVL_INFO);
-	int r = serve_parse(argc, argv, longopts, &prog, &o);
-	if (r != 0)
-		return r > 0 ? 0 : 1;
-	const char *host_socket = a.host_socket;
-	int host_fd = a.host_fd;
-	if (!host_socket == (host_fd < 0)) {
-		log_err("give exactly one of --host-fd N and --host-socket PATH");
-		return 1;
-	}
-	if (host_fd >= 0 && host_fd == o.fd) {
-		log_err("--host-fd and --fd name the same fd");
-		return 1;
-	}
-	if (host_socket && (host_fd = connect_host(host_socket)) < 0)
-		return 1;
-	if (host_fd_prepare(host_fd) < 0)
-		return 1;
-
-	struct console *con = calloc(1, sizeof(*con));
-	if (!con) {
-		log_err("out of memory");
-		return 1;
-	}
-	struct vub b;
-	con->b = &b;
-	con->host_fd = host_fd;
-	vub_init(&b, &console_ops, con, NULL);
-	int status = serve_run(&b, &o, console_setup,
-			       &(struct serve_confine){ .fds = &host_fd, .nfds = 1 });
-	close(host_fd);
-	free(con);
-	return status;
+	return serve_main(argc, argv, &prog);
 }

@@ -16,7 +16,6 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "bytes.h"
 #include "cli.h"
 #include "iov.h"
 #include "log.h"
@@ -40,7 +40,6 @@ _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_
 #define NET_QUEUE_SIZE 1024u
 /* Packets taken from tap per round, so a flood cannot starve the rest. */
 #define NET_RX_BUDGET 64
-#define NF(bit) (1ull << (bit))
 
 enum {
 	OPT_TAP = 0x200,
@@ -122,7 +121,7 @@ static void rx_unpop(struct vub_vring *vr, unsigned int k)
  * then), -EIO when the ring broke. *pushed tells whether anything was used. */
 static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 {
-	bool mrg = n->b->features & NF(VIRTIO_NET_F_MRG_RXBUF);
+	bool mrg = n->b->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
 	size_t len = n->pending_len, done = 0;
 	unsigned int k = 0;
 
@@ -276,6 +275,7 @@ static void net_reset(struct vub *b)
 static int net_setup(struct vub *b)
 {
 	struct net *n = b->dev;
+	n->b = b;
 	int err = evloop_add(b->loop, n->tap_fd, 0, on_tap, n);
 	if (err)
 		log_err("net: watching tap: %s", strerror(-err));
@@ -286,12 +286,12 @@ static const struct vub_ops net_ops = {
 	.name = "net",
 	.num_queues = 2,
 	.max_queue_size = NET_QUEUE_SIZE,
-	.features = NF(VIRTIO_NET_F_MAC) | NF(VIRTIO_NET_F_STATUS) |
-		    NF(VIRTIO_NET_F_MRG_RXBUF) | NF(VIRTIO_NET_F_CSUM) |
-		    NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_GUEST_TSO4) |
-		    NF(VIRTIO_NET_F_GUEST_TSO6) | NF(VIRTIO_NET_F_GUEST_ECN) |
-		    NF(VIRTIO_NET_F_HOST_TSO4) | NF(VIRTIO_NET_F_HOST_TSO6) |
-		    NF(VIRTIO_NET_F_HOST_ECN),
+	.features = BIT_ULL(VIRTIO_NET_F_MAC) | BIT_ULL(VIRTIO_NET_F_STATUS) |
+		    BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) | BIT_ULL(VIRTIO_NET_F_CSUM) |
+		    BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) | BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |
+		    BIT_ULL(VIRTIO_NET_F_GUEST_TSO6) | BIT_ULL(VIRTIO_NET_F_GUEST_ECN) |
+		    BIT_ULL(VIRTIO_NET_F_HOST_TSO4) | BIT_ULL(VIRTIO_NET_F_HOST_TSO6) |
+		    BIT_ULL(VIRTIO_NET_F_HOST_ECN),
 	.get_config = net_get_config,
 	.set_features = net_set_features,
 	.process = net_process,
@@ -367,6 +367,37 @@ static int net_opt(void *ctx, int c, const char *arg)
 	}
 }
 
+static int net_start(void *ctx, const struct serve_opts *o, void *dev, struct serve_device *d)
+{
+	const struct net_args *a = ctx;
+	struct net *n = dev;
+	int fd = a->tap_fd, err;
+	char ifname[IFNAMSIZ], macstr[NET_MAC_STRLEN];
+	if ((err = serve_one_source(o, "--tap NAME", a->tap_name, "--tap-fd", fd)))
+		return err;
+	if (a->mac && cli_parse_mac(a->mac, n->mac) < 0) {
+		log_err("--mac %s: not a unicast MAC like 52:54:00:12:34:56", a->mac);
+		return -EINVAL;
+	}
+	if (!a->mac && (err = random_mac(n->mac)) < 0)
+		return err;
+	if (a->tap_name && (fd = tap_open(a->tap_name)) < 0) {
+		log_err("--tap %s: %s", a->tap_name,
+			fd == -EINVAL ? "longer than 15 bytes" : strerror(-fd));
+		return fd;
+	}
+	if ((err = tap_prepare(fd, ifname)) < 0) {
+		close(fd);
+		return err;
+	}
+	net_mac_format(n->mac, macstr);
+	log_info("net: tap %s, guest MAC %s", ifname, macstr);
+	n->tap_fd = fd;
+	*d = (struct serve_device){ .ops = &net_ops, .setup = net_setup,
+				    .confine = { .fds = &n->tap_fd, .nfds = 1 } };
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -378,6 +409,7 @@ int main(int argc, char **argv)
 	};
 	struct net_args a = { .tap_fd = -1 };
 	const struct serve_program prog = {
+		.process = "cellvm-net",
 		.usage = "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
 			 "                  [--mac MAC] [options]\n"
 			 "virtio-net vhost-user backend over a tap device.\n\n"
@@ -386,57 +418,11 @@ int main(int argc, char **argv)
 			 "  --mac MAC               the guest's MAC (default: random, local)\n"
 			 SERVE_USAGE,
 		.caps_type = "net",
+		.longopts = longopts,
 		.opt = net_opt,
+		.start = net_start,
+		.dev_size = sizeof(struct net),
 		.ctx = &a,
 	};
-	struct serve_opts o;
-
-	log_init("cellvm-net", LOG_LVL_INFO);
-	int r = serve_parse(argc, argv, longopts, &prog, &o);
-	if (r != 0)
-		return r > 0 ? 0 : 1;
-	const char *tap_name = a.tap_name, *mac_arg = a.mac;
-	int tap_fd = a.tap_fd;
-	if (!tap_name == (tap_fd < 0)) {
-		log_err("give exactly one of --tap NAME and --tap-fd N");
-		return 1;
-	}
-	if (tap_fd >= 0 && tap_fd == o.fd) {
-		log_err("--tap-fd and --fd name the same fd");
-		return 1;
-	}
-
-	struct net *n = calloc(1, sizeof(*n));
-	if (!n) {
-		log_err("out of memory");
-		return 1;
-	}
-	int status = 1;
-	char ifname[IFNAMSIZ], macstr[NET_MAC_STRLEN];
-	if (mac_arg && cli_parse_mac(mac_arg, n->mac) < 0) {
-		log_err("--mac %s: not a unicast MAC like 52:54:00:12:34:56", mac_arg);
-		goto out;
-	}
-	if (!mac_arg && random_mac(n->mac) < 0)
-		goto out;
-	if (tap_name && (tap_fd = tap_open(tap_name)) < 0) {
-		log_err("--tap %s: %s", tap_name,
-			tap_fd == -EINVAL ? "longer than 15 bytes" : strerror(-tap_fd));
-		goto out;
-	}
-	if (tap_prepare(tap_fd, ifname) < 0)
-		goto out_tap;
-	net_mac_format(n->mac, macstr);
-	log_info("net: tap %s, guest MAC %s", ifname, macstr);
-
-	struct vub b;
-	n->b = &b;
-	n->tap_fd = tap_fd;
-	vub_init(&b, &net_ops, n, NULL);
-	status = serve_run(&b, &o, net_setup, &(struct serve_confine){ .fds = &tap_fd, .nfds = 1 });
-out_tap:
-	close(tap_fd);
-out:
-	free(n);
-	return status;
+	return serve_main(argc, argv, &prog);
 }

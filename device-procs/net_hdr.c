@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "iov.h"
 
-#define NF(bit) (1ull << (bit))
 
 void net_mac_format(const uint8_t mac[NET_MAC_LEN], char out[NET_MAC_STRLEN])
 {
@@ -25,15 +25,15 @@ void net_mac_make_local(uint8_t mac[NET_MAC_LEN])
 
 const char *net_features_check(uint64_t f)
 {
-	bool guest_tso = f & (NF(VIRTIO_NET_F_GUEST_TSO4) | NF(VIRTIO_NET_F_GUEST_TSO6));
-	bool host_tso = f & (NF(VIRTIO_NET_F_HOST_TSO4) | NF(VIRTIO_NET_F_HOST_TSO6));
-	if (guest_tso && !(f & NF(VIRTIO_NET_F_GUEST_CSUM)))
+	bool guest_tso = f & (BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) | BIT_ULL(VIRTIO_NET_F_GUEST_TSO6));
+	bool host_tso = f & (BIT_ULL(VIRTIO_NET_F_HOST_TSO4) | BIT_ULL(VIRTIO_NET_F_HOST_TSO6));
+	if (guest_tso && !(f & BIT_ULL(VIRTIO_NET_F_GUEST_CSUM)))
 		return "GUEST_TSO4/6 without GUEST_CSUM";
-	if ((f & NF(VIRTIO_NET_F_GUEST_ECN)) && !guest_tso)
+	if ((f & BIT_ULL(VIRTIO_NET_F_GUEST_ECN)) && !guest_tso)
 		return "GUEST_ECN without GUEST_TSO4/6";
-	if (host_tso && !(f & NF(VIRTIO_NET_F_CSUM)))
+	if (host_tso && !(f & BIT_ULL(VIRTIO_NET_F_CSUM)))
 		return "HOST_TSO4/6 without CSUM";
-	if ((f & NF(VIRTIO_NET_F_HOST_ECN)) && !host_tso)
+	if ((f & BIT_ULL(VIRTIO_NET_F_HOST_ECN)) && !host_tso)
 		return "HOST_ECN without HOST_TSO4/6";
 	return NULL;
 }
@@ -41,14 +41,14 @@ const char *net_features_check(uint64_t f)
 unsigned int net_tun_offload(uint64_t f)
 {
 	/* tap refuses TSO without checksum offload, as the spec does. */
-	if (!(f & NF(VIRTIO_NET_F_GUEST_CSUM)))
+	if (!(f & BIT_ULL(VIRTIO_NET_F_GUEST_CSUM)))
 		return 0;
 	unsigned int t = TUN_F_CSUM;
-	if (f & NF(VIRTIO_NET_F_GUEST_TSO4))
+	if (f & BIT_ULL(VIRTIO_NET_F_GUEST_TSO4))
 		t |= TUN_F_TSO4;
-	if (f & NF(VIRTIO_NET_F_GUEST_TSO6))
+	if (f & BIT_ULL(VIRTIO_NET_F_GUEST_TSO6))
 		t |= TUN_F_TSO6;
-	if ((t & (TUN_F_TSO4 | TUN_F_TSO6)) && (f & NF(VIRTIO_NET_F_GUEST_ECN)))
+	if ((t & (TUN_F_TSO4 | TUN_F_TSO6)) && (f & BIT_ULL(VIRTIO_NET_F_GUEST_ECN)))
 		t |= TUN_F_TSO_ECN;
 	return t;
 }
@@ -95,7 +95,7 @@ const char *net_tx_check(const struct iovec *iov, unsigned int n, uint64_t len,
 	if (h.flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
 		return "unknown header flags";
 	if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		if (!(features & NF(VIRTIO_NET_F_CSUM)))
+		if (!(features & BIT_ULL(VIRTIO_NET_F_CSUM)))
 			return "checksum offload without VIRTIO_NET_F_CSUM";
 		if ((uint64_t)h.csum_start + h.csum_offset + 2 > frame)
 			return "checksum field outside the frame";
@@ -107,9 +107,9 @@ const char *net_tx_check(const struct iovec *iov, unsigned int n, uint64_t len,
 		return NULL;
 	}
 	int need = gso_feature(gso);
-	if (need < 0 || !(features & NF(need)))
+	if (need < 0 || !(features & BIT_ULL(need)))
 		return "GSO type not negotiated";
-	if ((h.gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(features & NF(VIRTIO_NET_F_HOST_ECN)))
+	if ((h.gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(features & BIT_ULL(VIRTIO_NET_F_HOST_ECN)))
 		return "GSO with ECN without VIRTIO_NET_F_HOST_ECN";
 	if (!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
 		return "GSO without NEEDS_CSUM";

@@ -2,7 +2,6 @@
  * the driver offers is filled from getrandom(2). */
 #include <errno.h>
 #include <getopt.h>
-#include <stdlib.h>
 #include <sys/random.h>
 
 #include "backend.h"
@@ -65,29 +64,24 @@ static const struct vub_ops rng_ops = {
 	.process = rng_process,
 };
 
+static int rng_start(void *ctx, const struct serve_opts *o, void *dev, struct serve_device *d)
+{
+	(void)ctx, (void)o, (void)dev;
+	d->ops = &rng_ops;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = { SERVE_LONG_OPTIONS, { 0 } };
 	static const struct serve_program prog = {
+		.process = "cellvm-rng",
 		.usage = "usage: cellvm-rng (--socket-path PATH | --fd N) [options]\n"
 			 "virtio-rng vhost-user backend fed from getrandom(2).\n\n" SERVE_USAGE,
 		.caps_type = "rng",
+		.longopts = longopts,
+		.start = rng_start,
+		.dev_size = sizeof(struct rng),
 	};
-	struct serve_opts o;
-
-	log_init("cellvm-rng", LOG_LVL_INFO);
-	int r = serve_parse(argc, argv, longopts, &prog, &o);
-	if (r != 0)
-		return r > 0 ? 0 : 1;
-
-	struct rng *rng = calloc(1, sizeof(*rng));
-	if (!rng) {
-		log_err("out of memory");
-		return 1;
-	}
-	struct vub b;
-	vub_init(&b, &rng_ops, rng, NULL);
-	int status = serve_run(&b, &o, NULL, &(struct serve_confine){ 0 });
-	free(rng);
-	return status;
+	return serve_main(argc, argv, &prog);
 }

@@ -11,11 +11,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "fds.h"
 #include "log.h"
+#include "unix_sock.h"
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
 #endif
@@ -93,12 +94,14 @@ static void serve_print_capabilities(const char *type, const char *const *featur
 	printf("\n}\n");
 }
 
-int serve_parse(int argc, char **argv, const struct option *longopts,
-		const struct serve_program *prog, struct serve_opts *o)
+/* The command line into o and prog->opt. Returns 1 if the process should
+ * now exit 0 (help or capabilities printed), 0 to go on, -EINVAL to exit 1. */
+static int serve_parse(int argc, char **argv, const struct serve_program *prog,
+		       struct serve_opts *o)
 {
 	int c;
 	serve_opts_init(o);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", prog->longopts, NULL)) != -1) {
 		int r = serve_opt(o, c, optarg);
 		if (r == 1)
 			continue;
@@ -125,6 +128,20 @@ int serve_parse(int argc, char **argv, const struct option *longopts,
 		return 1;
 	}
 	return serve_opts_check(o) < 0 ? -EINVAL : 0;
+}
+
+int serve_one_source(const struct serve_opts *o, const char *name_opt, bool named,
+		     const char *fd_opt, int fd)
+{
+	if (named == (fd >= 0)) {
+		log_err("give exactly one of %s and %s N", name_opt, fd_opt);
+		return -EINVAL;
+	}
+	if (fd >= 0 && fd == o->fd) {
+		log_err("%s and --fd name the same fd", fd_opt);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 struct server {
@@ -177,25 +194,15 @@ static void on_disconnect(struct vub *b)
 
 static int listen_on(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("--socket-path %s: longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	/* A stale socket file from an earlier run would make bind fail. */
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		int err = -errno;
-		log_err("--socket-path %s: %s", path, strerror(-err));
-		close(fd);
-		return err;
-	}
+	int fd = unix_listen(path, 1, 0);
+	if (fd == -ENAMETOOLONG)
+		log_err("--socket-path %s: longer than %zu bytes", path, UNIX_SOCK_PATH_MAX);
+	else if (fd < 0)
+		log_err("--socket-path %s: %s", path, strerror(-fd));
 	return fd;
 }
 
@@ -216,22 +223,21 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 					    .writes_files = c->writes_files });
 }
 
-int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
-	      const struct serve_confine *c)
+/* Serves frontends on the options' socket with b (vub_init already called
+ * with b->loop == NULL: this creates the loop) until the frontend of --fd
+ * hangs up or SIGTERM/SIGINT arrives. Returns a process exit status. */
+static int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
+		     const struct serve_confine *c)
 {
+	static const int stop[] = { SIGTERM, SIGINT };
 	struct server *s = &the_server;
 	int err;
 	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .status = 1 };
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
 	/* A frontend that hangs up must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		log_err("signalfd: %m");
+	if ((s->sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
+		log_err("signalfd: %s", strerror(-s->sig_fd));
 		return 1;
 	}
 	if ((err = evloop_create(&b->loop)) < 0) {
@@ -286,4 +292,30 @@ out:
 	b->loop = NULL;
 	close(s->sig_fd);
 	return s->status;
+}
+
+int serve_main(int argc, char **argv, const struct serve_program *prog)
+{
+	struct serve_opts o;
+	log_init(prog->process, LOG_LVL_INFO);
+	int r = serve_parse(argc, argv, prog, &o);
+	if (r != 0)
+		return r > 0 ? 0 : 1;
+
+	void *dev = calloc(1, prog->dev_size);
+	if (!dev) {
+		log_err("out of memory");
+		return 1;
+	}
+	int status = 1;
+	struct serve_device d = { 0 };
+	if (prog->start(prog->ctx, &o, dev, &d) == 0) {
+		struct vub b;
+		vub_init(&b, d.ops, dev, NULL);
+		status = serve_run(&b, &o, d.setup, &d.confine);
+		for (size_t i = 0; i < d.confine.nfds; i++)
+			close(d.confine.fds[i]);
+	}
+	free(dev);
+	return status;
 }

@@ -4,7 +4,8 @@
  * when it hangs up), --print-capabilities, no daemonizing, clean exit on
  * SIGTERM/SIGINT; and cellvm's confinement (--sandbox, --policy-dir,
  * common/confine.h): the device is confined once its socket is ready,
- * before it reads a frontend's first byte. */
+ * before it reads a frontend's first byte. serve_main is a device binary's
+ * whole main(): each device gives only its own options, ops and start. */
 #ifndef CELLVM_SERVE_H
 #define CELLVM_SERVE_H
 
@@ -47,27 +48,6 @@ struct serve_opts {
 	struct confine_opts confine;
 };
 
-/* What serve_parse needs to know about a device binary. */
-struct serve_program {
-	const char *usage;                 /* the full usage text */
-	const char *caps_type;             /* for --print-capabilities */
-	const char *const *caps_features;  /* NULL-terminated, or NULL */
-	/* The device's own options: 0 handled, -EINVAL (logged) for a bad
-	 * argument, -ENOENT if c is not one of them. NULL: it has none. */
-	int (*opt)(void *ctx, int c, const char *arg);
-	void *ctx;
-};
-
-/* Parses a device binary's command line with longopts (SERVE_LONG_OPTIONS
- * and the device's own) into o and prog->opt: an unknown option prints the
- * usage on stderr, a bad argument or an operand is logged, --help prints the
- * usage on stdout, --print-capabilities the capabilities, and last it checks
- * that exactly one of --socket-path and --fd (a stream socket) was given,
- * logged. Returns 1 if the process should now exit 0 (help or
- * capabilities printed), 0 to go on, -EINVAL to exit 1. */
-int serve_parse(int argc, char **argv, const struct option *longopts,
-		const struct serve_program *prog, struct serve_opts *o);
-
 /* What a device keeps once confined, besides its socket and event loop. */
 struct serve_confine {
 	const int *fds;    /* its own fds: the disk, tap or host stream */
@@ -75,13 +55,50 @@ struct serve_confine {
 	bool writes_files; /* else RLIMIT_FSIZE is 0 */
 };
 
-/* Serves frontends on the options' socket with b (vub_init already called
- * with b->loop == NULL: serve creates the loop) until the frontend of --fd
- * hangs up or SIGTERM/SIGINT arrives. `setup`, if not NULL, runs once the
- * loop exists (devices add their own fds there); the process is confined
- * right after, with the policy named after b->ops->name. Returns a process
- * exit status. */
-int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
-	      const struct serve_confine *c);
+/* What a device's start gives back to be served. */
+struct serve_device {
+	const struct vub_ops *ops;
+	/* If not NULL, runs once the event loop exists (devices add their own
+	 * fds there), before the process is confined. */
+	int (*setup)(struct vub *b);
+	/* Its fds are closed when serving ends. */
+	struct serve_confine confine;
+};
+
+/* A device binary. */
+struct serve_program {
+	const char *process;               /* the log's process name */
+	const char *usage;                 /* the full usage text */
+	const char *caps_type;             /* for --print-capabilities */
+	const char *const *caps_features;  /* NULL-terminated, or NULL */
+	const struct option *longopts;     /* SERVE_LONG_OPTIONS and its own */
+	/* The device's own options: 0 handled, -EINVAL (logged) for a bad
+	 * argument, -ENOENT if c is not one of them. NULL: it has none. */
+	int (*opt)(void *ctx, int c, const char *arg);
+	/* Once the options are parsed: opens what the device serves and fills
+	 * in dev (dev_size bytes, zeroed: the vub's device) and d. 0, or
+	 * -errno (logged) having closed what it opened. */
+	int (*start)(void *ctx, const struct serve_opts *o, void *dev, struct serve_device *d);
+	size_t dev_size;
+	void *ctx;                         /* for opt and start */
+};
+
+/* Logs as prog->process and parses the command line with prog->longopts
+ * into the shared options and prog->opt: an unknown option prints the usage
+ * on stderr, a bad argument or an operand is logged, --help prints the
+ * usage on stdout, --print-capabilities the capabilities, and it checks
+ * that exactly one of --socket-path and --fd (a stream socket) was given.
+ * Then it starts the device and serves frontends on the options' socket
+ * until the frontend of --fd hangs up or SIGTERM/SIGINT arrives; the
+ * process is confined once the socket is ready, with the policy named
+ * after the ops' name. Returns the process exit status. */
+int serve_main(int argc, char **argv, const struct serve_program *prog);
+
+/* For a start: checks that exactly one of a device's own sources was given,
+ * by name (name_opt "--tap NAME", named) or as an inherited fd (fd_opt
+ * "--tap-fd", fd or -1), and that the fd is not --fd's. 0 or -EINVAL,
+ * logged. */
+int serve_one_source(const struct serve_opts *o, const char *name_opt, bool named,
+		     const char *fd_opt, int fd);
 
 #endif

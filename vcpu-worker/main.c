@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -32,6 +31,7 @@
 #include "confine.h"
 #include "event_loop.h"
 #include "exit_status.h"
+#include "fds.h"
 #include "i8042.h"
 #include "kvm_probe.h"
 #include "kvm_vm.h"
@@ -371,24 +371,16 @@ static int setup_vcpus(struct worker *w, const struct linux_entry *entry)
 	return err ? err : vcpu_set_boot_state(w->vcpus[0].fd, entry);
 }
 
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
-
 static int setup_loop(struct worker *w)
 {
+	static const int stop[] = { SIGTERM, SIGINT };
 	int err;
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (w->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		return -errno;
-	if ((w->end_efd = new_eventfd()) < 0 || (w->rx_efd = new_eventfd()) < 0)
-		return -errno;
+	if ((w->sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0)
+		return w->sig_fd;
+	if ((w->end_efd = new_eventfd()) < 0)
+		return w->end_efd;
+	if ((w->rx_efd = new_eventfd()) < 0)
+		return w->rx_efd;
 	if ((err = evloop_create(&w->loop)) ||
 	    (err = evloop_add(w->loop, w->sig_fd, EPOLLIN, on_signal, w)) ||
 	    (err = evloop_add(w->loop, w->end_efd, EPOLLIN, on_end, w)) ||
@@ -463,15 +455,16 @@ static void report_exit(struct worker *w, enum vcpu_exit_status st)
  * one that cannot fails Create at once, saying why, where the guest would
  * hang without a word. Before confinement: the probe's watchdog thread is
  * gone by the time the sandbox counts tasks, and nothing it reads is
- * untrusted. */
-static enum vcpu_exit_status open_kvm(struct worker_args *o, char *why, size_t len, uint64_t *cost_us)
+ * untrusted. 0 or -errno, with the reason in why. */
+static int open_kvm(struct worker_args *o, char *why, size_t len, uint64_t *cost_us)
 {
 	if (o->kvm_fd < 0 && (o->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0) {
-		log_err("/dev/kvm: %m");
-		snprintf(why, len, "/dev/kvm: %m");
-		return VCPU_EXIT_START;
+		int err = -errno;
+		snprintf(why, len, "/dev/kvm: %s", strerror(-err));
+		log_err("%s", why);
+		return err;
 	}
-	return kvm_probe(o->kvm_fd, why, len, cost_us) < 0 ? VCPU_EXIT_START : VCPU_EXIT_POWEROFF;
+	return kvm_probe(o->kvm_fd, why, len, cost_us);
 }
 
 /* --check-kvm: the verdict on stdout, for people and scripts. */
@@ -479,7 +472,7 @@ static int check_kvm_only(struct worker_args *o)
 {
 	char why[256];
 	uint64_t us = 0;
-	if (open_kvm(o, why, sizeof(why), &us) != VCPU_EXIT_POWEROFF) {
+	if (open_kvm(o, why, sizeof(why), &us) < 0) {
 		printf("%s\n", why);
 		return 1;
 	}
@@ -489,8 +482,8 @@ static int check_kvm_only(struct worker_args *o)
 }
 
 /* Confined before the first byte from the controller's files or a device:
- * everything the worker will use is an fd by now. */
-static enum vcpu_exit_status confine_worker(struct worker_args *o)
+ * everything the worker will use is an fd by now. 0 or -errno (logged). */
+static int confine_worker(struct worker_args *o)
 {
 	const int given[] = { o->machine_fd, o->mem_fd,	 o->kernel_fd, o->initrd_fd,
 			      o->serial_fd,  o->kvm_fd, o->control_fd };
@@ -502,13 +495,12 @@ static enum vcpu_exit_status confine_worker(struct worker_args *o)
 			keep[n++] = given[i];
 	for (size_t i = 0; i < o->nbackends; i++)
 		keep[n++] = o->backends[i].fd;
-	int err = confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
-							      .kind = "vcpu", .keep_fds = keep,
-							      .nkeep = n, .namespaces = true,
-							      /* vCPUs, the backend watch */
-							      .new_tasks = MACHINE_MAX_CPUS + 1,
-							      .max_fds = 1024 });
-	return err < 0 ? VCPU_EXIT_ERROR : VCPU_EXIT_POWEROFF;
+	return confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
+							   .kind = "vcpu", .keep_fds = keep,
+							   .nkeep = n, .namespaces = true,
+							   /* vCPUs, the backend watch */
+							   .new_tasks = MACHINE_MAX_CPUS + 1,
+							   .max_fds = 1024 });
 }
 
 /* Builds the VM, runs it, and returns the exit status. */
@@ -580,10 +572,12 @@ int main(int argc, char **argv)
 	char why[WCTL_TEXT_MAX];
 	uint64_t cost_us;
 	/* A failed check's words reach the controller as the last error. */
-	enum vcpu_exit_status st = open_kvm(&o, why, sizeof(why), &cost_us);
-	if (st == VCPU_EXIT_POWEROFF)
-		st = confine_worker(&o);
-	if (st == VCPU_EXIT_POWEROFF)
+	enum vcpu_exit_status st;
+	if (open_kvm(&o, why, sizeof(why), &cost_us) < 0)
+		st = VCPU_EXIT_START;
+	else if (confine_worker(&o) < 0)
+		st = VCPU_EXIT_ERROR;
+	else
 		st = build_and_run(&w, &o);
 	report_exit(&w, st);
 	return st;

@@ -6,13 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "log.h"
 #include "virtq.h"
 
-#define PF(bit) (1ull << (bit))
 /* What this frontend uses of what a backend may offer. */
 #define WANTED_PROTOCOL_FEATURES                                                  \
-	(PF(VHU_PROTOCOL_F_MQ) | PF(VHU_PROTOCOL_F_REPLY_ACK) | PF(VHU_PROTOCOL_F_CONFIG))
+	(BIT_ULL(VHU_PROTOCOL_F_MQ) | BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) |          \
+	 BIT_ULL(VHU_PROTOCOL_F_CONFIG))
 
 /* One request and its reply within timeout_ms, under the lock. */
 static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, size_t nfds,
@@ -21,7 +22,7 @@ static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, siz
 	if (fe->broken)
 		return -EPIPE;
 	bool own = vhu_request_has_reply(m->request);
-	bool ack = !own && (fe->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK));
+	bool ack = !own && (fe->protocol_features & BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK));
 	if (ack)
 		m->flags |= VHU_FLAG_NEED_REPLY;
 	int err = vhu_send(fe->sock, m, fds, nfds);
@@ -99,11 +100,11 @@ int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
 	pthread_mutex_init(&fe->lock, NULL);
 	if ((err = get_u64(fe, VHU_GET_FEATURES, &fe->features)))
 		return err;
-	if (!(fe->features & (1ull << VIRTIO_F_VERSION_1))) {
+	if (!(fe->features & BIT_ULL(VIRTIO_F_VERSION_1))) {
 		log_err("%s: backend does not offer VIRTIO_F_VERSION_1", name);
 		return -ENOTSUP;
 	}
-	if (fe->features & (1ull << VHU_F_PROTOCOL_FEATURES)) {
+	if (fe->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES)) {
 		if ((err = get_u64(fe, VHU_GET_PROTOCOL_FEATURES, &pf)) ||
 		    (err = set_u64(fe, VHU_SET_PROTOCOL_FEATURES, pf & WANTED_PROTOCOL_FEATURES)))
 			return err;
@@ -113,7 +114,7 @@ int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
 	struct vhu_msg owner = { .request = VHU_SET_OWNER, .kind = VHU_P_NONE };
 	if ((err = call(fe, &owner, NULL, 0, NULL)))
 		return err;
-	if (fe->protocol_features & PF(VHU_PROTOCOL_F_MQ)) {
+	if (fe->protocol_features & BIT_ULL(VHU_PROTOCOL_F_MQ)) {
 		uint64_t nq;
 		if ((err = get_u64(fe, VHU_GET_QUEUE_NUM, &nq)))
 			return err;
@@ -171,8 +172,8 @@ int vhu_fe_set_mem_table(struct vhu_fe *fe, const struct machine *m, const uint8
 
 int vhu_fe_set_features(struct vhu_fe *fe, uint64_t features)
 {
-	if (fe->features & (1ull << VHU_F_PROTOCOL_FEATURES))
-		features |= 1ull << VHU_F_PROTOCOL_FEATURES;
+	if (fe->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES))
+		features |= BIT_ULL(VHU_F_PROTOCOL_FEATURES);
 	return set_u64(fe, VHU_SET_FEATURES, features);
 }
 
@@ -195,7 +196,7 @@ int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_rin
 	    (err = set_ring_fd(fe, VHU_SET_VRING_ERR, index, r->err_fd)) ||
 	    (err = set_ring_fd(fe, VHU_SET_VRING_KICK, index, r->kick_fd)))
 		return err;
-	if (fe->features & (1ull << VHU_F_PROTOCOL_FEATURES))
+	if (fe->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES))
 		return set_state(fe, VHU_SET_VRING_ENABLE, index, 1);
 	return 0;
 }
@@ -212,7 +213,7 @@ int vhu_fe_stop_ring(struct vhu_fe *fe, uint32_t index, uint16_t *base)
 
 int vhu_fe_get_config(struct vhu_fe *fe, uint32_t offset, uint8_t *buf, uint32_t len)
 {
-	if (!(fe->protocol_features & PF(VHU_PROTOCOL_F_CONFIG)) || len > VHU_MAX_CONFIG_SIZE)
+	if (!(fe->protocol_features & BIT_ULL(VHU_PROTOCOL_F_CONFIG)) || len > VHU_MAX_CONFIG_SIZE)
 		return -ENOTSUP;
 	struct vhu_msg m = { .request = VHU_GET_CONFIG, .kind = VHU_P_CONFIG,
 			     .u.config = { .offset = offset, .size = len } }, r;
@@ -227,7 +228,7 @@ int vhu_fe_get_config(struct vhu_fe *fe, uint32_t offset, uint8_t *buf, uint32_t
 
 int vhu_fe_set_config(struct vhu_fe *fe, uint32_t offset, const uint8_t *buf, uint32_t len)
 {
-	if (!(fe->protocol_features & PF(VHU_PROTOCOL_F_CONFIG)) || len > VHU_MAX_CONFIG_SIZE)
+	if (!(fe->protocol_features & BIT_ULL(VHU_PROTOCOL_F_CONFIG)) || len > VHU_MAX_CONFIG_SIZE)
 		return -ENOTSUP;
 	struct vhu_msg m = { .request = VHU_SET_CONFIG, .kind = VHU_P_CONFIG,
 			     .u.config = { .offset = offset, .size = len } };

@@ -3,9 +3,10 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "fds.h"
 #include "log.h"
 #include "virtq.h"
 
@@ -58,8 +59,8 @@ enum {
 /* Transport features the guest may see: the device-specific bits (0-23)
  * and what the backend's virtqueue code implements. */
 #define TRANSPORT_FEATURES                                                          \
-	(((1ull << 24) - 1) | (1ull << VIRTIO_F_INDIRECT_DESC) |                    \
-	 (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_VERSION_1))
+	(((1ull << 24) - 1) | BIT_ULL(VIRTIO_F_INDIRECT_DESC) |                    \
+	 BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VIRTIO_F_VERSION_1))
 
 static void raise_irq(struct virtio_mmio *d, unsigned int why)
 {
@@ -75,12 +76,6 @@ static void needs_reset(struct virtio_mmio *d, const char *why)
 	log_err("%s: %s; device needs reset", d->desc->name, why);
 	d->status |= STATUS_NEEDS_RESET;
 	raise_irq(d, ISR_CONFIG);
-}
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
 }
 
 int virtio_mmio_init(struct virtio_mmio *d, struct kvm_vm *vm,
@@ -201,7 +196,7 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 	uint32_t added = v & ~d->status;
 	if (added & STATUS_FEATURES_OK) {
 		uint64_t extra = d->driver_features & ~d->device_features;
-		if (extra || !(d->driver_features & (1ull << VIRTIO_F_VERSION_1))) {
+		if (extra || !(d->driver_features & BIT_ULL(VIRTIO_F_VERSION_1))) {
 			/* Not accepted: the driver reads FEATURES_OK back and gives up. */
 			log_ratelimited(LOG_LVL_WARN, "%s: driver features 0x%llx refused",
 					d->desc->name, (unsigned long long)d->driver_features);
@@ -414,14 +409,9 @@ void virtio_mmio_destroy(struct virtio_mmio *d)
 	for (uint32_t i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
 		int *fds[] = { &d->q[i].kick_fd, &d->q[i].call_fd, &d->q[i].err_fd };
 		for (int j = 0; j < 3; j++)
-			if (*fds[j] >= 0) {
-				close(*fds[j]);
-				*fds[j] = -1;
-			}
+			close_fd(fds[j]);
 	}
-	if (d->irq_fd >= 0)
-		close(d->irq_fd);
-	d->irq_fd = -1;
+	close_fd(&d->irq_fd);
 	vhu_fe_close(&d->fe);
 	pthread_mutex_destroy(&d->lock);
 }

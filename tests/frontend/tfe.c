@@ -8,22 +8,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "fds.h"
 #include "guest_mem.h"
+#include "unix_sock.h"
 
 #ifndef TFE_BUILDDIR
 #error "TFE_BUILDDIR must name the build tree"
 #endif
 
 #define TFE_REPLY_TIMEOUT_MS 5000
-#define PF(bit) (1ull << (bit))
 
 const char *tfe_bin(const char *relpath)
 {
@@ -144,23 +144,14 @@ int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size)
 	return 0;
 }
 
+/* Until the backend listens, or timeout_ms have passed. */
 static int connect_path(const char *path, int timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		int fd = unix_connect(path, 0);
+		if ((fd != -ENOENT && fd != -ECONNREFUSED) || now_ms() >= deadline)
 			return fd;
-		int err = -errno;
-		close(fd);
-		if ((err != -ENOENT && err != -ECONNREFUSED) || now_ms() >= deadline)
-			return err;
 		usleep(10000);
 	}
 }
@@ -189,7 +180,7 @@ int tfe_call(struct tfe *f, struct vhu_msg *m, const int *fds, size_t nfds,
 	     struct vhu_msg *reply)
 {
 	bool own = vhu_request_has_reply(m->request);
-	bool ack = !own && (f->protocol_features & PF(VHU_PROTOCOL_F_REPLY_ACK));
+	bool ack = !own && (f->protocol_features & BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK));
 	if (ack)
 		m->flags |= VHU_FLAG_NEED_REPLY;
 	int err = vhu_send(f->sock, m, fds, nfds);
@@ -243,20 +234,20 @@ int tfe_negotiate(struct tfe *f, uint64_t want_features)
 	int err;
 	if ((err = get_u64(f, VHU_GET_FEATURES, &offered)))
 		return err;
-	if (!(offered & (1ull << VHU_F_PROTOCOL_FEATURES)))
+	if (!(offered & BIT_ULL(VHU_F_PROTOCOL_FEATURES)))
 		return -EPROTO;
 	if ((err = get_u64(f, VHU_GET_PROTOCOL_FEATURES, &pf)))
 		return err;
-	pf &= PF(VHU_PROTOCOL_F_REPLY_ACK) | PF(VHU_PROTOCOL_F_CONFIG) | PF(VHU_PROTOCOL_F_MQ) |
-	      PF(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	pf &= BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) | BIT_ULL(VHU_PROTOCOL_F_CONFIG) |
+	      BIT_ULL(VHU_PROTOCOL_F_MQ) | BIT_ULL(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	if ((err = call_u64(f, VHU_SET_PROTOCOL_FEATURES, pf)))
 		return err;
 	f->protocol_features = pf;
 	struct vhu_msg owner = { .request = VHU_SET_OWNER, .kind = VHU_P_NONE };
 	if ((err = tfe_call(f, &owner, NULL, 0, NULL)))
 		return err;
-	uint64_t features = (offered & want_features) | (1ull << VIRTIO_F_VERSION_1) |
-			    (1ull << VHU_F_PROTOCOL_FEATURES);
+	uint64_t features = (offered & want_features) | BIT_ULL(VIRTIO_F_VERSION_1) |
+			    BIT_ULL(VHU_F_PROTOCOL_FEATURES);
 	if ((err = call_u64(f, VHU_SET_FEATURES, features)))
 		return err;
 	f->features = features;
@@ -312,10 +303,8 @@ int tfe_setup_queue(struct tfe *f, unsigned int qidx, uint16_t num)
 	q->avail_idx = q->last_used = q->next_desc = 0;
 	int *efds[] = { &q->kick_fd, &q->call_fd, &q->err_fd };
 	for (int i = 0; i < 3; i++) {
-		if (*efds[i] < 0)
-			*efds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (*efds[i] < 0)
-			return -errno;
+		if (*efds[i] < 0 && (*efds[i] = new_eventfd()) < 0)
+			return *efds[i];
 	}
 	if ((err = call_state(f, VHU_SET_VRING_NUM, qidx, num)) ||
 	    (err = call_state(f, VHU_SET_VRING_BASE, qidx, 0)))
@@ -470,9 +459,7 @@ bool tfe_alive(struct tfe *f)
 int tfe_finish(struct tfe *f)
 {
 	int status = f->status;
-	if (f->sock >= 0)
-		close(f->sock);
-	f->sock = -1;
+	close_fd(&f->sock);
 	if (f->pid > 0) {
 		uint64_t deadline = now_ms() + 5000;
 		pid_t r;
@@ -489,10 +476,7 @@ int tfe_finish(struct tfe *f)
 	for (int i = 0; i < TFE_MAX_QUEUES; i++) {
 		int *efds[] = { &f->q[i].kick_fd, &f->q[i].call_fd, &f->q[i].err_fd };
 		for (int j = 0; j < 3; j++)
-			if (*efds[j] >= 0) {
-				close(*efds[j]);
-				*efds[j] = -1;
-			}
+			close_fd(efds[j]);
 	}
 	for (int i = 0; i < 2; i++)
 		if (f->memfd[i] >= 0)

@@ -84,11 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(hva + mem_len, 0, REGION_SIZE - mem_len);
 
 	uint16_t num = (cfg & 1) ? 16 : 8;
-	uint64_t features = 1ull << VIRTIO_F_VERSION_1;
+	uint64_t features = BIT_ULL(VIRTIO_F_VERSION_1);
 	if (cfg & 2)
-		features |= 1ull << VIRTIO_F_EVENT_IDX;
+		features |= BIT_ULL(VIRTIO_F_EVENT_IDX);
 	if (cfg & 4)
-		features |= 1ull << VIRTIO_F_INDIRECT_DESC;
+		features |= BIT_ULL(VIRTIO_F_INDIRECT_DESC);
 
 	struct virtq vq;
 	if (virtq_init(&vq, &gm, num, features) != 0)

@@ -261,8 +261,8 @@ static void chunk_mem(uint16_t off, const void *p, size_t len)
 static void gen_backend(void)
 {
 	const uint64_t uva = 0x7f0000000000ull;
-	const uint64_t feats = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHU_F_PROTOCOL_FEATURES) |
-			       (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC);
+	const uint64_t feats = BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VHU_F_PROTOCOL_FEATURES) |
+			       BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VIRTIO_F_INDIRECT_DESC);
 	/* The rings for a queue of 8 at GPA 0: desc 0x0, avail 0x100, used 0x200;
 	 * one chain of a readable and a writable buffer. */
 	uint8_t ring[0x300] = { 0 };
@@ -276,8 +276,8 @@ static void gen_backend(void)
 				     .u.u64 = feats }, false);
 	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_PROTOCOL_FEATURES }, false);
 	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_PROTOCOL_FEATURES, .kind = VHU_P_U64,
-				     .u.u64 = (1ull << VHU_PROTOCOL_F_REPLY_ACK) |
-					      (1ull << VHU_PROTOCOL_F_CONFIG) }, false);
+				     .u.u64 = BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) |
+					      BIT_ULL(VHU_PROTOCOL_F_CONFIG) }, false);
 	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_OWNER }, false);
 	chunk_mem(0, ring, sizeof(ring));
 	struct vhu_msg mt = { .request = VHU_SET_MEM_TABLE, .kind = VHU_P_MEM_TABLE,

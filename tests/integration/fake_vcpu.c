@@ -37,6 +37,7 @@
 
 #include "cli.h"
 #include "exit_status.h"
+#include "fds.h"
 #include "log.h"
 #include "machine.h"
 #include "msg.h"
@@ -375,13 +376,9 @@ int main(int argc, char **argv)
 		return VCPU_EXIT_ERROR;
 	/* Signals wait in the signalfd until a command listens (wait-run,
 	 * serve); `hang` never does. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (f.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
-		log_err("signalfd: %m");
+	static const int stop[] = { SIGTERM, SIGINT };
+	if ((f.sig_fd = new_signalfd(stop, 2, 0)) < 0) {
+		log_err("signalfd: %s", strerror(-f.sig_fd));
 		return VCPU_EXIT_ERROR;
 	}
 	run_script(&f);

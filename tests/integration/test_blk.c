@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "blk_req.h"
 #include "tfe.h"
 
@@ -19,12 +20,13 @@
 #define DISK_SIZE (1u << 20)
 #define SECTORS (DISK_SIZE / 512)
 #define QSIZE 16
-#define F(bit) (1ull << (bit))
-#define WANT                                                                              \
-	(F(VIRTIO_BLK_F_SIZE_MAX) | F(VIRTIO_BLK_F_SEG_MAX) | F(VIRTIO_BLK_F_BLK_SIZE) |  \
-	 F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_CONFIG_WCE) | F(VIRTIO_BLK_F_MQ) |        \
-	 F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES) | F(VIRTIO_BLK_F_RO) |    \
-	 F(VIRTIO_F_EVENT_IDX) | F(VIRTIO_F_INDIRECT_DESC))
+#define WANT                                                                      \
+	(BIT_ULL(VIRTIO_BLK_F_SIZE_MAX) | BIT_ULL(VIRTIO_BLK_F_SEG_MAX) |           \
+	 BIT_ULL(VIRTIO_BLK_F_BLK_SIZE) | BIT_ULL(VIRTIO_BLK_F_FLUSH) |             \
+	 BIT_ULL(VIRTIO_BLK_F_CONFIG_WCE) | BIT_ULL(VIRTIO_BLK_F_MQ) |              \
+	 BIT_ULL(VIRTIO_BLK_F_DISCARD) | BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES) |       \
+	 BIT_ULL(VIRTIO_BLK_F_RO) | BIT_ULL(VIRTIO_F_EVENT_IDX) |                   \
+	 BIT_ULL(VIRTIO_F_INDIRECT_DESC))
 
 static char img[64];
 static int img_fd = -1;
@@ -365,8 +367,9 @@ Test(blk, read_only_refuses_writes)
 	 * confined one is the child of its reaper, in its own mount namespace). */
 	const char *extra[] = { "--read-only", "--sandbox", "off", NULL };
 	start(&f, extra, 1);
-	cr_assert(f.features & F(VIRTIO_BLK_F_RO));
-	cr_assert_not(f.features & (F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES)));
+	cr_assert(f.features & BIT_ULL(VIRTIO_BLK_F_RO));
+	cr_assert_not(f.features &
+		      (BIT_ULL(VIRTIO_BLK_F_DISCARD) | BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES)));
 	int flags = open_flags(f.pid, img);
 	cr_assert_neq(flags, -1, "the backend holds the image open");
 	cr_assert_eq(flags & O_ACCMODE, O_RDONLY, "opened read-only, flags 0%o", flags);
@@ -433,7 +436,7 @@ Test(blk, two_queues)
 	struct tfe f;
 	const char *extra[] = { "--num-queues", "2", NULL };
 	start(&f, extra, 2);
-	cr_assert(f.features & F(VIRTIO_BLK_F_MQ));
+	cr_assert(f.features & BIT_ULL(VIRTIO_BLK_F_MQ));
 	uint8_t nq[2];
 	cr_assert_eq(tfe_get_config(&f, 34, nq, 2), 0);
 	cr_assert_eq(nq[0], 2);

@@ -8,12 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "tfe.h"
+#include "unix_sock.h"
 
 #define MEM (16u << 20)
 #define RXQ 0
@@ -138,7 +139,7 @@ Test(console, host_input_reaches_guest)
 Test(console, host_input_waits_for_buffers)
 {
 	struct tfe f;
-	int host = start(&f, (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC), 16);
+	int host = start(&f, BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VIRTIO_F_INDIRECT_DESC), 16);
 	uint8_t data[100];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 3 + 1);
@@ -167,7 +168,7 @@ Test(console, burst_with_slow_host_arrives_in_order_and_whole, .timeout = 60)
 	enum { CHAINS = 64, SEG = 4096, SEGS = 4, CHAIN = SEG * SEGS };
 	const size_t total = (size_t)CHAINS * CHAIN; /* 1 MiB */
 	struct tfe f;
-	int host = start(&f, 1ull << VIRTIO_F_EVENT_IDX | 1ull << VIRTIO_F_INDIRECT_DESC, 256);
+	int host = start(&f, BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VIRTIO_F_INDIRECT_DESC), 256);
 	int heads[CHAINS];
 	for (int c = 0; c < CHAINS; c++) {
 		uint64_t gpa = tfe_alloc(&f, CHAIN);
@@ -484,11 +485,8 @@ Test(console, host_socket_option)
 	char path[108];
 	snprintf(path, sizeof(path), "/tmp/cellvm-console-test-%d.sock", (int)getpid());
 	unlink(path);
-	int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, path);
-	cr_assert_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(ls, 1), 0);
+	int ls = unix_listen(path, 1, 0);
+	cr_assert_geq(ls, 0);
 
 	struct tfe f;
 	const char *argv[] = { console_bin(), "--host-socket", path, NULL };

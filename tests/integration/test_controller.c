@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -25,6 +24,7 @@
 #include "spawn.h"
 #include "spawner.h"
 #include "testutil.h"
+#include "unix_sock.h"
 #include "vhost_user.h"
 
 TestSuite(controller, .init = ctl_init, .fini = ctl_fini, .timeout = 30);
@@ -306,13 +306,10 @@ enum bad_backend { HANGS_UP, SILENT, WRONG_REPLY };
 static void backend_fails(int c, enum bad_backend how, const char *word)
 {
 	char extra[512], cfg[1024];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = sa.sun_path;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vhu%d.sock", ctl.dir, (int)how);
-	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char path[UNIX_SOCK_PATH_MAX + 1];
+	snprintf(path, sizeof(path), "%s/vhu%d.sock", ctl.dir, (int)how);
+	int l = unix_listen(path, 1, 0);
 	cr_assert_geq(l, 0);
-	cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(l, 1), 0);
 	snprintf(extra, sizeof(extra), ", \"block_devices\": [{\"vhost_user_socket\": \"%s\"}]",
 		 path);
 	ctl_config(cfg, sizeof(cfg), "backends\nready\nwait-run\nserve\n", extra);

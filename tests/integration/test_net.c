@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "net_hdr.h"
 #include "tfe.h"
 
@@ -25,7 +26,6 @@
 #define RXQ 0
 #define TXQ 1
 #define ETHERTYPE 0x88b5 /* local experimental: nothing else uses it */
-#define NF(bit) (1ull << (bit))
 
 static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 static const uint8_t peer_mac[6] = { 0x02, 0x00, 0x00, 0xaa, 0xbb, 0xcc };
@@ -245,7 +245,7 @@ Test(net, bad_transmit_chains_are_dropped_not_sent)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_CSUM), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_CSUM), 64);
 	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[60], got[2048];
 
 	/* A TSO request that was not negotiated. */
@@ -283,7 +283,7 @@ Test(net, checksum_offload_frame_is_accepted)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_CSUM), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_CSUM), 64);
 	uint8_t hdr[NET_HDR_SIZE] = { VIRTIO_NET_HDR_F_NEEDS_CSUM }, frame[80], got[2048];
 	make_frame(frame, sizeof(frame), peer_mac, guest_mac, 3);
 	hdr[6] = 20; /* csum_start */
@@ -298,7 +298,7 @@ Test(net, mergeable_buffers_take_a_large_frame)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF), 64);
 	enum { BUF = 1024, NBUF = 8, FRAME = 4000 };
 	uint64_t gpa[NBUF];
 	int heads[NBUF];
@@ -333,7 +333,7 @@ Test(net, mergeable_frame_waits_for_enough_buffers)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF), 64);
 	uint64_t a = tfe_alloc(&f, 1024), b = tfe_alloc(&f, 2048);
 	int ha = post_rx(&f, a, 1024);
 	host_send(&t, 2000, 4);
@@ -369,7 +369,7 @@ Test(net, receive_buffer_shorter_than_a_header_is_skipped)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF), 64);
 	uint64_t small = tfe_alloc(&f, 16), big = tfe_alloc(&f, 2048);
 	int hs = post_rx(&f, small, NET_HDR_SIZE - 1);
 	int hb = post_rx(&f, big, 2048);
@@ -384,7 +384,7 @@ Test(net, mergeable_frame_larger_than_the_whole_ring_is_dropped)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF), 4);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF), 4);
 	uint64_t gpa[4];
 	int heads[4];
 	for (int i = 0; i < 4; i++) {
@@ -405,7 +405,7 @@ Test(net, frame_waits_for_a_buffer)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_F_INDIRECT_DESC), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_F_INDIRECT_DESC), 64);
 	host_send(&t, 200, 8);
 	usleep(200 * 1000);
 	uint64_t buf = tfe_alloc(&f, 2048);
@@ -423,7 +423,7 @@ Test(net, many_frames_both_ways)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_MRG_RXBUF) | NF(VIRTIO_F_EVENT_IDX), 256);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) | BIT_ULL(VIRTIO_F_EVENT_IDX), 256);
 	enum { N = 100 };
 	uint64_t gpa[N];
 	int heads[N];
@@ -464,8 +464,8 @@ Test(net, offloads_follow_the_driver)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_GUEST_TSO4) |
-		     NF(VIRTIO_NET_F_GUEST_TSO6) | NF(VIRTIO_NET_F_GUEST_ECN), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) | BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |
+		     BIT_ULL(VIRTIO_NET_F_GUEST_TSO6) | BIT_ULL(VIRTIO_NET_F_GUEST_ECN), 64);
 	cr_assert(ethtool_get(t.name, ETHTOOL_GTXCSUM));
 	cr_assert(ethtool_get(t.name, ETHTOOL_GTSO));
 	finish_clean(&f, &t);
@@ -486,7 +486,7 @@ Test(net, features_breaking_dependencies_are_refused)
 	const char *argv[] = { net_bin(), "--tap-fd", fdarg, NULL };
 	cr_assert_eq(tfe_start(&f, argv, MEM), 0);
 	close(fd);
-	cr_assert_eq(tfe_negotiate(&f, NF(VIRTIO_NET_F_GUEST_TSO4)), -EIO);
+	cr_assert_eq(tfe_negotiate(&f, BIT_ULL(VIRTIO_NET_F_GUEST_TSO4)), -EIO);
 	cr_assert(tfe_alive(&f));
 	int status = tfe_finish(&f);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
@@ -496,7 +496,7 @@ Test(net, config)
 {
 	struct tfe f;
 	struct tap t;
-	start(&f, &t, NF(VIRTIO_NET_F_MAC) | NF(VIRTIO_NET_F_STATUS), 64);
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MAC) | BIT_ULL(VIRTIO_NET_F_STATUS), 64);
 	uint8_t cfg[NET_CONFIG_SIZE];
 	cr_assert_eq(tfe_get_config(&f, 0, cfg, sizeof(cfg)), 0);
 	cr_assert_arr_eq(cfg, guest_mac, 6);

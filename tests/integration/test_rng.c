@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "bytes.h"
 #include "tfe.h"
 
 #define MEM (8u << 20)
@@ -51,7 +52,7 @@ Test(rng, fills_a_buffer)
 Test(rng, many_requests_in_one_kick_with_event_idx_and_indirect)
 {
 	struct tfe f;
-	start(&f, (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC));
+	start(&f, BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VIRTIO_F_INDIRECT_DESC));
 	uint64_t bufs[8];
 	for (int i = 0; i < 8; i++) {
 		bufs[i] = tfe_alloc(&f, 64);

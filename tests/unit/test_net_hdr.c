@@ -4,10 +4,10 @@
 #include <linux/if_tun.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "net_hdr.h"
 #include "cli.h"
 
-#define NF(bit) (1ull << (bit))
 
 /* ---------------------------------------------------------------- MAC */
 
@@ -86,39 +86,41 @@ Test(net_mac, make_local_gives_local_unicast)
 Test(net_features, dependencies)
 {
 	cr_assert_null(net_features_check(0));
-	cr_assert_null(net_features_check(NF(VIRTIO_NET_F_GUEST_CSUM) |
-					  NF(VIRTIO_NET_F_GUEST_TSO4) |
-					  NF(VIRTIO_NET_F_GUEST_ECN)));
-	cr_assert_null(net_features_check(NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO6) |
-					  NF(VIRTIO_NET_F_HOST_ECN)));
-	cr_assert_not_null(net_features_check(NF(VIRTIO_NET_F_GUEST_TSO4)));
-	cr_assert_not_null(net_features_check(NF(VIRTIO_NET_F_GUEST_TSO6)));
-	cr_assert_not_null(net_features_check(NF(VIRTIO_NET_F_GUEST_CSUM) |
-					      NF(VIRTIO_NET_F_GUEST_ECN)));
-	cr_assert_not_null(net_features_check(NF(VIRTIO_NET_F_HOST_TSO4)));
-	cr_assert_not_null(net_features_check(NF(VIRTIO_NET_F_CSUM) |
-					      NF(VIRTIO_NET_F_HOST_ECN)));
+	cr_assert_null(net_features_check(BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) |
+					  BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |
+					  BIT_ULL(VIRTIO_NET_F_GUEST_ECN)));
+	cr_assert_null(net_features_check(BIT_ULL(VIRTIO_NET_F_CSUM) |
+					  BIT_ULL(VIRTIO_NET_F_HOST_TSO6) |
+					  BIT_ULL(VIRTIO_NET_F_HOST_ECN)));
+	cr_assert_not_null(net_features_check(BIT_ULL(VIRTIO_NET_F_GUEST_TSO4)));
+	cr_assert_not_null(net_features_check(BIT_ULL(VIRTIO_NET_F_GUEST_TSO6)));
+	cr_assert_not_null(net_features_check(BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) |
+					      BIT_ULL(VIRTIO_NET_F_GUEST_ECN)));
+	cr_assert_not_null(net_features_check(BIT_ULL(VIRTIO_NET_F_HOST_TSO4)));
+	cr_assert_not_null(net_features_check(BIT_ULL(VIRTIO_NET_F_CSUM) |
+					      BIT_ULL(VIRTIO_NET_F_HOST_ECN)));
 }
 
 Test(net_features, tun_offload_mapping)
 {
-	uint64_t csum = NF(VIRTIO_NET_F_GUEST_CSUM);
+	uint64_t csum = BIT_ULL(VIRTIO_NET_F_GUEST_CSUM);
 	cr_assert_eq(net_tun_offload(0), 0u);
 	cr_assert_eq(net_tun_offload(csum), (unsigned)TUN_F_CSUM);
-	cr_assert_eq(net_tun_offload(csum | NF(VIRTIO_NET_F_GUEST_TSO4)),
+	cr_assert_eq(net_tun_offload(csum | BIT_ULL(VIRTIO_NET_F_GUEST_TSO4)),
 		     (unsigned)(TUN_F_CSUM | TUN_F_TSO4));
-	cr_assert_eq(net_tun_offload(csum | NF(VIRTIO_NET_F_GUEST_TSO6)),
+	cr_assert_eq(net_tun_offload(csum | BIT_ULL(VIRTIO_NET_F_GUEST_TSO6)),
 		     (unsigned)(TUN_F_CSUM | TUN_F_TSO6));
-	cr_assert_eq(net_tun_offload(csum | NF(VIRTIO_NET_F_GUEST_TSO4) |
-				     NF(VIRTIO_NET_F_GUEST_TSO6) | NF(VIRTIO_NET_F_GUEST_ECN)),
+	cr_assert_eq(net_tun_offload(csum | BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |
+				     BIT_ULL(VIRTIO_NET_F_GUEST_TSO6) |
+				     BIT_ULL(VIRTIO_NET_F_GUEST_ECN)),
 		     (unsigned)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN));
 	/* Host-side (guest transmit) features do not change what tap sends. */
-	cr_assert_eq(net_tun_offload(NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) |
-				     NF(VIRTIO_NET_F_MRG_RXBUF)),
+	cr_assert_eq(net_tun_offload(BIT_ULL(VIRTIO_NET_F_CSUM) | BIT_ULL(VIRTIO_NET_F_HOST_TSO4) |
+				     BIT_ULL(VIRTIO_NET_F_MRG_RXBUF)),
 		     0u);
 	/* TSO without checksum offload, or ECN without TSO, gives nothing extra. */
-	cr_assert_eq(net_tun_offload(NF(VIRTIO_NET_F_GUEST_TSO4)), 0u);
-	cr_assert_eq(net_tun_offload(csum | NF(VIRTIO_NET_F_GUEST_ECN)), (unsigned)TUN_F_CSUM);
+	cr_assert_eq(net_tun_offload(BIT_ULL(VIRTIO_NET_F_GUEST_TSO4)), 0u);
+	cr_assert_eq(net_tun_offload(csum | BIT_ULL(VIRTIO_NET_F_GUEST_ECN)), (unsigned)TUN_F_CSUM);
 }
 
 /* ---------------------------------------------------------------- headers */
@@ -145,8 +147,8 @@ static void pkt_init(struct pkt *p, uint32_t frame)
 	p->iov = (struct iovec){ p->b, NET_HDR_SIZE + frame };
 }
 
-#define ALL_TX (NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) | \
-		NF(VIRTIO_NET_F_HOST_TSO6) | NF(VIRTIO_NET_F_HOST_ECN))
+#define ALL_TX (BIT_ULL(VIRTIO_NET_F_CSUM) | BIT_ULL(VIRTIO_NET_F_HOST_TSO4) | \
+		BIT_ULL(VIRTIO_NET_F_HOST_TSO6) | BIT_ULL(VIRTIO_NET_F_HOST_ECN))
 
 Test(net_hdr, gather_across_iovecs)
 {
@@ -209,7 +211,7 @@ Test(net_hdr, tx_header_split_across_iovecs)
 	cr_assert_null(net_tx_check(iov, 3, 112, ALL_TX));
 	/* The same split, but the GSO type not negotiated: the gathered header
 	 * is what was checked. */
-	cr_assert_not_null(net_tx_check(iov, 3, 112, NF(VIRTIO_NET_F_CSUM)));
+	cr_assert_not_null(net_tx_check(iov, 3, 112, BIT_ULL(VIRTIO_NET_F_CSUM)));
 }
 
 Test(net_hdr, tx_frame_too_long)
@@ -236,15 +238,15 @@ Test(net_hdr, tx_checksum_request)
 	struct pkt p;
 	pkt_init(&p, 100);
 	put_hdr(p.b, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 34, 16);
-	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, NF(VIRTIO_NET_F_CSUM)));
+	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, BIT_ULL(VIRTIO_NET_F_CSUM)));
 	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len, 0), "CSUM not negotiated");
 	/* The 2-byte checksum field must lie inside the frame: 98 + 2 = 100 ok. */
 	put_hdr(p.b, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 90, 8);
-	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, NF(VIRTIO_NET_F_CSUM)));
+	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, BIT_ULL(VIRTIO_NET_F_CSUM)));
 	put_hdr(p.b, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 90, 9);
-	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len, NF(VIRTIO_NET_F_CSUM)));
+	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len, BIT_ULL(VIRTIO_NET_F_CSUM)));
 	put_hdr(p.b, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0xffff, 0xffff);
-	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len, NF(VIRTIO_NET_F_CSUM)));
+	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len, BIT_ULL(VIRTIO_NET_F_CSUM)));
 }
 
 Test(net_hdr, tx_gso)
@@ -255,16 +257,18 @@ Test(net_hdr, tx_gso)
 	put_hdr(p.b, csum, VIRTIO_NET_HDR_GSO_TCPV4, 1448, 34, 16);
 	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, ALL_TX));
 	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len,
-					NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO6)));
+					BIT_ULL(VIRTIO_NET_F_CSUM) |
+						BIT_ULL(VIRTIO_NET_F_HOST_TSO6)));
 	put_hdr(p.b, csum, VIRTIO_NET_HDR_GSO_TCPV6, 1428, 54, 16);
 	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, ALL_TX));
 	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len,
-					NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4)));
+					BIT_ULL(VIRTIO_NET_F_CSUM) |
+						BIT_ULL(VIRTIO_NET_F_HOST_TSO4)));
 	/* ECN needs HOST_ECN. */
 	put_hdr(p.b, csum, VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 1448, 34, 16);
 	cr_assert_null(net_tx_check(&p.iov, 1, p.iov.iov_len, ALL_TX));
 	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len,
-					ALL_TX & ~NF(VIRTIO_NET_F_HOST_ECN)));
+					ALL_TX & ~BIT_ULL(VIRTIO_NET_F_HOST_ECN)));
 	/* ECN alone is not a GSO type. */
 	put_hdr(p.b, 0, VIRTIO_NET_HDR_GSO_ECN, 0, 0, 0);
 	cr_assert_not_null(net_tx_check(&p.iov, 1, p.iov.iov_len, ALL_TX));

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "guest_mem.h"
 #include "virtq.h"
 #include "testutil.h"
@@ -19,8 +20,8 @@
 #define TABLE_GPA (BASE + 0x40000)
 #define BUF_GPA (BASE + 0x80000)
 
-#define F_INDIRECT (1ull << VIRTIO_F_INDIRECT_DESC)
-#define F_EVENT_IDX (1ull << VIRTIO_F_EVENT_IDX)
+#define F_INDIRECT BIT_ULL(VIRTIO_F_INDIRECT_DESC)
+#define F_EVENT_IDX BIT_ULL(VIRTIO_F_EVENT_IDX)
 
 /* ---------------------------------------------------------- test driver */
 
