@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "log.h"
 #include "rpc_conn.h"
 
@@ -41,8 +42,7 @@ static void conn_kill(struct conn *c, bool tell)
 	else
 		cs->nlifecycle--;
 	evloop_del(cs->loop, c->fd);
-	close(c->fd);
-	c->fd = -1;
+	close_fd(&c->fd);
 	c->dead = true;
 	if (tell)
 		cs->ops->gone(cs->opaque, c);

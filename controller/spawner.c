@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "event_loop.h"
+#include "fds.h"
 #include "log.h"
 #include "msg.h"
 #include "spawn_msg.h"
@@ -236,18 +237,14 @@ int spawner_start(const struct confine_opts *o, const char *const *allowed_paths
 int spawner_reaped(struct spawner *sp, struct child_end *end)
 {
 	int r = spawn_reap(sp->pidfd, end);
-	if (r == 1) {
-		close(sp->pidfd);
-		sp->pidfd = -1;
-	}
+	if (r == 1)
+		close_fd(&sp->pidfd);
 	return r;
 }
 
 void spawner_stop(struct spawner *sp)
 {
-	if (sp->sock >= 0)
-		close(sp->sock);
-	sp->sock = -1;
+	close_fd(&sp->sock);
 	if (sp->pidfd < 0)
 		return;
 	/* It exits at the EOF, unless it is stuck (stopped, say). */

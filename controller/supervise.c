@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cause.h"
+#include "fds.h"
 #include "log.h"
 #include "msg.h"
 #include "spawner.h"
@@ -255,8 +256,7 @@ static void child_gone(struct supervisor *sv, struct vm_child *c, const struct c
 	/* Its last words (a seccomp report) are in the pipe by now. */
 	read_child_log(sv, c, 64);
 	evloop_del(sv->loop, c->pidfd); /* unless on_pidfd did */
-	close(c->pidfd);
-	c->pidfd = -1;
+	close_fd(&c->pidfd);
 	on_child_end(sv, c);
 }
 

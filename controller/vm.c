@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "device_kind.h"
+#include "fds.h"
 #include "guest_mem.h"
 #include "lifecycle.h"
 #include "spawn_msg.h"
@@ -41,13 +42,6 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return code;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }
 
 /* The machine description as a sealed memfd the worker reads. */
