@@ -6,7 +6,7 @@
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
  * no capabilities; then it forks cellvm-spawner, which starts the VM's
- * processes for it (controller/spawner.h), and confines itself
+ * processes for it (spawner/spawner.h), and confines itself
  * (policy/controller.policy: no fork, no exec) before it reads a client's
  * first byte. With --client-fd it serves that one connected client (how
  * `cellvm run` uses it) and exits once the client has gone and the VM is
@@ -32,7 +32,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "server.h"
-#include "spawner.h"
+#include "spawner_link.h"
 #include "unix_sock.h"
 #include "vm.h"
 

@@ -13,7 +13,7 @@
 #include "fds.h"
 #include "log.h"
 #include "msg.h"
-#include "spawner.h"
+#include "spawner_link.h"
 #include "worker_ctl.h"
 
 #define CREATE_TIMEOUT_MS 60000 /* the worker reports READY within this */

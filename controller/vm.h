@@ -26,7 +26,7 @@
 #include "device_kind.h"
 #include "log.h"
 #include "machine.h"
-#include "spawner.h"
+#include "spawner_link.h"
 
 #define VM_MAX_CHILDREN (1 + VM_CONFIG_MAX_DEVICES)
 #define VM_WORKER_NAME "vcpu-worker"

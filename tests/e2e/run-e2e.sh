@@ -71,8 +71,8 @@ add_file() {
 set_args=
 missing=
 for b in device-procs/cellvm-blk device-procs/cellvm-rng device-procs/cellvm-console \
-	device-procs/cellvm-net vcpu-worker/cellvm-vcpu controller/cellvmd controller/cellvmctl \
-	controller/cellvm; do
+	device-procs/cellvm-net vcpu-worker/cellvm-vcpu controller/cellvmd client/cellvmctl \
+	client/cellvm; do
 	if [ -x "$top_builddir/$b" ]; then
 		add_file "$top_builddir/$b" "/cellvm/bin/${b##*/}"
 	else

@@ -19,7 +19,8 @@
  * end releases everything.
  *
  * Links: device-procs/backend.c common/vhost_user.c common/msg.c
- *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c */
+ *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c
+ *   common/fds.c */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
-/* libFuzzer harness: spawn_msg_decode_req (controller/spawn_msg.c), which
+/* libFuzzer harness: spawn_msg_decode_req (spawner/spawn_msg.c), which
  * cellvm-spawner runs on every packet cellvmd sends it, and
  * spawn_msg_decode_from_spawner, which cellvmd runs on the spawner's REPLYs
  * and ENDEDs. The first byte is not packet: its low 5 bits are how many fds
  * came with it, bit 7 picks the spawner's decoder. A packet that decodes
  * must encode back to exactly itself.
  *
- * Links: controller/spawn_msg.c */
+ * Links: spawner/spawn_msg.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -52,7 +52,7 @@ sources() {
 }
 
 CFLAGS_FUZZ="-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
--fno-sanitize-recover=all -I$s/common -I$s/device-procs -I$s/vcpu-worker -I$s/controller"
+-fno-sanitize-recover=all -I$s/common -I$s/device-procs -I$s/vcpu-worker -I$s/controller -I$s/spawner"
 
 if [ $long -eq 1 ]; then
 	secs=${FUZZ_TIME:-3600}

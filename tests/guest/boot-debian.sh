@@ -14,8 +14,8 @@
 set -eu
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$(pwd)}
-if [ ! -x "$top_builddir/controller/cellvm" ]; then
-	echo "boot-debian: $top_builddir/controller/cellvm is not built: run make first" >&2
+if [ ! -x "$top_builddir/client/cellvm" ]; then
+	echo "boot-debian: $top_builddir/client/cellvm is not built: run make first" >&2
 	exit 2
 fi
 
@@ -38,7 +38,7 @@ if $kvm_ok; then
 	"$top_srcdir/tests/guest/mkinitramfs.sh" "$work/initrd.gz" "$top_srcdir/tests/e2e/l2-init.sh" \
 		"$kdir" -m virtio_mmio -m virtio_blk -m virtio-rng
 	truncate -s 64M "$work/disk.img"
-	"$top_builddir/controller/cellvm" run --kernel "$kdir/vmlinuz" --initrd "$work/initrd.gz" \
+	"$top_builddir/client/cellvm" run --kernel "$kdir/vmlinuz" --initrd "$work/initrd.gz" \
 		--cmdline "console=ttyS0 cellvm.test=all cellvm.end=poweroff" \
 		--cpus 2 --memory 512M --disk "$work/disk.img" --rng
 else

@@ -8,7 +8,7 @@
  *   serial TEXT   write TEXT and "\r\n" to the serial fd
  *   ready         send READY on the control channel
  *   wait-run      wait for RUN, answering PINGs meanwhile
- *   escape N K    ask backend N to try test-hook escape K (device-procs/test_hooks.h)
+ *   escape N K    ask backend N to try test-hook escape K (tests/hooks/test_hooks.h)
  *   hangup N      close backend N's socket (the device exits, as when its frontend goes)
  *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
  *                 the reply; else EXIT 13 "backend NAME: ..." and exit 13
@@ -230,7 +230,7 @@ static void check_backends(const struct fake *f)
 }
 
 /* "NAME KIND": asks device NAME (built with the test hooks) to try escape
- * KIND (device-procs/test_hooks.h), as a compromised device would. */
+ * KIND (tests/hooks/test_hooks.h), as a compromised device would. */
 static struct worker_backend_arg *backend_named(struct fake *f, const char *name, const char *cmd)
 {
 	for (size_t i = 0; i < f->nbackends; i++)

@@ -1,7 +1,7 @@
 /* Every process cellvmd starts is confined (issue 6), and a device that
  * tries to escape is stopped with the syscall named: cellvmd with the
  * scripted worker (no KVM) and real device processes; the escapes come from
- * tests/hooks/cellvm-rng, cellvm-rng built with device-procs/test_hooks.h.
+ * tests/hooks/cellvm-rng, cellvm-rng built with tests/hooks/test_hooks.h.
  * The vcpu-worker's confinement is checked on real KVM (tests/e2e/). */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -188,7 +188,7 @@ Test(confinement, sandbox_off_runs_the_same_processes_unconfined)
 	ctl_finish();
 }
 
-/* Each escape kind of device-procs/test_hooks.h and the syscall it needs. */
+/* Each escape kind of tests/hooks/test_hooks.h and the syscall it needs. */
 static const struct {
 	unsigned kind;
 	const char *syscall;

@@ -22,7 +22,7 @@
 #include "msg.h"
 #include "rpc.h"
 #include "spawn.h"
-#include "spawner.h"
+#include "spawner_link.h"
 #include "testutil.h"
 #include "unix_sock.h"
 #include "vhost_user.h"

@@ -1,4 +1,4 @@
-/* cellvm-spawner (controller/spawner.c) driven the way cellvmd drives it, and
+/* cellvm-spawner (spawner/spawner.c) driven the way cellvmd drives it, and
  * the way a compromised cellvmd could: children start through it and it
  * reports their ends unasked, each malformed request gets an error and
  * leaves no fd behind while the spawner goes on serving, its children die
@@ -19,7 +19,7 @@
 
 #include "msg.h"
 #include "spawn_msg.h"
-#include "spawner.h"
+#include "spawner_link.h"
 #include "testutil.h"
 
 static char probe[PATH_MAX];

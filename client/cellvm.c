@@ -187,7 +187,7 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 /* The private controller, serving sv on fd 3 of its own. */
 static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 {
-	char self[PATH_MAX], path[PATH_MAX + 16];
+	char self[PATH_MAX], path[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		fprintf(stderr, "cellvm: /proc/self/exe: %s\n", strerror(errno));
@@ -195,7 +195,10 @@ static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 	}
 	self[n] = '\0';
 	*strrchr(self, '/') = '\0';
+	/* Installed, cellvmd is beside us; in the build tree, in controller/. */
 	snprintf(path, sizeof(path), "%s/cellvmd", self);
+	if (access(path, X_OK) < 0)
+		snprintf(path, sizeof(path), "%s/../controller/cellvmd", self);
 	char *argv[] = { "cellvmd", "--client-fd", "3", "--log-level", (char *)log_level_name(lvl),
 			 "--sandbox", (char *)sandbox_arg, NULL, NULL, NULL };
 	if (policy_dir) {

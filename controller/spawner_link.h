@@ -1,22 +1,7 @@
-/* cellvm-spawner: the process that starts cellvmd's children, so that
- * cellvmd itself can be confined without fork, exec and what its children
- * do before they confine themselves (Chrome's zygote, crosvm's jail).
+/* cellvmd's side of cellvm-spawner (spawner/spawner.h says what the
+ * spawner is).
  *
- * cellvmd forks it with spawner_start() after dropping its privileges and
- * before confining itself. The spawner keeps only its end of a
- * SOCK_SEQPACKET socketpair (and stdio for its log), dies with cellvmd
- * (PR_SET_PDEATHSIG), confines itself with policy/spawner.policy, then
- * polls its socket and its children's pidfds: it serves the SPAWN requests
- * of controller/spawn_msg.h one at a time with spawn_child(), and reaps
- * each child as it ends and tells cellvmd how (ENDED), unasked, so that
- * cellvmd never waits for it to learn of an end. It treats cellvmd as less
- * trusted than itself: a malformed request gets an error reply and closes
- * what it brought, and it starts only the binaries it was given at start
- * (the worker and the device binaries), so a compromised cellvmd cannot
- * have it run anything else. When cellvmd's end closes it SIGKILLs its
- * children, reaps them and exits.
- *
- * cellvmd's side: spawner_spawn() keeps the contract of spawn_child()
+ * spawner_spawn() keeps the contract of spawn_child()
  * (spawn.h), the child's pidfd included (it can be polled and signalled, but
  * only the spawner can wait for it); spawner_next_ended() hands out the
  * ENDEDs, which the caller checks against the children it knows. A
@@ -24,16 +9,15 @@
  * shuts the channel (spawner_shut()): the spawner is not believed again, and
  * sees EOF. Once the spawner is gone or the channel shut they return -EPIPE.
  * Nothing here logs on cellvmd's side: the caller says what failed. */
-#ifndef CELLVM_SPAWNER_H
-#define CELLVM_SPAWNER_H
+#ifndef CELLVM_SPAWNER_LINK_H
+#define CELLVM_SPAWNER_LINK_H
 
 #include <sys/types.h>
 
 #include "confine.h"
 #include "spawn.h"
+#include "spawner.h"
 
-/* The most children the spawner tracks at once (not reaped yet). */
-#define SPAWNER_MAX_CHILDREN 64
 /* A spawner that does not answer a SPAWN within this, or report a child's
  * end within this of its pidfd becoming readable, is stuck: the channel is
  * shut and later calls fail with -EPIPE. */

@@ -1,4 +1,4 @@
-/* The wire between cellvmd and cellvm-spawner (controller/spawner.h): one
+/* The wire between cellvmd and cellvm-spawner (spawner/spawner.h): one
  * SOCK_SEQPACKET packet per message, integers le32, one request at a time.
  *
  *   SPAWN  (cellvmd) type 1, nfds, has_stderr (0 or 1), argc, then nfds fd
