@@ -414,12 +414,7 @@ static int blk_opt(void *ctx, int c, const char *arg)
 		o->disk = arg;
 		return 0;
 	case OPT_DISK_FD:
-		if (cli_parse_uint(arg, 0, INT_MAX, &v) < 0) {
-			log_err("--disk-fd %s: not a file descriptor number", arg);
-			return -EINVAL;
-		}
-		o->disk_fd = (int)v;
-		return 0;
+		return serve_fd_number("--disk-fd", arg, &o->disk_fd);
 	case OPT_READ_ONLY:
 		o->read_only = true;
 		return 0;

@@ -345,20 +345,13 @@ struct net_args {
 static int net_opt(void *ctx, int c, const char *arg)
 {
 	struct net_args *a = ctx;
-	unsigned long fd;
 	switch (c) {
 	case OPT_TAP:
 		a->tap_name = arg;
 		return 0;
 	case OPT_TAP_FD:
-		/* Only a number here: tap_prepare says what is wrong with the
-		 * fd itself. */
-		if (cli_parse_uint(arg, 0, INT_MAX, &fd) < 0) {
-			log_err("--tap-fd %s: not a file descriptor number", arg);
-			return -EINVAL;
-		}
-		a->tap_fd = (int)fd;
-		return 0;
+		/* tap_prepare says what is wrong with the fd itself. */
+		return serve_fd_number("--tap-fd", arg, &a->tap_fd);
 	case OPT_MAC:
 		a->mac = arg;
 		return 0;

@@ -30,9 +30,19 @@ static void serve_opts_init(struct serve_opts *o)
 
 /* Handles option c if it is one of SERVE_LONG_OPTIONS: 1 if handled, 0 if it
  * is the device's own, -EINVAL (logged) for a bad argument. */
+int serve_fd_number(const char *opt, const char *arg, int *out)
+{
+	unsigned long v;
+	if (cli_parse_uint(arg, 0, INT_MAX, &v) < 0) {
+		log_err("%s %s: not a file descriptor number", opt, arg);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 static int serve_opt(struct serve_opts *o, int c, const char *arg)
 {
-	unsigned long fd;
 	int r = confine_opt(&o->confine, c, arg);
 	if (r != 0)
 		return r;
@@ -41,14 +51,8 @@ static int serve_opt(struct serve_opts *o, int c, const char *arg)
 		o->socket_path = arg;
 		return 1;
 	case SERVE_OPT_FD:
-		/* Only a number here: serve_opts_check says what is wrong with
-		 * the fd itself. */
-		if (cli_parse_uint(arg, 0, INT_MAX, &fd) < 0) {
-			log_err("--fd %s: not a file descriptor number", arg);
-			return -EINVAL;
-		}
-		o->fd = (int)fd;
-		return 1;
+		/* serve_opts_check says what is wrong with the fd itself. */
+		return serve_fd_number("--fd", arg, &o->fd) < 0 ? -EINVAL : 1;
 	case SERVE_OPT_PRINT_CAPS:
 		o->print_caps = true;
 		return 1;

@@ -94,6 +94,10 @@ struct serve_program {
  * after the ops' name. Returns the process exit status. */
 int serve_main(int argc, char **argv, const struct serve_program *prog);
 
+/* An fd option's argument as a number (0 to INT_MAX): 0, or -EINVAL after
+ * a log line naming opt. Whether it is open is checked where it is used. */
+int serve_fd_number(const char *opt, const char *arg, int *out);
+
 /* For a start: checks that exactly one of a device's own sources was given,
  * by name (name_opt "--tap NAME", named) or as an inherited fd (fd_opt
  * "--tap-fd", fd or -1), and that the fd is not --fd's. 0 or -EINVAL,
