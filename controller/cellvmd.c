@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,12 +119,68 @@ static void on_spawner(void *opaque, uint32_t events)
 		"start any more", (int)d->spawner.pid, how);
 }
 
-static int listen_on(const char *path, uid_t uid, gid_t gid, bool chown_it)
+/* The file system ids for what follows: the target user's, or back to ours
+ * (-1: as they were). setfs[ug]id say nothing of failure: read them back. */
+static bool use_fs_ids(uid_t uid, gid_t gid)
+{
+	setfsgid(gid);
+	setfsuid(uid);
+	return (uid_t)setfsuid((uid_t)-1) == uid && (gid_t)setfsgid((gid_t)-1) == gid;
+}
+
+/* The directory path names, split from its last component. */
+static void split_dir(const char *path, char *dir, size_t len, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*name = slash ? slash + 1 : path;
+	if (!slash)
+		snprintf(dir, len, ".");
+	else if (slash == path)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+/* An fd of path's directory if only root may change it (nobody else can put
+ * a name there, whatever happens to the path above it), else -1. */
+static int root_only_dir(const char *path, const char **name)
+{
+	char dir[UNIX_SOCK_PATH_MAX + 1];
+	split_dir(path, dir, sizeof(dir), name);
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == 0 &&
+	    !(st.st_mode & (S_IWGRP | S_IWOTH)))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* Listens on path, a socket owned by uid:gid when own_it (cellvmd started as
+ * root for --user). Nothing is done as root by path where another user could
+ * swap a name for a link: the socket is made, the stale one removed and the
+ * name changed with the target user's file system ids, so it is theirs from
+ * the start; only in a directory nobody but root can change (where the
+ * target user cannot create it) is it made by root, through that directory's
+ * fd, and then chowned there without following a link. */
+static int listen_on(const char *path, uid_t uid, gid_t gid, bool own_it)
 {
 	if (strlen(path) > UNIX_SOCK_PATH_MAX) {
 		log_err("--socket %s: longer than %zu bytes", path, UNIX_SOCK_PATH_MAX);
 		return -ENAMETOOLONG;
 	}
+	char tmp_name[NAME_MAX + 1], tmp[UNIX_SOCK_PATH_MAX + 1], bound[64 + NAME_MAX];
+	const char *name;
+	int dfd = own_it ? root_only_dir(path, &name) : -1;
+	bool as_user = own_it && dfd < 0;
+	if (as_user && !use_fs_ids(uid, gid)) {
+		use_fs_ids(0, 0);
+		log_err("--socket %s: cannot take the file system ids %u:%u", path, (unsigned)uid,
+			(unsigned)gid);
+		return -EPERM;
+	}
+	int fd = -1, err = 0;
 	/* A socket file left by a dead cellvmd is replaced; a live one is not. */
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
@@ -131,34 +188,52 @@ static int listen_on(const char *path, uid_t uid, gid_t gid, bool chown_it)
 		if (probe >= 0) {
 			close(probe);
 			log_err("--socket %s: another cellvmd serves it", path);
-			return -EADDRINUSE;
+			err = -EADDRINUSE;
+			goto out;
 		}
 		unlink(path);
 	}
 	/* Bound and listening under a temporary name, then renamed: once the
 	 * path exists, a client can connect. */
-	char tmp[UNIX_SOCK_PATH_MAX + 1];
 	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		log_err("--socket %s: too long for a temporary name next to it", path);
-		return -ENAMETOOLONG;
+		err = -ENAMETOOLONG;
+		goto out;
 	}
-	unlink(tmp);
-	/* Nobody else can connect under the temporary name, before the chown. */
-	mode_t old = umask(0077);
-	int fd = unix_listen(tmp, 16, SOCK_NONBLOCK);
-	umask(old);
-	if (fd < 0) {
-		log_err("--socket %s: %s", path, strerror(-fd));
-		return fd;
-	}
-	if ((chown_it && chown(tmp, uid, gid) < 0) || rename(tmp, path) < 0) {
-		int err = -errno;
-		log_err("--socket %s: %s", path, strerror(-err));
+	const char *at = tmp; /* where to bind: through the directory's fd if root-only */
+	if (dfd >= 0) {
+		snprintf(tmp_name, sizeof(tmp_name), "%s.%d", name, (int)getpid());
+		snprintf(bound, sizeof(bound), "/proc/self/fd/%d/%s", dfd, tmp_name);
+		at = bound;
+		unlinkat(dfd, tmp_name, 0);
+	} else {
 		unlink(tmp);
-		close(fd);
-		return err;
 	}
-	return fd;
+	/* Nobody else can connect under the temporary name. */
+	mode_t old = umask(0077);
+	fd = unix_listen(at, 16, SOCK_NONBLOCK);
+	umask(old);
+	if (fd < 0)
+		err = fd;
+	else if (dfd >= 0 && (fchownat(dfd, tmp_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+			      renameat(dfd, tmp_name, dfd, name) < 0))
+		err = -errno;
+	else if (dfd < 0 && rename(tmp, path) < 0)
+		err = -errno;
+	if (err && fd >= 0) {
+		dfd >= 0 ? unlinkat(dfd, tmp_name, 0) : unlink(tmp);
+		close(fd);
+	}
+	if (err)
+		log_err("--socket %s: %s%s", path, strerror(-err),
+			err == -EACCES && own_it ? " (the directory must be writable by --user, "
+						   "or by root alone)" : "");
+out:
+	if (as_user)
+		use_fs_ids(0, 0);
+	if (dfd >= 0)
+		close(dfd);
+	return err ? err : fd;
 }
 
 /* The directory of our own binary, and whether we run from the build tree
