@@ -200,10 +200,12 @@ static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 	if (access(path, X_OK) < 0)
 		snprintf(path, sizeof(path), "%s/../controller/cellvmd", self);
 	char *argv[] = { "cellvmd", "--client-fd", "3", "--log-level", (char *)log_level_name(lvl),
-			 "--sandbox", (char *)sandbox_arg, NULL, NULL, NULL };
+			 "--sandbox", (char *)sandbox_arg,
+			 /* Its user is the operator too: what it asks is its floor. */
+			 "--min-sandbox", (char *)sandbox_arg, NULL, NULL, NULL };
 	if (policy_dir) {
-		argv[7] = "--policy-dir";
-		argv[8] = (char *)policy_dir;
+		argv[9] = "--policy-dir";
+		argv[10] = (char *)policy_dir;
 	}
 	struct spawn_fd fd = { sv, 3 };
 	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = &fd,

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		   "  create --config FILE   build the VM the JSON config describes (docs/config.md)\n"
 		   "  run                    start it; returns when the VM stops\n"
 		   "  stop                   stop it and wait until every process exited\n"
-		   "  status                 state, uptime, how the last VM ended, processes\n"
+		   "  status                 state, uptime, how the last VM ended, processes,\n"
+		   "                         their confinement and the operator's floor\n"
 		   "  serial [--console]     attach this terminal to the serial port (or the\n"
 		   "                         virtio console); Ctrl-] detaches\n");
 }
@@ -91,6 +92,21 @@ static void print_status(const char *json)
 		json_object_object_foreach(v, name, pid) printf(" %s=%d", name, json_object_get_int(pid));
 		printf("\n");
 	}
+	if (json_object_object_get_ex(o, "confinement", &v)) {
+		json_object_object_foreach(v, name, c) {
+			json_object *mode = NULL, *policy = NULL, *ns = NULL;
+			json_object_object_get_ex(c, "sandbox", &mode);
+			json_object_object_get_ex(c, "policy", &policy);
+			json_object_object_get_ex(c, "namespaces", &ns);
+			printf("confined:   %-15s sandbox %s, %s, namespaces %s\n", name,
+			       mode ? json_object_get_string(mode) : "?",
+			       policy ? json_object_get_string(policy) : "no policy",
+			       ns && json_object_array_length(ns) ? json_object_to_json_string(ns)
+								  : "none");
+		}
+	}
+	if (json_object_object_get_ex(o, "operator", &v))
+		printf("operator:   %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED));
 	json_object_put(o);
 }
 

@@ -2,7 +2,7 @@
  * socket (docs/rpc.md).
  *
  *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
- *           [--sandbox on|off|log] [--policy-dir DIR]
+ *           [--sandbox on|off|log] [--policy-dir DIR] [operator policy]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
  * no capabilities; then it forks cellvm-spawner, which starts the VM's
@@ -10,7 +10,8 @@
  * (policy/controller.policy: no fork, no exec) before it reads a client's
  * first byte. With --client-fd it serves that one connected client (how
  * `cellvm run` uses it) and exits once the client has gone and the VM is
- * stopped. */
+ * stopped. The operator policy (--min-sandbox, --allow-dir, --max-memory,
+ * ...: operator.h) bounds every Create. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,7 +31,9 @@
 #include "confine.h"
 #include "event_loop.h"
 #include "fds.h"
+#include "gate.h"
 #include "log.h"
+#include "operator.h"
 #include "privdrop.h"
 #include "server.h"
 #include "spawner_link.h"
@@ -56,7 +59,7 @@ static void usage(FILE *f)
 		   "                    then run as USER with no capabilities\n"
 		   "  --worker PATH     the vcpu-worker binary (default: cellvm-vcpu next to us)\n"
 		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
-		   CONFINE_USAGE);
+		   CONFINE_USAGE OPERATOR_USAGE);
 }
 
 /* Only our own user (or root) may drive the VM. */
@@ -267,18 +270,25 @@ int main(int argc, char **argv)
 		{ "worker", required_argument, NULL, 'w' },
 		{ "device-dir", required_argument, NULL, 'D' },
 		CONFINE_LONG_OPTIONS,
+		OPERATOR_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
 	struct confine_opts copts;
+	static struct operator_policy pol;
+	static struct gate gate;
+	char why[VM_PATH_MAX + 128];
 	int client_fd = -1, c;
 	static char worker[PATH_MAX + 64], device_dir[PATH_MAX + 64];
 
 	log_init("cellvmd", LOG_LVL_INFO);
 	confine_opts_init(&copts);
+	operator_policy_init(&pol);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		int r = confine_opt(&copts, c, optarg);
+		if (r == 0 && (r = operator_opt(&pol, c, optarg, why, sizeof(why))) < 0)
+			log_err("%s", why);
 		if (r < 0)
 			return 1;
 		if (r > 0)
@@ -333,6 +343,9 @@ int main(int argc, char **argv)
 		return 1;
 	if (user && privdrop_to(uid, gid) < 0)
 		return 1;
+	/* The operator's directories, as the service user can reach them. */
+	if (gate_start(&gate, &pol) < 0)
+		return 1;
 	/* Unprivileged, and not yet confined: what it needs to start the VM's
 	 * processes goes with it, and the list of what it may start. */
 	static char bins[VM_BINARIES][VM_PATH_MAX];
@@ -342,8 +355,9 @@ int main(int argc, char **argv)
 		allowed[i] = bins[i];
 	if (spawner_start(&copts, allowed, VM_BINARIES, &d.spawner) < 0)
 		return 1;
-	int keep[5] = { d.spawner.sock, d.spawner.pidfd };
+	int keep[5 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
 	size_t nkeep = 2;
+	nkeep += gate_fds(&gate, keep + nkeep, 2 * OPERATOR_MAX_DIRS);
 	if (kvm_fd >= 0)
 		keep[nkeep++] = kvm_fd;
 	if (d.listen_fd >= 0)
@@ -360,7 +374,8 @@ int main(int argc, char **argv)
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
-			      .policy_dir = copts.policy_dir };
+			      .policy_dir = copts.policy_dir, .gate = &gate,
+			      .sandbox = copts.mode };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;

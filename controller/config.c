@@ -89,12 +89,7 @@ static int fail_at(struct ctx *c, const char *json, size_t off, const char *what
 	return fail(c, NULL, "line %zu, column %zu: %s", line, col, what);
 }
 
-/* A size for messages: the largest binary unit that divides it. */
-struct sbuf {
-	char s[32];
-};
-
-static const char *fmt_size(struct sbuf *b, uint64_t v)
+const char *config_format_size(struct config_size_text *b, uint64_t v)
 {
 	static const struct {
 		uint64_t unit;
@@ -432,7 +427,7 @@ static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory
 {
 	struct json_object *v;
 	struct json_shown q;
-	struct sbuf s1, s2;
+	struct config_size_text s1, s2;
 	uint64_t bytes;
 	if (!json_object_object_get_ex(top, "memory", &v))
 		return 0;
@@ -453,17 +448,17 @@ static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory
 			    json_type_words(v));
 	}
 	if (bytes > VM_CONFIG_MEM_MAX)
-		return fail(c, "memory", "%s is above the maximum of %s", fmt_size(&s1, bytes),
-			    fmt_size(&s2, VM_CONFIG_MEM_MAX));
+		return fail(c, "memory", "%s is above the maximum of %s", config_format_size(&s1, bytes),
+			    config_format_size(&s2, VM_CONFIG_MEM_MAX));
 	if (bytes % VM_CONFIG_MEM_ALIGN) {
 		uint64_t up = (bytes | (VM_CONFIG_MEM_ALIGN - 1)) + 1;
 		return fail(c, "memory", "%s is not a multiple of 2M: round it, e.g. to %s",
-			    fmt_size(&s1, bytes),
-			    fmt_size(&s2, up < VM_CONFIG_MEM_MIN ? VM_CONFIG_MEM_MIN : up));
+			    config_format_size(&s1, bytes),
+			    config_format_size(&s2, up < VM_CONFIG_MEM_MIN ? VM_CONFIG_MEM_MIN : up));
 	}
 	if (bytes < VM_CONFIG_MEM_MIN)
-		return fail(c, "memory", "%s is below the minimum of %s", fmt_size(&s1, bytes),
-			    fmt_size(&s2, VM_CONFIG_MEM_MIN));
+		return fail(c, "memory", "%s is below the minimum of %s", config_format_size(&s1, bytes),
+			    config_format_size(&s2, VM_CONFIG_MEM_MIN));
 	*memory = bytes;
 	return 0;
 }

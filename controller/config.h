@@ -91,4 +91,11 @@ int vm_config_parse(const char *json, size_t len, struct vm_config *out, char *e
  * Checks no range: the caller does. */
 int config_parse_size(const char *s, uint64_t *out);
 
+/* A size for messages, in the largest binary unit that divides it ("2G",
+ * "1536M", "12345 bytes"); written into *b, which it returns. */
+struct config_size_text {
+	char s[32];
+};
+const char *config_format_size(struct config_size_text *b, uint64_t v);
+
 #endif

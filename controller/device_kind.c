@@ -35,21 +35,42 @@ static size_t count_rng(const struct vm_config *cfg)
 	return cfg->rng;
 }
 
-static int plan_block(const struct vm_config *cfg, size_t idx, const char *name,
-		      struct device_plan *p, char *err, size_t errlen)
+/* "blk0: " before the gate's words. */
+static int prefixed(const char *name, char *err, size_t errlen, int code, const char *words)
+{
+	snprintf(err, errlen, "%s: %s", name, words);
+	return code;
+}
+
+static int plan_block(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+		      const char *name, struct device_plan *p, char *err, size_t errlen)
 {
 	const struct vm_block_device *d = &cfg->block[idx];
+	char field[48], why[LC_REASON_MAX];
+	uint64_t size;
 	if (d->backend == VM_BACKEND_VHOST_USER) {
+		snprintf(p->socket_field, sizeof(p->socket_field), "block_devices[%zu].vhost_user_socket", idx);
 		p->socket = d->vhost_user_socket;
 		return 0;
 	}
 	p->sandbox = d->sandbox;
-	p->resource = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (p->resource < 0) {
-		snprintf(err, errlen, "%s: disk %s: %s%s", name, d->path, strerror(errno),
-			 errno == EACCES || errno == EROFS ? " (read_only: true?)" : "");
+	snprintf(field, sizeof(field), "block_devices[%zu].path", idx);
+	int code = gate_open(gate, field, d->path, !d->read_only, LC_ERR_DEVICE_START_FAILURE,
+			     &p->resource, &size, why, sizeof(why));
+	if (code)
+		return prefixed(name, err, errlen, code, why);
+	/* Two writers, or a writer and a reader, of one disk corrupt it. */
+	int r = gate_lock(p->resource, !d->read_only);
+	if (r < 0) {
+		close(p->resource);
+		p->resource = -1;
+		snprintf(err, errlen, "%s: %s \"%s\": %s", name, field, d->path,
+			 r == -EAGAIN ? "in use: another VM (or another device of this one) has it "
+					"open for writing, or for reading while this one writes"
+				      : strerror(-r));
 		return LC_ERR_DEVICE_START_FAILURE;
 	}
+	p->hold = true;
 	size_t a = 0;
 	p->args[a++] = "--disk-fd";
 	p->args[a++] = RESOURCE_FD;
@@ -62,11 +83,13 @@ static int plan_block(const struct vm_config *cfg, size_t idx, const char *name,
 	return 0;
 }
 
-static int plan_net(const struct vm_config *cfg, size_t idx, const char *name,
-		    struct device_plan *p, char *err, size_t errlen)
+static int plan_net(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+		    const char *name, struct device_plan *p, char *err, size_t errlen)
 {
 	const struct vm_net_device *d = &cfg->net[idx];
+	(void)gate;
 	if (d->backend == VM_BACKEND_VHOST_USER) {
+		snprintf(p->socket_field, sizeof(p->socket_field), "net_devices[%zu].vhost_user_socket", idx);
 		p->socket = d->vhost_user_socket;
 		return 0;
 	}
@@ -92,11 +115,12 @@ static int plan_net(const struct vm_config *cfg, size_t idx, const char *name,
 
 /* The console's host side is a socketpair: the device gets one end, the
  * controller keeps the other for the console hub. */
-static int plan_console(const struct vm_config *cfg, size_t idx, const char *name,
-			struct device_plan *p, char *err, size_t errlen)
+static int plan_console(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+			const char *name, struct device_plan *p, char *err, size_t errlen)
 {
 	(void)cfg;
 	(void)idx;
+	(void)gate;
 	int cv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) < 0) {
 		snprintf(err, errlen, "%s: socketpair: %s", name, strerror(errno));
@@ -109,11 +133,12 @@ static int plan_console(const struct vm_config *cfg, size_t idx, const char *nam
 	return 0;
 }
 
-static int plan_rng(const struct vm_config *cfg, size_t idx, const char *name,
-		    struct device_plan *p, char *err, size_t errlen)
+static int plan_rng(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+		    const char *name, struct device_plan *p, char *err, size_t errlen)
 {
 	(void)cfg;
 	(void)idx;
+	(void)gate;
 	(void)name;
 	(void)p;
 	(void)err;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "gate.h"
 #include "sandbox_mode.h"
 
 /* Fd numbers in a device process: fixed, so a command line reads the same in
@@ -30,7 +31,10 @@ struct device_plan {
 	const char *args[8]; /* after --fd 3, NULL-terminated */
 	int resource;        /* given to it as DEVICE_FD_RESOURCE; -1: none */
 	int host;            /* the controller's end of resource (the console's); -1: none */
+	bool hold;           /* the controller keeps resource open too, for the VM's
+			      * life: a disk's lock lives on that open file */
 	const char *socket;  /* an external backend's socket: connect here instead */
+	char socket_field[48];    /* the config's name for it */
 	char mac[18];        /* "--mac"'s argument */
 };
 
@@ -40,12 +44,13 @@ struct device_kind {
 	const char *binary;  /* in the device directory */
 	size_t (*count)(const struct vm_config *cfg);
 	/* Plans entry idx of this kind in cfg, opening what the device serves
-	 * (the controller opens every path, so sandboxed children need none).
+	 * through gate (the controller opens every path, so sandboxed children
+	 * need none).
 	 * *p arrives with the VM's sandbox mode, resource and host -1 and the
 	 * rest empty. 0 with *p filled, or a GuestError (LC_ERR_*, positive) with a line for
 	 * the user in err that starts with name; nothing is left open then. */
-	int (*plan)(const struct vm_config *cfg, size_t idx, const char *name,
-		    struct device_plan *p, char *err, size_t errlen);
+	int (*plan)(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+		    const char *name, struct device_plan *p, char *err, size_t errlen);
 };
 
 #define DEVICE_KINDS 4

@@ -17,6 +17,7 @@
 #include "stream_hub.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "operator.h"
 #include "rpc.h"
 #include "supervise.h"
 
@@ -242,6 +243,53 @@ static const struct supervise_ops supervise_ops = {
 
 /* ---------------------------------------------------------------- requests */
 
+/* One process's confinement as the controller set it: its --sandbox, its
+ * policy, and the namespaces a confined child of that kind enters
+ * (docs/security.md; a host that refuses user namespaces gives fewer, and
+ * the child logs so). */
+static json_object *confinement_json(enum sandbox_mode mode, const char *policy,
+				     bool namespaces)
+{
+	static const char *const ns[] = { "user", "pid", "mount", "ipc", "uts", "net" };
+	char file[32];
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	snprintf(file, sizeof(file), "%s.policy", policy);
+	json_object_object_add(o, "sandbox", json_object_new_string(sandbox_mode_name(mode)));
+	json_object_object_add(o, "policy", mode == SANDBOX_OFF ? NULL
+								 : json_object_new_string(file));
+	for (size_t i = 0; namespaces && mode != SANDBOX_OFF && i < sizeof(ns) / sizeof(ns[0]); i++)
+		json_object_array_add(a, json_object_new_string(ns[i]));
+	json_object_object_add(o, "namespaces", a);
+	return o;
+}
+
+static json_object *dirs_json(const char (*dirs)[VM_CONFIG_PATH_MAX], size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(dirs[i]));
+	return a;
+}
+
+/* A cap, or null for none. */
+static json_object *cap_json(uint64_t v)
+{
+	return v ? json_object_new_int64((int64_t)v) : NULL;
+}
+
+static json_object *operator_json(const struct operator_policy *p)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "min_sandbox",
+			       json_object_new_string(sandbox_mode_name(p->min_sandbox)));
+	json_object_object_add(o, "allow_dirs", dirs_json(p->dir, p->ndirs));
+	json_object_object_add(o, "allow_socket_dirs", dirs_json(p->socket_dir, p->nsocket_dirs));
+	json_object_object_add(o, "max_memory", cap_json(operator_memory_cap(p)));
+	json_object_object_add(o, "max_cpus", cap_json(p->max_cpus));
+	json_object_object_add(o, "max_devices", cap_json(p->max_devices));
+	return o;
+}
+
 static char *status_json(struct server *s)
 {
 	struct lifecycle_status st;
@@ -264,6 +312,17 @@ static char *status_json(struct server *s)
 			json_object_object_add(pids, s->vm.child[i].name,
 					       json_object_new_int(s->vm.child[i].pid));
 	json_object_object_add(o, "pids", pids);
+	json_object *conf = json_object_new_object();
+	json_object_object_add(conf, "cellvmd", confinement_json(s->env.sandbox, "controller", false));
+	json_object_object_add(conf, "cellvm-spawner",
+			       confinement_json(s->env.sandbox, "spawner", false));
+	for (size_t i = 0; i < s->vm.nchildren; i++)
+		if (!s->vm.child[i].exited)
+			json_object_object_add(conf, s->vm.child[i].name,
+					       confinement_json(s->vm.child[i].sandbox,
+								s->vm.child[i].policy, true));
+	json_object_object_add(o, "confinement", conf);
+	json_object_object_add(o, "operator", operator_json(s->env.gate->pol));
 	char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return text;
@@ -308,7 +367,8 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 	(void)nfds;
 	switch (rq->method) {
 	case RPC_CREATE:
-		if (vm_config_parse(rq->params, strlen(rq->params), &s->cfg, err, sizeof(err)) < 0) {
+		if (vm_config_parse(rq->params, strlen(rq->params), &s->cfg, err, sizeof(err)) < 0 ||
+		    operator_check(s->env.gate->pol, &s->cfg, err, sizeof(err)) < 0) {
 			reply_error(c, LC_ERR_BAD_CONFIG, err);
 			break;
 		}

@@ -9,7 +9,6 @@
 #include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "device_kind.h"
@@ -65,7 +64,8 @@ static int machine_memfd(const struct machine *m)
 
 /* Spawns a child with its stderr on a pipe the controller reads. */
 static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name,
-		       const char *path, char *const *argv, const struct spawn_fd *fds, size_t nfds)
+		       const char *policy, enum sandbox_mode mode, const char *path,
+		       char *const *argv, const struct spawn_fd *fds, size_t nfds)
 {
 	struct vm_child *c = &vm->child[vm->nchildren];
 	int logp[2];
@@ -89,6 +89,8 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->exited = false;
+	c->sandbox = mode;
+	c->policy = policy;
 	child_log_init(&c->log, logp[0]);
 	vm->nchildren++;
 	log_info("%s: started %s (pid %d)", name, path, (int)c->pid);
@@ -106,24 +108,6 @@ static size_t add_sandbox_args(const char **argv, size_t a, enum sandbox_mode mo
 		argv[a++] = env->policy_dir;
 	}
 	return a;
-}
-
-/* Connects to an external vhost-user backend's listening socket. */
-static int connect_backend(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
 }
 
 _Static_assert(1 + DEVICE_KINDS == VM_BINARIES, "the worker and every device binary");
@@ -151,19 +135,17 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 {
 	const struct machine_virtio *v = &m->virtio[i];
 	struct device_plan p = { .sandbox = cfg->sandbox, .resource = -1, .host = -1 };
-	int code = d.kind->plan(cfg, d.idx, v->name, &p, err, errlen);
+	int code = d.kind->plan(cfg, d.idx, env->gate, v->name, &p, err, errlen);
 	if (code)
 		return code;
 	if (p.host >= 0)
 		vm->console_fd = p.host; /* only the console has one; vm_release() closes it */
 	if (p.socket) {
-		int fd = connect_backend(p.socket);
-		if (fd < 0)
-			return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE,
-				    "%s: vhost-user backend %s: %s (is it listening?)", v->name,
-				    p.socket, strerror(-fd));
-		h->backend[i] = fd;
-		return 0;
+		char why[LC_REASON_MAX];
+		code = gate_connect(env->gate, p.socket_field, p.socket, LC_ERR_DEVICE_START_FAILURE,
+				    &h->backend[i], why, sizeof(why));
+		return code ? fail(err, errlen, code, "%s: vhost-user backend: %s", v->name, why)
+			    : 0;
 	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -181,9 +163,13 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 	a = add_sandbox_args(argv, a, p.sandbox, env);
 	argv[a] = NULL;
 	struct spawn_fd fds[2] = { { sv[1], DEVICE_FD_SOCKET }, { p.resource, DEVICE_FD_RESOURCE } };
-	int r = spawn_named(vm, env, v->name, path, (char *const *)argv, fds,
-			    p.resource >= 0 ? 2 : 1);
+	int r = spawn_named(vm, env, v->name, d.kind->prefix, p.sandbox, path,
+			    (char *const *)argv, fds, p.resource >= 0 ? 2 : 1);
 	close(sv[1]);
+	if (r == 0 && p.hold) {
+		vm->held[vm->nheld++] = p.resource;
+		p.resource = -1;
+	}
 	close_fd(&p.resource);
 	if (r < 0) {
 		close(sv[0]);
@@ -215,8 +201,8 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 	struct spawn_fd fds[WORKER_MAX_FDS];
 	for (size_t i = 0; i < cl.nfds; i++)
 		fds[i] = (struct spawn_fd){ cl.fds[i].fd, cl.fds[i].target };
-	r = spawn_named(vm, env, VM_WORKER_NAME, env->worker, (char *const *)cl.argv, fds,
-			cl.nfds);
+	r = spawn_named(vm, env, VM_WORKER_NAME, "vcpu", cfg->sandbox, env->worker,
+			(char *const *)cl.argv, fds, cl.nfds);
 	if (r < 0)
 		return fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
 			    "vcpu-worker: starting %s: %s", env->worker, strerror(-r));
@@ -258,15 +244,20 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 		h.backend[i] = -1;
 	if ((code = plan_machine(cfg, &m, dev, err, errlen)))
 		return code;
-	h.kernel_fd = open(cfg->kernel, O_RDONLY | O_CLOEXEC);
-	if (h.kernel_fd < 0) {
-		code = fail(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE, "kernel %s: %s", cfg->kernel,
-			    strerror(errno));
+	uint64_t ksize, isize = 0;
+	if ((code = gate_open(env->gate, "kernel", cfg->kernel, false, LC_ERR_KERNEL_LOAD_FAILURE,
+			      &h.kernel_fd, &ksize, err, errlen)) ||
+	    (cfg->initrd[0] &&
+	     (code = gate_open(env->gate, "initrd", cfg->initrd, false, LC_ERR_KERNEL_LOAD_FAILURE,
+			       &h.initrd_fd, &isize, err, errlen))))
 		goto out;
-	}
-	if (cfg->initrd[0] && (h.initrd_fd = open(cfg->initrd, O_RDONLY | O_CLOEXEC)) < 0) {
-		code = fail(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE, "initrd %s: %s", cfg->initrd,
-			    strerror(errno));
+	/* Checked here, not found by the worker reading it into RAM. */
+	if (ksize > machine_ram_size(&m) || isize > machine_ram_size(&m) - ksize) {
+		struct config_size_text t;
+		code = fail(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE,
+			    "kernel and initrd: %llu + %llu bytes do not fit the guest's RAM "
+			    "(memory: %s)", (unsigned long long)ksize, (unsigned long long)isize,
+			    config_format_size(&t, cfg->memory));
 		goto out;
 	}
 	if ((h.mem_fd = gm_memfd_create("cellvm-ram", machine_ram_size(&m))) < 0) {
@@ -337,5 +328,8 @@ void vm_release(struct vm *vm)
 	close_fd(&vm->ctl_fd);
 	close_fd(&vm->serial_fd);
 	close_fd(&vm->console_fd);
+	for (size_t i = 0; i < vm->nheld; i++)
+		close_fd(&vm->held[i]);
+	vm->nheld = 0;
 	vm->nchildren = 0;
 }

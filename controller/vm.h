@@ -24,6 +24,7 @@
 #include "child_log.h"
 #include "config.h"
 #include "device_kind.h"
+#include "gate.h"
 #include "log.h"
 #include "machine.h"
 #include "spawner_link.h"
@@ -38,6 +39,8 @@ struct vm_child {
 	bool exited;
 	struct child_end end;
 	struct child_log log; /* its stderr */
+	enum sandbox_mode sandbox; /* what it was told (--sandbox) */
+	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
 };
 
 /* The binaries vm_build() may start: the worker, then each device binary in
@@ -56,6 +59,8 @@ struct vm_env {
 	int spawner_fd;       /* cellvm-spawner, which starts the children (spawner.h) */
 	const char *policy_dir; /* passed to the children; NULL: their default */
 	enum log_level log_level;
+	const struct gate *gate; /* opens what a config names (gate.h) */
+	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
 };
 
 struct vm {
@@ -64,6 +69,8 @@ struct vm {
 	int ctl_fd;     /* the worker's control channel (SOCK_SEQPACKET); -1 */
 	int serial_fd;  /* the guest's serial port (stream); -1 */
 	int console_fd; /* the virtio console's host side (stream); -1 without a console */
+	size_t nheld;   /* fds kept until vm_release(): the disks, whose locks live on them */
+	int held[VM_CONFIG_MAX_DEVICES];
 };
 
 /* Builds the VM for cfg. 0, or a GuestError (LC_ERR_*, positive) with a

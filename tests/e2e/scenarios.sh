@@ -286,7 +286,8 @@ start_cellvmd() {
 	dlog=$T/cellvmd-$1.log
 	# cellvmd as nobody cannot remove its socket from root's directory.
 	rm -f $sock
-	$D --socket $sock --user 65534:65534 --log-level info $P 2>"$dlog" &
+	$D --socket $sock --user 65534:65534 --log-level info $P --min-sandbox ${E2E_SANDBOX:-on} \
+		2>"$dlog" &
 	dpid=$!
 	i=0
 	until [ -S $sock ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done

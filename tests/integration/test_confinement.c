@@ -171,7 +171,8 @@ Test(confinement, every_device_process_and_the_controller_are_confined)
 
 Test(confinement, sandbox_off_runs_the_same_processes_unconfined)
 {
-	static const char *const off[] = { "--sandbox", "off", NULL };
+	/* The operator lets a config ask for "off" (--min-sandbox). */
+	static const char *const off[] = { "--sandbox", "off", "--min-sandbox", "off", NULL };
 	int c = ctl_start_with(off);
 	char cfg[1024];
 	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_SERVE, CTL_WITH_RNG ", \"sandbox\": \"off\"");
@@ -197,13 +198,15 @@ static const struct {
 	{ 4, "ptrace" }, { 5, "mprotect" }, { 6, "kill" },
 };
 
-/* cellvmd with the hook-enabled devices, in sandbox mode `mode`. */
+/* cellvmd with the hook-enabled devices, in sandbox mode `mode`, which is
+ * also the floor a config may ask for. */
 static const char *const *hooks_args(const char *mode)
 {
 	static char dir[PATH_MAX];
-	static const char *args[5] = { "--device-dir", dir, "--sandbox", NULL, NULL };
+	static const char *args[7] = { "--device-dir", dir, "--sandbox", NULL, "--min-sandbox",
+				       NULL, NULL };
 	snprintf(dir, sizeof(dir), "%s", ctl_build_path("tests/hooks"));
-	args[3] = mode;
+	args[3] = args[5] = mode;
 	return args;
 }
 

@@ -62,13 +62,17 @@ Test(device_kind, counts_follow_the_config)
 Test(device_kind, plans)
 {
 	static struct vm_config cfg;
+	static struct operator_policy pol;
+	static struct gate g;
+	operator_policy_init(&pol);
+	cr_assert_eq(gate_start(&g, &pol), 0);
 	char err[256] = "";
 	struct device_plan p = fresh();
-	cr_assert_eq(kind(VIRTIO_ID_RNG)->plan(&cfg, 0, "rng0", &p, err, sizeof(err)), 0);
+	cr_assert_eq(kind(VIRTIO_ID_RNG)->plan(&cfg, 0, &g, "rng0", &p, err, sizeof(err)), 0);
 	cr_expect(!p.args[0] && p.resource < 0 && p.host < 0 && !p.socket);
 
 	p = fresh();
-	cr_assert_eq(kind(VIRTIO_ID_CONSOLE)->plan(&cfg, 0, "console0", &p, err, sizeof(err)), 0);
+	cr_assert_eq(kind(VIRTIO_ID_CONSOLE)->plan(&cfg, 0, &g, "console0", &p, err, sizeof(err)), 0);
 	cr_expect_str_eq(p.args[0], "--host-fd");
 	cr_expect_str_eq(p.args[1], "4");
 	/* The two ends are connected: what the controller writes, the device reads. */
@@ -84,7 +88,7 @@ Test(device_kind, plans)
 	cfg.block[0].backend = VM_BACKEND_VHOST_USER;
 	strcpy(cfg.block[0].vhost_user_socket, "/run/qsd.sock");
 	p = fresh();
-	cr_assert_eq(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, "blk0", &p, err, sizeof(err)), 0);
+	cr_assert_eq(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, &g, "blk0", &p, err, sizeof(err)), 0);
 	cr_expect_str_eq(p.socket, "/run/qsd.sock");
 	cr_expect(p.resource < 0 && !p.args[0]);
 
@@ -92,7 +96,8 @@ Test(device_kind, plans)
 	cfg.block[0] = (struct vm_block_device){ .backend = VM_BACKEND_CELLVM,
 						 .path = "/nonexistent/disk.img" };
 	p = fresh();
-	cr_expect_gt(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, "blk0", &p, err, sizeof(err)), 0);
+	cr_expect_gt(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, &g, "blk0", &p, err, sizeof(err)), 0);
 	cr_expect_eq(p.resource, -1);
-	cr_expect(strstr(err, "blk0: disk /nonexistent/disk.img: No such file"), "%s", err);
+	cr_expect(strstr(err, "blk0: block_devices[0].path \"/nonexistent/disk.img\": No such file"),
+		  "%s", err);
 }
