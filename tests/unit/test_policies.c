@@ -1,16 +1,18 @@
 /* The shipped policies (policy/): each parses and compiles, the device
  * policies stay within the issue's budget, docs/security.md's table gives
  * the numbers the policies really have; cellvmd's cannot start a process
- * (cellvm-spawner does), the worker's starts threads only, and the
- * spawner's clone is fork's or a thread's. */
+ * (cellvm-spawner does), the worker's starts threads only and has no KVM
+ * system ioctl, and the spawner's clone is fork's or a thread's. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/kvm.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,6 +108,7 @@ enum call {
 	CALL_GLIBC_FORK,	/* fork(): clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD) */
 	CALL_THREAD,		/* pthread_create: clone3, then clone on ENOSYS */
 	CALL_CLONE3,		/* clone3 with no arguments: EINVAL if it runs */
+	CALL_KVM_IOCTL,		/* ioctl(-1, arg): EBADF if it runs */
 };
 
 enum { RAN = 0, NOT_CONFINED = 100, RETURNED = 102, FAILED = 103, CLONE3_RAN = 104 };
@@ -115,7 +118,7 @@ static void *thread_main(void *arg)
 	return arg;
 }
 
-static _Noreturn void make(enum call call)
+static _Noreturn void make(enum call call, unsigned long arg)
 {
 	static char *const argv[] = { "/bin/true", NULL };
 	pthread_t t;
@@ -139,13 +142,17 @@ static _Noreturn void make(enum call call)
 		if (syscall(SYS_clone3, NULL, 0) < 0)
 			_exit(errno == ENOSYS ? RAN : CLONE3_RAN);
 		break;
+	case CALL_KVM_IOCTL:
+		if (ioctl(-1, arg, 0) < 0)
+			_exit(errno == EBADF ? RAN : FAILED);
+		break;
 	}
 	_exit(RETURNED);
 }
 
 /* A child confines itself with <kind>.policy and makes one call: its exit
  * status (enum above), or minus the signal that killed it. */
-static int under(const char *kind, enum call call)
+static int under(const char *kind, enum call call, unsigned long arg)
 {
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
@@ -157,7 +164,7 @@ static int under(const char *kind, enum call call)
 						       .max_fds = 64, .new_tasks = 4,
 						       .writes_files = true }) < 0)
 			_exit(NOT_CONFINED);
-		make(call);
+		make(call, arg);
 	}
 	int st;
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -166,11 +173,11 @@ static int under(const char *kind, enum call call)
 
 Test(policies, the_controller_policy_kills_fork_clone_and_exec)
 {
-	cr_expect_eq(under("controller", CALL_NOTHING), RAN, "getpid under controller.policy");
-	cr_expect_eq(under("controller", CALL_FORK), -SIGSYS, "fork");
-	cr_expect_eq(under("controller", CALL_CLONE_SIGCHLD), -SIGSYS, "clone");
-	cr_expect_eq(under("controller", CALL_EXECVE), -SIGSYS, "execve");
-	cr_expect_eq(under("controller", CALL_THREAD), -SIGSYS, "pthread_create");
+	cr_expect_eq(under("controller", CALL_NOTHING, 0), RAN, "getpid under controller.policy");
+	cr_expect_eq(under("controller", CALL_FORK, 0), -SIGSYS, "fork");
+	cr_expect_eq(under("controller", CALL_CLONE_SIGCHLD, 0), -SIGSYS, "clone");
+	cr_expect_eq(under("controller", CALL_EXECVE, 0), -SIGSYS, "execve");
+	cr_expect_eq(under("controller", CALL_THREAD, 0), -SIGSYS, "pthread_create");
 }
 
 /* clone3's flags are in memory, out of seccomp's sight: it fails with
@@ -178,23 +185,47 @@ Test(policies, the_controller_policy_kills_fork_clone_and_exec)
  * checks: a thread passes, a new process does not. */
 Test(policies, the_worker_starts_threads_and_no_process)
 {
-	cr_expect_eq(under("vcpu", CALL_CLONE3), RAN, "clone3 answers ENOSYS");
-	cr_expect_eq(under("vcpu", CALL_THREAD), RAN, "pthread_create");
-	cr_expect_eq(under("vcpu", CALL_GLIBC_FORK), -SIGSYS, "fork()");
-	cr_expect_eq(under("vcpu", CALL_CLONE_SIGCHLD), -SIGSYS, "clone(SIGCHLD)");
-	cr_expect_eq(under("vcpu", CALL_CLONE_VFORK), -SIGSYS, "clone(CLONE_VM|CLONE_VFORK)");
-	cr_expect_eq(under("vcpu", CALL_FORK), -SIGSYS, "fork");
-	cr_expect_eq(under("vcpu", CALL_EXECVE), -SIGSYS, "execve");
+	cr_expect_eq(under("vcpu", CALL_CLONE3, 0), RAN, "clone3 answers ENOSYS");
+	cr_expect_eq(under("vcpu", CALL_THREAD, 0), RAN, "pthread_create");
+	cr_expect_eq(under("vcpu", CALL_GLIBC_FORK, 0), -SIGSYS, "fork()");
+	cr_expect_eq(under("vcpu", CALL_CLONE_SIGCHLD, 0), -SIGSYS, "clone(SIGCHLD)");
+	cr_expect_eq(under("vcpu", CALL_CLONE_VFORK, 0), -SIGSYS, "clone(CLONE_VM|CLONE_VFORK)");
+	cr_expect_eq(under("vcpu", CALL_FORK, 0), -SIGSYS, "fork");
+	cr_expect_eq(under("vcpu", CALL_EXECVE, 0), -SIGSYS, "execve");
 }
 
 /* The spawner forks as glibc does, its children start threads under its
  * filter; clone3 and any other clone fail there too. */
 Test(policies, the_spawner_forks_and_starts_threads_through_clone_only)
 {
-	cr_expect_eq(under("spawner", CALL_GLIBC_FORK), RAN, "fork()");
-	cr_expect_eq(under("spawner", CALL_THREAD), RAN, "pthread_create");
-	cr_expect_eq(under("spawner", CALL_CLONE3), RAN, "clone3 answers ENOSYS");
-	cr_expect_eq(under("spawner", CALL_CLONE_SIGCHLD), -SIGSYS, "clone(SIGCHLD)");
-	cr_expect_eq(under("spawner", CALL_CLONE_VFORK), -SIGSYS,
+	cr_expect_eq(under("spawner", CALL_GLIBC_FORK, 0), RAN, "fork()");
+	cr_expect_eq(under("spawner", CALL_THREAD, 0), RAN, "pthread_create");
+	cr_expect_eq(under("spawner", CALL_CLONE3, 0), RAN, "clone3 answers ENOSYS");
+	cr_expect_eq(under("spawner", CALL_CLONE_SIGCHLD, 0), -SIGSYS, "clone(SIGCHLD)");
+	cr_expect_eq(under("spawner", CALL_CLONE_VFORK, 0), -SIGSYS,
 		     "clone(CLONE_VM|CLONE_VFORK)");
+}
+
+/* The worker creates its VM before its filter is loaded and closes
+ * /dev/kvm: confined, it has no system ioctl left, so no new VM. */
+Test(policies, the_confined_worker_cannot_create_a_vm)
+{
+	static const struct {
+		unsigned long nr;
+		const char *name;
+	} system[] = {
+		{ KVM_CREATE_VM, "KVM_CREATE_VM" },
+		{ KVM_GET_API_VERSION, "KVM_GET_API_VERSION" },
+		{ KVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION" },
+		{ KVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE" },
+		{ KVM_GET_SUPPORTED_CPUID, "KVM_GET_SUPPORTED_CPUID" },
+		{ KVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP" },
+		{ KVM_CREATE_PIT2, "KVM_CREATE_PIT2" },
+	};
+	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+		cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, system[i].nr), -SIGSYS, "%s",
+			     system[i].name);
+	/* What it does use still reaches the kernel. */
+	cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, KVM_RUN), RAN, "KVM_RUN");
+	cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, KVM_CREATE_VCPU), RAN, "KVM_CREATE_VCPU");
 }
