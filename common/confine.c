@@ -97,7 +97,8 @@ int confine(const struct confine_opts *o, const struct confine_req *r)
 	struct sandbox_cfg cfg = {
 		.name = r->process, .mode = o->mode, .keep_fds = r->keep_fds, .nkeep = r->nkeep,
 		.namespaces = r->namespaces, .new_tasks = r->new_tasks, .max_fds = r->max_fds,
-		.writes_files = r->writes_files,
+		.writes_files = r->writes_files, .before_filter = r->before_filter,
+		.before_filter_arg = r->before_filter_arg,
 	};
 	char file[SP_NAME_MAX + 16];
 	snprintf(file, sizeof(file), "%s.policy", r->kind);

@@ -60,6 +60,9 @@ struct confine_req {
 	bool spawns_confined;
 	rlim_t max_fds;
 	bool writes_files;
+	/* sandbox_cfg's: run in the confined process just before its filter. */
+	int (*before_filter)(void *arg);
+	void *before_filter_arg;
 };
 
 /* Confines the calling process as o says. 0 once confined (or with

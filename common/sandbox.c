@@ -333,6 +333,8 @@ static int enter(const struct sandbox_cfg *c)
 	}
 	if ((err = set_rlimits(c, &s, limit_fsize)) == 0 && c->mode == SANDBOX_ON)
 		err = sandbox_report_sigsys();
+	if (err == 0 && c->before_filter)
+		err = c->before_filter(c->before_filter_arg);
 	if (err) {
 		if (notify)
 			sandbox_report_notifier_hand_over(-1);
@@ -345,9 +347,11 @@ static int enter(const struct sandbox_cfg *c)
 int sandbox_enter(const struct sandbox_cfg *cfg)
 {
 	int err = check_cfg(cfg);
-	if (err == 0 && cfg->mode == SANDBOX_OFF)
+	if (err == 0 && cfg->mode == SANDBOX_OFF) {
 		log_warn("sandbox off: %s runs unconfined", cfg->name);
-	else if (err == 0)
+		if (cfg->before_filter)
+			err = cfg->before_filter(cfg->before_filter_arg);
+	} else if (err == 0)
 		err = enter(cfg);
 	if (cfg->filter)
 		seccomp_release(cfg->filter);

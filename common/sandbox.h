@@ -66,6 +66,13 @@ struct sandbox_cfg {
 	/* false: RLIMIT_FSIZE 0 (memfds are files too), unless stdout or
 	 * stderr is a regular file, which it would make unwritable (warned). */
 	bool writes_files;
+	/* Called in the process that returns confined (the child, with
+	 * namespaces) once every other step is done, just before the filter
+	 * is loaded, and with SANDBOX_OFF too: for what must happen in that
+	 * process but its policy need not allow afterwards (the vcpu-worker
+	 * creates its VM there). 0, or -errno after one log line. NULL: none. */
+	int (*before_filter)(void *arg);
+	void *before_filter_arg;
 };
 
 /* Confines the calling process (each step is commented in sandbox.c).

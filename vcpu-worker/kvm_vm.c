@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 
 #include "layout.h"
 #include "log.h"
+#include "vcpu.h"
 
 static int map_ram(struct kvm_vm *vm)
 {
@@ -60,29 +62,24 @@ int kvm_vm_vmx_pages(int vm_fd)
 	return 0;
 }
 
-int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int mem_fd)
+/* The VM and everything else the worker asks of kvm_fd. */
+static int create(struct kvm_vm *vm, int kvm_fd)
 {
 	int err;
-	memset(vm, 0, sizeof(*vm));
-	vm->vm_fd = -1;
-	vm->mem_fd = mem_fd;
-	vm->m = m;
-	vm->kvm_fd = kvm_fd;
 	/* api.rst: without MAX_VCPUS, NR_VCPUS is the limit; without either, 4. */
-	int max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
-	if (max <= 0)
-		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
-	if (max <= 0)
-		max = 4;
-	if (m->cpus > (uint32_t)max) {
-		log_err("/dev/kvm cannot run this guest: it allows %d vCPUs, the machine has %u", max,
-			m->cpus);
-		return -ENOTSUP;
-	}
-	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->vcpu_mmap_size <= 0)
+	vm->max_vcpus = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (vm->max_vcpus <= 0)
+		vm->max_vcpus = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (vm->max_vcpus <= 0)
+		vm->max_vcpus = 4;
+	vm->vcpu_mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0) {
+		log_err("KVM_GET_VCPU_MMAP_SIZE: %d", vm->vcpu_mmap_size);
 		return -EINVAL;
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	}
+	if ((err = vcpu_supported_cpuid(kvm_fd, &vm->cpuid)))
+		return err;
+	vm->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		err = -errno;
 		log_err("KVM_CREATE_VM: %s", strerror(-err));
@@ -97,6 +94,27 @@ int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, const struct machine *m, int me
 		log_err("KVM irqchip/PIT: %s", strerror(-err));
 		return err;
 	}
+	return 0;
+}
+
+int kvm_vm_create(struct kvm_vm *vm, int kvm_fd)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_fd = vm->mem_fd = -1;
+	int err = create(vm, kvm_fd);
+	close(kvm_fd);
+	return err;
+}
+
+int kvm_vm_setup(struct kvm_vm *vm, const struct machine *m, int mem_fd)
+{
+	if (m->cpus > (uint32_t)vm->max_vcpus) {
+		log_err("/dev/kvm cannot run this guest: it allows %d vCPUs, the machine has %u",
+			vm->max_vcpus, m->cpus);
+		return -ENOTSUP;
+	}
+	vm->m = m;
+	vm->mem_fd = mem_fd;
 	return map_ram(vm);
 }
 
@@ -106,10 +124,10 @@ void kvm_vm_destroy(struct kvm_vm *vm)
 		munmap(vm->ram, vm->ram_size);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
+	free(vm->cpuid);
 	vm->ram = NULL;
-	vm->vm_fd = vm->kvm_fd = -1;
+	vm->cpuid = NULL;
+	vm->vm_fd = -1;
 }
 
 void *kvm_vm_gpa(const struct kvm_vm *vm, uint64_t gpa, uint64_t len)

@@ -358,15 +358,11 @@ static int setup_virtio(struct worker *w, const struct worker_args *o)
 
 static int setup_vcpus(struct worker *w, const struct linux_entry *entry)
 {
-	struct kvm_cpuid2 *cpuid;
-	int err = vcpu_supported_cpuid(w->vm.kvm_fd, &cpuid);
-	if (err)
-		return err;
+	int err = 0;
 	for (uint32_t i = 0; i < w->m.cpus && !err; i++) {
-		err = vcpu_create(&w->vcpus[i], &w->host, (int)i, w->m.cpus, cpuid);
+		err = vcpu_create(&w->vcpus[i], &w->host, (int)i, w->m.cpus, w->vm.cpuid);
 		w->nvcpus = i + 1;
 	}
-	free(cpuid);
 	/* The other vCPUs wait for the boot CPU's INIT/SIPI in KVM. */
 	return err ? err : vcpu_set_boot_state(w->vcpus[0].fd, entry);
 }
@@ -481,9 +477,31 @@ static int check_kvm_only(struct worker_args *o)
 	return 0;
 }
 
+struct vm_step {
+	struct kvm_vm *vm;
+	int *kvm_fd;
+	int err; /* kvm_vm_create()'s; 1 until it runs */
+};
+
+/* In the confined process, just before its filter: the VM, and /dev/kvm
+ * closed. Not earlier: KVM ties a VM to the memory of the process that
+ * created it (any other gets EIO), and confinement forks the process that
+ * runs the VM. Not later: the policy then allows no /dev/kvm ioctl, so a
+ * worker taken over by its guest cannot create another VM. Nothing
+ * untrusted is read yet: the VM needs no machine description. */
+static int create_vm(void *arg)
+{
+	struct vm_step *s = arg;
+	s->err = kvm_vm_create(s->vm, *s->kvm_fd);
+	*s->kvm_fd = -1;
+	return s->err;
+}
+
 /* Confined before the first byte from the controller's files or a device:
- * everything the worker will use is an fd by now. 0 or -errno (logged). */
-static int confine_worker(struct worker_args *o)
+ * everything the worker will use is an fd by now; the VM is created in the
+ * confined process just before its filter. 0, or -errno (logged) with the
+ * exit status that says which failed in *st. */
+static int confine_worker(struct worker *w, struct worker_args *o, enum vcpu_exit_status *st)
 {
 	const int given[] = { o->machine_fd, o->mem_fd,	 o->kernel_fd, o->initrd_fd,
 			      o->serial_fd,  o->kvm_fd, o->control_fd };
@@ -495,12 +513,23 @@ static int confine_worker(struct worker_args *o)
 			keep[n++] = given[i];
 	for (size_t i = 0; i < o->nbackends; i++)
 		keep[n++] = o->backends[i].fd;
-	return confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
-							   .kind = "vcpu", .keep_fds = keep,
-							   .nkeep = n, .namespaces = true,
-							   /* vCPUs, the backend watch */
-							   .new_tasks = MACHINE_MAX_CPUS + 1,
-							   .max_fds = 1024 });
+	struct vm_step step = { .vm = &w->vm, .kvm_fd = &o->kvm_fd, .err = 1 };
+	int err = confine(&o->confine, &(struct confine_req){ .process = "cellvm-vcpu",
+							      .kind = "vcpu", .keep_fds = keep,
+							      .nkeep = n, .namespaces = true,
+							      /* vCPUs, the backend watch */
+							      .new_tasks = MACHINE_MAX_CPUS + 1,
+							      .max_fds = 1024,
+							      .before_filter = create_vm,
+							      .before_filter_arg = &step });
+	if (step.err <= 0 && err < 0)
+		kvm_vm_destroy(&w->vm);
+	if (step.err < 0) {
+		*st = VCPU_EXIT_START;
+		return step.err;
+	}
+	*st = VCPU_EXIT_ERROR;
+	return err;
 }
 
 /* Builds the VM, runs it, and returns the exit status. */
@@ -513,13 +542,16 @@ static enum vcpu_exit_status build_and_run(struct worker *w, const struct worker
 
 	if ((err = read_all(o->machine_fd, MAX_MACHINE_BLOB, &blob, &blob_len))) {
 		log_err("reading the machine description: %s", strerror(-err));
+		kvm_vm_destroy(&w->vm);
 		return VCPU_EXIT_ERROR;
 	}
 	err = machine_from_fdt(blob, blob_len, &w->m);
 	free(blob);
-	if (err)
+	if (err) {
+		kvm_vm_destroy(&w->vm);
 		return VCPU_EXIT_ERROR;
-	if (kvm_vm_create(&w->vm, o->kvm_fd, &w->m, o->mem_fd) < 0 || vcpu_init_signals() < 0) {
+	}
+	if (kvm_vm_setup(&w->vm, &w->m, o->mem_fd) < 0 || vcpu_init_signals() < 0) {
 		kvm_vm_destroy(&w->vm);
 		return VCPU_EXIT_START;
 	}
@@ -575,9 +607,7 @@ int main(int argc, char **argv)
 	enum vcpu_exit_status st;
 	if (open_kvm(&o, why, sizeof(why), &cost_us) < 0)
 		st = VCPU_EXIT_START;
-	else if (confine_worker(&o) < 0)
-		st = VCPU_EXIT_ERROR;
-	else
+	else if (confine_worker(&w, &o, &st) == 0)
 		st = build_and_run(&w, &o);
 	report_exit(&w, st);
 	return st;

@@ -395,7 +395,7 @@ scenario_ctl_lifecycle() {
 # Stop of a running guest: Run answers CONTROLLER_FORCED_HALT, Stop returns
 # once every process is gone.
 scenario_ctl_stop() {
-	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" ctl-confined ctl-empty-root ctl-stop; return; }
+	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" ctl-confined ctl-empty-root ctl-no-kvm-fd ctl-stop; return; }
 	start_cellvmd stop
 	failed=0
 	config "cellvm.test=none cellvm.end=wait" ', "rng": true'
@@ -430,6 +430,21 @@ scenario_ctl_stop() {
 		result ctl-empty-root ok "pid:entries in its root$roots"
 	else
 		result ctl-empty-root fail "want processes with an empty root, got pid:entries '$roots'"
+		failed=1
+	fi
+	# The running worker holds its VM but no /dev/kvm, which could make
+	# another (main.c, create_vm); its reaper holds no fd at all.
+	kvmfds=
+	for st in /proc/[0-9]*/status; do
+		p=${st%/status}
+		[ "$(awk '/^Name:/ { print $2 }' "$st" 2>/dev/null)" = cellvm-vcpu ] || continue
+		kvmfds="$kvmfds ${p#/proc/}:$(for fd in "$p"/fd/*; do readlink "$fd"; done 2>/dev/null |
+			grep -E '^(/dev/kvm|anon_inode:kvm-vm)$' | tr '\n' ,)"
+	done
+	if echo "$kvmfds" | grep -q 'anon_inode:kvm-vm' && ! echo "$kvmfds" | grep -q /dev/kvm; then
+		result ctl-no-kvm-fd ok "pid:KVM fds$kvmfds"
+	else
+		result ctl-no-kvm-fd fail "want a worker with a VM fd and no /dev/kvm, got pid:KVM fds '$kvmfds'"
 		failed=1
 	fi
 	t0=$(now)

@@ -1,12 +1,18 @@
 /* The shipped policies (policy/): each parses and compiles, the device
  * policies stay within the issue's budget, docs/security.md's table gives
- * the numbers the policies really have, and cellvmd's cannot start a
- * process (cellvm-spawner does). */
+ * the numbers the policies really have; cellvmd's cannot start a process
+ * (cellvm-spawner does), the worker's starts threads only and has no KVM
+ * system ioctl, and the spawner's clone is fork's or a thread's. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,26 +98,73 @@ Test(policies, the_controller_names_no_syscall_that_starts_a_process)
 	sp_free(p);
 }
 
-/* A child confines itself as cellvmd does and makes one call. */
-static int under_controller_policy(int call)
+/* What a child makes once confined; the value is what happened. */
+enum call {
+	CALL_NOTHING,
+	CALL_FORK,		/* the fork syscall */
+	CALL_CLONE_SIGCHLD,	/* clone(SIGCHLD): a fork, but not glibc's */
+	CALL_CLONE_VFORK,	/* clone(CLONE_VM|CLONE_VFORK|SIGCHLD): posix_spawn's */
+	CALL_EXECVE,
+	CALL_GLIBC_FORK,	/* fork(): clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD) */
+	CALL_THREAD,		/* pthread_create: clone3, then clone on ENOSYS */
+	CALL_CLONE3,		/* clone3 with no arguments: EINVAL if it runs */
+	CALL_KVM_IOCTL,		/* ioctl(-1, arg): EBADF if it runs */
+};
+
+enum { RAN = 0, NOT_CONFINED = 100, RETURNED = 102, FAILED = 103, CLONE3_RAN = 104 };
+
+static void *thread_main(void *arg)
+{
+	return arg;
+}
+
+static _Noreturn void make(enum call call, unsigned long arg)
+{
+	static char *const argv[] = { "/bin/true", NULL };
+	pthread_t t;
+	pid_t pid;
+	int st;
+	switch (call) {
+	case CALL_NOTHING: _exit(getpid() > 0 ? RAN : FAILED);
+	case CALL_FORK: syscall(SYS_fork); break;
+	case CALL_CLONE_SIGCHLD: syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); break;
+	case CALL_CLONE_VFORK: syscall(SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0); break;
+	case CALL_EXECVE: execve(argv[0], argv, NULL); break;
+	case CALL_GLIBC_FORK:
+		if ((pid = fork()) == 0)
+			_exit(RAN);
+		_exit(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+			      WEXITSTATUS(st) == RAN ? RAN : FAILED);
+	case CALL_THREAD:
+		_exit(pthread_create(&t, NULL, thread_main, NULL) == 0 && pthread_join(t, NULL) == 0
+			      ? RAN : FAILED);
+	case CALL_CLONE3:
+		if (syscall(SYS_clone3, NULL, 0) < 0)
+			_exit(errno == ENOSYS ? RAN : CLONE3_RAN);
+		break;
+	case CALL_KVM_IOCTL:
+		if (ioctl(-1, arg, 0) < 0)
+			_exit(errno == EBADF ? RAN : FAILED);
+		break;
+	}
+	_exit(RETURNED);
+}
+
+/* A child confines itself with <kind>.policy and makes one call: its exit
+ * status (enum above), or minus the signal that killed it. */
+static int under(const char *kind, enum call call, unsigned long arg)
 {
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		static char *const argv[] = { "/bin/true", NULL };
 		struct confine_opts o;
 		confine_opts_init(&o);
 		o.policy_dir = CELLVM_SRC_POLICY_DIR;
-		if (confine(&o, &(struct confine_req){ .process = "probe", .kind = "controller",
-						       .max_fds = 64, .writes_files = true }) < 0)
-			_exit(100);
-		switch (call) {
-		case 0: _exit(getpid() > 0 ? 0 : 101);
-		case 1: syscall(SYS_fork); break;
-		case 2: syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); break;
-		case 3: execve(argv[0], argv, NULL); break;
-		}
-		_exit(102); /* the call returned */
+		if (confine(&o, &(struct confine_req){ .process = "probe", .kind = kind,
+						       .max_fds = 64, .new_tasks = 4,
+						       .writes_files = true }) < 0)
+			_exit(NOT_CONFINED);
+		make(call, arg);
 	}
 	int st;
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -120,8 +173,59 @@ static int under_controller_policy(int call)
 
 Test(policies, the_controller_policy_kills_fork_clone_and_exec)
 {
-	cr_expect_eq(under_controller_policy(0), 0, "getpid under controller.policy");
-	cr_expect_eq(under_controller_policy(1), -SIGSYS, "fork");
-	cr_expect_eq(under_controller_policy(2), -SIGSYS, "clone");
-	cr_expect_eq(under_controller_policy(3), -SIGSYS, "execve");
+	cr_expect_eq(under("controller", CALL_NOTHING, 0), RAN, "getpid under controller.policy");
+	cr_expect_eq(under("controller", CALL_FORK, 0), -SIGSYS, "fork");
+	cr_expect_eq(under("controller", CALL_CLONE_SIGCHLD, 0), -SIGSYS, "clone");
+	cr_expect_eq(under("controller", CALL_EXECVE, 0), -SIGSYS, "execve");
+	cr_expect_eq(under("controller", CALL_THREAD, 0), -SIGSYS, "pthread_create");
+}
+
+/* clone3's flags are in memory, out of seccomp's sight: it fails with
+ * ENOSYS, and glibc starts threads with clone, whose flags the policy
+ * checks: a thread passes, a new process does not. */
+Test(policies, the_worker_starts_threads_and_no_process)
+{
+	cr_expect_eq(under("vcpu", CALL_CLONE3, 0), RAN, "clone3 answers ENOSYS");
+	cr_expect_eq(under("vcpu", CALL_THREAD, 0), RAN, "pthread_create");
+	cr_expect_eq(under("vcpu", CALL_GLIBC_FORK, 0), -SIGSYS, "fork()");
+	cr_expect_eq(under("vcpu", CALL_CLONE_SIGCHLD, 0), -SIGSYS, "clone(SIGCHLD)");
+	cr_expect_eq(under("vcpu", CALL_CLONE_VFORK, 0), -SIGSYS, "clone(CLONE_VM|CLONE_VFORK)");
+	cr_expect_eq(under("vcpu", CALL_FORK, 0), -SIGSYS, "fork");
+	cr_expect_eq(under("vcpu", CALL_EXECVE, 0), -SIGSYS, "execve");
+}
+
+/* The spawner forks as glibc does, its children start threads under its
+ * filter; clone3 and any other clone fail there too. */
+Test(policies, the_spawner_forks_and_starts_threads_through_clone_only)
+{
+	cr_expect_eq(under("spawner", CALL_GLIBC_FORK, 0), RAN, "fork()");
+	cr_expect_eq(under("spawner", CALL_THREAD, 0), RAN, "pthread_create");
+	cr_expect_eq(under("spawner", CALL_CLONE3, 0), RAN, "clone3 answers ENOSYS");
+	cr_expect_eq(under("spawner", CALL_CLONE_SIGCHLD, 0), -SIGSYS, "clone(SIGCHLD)");
+	cr_expect_eq(under("spawner", CALL_CLONE_VFORK, 0), -SIGSYS,
+		     "clone(CLONE_VM|CLONE_VFORK)");
+}
+
+/* The worker creates its VM before its filter is loaded and closes
+ * /dev/kvm: confined, it has no system ioctl left, so no new VM. */
+Test(policies, the_confined_worker_cannot_create_a_vm)
+{
+	static const struct {
+		unsigned long nr;
+		const char *name;
+	} system[] = {
+		{ KVM_CREATE_VM, "KVM_CREATE_VM" },
+		{ KVM_GET_API_VERSION, "KVM_GET_API_VERSION" },
+		{ KVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION" },
+		{ KVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE" },
+		{ KVM_GET_SUPPORTED_CPUID, "KVM_GET_SUPPORTED_CPUID" },
+		{ KVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP" },
+		{ KVM_CREATE_PIT2, "KVM_CREATE_PIT2" },
+	};
+	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+		cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, system[i].nr), -SIGSYS, "%s",
+			     system[i].name);
+	/* What it does use still reaches the kernel. */
+	cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, KVM_RUN), RAN, "KVM_RUN");
+	cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, KVM_CREATE_VCPU), RAN, "KVM_CREATE_VCPU");
 }
