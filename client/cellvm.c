@@ -2,7 +2,8 @@
  *
  *   cellvm run --kernel K [--initrd I] [--cmdline C] [--cpus N] [--memory 512M]
  *              [--disk FILE[,ro]]... [--net tap=NAME[,mac=M]]... [--rng]
- *              [--console] [--sandbox=on|off|log] [--policy-dir DIR] [--log-level L]
+ *              [--console] [--sandbox=on|off|log] [--allow-degraded] [--policy-dir DIR]
+ *              [--log-level L]
  *
  * Starts a private cellvmd on a socketpair, sends it the config these
  * options make (the same keys as docs/config.md), attaches the terminal to
@@ -39,6 +40,7 @@ enum { ID_CREATE = 1, ID_RUN, ID_STOP };
 /* --sandbox: the VM's processes and the private controller's. */
 static const char *sandbox_arg = "on";
 static const char *policy_dir; /* --policy-dir, for the controller and every child */
+static bool allow_degraded;     /* --allow-degraded, likewise */
 
 static void usage(FILE *f)
 {
@@ -56,6 +58,8 @@ static void usage(FILE *f)
 		"  --sandbox=on|off|log     confine every process (default on; log: allow and\n"
 		"                           log what a policy lacks)\n"
 		"  --policy-dir DIR         where the seccomp policies are (debugging)\n"
+		"  --allow-degraded         run even where the kernel refuses a namespace or\n"
+		"                           the empty root (warned); without it, do not run\n"
 		"  --log-level LEVEL        error, warn, info (default: warn) or debug\n"
 		"The terminal is the guest's serial console; Ctrl-] stops the VM.\n");
 }
@@ -115,6 +119,7 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 		{ "console", no_argument, NULL, 'C' },
 		{ "sandbox", required_argument, NULL, 's' },
 		{ "policy-dir", required_argument, NULL, 'P' },
+		{ "allow-degraded", no_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -156,6 +161,7 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 						       json_object_new_string(sandbox_arg = optarg));
 			break;
 		case 'P': policy_dir = optarg; break;
+		case 'D': allow_degraded = true; break;
 		case 'l':
 			if (log_parse_level(optarg, lvl) < 0)
 				err = bad("--log-level", optarg, "want error, warn, info or debug");
@@ -202,11 +208,14 @@ static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 	char *argv[] = { "cellvmd", "--client-fd", "3", "--log-level", (char *)log_level_name(lvl),
 			 "--sandbox", (char *)sandbox_arg,
 			 /* Its user is the operator too: what it asks is its floor. */
-			 "--min-sandbox", (char *)sandbox_arg, NULL, NULL, NULL };
+			 "--min-sandbox", (char *)sandbox_arg, NULL, NULL, NULL, NULL };
+	size_t a = 9;
 	if (policy_dir) {
-		argv[9] = "--policy-dir";
-		argv[10] = (char *)policy_dir;
+		argv[a++] = "--policy-dir";
+		argv[a++] = (char *)policy_dir;
 	}
+	if (allow_degraded)
+		argv[a++] = "--allow-degraded";
 	struct spawn_fd fd = { sv, 3 };
 	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = &fd,
 						   .nfds = 1, .stderr_fd = -1 },

@@ -28,6 +28,9 @@ int confine_opt(struct confine_opts *o, int c, const char *arg)
 	case CONFINE_OPT_POLICY_DIR:
 		o->policy_dir = arg;
 		return 1;
+	case CONFINE_OPT_ALLOW_DEGRADED:
+		o->allow_degraded = true;
+		return 1;
 	default:
 		return 0;
 	}
@@ -98,7 +101,7 @@ int confine(const struct confine_opts *o, const struct confine_req *r)
 		.name = r->process, .mode = o->mode, .keep_fds = r->keep_fds, .nkeep = r->nkeep,
 		.namespaces = r->namespaces, .new_tasks = r->new_tasks, .max_fds = r->max_fds,
 		.writes_files = r->writes_files, .before_filter = r->before_filter,
-		.before_filter_arg = r->before_filter_arg,
+		.before_filter_arg = r->before_filter_arg, .allow_degraded = o->allow_degraded,
 	};
 	char file[SP_NAME_MAX + 16];
 	snprintf(file, sizeof(file), "%s.policy", r->kind);

@@ -20,20 +20,24 @@
 
 #include "sandbox.h"
 
-enum { CONFINE_OPT_SANDBOX = 0x180, CONFINE_OPT_POLICY_DIR };
+enum { CONFINE_OPT_SANDBOX = 0x180, CONFINE_OPT_POLICY_DIR, CONFINE_OPT_ALLOW_DEGRADED };
 
 #define CONFINE_LONG_OPTIONS                                                  \
 	{ "sandbox", required_argument, NULL, CONFINE_OPT_SANDBOX },          \
-	{ "policy-dir", required_argument, NULL, CONFINE_OPT_POLICY_DIR }
+	{ "policy-dir", required_argument, NULL, CONFINE_OPT_POLICY_DIR },     \
+	{ "allow-degraded", no_argument, NULL, CONFINE_OPT_ALLOW_DEGRADED }
 
 #define CONFINE_USAGE                                                               \
 	"  --sandbox on|off|log    confine this process (default on); log: allow and\n" \
 	"                          log what the policy lacks\n"                         \
-	"  --policy-dir DIR        where the seccomp policies are\n"
+	"  --policy-dir DIR        where the seccomp policies are\n"                      \
+	"  --allow-degraded        run even where the kernel refuses a namespace or\n"   \
+	"                          the empty root (warned); without it, do not run\n"
 
 struct confine_opts {
 	enum sandbox_mode mode;
 	const char *policy_dir; /* NULL: confine_default_policy_dir() */
+	bool allow_degraded;    /* sandbox.h's allow_degraded */
 };
 
 void confine_opts_init(struct confine_opts *o);

@@ -216,12 +216,13 @@ static int set_limit(int resource, const char *name, rlim_t v)
 /* RLIMIT_FSIZE 0 would make a regular file on stdout or stderr (a log
  * file) unwritable, and the first line written there would end the process
  * by SIGXFSZ. */
-static bool stdio_is_file(struct sandbox_missing *m)
+static bool stdio_is_file(const char *name)
 {
 	struct stat st;
 	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-			sandbox_miss(m, "RLIMIT_FSIZE 0 (fd %d is a regular file)", fd);
+			log_warn("sandbox: %s runs without RLIMIT_FSIZE 0 (fd %d is a regular file)",
+				 name, fd);
 			return true;
 		}
 	}
@@ -317,9 +318,15 @@ static int enter(const struct sandbox_cfg *c)
 		sandbox_miss(&s.m, "an empty capability bounding set (no CAP_SETPCAP)");
 	if (c->namespaces && !s.own_userns && c->new_tasks)
 		sandbox_miss(&s.m, "RLIMIT_NPROC (it would count every process of the user)");
-	bool limit_fsize = !c->writes_files && !stdio_is_file(&s.m);
+	/* Less than asked for is a refusal, unless the operator accepts it. */
+	if (s.m.len && !c->allow_degraded) {
+		log_err("sandbox: %s would run without %s: refused (--allow-degraded runs it so)",
+			c->name, s.m.what);
+		return -EPERM;
+	}
 	if (s.m.len)
 		log_warn("sandbox: %s runs without %s", c->name, s.m.what);
+	bool limit_fsize = !c->writes_files && !stdio_is_file(c->name);
 	sandbox_report_prepare(c->name, c->policy_name);
 	/* After the capability drop, which the thread then shares, and before
 	 * RLIMIT_NPROC, which would refuse it. */

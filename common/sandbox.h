@@ -10,9 +10,11 @@
  * once per syscall number:
  *   "<name>[<pid>]: seccomp: syscall <syscall> (<nr>) is not in <policy> (allowed: --sandbox=log)"
  * <pid> is the process's own view: 1 inside a pid namespace, as in its other
- * log lines. Where the kernel refuses a namespace, one warning line says
- * what is missing and the rest still applies. A root pivot_root refuses
- * (the initramfs) is no such case: the empty root is reached another way. */
+ * log lines. Where the kernel refuses a namespace (no user namespaces for
+ * unprivileged users, say), the process does not run degraded unless asked
+ * to (allow_degraded): then one warning line says what is missing and the
+ * rest still applies. A root pivot_root refuses (the initramfs) is no such
+ * case: the empty root is reached another way. */
 #ifndef CELLVM_SANDBOX_H
 #define CELLVM_SANDBOX_H
 
@@ -66,6 +68,10 @@ struct sandbox_cfg {
 	/* false: RLIMIT_FSIZE 0 (memfds are files too), unless stdout or
 	 * stderr is a regular file, which it would make unwritable (warned). */
 	bool writes_files;
+	/* With namespaces: run on without what the kernel refuses (a user
+	 * namespace, another namespace, the empty root, an empty bounding
+	 * set), with one warning. false: sandbox_enter() fails (-EPERM). */
+	bool allow_degraded;
 	/* Called in the process that returns confined (the child, with
 	 * namespaces) once every other step is done, just before the filter
 	 * is loaded, and with SANDBOX_OFF too: for what must happen in that

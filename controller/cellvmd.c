@@ -375,6 +375,7 @@ int main(int argc, char **argv)
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
 			      .policy_dir = copts.policy_dir, .gate = &gate,
+			      .allow_degraded = copts.allow_degraded,
 			      .sandbox = copts.mode };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));

@@ -107,6 +107,8 @@ static size_t add_sandbox_args(const char **argv, size_t a, enum sandbox_mode mo
 		argv[a++] = "--policy-dir";
 		argv[a++] = env->policy_dir;
 	}
+	if (env->allow_degraded)
+		argv[a++] = "--allow-degraded";
 	return a;
 }
 

@@ -58,6 +58,7 @@ struct vm_env {
 	int kvm_fd;           /* /dev/kvm, opened before privileges were dropped; -1: the worker opens it */
 	int spawner_fd;       /* cellvm-spawner, which starts the children (spawner.h) */
 	const char *policy_dir; /* passed to the children; NULL: their default */
+	bool allow_degraded;    /* the operator's --allow-degraded, passed to the children */
 	enum log_level log_level;
 	const struct gate *gate; /* opens what a config names (gate.h) */
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */

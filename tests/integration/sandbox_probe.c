@@ -4,7 +4,7 @@
  *
  *   sandbox_probe [--mode on|off|log] [--ns] [--keep-net] [--keep FD]...
  *                 [--max-fds N] [--new-tasks N] [--writes-files] [--deny-userns]
- *                 [--no-caps] [--deny SYSCALL=ERRNO]... ACTION...
+ *                 [--no-caps] [--allow-degraded] [--deny SYSCALL=ERRNO]... ACTION...
  *
  * --deny-userns and --deny stand in for a kernel that refuses (a filter
  * loaded before sandbox_enter makes unshare(CLONE_NEWUSER) or SYSCALL fail
@@ -287,6 +287,8 @@ int main(int argc, char **argv)
 			deny_userns = true;
 		else if (strcmp(o, "--no-caps") == 0)
 			no_caps = true;
+		else if (strcmp(o, "--allow-degraded") == 0)
+			cfg.allow_degraded = true;
 		else if (!v)
 			fail(o);
 		else if (strcmp(o, "--mode") == 0 && sandbox_parse_mode(v, &cfg.mode) == 0)

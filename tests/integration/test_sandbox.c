@@ -798,7 +798,8 @@ Test(sandbox, without_a_user_namespace)
 {
 	char fds[64];
 	struct probe p;
-	const char *args[] = { "--mode", "on", "--ns", "--deny-userns", "wait", NULL };
+	const char *args[] = { "--mode", "on", "--ns", "--deny-userns", "--allow-degraded", "wait",
+			       NULL };
 	start_waiting(&p, args);
 	/* Root makes the other namespaces without it; others get none. */
 	pid_t confined = root() ? child_of(p.pid) : p.pid;
@@ -809,20 +810,39 @@ Test(sandbox, without_a_user_namespace)
 	int st = release(&p);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 	char err[1024];
-	const char *quick[] = { "--mode", "on", "--ns", "--deny-userns", "exit:0", NULL };
+	const char *quick[] = { "--mode", "on", "--ns", "--deny-userns", "--allow-degraded",
+				"exit:0", NULL };
 	run(quick, fds, sizeof(fds), err, sizeof(err));
 	expect_one_warning(err, "a user namespace (unshare: Operation not permitted)");
 	if (!root())
 		expect_one_warning(err, "; pid, mount, ipc, uts and net namespaces and the empty "
 					"root (unshare: Operation not permitted); an empty "
 					"capability bounding set (no CAP_SETPCAP)\n");
-	const char *tasks[] = { "--mode", "on", "--ns", "--deny-userns", "--new-tasks", "1",
-				"exit:0", NULL };
+	const char *tasks[] = { "--mode", "on", "--ns", "--deny-userns", "--allow-degraded",
+				"--new-tasks", "1", "exit:0", NULL };
 	run(tasks, fds, sizeof(fds), err, sizeof(err));
 	expect_one_warning(err, "; RLIMIT_NPROC (it would count every process of the user)\n");
 }
 
-/* As on an initramfs: the tmpfs covers the old root, which stays beneath. */
+/* Less confinement than asked for is refused unless the operator accepts it:
+ * the process never runs what it was started for. */
+Test(sandbox, degraded_is_refused_by_default)
+{
+	char out[256], err[1024];
+	const char *no_userns[] = { "--mode", "on", "--ns", "--deny-userns", "exit:0", NULL };
+	int st = run(no_userns, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status %#x, %s", st, err);
+	cr_expect_str_eq(out, "enter: -1\n");
+	cr_expect_not_null(strstr(err, "would run without a user namespace (unshare: Operation "
+				       "not permitted)"), "%s", err);
+	cr_expect_not_null(strstr(err, "refused (--allow-degraded runs it so)"), "%s", err);
+	const char *no_root[] = { "--mode", "on", "--ns", "--deny", "fsopen=38", "open", NULL };
+	st = run(no_root, out, sizeof(out), err, sizeof(err));
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status %#x, %s", st, err);
+	cr_expect_str_eq(out, "enter: -1\n", "it opened nothing");
+	cr_expect_not_null(strstr(err, "would run without the empty root"), "%s", err);
+}
+
 /* pivot_root refuses a root that is the initramfs (rootfs) with EINVAL, as
  * here: the process still stands on the empty root, with nothing missing,
  * and without chroot(2), which cellvm-spawner's filter refuses. */
@@ -840,7 +860,8 @@ Test(sandbox, pivot_root_refused_as_on_an_initramfs_root)
 Test(sandbox, without_the_empty_root)
 {
 	char out[1024], err[1024];
-	const char *args[] = { "--mode", "on", "--ns", "--deny", "fsopen=38", "open", NULL };
+	const char *args[] = { "--mode", "on", "--ns", "--deny", "fsopen=38", "--allow-degraded",
+			       "open", NULL };
 	int st = run(args, out, sizeof(out), err, sizeof(err));
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, %s", st, err);
 	cr_expect_str_eq(out, "open: ok\n");
