@@ -69,6 +69,42 @@ static int report(const char *what, const struct rpc_reply *r)
 	return 1;
 }
 
+/* The strings of array a, space-separated, or `none` when there are none. */
+static void print_words(json_object *a, const char *none)
+{
+	size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+	if (!n)
+		printf("%s", none);
+}
+
+/* The operator's floor, one line each: what a config may ask for. */
+static void print_floor(json_object *f)
+{
+	json_object *v;
+	struct config_size_text b;
+	if (json_object_object_get_ex(f, "min_sandbox", &v))
+		printf("floor:      --min-sandbox %s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(f, "allow_dirs", &v)) {
+		printf("floor:      --allow-dir ");
+		print_words(v, "(none: paths are not limited)");
+		printf("\n");
+	}
+	if (json_object_object_get_ex(f, "allow_socket_dirs", &v)) {
+		printf("floor:      --allow-socket-dir ");
+		print_words(v, "(none: sockets are not limited)");
+		printf("\n");
+	}
+	if (json_object_object_get_ex(f, "max_memory", &v) && v)
+		printf("floor:      --max-memory %s\n",
+		       config_format_size(&b, (uint64_t)json_object_get_int64(v)));
+	if (json_object_object_get_ex(f, "max_cpus", &v) && v)
+		printf("floor:      --max-cpus %d\n", json_object_get_int(v));
+	if (json_object_object_get_ex(f, "max_devices", &v) && v)
+		printf("floor:      --max-devices %d\n", json_object_get_int(v));
+}
+
 static void print_status(const char *json)
 {
 	json_object *o = json_tokener_parse(json), *v, *le;
@@ -98,15 +134,15 @@ static void print_status(const char *json)
 			json_object_object_get_ex(c, "sandbox", &mode);
 			json_object_object_get_ex(c, "policy", &policy);
 			json_object_object_get_ex(c, "namespaces", &ns);
-			printf("confined:   %-15s sandbox %s, %s, namespaces %s\n", name,
+			printf("confined:   %-15s sandbox %s, %s, namespaces ", name,
 			       mode ? json_object_get_string(mode) : "?",
-			       policy ? json_object_get_string(policy) : "no policy",
-			       ns && json_object_array_length(ns) ? json_object_to_json_string(ns)
-								  : "none");
+			       policy ? json_object_get_string(policy) : "no policy");
+			print_words(ns, "none");
+			printf("\n");
 		}
 	}
 	if (json_object_object_get_ex(o, "operator", &v))
-		printf("operator:   %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED));
+		print_floor(v);
 	json_object_put(o);
 }
 
