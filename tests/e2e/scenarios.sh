@@ -337,6 +337,23 @@ ctl_run() {
 	run="cellvmctl run: exit $status after ${elapsed}s"
 }
 
+# ctl_run_on SOCK NAME: ctl_run against another cellvmd's socket.
+ctl_run_on() {
+	saved=$sock
+	sock=$1
+	ctl_run "$2"
+	sock=$saved
+}
+
+# await_guest OUT: until OUT shows "L2 waiting" or the timeout passes.
+await_guest() {
+	i=0
+	until tr -d '\r' <"$1" 2>/dev/null | grep -q "L2 waiting" || [ $i -ge "$timeout" ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
 config() {
 	printf '{"kernel": "%s", "initrd": "%s", "cmdline": "console=ttyS0 quiet %s", "memory": "256M", "sandbox": "%s"%s}\n' \
 		$K $I "$1" "${E2E_SANDBOX:-on}" "${2:-}" >$T/config.json
@@ -466,6 +483,132 @@ scenario_ctl_stop() {
 	dump
 }
 
+# ---------------------------------------------------------------- tenants
+
+# tenant_create NAME SOCK JSON: Create with the config JSON through SOCK;
+# sets $reply (cellvmctl's words) and $cstatus.
+tenant_create() {
+	echo "$3" >$T/$1.json
+	reply=$($C --socket $2 create --config $T/$1.json 2>&1)
+	cstatus=$?
+}
+
+# refused NAME SOCK JSON WORDS: Create is refused with BAD_CONFIG and
+# WORDS in its reason, and cellvmd still answers Status at once.
+refused() {
+	t0=$(now)
+	tenant_create "$1" "$2" "$3"
+	took=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	st=$(timeout 5 $C --socket $2 status 2>&1 | head -1)
+	case "$cstatus:$reply" in
+	1:*"$4"*)
+		case $st in
+		*NOT_CREATED*) result "$1" ok "refused in ${took}s: ${reply#cellvmctl: }" ;;
+		*) result "$1" fail "refused, but Status then: $st"; failed=1 ;;
+		esac ;;
+	*) result "$1" fail "want a refusal naming '$4', got exit $cstatus: $reply"; failed=1 ;;
+	esac
+}
+
+# Two tenants' VMs on one host, each cellvmd under a uid of its own with the
+# operator's floor: what a tenant may not have is refused and cellvmd goes
+# on; idle connections do not lock a client out; good VMs still run.
+scenario_tenants() {
+	names="tenant-other-dir tenant-symlink-out tenant-fifo tenant-sandbox-off \
+		tenant-memory tenant-other-disk tenant-idle-connections tenant-run-1 tenant-run-2"
+	[ -x $D ] && [ -x $C ] && [ -x /cellvm/bin/idle-clients ] ||
+		{ fail_all "cellvmd, cellvmctl or idle-clients missing" $names; return; }
+	failed=0
+	for t in 1 2; do
+		uid=$((2000 + t))
+		mkdir -p $T/tenant$t $T/run$t
+		cp $K $I $T/tenant$t/
+		truncate -s 16M $T/tenant$t/disk.img
+		chown -R $uid:$uid $T/tenant$t $T/run$t
+		rm -f $T/run$t/vm.sock
+		$D --socket $T/run$t/vm.sock --user $uid:$uid --log-level info $P \
+			--min-sandbox on --allow-dir $T/tenant$t --max-memory 512M \
+			2>$T/cellvmd-tenant$t.log &
+		eval "tpid$t=\$!"
+	done
+	i=0
+	until [ -S $T/run1/vm.sock ] && [ -S $T/run2/vm.sock ] || [ $i -ge 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	s1=$T/run1/vm.sock
+	s2=$T/run2/vm.sock
+	good() { # good TENANT END: a config within the floor
+		printf '{"kernel": "%s/vmlinuz", "initrd": "%s/initrd.gz", "cmdline": "console=ttyS0 quiet cellvm.test=blk,rng cellvm.end=%s", "memory": "256M", "rng": true, "block_devices": [{"path": "%s/disk.img"}]}' \
+			$T/tenant$1 $T/tenant$1 $2 $T/tenant$1
+	}
+	# Tenant 2's VM runs meanwhile: its disk is in use.
+	tenant_create run2 $s2 "$(good 2 wait)"
+	$C --socket $s2 serial </dev/null >$T/tenant-run-2.out 2>/dev/null &
+	timeout "$timeout" $C --socket $s2 run 2>$T/tenant-run-2.err &
+	run2=$!
+
+	refused tenant-other-dir $s1 \
+		"{\"kernel\": \"$T/tenant2/vmlinuz\"}" "not beneath"
+	ln -sf $T/tenant2/disk.img $T/tenant1/link.img
+	refused tenant-symlink-out $s1 \
+		"{\"kernel\": \"$T/tenant1/vmlinuz\", \"block_devices\": [{\"path\": \"$T/tenant1/link.img\"}]}" \
+		"link"
+	mkfifo $T/tenant1/fifo.img
+	refused tenant-fifo $s1 \
+		"{\"kernel\": \"$T/tenant1/vmlinuz\", \"block_devices\": [{\"path\": \"$T/tenant1/fifo.img\"}]}" \
+		"regular file"
+	refused tenant-sandbox-off $s1 \
+		"{\"kernel\": \"$T/tenant1/vmlinuz\", \"sandbox\": \"off\"}" "floor"
+	refused tenant-memory $s1 \
+		"{\"kernel\": \"$T/tenant1/vmlinuz\", \"memory\": \"1G\"}" "cap"
+	refused tenant-other-disk $s1 \
+		"{\"kernel\": \"$T/tenant1/vmlinuz\", \"block_devices\": [{\"path\": \"$T/tenant2/disk.img\"}]}" \
+		"not beneath"
+
+	# A tenant that takes 40 connections and sends nothing: the operator
+	# (root) still gets its answers.
+	/cellvm/bin/idle-clients $s1 40 8 2001 >$T/idle.out 2>&1 &
+	idle=$!
+	sleep 2
+	st=$(timeout 5 $C --socket $s1 status 2>&1 | head -1)
+	wait $idle
+	case $st in
+	*NOT_CREATED*) result tenant-idle-connections ok "$(tr '\n' ' ' <$T/idle.out); Status: $st" ;;
+	*) result tenant-idle-connections fail "$(tr '\n' ' ' <$T/idle.out); Status: $st"; failed=1 ;;
+	esac
+
+	# Tenant 1's good VM boots, uses its disk and powers off.
+	tenant_create run1 $s1 "$(good 1 poweroff)"
+	if [ $cstatus -eq 0 ]; then
+		ctl_run_on $s1 tenant-run-1
+		if [ $status -eq 0 ] && seen "end poweroff" && [ -n "$(l2 readback)" ]; then
+			result tenant-run-1 ok "$run; guest read back its disk"
+		else
+			result tenant-run-1 fail "$run: $(cat "$err")"
+			failed=1
+		fi
+	else
+		result tenant-run-1 fail "create: $reply"
+		failed=1
+	fi
+	await_guest $T/tenant-run-2.out
+	$C --socket $s2 stop >/dev/null 2>&1
+	wait $run2
+	rstatus=$?
+	out=$T/tenant-run-2.out
+	if seen waiting && grep -q CONTROLLER_FORCED_HALT $T/tenant-run-2.err; then
+		result tenant-run-2 ok "the other tenant's VM ran meanwhile (stopped: exit $rstatus)"
+	else
+		result tenant-run-2 fail "waiting seen: $(seen waiting && echo yes || echo no); run: $(cat $T/tenant-run-2.err)"
+		failed=1
+	fi
+	for t in 1 2; do
+		eval "kill -TERM \$tpid$t; wait \$tpid$t"
+	done
+	[ "$failed" = 1 ] && tail -n 20 $T/cellvmd-tenant1.log | sed "s|^|LOG cellvmd-tenant1.log: |"
+}
+
 # The README's demo: Debian's kernel boots with its console on level 1's,
 # which the host shows. Run only when asked for (E2E_ONLY=show).
 scenario_show() {
@@ -481,7 +624,7 @@ scenario_show() {
 
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop}" |
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants}" |
 	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do
