@@ -2,7 +2,8 @@
  * socket (docs/rpc.md).
  *
  *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
- *           [--sandbox on|off|log] [--policy-dir DIR] [operator policy]
+ *           [--idle-timeout SECONDS] [--sandbox on|off|log] [--policy-dir DIR]
+ *           [operator policy]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
  * no capabilities; then it forks cellvm-spawner, which starts the VM's
@@ -40,6 +41,8 @@
 #include "unix_sock.h"
 #include "vm.h"
 
+#define IDLE_TIMEOUT_S 60
+
 struct daemon {
 	struct evloop *loop;
 	struct server *server;
@@ -59,17 +62,20 @@ static void usage(FILE *f)
 		   "                    then run as USER with no capabilities\n"
 		   "  --worker PATH     the vcpu-worker binary (default: cellvm-vcpu next to us)\n"
 		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
-		   CONFINE_USAGE OPERATOR_USAGE);
+		   "  --idle-timeout S  with --socket: disconnect a client idle for S seconds\n"
+		   "                    (default %u; docs/rpc.md, \"Connections\")\n"
+		   CONFINE_USAGE OPERATOR_USAGE, IDLE_TIMEOUT_S);
 }
 
-/* Only our own user (or root) may drive the VM. */
-static bool peer_allowed(int fd)
+/* The uid of the peer of a connected socket (SO_PEERCRED), or -errno. */
+static int peer_uid(int fd, uid_t *uid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return false;
-	return cred.uid == geteuid() || cred.uid == 0;
+		return -errno;
+	*uid = cred.uid;
+	return 0;
 }
 
 static void on_listen(void *opaque, uint32_t events)
@@ -82,12 +88,14 @@ static void on_listen(void *opaque, uint32_t events)
 			log_ratelimited(LOG_LVL_WARN, "accept: %m");
 		return;
 	}
-	if (!peer_allowed(fd)) {
+	/* Only our own user (or root) may drive the VM. */
+	uid_t uid = (uid_t)-1;
+	if (peer_uid(fd, &uid) < 0 || (uid != geteuid() && uid != 0)) {
 		log_ratelimited(LOG_LVL_WARN, "connection from another user refused");
 		close(fd);
 		return;
 	}
-	server_add_client(d->server, fd);
+	server_add_client(d->server, fd, uid);
 }
 
 static void on_signal(void *opaque, uint32_t events)
@@ -269,6 +277,7 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "worker", required_argument, NULL, 'w' },
 		{ "device-dir", required_argument, NULL, 'D' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
 		CONFINE_LONG_OPTIONS,
 		OPERATOR_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
@@ -280,6 +289,7 @@ int main(int argc, char **argv)
 	static struct gate gate;
 	char why[VM_PATH_MAX + 128];
 	int client_fd = -1, c;
+	unsigned long idle_s = IDLE_TIMEOUT_S;
 	static char worker[PATH_MAX + 64], device_dir[PATH_MAX + 64];
 
 	log_init("cellvmd", LOG_LVL_INFO);
@@ -304,6 +314,12 @@ int main(int argc, char **argv)
 		case 'u': user = optarg; break;
 		case 'w': worker_arg = optarg; break;
 		case 'D': device_arg = optarg; break;
+		case 'I':
+			if (cli_parse_uint(optarg, 1, 86400, &idle_s) < 0) {
+				log_err("--idle-timeout %s: want seconds, 1 to 86400", optarg);
+				return 1;
+			}
+			break;
 		case 'l':
 			if (log_set_level_arg(optarg) < 0)
 				return 1;
@@ -389,6 +405,9 @@ int main(int argc, char **argv)
 		log_err("setting up: %s", strerror(-err));
 		return 1;
 	}
+	/* The one client of --client-fd is why we run: it is never idle. */
+	if (d.listen_fd >= 0)
+		server_set_idle_timeout(d.server, (unsigned)idle_s * 1000);
 	if (client_fd >= 0) {
 		int fl = fcntl(client_fd, F_GETFL);
 		if (fl < 0 || fcntl(client_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
@@ -396,7 +415,12 @@ int main(int argc, char **argv)
 			log_err("--client-fd %d: %m", client_fd);
 			return 1;
 		}
-		if (server_add_client(d.server, client_fd) < 0)
+		uid_t peer = (uid_t)-1;
+		if ((err = peer_uid(client_fd, &peer)) < 0) {
+			log_err("--client-fd %d: %s", client_fd, strerror(-err));
+			return 1;
+		}
+		if (server_add_client(d.server, client_fd, peer) < 0)
 			return 1;
 	}
 	log_info("serving %s", socket_path ? socket_path : "one client");

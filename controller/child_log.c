@@ -8,6 +8,8 @@
 
 #include "fds.h"
 
+#define NAME_SHOWN_MAX 32 /* of a child's name in its lines' mark */
+
 void child_log_init(struct child_log *l, int fd)
 {
 	l->fd = fd;
@@ -15,15 +17,29 @@ void child_log_init(struct child_log *l, int fd)
 	l->seccomp[0] = l->error[0] = '\0';
 }
 
+/* Copies src[0..n) to dst with each control as '?': C0 bytes and DEL, and
+ * C1 controls in UTF-8 (0xc2 0x80-0x9f, CSI among them: a UTF-8 terminal
+ * acts on those too). Returns the bytes written, at most n. */
+static size_t clean(char *dst, const char *src, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (c == 0xc2 && i + 1 < n && ((unsigned char)src[i + 1] & 0xe0) == 0x80) {
+			dst[k++] = '?';
+			i++;
+		} else {
+			dst[k++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+		}
+	}
+	return k;
+}
+
 static void keep(char *dst, const char *src, size_t n)
 {
 	if (n > CHILD_LOG_KEPT_MAX - 1)
 		n = CHILD_LOG_KEPT_MAX - 1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	dst[n] = '\0';
+	dst[clean(dst, src, n)] = '\0';
 }
 
 /* Finds needle in line[0..n); returns the offset after it, or 0. */
@@ -49,8 +65,9 @@ static void write_all(int fd, const char *buf, size_t n)
 	}
 }
 
-/* One line without its newline. */
-static void line_done(struct child_log *l, const char *line, size_t n, int out_fd)
+/* One line without its newline, from the child called name. */
+static void line_done(struct child_log *l, const char *name, const char *line, size_t n,
+		      int out_fd)
 {
 	size_t at;
 	if ((at = after(line, n, ": seccomp: ")))
@@ -61,11 +78,16 @@ static void line_done(struct child_log *l, const char *line, size_t n, int out_f
 		at += m;
 		keep(l->error, line + at, n - at);
 	}
-	write_all(out_fd, line, n);
-	write_all(out_fd, "\n", 1);
+	/* One write per line: the children share cellvmd's stderr. */
+	char out[NAME_SHOWN_MAX + 3 + CHILD_LOG_LINE_MAX + 1];
+	size_t k = (size_t)snprintf(out, sizeof(out), "[%.*s] ", NAME_SHOWN_MAX, name);
+	k += clean(out + k, line, n);
+	out[k++] = '\n';
+	write_all(out_fd, out, k);
 }
 
-void child_log_feed(struct child_log *l, const char *buf, size_t n, int out_fd)
+void child_log_feed(struct child_log *l, const char *name, const char *buf, size_t n,
+		    int out_fd)
 {
 	while (n > 0) {
 		const char *nl = memchr(buf, '\n', n);
@@ -83,19 +105,19 @@ void child_log_feed(struct child_log *l, const char *buf, size_t n, int out_fd)
 			n--;
 		}
 		if (end || l->plen == sizeof(l->partial)) {
-			line_done(l, l->partial, l->plen, out_fd);
+			line_done(l, name, l->partial, l->plen, out_fd);
 			l->plen = 0;
 		}
 	}
 }
 
-int child_log_read(struct child_log *l, int out_fd, unsigned rounds)
+int child_log_read(struct child_log *l, const char *name, int out_fd, unsigned rounds)
 {
 	char buf[4096];
 	for (unsigned i = 0; l->fd >= 0 && i < rounds; i++) {
 		ssize_t r = read(l->fd, buf, sizeof(buf));
 		if (r > 0) {
-			child_log_feed(l, buf, (size_t)r, out_fd);
+			child_log_feed(l, name, buf, (size_t)r, out_fd);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
@@ -104,7 +126,7 @@ int child_log_read(struct child_log *l, int out_fd, unsigned rounds)
 			return 0;
 		int err = r < 0 ? -errno : 1;
 		if (l->plen) {
-			line_done(l, l->partial, l->plen, out_fd);
+			line_done(l, name, l->partial, l->plen, out_fd);
 			l->plen = 0;
 		}
 		return err;

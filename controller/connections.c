@@ -17,11 +17,15 @@
 struct conn {
 	struct conns *cs;
 	int fd;
+	uid_t uid;    /* the peer's; a Guest channel's binder's */
 	bool guest;   /* a Guest channel (Bind), else a lifecycle connection */
+	bool timed;   /* idle is armed: a lifecycle connection with a timeout */
+	bool spoke;   /* a whole request came */
 	bool closing; /* close once the queued output is out */
 	bool dead;    /* disconnected; freed at the end of the callback (gc) */
 	struct rpc_reader rd;
 	struct rpc_writer wr;
+	struct evloop_timer idle; /* no request in time, or idle too long */
 	struct conn *next;
 };
 
@@ -31,6 +35,7 @@ struct conns {
 	void *opaque;
 	struct conn *list;
 	unsigned nlifecycle, nguests;
+	unsigned idle_ms; /* 0: connections are not timed out */
 };
 
 /* Disconnects c and tells the owner; gc() frees it. */
@@ -41,6 +46,7 @@ static void conn_kill(struct conn *c, bool tell)
 		cs->nguests--;
 	else
 		cs->nlifecycle--;
+	evloop_timer_cancel(&c->idle);
 	evloop_del(cs->loop, c->fd);
 	close_fd(&c->fd);
 	c->dead = true;
@@ -80,7 +86,8 @@ static void flush(struct conn *c)
 {
 	int r = rpc_writer_flush(&c->wr, c->fd);
 	if (r < 0) {
-		log_info("client %d: gone while sending (%s)", c->fd, strerror(-r));
+		log_ratelimited(LOG_LVL_INFO, "client %d: gone while sending (%s)", c->fd,
+				strerror(-r));
 		conn_kill(c, true);
 	} else if (c->closing && !rpc_writer_pending(&c->wr)) {
 		conn_kill(c, true);
@@ -89,16 +96,27 @@ static void flush(struct conn *c)
 	}
 }
 
+/* c did something (a whole request, or a reply to it): its idle time
+ * starts again. */
+static void touch(struct conn *c)
+{
+	c->spoke = true;
+	if (c->timed)
+		evloop_timer_arm(c->cs->loop, &c->idle, c->cs->idle_ms);
+}
+
 static void send_frame(struct conn *c, const uint8_t *frame, int len, const int *fds, size_t nfds)
 {
 	if (!c || c->dead)
 		return;
 	int r = len < 0 ? len : rpc_writer_queue(&c->wr, frame, (size_t)len, fds, nfds);
 	if (r < 0) {
-		log_warn("client %d: reply dropped, disconnecting it (%s)", c->fd, strerror(-r));
+		log_ratelimited(LOG_LVL_WARN, "client %d: reply dropped, disconnecting it (%s)",
+				c->fd, strerror(-r));
 		conn_kill(c, true);
 		return;
 	}
+	touch(c);
 	flush(c);
 }
 
@@ -145,7 +163,7 @@ static void handle_request(struct conn *c, const char *body, size_t len, int *fd
 		bad = -EINVAL;
 	}
 	if (bad) {
-		log_warn("client %d: %s; disconnecting it", c->fd, err);
+		log_ratelimited(LOG_LVL_WARN, "client %d: %s; disconnecting it", c->fd, err);
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		rpc_request_free(&rq);
@@ -170,7 +188,8 @@ static void on_conn(void *opaque, uint32_t events)
 			break;
 		if (r < 0) {
 			if (r != -ECONNRESET)
-				log_warn("client %d: %s; disconnecting it", c->fd, strerror(-r));
+				log_ratelimited(LOG_LVL_WARN, "client %d: %s; disconnecting it",
+						c->fd, strerror(-r));
 			conn_kill(c, true);
 			break;
 		}
@@ -178,6 +197,7 @@ static void on_conn(void *opaque, uint32_t events)
 		size_t nfds = c->rd.nfds;
 		memcpy(fds, c->rd.fds, nfds * sizeof(int));
 		c->rd.nfds = 0;
+		touch(c);
 		handle_request(c, c->rd.body, c->rd.body_len, fds, nfds);
 		if (!c->dead)
 			rpc_reader_next(&c->rd);
@@ -185,10 +205,42 @@ static void on_conn(void *opaque, uint32_t events)
 	gc(cs);
 }
 
-int conns_add(struct conns *cs, int fd, bool guest)
+static unsigned first_request_ms(const struct conns *cs)
 {
-	if (cs->nlifecycle + cs->nguests >= CONNS_MAX) {
-		log_warn("client %d refused: %u clients already", fd, CONNS_MAX);
+	return cs->idle_ms < CONNS_FIRST_REQUEST_MS ? cs->idle_ms : CONNS_FIRST_REQUEST_MS;
+}
+
+/* The timer of a lifecycle connection: closes it unless it waits for an
+ * answer. */
+static void on_idle(void *opaque)
+{
+	struct conn *c = opaque;
+	struct conns *cs = c->cs;
+	if (cs->ops->waiting(cs->opaque, c)) {
+		touch(c);
+		return;
+	}
+	if (c->spoke)
+		log_ratelimited(LOG_LVL_INFO, "client %d: idle for %u ms; disconnecting it",
+				c->fd, cs->idle_ms);
+	else
+		log_ratelimited(LOG_LVL_INFO, "client %d: no whole request within %u ms; "
+				"disconnecting it", c->fd, first_request_ms(cs));
+	conn_kill(c, true);
+	gc(cs);
+}
+
+/* Serves fd for a peer of uid if admission.h lets it in; takes fd. */
+static int add(struct conns *cs, int fd, uid_t uid, bool guest)
+{
+	unsigned of_uid = 0;
+	for (const struct conn *o = cs->list; o; o = o->next)
+		of_uid += !o->dead && o->uid == uid;
+	enum admit_verdict v = admit_decide(cs->nlifecycle + cs->nguests, of_uid, uid == 0);
+	if (v != ADMIT_OK) {
+		log_ratelimited(LOG_LVL_WARN, "%s from uid %u refused: %s",
+				guest ? "Guest channel" : "client", (unsigned)uid,
+				admit_verdict_text(v));
 		close(fd);
 		return -EMFILE;
 	}
@@ -199,9 +251,12 @@ int conns_add(struct conns *cs, int fd, bool guest)
 	}
 	c->cs = cs;
 	c->fd = fd;
+	c->uid = uid;
 	c->guest = guest;
+	c->timed = !guest && cs->idle_ms;
 	rpc_reader_init(&c->rd);
 	rpc_writer_init(&c->wr, WRITE_LIMIT);
+	evloop_timer_init(&c->idle, on_idle, c);
 	int err = evloop_add(cs->loop, fd, EPOLLIN, on_conn, c);
 	if (err < 0) {
 		rpc_writer_free(&c->wr);
@@ -215,7 +270,24 @@ int conns_add(struct conns *cs, int fd, bool guest)
 		cs->nguests++;
 	else
 		cs->nlifecycle++;
+	if (c->timed)
+		evloop_timer_arm(cs->loop, &c->idle, first_request_ms(cs));
 	return 0;
+}
+
+int conns_add(struct conns *cs, int fd, uid_t uid)
+{
+	return add(cs, fd, uid, false);
+}
+
+int conns_add_guest(struct conns *cs, int fd, const struct conn *via)
+{
+	return add(cs, fd, via->uid, true);
+}
+
+void conns_set_idle_timeout(struct conns *cs, unsigned idle_ms)
+{
+	cs->idle_ms = idle_ms;
 }
 
 unsigned conns_lifecycle(const struct conns *cs)

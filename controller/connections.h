@@ -8,18 +8,30 @@
  * away loses its own connection only, and the owner hears that it is gone.
  * A connection stays valid memory until the event-loop callback in which it
  * went returns, so the owner may still pass it to a reply (which does
- * nothing then). */
+ * nothing then).
+ *
+ * Who gets a connection is admission.h's rule, by the peer's uid. With an
+ * idle timeout set, a lifecycle connection must send its first whole
+ * request within CONNS_FIRST_REQUEST_MS (or the timeout, if shorter), and
+ * is closed once it has gone the timeout since its last request or reply
+ * with no call of its own unanswered (the owner says which: a client
+ * waiting on Run is not idle). Bytes of an unfinished request do not count
+ * as a request. Guest channels are never timed out: they hold the VM's
+ * streams and end with it (docs/rpc.md, "Connections"). */
 #ifndef CELLVM_CONNECTIONS_H
 #define CELLVM_CONNECTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "admission.h"
 #include "event_loop.h"
 #include "rpc.h"
 
-#define CONNS_MAX 32 /* connections of both kinds at once */
+#define CONNS_MAX ADMIT_MAX          /* connections of both kinds at once */
+#define CONNS_FIRST_REQUEST_MS 10000 /* from connecting to a whole request */
 
 struct conns;
 struct conn;
@@ -30,6 +42,8 @@ struct conns_ops {
 			size_t nfds);
 	/* c is disconnected: forget it as a caller. */
 	void (*gone)(void *opaque, struct conn *c);
+	/* Whether c waits for the answer to a call of its own (not idle). */
+	bool (*waiting)(void *opaque, const struct conn *c);
 };
 
 int conns_create(struct conns **out, struct evloop *loop, const struct conns_ops *ops,
@@ -37,9 +51,17 @@ int conns_create(struct conns **out, struct evloop *loop, const struct conns_ops
 /* Closes every connection (without telling the owner). */
 void conns_destroy(struct conns *cs);
 
-/* Serves a connected stream socket; takes fd, also on failure (-EMFILE when
- * CONNS_MAX are open). */
-int conns_add(struct conns *cs, int fd, bool guest);
+/* Times out lifecycle connections added from now on after idle_ms (0:
+ * never, the default); see above. */
+void conns_set_idle_timeout(struct conns *cs, unsigned idle_ms);
+
+/* Serves a lifecycle connection (a connected stream socket) from a peer
+ * with uid. Takes fd, also on failure: -EMFILE when admission.h refuses it
+ * (logged, rate-limited). */
+int conns_add(struct conns *cs, int fd, uid_t uid);
+/* Serves a Guest channel that via (a live lifecycle connection) passed with
+ * Bind, counted as its uid's; takes fd as conns_add does. */
+int conns_add_guest(struct conns *cs, int fd, const struct conn *via);
 
 /* Lifecycle connections open now (Guest channels not counted). */
 unsigned conns_lifecycle(const struct conns *cs);

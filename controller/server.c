@@ -177,7 +177,7 @@ static void apply(struct server *s, enum lifecycle_event_type t, struct lifecycl
 	if (d.actions & LC_ACT_RELEASE)
 		release(s);
 	if (d.actions & LC_ACT_ACCEPT_BIND) {
-		conns_add(s->conns, bind_fd, true);
+		conns_add_guest(s->conns, bind_fd, c.cl);
 		bind_fd = -1;
 	}
 	if (bind_fd >= 0)
@@ -416,16 +416,34 @@ static void on_gone(void *opaque, struct conn *cl)
 			s->stops[i].cl = NULL;
 }
 
+/* cl waits for the answer to its Create, Run or Stop: it is not idle. */
+static bool on_waiting(void *opaque, const struct conn *cl)
+{
+	struct server *s = opaque;
+	if (s->create.cl == cl || s->run.cl == cl)
+		return true;
+	for (size_t i = 0; i < s->nstops; i++)
+		if (s->stops[i].cl == cl)
+			return true;
+	return false;
+}
+
 static const struct conns_ops conns_ops = {
 	.request = on_request,
 	.gone = on_gone,
+	.waiting = on_waiting,
 };
 
 /* ---------------------------------------------------------------- the server */
 
-int server_add_client(struct server *s, int client_fd)
+int server_add_client(struct server *s, int client_fd, uid_t uid)
 {
-	return conns_add(s->conns, client_fd, false);
+	return conns_add(s->conns, client_fd, uid);
+}
+
+void server_set_idle_timeout(struct server *s, unsigned ms)
+{
+	conns_set_idle_timeout(s->conns, ms);
 }
 
 unsigned server_clients(const struct server *s)

@@ -10,6 +10,7 @@
 #define CELLVM_SERVER_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "event_loop.h"
 #include "vm.h"
@@ -19,9 +20,14 @@ struct server;
 /* env is copied (its strings must outlive the server). */
 int server_create(struct server **out, struct evloop *loop, const struct vm_env *env);
 
-/* Serves the lifecycle RPC on a connected stream socket; the server owns
- * client_fd from now on, also on failure (-EMFILE at CONNS_MAX). */
-int server_add_client(struct server *s, int client_fd);
+/* Serves the lifecycle RPC on a connected stream socket from a peer with
+ * uid; the server owns client_fd from now on, also on failure (-EMFILE:
+ * refused, connections.h). */
+int server_add_client(struct server *s, int client_fd, uid_t uid);
+
+/* Clients added from now on are disconnected when idle for ms (0: never):
+ * connections.h. */
+void server_set_idle_timeout(struct server *s, unsigned ms);
 
 /* Lifecycle connections open now (Guest channels not counted). */
 unsigned server_clients(const struct server *s);

@@ -233,7 +233,7 @@ static void read_child_log(struct supervisor *sv, struct vm_child *c, unsigned r
 {
 	if (c->log.fd < 0)
 		return;
-	int r = child_log_read(&c->log, STDERR_FILENO, rounds);
+	int r = child_log_read(&c->log, c->name, STDERR_FILENO, rounds);
 	if (r != 0) {
 		evloop_del(sv->loop, c->log.fd);
 		child_log_close(&c->log);
