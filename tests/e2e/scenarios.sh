@@ -635,7 +635,7 @@ done
 # What log mode found: each process's unlisted syscalls, and cellvmd's (the
 # kernel's audit records give numbers).
 if [ "${E2E_SANDBOX:-on}" = log ]; then
-	cat $T/*.err $T/*.log 2>/dev/null | grep 'is not in' | sed 's/^[^]]*\]: //' | sort -u |
+	cat $T/*.err $T/*.log 2>/dev/null | grep 'is not in' | sed 's/^\(\[[^]]*\] \)\{0,1\}[^]]*\]: //' | sort -u |
 		sed 's/^/E2E seccomp /'
 	dmesg | grep -o 'comm="[^"]*".*syscall=[0-9]*' | sed 's/ exe=.*syscall=/ syscall=/' | sort -u |
 		sed 's/^/E2E audit /'
