@@ -166,6 +166,15 @@ int tfe_start_path(struct tfe *f, const char *const *argv, uint64_t mem_size,
 	return f->sock < 0 ? f->sock : 0;
 }
 
+int tfe_connect(struct tfe *f, uint64_t mem_size, const char *path)
+{
+	int err = start_common(f, mem_size);
+	if (err)
+		return err;
+	f->sock = connect_path(path, 5000);
+	return f->sock < 0 ? f->sock : 0;
+}
+
 int tfe_reconnect(struct tfe *f, const char *path)
 {
 	close(f->sock);

@@ -67,6 +67,11 @@ int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size);
 int tfe_start_path(struct tfe *f, const char *const *argv, uint64_t mem_size,
 		   const char *path);
 
+/* Creates guest memory of mem_size bytes and connects to a backend someone
+ * else started, listening on path (waiting up to 5 s). tfe_finish then only
+ * hangs up (and returns -ECHILD): there is no process of ours to wait for. */
+int tfe_connect(struct tfe *f, uint64_t mem_size, const char *path);
+
 /* Hangs up and connects again to path as a new frontend: negotiation and
  * queues start over; guest memory is kept. */
 int tfe_reconnect(struct tfe *f, const char *path);
