@@ -92,7 +92,8 @@ static int open_disk(struct blk *d, const char *path, int fd)
 {
 	char name[32];
 	if (path) {
-		fd = open(path, (d->dev.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		fd = open(path, (d->dev.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+				(d->direct ? O_DIRECT : 0));
 		if (fd < 0) {
 			int err = -errno;
 			log_err("--disk %s: %s", path, strerror(-err));
@@ -113,6 +114,12 @@ static int open_disk(struct blk *d, const char *path, int fd)
 		}
 		if (d->dev.read_only && (fl & O_ACCMODE) != O_RDONLY)
 			log_warn("%s is open for writing: only the device refuses writes", path);
+		/* The flag is the open file's: whoever shares it gets it too. */
+		if (d->direct && fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
+			int err = -errno;
+			log_err("%s: O_DIRECT: %s", path, strerror(-err));
+			return err;
+		}
 	}
 	d->fd = fd;
 
@@ -140,10 +147,11 @@ static int open_disk(struct blk *d, const char *path, int fd)
 		log_warn("%s: the last %llu bytes are not a whole sector and stay unused", path,
 			 (unsigned long long)(size % BLK_SECTOR_SIZE));
 	d->dev.capacity = size >> BLK_SECTOR_SHIFT;
-	log_info("disk %s: %s of %llu bytes (%llu sectors), %s, %u queue%s", path,
+	log_info("disk %s: %s of %llu bytes (%llu sectors), %s%s, %u queue%s", path,
 		 d->is_blkdev ? "block device" : "file", (unsigned long long)size,
 		 (unsigned long long)d->dev.capacity,
-		 d->dev.read_only ? "read-only" : "read-write", d->num_queues,
+		 d->dev.read_only ? "read-only" : "read-write", d->direct ? ", O_DIRECT" : "",
+		 d->num_queues,
 		 d->num_queues > 1 ? "s" : "");
 	return 0;
 }
@@ -154,6 +162,7 @@ enum {
 	OPT_READ_ONLY,
 	OPT_SERIAL,
 	OPT_NUM_QUEUES,
+	OPT_DIRECT,
 };
 
 /* The device's own options. */
@@ -162,6 +171,7 @@ struct blk_opts {
 	int disk_fd;
 	const char *serial;
 	bool read_only;
+	bool direct;
 	uint16_t num_queues;
 };
 
@@ -183,6 +193,9 @@ static int blk_opt(void *ctx, int c, const char *arg)
 	case OPT_SERIAL:
 		o->serial = arg;
 		return 0;
+	case OPT_DIRECT:
+		o->direct = true;
+		return 0;
 	case OPT_NUM_QUEUES:
 		if (cli_parse_uint(arg, 1, VUB_MAX_QUEUES, &v) < 0) {
 			log_err("--num-queues %s: give 1 to %u", arg, VUB_MAX_QUEUES);
@@ -201,11 +214,13 @@ static int blk_opt(void *ctx, int c, const char *arg)
 
 static const char blk_usage[] =
 	"usage: cellvm-blk (--socket-path PATH | --fd N) (--disk FILE | --disk-fd N)\n"
-	"                  [--read-only] [--serial ID] [--num-queues N] [options]\n"
+	"                  [--read-only] [--direct] [--serial ID] [--num-queues N] [options]\n"
 	"virtio-blk vhost-user backend over a raw image (regular file or block device).\n\n"
 	"  --disk FILE             the image to serve\n"
 	"  --disk-fd N             the image as an inherited, open fd\n"
 	"  --read-only             open the image read-only; writes fail\n"
+	"  --direct                bypass the host's page cache (O_DIRECT); guest buffers\n"
+	"                          not 512-byte aligned go through a bounce buffer\n"
 	"  --serial ID             the GET_ID answer, up to 20 bytes\n"
 	"  --num-queues N          request queues, 1 to " STR(VUB_MAX_QUEUES) " (default 1)\n"
 	SERVE_USAGE;
@@ -234,6 +249,7 @@ static int blk_start(void *ctx, const struct serve_opts *so, void *dev, struct s
 	d->num_queues = o->num_queues;
 	d->writeback = 1;
 	d->dev.read_only = o->read_only;
+	d->direct = o->direct;
 	if ((err = open_disk(d, o->disk, o->disk_fd)) < 0) {
 		close_fd(&d->fd);
 		return err;
@@ -270,6 +286,7 @@ int main(int argc, char **argv)
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "disk-fd", required_argument, NULL, OPT_DISK_FD },
 		{ "read-only", no_argument, NULL, OPT_READ_ONLY },
+		{ "direct", no_argument, NULL, OPT_DIRECT },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "num-queues", required_argument, NULL, OPT_NUM_QUEUES },
 		{ 0 },

@@ -16,10 +16,21 @@
 struct blk_slot {
 	uint8_t *status; /* the guest's status byte */
 	uint64_t want;   /* bytes the operation must move */
+	uint8_t *bounce; /* --direct, unaligned: the aligned copy; else NULL */
+	struct iovec *guest; /* a bounced read: where the data goes */
+	unsigned int nguest;
 	uint16_t head;
 	bool in;         /* a read: want bytes land in the guest's buffers */
 	bool busy;
 };
+
+/* --direct (O_DIRECT): buffers, lengths and offsets must be multiples of
+ * the storage's logical block; sectors make offsets 512-aligned, and 512
+ * is what most storage takes (4Kn storage would refuse a guest's 512-byte
+ * I/O). Guest buffers that are not aligned go through a bounce buffer, at
+ * most BLK_BOUNCE_MAX bytes of them in flight per queue. */
+#define BLK_DIRECT_ALIGN 512u
+#define BLK_BOUNCE_MAX (64u << 20)
 
 /* One queue: its ring and what is in flight there. */
 struct blk_queue {
@@ -29,6 +40,8 @@ struct blk_queue {
 	uint16_t free[BLK_QUEUE_SIZE];
 	unsigned int filled;          /* used elements written, not yet published */
 	unsigned int iov_used;        /* of iov, by SQEs not yet submitted */
+	uint64_t bounced;             /* bytes of bounce buffers in flight */
+	bool bounce_full;             /* a chain waits for bounced bytes to finish */
 	struct blk_slot slot[BLK_QUEUE_SIZE];
 	struct iovec iov[VIRTQ_ELEM_MAX_IOV];
 };
@@ -38,6 +51,7 @@ struct blk {
 	struct vub *b;      /* set by blk_io_setup */
 	int fd;
 	bool is_blkdev;
+	bool direct;       /* opened with O_DIRECT */
 	uint16_t num_queues;
 	uint8_t writeback; /* the cache mode in config space */
 	uint8_t id[BLK_ID_BYTES];

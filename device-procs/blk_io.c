@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -163,9 +164,18 @@ static int take_iov(struct blk_queue *q, const struct iovec *src, unsigned int n
 	return -ENOBUFS;
 }
 
-/* Sends a checked IN, OUT or FLUSH to the ring: true once it is queued
- * (answered on completion), false with the status to answer now in *code. */
-static bool queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
+static bool aligned(const struct iovec *iov, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) % BLK_DIRECT_ALIGN)
+			return false;
+	return true;
+}
+
+/* Sends a checked IN, OUT or FLUSH to the ring: 1 once it is queued
+ * (answered on completion), 0 with the status to answer now in *code,
+ * -EAGAIN if it must wait for bounce buffers to come free. */
+static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 {
 	struct blk *d = q->d;
 	const struct virtq_elem *e = &d->elem;
@@ -177,18 +187,54 @@ static bool queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code
 	if (r->type != VIRTIO_BLK_T_FLUSH) {
 		if (want == 0) {
 			*code = VIRTIO_BLK_S_OK;
-			return false;
+			return 0;
 		}
 		/* Data is what lies between the header and the status byte. */
 		n = in ? take_iov(q, e->in, e->in_num, 0, want, &iov)
 		       : take_iov(q, e->out, e->out_num, BLK_HDR_SIZE, want, &iov);
 		if (n < 0)
-			return false;
+			return 0;
+	}
+	unsigned int nguest = (unsigned int)n;
+	uint8_t *bounce = NULL;
+	struct iovec *guest = NULL;
+	if (d->direct && !aligned(iov, n)) {
+		if (q->bounced + want > BLK_BOUNCE_MAX) {
+			q->iov_used -= (unsigned int)n;
+			if (q->bounced == 0) {
+				log_ratelimited(LOG_LVL_WARN, "blk: unaligned request of %llu "
+						"bytes: more than --direct bounces",
+						(unsigned long long)want);
+				return 0;
+			}
+			q->bounce_full = true;
+			return -EAGAIN;
+		}
+		if (posix_memalign((void **)&bounce, 4096, want) ||
+		    (in && !(guest = malloc(sizeof(*guest) * (size_t)n)))) {
+			free(bounce);
+			q->iov_used -= (unsigned int)n;
+			log_ratelimited(LOG_LVL_ERROR, "blk: bounce buffer: out of memory");
+			return 0;
+		}
+		if (in)
+			memcpy(guest, iov, sizeof(*guest) * (size_t)n);
+		else
+			iov_to_buf(iov, (unsigned int)n, 0, bounce, want);
+		/* The SQE's one iovec is the bounce buffer. */
+		q->iov_used -= (unsigned int)n - 1;
+		iov[0] = (struct iovec){ bounce, want };
+		q->bounced += want;
+		n = 1;
 	}
 	struct io_uring_sqe *sqe = blk_ring_sqe(&q->ring);
 	if (!sqe) {
 		log_ratelimited(LOG_LVL_ERROR, "blk: io_uring submission queue full");
-		return false;
+		if (bounce)
+			q->bounced -= want;
+		free(bounce);
+		free(guest);
+		return 0;
 	}
 	off_t off = (off_t)(r->sector << BLK_SECTOR_SHIFT);
 	if (r->type == VIRTIO_BLK_T_FLUSH) {
@@ -203,10 +249,11 @@ static bool queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	uint16_t i = q->free[--q->nfree];
-	q->slot[i] = (struct blk_slot){ .status = r->status, .want = want, .head = e->head,
+	q->slot[i] = (struct blk_slot){ .status = r->status, .want = want, .bounce = bounce,
+					.guest = guest, .nguest = nguest, .head = e->head,
 					.in = in, .busy = true };
 	io_uring_sqe_set_data64(sqe, i);
-	return true;
+	return 1;
 }
 
 /* A completion: answers its request and frees its slot. */
@@ -223,6 +270,14 @@ static void finish(struct blk_queue *q, uint64_t user_data, int res)
 				s->want == 0 ? "flush" : s->in ? "read" : "write",
 				(unsigned long long)s->want,
 				res < 0 ? strerror(-res) : "short transfer");
+	if (s->bounce) {
+		if (ok && s->in)
+			iov_from_buf(s->guest, s->nguest, 0, s->bounce, s->want);
+		free(s->bounce);
+		free(s->guest);
+		q->bounced -= s->want;
+		q->bounce_full = false;
+	}
 	answer(q, s->head, s->status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
 	       ok && s->in ? s->want : 0);
 	s->busy = false;
@@ -243,8 +298,9 @@ static void reap(struct blk_queue *q)
 
 /* ------------------------------------------------------------ requests */
 
-/* Starts the chain in d->elem: queued on the ring, or answered. */
-static void start(struct blk_queue *q)
+/* Starts the chain in d->elem: queued on the ring, or answered. False if
+ * it must wait (popped back). */
+static bool start(struct blk_queue *q)
 {
 	struct blk *d = q->d;
 	struct virtq_elem *e = &d->elem;
@@ -254,12 +310,12 @@ static void start(struct blk_queue *q)
 	if (err == -ENOMSG) {
 		log_ratelimited(LOG_LVL_WARN, "blk: request without a writable status byte");
 		answer(q, e->head, NULL, 0, 0);
-		return;
+		return true;
 	}
 	if (err) {
 		log_ratelimited(LOG_LVL_WARN, "blk: request shorter than its header");
 		answer(q, e->head, r.status, VIRTIO_BLK_S_IOERR, 0);
-		return;
+		return true;
 	}
 	uint8_t code = blk_req_check(&r, &d->dev);
 	if (code != VIRTIO_BLK_S_OK) {
@@ -271,14 +327,19 @@ static void start(struct blk_queue *q)
 				       r.in_len < BLK_ID_BYTES ? r.in_len : BLK_ID_BYTES);
 	} else if (r.type == VIRTIO_BLK_T_DISCARD || r.type == VIRTIO_BLK_T_WRITE_ZEROES) {
 		code = blk_dwz(d, &r);
-	} else if (queue_io(q, &r, &code)) {
-		return; /* answered on completion */
+	} else {
+		int queued = queue_io(q, &r, &code);
+		if (queued < 0)
+			virtq_unpop(&q->d->b->vrings[q - d->q].vq);
+		if (queued)
+			return queued > 0; /* answered on completion, or later */
 	}
 	answer(q, e->head, r.status, code, written);
+	return true;
 }
 
-/* Pops while slots are free, submits, publishes. With every slot busy it
- * leaves kicks off: the next completion calls it again. */
+/* Pops while slots (and bounce buffers) are free, submits, publishes. With
+ * every slot busy it leaves kicks off: the next completion calls it again. */
 static void pump(struct blk_queue *q)
 {
 	struct vub_vring *vr = vring_of(q);
@@ -286,9 +347,10 @@ static void pump(struct blk_queue *q)
 	int r = 0;
 	for (;;) {
 		virtq_disable_notify(vq);
-		while (q->nfree > 0 && (r = virtq_pop(vq, &q->d->elem)) > 0)
-			start(q);
-		if (r < 0 || q->nfree == 0 || !virtq_enable_notify(vq))
+		while (q->nfree > 0 && !q->bounce_full && (r = virtq_pop(vq, &q->d->elem)) > 0)
+			if (!start(q))
+				break;
+		if (r < 0 || q->nfree == 0 || q->bounce_full || !virtq_enable_notify(vq))
 			break;
 	}
 	submit(q);
