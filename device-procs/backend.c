@@ -84,6 +84,14 @@ static void set_running(struct vub_vring *vr, bool was_running)
 		b->ops->process(b, vr);
 }
 
+/* Before a running ring stops or changes: the device answers what it has in
+ * flight while the ring and guest memory are still there. */
+static void vring_quiesce(struct vub_vring *vr)
+{
+	if (vub_vring_running(vr) && vr->b->ops->quiesce)
+		vr->b->ops->quiesce(vr->b, vr);
+}
+
 /* Takes the ring off guest memory, keeping its position (and a broken queue
  * broken) for the next vring_map. */
 static void vring_unmap(struct vub_vring *vr)
@@ -142,6 +150,7 @@ static void unmap_all(struct vub *b)
 	for (uint32_t i = 0; i < b->ops->num_queues; i++) {
 		struct vub_vring *vr = &b->vrings[i];
 		bool was = vub_vring_running(vr);
+		vring_quiesce(vr);
 		vring_unmap(vr);
 		set_running(vr, was);
 	}
@@ -175,6 +184,7 @@ static void on_kick(void *opaque, uint32_t events)
 static void vring_stop(struct vub_vring *vr)
 {
 	bool was = vub_vring_running(vr);
+	vring_quiesce(vr);
 	if (vr->kick_fd >= 0) {
 		evloop_del(vr->b->loop, vr->kick_fd);
 		close_fd(&vr->kick_fd);
@@ -357,6 +367,7 @@ static int set_vring_addr(struct vub *b, const struct vhu_vring_addr *a)
 	vr->addr_set = true;
 	if (vr->started) {
 		bool was = vub_vring_running(vr);
+		vring_quiesce(vr);
 		vring_map(vr);
 		set_running(vr, was);
 	}
@@ -402,6 +413,7 @@ static int set_vring_fd(struct vub *b, uint32_t request, uint64_t payload, struc
 		return -ENOTSUP;
 	}
 	bool was = vub_vring_running(vr);
+	vring_quiesce(vr);
 	if (vr->kick_fd >= 0) {
 		evloop_del(b->loop, vr->kick_fd);
 		close(vr->kick_fd);
@@ -433,6 +445,8 @@ static int set_vring_enable(struct vub *b, const struct vhu_vring_state *s)
 		return -EINVAL;
 	}
 	bool was = vub_vring_running(vr);
+	if (!s->num)
+		vring_quiesce(vr);
 	vr->enabled = s->num;
 	set_running(vr, was);
 	return 0;

@@ -73,6 +73,10 @@ struct vub_ops {
 	 * On a stop the device must drop every element it holds: guest memory
 	 * may be unmapped right after. */
 	void (*ring_running)(struct vub *b, struct vub_vring *vr, bool running);
+	/* A running ring is about to stop or change (its fds, addresses,
+	 * guest memory): the device finishes and answers what it has in
+	 * flight there while the ring and memory are still mapped; optional. */
+	void (*quiesce)(struct vub *b, struct vub_vring *vr);
 	/* Device reset (RESET_OWNER, RESET_DEVICE, disconnect); optional. */
 	void (*reset)(struct vub *b);
 };

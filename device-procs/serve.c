@@ -224,6 +224,7 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 	return confine(&o->confine, &(struct confine_req){
 					    .process = process, .kind = b->ops->name, .keep_fds = keep,
 					    .nkeep = n, .namespaces = true, .max_fds = 256,
+					    .new_tasks = c->new_tasks,
 					    .writes_files = c->writes_files });
 }
 

@@ -52,6 +52,7 @@ struct serve_opts {
 struct serve_confine {
 	const int *fds;    /* its own fds: the disk, tap or host stream */
 	size_t nfds;
+	unsigned new_tasks; /* threads it may start once confined (io-wq's) */
 	bool writes_files; /* else RLIMIT_FSIZE is 0 */
 };
 

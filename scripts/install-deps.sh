@@ -8,7 +8,7 @@ set -eu
 
 packages="
 build-essential autoconf automake pkg-config
-libseccomp-dev libcap-ng-dev libfdt-dev libjson-c-dev libcriterion-dev
+libseccomp-dev libcap-ng-dev libfdt-dev libjson-c-dev liburing-dev libcriterion-dev
 qemu-system-x86 busybox-static cpio kmod
 acpica-tools
 clang

@@ -12,6 +12,14 @@
 #include "log.h"
 
 static pid_t controller;
+static int (*device_attempt)(void *ctx, enum test_escape kind);
+static void *device_ctx;
+
+void test_hooks_device(int (*attempt)(void *ctx, enum test_escape kind), void *ctx)
+{
+	device_attempt = attempt;
+	device_ctx = ctx;
+}
 
 void test_hooks_init(void)
 {
@@ -48,15 +56,18 @@ static int attempt(enum test_escape kind)
 		return mprotect(page, 4096, PROT_READ | PROT_EXEC);
 	case TEST_ESCAPE_KILL:
 		return kill(controller, SIGKILL);
+	default:
+		return device_attempt ? device_attempt(device_ctx, kind) : -ENOSYS;
 	}
-	return -1;
 }
 
 bool test_hooks_escape(uint32_t request)
 {
-	if (request <= TEST_HOOK_ESCAPE || request > TEST_HOOK_ESCAPE + TEST_ESCAPE_MAX)
+	if (request <= TEST_HOOK_ESCAPE || request > TEST_HOOK_ESCAPE + TEST_ESCAPE_URING_MAX)
 		return false;
 	enum test_escape kind = (enum test_escape)(request - TEST_HOOK_ESCAPE);
+	if (kind > TEST_ESCAPE_MAX && kind < TEST_ESCAPE_URING_READ)
+		return false;
 	errno = 0;
 	int r = attempt(kind);
 	log_warn("test hook: escape %d returned %d (%m)", (int)kind, r);

@@ -14,6 +14,8 @@
 
 #include "bytes.h"
 #include "blk_req.h"
+#include "msg.h"
+#include "test_hooks.h"
 #include "tfe.h"
 
 #define MEM (8u << 20)
@@ -628,5 +630,182 @@ Test(blk, status_in_a_readable_descriptor_gets_no_answer)
 	cr_assert_eq(post_wait(&f, 0, s, 1, false), 1);
 	cr_assert_eq(*(uint8_t *)tfe_ptr(&f, st2), VIRTIO_BLK_S_IOERR);
 	cr_assert(tfe_alive(&f));
+	finish_clean(&f);
+}
+
+/* ------------------------------------------------------------ io_uring */
+
+#define DEEP 32
+
+/* Posts DEEP writes of 4 KiB (then reads them back) without waiting in
+ * between, and takes the answers in whatever order they come. */
+Test(blk, many_requests_in_flight_complete_in_any_order)
+{
+	struct tfe f;
+	const char *argv[] = { tfe_bin("device-procs/cellvm-blk"), "--disk", img, NULL };
+	cr_assert_eq(tfe_start(&f, argv, MEM), 0);
+	cr_assert_eq(tfe_negotiate(&f, WANT), 0);
+	/* Three descriptors a request, none reused while in flight. */
+	cr_assert_eq(tfe_setup_queue(&f, 0, 4 * DEEP), 0);
+	for (int round = 0; round < 2; round++) {
+		bool in = round == 1;
+		uint64_t st[DEEP], data[DEEP];
+		int head[DEEP];
+		for (unsigned int i = 0; i < DEEP; i++) {
+			uint64_t sector = 8 * (uint64_t)(DEEP - 1 - i) + 256;
+			data[i] = tfe_alloc(&f, 4096);
+			if (in) {
+				memset(tfe_ptr(&f, data[i]), 0x5a, 4096);
+			} else {
+				fill(tfe_ptr(&f, data[i]), 4096, (uint8_t)(i * 3));
+				memcpy(expected + sector * 512, tfe_ptr(&f, data[i]), 4096);
+			}
+			st[i] = status_buf(&f);
+			struct tfe_buf b[3] = {
+				{ header(&f, in ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, sector), 16, false },
+				{ data[i], 4096, in },
+				{ st[i], 1, true } };
+			head[i] = tfe_post(&f, 0, b, 3, false);
+			cr_assert_geq(head[i], 0);
+		}
+		bool seen[DEEP] = { false };
+		for (unsigned int k = 0; k < DEEP; k++) {
+			uint32_t id, len;
+			cr_assert_eq(tfe_wait_used(&f, 0, 5000, &id, &len), 0, "answer %u", k);
+			unsigned int i = 0;
+			while (i < DEEP && (uint32_t)head[i] != id)
+				i++;
+			cr_assert_lt(i, DEEP, "head %u was not posted", id);
+			cr_assert_not(seen[i], "head %u answered twice", id);
+			seen[i] = true;
+			cr_assert_eq(len, in ? 4097 : 1);
+			cr_assert_eq(*(uint8_t *)tfe_ptr(&f, st[i]), VIRTIO_BLK_S_OK,
+				     "round %d request %u: status %u", round, i,
+				     *(uint8_t *)tfe_ptr(&f, st[i]));
+			if (in)
+				cr_assert_eq(memcmp(tfe_ptr(&f, data[i]),
+						    expected + (8 * (DEEP - 1 - i) + 256) * 512, 4096),
+					     0);
+		}
+		uint32_t id, len;
+		cr_assert_eq(tfe_wait_used(&f, 0, 100, &id, &len), -ETIMEDOUT, "nothing more");
+		check_image();
+	}
+	finish_clean(&f);
+}
+
+/* GET_VRING_BASE right after a burst: every request is answered before the
+ * reply, so the base the frontend gets loses none. */
+Test(blk, stopping_a_ring_answers_what_is_in_flight)
+{
+	struct tfe f;
+	start(&f, NULL, 1);
+	for (unsigned int i = 0; i < QSIZE / 2; i++) {
+		uint64_t data = tfe_alloc(&f, 8192);
+		fill(tfe_ptr(&f, data), 8192, (uint8_t)(i + 40));
+		memcpy(expected + (200 + 16 * i) * 512, tfe_ptr(&f, data), 8192);
+		struct tfe_buf b[3] = { { header(&f, VIRTIO_BLK_T_OUT, 200 + 16 * i), 16, false },
+					{ data, 8192, false },
+					{ status_buf(&f), 1, true } };
+		cr_assert_geq(tfe_post(&f, 0, b, 3, false), 0);
+	}
+	uint16_t base;
+	cr_assert_eq(tfe_stop_queue(&f, 0, &base), 0);
+	struct virtq_used *used = tfe_ptr(&f, f.q[0].used_gpa);
+	cr_assert_eq(used->idx, base, "all %u taken answered before the reply", base);
+	for (uint16_t i = 0; i < base; i++) {
+		uint32_t id, len;
+		cr_assert_eq(tfe_wait_used(&f, 0, 0, &id, &len), 0);
+		cr_assert_eq(len, 1);
+	}
+	finish_clean(&f);
+}
+
+/* Sends a test-hook escape of kind to the backend and returns what it said
+ * in its log (stderr, the file log_fd): the CQE's result. */
+static int ring_escape(struct tfe *f, int log_fd, unsigned int kind)
+{
+	uint32_t hdr[3] = { TEST_HOOK_ESCAPE + kind, VHU_VERSION, 0 };
+	cr_assert_eq(msg_send(f->sock, hdr, sizeof(hdr), NULL, 0, NULL, 0), 0);
+	uint8_t cfg[8];
+	cr_assert_eq(tfe_get_config(f, 0, cfg, 8), 0, "the hook ran before this reply");
+	char log[16384], want[64];
+	ssize_t n = pread(log_fd, log, sizeof(log) - 1, 0);
+	cr_assert_gt(n, 0);
+	log[n] = '\0';
+	snprintf(want, sizeof(want), "test hook: escape %u returned ", kind);
+	const char *p = strstr(log, want);
+	cr_assert_not_null(p, "no result for escape %u in: %s", kind, log);
+	return atoi(p + strlen(want));
+}
+
+/* A confined cellvm-blk that its guest took over has its rings: they read
+ * and write the disk and do nothing else, whatever it submits. */
+Test(blk, a_confined_ring_refuses_every_other_operation)
+{
+	char logpath[] = "/tmp/cellvm-blk-log-XXXXXX";
+	int log_fd = mkstemp(logpath);
+	cr_assert_geq(log_fd, 0);
+	unlink(logpath);
+	int saved = dup(2);
+	cr_assert_geq(saved, 0);
+	cr_assert_eq(dup2(log_fd, 2), 2);
+	struct tfe f;
+	const char *argv[] = { tfe_bin("tests/hooks/cellvm-blk"), "--disk", img,
+			       "--sandbox", "on", NULL };
+	int err = tfe_start(&f, argv, MEM);
+	dup2(saved, 2);
+	close(saved);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(tfe_negotiate(&f, WANT), 0);
+	cr_assert_eq(tfe_setup_queue(&f, 0, QSIZE), 0);
+
+	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_READ), 512,
+		     "the disk as fixed file: allowed");
+	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_OPENAT), -EACCES);
+	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_CONNECT), -EACCES);
+	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_UNFIXED), -EACCES);
+	/* And the device still serves. */
+	uint64_t data = tfe_alloc(&f, 512);
+	cr_assert_eq(blk_read_at(&f, 0, 1, data, 512, NULL), VIRTIO_BLK_S_OK);
+	cr_assert_eq(memcmp(tfe_ptr(&f, data), expected + 512, 512), 0);
+	finish_clean(&f);
+	close(log_fd);
+}
+
+/* --direct: aligned guest buffers go straight to O_DIRECT I/O, unaligned
+ * ones (a buffer off by 16 bytes, data split at an odd length) through a
+ * bounce buffer; both land, read back, and flush. */
+Test(blk, direct_with_aligned_and_unaligned_buffers)
+{
+	struct tfe f;
+	const char *extra[] = { "--direct", NULL };
+	start(&f, extra, 1);
+	uint64_t raw = tfe_alloc(&f, 3 * 4096);
+	uint64_t al = (raw + 4095) & ~4095ull, odd = raw + 16;
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t data = pass ? odd : al, sector = pass ? 64 : 32;
+		fill(tfe_ptr(&f, data), 4096, (uint8_t)(pass + 90));
+		memcpy(expected + sector * 512, tfe_ptr(&f, data), 4096);
+		uint64_t st = status_buf(&f);
+		struct tfe_buf b[4] = { { header(&f, VIRTIO_BLK_T_OUT, sector), 16, false },
+					{ data, 1000, false },
+					{ data + 1000, 3096, false },
+					{ st, 1, true } };
+		/* Aligned: one descriptor of 4096. */
+		if (!pass) {
+			b[1].len = 4096;
+			b[2] = b[3];
+		}
+		cr_assert_eq(post_wait(&f, 0, b, pass ? 4 : 3, false), 1);
+		cr_assert_eq(*(uint8_t *)tfe_ptr(&f, st), VIRTIO_BLK_S_OK, "pass %d", pass);
+		check_image();
+		uint32_t len;
+		cr_assert_eq(blk_read_at(&f, 0, sector, data, 4096, &len), VIRTIO_BLK_S_OK);
+		cr_assert_eq(len, 4097);
+		cr_assert_eq(memcmp(tfe_ptr(&f, data), expected + sector * 512, 4096), 0);
+	}
+	uint32_t len;
+	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
 	finish_clean(&f);
 }

@@ -1,0 +1,78 @@
+/* cellvm-blk's state, shared by the device (blk.c: options, the disk,
+ * config space, its rings' set-up) and its data plane (blk_io.c: requests
+ * from the avail ring through io_uring to the used ring). */
+#ifndef CELLVM_BLK_H
+#define CELLVM_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "backend.h"
+#include "blk_req.h"
+#include "blk_ring.h"
+
+/* One request in flight on a ring. */
+struct blk_slot {
+	uint8_t *status; /* the guest's status byte */
+	uint64_t want;   /* bytes the operation must move */
+	uint8_t *bounce; /* --direct, unaligned: the aligned copy; else NULL */
+	struct iovec *guest; /* a bounced read: where the data goes */
+	unsigned int nguest;
+	uint16_t head;
+	bool in;         /* a read: want bytes land in the guest's buffers */
+	bool busy;
+};
+
+/* --direct (O_DIRECT): buffers, lengths and offsets must be multiples of
+ * the storage's logical block; sectors make offsets 512-aligned, and 512
+ * is what most storage takes (4Kn storage would refuse a guest's 512-byte
+ * I/O). Guest buffers that are not aligned go through a bounce buffer, at
+ * most BLK_BOUNCE_MAX bytes of them in flight per queue. */
+#define BLK_DIRECT_ALIGN 512u
+#define BLK_BOUNCE_MAX (64u << 20)
+
+/* One queue: its ring and what is in flight there. */
+struct blk_queue {
+	struct blk *d;
+	struct blk_ring ring;
+	unsigned int nfree;           /* free slots, a stack in free[] */
+	uint16_t free[BLK_QUEUE_SIZE];
+	unsigned int filled;          /* used elements written, not yet published */
+	unsigned int iov_used;        /* of iov, by SQEs not yet submitted */
+	uint64_t bounced;             /* bytes of bounce buffers in flight */
+	bool bounce_full;             /* a chain waits for bounced bytes to finish */
+	struct blk_slot slot[BLK_QUEUE_SIZE];
+	struct iovec iov[VIRTQ_ELEM_MAX_IOV];
+};
+
+struct blk {
+	struct vub_ops ops; /* queues and features depend on the options */
+	struct vub *b;      /* set by blk_io_setup */
+	int fd;
+	bool is_blkdev;
+	bool direct;       /* opened with O_DIRECT */
+	uint16_t num_queues;
+	uint8_t writeback; /* the cache mode in config space */
+	uint8_t id[BLK_ID_BYTES];
+	struct blk_dev dev;
+	struct virtq_elem elem; /* the chain being started */
+	struct blk_seg segs[BLK_MAX_DWZ_SEG];
+	int keep[1 + 2 * VUB_MAX_QUEUES]; /* the disk, each ring and its eventfd */
+	size_t nkeep;
+	struct blk_queue q[VUB_MAX_QUEUES];
+};
+
+/* Sets up the rings of d's num_queues queues for d->fd (before the process
+ * is confined) and lists their fds and the disk's in d->keep. 0 or -errno,
+ * logged; what it set up is listed in d->keep either way. */
+int blk_io_init(struct blk *d);
+
+/* serve_device's setup: the rings' eventfds into b's event loop. */
+int blk_io_setup(struct vub *b);
+
+/* vub_ops' process and quiesce. */
+void blk_io_process(struct vub *b, struct vub_vring *vr);
+void blk_io_quiesce(struct vub *b, struct vub_vring *vr);
+
+#endif

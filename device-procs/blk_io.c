@@ -1,0 +1,432 @@
+/* cellvm-blk's data plane. Per queue: chains are popped while slots are
+ * free, parsed and checked (blk_req.c), and reads, writes and flushes go to
+ * the queue's io_uring as readv/writev/fsync SQEs, submitted once per round;
+ * completions come back through the ring's eventfd, are reaped in a batch,
+ * and a batch is published in the used ring with one index update and at
+ * most one interrupt (EVENT_IDX both ways: kicks are off while we pop, and
+ * vub_vring_notify asks virtq_should_notify). GET_ID and refused requests
+ * are answered in the same batch; discard and write-zeroes run synchronously
+ * (rare, bounded, and with a fallback that writes zeros). */
+#include "blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "iov.h"
+#include "log.h"
+
+/* ------------------------------------------------ synchronous requests */
+
+static int discard(struct blk *d, uint64_t off, uint64_t len)
+{
+	int err = 0;
+	if (d->is_blkdev) {
+		uint64_t range[2] = { off, len };
+		if (ioctl(d->fd, BLKDISCARD, range) < 0)
+			err = -errno;
+	} else if (fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			     (off_t)len) < 0) {
+		err = -errno;
+	}
+	/* A discard is a hint: storage that cannot do it has done enough. */
+	return err == -EOPNOTSUPP ? 0 : err;
+}
+
+static int write_zero_bytes(int fd, uint64_t off, uint64_t len)
+{
+	/* Aligned for a disk opened with O_DIRECT. */
+	static const uint8_t zeros[65536] __attribute__((aligned(4096)));
+	while (len > 0) {
+		size_t want = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		ssize_t r = pwrite(fd, zeros, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+static int write_zeroes(struct blk *d, uint64_t off, uint64_t len, bool unmap)
+{
+	int mode = FALLOC_FL_KEEP_SIZE | (unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+	if (fallocate(d->fd, mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	/* Storage without that mode (or with other alignment rules) still
+	 * takes plain zeros. */
+	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+		return -errno;
+	return write_zero_bytes(d->fd, off, len);
+}
+
+static uint8_t blk_dwz(struct blk *d, const struct blk_req *r)
+{
+	unsigned int n;
+	uint8_t s = blk_req_segs(r, d->elem.out, d->elem.out_num, d->dev.capacity, d->segs, &n);
+	if (s != VIRTIO_BLK_S_OK)
+		return s;
+	for (unsigned int i = 0; i < n; i++) {
+		const struct blk_seg *g = &d->segs[i];
+		if (g->num_sectors == 0)
+			continue;
+		uint64_t off = g->sector << BLK_SECTOR_SHIFT;
+		uint64_t len = (uint64_t)g->num_sectors << BLK_SECTOR_SHIFT;
+		int err = r->type == VIRTIO_BLK_T_DISCARD
+				  ? discard(d, off, len)
+				  : write_zeroes(d, off, len,
+						 g->flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+		if (err) {
+			log_ratelimited(LOG_LVL_WARN, "blk: %s of %u sectors at sector %llu: %s",
+					r->type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
+					g->num_sectors,
+					(unsigned long long)g->sector, strerror(-err));
+			return VIRTIO_BLK_S_IOERR;
+		}
+	}
+	/* Writethrough: done means on stable storage. */
+	if (!d->writeback && fdatasync(d->fd) < 0) {
+		log_ratelimited(LOG_LVL_ERROR, "blk: fdatasync: %m");
+		return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* ------------------------------------------------------------ answers */
+
+static struct vub_vring *vring_of(struct blk_queue *q)
+{
+	return &q->d->b->vrings[q - q->d->q];
+}
+
+/* Publishes the answers written so far, with one interrupt at most. */
+static void publish(struct blk_queue *q)
+{
+	if (!q->filled)
+		return;
+	struct vub_vring *vr = vring_of(q);
+	virtq_flush(&vr->vq, q->filled);
+	q->filled = 0;
+	vub_vring_notify(vr);
+}
+
+/* Answers the chain head: code in its status byte (if it has one) and
+ * written bytes of data before it. */
+static void answer(struct blk_queue *q, uint16_t head, uint8_t *status, uint8_t code,
+		   uint64_t written)
+{
+	struct virtq *vq = &vring_of(q)->vq;
+	if (status)
+		*status = code;
+	/* A chain is at most 4 GiB (virtq), so the length fits. */
+	virtq_fill(vq, q->filled++, head, status ? (uint32_t)(written + 1) : 0);
+	/* The driver may reuse heads still in flight: never write past what
+	 * one publication can hold. */
+	if (q->filled == vq->num)
+		publish(q);
+}
+
+/* ---------------------------------------------------------- the ring */
+
+/* Submits the queued SQEs; their iovecs may be reused once that is done. */
+static void submit(struct blk_queue *q)
+{
+	int r = io_uring_submit(&q->ring.ring);
+	if (r < 0)
+		log_ratelimited(LOG_LVL_ERROR, "blk: io_uring_enter: %s", strerror(-r));
+	if (io_uring_sq_ready(&q->ring.ring) == 0)
+		q->iov_used = 0;
+}
+
+/* Puts bytes [off, off + len) of src into the queue's iovecs. Returns how
+ * many, -EINVAL if src is shorter (cannot happen for a checked request),
+ * -ENOBUFS if unsubmitted SQEs hold them all. */
+static int take_iov(struct blk_queue *q, const struct iovec *src, unsigned int n, uint64_t off,
+		    uint64_t len, struct iovec **iov)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		*iov = q->iov + q->iov_used;
+		int k = blk_iov_slice(src, n, off, len, *iov, VIRTQ_ELEM_MAX_IOV - q->iov_used);
+		if (k != -ENOBUFS) {
+			if (k > 0)
+				q->iov_used += (unsigned int)k;
+			return k;
+		}
+		submit(q);
+	}
+	return -ENOBUFS;
+}
+
+static bool aligned(const struct iovec *iov, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) % BLK_DIRECT_ALIGN)
+			return false;
+	return true;
+}
+
+/* Sends a checked IN, OUT or FLUSH to the ring: 1 once it is queued
+ * (answered on completion), 0 with the status to answer now in *code,
+ * -EAGAIN if it must wait for bounce buffers to come free. */
+static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
+{
+	struct blk *d = q->d;
+	const struct virtq_elem *e = &d->elem;
+	bool in = r->type == VIRTIO_BLK_T_IN;
+	uint64_t want = in ? r->in_len : r->out_len;
+	struct iovec *iov = NULL;
+	int n = 0;
+	*code = VIRTIO_BLK_S_IOERR;
+	if (r->type != VIRTIO_BLK_T_FLUSH) {
+		if (want == 0) {
+			*code = VIRTIO_BLK_S_OK;
+			return 0;
+		}
+		/* Data is what lies between the header and the status byte. */
+		n = in ? take_iov(q, e->in, e->in_num, 0, want, &iov)
+		       : take_iov(q, e->out, e->out_num, BLK_HDR_SIZE, want, &iov);
+		if (n < 0)
+			return 0;
+	}
+	unsigned int nguest = (unsigned int)n;
+	uint8_t *bounce = NULL;
+	struct iovec *guest = NULL;
+	if (d->direct && !aligned(iov, n)) {
+		if (q->bounced + want > BLK_BOUNCE_MAX) {
+			q->iov_used -= (unsigned int)n;
+			if (q->bounced == 0) {
+				log_ratelimited(LOG_LVL_WARN, "blk: unaligned request of %llu "
+						"bytes: more than --direct bounces",
+						(unsigned long long)want);
+				return 0;
+			}
+			q->bounce_full = true;
+			return -EAGAIN;
+		}
+		if (posix_memalign((void **)&bounce, 4096, want) ||
+		    (in && !(guest = malloc(sizeof(*guest) * (size_t)n)))) {
+			free(bounce);
+			q->iov_used -= (unsigned int)n;
+			log_ratelimited(LOG_LVL_ERROR, "blk: bounce buffer: out of memory");
+			return 0;
+		}
+		if (in)
+			memcpy(guest, iov, sizeof(*guest) * (size_t)n);
+		else
+			iov_to_buf(iov, (unsigned int)n, 0, bounce, want);
+		/* The SQE's one iovec is the bounce buffer. */
+		q->iov_used -= (unsigned int)n - 1;
+		iov[0] = (struct iovec){ bounce, want };
+		q->bounced += want;
+		n = 1;
+	}
+	struct io_uring_sqe *sqe = blk_ring_sqe(&q->ring);
+	if (!sqe) {
+		log_ratelimited(LOG_LVL_ERROR, "blk: io_uring submission queue full");
+		if (bounce)
+			q->bounced -= want;
+		free(bounce);
+		free(guest);
+		return 0;
+	}
+	off_t off = (off_t)(r->sector << BLK_SECTOR_SHIFT);
+	if (r->type == VIRTIO_BLK_T_FLUSH) {
+		io_uring_prep_fsync(sqe, BLK_RING_DISK, IORING_FSYNC_DATASYNC);
+	} else if (in) {
+		io_uring_prep_readv(sqe, BLK_RING_DISK, iov, (unsigned int)n, off);
+	} else {
+		io_uring_prep_writev(sqe, BLK_RING_DISK, iov, (unsigned int)n, off);
+		/* Writethrough: each write is on stable storage when done. */
+		if (!d->writeback)
+			sqe->rw_flags = RWF_DSYNC;
+	}
+	sqe->flags |= IOSQE_FIXED_FILE;
+	uint16_t i = q->free[--q->nfree];
+	q->slot[i] = (struct blk_slot){ .status = r->status, .want = want, .bounce = bounce,
+					.guest = guest, .nguest = nguest, .head = e->head,
+					.in = in, .busy = true };
+	io_uring_sqe_set_data64(sqe, i);
+	return 1;
+}
+
+/* A completion: answers its request and frees its slot. */
+static void finish(struct blk_queue *q, uint64_t user_data, int res)
+{
+	if (user_data >= BLK_QUEUE_SIZE || !q->slot[user_data].busy)
+		return; /* not a request's (the test hooks') */
+	struct blk_slot *s = &q->slot[user_data];
+	/* A short transfer only happens at the end of an image that shrank
+	 * under us, or when the storage is full: an error either way. */
+	bool ok = res >= 0 && (uint64_t)res == s->want;
+	if (!ok)
+		log_ratelimited(LOG_LVL_WARN, "blk: %s of %llu bytes: %s",
+				s->want == 0 ? "flush" : s->in ? "read" : "write",
+				(unsigned long long)s->want,
+				res < 0 ? strerror(-res) : "short transfer");
+	if (s->bounce) {
+		if (ok && s->in)
+			iov_from_buf(s->guest, s->nguest, 0, s->bounce, s->want);
+		free(s->bounce);
+		free(s->guest);
+		q->bounced -= s->want;
+		q->bounce_full = false;
+	}
+	answer(q, s->head, s->status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
+	       ok && s->in ? s->want : 0);
+	s->busy = false;
+	q->free[q->nfree++] = (uint16_t)user_data;
+}
+
+/* Answers every completion the ring holds. */
+static void reap(struct blk_queue *q)
+{
+	struct io_uring_cqe *cqes[32];
+	unsigned int n;
+	while ((n = io_uring_peek_batch_cqe(&q->ring.ring, cqes, 32)) > 0) {
+		for (unsigned int i = 0; i < n; i++)
+			finish(q, cqes[i]->user_data, cqes[i]->res);
+		io_uring_cq_advance(&q->ring.ring, n);
+	}
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* Starts the chain in d->elem: queued on the ring, or answered. False if
+ * it must wait (popped back). */
+static bool start(struct blk_queue *q)
+{
+	struct blk *d = q->d;
+	struct virtq_elem *e = &d->elem;
+	struct blk_req r;
+	uint64_t written = 0;
+	int err = blk_req_parse(&r, e->out, e->out_num, e->in, e->in_num);
+	if (err == -ENOMSG) {
+		log_ratelimited(LOG_LVL_WARN, "blk: request without a writable status byte");
+		answer(q, e->head, NULL, 0, 0);
+		return true;
+	}
+	if (err) {
+		log_ratelimited(LOG_LVL_WARN, "blk: request shorter than its header");
+		answer(q, e->head, r.status, VIRTIO_BLK_S_IOERR, 0);
+		return true;
+	}
+	uint8_t code = blk_req_check(&r, &d->dev);
+	if (code != VIRTIO_BLK_S_OK) {
+		log_ratelimited(LOG_LVL_DEBUG, "blk: request type %u at sector %llu: %s", r.type,
+				(unsigned long long)r.sector,
+				code == VIRTIO_BLK_S_UNSUPP ? "unsupported" : "refused");
+	} else if (r.type == VIRTIO_BLK_T_GET_ID) {
+		written = iov_from_buf(e->in, e->in_num, 0, d->id,
+				       r.in_len < BLK_ID_BYTES ? r.in_len : BLK_ID_BYTES);
+	} else if (r.type == VIRTIO_BLK_T_DISCARD || r.type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		code = blk_dwz(d, &r);
+	} else {
+		int queued = queue_io(q, &r, &code);
+		if (queued < 0)
+			virtq_unpop(&q->d->b->vrings[q - d->q].vq);
+		if (queued)
+			return queued > 0; /* answered on completion, or later */
+	}
+	answer(q, e->head, r.status, code, written);
+	return true;
+}
+
+/* Pops while slots (and bounce buffers) are free, submits, publishes. With
+ * every slot busy it leaves kicks off: the next completion calls it again. */
+static void pump(struct blk_queue *q)
+{
+	struct vub_vring *vr = vring_of(q);
+	struct virtq *vq = &vr->vq;
+	int r = 0;
+	for (;;) {
+		virtq_disable_notify(vq);
+		while (q->nfree > 0 && !q->bounce_full && (r = virtq_pop(vq, &q->d->elem)) > 0)
+			if (!start(q))
+				break;
+		if (r < 0 || q->nfree == 0 || q->bounce_full || !virtq_enable_notify(vq))
+			break;
+	}
+	submit(q);
+	publish(q);
+	if (r < 0)
+		vub_vring_error(vr);
+}
+
+void blk_io_process(struct vub *b, struct vub_vring *vr)
+{
+	struct blk *d = b->dev;
+	pump(&d->q[vr->index]);
+}
+
+static void on_ring(void *opaque, uint32_t events)
+{
+	struct blk_queue *q = opaque;
+	uint64_t n;
+	(void)events;
+	/* Non-blocking: EAGAIN means a drain already took the count. */
+	if (read(q->ring.efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_ratelimited(LOG_LVL_WARN, "blk: ring eventfd: %m");
+	if (q->nfree == BLK_QUEUE_SIZE || !vub_vring_running(vring_of(q)))
+		return; /* nothing in flight: quiesced, or a test hook's */
+	reap(q);
+	/* Slots came free: what waited in the avail ring can go. */
+	pump(q);
+}
+
+void blk_io_quiesce(struct vub *b, struct vub_vring *vr)
+{
+	struct blk *d = b->dev;
+	struct blk_queue *q = &d->q[vr->index];
+	/* The kernel must be done with guest memory, and every request
+	 * answered, before the ring or memory goes. */
+	while (q->nfree < BLK_QUEUE_SIZE) {
+		int err = io_uring_submit_and_wait(&q->ring.ring, 1);
+		if (err < 0 && err != -EINTR) {
+			log_err("blk: ring %u: waiting for requests in flight: %s", vr->index,
+				strerror(-err));
+			break;
+		}
+		reap(q);
+	}
+	publish(q);
+}
+
+int blk_io_init(struct blk *d)
+{
+	int err;
+	d->nkeep = 0;
+	d->keep[d->nkeep++] = d->fd;
+	for (uint16_t i = 0; i < d->num_queues; i++) {
+		struct blk_queue *q = &d->q[i];
+		q->d = d;
+		for (unsigned int s = 0; s < BLK_QUEUE_SIZE; s++)
+			q->free[s] = (uint16_t)(BLK_QUEUE_SIZE - 1 - s);
+		q->nfree = BLK_QUEUE_SIZE;
+		if ((err = blk_ring_init(&q->ring, d->fd, BLK_QUEUE_SIZE)) < 0)
+			return err;
+		d->keep[d->nkeep++] = q->ring.ring.ring_fd;
+		d->keep[d->nkeep++] = q->ring.efd;
+	}
+	return 0;
+}
+
+int blk_io_setup(struct vub *b)
+{
+	struct blk *d = b->dev;
+	d->b = b;
+	for (uint16_t i = 0; i < d->num_queues; i++) {
+		int err = evloop_add(b->loop, d->q[i].ring.efd, EPOLLIN, on_ring, &d->q[i]);
+		if (err < 0) {
+			log_err("blk: watching ring %u: %s", i, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
