@@ -84,9 +84,11 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 	struct spawn_fd sf[SPAWN_MSG_MAX_FDS + 1];
 	for (size_t i = 0; i < m->nfds; i++)
 		sf[i] = (struct spawn_fd){ fds[i], m->target[i] };
+	/* An unconfined child reads no policy, and would keep an fd it is not told of. */
+	bool policy = m->mode != SANDBOX_OFF;
 	sf[m->nfds] = (struct spawn_fd){ policy_fd[b], target };
 	struct spawn_req req = { .path = m->path, .by_fd = true, .exec_fd = bin_fd[b],
-				 .argv = ca.argv, .fds = sf, .nfds = m->nfds + 1,
+				 .argv = ca.argv, .fds = sf, .nfds = m->nfds + policy,
 				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env };
 	err = spawn_child(&req, pid, pidfd);
 	if (err == 0)
