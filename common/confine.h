@@ -7,6 +7,9 @@
  *   --policy-dir DIR       where <kind>.policy is (default: the installed
  *                          policies, or the source tree's when the binary
  *                          runs from its build tree)
+ *   --policy-fd N          read it instead from this fd: a policy bundle
+ *                          (common/policy_bundle.h), how cellvm-spawner
+ *                          hands each child the policies it read at its start
  *
  * confine() reads and compiles the policy first (a bad policy stops the
  * process with the file and line before anything else happens), then
@@ -20,23 +23,31 @@
 
 #include "sandbox.h"
 
-enum { CONFINE_OPT_SANDBOX = 0x180, CONFINE_OPT_POLICY_DIR, CONFINE_OPT_ALLOW_DEGRADED };
+enum {
+	CONFINE_OPT_SANDBOX = 0x180,
+	CONFINE_OPT_POLICY_DIR,
+	CONFINE_OPT_ALLOW_DEGRADED,
+	CONFINE_OPT_POLICY_FD,
+};
 
 #define CONFINE_LONG_OPTIONS                                                  \
 	{ "sandbox", required_argument, NULL, CONFINE_OPT_SANDBOX },          \
 	{ "policy-dir", required_argument, NULL, CONFINE_OPT_POLICY_DIR },     \
-	{ "allow-degraded", no_argument, NULL, CONFINE_OPT_ALLOW_DEGRADED }
+	{ "allow-degraded", no_argument, NULL, CONFINE_OPT_ALLOW_DEGRADED }, \
+	{ "policy-fd", required_argument, NULL, CONFINE_OPT_POLICY_FD }
 
 #define CONFINE_USAGE                                                               \
 	"  --sandbox on|off|log    confine this process (default on); log: allow and\n" \
 	"                          log what the policy lacks\n"                         \
 	"  --policy-dir DIR        where the seccomp policies are\n"                      \
+	"  --policy-fd N           read the policy from this fd (a bundle)\n"            \
 	"  --allow-degraded        run even where the kernel refuses a namespace or\n"   \
 	"                          the empty root (warned); without it, do not run\n"
 
 struct confine_opts {
 	enum sandbox_mode mode;
 	const char *policy_dir; /* NULL: confine_default_policy_dir() */
+	int policy_fd;          /* a bundle to read instead of policy_dir; -1: none */
 	bool allow_degraded;    /* sandbox.h's allow_degraded */
 };
 
@@ -68,6 +79,12 @@ struct confine_req {
 	int (*before_filter)(void *arg);
 	void *before_filter_arg;
 };
+
+/* The policy of `kind` as confine() would read it from dir (in a sanitizer
+ * build with sanitizers.policy), with everything it includes, checked, in a
+ * sealed memfd holding a bundle for --policy-fd. The fd (close-on-exec), or
+ * -errno after one log line. */
+int confine_policy_memfd(const char *dir, const char *kind);
 
 /* Confines the calling process as o says. 0 once confined (or with
  * --sandbox=off), -errno after one log line otherwise: the caller exits. */

@@ -6,11 +6,13 @@
  *   cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)
  *               [--initrd PATH | --initrd-fd N] [--serial-fd N]
  *               [--backend NAME=FD]... [--kvm-fd N] [--control-fd N]
- *               [--log-level L] [--sandbox on|off|log] [--policy-dir DIR]
+ *               [--log-level L] [--sandbox on|off|log]
+ *               [--policy-dir DIR | --policy-fd N] [--allow-degraded]
  *   cellvm-vcpu --check-kvm [--kvm-fd N]
  *
  * The controller places each fd at its WORKER_FD_* number and names that
- * number in the option. */
+ * number in the option; cellvm-spawner adds the confinement options
+ * (spawner/child_args.h). */
 #ifndef CELLVM_WORKER_ARGS_H
 #define CELLVM_WORKER_ARGS_H
 
@@ -56,8 +58,8 @@ struct worker_cmdline {
 	char backend_arg[MACHINE_MAX_VIRTIO][MACHINE_NAME_MAX + 16];
 };
 
-/* The command line for g, with `extra` (NULL-terminated: --log-level,
- * --sandbox, ...) after the fds' options; argv[0] is "cellvm-vcpu". 0, or
+/* The command line for g, with `extra` (NULL-terminated: --log-level)
+ * after the fds' options; argv[0] is "cellvm-vcpu". 0, or
  * -E2BIG when it does not fit WORKER_ARGV_MAX. */
 int worker_cmdline_build(const struct worker_given *g, const char *const *extra,
 			 struct worker_cmdline *out);

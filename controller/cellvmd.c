@@ -363,13 +363,15 @@ int main(int argc, char **argv)
 	if (gate_start(&gate, &pol) < 0)
 		return 1;
 	/* Unprivileged, and not yet confined: what it needs to start the VM's
-	 * processes goes with it, and the list of what it may start. */
-	static char bins[VM_BINARIES][VM_PATH_MAX];
-	const char *allowed[VM_BINARIES];
-	vm_binaries(worker, device_dir, bins);
-	for (size_t i = 0; i < VM_BINARIES; i++)
-		allowed[i] = bins[i];
-	if (spawner_start(&copts, allowed, VM_BINARIES, &d.spawner) < 0)
+	 * processes goes with it, with the operator's word on how they are
+	 * confined (not a tenant's: no request can change it later). */
+	static char paths[VM_BINARIES][VM_PATH_MAX];
+	struct spawner_binary bins[VM_BINARIES];
+	vm_binaries(worker, device_dir, paths, bins);
+	struct spawner_cfg scfg = { .confine = copts, .bins = bins, .nbins = VM_BINARIES };
+	for (int m = SANDBOX_ON; m <= SANDBOX_LOG; m++)
+		scfg.may_ask[m] = operator_sandbox_ok(&pol, (enum sandbox_mode)m);
+	if (spawner_start(&scfg, &d.spawner) < 0)
 		return 1;
 	int keep[5 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
 	size_t nkeep = 2;
@@ -390,9 +392,7 @@ int main(int argc, char **argv)
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
-			      .policy_dir = copts.policy_dir, .gate = &gate,
-			      .allow_degraded = copts.allow_degraded,
-			      .sandbox = copts.mode };
+			      .gate = &gate, .sandbox = copts.mode };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;

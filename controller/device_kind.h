@@ -40,7 +40,7 @@ struct device_plan {
 
 struct device_kind {
 	uint32_t virtio_id;  /* VIRTIO_ID_* */
-	const char *prefix;  /* machine names: prefix + index */
+	const char *prefix;  /* machine names: prefix + index; its policy's kind */
 	const char *binary;  /* in the device directory */
 	size_t (*count)(const struct vm_config *cfg);
 	/* Plans entry idx of this kind in cfg, opening what the device serves

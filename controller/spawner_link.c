@@ -17,8 +17,7 @@
 #include "msg.h"
 #include "spawn_msg.h"
 
-int spawner_start(const struct confine_opts *o, const char *const *allowed_paths, size_t n,
-		  struct spawner *sp)
+int spawner_start(const struct spawner_cfg *c, struct spawner *sp)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -29,7 +28,7 @@ int spawner_start(const struct confine_opts *o, const char *const *allowed_paths
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		spawner_run(o, sv[1], parent, allowed_paths, n);
+		spawner_run(c, sv[1], parent);
 	}
 	int err = pid < 0 ? -errno : 0;
 	close(sv[1]);
@@ -160,10 +159,11 @@ static int call(int sock, const uint8_t *req, size_t len, const int *fds, size_t
 	}
 }
 
-int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd)
+int spawner_spawn(int sock, const struct spawn_req *req, enum sandbox_mode mode, pid_t *pid,
+		  int *pidfd)
 {
 	static uint8_t buf[SPAWN_MSG_MAX_SIZE];
-	ssize_t len = spawn_msg_encode_spawn(req, buf, sizeof(buf));
+	ssize_t len = spawn_msg_encode_spawn(req, mode, buf, sizeof(buf));
 	if (len < 0)
 		return (int)len;
 	if (req->stderr_fd < -1)

@@ -31,14 +31,11 @@ struct spawner {
 	int sock;  /* cellvmd's end; -1 once closed */
 };
 
-/* Forks the spawner, which confines itself as o says (its --sandbox and
- * --policy-dir follow cellvmd's) and never returns. It starts only
- * allowed[0..nallowed) (absolute paths, compared exactly; a SPAWN of any
- * other path gets -EPERM); it keeps its own copy of them, made by the fork.
- * 0 with *sp set, or -errno (logged). Call it while the process has no other
- * thread. */
-int spawner_start(const struct confine_opts *o, const char *const *allowed, size_t nallowed,
-		  struct spawner *sp);
+/* Forks the spawner, which runs as c says (spawner_run(): c is the
+ * operator's word, and the spawner keeps its own copy, made by the fork)
+ * and never returns. 0 with *sp set, or -errno (logged). Call it while the
+ * process has no other thread. */
+int spawner_start(const struct spawner_cfg *c, struct spawner *sp);
 
 /* Closes cellvmd's end, so the spawner kills what it still runs and exits,
  * and reaps it (unless spawner_reaped() did); a spawner that has not exited
@@ -49,10 +46,14 @@ void spawner_stop(struct spawner *sp);
  * still runs (a spurious wake-up), -errno. */
 int spawner_reaped(struct spawner *sp, struct child_end *end);
 
-/* spawn_child() through the spawner on sock; -ETIMEDOUT when it did not
- * answer within SPAWNER_REPLY_MS, -EBADMSG when it broke the protocol. The
- * ENDEDs that come before the reply are kept for spawner_next_ended(). */
-int spawner_spawn(int sock, const struct spawn_req *req, pid_t *pid, int *pidfd);
+/* spawn_child() through the spawner on sock, asking for the child to be
+ * confined in mode (req->by_fd is not sent: the spawner always execs its
+ * own fd of the binary); -EPERM for a mode below the floor, a binary not
+ * on its list or a confinement option in req->argv; -ETIMEDOUT when it did
+ * not answer within SPAWNER_REPLY_MS, -EBADMSG when it broke the protocol.
+ * The ENDEDs that come before the reply are kept for spawner_next_ended(). */
+int spawner_spawn(int sock, const struct spawn_req *req, enum sandbox_mode mode, pid_t *pid,
+		  int *pidfd);
 
 /* The next child's end the spawner reported, without waiting (those
  * spawner_spawn() kept first): 1 with *pid and *end, 0 if none is there

@@ -81,7 +81,7 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 	int err = spawner_spawn(env->spawner_fd,
 				&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
 						     .nfds = nfds, .stderr_fd = logp[1] },
-				&c->pid, &c->pidfd);
+				mode, &c->pid, &c->pidfd);
 	close(logp[1]);
 	if (err < 0) {
 		close(logp[0]);
@@ -97,29 +97,17 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 	return 0;
 }
 
-/* --sandbox MODE [--policy-dir DIR] at argv[a]; returns the next index. */
-static size_t add_sandbox_args(const char **argv, size_t a, enum sandbox_mode mode,
-			       const struct vm_env *env)
-{
-	argv[a++] = "--sandbox";
-	argv[a++] = sandbox_mode_name(mode);
-	if (env->policy_dir) {
-		argv[a++] = "--policy-dir";
-		argv[a++] = env->policy_dir;
-	}
-	if (env->allow_degraded)
-		argv[a++] = "--allow-degraded";
-	return a;
-}
-
 _Static_assert(1 + DEVICE_KINDS == VM_BINARIES, "the worker and every device binary");
 
-void vm_binaries(const char *worker, const char *device_dir,
-		 char out[VM_BINARIES][VM_PATH_MAX])
+void vm_binaries(const char *worker, const char *device_dir, char path[VM_BINARIES][VM_PATH_MAX],
+		 struct spawner_binary bins[VM_BINARIES])
 {
-	snprintf(out[0], VM_PATH_MAX, "%s", worker);
-	for (size_t i = 1; i < VM_BINARIES; i++)
-		snprintf(out[i], VM_PATH_MAX, "%s/%s", device_dir, device_kinds[i - 1].binary);
+	snprintf(path[0], VM_PATH_MAX, "%s", worker);
+	bins[0] = (struct spawner_binary){ path[0], "vcpu" };
+	for (size_t i = 1; i < VM_BINARIES; i++) {
+		snprintf(path[i], VM_PATH_MAX, "%s/%s", device_dir, device_kinds[i - 1].binary);
+		bins[i] = (struct spawner_binary){ path[i], device_kinds[i - 1].prefix };
+	}
 }
 
 /* What machine device i is: its row in device_kinds[] and which entry of
@@ -162,8 +150,7 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 		argv[a++] = p.args[k];
 	argv[a++] = "--log-level";
 	argv[a++] = log_level_name(env->log_level);
-	a = add_sandbox_args(argv, a, p.sandbox, env);
-	argv[a] = NULL;
+	argv[a] = NULL; /* the spawner adds how it is confined */
 	struct spawn_fd fds[2] = { { sv[1], DEVICE_FD_SOCKET }, { p.resource, DEVICE_FD_RESOURCE } };
 	int r = spawn_named(vm, env, v->name, d.kind->prefix, p.sandbox, path,
 			    (char *const *)argv, fds, p.resource >= 0 ? 2 : 1);
@@ -193,8 +180,8 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 		g.backend_name[i] = m->virtio[i].name;
 		g.backend[i] = h->backend[i];
 	}
-	const char *extra[8] = { "--log-level", log_level_name(env->log_level) };
-	add_sandbox_args(extra, 2, cfg->sandbox, env);
+	/* The spawner adds how it is confined. */
+	const char *extra[] = { "--log-level", log_level_name(env->log_level), NULL };
 	struct worker_cmdline cl;
 	int r = worker_cmdline_build(&g, extra, &cl);
 	if (r < 0)

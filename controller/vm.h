@@ -39,17 +39,18 @@ struct vm_child {
 	bool exited;
 	struct child_end end;
 	struct child_log log; /* its stderr */
-	enum sandbox_mode sandbox; /* what it was told (--sandbox) */
+	enum sandbox_mode sandbox; /* what the spawner was asked for it */
 	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
 };
 
 /* The binaries vm_build() may start: the worker, then each device binary in
- * device_dir ("cellvm-blk", ...). The spawner is told to start these and
+ * device_dir ("cellvm-blk", ...), each with its policy's kind (paths in
+ * path[], which bins[] points into). The spawner is told to start these and
  * nothing else. */
 #define VM_BINARIES (1 + DEVICE_KINDS)
 #define VM_PATH_MAX 4096
-void vm_binaries(const char *worker, const char *device_dir,
-		 char out[VM_BINARIES][VM_PATH_MAX]);
+void vm_binaries(const char *worker, const char *device_dir, char path[VM_BINARIES][VM_PATH_MAX],
+		 struct spawner_binary bins[VM_BINARIES]);
 
 /* What the controller's process provides to every VM. */
 struct vm_env {
@@ -57,8 +58,6 @@ struct vm_env {
 	const char *worker;     /* the vcpu-worker binary (cellvm-vcpu) */
 	int kvm_fd;           /* /dev/kvm, opened before privileges were dropped; -1: the worker opens it */
 	int spawner_fd;       /* cellvm-spawner, which starts the children (spawner.h) */
-	const char *policy_dir; /* passed to the children; NULL: their default */
-	bool allow_degraded;    /* the operator's --allow-degraded, passed to the children */
 	enum log_level log_level;
 	const struct gate *gate; /* opens what a config names (gate.h) */
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */

@@ -15,7 +15,8 @@
 
 static int check_req(const struct spawn_req *req)
 {
-	if (!req->path || req->path[0] != '/' || !req->argv || !req->argv[0])
+	if (!req->path || req->path[0] != '/' || !req->argv || !req->argv[0] ||
+	    (req->by_fd && req->exec_fd < 0))
 		return -EINVAL;
 	if (req->nfds > SPAWN_MAX_FDS || (req->nfds && !req->fds) || req->stderr_fd < -1)
 		return -EINVAL;
@@ -73,6 +74,9 @@ static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int 
 	if (efd < 0)
 		child_fail(errfd, errno);
 	errfd = efd;
+	int exe = -1;
+	if (req->by_fd && (exe = fcntl(req->exec_fd, F_DUPFD_CLOEXEC, floor)) < 0)
+		child_fail(errfd, errno);
 	devnull = fcntl(devnull, F_DUPFD, floor);
 	if (devnull < 0)
 		child_fail(errfd, errno);
@@ -102,7 +106,11 @@ static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int 
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		child_fail(errfd, errno);
-	execve(req->path, req->argv, req->envp ? req->envp : empty_env);
+	char *const *envp = req->envp ? req->envp : empty_env;
+	if (req->by_fd)
+		execveat(exe, "", req->argv, envp, AT_EMPTY_PATH);
+	else
+		execve(req->path, req->argv, envp);
 	child_fail(errfd, errno);
 }
 

@@ -30,6 +30,10 @@ struct spawn_fd {
 
 struct spawn_req {
 	const char *path;           /* absolute path of the binary */
+	/* by_fd: exec exec_fd instead (execveat; opened earlier, O_PATH will
+	 * do), so that what runs is what was opened, whatever path names now */
+	bool by_fd;
+	int exec_fd;
 	char *const *argv;          /* argv[0] is the process name; NULL-terminated */
 	const struct spawn_fd *fds; /* may be NULL when nfds is 0 */
 	size_t nfds;                /* at most SPAWN_MAX_FDS */
@@ -39,7 +43,8 @@ struct spawn_req {
 
 /* Starts the child. On success returns 0 with *pid and *pidfd set (the pidfd
  * is close-on-exec). Errors: -EINVAL for a bad request (relative path, no
- * argv[0], a target below 3 or twice, a negative source, too many fds); the
+ * argv[0], a target below 3 or twice, a negative source or exec_fd, too many
+ * fds); the
  * -errno of the exec (-ENOENT, -EACCES, ...) or of the child's set-up (-EBADF
  * for a source fd that is not open), after the child is reaped; -errno of
  * pipe2, open, fork or pidfd_open. */

@@ -8,7 +8,14 @@
 
 #include "bytes.h"
 
-#define SPAWN_HDR 16 /* type, nfds, has_stderr, argc */
+#define SPAWN_HDR 20 /* type, nfds, has_stderr, argc, mode */
+_Static_assert(SANDBOX_ON == 0 && SANDBOX_OFF == 1 && SANDBOX_LOG == 2,
+	       "the wire's mode numbers are enum sandbox_mode's");
+
+static bool mode_ok(uint32_t mode)
+{
+	return mode <= SANDBOX_LOG;
+}
 #define ERRNO_MAX 4095
 
 static bool target_ok(const int *targets, size_t i, int t)
@@ -32,9 +39,10 @@ static bool put_str(uint8_t *buf, size_t len, size_t *off, const char *s)
 	return true;
 }
 
-ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, uint8_t *buf, size_t len)
+ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, enum sandbox_mode mode, uint8_t *buf,
+			       size_t len)
 {
-	if (!req->path || req->path[0] != '/' || !req->argv || !req->argv[0] ||
+	if (!req->path || req->path[0] != '/' || !req->argv || !req->argv[0] || !mode_ok(mode) ||
 	    req->nfds > SPAWN_MSG_MAX_FDS || (req->nfds && !req->fds))
 		return -EINVAL;
 	size_t argc = 0;
@@ -56,6 +64,7 @@ ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, uint8_t *buf, size_t
 	put_le32(buf + 4, (uint32_t)req->nfds);
 	put_le32(buf + 8, req->stderr_fd >= 0);
 	put_le32(buf + 12, (uint32_t)argc);
+	put_le32(buf + 16, (uint32_t)mode);
 	for (size_t i = 0; i < req->nfds; i++)
 		put_le32(buf + SPAWN_HDR + 4 * i, (uint32_t)targets[i]);
 	if (!put_str(buf, len, &off, req->path))
@@ -83,8 +92,10 @@ static int decode_spawn(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_
 {
 	if (len < SPAWN_HDR)
 		return -EBADMSG;
-	uint32_t n = get_le32(buf + 4), has_stderr = get_le32(buf + 8), argc = get_le32(buf + 12);
-	if (n > SPAWN_MSG_MAX_FDS || has_stderr > 1 || argc < 1 || argc > SPAWN_MSG_MAX_ARGS)
+	uint32_t n = get_le32(buf + 4), has_stderr = get_le32(buf + 8), argc = get_le32(buf + 12),
+		 mode = get_le32(buf + 16);
+	if (n > SPAWN_MSG_MAX_FDS || has_stderr > 1 || argc < 1 || argc > SPAWN_MSG_MAX_ARGS ||
+	    !mode_ok(mode))
 		return -EBADMSG;
 	/* Every fd that came is one the request declared, and the other way. */
 	if (nfds != n + has_stderr)
@@ -110,6 +121,7 @@ static int decode_spawn(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_
 	out->path = path;
 	out->nfds = n;
 	out->has_stderr = has_stderr;
+	out->mode = (enum sandbox_mode)mode;
 	return 0;
 }
 

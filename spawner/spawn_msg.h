@@ -1,10 +1,14 @@
 /* The wire between cellvmd and cellvm-spawner (spawner/spawner.h): one
  * SOCK_SEQPACKET packet per message, integers le32, one request at a time.
  *
- *   SPAWN  (cellvmd) type 1, nfds, has_stderr (0 or 1), argc, then nfds fd
- *          targets, then path and argv[0] .. argv[argc - 1] as
+ *   SPAWN  (cellvmd) type 1, nfds, has_stderr (0 or 1), argc, mode (the
+ *          sandbox mode asked for the child: 0 on, 1 off, 2 log), then nfds
+ *          fd targets, then path and argv[0] .. argv[argc - 1] as
  *          NUL-terminated strings and nothing after them. SCM_RIGHTS: the
  *          nfds sources in target order, then the stderr fd if has_stderr.
+ *          mode is only asked: the spawner holds it against the operator's
+ *          floor and writes the child's confinement options itself
+ *          (spawner/child_args.h).
  *   REPLY  (spawner) type 2, result (as int32), pid: the answer to SPAWN,
  *          0 with the pid and the child's pidfd (SCM_RIGHTS), or -errno with
  *          pid 0 and no fd.
@@ -15,7 +19,7 @@
  * Each side trusts the other less than itself (cellvmd faces clients, the
  * spawner runs under the broadest filter), so both decoders check everything:
  * spawn_msg_decode_req() the exact length, every count against its cap,
- * targets >= 3, below SPAWN_MSG_MAX_TARGET and distinct, every string
+ * a known mode, targets >= 3, below SPAWN_MSG_MAX_TARGET and distinct, every string
  * NUL-terminated inside the packet, an absolute path, and the number of fds
  * that came against the number declared; spawn_msg_decode_from_spawner()
  * the exact length, the fd count, the pid's range and an end that can be
@@ -31,6 +35,7 @@
 #include <sys/types.h>
 
 #include "msg.h"
+#include "sandbox_mode.h"
 #include "spawn.h"
 
 #define SPAWN_MSG_MAX_SIZE 8192 /* bytes in one request */
@@ -56,6 +61,7 @@ struct spawn_msg_req {
 	int target[SPAWN_MSG_MAX_FDS];
 	size_t nfds;
 	bool has_stderr;
+	enum sandbox_mode mode;
 };
 
 /* A decoded REPLY or ENDED. */
@@ -66,12 +72,14 @@ struct spawn_msg_from_spawner {
 	struct child_end end; /* ENDED */
 };
 
-/* SPAWN for req (its fd sources and stderr_fd are not encoded: they go in
- * SCM_RIGHTS). Returns the packet's length, -EINVAL for what the spawner
- * would refuse (a relative path, no argv[0], a target out of range or twice,
+/* SPAWN for req, asking for mode (its fd sources and stderr_fd are not
+ * encoded: they go in SCM_RIGHTS). Returns the packet's length, -EINVAL for
+ * what the spawner would refuse (a relative path, no argv[0], an unknown
+ * mode, a target out of range or twice,
  * more than SPAWN_MSG_MAX_FDS fds or SPAWN_MSG_MAX_ARGS args), -E2BIG when it
  * does not fit len (or SPAWN_MSG_MAX_SIZE). */
-ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, uint8_t *buf, size_t len);
+ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, enum sandbox_mode mode, uint8_t *buf,
+			       size_t len);
 
 /* Decodes the len bytes of buf, with which nfds fds came. 0 with *out
  * filled, or -EBADMSG. buf must outlive *out (argv points into it). */

@@ -2,6 +2,7 @@
 #include "spawner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_args.h"
 #include "event_loop.h"
 #include "fds.h"
 #include "log.h"
@@ -24,34 +26,71 @@ struct kid {
 
 static struct kid kids[SPAWNER_MAX_CHILDREN];
 static size_t nkids;
-/* What it may start: the spawner's copy of cellvmd's list, made by fork. */
-static const char *const *allowed;
-static size_t nallowed;
+/* Its settings: the spawner's copy of cellvmd's, made by fork. */
+static const struct spawner_cfg *cfg;
+/* Each binary as it was at our start: an O_PATH fd (or -errno of its open),
+ * and its kind's policy bundle, a sealed memfd. */
+static int bin_fd[SPAWNER_MAX_BINARIES], policy_fd[SPAWNER_MAX_BINARIES];
 /* Their environment: our policy's name while our filter kills, so that a
  * child it kills before the child's own filter is loaded still names it. */
 static char *child_env[2];
 
-static bool may_start(const char *path)
+/* Which of our binaries path is, or -EPERM. */
+static int which(const char *path)
 {
-	for (size_t i = 0; i < nallowed; i++)
-		if (strcmp(path, allowed[i]) == 0)
-			return true;
+	for (size_t i = 0; i < cfg->nbins; i++)
+		if (strcmp(path, cfg->bins[i].path) == 0)
+			return (int)i;
 	log_ratelimited(LOG_LVL_WARN, "refused to start %s: not one of the VM's binaries", path);
-	return false;
+	return -EPERM;
 }
+
+/* The lowest fd number >= 3 that m does not place. */
+static int free_target(const struct spawn_msg_req *m)
+{
+	for (int t = 3;; t++) {
+		size_t i = 0;
+		while (i < m->nfds && m->target[i] != t)
+			i++;
+		if (i == m->nfds)
+			return t;
+	}
+}
+
+_Static_assert(SPAWN_MSG_MAX_FDS + 1 <= SPAWN_MAX_FDS, "a request's fds and the policy's");
 
 static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int *pidfd)
 {
-	if (!may_start(m->path))
+	int b = which(m->path);
+	if (b < 0)
+		return b;
+	if (!cfg->may_ask[m->mode]) {
+		log_ratelimited(LOG_LVL_WARN, "refused to start %s with --sandbox %s: below the "
+				"operator's floor", m->path, sandbox_mode_name(m->mode));
 		return -EPERM;
+	}
+	if (bin_fd[b] < 0)
+		return bin_fd[b];
+	int target = free_target(m);
+	struct child_args ca;
+	int err = child_args_build(m->argv, m->mode, target, cfg->confine.allow_degraded, &ca);
+	if (err == -EPERM)
+		log_ratelimited(LOG_LVL_WARN, "refused to start %s: its arguments carry \"%s\", "
+				"which only the spawner gives", m->path, ca.refused);
+	if (err)
+		return err;
 	if (nkids == SPAWNER_MAX_CHILDREN)
 		return -EAGAIN;
-	struct spawn_fd sf[SPAWN_MSG_MAX_FDS];
+	struct spawn_fd sf[SPAWN_MSG_MAX_FDS + 1];
 	for (size_t i = 0; i < m->nfds; i++)
 		sf[i] = (struct spawn_fd){ fds[i], m->target[i] };
-	struct spawn_req req = { .path = m->path, .argv = m->argv, .fds = sf, .nfds = m->nfds,
+	/* An unconfined child reads no policy, and would keep an fd it is not told of. */
+	bool policy = m->mode != SANDBOX_OFF;
+	sf[m->nfds] = (struct spawn_fd){ policy_fd[b], target };
+	struct spawn_req req = { .path = m->path, .by_fd = true, .exec_fd = bin_fd[b],
+				 .argv = ca.argv, .fds = sf, .nfds = m->nfds + policy,
 				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env };
-	int err = spawn_child(&req, pid, pidfd);
+	err = spawn_child(&req, pid, pidfd);
 	if (err == 0)
 		kids[nkids++] = (struct kid){ *pid, *pidfd };
 	return err;
@@ -160,11 +199,35 @@ static void kill_all(void)
 	nkids = 0;
 }
 
-_Noreturn void spawner_run(const struct confine_opts *o, int sock, pid_t parent,
-			    const char *const *allowed_paths, size_t n)
+/* What cellvmd's later requests must not change: each binary, opened now,
+ * and its policy, read now. Fills keep[] with them; exits at an error. */
+static size_t take_binaries(int *keep)
 {
-	allowed = allowed_paths;
-	nallowed = n;
+	const struct confine_opts *o = &cfg->confine;
+	const char *dir = o->policy_dir ? o->policy_dir : confine_default_policy_dir();
+	size_t n = 0;
+	if (cfg->nbins > SPAWNER_MAX_BINARIES)
+		_exit(1);
+	for (size_t i = 0; i < cfg->nbins; i++) {
+		bin_fd[i] = open(cfg->bins[i].path, O_PATH | O_CLOEXEC);
+		if (bin_fd[i] < 0) {
+			bin_fd[i] = -errno;
+			log_warn("%s: %s; it cannot be started", cfg->bins[i].path,
+				 strerror(-bin_fd[i]));
+		} else {
+			keep[n++] = bin_fd[i];
+		}
+		if ((policy_fd[i] = confine_policy_memfd(dir, cfg->bins[i].kind)) < 0)
+			_exit(1);
+		keep[n++] = policy_fd[i];
+	}
+	return n;
+}
+
+_Noreturn void spawner_run(const struct spawner_cfg *c, int sock, pid_t parent)
+{
+	cfg = c;
+	const struct confine_opts *o = &c->confine;
 	log_init("cellvm-spawner", log_get_level());
 	/* It lives exactly as long as cellvmd: killed with it, and not by the
 	 * terminal's signals, which cellvmd handles by stopping the VM. */
@@ -184,10 +247,12 @@ _Noreturn void spawner_run(const struct confine_opts *o, int sock, pid_t parent,
 		log_err("close_range: %m");
 		_exit(1);
 	}
+	int keep[1 + 2 * SPAWNER_MAX_BINARIES] = { sock };
+	size_t nkeep = 1 + take_binaries(keep + 1);
 	static char inherited[] = SANDBOX_INHERITED_ENV "=spawner.policy";
 	child_env[0] = o->mode == SANDBOX_ON ? inherited : NULL;
 	if (confine(o, &(struct confine_req){ .process = "cellvm-spawner", .kind = "spawner",
-					      .keep_fds = &sock, .nkeep = 1,
+					      .keep_fds = keep, .nkeep = nkeep,
 					      /* every process of the VM, with what they
 					       * start themselves and write */
 					      .new_tasks = 4096, .spawns_confined = true,

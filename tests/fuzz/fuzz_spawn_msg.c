@@ -3,13 +3,16 @@
  * spawn_msg_decode_from_spawner, which cellvmd runs on the spawner's REPLYs
  * and ENDEDs. The first byte is not packet: its low 5 bits are how many fds
  * came with it, bit 7 picks the spawner's decoder. A packet that decodes
- * must encode back to exactly itself.
+ * must encode back to exactly itself, and a request's argv that the
+ * spawner's child_args_build() (spawner/child_args.c) takes must come out
+ * with no confinement option but the spawner's own, last.
  *
- * Links: spawner/spawn_msg.c */
+ * Links: spawner/spawn_msg.c spawner/child_args.c common/sandbox_mode.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "child_args.h"
 #include "spawn_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,7 +22,7 @@ static void request(uint8_t *pkt, size_t size, size_t nfds)
 	struct spawn_msg_req m;
 	if (spawn_msg_decode_req(pkt, size, nfds, &m) != 0)
 		return;
-	if (m.nfds + m.has_stderr != nfds || m.path[0] != '/' || !m.argv[0])
+	if (m.nfds + m.has_stderr != nfds || m.path[0] != '/' || !m.argv[0] || m.mode > SANDBOX_LOG)
 		abort();
 	struct spawn_fd fds[SPAWN_MSG_MAX_FDS];
 	for (size_t i = 0; i < m.nfds; i++)
@@ -27,8 +30,19 @@ static void request(uint8_t *pkt, size_t size, size_t nfds)
 	struct spawn_req req = { .path = m.path, .argv = m.argv, .fds = fds, .nfds = m.nfds,
 				 .stderr_fd = m.has_stderr ? 99 : -1 };
 	static uint8_t out[SPAWN_MSG_MAX_SIZE];
-	ssize_t len = spawn_msg_encode_spawn(&req, out, sizeof(out));
+	ssize_t len = spawn_msg_encode_spawn(&req, m.mode, out, sizeof(out));
 	if (len < 0 || (size_t)len != size || memcmp(out, pkt, size) != 0)
+		abort();
+	static struct child_args ca;
+	if (child_args_build(m.argv, m.mode, 4, true, &ca) != 0)
+		return;
+	size_t argc = 0;
+	while (m.argv[argc])
+		argc++;
+	for (size_t i = 1; i < argc; i++)
+		if (ca.argv[i] != m.argv[i] || child_args_confines(ca.argv[i]))
+			abort();
+	if (strcmp(ca.argv[argc], "--sandbox") != 0)
 		abort();
 }
 

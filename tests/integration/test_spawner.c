@@ -1,12 +1,17 @@
 /* cellvm-spawner (spawner/spawner.c) driven the way cellvmd drives it, and
  * the way a compromised cellvmd could: children start through it and it
  * reports their ends unasked, each malformed request gets an error and
- * leaves no fd behind while the spawner goes on serving, its children die
+ * leaves no fd behind while the spawner goes on serving, a request that
+ * would decide the child's confinement (an option of it in argv, a mode
+ * below the floor) starts nothing, the spawner gives each child its own
+ * confinement options and the policy it read at its start, a binary swapped
+ * after its start does not run, its children die
  * when cellvmd's end closes, and a dead spawner is a clean -EPIPE. The
  * spawner is confined (spawner.policy) and starts spawn_probe, which sits
  * next to this test binary. Then cellvmd's side against a fake spawner that
  * lies. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,7 +19,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "msg.h"
@@ -26,14 +33,21 @@ static char probe[PATH_MAX];
 static struct spawner sp;
 #define MISSING "/nonexistent/cellvm-rng"
 
+/* The spawner for bins[0..n), in a setting of the operator's: children
+ * may be asked for on only (--min-sandbox on), policies from policy_dir. */
+static void start_spawner(const struct spawner_binary *bins, size_t n, const char *policy_dir)
+{
+	struct spawner_cfg c = { .may_ask = { [SANDBOX_ON] = true }, .bins = bins, .nbins = n };
+	confine_opts_init(&c.confine);
+	c.confine.policy_dir = policy_dir;
+	cr_assert_eq(spawner_start(&c, &sp), 0);
+}
+
 static void setup(void)
 {
 	tu_beside_self("spawn_probe", probe, sizeof(probe));
-	struct confine_opts o;
-	confine_opts_init(&o);
-	o.policy_dir = CELLVM_SRC_POLICY_DIR;
-	const char *allowed[] = { probe, MISSING };
-	cr_assert_eq(spawner_start(&o, allowed, 2, &sp), 0);
+	const struct spawner_binary bins[] = { { probe, "rng" }, { MISSING, "rng" } };
+	start_spawner(bins, 2, CELLVM_SRC_POLICY_DIR);
 }
 
 static void teardown(void)
@@ -62,7 +76,7 @@ static int start_held(const char *status, pid_t *pid, int hold[2])
 	struct spawn_req req = { .path = probe, .argv = argv, .fds = &fd, .nfds = 1,
 				 .stderr_fd = -1 };
 	int pidfd = -1;
-	cr_assert_eq(spawner_spawn(sp.sock, &req, pid, &pidfd), 0);
+	cr_assert_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, pid, &pidfd), 0);
 	close(hold[0]);
 	return pidfd;
 }
@@ -166,7 +180,7 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	const struct spawn_fd two[] = { { p[1], 3 }, { p[1], 4 } };
 	struct spawn_req req = { .path = probe, .argv = argv, .fds = two, .nfds = 2,
 				 .stderr_fd = p[1] };
-	ssize_t len = spawn_msg_encode_spawn(&req, buf, sizeof(buf));
+	ssize_t len = spawn_msg_encode_spawn(&req, SANDBOX_ON, buf, sizeof(buf));
 	cr_assert_gt(len, 0);
 	int many[40];
 	for (size_t i = 0; i < 40; i++)
@@ -186,12 +200,13 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	int pidfd = -1;
 	/* A binary that is not the VM's, however harmless, is not started. */
 	req.path = "/bin/true";
-	cr_expect_eq(spawner_spawn(sp.sock, &req, &pid, &pidfd), -EPERM, "not on the list");
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), -EPERM,
+		     "not on the list");
 	cr_expect_eq(pidfd, -1);
 	req.path = MISSING;
 	req.nfds = 0;
 	req.stderr_fd = -1;
-	cr_expect_eq(spawner_spawn(sp.sock, &req, &pid, &pidfd), -ENOENT);
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), -ENOENT);
 
 	close(p[1]);
 	char c;
@@ -207,6 +222,177 @@ Test(spawner, hostile_requests_get_an_error_and_leave_nothing)
 	close(hold[1]);
 	struct child_end end = ended(pid);
 	cr_expect(!end.signaled && end.status == 0);
+	close(pidfd);
+}
+
+/* cellvmd may ask for a mode, never write the child's confinement: each of
+ * these is refused whole and starts nothing (a probe that started would
+ * exit at once and its ENDED would come). */
+Test(spawner, cellvmd_cannot_decide_confinement)
+{
+	static const char *const opts[][3] = {
+		{ "--sandbox", "off" }, { "--sandbox=off" }, { "--sand=off" }, { "--sandbox" },
+		{ "--policy-dir", "/tmp" }, { "--policy-dir=/tmp" }, { "--pol", "/tmp" },
+		{ "--policy-fd", "0" }, { "--allow-degraded" }, { "--allow" }, { "--a" },
+		{ "--", "--sandbox", "off" }, { "--=x" },
+	};
+	int before = -1;
+	pid_t pid;
+	int pidfd = -1;
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		char *argv[8] = { "spawn_probe", "--exit", "0" };
+		size_t a = 3;
+		for (size_t k = 0; k < 3 && opts[i][k]; k++)
+			argv[a++] = (char *)opts[i][k];
+		struct spawn_req req = { .path = probe, .argv = argv, .stderr_fd = -1 };
+		cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), -EPERM,
+			     "%s", opts[i][0]);
+		/* Counted once it serves: its set-up opens fds. */
+		if (before < 0)
+			before = tu_count_fds_of(sp.pid);
+	}
+	/* Below the operator's floor, however the arguments read. */
+	char *argv[] = { "spawn_probe", "--exit", "0", NULL };
+	struct spawn_req req = { .path = probe, .argv = argv, .stderr_fd = -1 };
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_OFF, &pid, &pidfd), -EPERM, "off");
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_LOG, &pid, &pidfd), -EPERM, "log");
+	cr_expect_eq(pidfd, -1);
+	cr_expect(!readable(sp.sock, 300), "something was started");
+	cr_expect_eq(tu_count_fds_of(sp.pid), before);
+	/* Options of the child's own, and values that only look alike, pass. */
+	char *fine[] = { "spawn_probe", "--exit", "0", "--serial", "sandbox", "-s", NULL };
+	req.argv = fine;
+	cr_assert_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), 0);
+	cr_expect(!ended(pid).signaled);
+	close(pidfd);
+}
+
+/* The child's confinement options are the spawner's, after cellvmd's, and
+ * its policy is the bundle the spawner read at its start. */
+Test(spawner, the_spawner_writes_the_childs_confinement)
+{
+	pid_t pid;
+	int hold[2];
+	int pidfd = start_held("0", &pid, hold);
+	char path[64], cmdline[1024], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(f, 0);
+	ssize_t n = read(f, cmdline, sizeof(cmdline) - 1);
+	close(f);
+	cr_assert_gt(n, 0);
+	for (ssize_t i = 0; i < n; i++)
+		cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
+	cmdline[n] = '\0';
+	cr_expect_str_eq(cmdline, "spawn_probe --await 3 --exit 0 --sandbox on --policy-fd 4 ");
+	snprintf(path, sizeof(path), "/proc/%d/fd/4", (int)pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0);
+	link[n] = '\0';
+	cr_expect_str_eq(link, "/memfd:rng.policy (deleted)");
+	close(hold[1]);
+	cr_expect(!ended(pid).signaled);
+	close(pidfd);
+}
+
+/* ---------------------------------------------------------------- what it took at start */
+
+static char dir[] = "/tmp/cellvm-spawner-XXXXXX";
+static char bin[PATH_MAX], pol[PATH_MAX];
+
+static void copy(const char *from, const char *to, mode_t mode)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	cr_assert(in >= 0 && out >= 0, "%s -> %s", from, to);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		cr_assert_eq(write(out, buf, (size_t)n), n);
+	cr_assert_eq(n, 0);
+	close(in);
+	close(out);
+}
+
+/* A copy of the probe and of the policies in a
+ * directory of the test's own, which it changes once the spawner runs. */
+static void taken_setup(void)
+{
+	tu_beside_self("spawn_probe", probe, sizeof(probe));
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(bin, sizeof(bin), "%s/cellvm-rng", dir);
+	copy(probe, bin, 0755);
+	DIR *d = opendir(CELLVM_SRC_POLICY_DIR);
+	cr_assert_not_null(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strstr(e->d_name, ".policy"))
+			continue;
+		char from[PATH_MAX];
+		snprintf(from, sizeof(from), "%s/%s", CELLVM_SRC_POLICY_DIR, e->d_name);
+		snprintf(pol, sizeof(pol), "%s/%s", dir, e->d_name);
+		copy(from, pol, 0644);
+	}
+	closedir(d);
+	snprintf(pol, sizeof(pol), "%s/rng.policy", dir);
+	const struct spawner_binary bins[] = { { bin, "rng" } };
+	start_spawner(bins, 1, dir);
+}
+
+static void taken_teardown(void)
+{
+	spawner_stop(&sp);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(taken_at_start, .init = taken_setup, .fini = taken_teardown, .timeout = 30);
+
+/* Another executable renamed over the binary's path, and another policy
+ * over its policy's, after the spawner started: what runs is the probe it
+ * opened (it exits 7 as asked; /bin/false would exit 1), given the policy it
+ * read (the child's fd 3 holds it, and the new text is not in it). */
+Test(taken_at_start, a_swapped_binary_or_policy_changes_nothing)
+{
+	char other[PATH_MAX + 8];
+	snprintf(other, sizeof(other), "%s.new", bin);
+	copy("/bin/false", other, 0755);
+	cr_assert_eq(rename(other, bin), 0);
+	snprintf(other, sizeof(other), "%s.new", pol);
+	int f = open(other, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	cr_assert_geq(f, 0);
+	static const char swapped[] = "# swapped\nptrace: 1\n";
+	cr_assert_eq(write(f, swapped, sizeof(swapped) - 1), (ssize_t)sizeof(swapped) - 1);
+	close(f);
+	cr_assert_eq(rename(other, pol), 0);
+
+	int hold[2];
+	cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+	char *argv[] = { "cellvm-rng", "--await", "3", "--exit", "7", NULL };
+	struct spawn_fd fd = { hold[0], 3 };
+	struct spawn_req req = { .path = bin, .argv = argv, .fds = &fd, .nfds = 1,
+				 .stderr_fd = -1 };
+	pid_t pid;
+	int pidfd;
+	cr_assert_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), 0);
+	close(hold[0]);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/4", (int)pid);
+	int bundle = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(bundle, 0, "%s: %s", path, strerror(errno));
+	static char text[1 << 20];
+	ssize_t n = pread(bundle, text, sizeof(text) - 1, 0);
+	cr_assert_gt(n, 0);
+	text[n] = '\0';
+	close(bundle);
+	cr_expect(strstr(text, "@file rng.policy "), "no rng.policy in:\n%s", text);
+	cr_expect(strstr(text, "@file common.policy "), "no common.policy in:\n%s", text);
+	cr_expect(!strstr(text, "# swapped"), "the policy read after the spawner's start");
+	close(hold[1]);
+	struct child_end end = ended(pid);
+	cr_expect(!end.signaled && end.status == 7, "what ran is not the probe: %s %d",
+		  end.signaled ? "signal" : "status", end.status);
 	close(pidfd);
 }
 
@@ -239,7 +425,7 @@ Test(spawner, a_dead_spawner_is_a_clean_epipe)
 	struct spawn_req req = { .path = probe, .argv = argv, .stderr_fd = -1 };
 	pid_t pid;
 	int pidfd;
-	cr_expect_eq(spawner_spawn(sp.sock, &req, &pid, &pidfd), -EPIPE);
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), -EPIPE);
 	cr_expect_eq(spawner_next_ended(sp.sock, &pid, &end), -EPIPE);
 	cr_expect_eq(tu_count_fds(), before, "an fd leaked");
 }
@@ -253,8 +439,8 @@ Test(spawner, a_stuck_spawner_times_out_and_stop_kills_it)
 	char *argv[] = { "spawn_probe", "--exit", "0", NULL };
 	struct spawn_req req = { .path = probe, .argv = argv, .stderr_fd = -1 };
 	int fd = -1;
-	cr_expect_eq(spawner_spawn(sp.sock, &req, &other, &fd), -ETIMEDOUT);
-	cr_expect_eq(spawner_spawn(sp.sock, &req, &other, &fd), -EPIPE,
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &other, &fd), -ETIMEDOUT);
+	cr_expect_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &other, &fd), -EPIPE,
 		     "a timed-out channel is done");
 	struct child_end end;
 	cr_expect_eq(spawner_next_ended(sp.sock, &other, &end), -EPIPE);
@@ -303,7 +489,7 @@ static int fake_spawn(pid_t *pid, int *pidfd)
 	char *argv[] = { "cellvm-rng", NULL };
 	struct spawn_req req = { .path = "/usr/lib/cellvm/cellvm-rng", .argv = argv,
 				 .stderr_fd = -1 };
-	return spawner_spawn(fake[0], &req, pid, pidfd);
+	return spawner_spawn(fake[0], &req, SANDBOX_ON, pid, pidfd);
 }
 
 /* cellvmd shut the channel: the fake spawner reads EOF after what was sent. */

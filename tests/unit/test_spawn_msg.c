@@ -19,7 +19,7 @@ static size_t good_spawn(void)
 {
 	struct spawn_req req = { .path = "/usr/lib/cellvm/cellvm-rng", .argv = argv3,
 				 .fds = two_fds, .nfds = 2, .stderr_fd = 12 };
-	ssize_t len = spawn_msg_encode_spawn(&req, pkt, sizeof(pkt));
+	ssize_t len = spawn_msg_encode_spawn(&req, SANDBOX_LOG, pkt, sizeof(pkt));
 	cr_assert_gt(len, 0);
 	return (size_t)len;
 }
@@ -43,13 +43,14 @@ Test(spawn_msg, spawn_round_trip)
 	cr_expect_eq(m.target[0], 3);
 	cr_expect_eq(m.target[1], 4);
 	cr_expect(m.has_stderr);
+	cr_expect_eq(m.mode, SANDBOX_LOG);
 }
 
 Test(spawn_msg, spawn_without_fds_or_stderr)
 {
 	char *argv[] = { "true", NULL };
 	struct spawn_req req = { .path = "/bin/true", .argv = argv, .stderr_fd = -1 };
-	ssize_t len = spawn_msg_encode_spawn(&req, pkt, sizeof(pkt));
+	ssize_t len = spawn_msg_encode_spawn(&req, SANDBOX_OFF, pkt, sizeof(pkt));
 	cr_assert_gt(len, 0);
 	struct spawn_msg_req m;
 	cr_assert_eq(spawn_msg_decode_req(pkt, (size_t)len, 0, &m), 0);
@@ -57,6 +58,7 @@ Test(spawn_msg, spawn_without_fds_or_stderr)
 	cr_expect(!m.has_stderr);
 	cr_expect_str_eq(m.argv[0], "true");
 	cr_expect_null(m.argv[1]);
+	cr_expect_eq(m.mode, SANDBOX_OFF);
 }
 
 Test(spawn_msg, the_encoder_refuses_what_the_spawner_would)
@@ -82,16 +84,20 @@ Test(spawn_msg, the_encoder_refuses_what_the_spawner_would)
 		{ .path = "/x", .argv = longargv, .stderr_fd = -1 },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(spawn_msg_encode_spawn(&bad[i], pkt, sizeof(pkt)), -EINVAL, "case %zu",
-			     i);
+		cr_expect_eq(spawn_msg_encode_spawn(&bad[i], SANDBOX_ON, pkt, sizeof(pkt)), -EINVAL,
+			     "case %zu", i);
+	cr_expect_eq(spawn_msg_encode_spawn(&(struct spawn_req){ .path = "/x", .argv = argv3,
+								 .stderr_fd = -1 },
+					    (enum sandbox_mode)3, pkt, sizeof(pkt)),
+		     -EINVAL, "an unknown mode");
 	/* Too long for the buffer, or for any packet. */
 	struct spawn_req req = { .path = "/x", .argv = argv3, .stderr_fd = -1 };
-	cr_expect_eq(spawn_msg_encode_spawn(&req, pkt, 20), -E2BIG);
+	cr_expect_eq(spawn_msg_encode_spawn(&req, SANDBOX_ON, pkt, 24), -E2BIG);
 	static char big[SPAWN_MSG_MAX_SIZE];
 	memset(big, 'a', sizeof(big) - 1);
 	char *bigargv[] = { big, NULL };
 	req.argv = bigargv;
-	cr_expect_eq(spawn_msg_encode_spawn(&req, pkt, sizeof(pkt)), -E2BIG);
+	cr_expect_eq(spawn_msg_encode_spawn(&req, SANDBOX_ON, pkt, sizeof(pkt)), -E2BIG);
 }
 
 Test(spawn_msg, wrong_lengths_and_types)
@@ -99,7 +105,7 @@ Test(spawn_msg, wrong_lengths_and_types)
 	size_t len = good_spawn();
 	cr_expect_eq(decode(0, 0), -EBADMSG);
 	cr_expect_eq(decode(3, 0), -EBADMSG);
-	cr_expect_eq(decode(15, 3), -EBADMSG, "shorter than the header");
+	cr_expect_eq(decode(19, 3), -EBADMSG, "shorter than the header");
 	cr_expect_eq(decode(len - 1, 3), -EBADMSG, "the last string cut");
 	pkt[len] = 'x';
 	cr_expect_eq(decode(len + 1, 3), -EBADMSG, "a byte after the strings");
@@ -137,6 +143,26 @@ Test(spawn_msg, counts_are_capped)
 	cr_expect_eq(decode(len, 3), -EBADMSG, "fewer args than strings");
 }
 
+/* The mode is one of the three: a number past them is no mode the spawner
+ * could hold against its floor. */
+Test(spawn_msg, unknown_modes)
+{
+	static const uint32_t bad[] = { 3, 0x80000000u, 0xffffffffu };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = good_spawn();
+		put_le32(pkt + 16, bad[i]);
+		cr_expect_eq(decode(len, 3), -EBADMSG, "mode %u", bad[i]);
+	}
+	static const enum sandbox_mode good[] = { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
+	for (size_t i = 0; i < 3; i++) {
+		size_t len = good_spawn();
+		put_le32(pkt + 16, (uint32_t)good[i]);
+		struct spawn_msg_req m;
+		cr_expect_eq(spawn_msg_decode_req(pkt, len, 3, &m), 0);
+		cr_expect_eq(m.mode, good[i]);
+	}
+}
+
 Test(spawn_msg, fds_that_came_must_match_the_declared_ones)
 {
 	size_t len = good_spawn();
@@ -151,7 +177,7 @@ Test(spawn_msg, bad_targets)
 	static const uint32_t bad[] = { 0, 2, SPAWN_MSG_MAX_TARGET + 1, 0x80000000u, 4 };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t len = good_spawn();
-		put_le32(pkt + 16, bad[i]); /* 4 (the second's target) is a duplicate */
+		put_le32(pkt + 20, bad[i]); /* 4 (the second's target) is a duplicate */
 		cr_expect_eq(decode(len, 3), -EBADMSG, "target %u", bad[i]);
 	}
 }
@@ -159,7 +185,7 @@ Test(spawn_msg, bad_targets)
 Test(spawn_msg, strings)
 {
 	size_t len = good_spawn();
-	size_t path = 16 + 8;
+	size_t path = 20 + 8;
 	pkt[path] = 'u';
 	cr_expect_eq(decode(len, 3), -EBADMSG, "a relative path");
 	len = good_spawn();
@@ -171,7 +197,7 @@ Test(spawn_msg, strings)
 	/* A packet that ends inside the targets it declares. */
 	good_spawn();
 	put_le32(pkt + 4, SPAWN_MSG_MAX_FDS);
-	cr_expect_eq(decode(16 + 8, SPAWN_MSG_MAX_FDS + 1), -EBADMSG, "targets past the end");
+	cr_expect_eq(decode(20 + 8, SPAWN_MSG_MAX_FDS + 1), -EBADMSG, "targets past the end");
 }
 
 /* ---------------------------------------------------------------- the spawner's */
