@@ -188,6 +188,13 @@ int gate_lock(int fd, bool write)
 	return errno == EACCES ? -EAGAIN : -errno;
 }
 
+void gate_unlock(int fd)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		log_warn("unlocking a disk: %m");
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;

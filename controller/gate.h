@@ -51,6 +51,11 @@ int gate_open(const struct gate *g, const char *field, const char *path, bool wr
  * -EAGAIN when another open file holds a conflicting lock (another VM uses
  * the disk), or another -errno. */
 int gate_lock(int fd, bool write);
+/* Lets go of fd's lock at once. The lock belongs to the open file, which a
+ * VM's ended processes may still reference for a while (cellvm-blk's
+ * io_uring drops its registered files asynchronously): the VM's end is
+ * cellvmd's to declare, not the last reference's. */
+void gate_unlock(int fd);
 
 /* Connects to the Unix socket path (the config's `field`), beneath
  * --allow-socket-dir when there is one. 0 with a blocking *fd; else a

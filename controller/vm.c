@@ -317,8 +317,10 @@ void vm_release(struct vm *vm)
 	close_fd(&vm->ctl_fd);
 	close_fd(&vm->serial_fd);
 	close_fd(&vm->console_fd);
-	for (size_t i = 0; i < vm->nheld; i++)
+	for (size_t i = 0; i < vm->nheld; i++) {
+		gate_unlock(vm->held[i]);
 		close_fd(&vm->held[i]);
+	}
 	vm->nheld = 0;
 	vm->nchildren = 0;
 }
