@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,24 +76,24 @@ static void start_and_stop(const char *sock, int *started)
 	cr_assert_eq(spawn_child(&req, &pid, &pidfd), 0);
 	close(null);
 	struct stat st;
-	bool up = false;
+	struct child_end e;
+	bool reaped = false;
+	/* Until the name is there (a socket, or the attacker's link it was
+	 * renamed from) or cellvmd gave up. */
 	for (uint64_t end = ctl_now_ms() + CTL_WAIT_MS; ctl_now_ms() < end;) {
-		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			up = true;
+		if (lstat(sock, &st) == 0) {
+			*started += S_ISSOCK(st.st_mode);
 			break;
 		}
-		struct child_end e;
-		if (spawn_reap(pidfd, &e) == 1)
-			break; /* it gave up: the attacker broke its rename */
+		if ((reaped = spawn_reap(pidfd, &e) == 1))
+			break;
 		ctl_msleep(5);
 	}
-	*started += up;
-	kill(pid, SIGTERM);
-	struct child_end e;
-	for (uint64_t end = ctl_now_ms() + CTL_WAIT_MS; ctl_now_ms() < end;) {
-		int r = spawn_reap(pidfd, &e);
-		if (r != 0)
-			break;
+	/* By its pidfd: a reaped pid may be another process's by now. */
+	if (!reaped)
+		pidfd_send_signal(pidfd, SIGTERM, NULL, 0);
+	for (uint64_t end = ctl_now_ms() + CTL_WAIT_MS; !reaped && ctl_now_ms() < end;) {
+		reaped = spawn_reap(pidfd, &e) != 0;
 		ctl_msleep(5);
 	}
 	close(pidfd);
@@ -174,7 +175,7 @@ Test(socket_race, the_socket_is_the_users_in_either_kind_of_directory)
 			  (unsigned)st.st_gid, (unsigned)(st.st_mode & 0777));
 		if (fd >= 0)
 			close(fd);
-		kill(pid, SIGTERM);
+		pidfd_send_signal(pidfd, SIGTERM, NULL, 0);
 		struct child_end e;
 		while (spawn_reap(pidfd, &e) == 0)
 			ctl_msleep(5);
