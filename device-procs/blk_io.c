@@ -4,7 +4,7 @@
  * completions come back through the ring's eventfd, are reaped in a batch,
  * and a batch is published in the used ring with one index update and at
  * most one interrupt (EVENT_IDX both ways: kicks are off while we pop, and
- * vub_vring_notify asks virtq_should_notify). GET_ID and refused requests
+ * while --poll-us polls, and vub_vring_notify asks virtq_should_notify). GET_ID and refused requests
  * are answered in the same batch; discard and write-zeroes run synchronously
  * (rare, bounded, and with a fallback that writes zeros). */
 #include "blk.h"
