@@ -32,6 +32,11 @@ struct blk_slot {
 #define BLK_DIRECT_ALIGN 512u
 #define BLK_BOUNCE_MAX (64u << 20)
 
+/* --poll-us: the longest a queue busy-polls after a batch. Nothing else in
+ * the process (other queues, the frontend's messages) runs meanwhile, and
+ * it is a CPU spinning: 1 ms bounds both. */
+#define BLK_POLL_US_MAX 1000
+
 /* One queue: its ring and what is in flight there. */
 struct blk_queue {
 	struct blk *d;
@@ -53,6 +58,7 @@ struct blk {
 	bool is_blkdev;
 	bool direct;       /* opened with O_DIRECT */
 	uint16_t num_queues;
+	uint32_t poll_us;  /* --poll-us; 0: sleep on the kick right away */
 	uint8_t writeback; /* the cache mode in config space */
 	uint8_t id[BLK_ID_BYTES];
 	struct blk_dev dev;

@@ -4,7 +4,7 @@
  * completions come back through the ring's eventfd, are reaped in a batch,
  * and a batch is published in the used ring with one index update and at
  * most one interrupt (EVENT_IDX both ways: kicks are off while we pop, and
- * vub_vring_notify asks virtq_should_notify). GET_ID and refused requests
+ * while --poll-us polls, and vub_vring_notify asks virtq_should_notify). GET_ID and refused requests
  * are answered in the same batch; discard and write-zeroes run synchronously
  * (rare, bounded, and with a fallback that writes zeros). */
 #include "blk.h"
@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "event_loop.h"
 #include "iov.h"
 #include "log.h"
 
@@ -284,16 +285,18 @@ static void finish(struct blk_queue *q, uint64_t user_data, int res)
 	q->free[q->nfree++] = (uint16_t)user_data;
 }
 
-/* Answers every completion the ring holds. */
-static void reap(struct blk_queue *q)
+/* Answers every completion the ring holds; returns how many. */
+static unsigned int reap(struct blk_queue *q)
 {
 	struct io_uring_cqe *cqes[32];
-	unsigned int n;
+	unsigned int n, total = 0;
 	while ((n = io_uring_peek_batch_cqe(&q->ring.ring, cqes, 32)) > 0) {
 		for (unsigned int i = 0; i < n; i++)
 			finish(q, cqes[i]->user_data, cqes[i]->res);
 		io_uring_cq_advance(&q->ring.ring, n);
+		total += n;
 	}
+	return total;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -338,20 +341,51 @@ static bool start(struct blk_queue *q)
 	return true;
 }
 
+/* --poll-us, with the avail ring found empty and kicks still off: submits
+ * and publishes what the batch did, reaps completions that came in, and
+ * says whether to look at the avail ring again (the pop is the poll). The
+ * window opens at the first call (*deadline 0) and does not reopen when
+ * work turns up, so one wake-up spins at most poll_us. */
+static bool poll_again(struct blk_queue *q, uint64_t *deadline)
+{
+	if (!q->d->poll_us)
+		return false;
+	uint64_t now = evloop_now_ns();
+	if (!*deadline)
+		*deadline = now + q->d->poll_us * 1000ull;
+	else if (now >= *deadline)
+		return false;
+	submit(q);
+	publish(q);
+	if (io_uring_cq_ready(&q->ring.ring))
+		reap(q);
+	else
+		__builtin_ia32_pause();
+	return true;
+}
+
 /* Pops while slots (and bounce buffers) are free, submits, publishes. With
- * every slot busy it leaves kicks off: the next completion calls it again. */
+ * every slot busy it leaves kicks off: the next completion calls it again.
+ * With --poll-us, kicks stay off while it polls; they go back on, with the
+ * usual look at the avail ring after, only before it sleeps. */
 static void pump(struct blk_queue *q)
 {
 	struct vub_vring *vr = vring_of(q);
 	struct virtq *vq = &vr->vq;
+	uint64_t deadline = 0;
 	int r = 0;
+	virtq_disable_notify(vq);
 	for (;;) {
-		virtq_disable_notify(vq);
 		while (q->nfree > 0 && !q->bounce_full && (r = virtq_pop(vq, &q->d->elem)) > 0)
 			if (!start(q))
 				break;
-		if (r < 0 || q->nfree == 0 || q->bounce_full || !virtq_enable_notify(vq))
+		if (r < 0 || q->nfree == 0 || q->bounce_full)
 			break;
+		if (poll_again(q, &deadline))
+			continue;
+		if (!virtq_enable_notify(vq))
+			break;
+		virtq_disable_notify(vq);
 	}
 	submit(q);
 	publish(q);
@@ -375,9 +409,10 @@ static void on_ring(void *opaque, uint32_t events)
 		log_ratelimited(LOG_LVL_WARN, "blk: ring eventfd: %m");
 	if (q->nfree == BLK_QUEUE_SIZE || !vub_vring_running(vring_of(q)))
 		return; /* nothing in flight: quiesced, or a test hook's */
-	reap(q);
-	/* Slots came free: what waited in the avail ring can go. */
-	pump(q);
+	/* Slots came free: what waited in the avail ring can go. None did
+	 * when a poll took the completions already: no new window for that. */
+	if (reap(q))
+		pump(q);
 }
 
 void blk_io_quiesce(struct vub *b, struct vub_vring *vr)

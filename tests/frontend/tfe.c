@@ -309,7 +309,7 @@ int tfe_setup_queue(struct tfe *f, unsigned int qidx, uint16_t num)
 	q->desc_gpa = tfe_alloc(f, virtq_desc_size(num));
 	q->avail_gpa = tfe_alloc(f, virtq_avail_size(num));
 	q->used_gpa = tfe_alloc(f, virtq_used_size(num));
-	q->avail_idx = q->last_used = q->next_desc = 0;
+	q->avail_idx = q->last_used = q->next_desc = q->kick_checked = 0;
 	int *efds[] = { &q->kick_fd, &q->call_fd, &q->err_fd };
 	for (int i = 0; i < 3; i++) {
 		if (*efds[i] < 0 && (*efds[i] = new_eventfd()) < 0)
@@ -352,25 +352,57 @@ struct virtq_desc *tfe_desc(struct tfe *f, unsigned int qidx, uint16_t i)
 	return (struct virtq_desc *)tfe_ptr(f, q->desc_gpa) + (i % q->num);
 }
 
-static void kick(struct tfe_queue *q)
+void tfe_kick(struct tfe *f, unsigned int qidx)
 {
+	struct tfe_queue *q = &f->q[qidx];
 	uint64_t one = 1;
+	q->kick_checked = q->avail_idx;
 	cr_assert_eq(write(q->kick_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
 }
 
-void tfe_avail_publish(struct tfe *f, unsigned int qidx, uint16_t head, uint16_t advance)
+bool tfe_kick_needed(struct tfe *f, unsigned int qidx)
 {
 	struct tfe_queue *q = &f->q[qidx];
+	struct virtq_used *used = tfe_ptr(f, q->used_gpa);
+	uint16_t old = q->kick_checked, new = q->avail_idx;
+	q->kick_checked = new;
+	/* Our avail->idx store must be visible before we read the device's
+	 * suppression, or both sides may think the other one will look. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(f->features & BIT_ULL(VIRTIO_F_EVENT_IDX)))
+		return !(__atomic_load_n(&used->flags, __ATOMIC_RELAXED) & VIRTQ_USED_F_NO_NOTIFY);
+	uint16_t event = __atomic_load_n((uint16_t *)&used->ring[q->num], __ATOMIC_RELAXED);
+	/* virtio 1.2 2.7.10.1: a kick if new passed avail_event since old. */
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+/* Writes head into the next avail slot and advances avail->idx. */
+static void publish(struct tfe *f, struct tfe_queue *q, uint16_t head, uint16_t advance)
+{
 	struct virtq_avail *avail = tfe_ptr(f, q->avail_gpa);
 	avail->ring[q->avail_idx % q->num] = head;
 	q->avail_idx = (uint16_t)(q->avail_idx + advance);
 	/* The ring entry must be visible before the index that publishes it. */
 	__atomic_store_n(&avail->idx, q->avail_idx, __ATOMIC_RELEASE);
-	kick(q);
+}
+
+void tfe_avail_publish(struct tfe *f, unsigned int qidx, uint16_t head, uint16_t advance)
+{
+	publish(f, &f->q[qidx], head, advance);
+	tfe_kick(f, qidx);
 }
 
 int tfe_post(struct tfe *f, unsigned int qidx, const struct tfe_buf *bufs, unsigned int n,
 	     bool indirect)
+{
+	int head = tfe_post_nokick(f, qidx, bufs, n, indirect);
+	if (head >= 0)
+		tfe_kick(f, qidx);
+	return head;
+}
+
+int tfe_post_nokick(struct tfe *f, unsigned int qidx, const struct tfe_buf *bufs,
+		    unsigned int n, bool indirect)
 {
 	struct tfe_queue *q = &f->q[qidx];
 	if (!q->set_up || n == 0 || (!indirect && n > q->num))
@@ -398,7 +430,7 @@ int tfe_post(struct tfe *f, unsigned int qidx, const struct tfe_buf *bufs, unsig
 	}
 	if (!indirect)
 		q->next_desc = (uint16_t)((first + n) % q->num);
-	tfe_avail_publish(f, qidx, first, 1);
+	publish(f, q, first, 1);
 	return first;
 }
 

@@ -28,6 +28,7 @@ struct tfe_queue {
 	uint16_t avail_idx;           /* next avail slot we publish */
 	uint16_t last_used;           /* next used entry we consume */
 	uint16_t next_desc;           /* next free descriptor (round robin) */
+	uint16_t kick_checked;        /* avail_idx when we last kicked or chose not to */
 	bool set_up;
 };
 
@@ -104,6 +105,17 @@ void *tfe_ptr(struct tfe *f, uint64_t gpa);
  * head index (>= 0). */
 int tfe_post(struct tfe *f, unsigned int qidx, const struct tfe_buf *bufs, unsigned int n,
 	     bool indirect);
+
+/* As tfe_post, without the kick: a driver that asks tfe_kick_needed. */
+int tfe_post_nokick(struct tfe *f, unsigned int qidx, const struct tfe_buf *bufs,
+		    unsigned int n, bool indirect);
+
+/* What a driver asks once it has published buffers: does the device want a
+ * kick for those published since the last kick or the last time this was
+ * asked (avail_event with EVENT_IDX, else the used ring's NO_NOTIFY)? A
+ * device that says no must find them without one. */
+bool tfe_kick_needed(struct tfe *f, unsigned int qidx);
+void tfe_kick(struct tfe *f, unsigned int qidx);
 
 /* Raw access for hostile tests: descriptor i of queue qidx, and publishing
  * `head` in the next avail slot with avail->idx advanced by `advance`

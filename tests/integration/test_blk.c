@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -63,17 +64,24 @@ static void check_image(void)
 			     now[i], expected[i]);
 }
 
-/* Starts cellvm-blk on the image with extra options and sets up nq queues. */
-static void start(struct tfe *f, const char *const *extra, unsigned int nq)
+/* Starts cellvm-blk on the image with extra options, negotiates features
+ * (of WANT) and sets up nq queues of qsize entries. */
+static void start_with(struct tfe *f, const char *const *extra, unsigned int nq,
+		       uint16_t qsize, uint64_t features)
 {
 	const char *argv[16] = { tfe_bin("device-procs/cellvm-blk"), "--disk", img };
 	size_t n = 3;
 	for (size_t i = 0; extra && extra[i]; i++)
 		argv[n++] = extra[i];
 	cr_assert_eq(tfe_start(f, argv, MEM), 0);
-	cr_assert_eq(tfe_negotiate(f, WANT), 0);
+	cr_assert_eq(tfe_negotiate(f, features), 0);
 	for (unsigned int q = 0; q < nq; q++)
-		cr_assert_eq(tfe_setup_queue(f, q, QSIZE), 0);
+		cr_assert_eq(tfe_setup_queue(f, q, qsize), 0);
+}
+
+static void start(struct tfe *f, const char *const *extra, unsigned int nq)
+{
+	start_with(f, extra, nq, QSIZE, WANT);
 }
 
 static void finish_clean(struct tfe *f)
@@ -463,6 +471,8 @@ Test(blk, refuses_bad_options)
 		{ bin, "--disk", "/nonexistent/image", NULL },
 		{ bin, "--disk", img, "--serial", "123456789012345678901", NULL },
 		{ bin, "--disk", img, "--num-queues", "17", NULL },
+		{ bin, "--disk", img, "--poll-us", "1001", NULL },
+		{ bin, "--disk", img, "--poll-us", "-1", NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct tfe f;
@@ -637,61 +647,104 @@ Test(blk, status_in_a_readable_descriptor_gets_no_answer)
 
 #define DEEP 32
 
+/* One 4 KiB request of a burst: where it goes, its buffers, its head. */
+struct burst_req {
+	unsigned int q;
+	uint64_t sector;
+	uint64_t data, st;
+	int head;
+	bool seen;
+};
+
+/* Posts the n requests of r (writes of a fresh pattern, or reads) without
+ * waiting in between, then takes each of the nq queues' answers in
+ * whatever order they come, checks each against the request it answers,
+ * and that nothing more comes. */
+static void burst(struct tfe *f, struct burst_req *r, unsigned int n, unsigned int nq, bool in)
+{
+	unsigned int posted[TFE_MAX_QUEUES] = { 0 };
+	for (unsigned int i = 0; i < n; i++) {
+		r[i].data = tfe_alloc(f, 4096);
+		if (in) {
+			memset(tfe_ptr(f, r[i].data), 0x5a, 4096);
+		} else {
+			fill(tfe_ptr(f, r[i].data), 4096, (uint8_t)(i * 3));
+			memcpy(expected + r[i].sector * 512, tfe_ptr(f, r[i].data), 4096);
+		}
+		r[i].st = status_buf(f);
+		r[i].seen = false;
+		struct tfe_buf b[3] = {
+			{ header(f, in ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, r[i].sector), 16, false },
+			{ r[i].data, 4096, in },
+			{ r[i].st, 1, true } };
+		r[i].head = tfe_post(f, r[i].q, b, 3, false);
+		cr_assert_geq(r[i].head, 0);
+		posted[r[i].q]++;
+	}
+	for (unsigned int q = 0; q < nq; q++) {
+		uint32_t id, len;
+		for (unsigned int k = 0; k < posted[q]; k++) {
+			cr_assert_eq(tfe_wait_used(f, q, 5000, &id, &len), 0, "queue %u answer %u", q, k);
+			unsigned int i = 0;
+			while (i < n && (r[i].q != q || (uint32_t)r[i].head != id))
+				i++;
+			cr_assert_lt(i, n, "queue %u: head %u was not posted there", q, id);
+			cr_assert_not(r[i].seen, "queue %u: head %u answered twice", q, id);
+			r[i].seen = true;
+			cr_assert_eq(len, in ? 4097 : 1);
+			cr_assert_eq(*(uint8_t *)tfe_ptr(f, r[i].st), VIRTIO_BLK_S_OK,
+				     "request %u: status %u", i, *(uint8_t *)tfe_ptr(f, r[i].st));
+			if (in)
+				cr_assert_eq(memcmp(tfe_ptr(f, r[i].data),
+						    expected + r[i].sector * 512, 4096), 0,
+					     "request %u read the wrong bytes", i);
+		}
+		cr_assert_eq(tfe_wait_used(f, q, 100, &id, &len), -ETIMEDOUT,
+			     "queue %u: nothing more", q);
+	}
+	check_image();
+}
+
 /* Posts DEEP writes of 4 KiB (then reads them back) without waiting in
  * between, and takes the answers in whatever order they come. */
 Test(blk, many_requests_in_flight_complete_in_any_order)
 {
 	struct tfe f;
-	const char *argv[] = { tfe_bin("device-procs/cellvm-blk"), "--disk", img, NULL };
-	cr_assert_eq(tfe_start(&f, argv, MEM), 0);
-	cr_assert_eq(tfe_negotiate(&f, WANT), 0);
 	/* Three descriptors a request, none reused while in flight. */
-	cr_assert_eq(tfe_setup_queue(&f, 0, 4 * DEEP), 0);
+	start_with(&f, NULL, 1, 4 * DEEP, WANT);
+	struct burst_req r[DEEP];
 	for (int round = 0; round < 2; round++) {
-		bool in = round == 1;
-		uint64_t st[DEEP], data[DEEP];
-		int head[DEEP];
-		for (unsigned int i = 0; i < DEEP; i++) {
-			uint64_t sector = 8 * (uint64_t)(DEEP - 1 - i) + 256;
-			data[i] = tfe_alloc(&f, 4096);
-			if (in) {
-				memset(tfe_ptr(&f, data[i]), 0x5a, 4096);
-			} else {
-				fill(tfe_ptr(&f, data[i]), 4096, (uint8_t)(i * 3));
-				memcpy(expected + sector * 512, tfe_ptr(&f, data[i]), 4096);
-			}
-			st[i] = status_buf(&f);
-			struct tfe_buf b[3] = {
-				{ header(&f, in ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, sector), 16, false },
-				{ data[i], 4096, in },
-				{ st[i], 1, true } };
-			head[i] = tfe_post(&f, 0, b, 3, false);
-			cr_assert_geq(head[i], 0);
-		}
-		bool seen[DEEP] = { false };
-		for (unsigned int k = 0; k < DEEP; k++) {
-			uint32_t id, len;
-			cr_assert_eq(tfe_wait_used(&f, 0, 5000, &id, &len), 0, "answer %u", k);
-			unsigned int i = 0;
-			while (i < DEEP && (uint32_t)head[i] != id)
-				i++;
-			cr_assert_lt(i, DEEP, "head %u was not posted", id);
-			cr_assert_not(seen[i], "head %u answered twice", id);
-			seen[i] = true;
-			cr_assert_eq(len, in ? 4097 : 1);
-			cr_assert_eq(*(uint8_t *)tfe_ptr(&f, st[i]), VIRTIO_BLK_S_OK,
-				     "round %d request %u: status %u", round, i,
-				     *(uint8_t *)tfe_ptr(&f, st[i]));
-			if (in)
-				cr_assert_eq(memcmp(tfe_ptr(&f, data[i]),
-						    expected + (8 * (DEEP - 1 - i) + 256) * 512, 4096),
-					     0);
-		}
-		uint32_t id, len;
-		cr_assert_eq(tfe_wait_used(&f, 0, 100, &id, &len), -ETIMEDOUT, "nothing more");
-		check_image();
+		for (unsigned int i = 0; i < DEEP; i++)
+			r[i] = (struct burst_req){ .q = 0, .sector = 8 * (DEEP - 1 - i) + 256 };
+		burst(&f, r, DEEP, 1, round == 1);
 	}
 	finish_clean(&f);
+}
+
+/* --num-queues 4: requests in flight on every queue at once, each queue
+ * (with its own io_uring) answering on its own ring; what one queue wrote,
+ * the next one reads back. Again with the longest --poll-us, where a
+ * polling queue takes its completions itself while the others wait. */
+Test(blk, four_queues_with_requests_in_flight_on_each)
+{
+	const char *const extras[][5] = { { "--num-queues", "4", NULL },
+					  { "--num-queues", "4", "--poll-us", "1000", NULL } };
+	for (unsigned int e = 0; e < 2; e++) {
+		struct tfe f;
+		/* DEEP / 4 requests of three descriptors a queue. */
+		start_with(&f, extras[e], 4, 32, WANT);
+		uint8_t nq[2];
+		cr_assert_eq(tfe_get_config(&f, 34, nq, 2), 0);
+		cr_assert_eq(nq[0] | nq[1] << 8, 4);
+		struct burst_req r[DEEP];
+		for (int round = 0; round < 2; round++) {
+			for (unsigned int i = 0; i < DEEP; i++)
+				r[i] = (struct burst_req){ .q = (i + (unsigned int)round) % 4,
+							   .sector = 8 * (uint64_t)i + 512 };
+			burst(&f, r, DEEP, 4, round == 1);
+		}
+		finish_clean(&f);
+	}
 }
 
 /* GET_VRING_BASE right after a burst: every request is answered before the
@@ -807,5 +860,88 @@ Test(blk, direct_with_aligned_and_unaligned_buffers)
 	}
 	uint32_t len;
 	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	finish_clean(&f);
+}
+
+/* ------------------------------------------------------------ --poll-us */
+
+/* A read of 4 KiB at sector 8 on queue 0, its buffers made once. */
+struct poll_read {
+	uint64_t hdr, data, st;
+};
+
+/* Posts the read without a kick, kicks only if the device asks for one
+ * (tfe_kick_needed: whether it is asleep on the kick or still polling), and
+ * spins on the used ring for the answer: no sleep, so the next read follows
+ * it at once. Returns whether it kicked. */
+static bool read_asking(struct tfe *f, const struct poll_read *p)
+{
+	memset(tfe_ptr(f, p->data), 0x5a, 4096);
+	*(uint8_t *)tfe_ptr(f, p->st) = 0xee;
+	struct tfe_buf b[3] = { { p->hdr, 16, false }, { p->data, 4096, true }, { p->st, 1, true } };
+	int head = tfe_post_nokick(f, 0, b, 3, false);
+	cr_assert_geq(head, 0);
+	bool kicked = tfe_kick_needed(f, 0);
+	if (kicked)
+		tfe_kick(f, 0);
+	uint32_t id, len;
+	int err;
+	for (int spins = 0; (err = tfe_wait_used(f, 0, 0, &id, &len)) == -ETIMEDOUT; spins++)
+		cr_assert_lt(spins, 50 * 1000 * 1000, "no answer (%s)",
+			     kicked ? "kicked" : "the device said it needs no kick");
+	cr_assert_eq(id, (uint32_t)head);
+	cr_assert_eq(len, 4097);
+	cr_assert_eq(*(uint8_t *)tfe_ptr(f, p->st), VIRTIO_BLK_S_OK);
+	cr_assert_eq(memcmp(tfe_ptr(f, p->data), expected + 8 * 512, 4096), 0);
+	return kicked;
+}
+
+/* --poll-us 200: right after an answer the device is still polling, tells
+ * the driver so (no kick wanted) and takes what it posts without a kick;
+ * with EVENT_IDX (avail_event) and without (NO_NOTIFY). A driver that was
+ * told no kick is needed and gets no answer fails the test, whatever the
+ * timing; how often the reads land inside the window depends on the
+ * machine, so once is enough. */
+Test(blk, poll_takes_requests_without_a_kick)
+{
+	for (int event_idx = 0; event_idx < 2; event_idx++) {
+		struct tfe f;
+		const char *extra[] = { "--poll-us", "200", NULL };
+		start_with(&f, extra, 1, QSIZE,
+			   event_idx ? WANT : WANT & ~BIT_ULL(VIRTIO_F_EVENT_IDX));
+		cr_assert_eq(!!(f.features & BIT_ULL(VIRTIO_F_EVENT_IDX)), event_idx);
+		struct poll_read p = { header(&f, VIRTIO_BLK_T_IN, 8), tfe_alloc(&f, 4096),
+				       status_buf(&f) };
+		cr_assert(read_asking(&f, &p), "an idle device sleeps on the kick");
+		/* Both spinning need both CPUs at once: on a busy machine that can
+		 * take thousands of reads, hence seconds rather than a count. */
+		unsigned int unkicked = 0, tries = 0;
+		for (time_t end = time(NULL) + 5; unkicked < 20 && time(NULL) < end; tries++)
+			unkicked += !read_asking(&f, &p);
+		cr_assert_geq(unkicked, 1, "none of %u reads taken without a kick", tries);
+		cr_log_info("event_idx %d: %u of %u reads without a kick", event_idx, unkicked,
+			    tries);
+		finish_clean(&f);
+	}
+}
+
+/* Without --poll-us the device sleeps on the kick as soon as it has
+ * answered: a read posted right after, without a kick, waits for one. */
+Test(blk, without_poll_an_unkicked_request_waits_for_its_kick)
+{
+	struct tfe f;
+	start(&f, NULL, 1);
+	struct poll_read p = { header(&f, VIRTIO_BLK_T_IN, 8), tfe_alloc(&f, 4096),
+			       status_buf(&f) };
+	for (int i = 0; i < 20; i++)
+		cr_assert(read_asking(&f, &p), "read %d: the device wants every kick", i);
+	struct tfe_buf b[3] = { { p.hdr, 16, false }, { p.data, 4096, true }, { p.st, 1, true } };
+	int head = tfe_post_nokick(&f, 0, b, 3, false);
+	cr_assert_geq(head, 0);
+	uint32_t id, len;
+	cr_assert_eq(tfe_wait_used(&f, 0, 300, &id, &len), -ETIMEDOUT, "not without its kick");
+	tfe_kick(&f, 0);
+	cr_assert_eq(tfe_wait_used(&f, 0, 5000, &id, &len), 0);
+	cr_assert_eq(id, (uint32_t)head);
 	finish_clean(&f);
 }
