@@ -44,7 +44,7 @@ for f in bios-microvm.bin qboot.rom linuxboot_dma.bin; do
 done
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "boot.sh: $rounds rounds in level 1, about $((rounds + 2)) minutes; load average now $load0" >&2
+echo "boot.sh: $rounds rounds in level 1, about $((rounds * 2 + 1)) minutes; load average now $load0" >&2
 status=0
 CELLVM_E2E_ONLY=bench-boot CELLVM_E2E_KEEP=1 CELLVM_E2E_EXTRA="$extra" \
 	top_srcdir="$top_srcdir" top_builddir="$top_builddir" \

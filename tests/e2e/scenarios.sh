@@ -652,6 +652,8 @@ bench_start() {
 	app="console=ttyS0 quiet cellvm.test=none cellvm.end=$2"
 	rm -f $T/bench.fifo
 	mkfifo $T/bench.fifo
+	# The stamper opens $out only once the VMM opens the FIFO.
+	: >"$out"
 	bench_stamp <$T/bench.fifo >"$out" &
 	spid=$!
 	read -r t0 _ </proc/uptime
