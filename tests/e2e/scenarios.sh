@@ -622,6 +622,197 @@ scenario_show() {
 		'BEGIN { printf "%.1f", b - a }')s"
 }
 
+# ---------------------------------------------------------------- bench-boot
+
+# Boot time and VMM memory, cellvm against QEMU microvm, side by side in this
+# level 1 (bench/boot.sh, docs/performance.md). Run only when asked for
+# (E2E_ONLY=bench-boot). boot.sh copies QEMU in as /bench/bin/qemu-system-x86_64
+# with its firmware in /bench/qemu, and may set BENCH_ROUNDS, BENCH_CPUS,
+# BENCH_MEMORY_MIB in /bench/boot.conf. Prints "BENCH ..." lines for the host:
+# one per run, then the medians; RESULT lines sum them up.
+Q=/bench/bin/qemu-system-x86_64
+
+# Each line of stdin with level 1's uptime before it; builtins only, so
+# nothing is forked per line.
+bench_stamp() {
+	while IFS= read -r line; do
+		read -r up _ </proc/uptime
+		echo "$up $line"
+	done
+}
+
+# bench_start cellvm|qemu poweroff|wait: starts one VM, blk, rng and console
+# over virtio-mmio, its serial console stamped into $out. Sets $t0, $vpid
+# (the VMM's session: setsid in a background job of a shell without job
+# control does not fork) and $spid (the stamper: it ends when the VMM's last
+# process closes its stdout).
+bench_start() {
+	out=$T/bench-$1-$2.out
+	err=$T/bench-$1-$2.err
+	app="console=ttyS0 quiet cellvm.test=none cellvm.end=$2"
+	rm -f $T/bench.fifo
+	mkfifo $T/bench.fifo
+	# The stamper opens $out only once the VMM opens the FIFO.
+	: >"$out"
+	bench_stamp <$T/bench.fifo >"$out" &
+	spid=$!
+	read -r t0 _ </proc/uptime
+	if [ "$1" = cellvm ]; then
+		setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" $L run $P \
+			--kernel $K --initrd $I --cmdline "$app" --cpus $bcpus --memory ${bmem}M \
+			--disk $T/bench.img --rng --console </dev/null >$T/bench.fifo 2>"$err" &
+	else
+		setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" $Q -L /bench/qemu \
+			-M microvm -accel kvm -cpu host -m ${bmem}M -smp $bcpus \
+			-kernel $K -initrd $I -append "$app" \
+			-nographic -no-reboot -nodefaults -serial stdio \
+			-drive id=d0,file=$T/bench.img,format=raw,if=none \
+			-device virtio-blk-device,drive=d0 -device virtio-rng-device \
+			-device virtio-serial-device -chardev null,id=hvc0 \
+			-device virtconsole,chardev=hvc0 </dev/null >$T/bench.fifo 2>"$err" &
+	fi
+	vpid=$!
+}
+
+# bench_at KEY: level 1's uptime when the guest printed "L2 KEY".
+bench_at() { tr -d '\r' <"$out" | awk -v k="L2 $1" '$0 ~ " " k "$" { print $1; exit }'; }
+
+# bench_procs cellvm|qemu: the VMM's processes (pids): its session and
+# everything descended from it, and for cellvm any process named cellvm*
+# besides (one VM runs at a time), the timeouts left out.
+bench_procs() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root=$vpid -v kind=$1 '
+		# pid (comm) state ppid pgrp session: no name here has a space.
+		{ c = $2; gsub(/^\(|\)$/, "", c); pid[NR] = $1; comm[NR] = c; ppid[NR] = $4; sid[NR] = $6 }
+		END {
+			in_[root] = 1
+			do {
+				more = 0
+				for (i = 1; i <= NR; i++)
+					if (!(pid[i] in in_) && (ppid[i] in in_ || sid[i] == root)) { in_[pid[i]] = 1; more = 1 }
+			} while (more)
+			for (i = 1; i <= NR; i++)
+				if ((pid[i] in in_ || (kind == "cellvm" && comm[i] ~ /^cellvm/)) && comm[i] != "timeout" &&
+				    comm[i] != "cellvmd" && comm[i] != "cellvmctl")
+					print pid[i]
+		}'
+}
+
+# bench_mem cellvm|qemu: the VMM's PSS with the guest's RAM left out. cellvm's
+# guest RAM is the memfd "cellvm-ram", mapped by the worker and the devices:
+# those mappings' Pss is left out (all of it, whichever process it is charged
+# to). QEMU's is the one anonymous mapping exactly -m in size (its RAM block,
+# with a guard page after it, so never merged): left out likewise. Sets
+# $mem_line: "total_kib guest_kib vmm_kib nprocs guest_maps names".
+bench_mem() {
+	kind=$1 total=0 guest=0 nproc=0 nmaps=0 names=
+	for p in $(bench_procs $kind); do
+		[ -r /proc/$p/smaps ] || continue
+		set -- $(awk -v kind=$kind -v ramkb=$((bmem * 1024)) '
+			/^[0-9a-f]+-[0-9a-f]+ / { name = ""; for (i = 6; i <= NF; i++) name = name (i > 6 ? " " : "") $i; next }
+			/^Size:/ { size = $2; next }
+			/^Pss:/ {
+				t += $2
+				if ((kind == "cellvm" && name ~ /^\/memfd:cellvm-ram/) ||
+				    (kind == "qemu" && name == "" && size == ramkb)) { g += $2; n++ }
+			}
+			END { printf "%d %d %d\n", t, g, n }' /proc/$p/smaps 2>/dev/null)
+		[ $# -eq 3 ] || continue
+		read -r comm </proc/$p/comm 2>/dev/null
+		total=$((total + $1)) guest=$((guest + $2)) nmaps=$((nmaps + $3))
+		nproc=$((nproc + 1)) names="$names${names:+,}$comm:$(($1 - $2))"
+	done
+	mem_line="$total $guest $((total - guest)) $nproc $nmaps $names"
+}
+
+# bench_median VALUE...: the median (the lower middle for an even count).
+bench_median() {
+	printf '%s\n' "$@" | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+scenario_bench_boot() {
+	[ -x $L ] && [ -x $Q ] || { fail_all "$L or $Q missing" bench-boot; return; }
+	BENCH_ROUNDS=3 BENCH_CPUS=2 BENCH_MEMORY_MIB=256
+	[ -f /bench/boot.conf ] && . /bench/boot.conf
+	bcpus=$BENCH_CPUS bmem=$BENCH_MEMORY_MIB
+	rm -f $T/bench.img
+	truncate -s 16M $T/bench.img
+	echo "BENCH config rounds=$BENCH_ROUNDS cpus=$bcpus memory_mib=$bmem ncpu=$(nproc) qemu=$($Q --version | head -1 | tr ' ' _)"
+	failed=0
+	c_init= q_init= c_off= q_off= c_mem= q_mem=
+	r=1
+	while [ $r -le "$BENCH_ROUNDS" ]; do
+		# Who goes first alternates, so drift favours neither.
+		order="cellvm qemu"
+		[ $((r % 2)) = 1 ] || order="qemu cellvm"
+		for k in $order; do
+			# Boot to init and to the VMM's exit after the guest's poweroff.
+			bench_start $k poweroff
+			wait $vpid
+			status=$?
+			wait $spid
+			read -r t1 _ </proc/uptime
+			ti=$(bench_at init)
+			init=$(awk -v a="$t0" -v b="$ti" 'BEGIN { if (b != "") printf "%.2f", b - a }')
+			off=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+			gup=$(tr -d '\r' <"$out" | sed -n 's/^[0-9.]* L2 uptime //p' | head -1)
+			if [ $status -ne 0 ] || [ -z "$init" ] || ! grep -q "L2 end poweroff" "$out"; then
+				echo "BENCH fail round=$r vmm=$k status=$status: $(tail -n 3 "$err" | tr '\n' ' ')"
+				tail -n 5 "$out" | tr -d '\r' | sed "s|^|LOG ${out##*/}: |"
+				failed=1
+				init= off=
+			fi
+			echo "BENCH run round=$r vmm=$k to_init=$init to_exit=$off guest_uptime_at_init=$gup status=$status"
+			# The same again to the guest's wait: the VMM's memory then.
+			bench_start $k wait
+			i=0
+			until tr -d '\r' <"$out" | grep -q "L2 waiting" || [ $i -ge "$timeout" ] ||
+				! kill -0 $vpid 2>/dev/null; do
+				sleep 1
+				i=$((i + 1))
+			done
+			sleep 1
+			bench_mem $k
+			set -- $mem_line
+			if ! grep -q "L2 waiting" "$out" || [ "$5" -lt 1 ] || { [ $k = qemu ] && [ "$5" -ne 1 ]; }; then
+				echo "BENCH fail round=$r vmm=$k memory: waiting $(grep -c 'L2 waiting' "$out"), guest mappings $5"
+				failed=1
+				vmm=
+			else
+				vmm=$3
+			fi
+			echo "BENCH mem round=$r vmm=$k pss_kib=$1 guest_kib=$2 vmm_kib=$3 procs=$4 guest_maps=$5 per_proc=$6"
+			# SIGTERM to the VMM's first process (cellvm run or QEMU) ends it.
+			for p in $(bench_procs $k); do
+				read -r comm </proc/$p/comm 2>/dev/null
+				case $comm in cellvm | qemu-system-x86) kill -TERM $p ;; esac
+			done
+			wait $vpid
+			wait $spid
+			kill -s KILL -$vpid 2>/dev/null
+			if [ $k = cellvm ]; then
+				c_init="$c_init $init" c_off="$c_off $off" c_mem="$c_mem $vmm"
+			else
+				q_init="$q_init $init" q_off="$q_off $off" q_mem="$q_mem $vmm"
+			fi
+		done
+		r=$((r + 1))
+	done
+	# Word splitting hands bench_median one value per run.
+	for m in init off mem; do
+		eval "c=\$(bench_median \$c_$m) q=\$(bench_median \$q_$m)"
+		eval "n=\$(echo \$c_$m | wc -w)"
+		echo "BENCH median $m cellvm=$c qemu=$q runs=$n"
+		ratio=$(awk -v c="$c" -v q="$q" 'BEGIN { if (c != "" && q > 0) printf "%.2f", c / q }')
+		if [ -n "$ratio" ]; then
+			result bench-boot-$m ok "median cellvm $c, QEMU microvm $q, ratio ${ratio}x ($n rounds)"
+		else
+			result bench-boot-$m fail "no figure: cellvm '$c', QEMU '$q'"
+		fi
+	done
+	[ "$failed" = 0 ] || result bench-boot-runs fail "some runs failed (BENCH fail lines)"
+}
+
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
 plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants}" |
