@@ -327,6 +327,43 @@ static void gen_backend(void)
 	put_file("fuzz_backend", "no_fds", bbuf, blen);
 }
 
+/* ---- the emulated hardware: records of op, offset/delta byte and value
+ * bytes; the layout is in each harness's header. */
+#define SEED(dir, name, ...)                                                  \
+	do {                                                                  \
+		static const uint8_t b_[] = { __VA_ARGS__ };                  \
+		put_file(dir, name, b_, sizeof(b_));                          \
+	} while (0)
+
+static void gen_serial(void)
+{
+	/* Offsets are register + 4; op 1 writes a byte, 0 reads one. */
+	SEED("fuzz_serial", "linux_probe",
+	     0x01, 7, 0x80, 0x01, 4, 0x01, 0x01, 5, 0x00, 0x01, 7, 0x03, /* 115200 8N1 */
+	     0x01, 6, 0x07, 0x01, 5, 0x02, 0x00, 6, 0x00, 6,             /* FIFO, THRI, IIR x2 */
+	     0x01, 4, 'h', 0x01, 4, 'i', 0x00, 9, 0x00, 10, 0x01, 5, 0x00);
+	SEED("fuzz_serial", "loopback",
+	     0x01, 8, 0x1f, 0x01, 5, 0x01, 0x01, 4, 'x', 0x00, 9, 0x00, 4, 0x00, 10,
+	     0x01, 8, 0x08, 0x00, 10);
+	/* 64 bytes offered 16 times fill the buffer; 4 more do not fit, so
+	 * reading one byte owes rx_ready; then the FIFO is cleared. */
+	uint8_t b[2 + 2 + 64 + 2 + 4 + 2 + 1 + 3];
+	size_t n = 0;
+	b[n++] = 0x01, b[n++] = 5, b[n++] = 0x01;
+	b[n++] = 0x3e, b[n++] = 64;
+	for (int i = 0; i < 64; i++)
+		b[n++] = (uint8_t)('a' + i % 26);
+	b[n++] = 0x02, b[n++] = 4;
+	memcpy(b + n, "more", 4), n += 4;
+	b[n++] = 0x00, b[n++] = 4, b[n++] = 0x03;
+	b[n++] = 0x01, b[n++] = 6, b[n++] = 0x02;
+	put_file("fuzz_serial", "input_full", b, n);
+	/* 8-byte read of the window, a 2-byte write of LCR/MCR, overhangs. */
+	SEED("fuzz_serial", "wide", 0x0c, 4, 0x05, 7, 0x80, 0x10, 0x04, 4, 0x08, 11,
+	     0x09, 3, 1, 2, 3, 4, 5, 6, 7, 8);
+}
+
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -342,5 +379,6 @@ int main(int argc, char **argv)
 	gen_bzimage();
 	gen_blk_req();
 	gen_backend();
+	gen_serial();
 	return 0;
 }
