@@ -363,6 +363,16 @@ static void gen_serial(void)
 	     0x09, 3, 1, 2, 3, 4, 5, 6, 7, 8);
 }
 
+static void gen_i8042(void)
+{
+	/* Offset 2 is the data port, 6 command/status. */
+	SEED("fuzz_i8042", "reboot", 0x00, 6, 0x01, 6, 0xfe);
+	SEED("fuzz_i8042", "driver_init",
+	     0x01, 6, 0xaa, 0x00, 6, 0x00, 2, 0x01, 6, 0x20, 0x00, 2,
+	     0x01, 6, 0x60, 0x01, 2, 0x45, 0x01, 6, 0x20, 0x00, 6, 0x00, 2);
+	SEED("fuzz_i8042", "wide", 0x03, 2, 0x12, 0x34, 0x06, 0, 0x00, 1, 0x01, 7, 0xfe);
+}
+
 
 int main(int argc, char **argv)
 {
@@ -380,5 +390,6 @@ int main(int argc, char **argv)
 	gen_blk_req();
 	gen_backend();
 	gen_serial();
+	gen_i8042();
 	return 0;
 }
