@@ -373,6 +373,16 @@ static void gen_i8042(void)
 	SEED("fuzz_i8042", "wide", 0x03, 2, 0x12, 0x34, 0x06, 0, 0x00, 1, 0x01, 7, 0xfe);
 }
 
+static void gen_acpi_pm(void)
+{
+	/* Offset 4 is sleep control, 5 sleep status, 6 reset. */
+	SEED("fuzz_acpi_pm", "poweroff", 0x01, 4, 0x34);
+	SEED("fuzz_acpi_pm", "sleep_s3", 0x01, 4, 0x2c, 0x00, 5, 0x01, 5, 0x80, 0x00, 5);
+	SEED("fuzz_acpi_pm", "reset", 0x01, 6, 0x01);
+	SEED("fuzz_acpi_pm", "wide", 0x03, 4, 0x2c, 0x80, 0x04, 4, 0x05, 4, 1, 2, 3, 4,
+	     0x00, 3, 0x00, 7);
+}
+
 
 int main(int argc, char **argv)
 {
@@ -391,5 +401,6 @@ int main(int argc, char **argv)
 	gen_backend();
 	gen_serial();
 	gen_i8042();
+	gen_acpi_pm();
 	return 0;
 }
