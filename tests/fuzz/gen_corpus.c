@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bus.h"
 #include "bytes.h"
 #include "log.h"
 #include "machine.h"
@@ -383,6 +384,53 @@ static void gen_acpi_pm(void)
 	     0x00, 3, 0x00, 7);
 }
 
+static uint8_t *bus_win(uint8_t *p, uint64_t base, uint64_t len)
+{
+	put_le64(p, base);
+	put_le64(p + 8, len);
+	return p + 16;
+}
+
+static void gen_bus(void)
+{
+	uint8_t b[1 + (BUS_MAX_DEVS + 3) * 16 + 32];
+	uint8_t *p = b;
+	/* COM1, the i8042 ports, and a window overlapping COM1. */
+	*p++ = 4;
+	p = bus_win(p, 0x3f8, 8);
+	p = bus_win(p, 0x60, 1);
+	p = bus_win(p, 0x64, 1);
+	p = bus_win(p, 0x3fc, 8);
+	const uint8_t pio[] = { 0x01, 0, 'x', 0x0e, 0, 0x02, 7, 0x10, 0, 0x20, 4, 0x31, 0, 0xaa,
+				0x30, (uint8_t)-1 };
+	memcpy(p, pio, sizeof(pio));
+	put_file("fuzz_bus", "pio", b, (size_t)(p - b) + sizeof(pio));
+	/* The top of the address space, an empty and a wrapping window. */
+	p = b;
+	*p++ = 3;
+	p = bus_win(p, UINT64_MAX - 7, 8);
+	p = bus_win(p, 0x1000, 0);
+	p = bus_win(p, UINT64_MAX, 2);
+	const uint8_t top[] = { 0x02, 7, 0x0e, 6, 0x0f, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0x20, 0 };
+	memcpy(p, top, sizeof(top));
+	put_file("fuzz_bus", "edges", b, (size_t)(p - b) + sizeof(top));
+	/* Two adjacent MMIO windows and an access straddling them. */
+	p = b;
+	*p++ = 2;
+	p = bus_win(p, 0xd0000000, 0x1000);
+	p = bus_win(p, 0xd0001000, 0x1000);
+	const uint8_t mmio[] = { 0x16, (uint8_t)-2, 0x17, (uint8_t)-4, 1, 2, 3, 4, 0x10, 0, 0x06, 0 };
+	memcpy(p, mmio, sizeof(mmio));
+	put_file("fuzz_bus", "mmio", b, (size_t)(p - b) + sizeof(mmio));
+	/* More windows than fit. */
+	p = b;
+	*p++ = BUS_MAX_DEVS + 3;
+	for (unsigned int i = 0; i < BUS_MAX_DEVS + 3; i++)
+		p = bus_win(p, 0x100 + 4 * i, 4);
+	const uint8_t full[] = { 0x00, 0, 0xf6, 3 };
+	memcpy(p, full, sizeof(full));
+	put_file("fuzz_bus", "full", b, (size_t)(p - b) + sizeof(full));
+}
 
 int main(int argc, char **argv)
 {
@@ -402,5 +450,6 @@ int main(int argc, char **argv)
 	gen_serial();
 	gen_i8042();
 	gen_acpi_pm();
+	gen_bus();
 	return 0;
 }
