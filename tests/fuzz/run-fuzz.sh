@@ -8,7 +8,7 @@
 #
 # Usage:
 #   run-fuzz.sh [NAME...]          smoke run for CI: about 8 s per harness,
-#                                  the whole script well under 90 s
+#                                  about 8 s per harness and its build
 #   run-fuzz.sh --long [NAME...]   for people, not CI: each harness for
 #                                  FUZZ_TIME seconds (default 3600, so hours
 #                                  for all of them), one after the other, with
