@@ -30,6 +30,7 @@ static int blk_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t
 		.capacity = d->dev.capacity,
 		.num_queues = d->num_queues,
 		.writeback = d->writeback,
+		.blk_size = d->align,
 	};
 	blk_config_build(&info, cfg);
 	memcpy(buf, cfg + offset, len);
@@ -228,8 +229,10 @@ static const char blk_usage[] =
 	"  --disk FILE             the image to serve\n"
 	"  --disk-fd N             the image as an inherited, open fd\n"
 	"  --read-only             open the image read-only; writes fail\n"
-	"  --direct                bypass the host's page cache (O_DIRECT); guest buffers\n"
-	"                          not 512-byte aligned go through a bounce buffer\n"
+	"  --direct                bypass the host's page cache (O_DIRECT); the guest's\n"
+	"                          block size is the disk's logical block, requests not\n"
+	"                          in whole blocks are refused, buffers not aligned to\n"
+	"                          one go through a bounce buffer\n"
 	"  --serial ID             the GET_ID answer, up to 20 bytes\n"
 	"  --num-queues N          request queues, 1 to " STR(VUB_MAX_QUEUES) " (default 1), each\n"
 	"                          with its own io_uring\n"

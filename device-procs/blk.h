@@ -1,6 +1,7 @@
 /* cellvm-blk's state, shared by the device (blk.c: options, the disk,
  * config space, its rings' set-up) and its data plane (blk_io.c: requests
- * from the avail ring through io_uring to the used ring). */
+ * from the avail ring to the used ring, through io_uring, or synchronously
+ * for an image in memory; blk.c sees the same blk_io_* either way). */
 #ifndef CELLVM_BLK_H
 #define CELLVM_BLK_H
 
@@ -25,11 +26,12 @@ struct blk_slot {
 };
 
 /* --direct (O_DIRECT): buffers, lengths and offsets must be multiples of
- * the storage's logical block; sectors make offsets 512-aligned, and 512
- * is what most storage takes (4Kn storage would refuse a guest's 512-byte
- * I/O). Guest buffers that are not aligned go through a bounce buffer, at
- * most BLK_BOUNCE_MAX bytes of them in flight per queue. */
-#define BLK_DIRECT_ALIGN 512u
+ * the storage's logical block, found at start (blk_io_init: 512 to
+ * BLK_DIRECT_ALIGN_MAX) and given to the guest as its block size. Requests
+ * whose offset or length is not a multiple are refused (IOERR, logged);
+ * guest buffers that are not aligned go through a bounce buffer, at most
+ * BLK_BOUNCE_MAX bytes of them in flight per queue. */
+#define BLK_DIRECT_ALIGN_MAX 4096u
 #define BLK_BOUNCE_MAX (64u << 20)
 
 /* --poll-us: the longest a queue busy-polls after a batch. Nothing else in
@@ -57,6 +59,8 @@ struct blk {
 	int fd;
 	bool is_blkdev;
 	bool direct;       /* opened with O_DIRECT */
+	bool sync_io;      /* in memory: preadv/pwritev here, no io_uring */
+	uint32_t align;    /* --direct: the storage's logical block; else 512 */
 	uint16_t num_queues;
 	uint32_t poll_us;  /* --poll-us; 0: sleep on the kick right away */
 	uint8_t writeback; /* the cache mode in config space */
@@ -69,9 +73,12 @@ struct blk {
 	struct blk_queue q[VUB_MAX_QUEUES];
 };
 
-/* Sets up the rings of d's num_queues queues for d->fd (before the process
- * is confined) and lists their fds and the disk's in d->keep. 0 or -errno,
- * logged; what it set up is listed in d->keep either way. */
+/* Chooses the data path for d->fd and sets it up (before the process is
+ * confined): an image whose reads never wait on storage (a file on tmpfs
+ * or ramfs) is served synchronously, anything else through one io_uring
+ * per queue (d->num_queues). Sets d->align. Lists the fds to keep (the
+ * disk; each ring and its eventfd) in d->keep. 0 or -errno, logged; what
+ * it set up is listed in d->keep either way. */
 int blk_io_init(struct blk *d);
 
 /* serve_device's setup: the rings' eventfds into b's event loop. */

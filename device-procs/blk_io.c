@@ -4,18 +4,27 @@
  * completions come back through the ring's eventfd, are reaped in a batch,
  * and a batch is published in the used ring with one index update and at
  * most one interrupt (EVENT_IDX both ways: kicks are off while we pop, and
- * while --poll-us polls, and vub_vring_notify asks virtq_should_notify). GET_ID and refused requests
- * are answered in the same batch; discard and write-zeroes run synchronously
- * (rare, bounded, and with a fallback that writes zeros). */
+ * while --poll-us polls, and vub_vring_notify asks virtq_should_notify).
+ * GET_ID and refused requests are answered in the same batch; discard and
+ * write-zeroes run synchronously (rare, bounded, and with a fallback that
+ * writes zeros).
+ *
+ * An image in memory (tmpfs, ramfs) has no ring: its reads and writes are
+ * a preadv/pwritev in this thread, answered in the same batch. Such reads
+ * never wait on storage, and io_uring would hand every one of them to a
+ * worker thread (tmpfs refuses RWF_NOWAIT, so none completes inline). */
 #include "blk.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "event_loop.h"
@@ -139,6 +148,8 @@ static void answer(struct blk_queue *q, uint16_t head, uint8_t *status, uint8_t 
 /* Submits the queued SQEs; their iovecs may be reused once that is done. */
 static void submit(struct blk_queue *q)
 {
+	if (q->d->sync_io)
+		return;
 	int r = io_uring_submit(&q->ring.ring);
 	if (r < 0)
 		log_ratelimited(LOG_LVL_ERROR, "blk: io_uring_enter: %s", strerror(-r));
@@ -165,17 +176,40 @@ static int take_iov(struct blk_queue *q, const struct iovec *src, unsigned int n
 	return -ENOBUFS;
 }
 
-static bool aligned(const struct iovec *iov, int n)
+static bool aligned(const struct iovec *iov, int n, uint32_t align)
 {
 	for (int i = 0; i < n; i++)
-		if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) % BLK_DIRECT_ALIGN)
+		if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) % align)
 			return false;
 	return true;
 }
 
-/* Sends a checked IN, OUT or FLUSH to the ring: 1 once it is queued
- * (answered on completion), 0 with the status to answer now in *code,
- * -EAGAIN if it must wait for bounce buffers to come free. */
+static void finish(struct blk_queue *q, uint64_t user_data, int64_t res);
+
+/* The synchronous data path: the request in slot i, done and answered now.
+ * A flush has nothing to do: every earlier write is done, and nothing lies
+ * between them and the image's memory; writethrough needs no RWF_DSYNC for
+ * the same reason. */
+static void run_now(struct blk_queue *q, uint16_t i, uint32_t type, const struct iovec *iov,
+		    int n, off_t off)
+{
+	int fd = q->d->fd;
+	ssize_t r = 0;
+	if (type == VIRTIO_BLK_T_IN)
+		while ((r = preadv(fd, iov, n, off)) < 0 && errno == EINTR)
+			;
+	else if (type == VIRTIO_BLK_T_OUT)
+		while ((r = pwritev(fd, iov, n, off)) < 0 && errno == EINTR)
+			;
+	int64_t res = r < 0 ? -errno : r;
+	q->iov_used = 0;
+	finish(q, i, res);
+}
+
+/* Sends a checked IN, OUT or FLUSH to the ring, or runs it now on the
+ * synchronous path: 1 once it is queued or answered, 0 with the status to
+ * answer now in *code, -EAGAIN if it must wait for bounce buffers to come
+ * free. */
 static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 {
 	struct blk *d = q->d;
@@ -184,10 +218,19 @@ static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 	uint64_t want = in ? r->in_len : r->out_len;
 	struct iovec *iov = NULL;
 	int n = 0;
+	off_t off = (off_t)(r->sector << BLK_SECTOR_SHIFT);
 	*code = VIRTIO_BLK_S_IOERR;
 	if (r->type != VIRTIO_BLK_T_FLUSH) {
 		if (want == 0) {
 			*code = VIRTIO_BLK_S_OK;
+			return 0;
+		}
+		/* O_DIRECT would fail it (EINVAL) with less to say. */
+		if (((uint64_t)off | want) % d->align) {
+			log_ratelimited(LOG_LVL_WARN, "blk: --direct: %s of %llu bytes at sector "
+					"%llu is not in whole %u-byte blocks of the disk: refused",
+					in ? "read" : "write", (unsigned long long)want,
+					(unsigned long long)r->sector, d->align);
 			return 0;
 		}
 		/* Data is what lies between the header and the status byte. */
@@ -199,7 +242,7 @@ static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 	unsigned int nguest = (unsigned int)n;
 	uint8_t *bounce = NULL;
 	struct iovec *guest = NULL;
-	if (d->direct && !aligned(iov, n)) {
+	if (d->direct && !aligned(iov, n, d->align)) {
 		if (q->bounced + want > BLK_BOUNCE_MAX) {
 			q->iov_used -= (unsigned int)n;
 			if (q->bounced == 0) {
@@ -211,7 +254,7 @@ static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 			q->bounce_full = true;
 			return -EAGAIN;
 		}
-		if (posix_memalign((void **)&bounce, 4096, want) ||
+		if (posix_memalign((void **)&bounce, d->align, want) ||
 		    (in && !(guest = malloc(sizeof(*guest) * (size_t)n)))) {
 			free(bounce);
 			q->iov_used -= (unsigned int)n;
@@ -228,8 +271,8 @@ static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 		q->bounced += want;
 		n = 1;
 	}
-	struct io_uring_sqe *sqe = blk_ring_sqe(&q->ring);
-	if (!sqe) {
+	struct io_uring_sqe *sqe = NULL;
+	if (!d->sync_io && !(sqe = blk_ring_sqe(&q->ring))) {
 		log_ratelimited(LOG_LVL_ERROR, "blk: io_uring submission queue full");
 		if (bounce)
 			q->bounced -= want;
@@ -237,7 +280,14 @@ static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 		free(guest);
 		return 0;
 	}
-	off_t off = (off_t)(r->sector << BLK_SECTOR_SHIFT);
+	uint16_t i = q->free[--q->nfree];
+	q->slot[i] = (struct blk_slot){ .status = r->status, .want = want, .bounce = bounce,
+					.guest = guest, .nguest = nguest, .head = e->head,
+					.in = in, .busy = true };
+	if (!sqe) {
+		run_now(q, i, r->type, iov, n, off);
+		return 1;
+	}
 	if (r->type == VIRTIO_BLK_T_FLUSH) {
 		io_uring_prep_fsync(sqe, BLK_RING_DISK, IORING_FSYNC_DATASYNC);
 	} else if (in) {
@@ -249,16 +299,12 @@ static int queue_io(struct blk_queue *q, const struct blk_req *r, uint8_t *code)
 			sqe->rw_flags = RWF_DSYNC;
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
-	uint16_t i = q->free[--q->nfree];
-	q->slot[i] = (struct blk_slot){ .status = r->status, .want = want, .bounce = bounce,
-					.guest = guest, .nguest = nguest, .head = e->head,
-					.in = in, .busy = true };
 	io_uring_sqe_set_data64(sqe, i);
 	return 1;
 }
 
 /* A completion: answers its request and frees its slot. */
-static void finish(struct blk_queue *q, uint64_t user_data, int res)
+static void finish(struct blk_queue *q, uint64_t user_data, int64_t res)
 {
 	if (user_data >= BLK_QUEUE_SIZE || !q->slot[user_data].busy)
 		return; /* not a request's (the test hooks') */
@@ -270,7 +316,7 @@ static void finish(struct blk_queue *q, uint64_t user_data, int res)
 		log_ratelimited(LOG_LVL_WARN, "blk: %s of %llu bytes: %s",
 				s->want == 0 ? "flush" : s->in ? "read" : "write",
 				(unsigned long long)s->want,
-				res < 0 ? strerror(-res) : "short transfer");
+				res < 0 ? strerror((int)-res) : "short transfer");
 	if (s->bounce) {
 		if (ok && s->in)
 			iov_from_buf(s->guest, s->nguest, 0, s->bounce, s->want);
@@ -357,7 +403,7 @@ static bool poll_again(struct blk_queue *q, uint64_t *deadline)
 		return false;
 	submit(q);
 	publish(q);
-	if (io_uring_cq_ready(&q->ring.ring))
+	if (!q->d->sync_io && io_uring_cq_ready(&q->ring.ring))
 		reap(q);
 	else
 		__builtin_ia32_pause();
@@ -433,17 +479,74 @@ void blk_io_quiesce(struct vub *b, struct vub_vring *vr)
 	publish(q);
 }
 
+/* ------------------------------------------------------------ set-up */
+
+/* Whether reads of d's image never wait on storage: a file in memory. (A
+ * block device's node lies on devtmpfs, which says nothing of the device.) */
+static int in_memory(const struct blk *d, bool *yes)
+{
+	struct statfs sf;
+	*yes = false;
+	if (d->is_blkdev)
+		return 0;
+	if (fstatfs(d->fd, &sf) < 0) {
+		int err = -errno;
+		log_err("blk: fstatfs of the disk: %s", strerror(-err));
+		return err;
+	}
+	*yes = sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+	return 0;
+}
+
+/* --direct: the smallest read O_DIRECT takes at offset 0, as the kernel
+ * answers it (EINVAL below the logical block), for files and block devices
+ * alike; the memory is aligned to the largest block tried. */
+static int direct_align(struct blk *d)
+{
+	d->align = BLK_SECTOR_SIZE;
+	if (!d->direct)
+		return 0;
+	uint8_t *buf;
+	if (posix_memalign((void **)&buf, BLK_DIRECT_ALIGN_MAX, BLK_DIRECT_ALIGN_MAX)) {
+		log_err("blk: --direct: out of memory");
+		return -ENOMEM;
+	}
+	int err = -EINVAL;
+	for (; d->align <= BLK_DIRECT_ALIGN_MAX; d->align *= 2) {
+		err = pread(d->fd, buf, d->align, 0) < 0 ? -errno : 0;
+		if (err != -EINVAL)
+			break;
+	}
+	free(buf);
+	if (err)
+		log_err("blk: --direct: a read of %u bytes at offset 0: %s",
+			d->align > BLK_DIRECT_ALIGN_MAX ? BLK_DIRECT_ALIGN_MAX : d->align,
+			strerror(-err));
+	else if (d->align > BLK_SECTOR_SIZE)
+		log_info("blk: --direct: the disk's logical block is %u bytes: the guest's "
+			 "block size; smaller requests are refused", d->align);
+	return err;
+}
+
 int blk_io_init(struct blk *d)
 {
 	int err;
 	d->nkeep = 0;
 	d->keep[d->nkeep++] = d->fd;
+	if ((err = in_memory(d, &d->sync_io)) < 0 || (err = direct_align(d)) < 0)
+		return err;
+	if (d->sync_io)
+		log_info("blk: the image is in memory (tmpfs or ramfs): synchronous I/O, "
+			 "no io_uring");
 	for (uint16_t i = 0; i < d->num_queues; i++) {
 		struct blk_queue *q = &d->q[i];
 		q->d = d;
 		for (unsigned int s = 0; s < BLK_QUEUE_SIZE; s++)
 			q->free[s] = (uint16_t)(BLK_QUEUE_SIZE - 1 - s);
 		q->nfree = BLK_QUEUE_SIZE;
+		q->ring.efd = -1;
+		if (d->sync_io)
+			continue;
 		if ((err = blk_ring_init(&q->ring, d->fd, BLK_QUEUE_SIZE)) < 0)
 			return err;
 		d->keep[d->nkeep++] = q->ring.ring.ring_fd;
@@ -456,7 +559,7 @@ int blk_io_setup(struct vub *b)
 {
 	struct blk *d = b->dev;
 	d->b = b;
-	for (uint16_t i = 0; i < d->num_queues; i++) {
+	for (uint16_t i = 0; !d->sync_io && i < d->num_queues; i++) {
 		int err = evloop_add(b->loop, d->q[i].ring.efd, EPOLLIN, on_ring, &d->q[i]);
 		if (err < 0) {
 			log_err("blk: watching ring %u: %s", i, strerror(-err));

@@ -143,7 +143,7 @@ void blk_config_build(const struct blk_config_info *c, uint8_t out[BLK_CONFIG_SI
 	put_le64(out + 0, c->capacity);
 	put_le32(out + 8, BLK_SIZE_MAX);
 	put_le32(out + 12, BLK_SEG_MAX);
-	put_le32(out + 20, BLK_SECTOR_SIZE);
+	put_le32(out + 20, c->blk_size ? c->blk_size : BLK_SECTOR_SIZE);
 	out[BLK_CONFIG_WRITEBACK] = c->writeback;
 	put_le16(out + 34, c->num_queues);
 	put_le32(out + 36, BLK_MAX_DWZ_SECTORS);

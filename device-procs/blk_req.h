@@ -117,6 +117,7 @@ struct blk_config_info {
 	uint64_t capacity;
 	uint16_t num_queues;
 	uint8_t writeback;
+	uint32_t blk_size; /* the logical block; 0 means BLK_SECTOR_SIZE */
 };
 
 /* Builds struct virtio_blk_config (section 5.2.4), little-endian. */

@@ -103,6 +103,8 @@ int blk_ring_escape(struct blk_ring *r, int disk_fd, enum test_escape kind)
 	static char buf[512];
 	static struct iovec iov = { buf, sizeof(buf) };
 	static struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = 0x5000 };
+	if (r->efd < 0)
+		return -ENXIO; /* no ring: the synchronous data path */
 	struct io_uring_sqe *sqe = blk_ring_sqe(r);
 	if (!sqe)
 		return -EBUSY;

@@ -40,7 +40,8 @@ struct io_uring_sqe *blk_ring_sqe(struct blk_ring *r);
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
 /* Submits the SQE of a TEST_ESCAPE_URING_* kind on the (idle) ring r, whose
- * disk is disk_fd, and returns its CQE's result. */
+ * disk is disk_fd, and returns its CQE's result; -ENXIO if r was never set
+ * up (efd -1: an image in memory has no ring). */
 int blk_ring_escape(struct blk_ring *r, int disk_fd, enum test_escape kind);
 #endif
 

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/magic.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,16 +37,39 @@ static char img[64];
 static int img_fd = -1;
 static uint8_t expected[DISK_SIZE]; /* what the image must hold */
 
-static void setup(void)
+/* Makes the image in dir, holding what expected holds. */
+static void make_image(const char *dir)
 {
-	strcpy(img, "/tmp/cellvm-blk-test-XXXXXX");
+	snprintf(img, sizeof(img), "%s/cellvm-blk-test-XXXXXX", dir);
 	img_fd = mkstemp(img);
-	cr_assert_geq(img_fd, 0);
+	cr_assert_geq(img_fd, 0, "%s: %s", dir, strerror(errno));
 	/* Only the backend under test may hold the image open. */
 	cr_assert_eq(fcntl(img_fd, F_SETFD, FD_CLOEXEC), 0);
+	cr_assert_eq(pwrite(img_fd, expected, DISK_SIZE, 0), DISK_SIZE);
+}
+
+static void setup(void)
+{
 	for (size_t i = 0; i < DISK_SIZE; i++)
 		expected[i] = (uint8_t)(i * 31 + (i >> 9));
-	cr_assert_eq(pwrite(img_fd, expected, DISK_SIZE, 0), DISK_SIZE);
+	make_image("/tmp");
+}
+
+/* Whether the image is in memory (tmpfs, ramfs): cellvm-blk serves such
+ * an image synchronously, anything else through io_uring. */
+static bool image_in_memory(void)
+{
+	struct statfs sf;
+	cr_assert_eq(fstatfs(img_fd, &sf), 0);
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
+/* Moves the image to dir (same contents) for a test of one data path. */
+static void move_image(const char *dir)
+{
+	unlink(img);
+	close(img_fd);
+	make_image(dir);
 }
 
 static void teardown(void)
@@ -792,9 +817,10 @@ static int ring_escape(struct tfe *f, int log_fd, unsigned int kind)
 	return atoi(p + strlen(want));
 }
 
-/* A confined cellvm-blk that its guest took over has its rings: they read
- * and write the disk and do nothing else, whatever it submits. */
-Test(blk, a_confined_ring_refuses_every_other_operation)
+/* Starts the hooks build of cellvm-blk, confined, on the image with one
+ * queue of qsize entries; its log (stderr) goes to a file, whose fd it
+ * returns. */
+static int start_hooked(struct tfe *f, uint16_t qsize)
 {
 	char logpath[] = "/tmp/cellvm-blk-log-XXXXXX";
 	int log_fd = mkstemp(logpath);
@@ -803,15 +829,28 @@ Test(blk, a_confined_ring_refuses_every_other_operation)
 	int saved = dup(2);
 	cr_assert_geq(saved, 0);
 	cr_assert_eq(dup2(log_fd, 2), 2);
-	struct tfe f;
 	const char *argv[] = { tfe_bin("tests/hooks/cellvm-blk"), "--disk", img,
 			       "--sandbox", "on", NULL };
-	int err = tfe_start(&f, argv, MEM);
+	int err = tfe_start(f, argv, MEM);
 	dup2(saved, 2);
 	close(saved);
 	cr_assert_eq(err, 0);
-	cr_assert_eq(tfe_negotiate(&f, WANT), 0);
-	cr_assert_eq(tfe_setup_queue(&f, 0, QSIZE), 0);
+	cr_assert_eq(tfe_negotiate(f, WANT), 0);
+	cr_assert_eq(tfe_setup_queue(f, 0, qsize), 0);
+	return log_fd;
+}
+
+/* A confined cellvm-blk that its guest took over has its rings: they read
+ * and write the disk and do nothing else, whatever it submits. */
+Test(blk, a_confined_ring_refuses_every_other_operation)
+{
+	/* An image in memory would have no ring to test. */
+	if (image_in_memory())
+		move_image("/var/tmp");
+	if (image_in_memory())
+		cr_skip_test("no directory on storage for the image (/tmp, /var/tmp)");
+	struct tfe f;
+	int log_fd = start_hooked(&f, QSIZE);
 
 	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_READ), 512,
 		     "the disk as fixed file: allowed");
@@ -822,6 +861,40 @@ Test(blk, a_confined_ring_refuses_every_other_operation)
 	uint64_t data = tfe_alloc(&f, 512);
 	cr_assert_eq(blk_read_at(&f, 0, 1, data, 512, NULL), VIRTIO_BLK_S_OK);
 	cr_assert_eq(memcmp(tfe_ptr(&f, data), expected + 512, 512), 0);
+	finish_clean(&f);
+	close(log_fd);
+}
+
+/* An image in memory (tmpfs) is served synchronously: the confined device
+ * has no ring at all (a read submitted through one would return 512), and
+ * bursts of writes and reads in flight, flushes, and writes in
+ * writethrough mode all land and read back. */
+Test(blk, an_image_in_memory_is_served_without_io_uring)
+{
+	move_image("/dev/shm");
+	if (!image_in_memory())
+		cr_skip_test("/dev/shm is not tmpfs here");
+	struct tfe f;
+	int log_fd = start_hooked(&f, 4 * DEEP);
+	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_READ), -ENXIO, "no ring");
+	struct burst_req r[DEEP];
+	for (int round = 0; round < 2; round++) {
+		for (unsigned int i = 0; i < DEEP; i++)
+			r[i] = (struct burst_req){ .q = 0, .sector = 8 * i + 8 };
+		burst(&f, r, DEEP, 1, round == 1);
+	}
+	uint32_t len;
+	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	cr_assert_eq(len, 1);
+	struct vhu_msg m = { .request = VHU_SET_CONFIG, .kind = VHU_P_CONFIG,
+			     .u.config = { .offset = BLK_CONFIG_WRITEBACK, .size = 1 } };
+	cr_assert_eq(tfe_call(&f, &m, NULL, 0, NULL), 0, "writethrough");
+	uint8_t buf[1536];
+	fill(buf, sizeof(buf), 5);
+	cr_assert_eq(blk_write(&f, 0, 1, buf, sizeof(buf)), VIRTIO_BLK_S_OK);
+	memcpy(expected + 512, buf, sizeof(buf));
+	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	check_image();
 	finish_clean(&f);
 	close(log_fd);
 }

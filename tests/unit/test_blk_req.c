@@ -379,8 +379,10 @@ Test(blk_req, config_layout)
 	cr_assert_eq(cfg[56], 1, "write_zeroes_may_unmap");
 	cr_assert(cfg[57] == 0 && cfg[58] == 0 && cfg[59] == 0);
 	info.writeback = 0;
+	info.blk_size = 4096;
 	blk_config_build(&info, cfg);
 	cr_assert_eq(cfg[32], 0);
+	cr_assert_eq(get_le32(cfg + 20), 4096, "--direct on 4 KiB-sector storage");
 }
 
 Test(blk_req, config_ranges)
