@@ -1,7 +1,8 @@
 /* cellvm-blk: virtio-blk (device id 2) as a vhost-user backend over a raw
  * image, a regular file or a block device. blk_req.c parses and checks each
- * request and blk_io.c runs what passed through io_uring; this file is the
- * device: its options, the disk, config space and feature negotiation. */
+ * request and blk_io.c runs what passed (through io_uring, or synchronously
+ * for an image in memory); this file is the device: its options, the disk,
+ * config space and feature negotiation. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
