@@ -12,7 +12,9 @@
  * An image in memory (tmpfs, ramfs) has no ring: its reads and writes are
  * a preadv/pwritev in this thread, answered in the same batch. Such reads
  * never wait on storage, and io_uring would hand every one of them to a
- * worker thread (tmpfs refuses RWF_NOWAIT, so none completes inline). */
+ * worker thread (tmpfs refuses RWF_NOWAIT, so none completes inline). A
+ * host that refuses io_uring (Docker's default seccomp profile, the
+ * kernel.io_uring_disabled sysctl) gets the same path for any image. */
 #include "blk.h"
 
 #include <errno.h>
@@ -187,20 +189,22 @@ static bool aligned(const struct iovec *iov, int n, uint32_t align)
 static void finish(struct blk_queue *q, uint64_t user_data, int64_t res);
 
 /* The synchronous data path: the request in slot i, done and answered now.
- * A flush has nothing to do: every earlier write is done, and nothing lies
- * between them and the image's memory; writethrough needs no RWF_DSYNC for
- * the same reason. */
+ * A flush and a writethrough write wait for the storage as the ring's would
+ * (on tmpfs both are a no-op in the kernel). */
 static void run_now(struct blk_queue *q, uint16_t i, uint32_t type, const struct iovec *iov,
 		    int n, off_t off)
 {
 	int fd = q->d->fd;
+	int flags = q->d->writeback ? 0 : RWF_DSYNC;
 	ssize_t r = 0;
 	if (type == VIRTIO_BLK_T_IN)
 		while ((r = preadv(fd, iov, n, off)) < 0 && errno == EINTR)
 			;
 	else if (type == VIRTIO_BLK_T_OUT)
-		while ((r = pwritev(fd, iov, n, off)) < 0 && errno == EINTR)
+		while ((r = pwritev2(fd, iov, n, off, flags)) < 0 && errno == EINTR)
 			;
+	else if (type == VIRTIO_BLK_T_FLUSH)
+		r = fdatasync(fd);
 	int64_t res = r < 0 ? -errno : r;
 	q->iov_used = 0;
 	finish(q, i, res);
@@ -547,8 +551,20 @@ int blk_io_init(struct blk *d)
 		q->ring.efd = -1;
 		if (d->sync_io)
 			continue;
-		if ((err = blk_ring_init(&q->ring, d->fd, BLK_QUEUE_SIZE)) < 0)
+		err = blk_ring_init(&q->ring, d->fd, BLK_QUEUE_SIZE);
+		/* Decided on the first ring, so that no queue has one then. */
+		if (i == 0 && blk_ring_refused(err)) {
+			log_warn("blk: io_uring is refused here (%s: kernel.io_uring_disabled or "
+				 "a seccomp profile): synchronous I/O, one request at a time "
+				 "per queue", strerror(-err));
+			d->sync_io = true;
+			continue;
+		}
+		if (err < 0) {
+			if (blk_ring_refused(err))
+				log_err("blk: io_uring refused for queue %u: %s", i, strerror(-err));
 			return err;
+		}
 		d->keep[d->nkeep++] = q->ring.ring.ring_fd;
 		d->keep[d->nkeep++] = q->ring.efd;
 	}

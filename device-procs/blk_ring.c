@@ -40,6 +40,11 @@ static int restrict_ring(struct io_uring *ring)
 	return ring_register(ring, IORING_REGISTER_RESTRICTIONS, res, n);
 }
 
+bool blk_ring_refused(int err)
+{
+	return err == -EPERM || err == -ENOSYS || err == -EACCES;
+}
+
 int blk_ring_init(struct blk_ring *r, int disk_fd, unsigned int entries)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_R_DISABLED };
@@ -47,8 +52,9 @@ int blk_ring_init(struct blk_ring *r, int disk_fd, unsigned int entries)
 	int err;
 	r->efd = -1;
 	if ((err = io_uring_queue_init_params(entries, &r->ring, &p)) < 0) {
-		log_err("blk: io_uring_setup: %s (io_uring disabled? see the "
-			"kernel.io_uring_disabled sysctl)", strerror(-err));
+		/* The caller decides what a refusal means. */
+		if (!blk_ring_refused(err))
+			log_err("blk: io_uring_setup: %s", strerror(-err));
 		return err;
 	}
 	/* blk_io.c reuses its iovec arrays once a submission returns. */

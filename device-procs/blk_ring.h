@@ -28,9 +28,14 @@ struct blk_ring {
 	int efd; /* signalled on completions */
 };
 
+/* Whether io_uring_setup's error says the host keeps io_uring from this
+ * process (the kernel.io_uring_disabled sysctl, a container's seccomp
+ * profile such as Docker's default). */
+bool blk_ring_refused(int err);
+
 /* Sets up r with entries SQEs for disk_fd as above. 0, or -errno after one
- * log line (io_uring disabled by the kernel.io_uring_disabled sysctl or a
- * container's seccomp profile says so). */
+ * log line; none when io_uring_setup is refused (blk_ring_refused): the
+ * caller decides what that means. */
 int blk_ring_init(struct blk_ring *r, int disk_fd, unsigned int entries);
 
 /* The next SQE, prepared for nothing yet; submits what is queued to make

@@ -818,9 +818,9 @@ static int ring_escape(struct tfe *f, int log_fd, unsigned int kind)
 }
 
 /* Starts the hooks build of cellvm-blk, confined, on the image with one
- * queue of qsize entries; its log (stderr) goes to a file, whose fd it
- * returns. */
-static int start_hooked(struct tfe *f, uint16_t qsize)
+ * queue of qsize entries, under refuse (refuse-syscall's SYSCALL=ERRNO
+ * list) unless NULL; its log (stderr) goes to a file, whose fd it returns. */
+static int start_hooked_refusing(struct tfe *f, uint16_t qsize, const char *refuse)
 {
 	char logpath[] = "/tmp/cellvm-blk-log-XXXXXX";
 	int log_fd = mkstemp(logpath);
@@ -829,15 +829,23 @@ static int start_hooked(struct tfe *f, uint16_t qsize)
 	int saved = dup(2);
 	cr_assert_geq(saved, 0);
 	cr_assert_eq(dup2(log_fd, 2), 2);
-	const char *argv[] = { tfe_bin("tests/hooks/cellvm-blk"), "--disk", img,
-			       "--sandbox", "on", NULL };
-	int err = tfe_start(f, argv, MEM);
+	/* tfe_bin's answer lasts until its next call. */
+	char wrapper[4096], blk[4096];
+	snprintf(wrapper, sizeof(wrapper), "%s", tfe_bin("tests/integration/refuse-syscall"));
+	snprintf(blk, sizeof(blk), "%s", tfe_bin("tests/hooks/cellvm-blk"));
+	const char *argv[] = { wrapper, refuse, blk, "--disk", img, "--sandbox", "on", NULL };
+	int err = tfe_start(f, refuse ? argv : argv + 2, MEM);
 	dup2(saved, 2);
 	close(saved);
 	cr_assert_eq(err, 0);
 	cr_assert_eq(tfe_negotiate(f, WANT), 0);
 	cr_assert_eq(tfe_setup_queue(f, 0, qsize), 0);
 	return log_fd;
+}
+
+static int start_hooked(struct tfe *f, uint16_t qsize)
+{
+	return start_hooked_refusing(f, qsize, NULL);
 }
 
 /* A confined cellvm-blk that its guest took over has its rings: they read
@@ -865,10 +873,33 @@ Test(blk, a_confined_ring_refuses_every_other_operation)
 	close(log_fd);
 }
 
+/* What a synchronously served image must still do: bursts of writes and
+ * reads in flight, flushes, and writes in writethrough mode all land and
+ * read back. */
+static void check_synchronous_io(struct tfe *f)
+{
+	struct burst_req r[DEEP];
+	for (int round = 0; round < 2; round++) {
+		for (unsigned int i = 0; i < DEEP; i++)
+			r[i] = (struct burst_req){ .q = 0, .sector = 8 * i + 8 };
+		burst(f, r, DEEP, 1, round == 1);
+	}
+	uint32_t len;
+	cr_assert_eq(request(f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	cr_assert_eq(len, 1);
+	struct vhu_msg m = { .request = VHU_SET_CONFIG, .kind = VHU_P_CONFIG,
+			     .u.config = { .offset = BLK_CONFIG_WRITEBACK, .size = 1 } };
+	cr_assert_eq(tfe_call(f, &m, NULL, 0, NULL), 0, "writethrough");
+	uint8_t buf[1536];
+	fill(buf, sizeof(buf), 5);
+	cr_assert_eq(blk_write(f, 0, 1, buf, sizeof(buf)), VIRTIO_BLK_S_OK);
+	memcpy(expected + 512, buf, sizeof(buf));
+	cr_assert_eq(request(f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	check_image();
+}
+
 /* An image in memory (tmpfs) is served synchronously: the confined device
- * has no ring at all (a read submitted through one would return 512), and
- * bursts of writes and reads in flight, flushes, and writes in
- * writethrough mode all land and read back. */
+ * has no ring at all (a read submitted through one would return 512). */
 Test(blk, an_image_in_memory_is_served_without_io_uring)
 {
 	move_image("/dev/shm");
@@ -877,25 +908,30 @@ Test(blk, an_image_in_memory_is_served_without_io_uring)
 	struct tfe f;
 	int log_fd = start_hooked(&f, 4 * DEEP);
 	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_READ), -ENXIO, "no ring");
-	struct burst_req r[DEEP];
-	for (int round = 0; round < 2; round++) {
-		for (unsigned int i = 0; i < DEEP; i++)
-			r[i] = (struct burst_req){ .q = 0, .sector = 8 * i + 8 };
-		burst(&f, r, DEEP, 1, round == 1);
-	}
-	uint32_t len;
-	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
-	cr_assert_eq(len, 1);
-	struct vhu_msg m = { .request = VHU_SET_CONFIG, .kind = VHU_P_CONFIG,
-			     .u.config = { .offset = BLK_CONFIG_WRITEBACK, .size = 1 } };
-	cr_assert_eq(tfe_call(&f, &m, NULL, 0, NULL), 0, "writethrough");
-	uint8_t buf[1536];
-	fill(buf, sizeof(buf), 5);
-	cr_assert_eq(blk_write(&f, 0, 1, buf, sizeof(buf)), VIRTIO_BLK_S_OK);
-	memcpy(expected + 512, buf, sizeof(buf));
-	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
-	check_image();
+	check_synchronous_io(&f);
 	finish_clean(&f);
+	close(log_fd);
+}
+
+/* A host that refuses io_uring (Docker's default seccomp profile fails
+ * io_uring_setup with EPERM) still gets its disk, synchronously, with a
+ * warning that says why. */
+Test(blk, a_host_that_refuses_io_uring_gets_synchronous_io)
+{
+	if (image_in_memory())
+		move_image("/var/tmp");
+	if (image_in_memory())
+		cr_skip_test("no directory on storage for the image (/tmp, /var/tmp)");
+	struct tfe f;
+	int log_fd = start_hooked_refusing(&f, 4 * DEEP, "io_uring_setup=1");
+	cr_assert_eq(ring_escape(&f, log_fd, TEST_ESCAPE_URING_READ), -ENXIO, "no ring");
+	check_synchronous_io(&f);
+	finish_clean(&f);
+	char log[16384];
+	ssize_t n = pread(log_fd, log, sizeof(log) - 1, 0);
+	cr_assert_gt(n, 0);
+	log[n] = '\0';
+	cr_assert_not_null(strstr(log, "io_uring is refused here"), "log: %s", log);
 	close(log_fd);
 }
 
