@@ -193,6 +193,10 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 		reset(d);
 		return;
 	}
+	/* A driver may not clear a bit but by a reset (virtio 1.2 §2.1.2), nor
+	 * set DEVICE_NEEDS_RESET: ignored, so that DRIVER_OK cannot be taken
+	 * back and given again while the rings are live. */
+	v = (v & ~STATUS_NEEDS_RESET) | d->status;
 	uint32_t added = v & ~d->status;
 	if (added & STATUS_FEATURES_OK) {
 		uint64_t extra = d->driver_features & ~d->device_features;
@@ -204,7 +208,7 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 			added &= ~STATUS_FEATURES_OK;
 		}
 	}
-	d->status = v | (d->status & STATUS_NEEDS_RESET);
+	d->status = v;
 	if ((added & STATUS_DRIVER_OK) && (d->status & STATUS_FEATURES_OK))
 		driver_ok(d);
 }
@@ -376,8 +380,14 @@ static void on_call(void *opaque, uint32_t events)
 {
 	struct virtio_mmio_queue *q = opaque;
 	(void)events;
-	if (drain(q->call_fd))
+	if (!drain(q->call_fd))
+		return;
+	/* The backend keeps the eventfd after GET_VRING_BASE: a late signal
+	 * must not interrupt a device that was reset. */
+	pthread_mutex_lock(&q->dev->lock);
+	if (q->started)
 		raise_irq(q->dev, ISR_USED);
+	pthread_mutex_unlock(&q->dev->lock);
 }
 
 static void on_err(void *opaque, uint32_t events)
@@ -386,8 +396,11 @@ static void on_err(void *opaque, uint32_t events)
 	(void)events;
 	if (!drain(q->err_fd))
 		return;
+	/* Only for a live ring: DEVICE_NEEDS_RESET in a device being reset
+	 * would keep a driver waiting for Status to read 0. */
 	pthread_mutex_lock(&q->dev->lock);
-	needs_reset(q->dev, "the backend reports a broken queue");
+	if (q->started)
+		needs_reset(q->dev, "the backend reports a broken queue");
 	pthread_mutex_unlock(&q->dev->lock);
 }
 

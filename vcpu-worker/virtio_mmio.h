@@ -11,7 +11,11 @@
  * backend error (err eventfd, a refused or timed-out request) sets
  * DEVICE_NEEDS_RESET and raises a configuration-change interrupt. Writing 0
  * to Status resets the device: the rings are stopped (GET_VRING_BASE) and a
- * driver may initialise it again. */
+ * driver may initialise it again; no other write clears a Status bit. The
+ * call and err eventfds count only while their ring is started: the backend
+ * keeps them after a reset. Registers are 4 aligned bytes: another access
+ * reads all ones and writes nothing; unknown and write-only registers read
+ * 0. Config space (from 0x100) is the backend's, all ones where it refuses. */
 #ifndef CELLVM_VIRTIO_MMIO_H
 #define CELLVM_VIRTIO_MMIO_H
 

@@ -1,10 +1,11 @@
 /* libFuzzer harness: the ACPI power registers (vcpu-worker/acpi_pm.c) a
  * guest writes to power off or reset, checked against acpi_pm.h.
  *
- * Input: a sequence of records: an op byte (bit 0 write, bits 1-2 the size
- * 1, 2, 4 or 8), an offset byte (the access is at LAYOUT_PM_SLEEP_CTL - 4 +
- * off % 12, so the window and its neighbours), and for a write the size
- * value bytes; each goes through bus_access as a vCPU's port exit does.
+ * Input: a sequence of records (access_seq.h): an op byte (bit 0 write,
+ * bits 1-2 the size 1, 2, 4 or 8), an offset byte (the access is at
+ * LAYOUT_PM_SLEEP_CTL - 4 + off % 12, so the window and its neighbours),
+ * and for a write the size value bytes; each goes through bus_access as a
+ * vCPU's port exit does.
  * Asserted (abort): only accesses wholly inside the three registers are
  * handled (others read all ones); per written byte, poweroff is called once
  * for SLP_EN with SLP_TYP = S5 at the control register, reset once for
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_seq.h"
 #include "acpi_pm.h"
 #include "bus.h"
 #include "layout.h"
@@ -61,21 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	uint8_t sts = 0; /* the shadow status register */
 	size_t pos = 0;
-	while (size - pos >= 2) {
-		uint8_t op = data[pos], off = data[pos + 1];
-		pos += 2;
-		bool is_write = op & 1;
-		uint32_t len = 1u << ((op >> 1) & 3);
-		uint64_t port = LAYOUT_PM_SLEEP_CTL - 4 + off % 12;
-		uint8_t buf[8];
-		if (is_write) {
-			if (len > size - pos)
-				break;
-			memcpy(buf, data + pos, len);
-			pos += len;
-		} else {
-			memset(buf, 0x5a, sizeof(buf));
-		}
+	struct access a;
+	while (access_next(data, size, &pos, &a)) {
+		bool is_write = a.is_write;
+		uint32_t len = a.len;
+		uint64_t port = LAYOUT_PM_SLEEP_CTL - 4 + a.off % 12;
+		uint8_t *buf = a.buf;
 		bool mine = port >= LAYOUT_PM_SLEEP_CTL && port + len <= LAYOUT_PM_RESET + 1;
 		unsigned int want_off = 0, want_reset = 0;
 		for (uint32_t i = 0; mine && is_write && i < len; i++) {

@@ -1,10 +1,10 @@
 /* libFuzzer harness: the i8042 stub (vcpu-worker/i8042.c) that a guest
  * reaches at ports 0x60 and 0x64, checked against what i8042.h promises.
  *
- * Input: a sequence of records: an op byte (bit 0 write, bits 1-2 the size
- * 1, 2, 4 or 8), an offset byte (the access is at 0x5e + off % 8, so both
- * ports and their neighbours), and for a write the size value bytes; each
- * goes through bus_access as a vCPU's port exit does.
+ * Input: a sequence of records (access_seq.h): an op byte (bit 0 write,
+ * bits 1-2 the size 1, 2, 4 or 8), an offset byte (the access is at 0x5e +
+ * off % 8, so both ports and their neighbours), and for a write the size
+ * value bytes; each goes through bus_access as a vCPU's port exit does.
  * Asserted (abort): only single-byte accesses to the two ports are handled
  * (others read all ones); the status byte shows "output full" exactly while
  * a 0x20/0xAA answer is unread, the input buffer always empty, and the
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_seq.h"
 #include "bus.h"
 #include "i8042.h"
 #include "layout.h"
@@ -82,21 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (i8042_init(&k, fake_reset, &resets) != 0 || i8042_register(&k, &bus) != 0)
 		abort();
 	size_t pos = 0;
-	while (size - pos >= 2) {
-		uint8_t op = data[pos], off = data[pos + 1];
-		pos += 2;
-		bool is_write = op & 1;
-		uint32_t len = 1u << ((op >> 1) & 3);
-		uint64_t port = LAYOUT_I8042_DATA - 2 + off % 8;
-		uint8_t buf[8];
-		if (is_write) {
-			if (len > size - pos)
-				break;
-			memcpy(buf, data + pos, len);
-			pos += len;
-		} else {
-			memset(buf, 0x5a, sizeof(buf));
-		}
+	struct access a;
+	while (access_next(data, size, &pos, &a)) {
+		bool is_write = a.is_write;
+		uint32_t len = a.len;
+		uint64_t port = LAYOUT_I8042_DATA - 2 + a.off % 8;
+		uint8_t *buf = a.buf;
 		bool mine = len == 1 && (port == LAYOUT_I8042_DATA || port == LAYOUT_I8042_CMD);
 		unsigned int before = resets;
 		CHECK(bus_access(&bus, port, buf, len, is_write) == mine);
@@ -105,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			want = sh_access(port, buf, is_write);
 		else
 			for (uint32_t i = 0; i < len; i++)
-				CHECK(is_write ? buf[i] == data[pos - len + i] : buf[i] == 0xff);
+				CHECK(is_write ? buf[i] == a.value[i] : buf[i] == 0xff);
 		CHECK(resets - before == want);
 	}
 	i8042_destroy(&k);

@@ -384,6 +384,167 @@ static void gen_acpi_pm(void)
 	     0x00, 3, 0x00, 7);
 }
 
+/* ---- virtio-mmio: see fuzz_virtio_mmio.c for the layout. */
+struct mmio_seed {
+	uint8_t b[2048];
+	size_t n;
+};
+
+static void mm_w32(struct mmio_seed *s, uint8_t reg, uint32_t v)
+{
+	s->b[s->n++] = 0x05; /* 4-byte write */
+	s->b[s->n++] = reg;
+	put_le32(s->b + s->n, v);
+	s->n += 4;
+}
+
+static void mm_r32(struct mmio_seed *s, uint8_t reg)
+{
+	s->b[s->n++] = 0x04;
+	s->b[s->n++] = reg;
+}
+
+/* An event record (a read with op bits 3-7 = kind). */
+static void mm_event(struct mmio_seed *s, uint8_t kind, uint8_t off)
+{
+	s->b[s->n++] = (uint8_t)(kind << 3);
+	s->b[s->n++] = off;
+}
+
+static void mm_start(struct mmio_seed *s, uint8_t queues)
+{
+	s->n = 0;
+	s->b[s->n++] = queues;
+	put_le64(s->b + s->n, BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_F_EVENT_IDX) | 0x21);
+	s->n += 8;
+}
+
+/* Queue q at ring addresses from gpa, as Linux's virtio_mmio sets it up. */
+static void mm_queue(struct mmio_seed *s, uint32_t q, uint32_t num, uint64_t gpa)
+{
+	mm_w32(s, 0x30, q);  /* QueueSel */
+	mm_r32(s, 0x44);     /* QueueReady: 0 */
+	mm_r32(s, 0x34);     /* QueueNumMax */
+	mm_w32(s, 0x38, num);
+	mm_w32(s, 0x80, (uint32_t)gpa);
+	mm_w32(s, 0x84, (uint32_t)(gpa >> 32));
+	mm_w32(s, 0x90, (uint32_t)(gpa + 0x1000));
+	mm_w32(s, 0x94, (uint32_t)((gpa + 0x1000) >> 32));
+	mm_w32(s, 0xa0, (uint32_t)(gpa + 0x2000));
+	mm_w32(s, 0xa4, (uint32_t)((gpa + 0x2000) >> 32));
+	mm_w32(s, 0x44, 1);
+	mm_r32(s, 0x44);
+}
+
+/* Reset, ACKNOWLEDGE, DRIVER, the features (VERSION_1 and bit 0),
+ * FEATURES_OK read back, two queues, DRIVER_OK. */
+static void mm_init(struct mmio_seed *s)
+{
+	mm_r32(s, 0x00);
+	mm_r32(s, 0x04);
+	mm_r32(s, 0x08);
+	mm_w32(s, 0x70, 0);
+	mm_w32(s, 0x70, 1);
+	mm_w32(s, 0x70, 3);
+	mm_w32(s, 0x14, 0);
+	mm_r32(s, 0x10);
+	mm_w32(s, 0x14, 1);
+	mm_r32(s, 0x10);
+	mm_w32(s, 0x24, 0);
+	mm_w32(s, 0x20, 1);
+	mm_w32(s, 0x24, 1);
+	mm_w32(s, 0x20, 1);
+	mm_w32(s, 0x70, 11);
+	mm_r32(s, 0x70);
+	mm_queue(s, 0, 256, 0x100000);
+	mm_queue(s, 1, 64, 0x100000000ull);
+	mm_w32(s, 0x70, 15);
+	mm_r32(s, 0x70);
+}
+
+static void gen_virtio_mmio(void)
+{
+	struct mmio_seed s;
+	const char *dir = "fuzz_virtio_mmio";
+	mm_start(&s, 2);
+	mm_init(&s);
+	mm_w32(&s, 0x50, 0);   /* notify, the slow path */
+	mm_event(&s, 26, 0);   /* the backend signals queue 0's call */
+	mm_r32(&s, 0x60);
+	mm_w32(&s, 0x64, 1);
+	mm_w32(&s, 0x70, 0);
+	mm_r32(&s, 0x70);
+	put_file(dir, "driver_init", s.b, s.n);
+	/* Found by the harness: a driver that clears DRIVER_OK and sets it
+	 * again started the rings twice. */
+	mm_start(&s, 2);
+	mm_init(&s);
+	mm_w32(&s, 0x70, 3);
+	mm_w32(&s, 0x70, 15);
+	put_file(dir, "status_clear", s.b, s.n);
+	/* Found too: the backend's call or err eventfd after a reset
+	 * interrupted (or marked DEVICE_NEEDS_RESET) a device in reset. */
+	mm_start(&s, 2);
+	mm_init(&s);
+	mm_w32(&s, 0x70, 0);
+	mm_event(&s, 26, 0);
+	mm_event(&s, 29, 1);
+	mm_r32(&s, 0x70);
+	put_file(dir, "signal_after_reset", s.b, s.n);
+	/* The backend breaks (a timeout) at DRIVER_OK; the err eventfd. */
+	mm_start(&s, 2);
+	mm_event(&s, 24, 1);
+	mm_init(&s);
+	mm_w32(&s, 0x70, 0);
+	mm_init(&s);
+	mm_event(&s, 29, 0);
+	put_file(dir, "backend_fails", s.b, s.n);
+	/* KVM refuses the ioeventfd. */
+	mm_start(&s, 1);
+	mm_event(&s, 24, 8);
+	mm_init(&s);
+	put_file(dir, "ioeventfd_fails", s.b, s.n);
+	/* The backend refuses the ring, after SET_FEATURES. */
+	mm_start(&s, 1);
+	mm_event(&s, 24, 0x10);
+	mm_init(&s);
+	put_file(dir, "start_ring_fails", s.b, s.n);
+	/* Bad sequences: DRIVER_OK without FEATURES_OK, a feature not offered,
+	 * rings across the MMIO hole, QueueSel out of range, QueueNum 0/512. */
+	mm_start(&s, 9);
+	mm_w32(&s, 0x70, 0);
+	mm_w32(&s, 0x70, 7);
+	mm_w32(&s, 0x24, 0);
+	mm_w32(&s, 0x20, 0x40000000);
+	mm_w32(&s, 0x70, 11);
+	mm_r32(&s, 0x70);
+	mm_w32(&s, 0x30, 8);
+	mm_r32(&s, 0x34);
+	mm_w32(&s, 0x30, 0);
+	mm_w32(&s, 0x38, 0);
+	mm_w32(&s, 0x38, 512);
+	mm_w32(&s, 0x44, 1);
+	mm_r32(&s, 0x44);
+	mm_w32(&s, 0x70, 0);
+	mm_init(&s);
+	mm_w32(&s, 0x70, 0);
+	mm_w32(&s, 0x70, 3);
+	mm_w32(&s, 0x24, 1);
+	mm_w32(&s, 0x20, 1);
+	mm_w32(&s, 0x70, 11);
+	mm_queue(&s, 0, 256, 0xbffff000);
+	mm_w32(&s, 0x70, 15);
+	put_file(dir, "bad_sequences", s.b, s.n);
+	/* Config space, narrow and unaligned registers, the window's edges. */
+	static const uint8_t edges[] = { 0x80, 0x00, 0x86, 0x04, 0x82, 0x10, 0x83, 0x0a, 0x55,
+					 0x02, 0x71, 0xa4, 0xf8, 0x02, 0xa4, 0xfc, 0xb4, 0x7c,
+					 0xb6, 0x7c, 0x85, 0x00, 1, 2, 3, 4 };
+	mm_start(&s, 1);
+	memcpy(s.b + s.n, edges, sizeof(edges));
+	s.n += sizeof(edges);
+	put_file(dir, "edges", s.b, s.n);
+}
+
 static uint8_t *bus_win(uint8_t *p, uint64_t base, uint64_t len)
 {
 	put_le64(p, base);
@@ -451,5 +612,6 @@ int main(int argc, char **argv)
 	gen_i8042();
 	gen_acpi_pm();
 	gen_bus();
+	gen_virtio_mmio();
 	return 0;
 }
