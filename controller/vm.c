@@ -175,7 +175,8 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 	struct worker_given g = { .machine = h->machine_fd, .mem = h->mem_fd,
 				  .kernel = h->kernel_fd, .initrd = h->initrd_fd,
 				  .serial = h->worker_serial, .control = h->worker_ctl,
-				  .kvm = env->kvm_fd, .nbackends = m->nvirtio };
+				  .kvm = env->kvm_fd, .kvm_check = env->kvm_check,
+				  .nbackends = m->nvirtio };
 	for (size_t i = 0; i < m->nvirtio; i++) {
 		g.backend_name[i] = m->virtio[i].name;
 		g.backend[i] = h->backend[i];

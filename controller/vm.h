@@ -28,6 +28,7 @@
 #include "log.h"
 #include "machine.h"
 #include "spawner_link.h"
+#include "worker_args.h"
 
 #define VM_MAX_CHILDREN (1 + VM_CONFIG_MAX_DEVICES)
 #define VM_WORKER_NAME "vcpu-worker"
@@ -61,6 +62,7 @@ struct vm_env {
 	enum log_level log_level;
 	const struct gate *gate; /* opens what a config names (gate.h) */
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
+	enum worker_kvm_check kvm_check; /* the operator's --kvm-check, for each worker */
 };
 
 struct vm {

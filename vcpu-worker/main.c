@@ -460,7 +460,7 @@ static int open_kvm(struct worker_args *o, char *why, size_t len, uint64_t *cost
 		log_err("%s", why);
 		return err;
 	}
-	return kvm_probe(o->kvm_fd, why, len, cost_us);
+	return kvm_probe(o->kvm_fd, o->kvm_check == WORKER_KVM_CHECK_FULL, why, len, cost_us);
 }
 
 /* --check-kvm: the verdict on stdout, for people and scripts. */
@@ -472,8 +472,15 @@ static int check_kvm_only(struct worker_args *o)
 		printf("%s\n", why);
 		return 1;
 	}
-	printf("/dev/kvm can run this guest: a 64-bit vCPU ran the probe (check: %llu.%03llu ms)\n",
-	       (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+	if (o->kvm_check == WORKER_KVM_CHECK_API)
+		printf("/dev/kvm has the API and capabilities this guest needs; no vCPU was run "
+		       "(--kvm-check api), so whether it can run a stock kernel is not known "
+		       "(check: %llu.%03llu ms)\n",
+		       (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+	else
+		printf("/dev/kvm can run this guest: a 64-bit vCPU ran the probe "
+		       "(check: %llu.%03llu ms)\n",
+		       (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
 	return 0;
 }
 
