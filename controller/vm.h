@@ -67,7 +67,7 @@ struct vm_env {
 
 struct vm {
 	size_t nchildren;
-	struct vm_child child[VM_MAX_CHILDREN]; /* the devices, then the worker (VM_WORKER_NAME) */
+	struct vm_child child[VM_MAX_CHILDREN]; /* the worker (VM_WORKER_NAME), then the devices */
 	int ctl_fd;     /* the worker's control channel (SOCK_SEQPACKET); -1 */
 	int serial_fd;  /* the guest's serial port (stream); -1 */
 	int console_fd; /* the virtio console's host side (stream); -1 without a console */
