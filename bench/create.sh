@@ -120,6 +120,13 @@ done
 run_cellvm() {
 	"$bench" cellvm --socket "$work/vm.sock" --config "$work/vm.json"
 }
+# CPU time so far (clock ticks) of cellvmd, its spawner and every VM process
+# the spawner reaped: the spawner is cellvmd's only child and reaps the rest.
+ticks() {
+	spawner=$(tr -d " " <"/proc/$daemon/task/$daemon/children")
+	{ cut -d' ' -f14-15 "/proc/$daemon/stat"; cut -d' ' -f14-17 "/proc/$spawner/stat"; } |
+		tr ' ' '\n' | awk '{ t += $1 } END { print t }'
+}
 
 field() {
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
@@ -135,7 +142,8 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "create.sh: $runs runs each after one of each to warm the caches; kvm-check $kvm_check; load average now $load0" >&2
 run_cellvm >/dev/null || { cat "$work/cellvmd.log" >&2; exit 1; }
 run_qemu >/dev/null
-c_create='' c_stop='' q_ready='' q_greet='' fails=0
+c_create='' c_stop='' q_ready='' q_greet='' q_cpu='' fails=0 c_runs=0
+ticks0=$(ticks)
 i=1
 while [ "$i" -le "$runs" ]; do
 	# Who goes first alternates, so drift over the run favours neither.
@@ -152,13 +160,18 @@ while [ "$i" -le "$runs" ]; do
 		if [ "$k" = cellvm ]; then
 			c_create="$c_create $(field "$out" create_us)"
 			c_stop="$c_stop $(field "$out" stop_us)"
+			c_runs=$((c_runs + 1))
 		else
 			q_ready="$q_ready $(field "$out" ready_us)"
 			q_greet="$q_greet $(field "$out" greeting_us)"
+			q_cpu="$q_cpu $(field "$out" cpu_us)"
 		fi
 	done
 	i=$((i + 1))
 done
+# All of cellvm's CPU time over the runs (failed ones too: rare), per run, in µs.
+c_cpu=$(awk -v t0="$ticks0" -v t1="$(ticks)" -v hz="$(getconf CLK_TCK)" -v n="$c_runs" \
+	'BEGIN { if (n) printf "%d", (t1 - t0) * 1000000 / hz / n }')
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 [ -n "$c_create" ] && [ -n "$q_ready" ] || { echo "create.sh: no figures" >&2; cat "$work/cellvmd.log" >&2; exit 1; }
 
@@ -181,6 +194,7 @@ spread() {
 # shellcheck disable=SC2086
 {
 	cm=$(median $c_create) qm=$(median $q_ready) qg=$(median $q_greet) cs=$(median $c_stop)
+	qc=$(median $q_cpu)
 	c_spread=$(spread $c_create) q_spread=$(spread $q_ready)
 }
 rev=$(git -C "$top_srcdir" describe --always --dirty 2>/dev/null || echo unknown)
@@ -201,6 +215,7 @@ table=$(
 	echo "|---|---:|---:|---:|---|"
 	row "VM built, vCPUs stopped: Create's request to reply / exec to query-status answered" "$cm" "$qm" 20
 	echo "| spread (min-max) | $c_spread | $q_spread | - | - |"
+	row "CPU time per VM, start to exit, all processes (cellvm: mean; QEMU: median)" "$c_cpu" "$qc" -
 	row "QEMU: exec to QMP greeting (its monitor thread; machine not built yet)" "" "$qg" -
 	row "cellvm: Stop's request to reply (every process exited)" "$cs" "" -
 	[ "$fails" = 0 ] || echo "$fails run(s) failed; the medians leave them out."
