@@ -346,6 +346,23 @@ static int load_guest(struct worker *w, const struct worker_args *o, struct linu
 	return err;
 }
 
+/* The kernel's load, on a thread of its own: copying it into guest RAM is
+ * the longest step of a Create, and needs neither the VM's memory slots
+ * nor the devices, which the worker sets up meanwhile. */
+struct loader {
+	struct worker *w;
+	const struct worker_args *o;
+	struct linux_entry entry;
+	int err;
+};
+
+static void *load_thread(void *arg)
+{
+	struct loader *l = arg;
+	l->err = load_guest(l->w, l->o, &l->entry);
+	return NULL;
+}
+
 static int setup_platform(struct worker *w)
 {
 	int err;
@@ -601,15 +618,28 @@ static enum vcpu_exit_status build_and_run(struct worker *w, const struct worker
 		kvm_vm_destroy(&w->vm);
 		return VCPU_EXIT_START;
 	}
-	if (load_guest(w, o, &entry) < 0) {
+	struct loader ld = { .w = w, .o = o };
+	pthread_t loader;
+	if ((err = pthread_create(&loader, NULL, load_thread, &ld))) {
+		log_err("the kernel's loader thread: %s", strerror(err));
 		kvm_vm_destroy(&w->vm);
-		return VCPU_EXIT_KERNEL_LOAD;
+		return VCPU_EXIT_ERROR;
 	}
+	/* Meanwhile: the memory slots, then the devices (no guest RAM is
+	 * written there). A failed load is reported before what failed here. */
+	int slots = kvm_vm_add_ram(&w->vm);
+	int virtio = slots < 0 ? 0 : setup_virtio(w, o);
+	pthread_join(loader, NULL);
+	entry = ld.entry;
 	enum vcpu_exit_status st;
-	if (setup_platform(w) < 0)
-		st = VCPU_EXIT_ERROR;
-	else if (setup_virtio(w, o) < 0)
+	if (ld.err < 0)
+		st = VCPU_EXIT_KERNEL_LOAD;
+	else if (slots < 0)
+		st = VCPU_EXIT_START;
+	else if (virtio < 0)
 		st = VCPU_EXIT_DEVICE;
+	else if (setup_platform(w) < 0)
+		st = VCPU_EXIT_ERROR;
 	else if (setup_loop(w) < 0)
 		st = VCPU_EXIT_ERROR;
 	else if (setup_vcpus(w, &entry) < 0)

@@ -244,3 +244,25 @@ Test(kvm_check, full_is_the_default)
 	close(c);
 	ctl_finish();
 }
+
+/* The kernel is loaded on a thread of its own while the worker sets up the
+ * devices: a kernel it cannot load still fails Create as such, with the
+ * loader's words, and leaves nothing behind. */
+Test(kvm_check, a_kernel_the_worker_cannot_load_fails_create_as_such)
+{
+	if (host_kvm() == KVM_NONE)
+		cr_skip_test("no /dev/kvm this test can open");
+	char cfg[512], path[128];
+	int c = start_real("api", cfg, sizeof(cfg));
+	snprintf(path, sizeof(path), "%s/not-a-kernel", ctl.dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	static const uint8_t junk[4096] = { 1 };
+	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	snprintf(cfg, sizeof(cfg), "{\"kernel\": \"%s\", \"memory\": \"64M\"%s}", path,
+		 CTL_WITH_DEVICES);
+	ctl_create_fails(c, cfg, LC_ERR_KERNEL_LOAD_FAILURE, "not a bzImage");
+	close(c);
+	ctl_finish();
+}
