@@ -295,8 +295,8 @@ static void on_signal(void *opaque, uint32_t events)
 
 /* A kernel or initrd to load: a regular file mapped read-only, so that
  * linux_load() copies from the page cache straight into guest RAM (no
- * buffer of ours to fault in, zero and fill first: about half of the
- * worker's CPU time in Create went there); anything else read whole. */
+ * buffer of ours to fault in, zero and fill first: about a third of the
+ * worker's CPU time in a Create went there); anything else read whole. */
 struct image {
 	uint8_t *data;
 	size_t len;
