@@ -103,6 +103,8 @@ static void print_floor(json_object *f)
 		printf("floor:      --max-cpus %d\n", json_object_get_int(v));
 	if (json_object_object_get_ex(f, "max_devices", &v) && v)
 		printf("floor:      --max-devices %d\n", json_object_get_int(v));
+	if (json_object_object_get_ex(f, "kvm_check", &v))
+		printf("floor:      --kvm-check %s\n", json_object_get_string(v));
 }
 
 static void print_status(const char *json)

@@ -11,6 +11,22 @@
 #include "cli.h"
 #include "log.h"
 
+int worker_kvm_check_parse(const char *s, enum worker_kvm_check *out)
+{
+	if (strcmp(s, "full") == 0)
+		*out = WORKER_KVM_CHECK_FULL;
+	else if (strcmp(s, "api") == 0)
+		*out = WORKER_KVM_CHECK_API;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *worker_kvm_check_name(enum worker_kvm_check c)
+{
+	return c == WORKER_KVM_CHECK_API ? "api" : "full";
+}
+
 /* ---------------------------------------------------------------- building */
 
 int worker_cmdline_build(const struct worker_given *g, const char *const *extra,
@@ -31,13 +47,15 @@ int worker_cmdline_build(const struct worker_given *g, const char *const *extra,
 		{ "--kvm-fd", g->kvm, WORKER_FD_KVM },
 	};
 	size_t nextra = 0, nroles = 0;
+	bool check = g->kvm_check != WORKER_KVM_CHECK_FULL;
 	while (extra && extra[nextra])
 		nextra++;
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
 		nroles += roles[i].fd >= 0;
-	/* argv[0], an option and its value per fd, the extra ones, NULL */
+	/* argv[0], an option and its value per fd and for the check, the
+	 * extra ones, NULL */
 	if (g->nbackends > MACHINE_MAX_VIRTIO ||
-	    1 + 2 * (nroles + g->nbackends) + nextra + 1 > WORKER_ARGV_MAX)
+	    1 + 2 * (nroles + g->nbackends + check) + nextra + 1 > WORKER_ARGV_MAX)
 		return -E2BIG;
 	size_t a = 0;
 	out->nfds = 0;
@@ -57,6 +75,10 @@ int worker_cmdline_build(const struct worker_given *g, const char *const *extra,
 		out->argv[a++] = out->backend_arg[i];
 		out->fds[out->nfds++] = (struct worker_fd_place){ g->backend[i], target };
 	}
+	if (check) {
+		out->argv[a++] = "--kvm-check";
+		out->argv[a++] = worker_kvm_check_name(g->kvm_check);
+	}
 	for (size_t i = 0; i < nextra; i++)
 		out->argv[a++] = extra[i];
 	out->argv[a] = NULL;
@@ -71,14 +93,17 @@ void worker_args_usage(FILE *f)
 		"usage: cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)\n"
 		"                   [--initrd PATH | --initrd-fd N] [--serial-fd N]\n"
 		"                   [--backend NAME=FD]... [--kvm-fd N] [--control-fd N]\n"
-		"                   [--log-level LEVEL] [--sandbox on|off|log] [--policy-dir DIR]\n"
-		"       cellvm-vcpu --check-kvm [--kvm-fd N]\n"
+		"                   [--kvm-check full|api] [--log-level LEVEL]\n"
+		"                   [--sandbox on|off|log] [--policy-dir DIR]\n"
+		"       cellvm-vcpu --check-kvm [--kvm-check full|api] [--kvm-fd N]\n"
 		"Runs the guest described by the machine device tree on KVM. Exit status:\n"
 		"0 poweroff, 3 reboot, 4 stopped, 10 kernel load failure, 11 vCPU start\n"
 		"failure (also: this KVM cannot run a guest), 12 vCPU runtime failure,\n"
 		"13 device failure, 1 other errors.\n"
 		"--check-kvm only checks whether /dev/kvm can run a stock kernel (what Create\n"
-		"checks first) and prints why not: exit status 0 if it can, 1 if not.\n");
+		"checks first) and prints why not: exit status 0 if it can, 1 if not.\n"
+		"--kvm-check api checks the KVM API and capabilities only, with no vCPU run:\n"
+		"a KVM that cannot run a stock kernel then passes, and its guest hangs.\n");
 }
 
 static int parse_fd(const char *opt, const char *arg, int *out)
@@ -133,6 +158,7 @@ int worker_args_parse(int argc, char **argv, struct worker_args *w)
 		{ "control-fd", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "check-kvm", no_argument, NULL, 'c' },
+		{ "kvm-check", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		CONFINE_LONG_OPTIONS,
 		{ 0 },
@@ -161,6 +187,10 @@ int worker_args_parse(int argc, char **argv, struct worker_args *w)
 		case 'v': err = parse_fd("--kvm-fd", optarg, &w->kvm_fd); break;
 		case 'C': err = parse_fd("--control-fd", optarg, &w->control_fd); break;
 		case 'c': w->check_kvm = true; break;
+		case 'x':
+			if ((err = worker_kvm_check_parse(optarg, &w->kvm_check)) < 0)
+				log_err("--kvm-check %s: want full or api", optarg);
+			break;
 		case 'l': err = log_set_level_arg(optarg); break;
 		case 'h': w->help = true; return 0;
 		default:

@@ -6,9 +6,9 @@
  *   cellvm-vcpu --machine-fd N --mem-fd N (--kernel PATH | --kernel-fd N)
  *               [--initrd PATH | --initrd-fd N] [--serial-fd N]
  *               [--backend NAME=FD]... [--kvm-fd N] [--control-fd N]
- *               [--log-level L] [--sandbox on|off|log]
+ *               [--kvm-check full|api] [--log-level L] [--sandbox on|off|log]
  *               [--policy-dir DIR | --policy-fd N] [--allow-degraded]
- *   cellvm-vcpu --check-kvm [--kvm-fd N]
+ *   cellvm-vcpu --check-kvm [--kvm-check full|api] [--kvm-fd N]
  *
  * The controller places each fd at its WORKER_FD_* number and names that
  * number in the option; cellvm-spawner adds the confinement options
@@ -36,11 +36,23 @@ enum worker_fd {
 #define WORKER_MAX_FDS (WORKER_FD_BACKEND0 - 3 + MACHINE_MAX_VIRTIO)
 #define WORKER_ARGV_MAX 64
 
+/* How much of its KVM check (vcpu-worker/kvm_probe.h) the worker makes
+ * before it builds the VM: the operator's choice (cellvmd --kvm-check). */
+enum worker_kvm_check {
+	WORKER_KVM_CHECK_FULL = 0, /* the API, the capabilities, and a vCPU that runs */
+	WORKER_KVM_CHECK_API,      /* the API and the capabilities only */
+};
+
+/* "full" or "api": 0, or -EINVAL for anything else. */
+int worker_kvm_check_parse(const char *s, enum worker_kvm_check *out);
+const char *worker_kvm_check_name(enum worker_kvm_check c);
+
 /* ---------------------------------------------------------------- building */
 
 /* The controller's fds for each role, -1 where there is none (initrd, kvm). */
 struct worker_given {
 	int machine, mem, kernel, initrd, serial, control, kvm;
+	enum worker_kvm_check kvm_check; /* --kvm-check api only when not full */
 	size_t nbackends;
 	const char *backend_name[MACHINE_MAX_VIRTIO];
 	int backend[MACHINE_MAX_VIRTIO];
@@ -76,6 +88,7 @@ struct worker_args {
 	size_t nbackends;
 	struct worker_backend_arg backends[MACHINE_MAX_VIRTIO];
 	bool check_kvm; /* --check-kvm: only say whether /dev/kvm can run a guest */
+	enum worker_kvm_check kvm_check; /* --kvm-check; default full */
 	bool help;
 	struct confine_opts confine;
 };

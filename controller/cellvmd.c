@@ -392,7 +392,7 @@ int main(int argc, char **argv)
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
-			      .gate = &gate, .sandbox = copts.mode };
+			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;

@@ -129,6 +129,10 @@ int operator_opt(struct operator_policy *p, int c, const char *arg, char *err, s
 			return fail(err, errlen, "--max-devices %s: want 1 to %d", arg,
 				    VM_CONFIG_MAX_DEVICES);
 		return 1;
+	case OPERATOR_OPT_KVM_CHECK:
+		if (worker_kvm_check_parse(arg, &p->kvm_check) < 0)
+			return fail(err, errlen, "--kvm-check %s: want full or api", arg);
+		return 1;
 	default: return 0;
 	}
 }

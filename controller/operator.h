@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "sandbox_mode.h"
+#include "worker_args.h"
 
 #define OPERATOR_MAX_DIRS 16
 
@@ -26,6 +27,7 @@ enum {
 	OPERATOR_OPT_MAX_MEMORY,
 	OPERATOR_OPT_MAX_CPUS,
 	OPERATOR_OPT_MAX_DEVICES,
+	OPERATOR_OPT_KVM_CHECK,
 };
 
 #define OPERATOR_LONG_OPTIONS                                                          \
@@ -34,7 +36,8 @@ enum {
 	{ "allow-socket-dir", required_argument, NULL, OPERATOR_OPT_ALLOW_SOCKET_DIR }, \
 	{ "max-memory", required_argument, NULL, OPERATOR_OPT_MAX_MEMORY },            \
 	{ "max-cpus", required_argument, NULL, OPERATOR_OPT_MAX_CPUS },                \
-	{ "max-devices", required_argument, NULL, OPERATOR_OPT_MAX_DEVICES }
+	{ "max-devices", required_argument, NULL, OPERATOR_OPT_MAX_DEVICES },          \
+	{ "kvm-check", required_argument, NULL, OPERATOR_OPT_KVM_CHECK }
 
 #define OPERATOR_USAGE                                                                      \
 	"operator policy (docs/deploy.md), what every Create must stay within:\n"               \
@@ -44,7 +47,9 @@ enum {
 	"  --allow-socket-dir DIR    external vhost-user sockets only beneath DIR (repeatable)\n" \
 	"  --max-memory SIZE         guest RAM at most SIZE (default: the host's RAM)\n"      \
 	"  --max-cpus N              vCPUs at most N\n"                                         \
-	"  --max-devices N           virtio devices at most N\n"
+	"  --max-devices N           virtio devices at most N\n"                              \
+	"  --kvm-check full|api      what the vcpu-worker checks of /dev/kvm before each VM:\n" \
+	"                            full (default) runs a vCPU too; api skips that run\n"
 
 struct operator_policy {
 	enum sandbox_mode min_sandbox;   /* default SANDBOX_ON */
@@ -56,9 +61,10 @@ struct operator_policy {
 	uint64_t host_memory;            /* the host's RAM, a cap too; 0: unknown */
 	uint32_t max_cpus;               /* 0: only the machine's limit */
 	uint32_t max_devices;            /* 0: only the machine's limit */
+	enum worker_kvm_check kvm_check; /* not a cap: how each worker checks /dev/kvm */
 };
 
-/* The defaults: --min-sandbox on, nothing else. */
+/* The defaults: --min-sandbox on, --kvm-check full, nothing else. */
 void operator_policy_init(struct operator_policy *p);
 
 /* Handles option c (one of OPERATOR_LONG_OPTIONS) with its argument: 1

@@ -287,6 +287,8 @@ static json_object *operator_json(const struct operator_policy *p)
 	json_object_object_add(o, "max_memory", cap_json(operator_memory_cap(p)));
 	json_object_object_add(o, "max_cpus", cap_json(p->max_cpus));
 	json_object_object_add(o, "max_devices", cap_json(p->max_devices));
+	json_object_object_add(o, "kvm_check",
+			       json_object_new_string(worker_kvm_check_name(p->kvm_check)));
 	return o;
 }
 

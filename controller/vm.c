@@ -117,55 +117,75 @@ struct planned {
 	size_t idx;
 };
 
-/* Starts (or connects) the backend of machine device i, as d plans it; on
- * success h->backend[i] is the worker's end. */
-static int start_device(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
-			const struct machine *m, size_t i, struct planned d, struct handoff *h,
-			char *err, size_t errlen)
+/* A device process to start: its plan and the device's end of its socket
+ * (-1 once handed over, or for an external backend: nothing to start). */
+struct pending {
+	struct device_plan plan;
+	int sock;
+};
+
+/* Plans the backend of machine device i as d says and connects it: an
+ * external backend's socket, or a socketpair whose other end waits in
+ * *pd for the device process. On success h->backend[i] is the worker's end. */
+static int prepare_device(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
+			  const struct machine *m, size_t i, struct planned d, struct handoff *h,
+			  struct pending *pd, char *err, size_t errlen)
 {
 	const struct machine_virtio *v = &m->virtio[i];
-	struct device_plan p = { .sandbox = cfg->sandbox, .resource = -1, .host = -1 };
-	int code = d.kind->plan(cfg, d.idx, env->gate, v->name, &p, err, errlen);
+	struct device_plan *p = &pd->plan;
+	*p = (struct device_plan){ .sandbox = cfg->sandbox, .resource = -1, .host = -1 };
+	int code = d.kind->plan(cfg, d.idx, env->gate, v->name, p, err, errlen);
 	if (code)
 		return code;
-	if (p.host >= 0)
-		vm->console_fd = p.host; /* only the console has one; vm_release() closes it */
-	if (p.socket) {
+	if (p->host >= 0)
+		vm->console_fd = p->host; /* only the console has one; vm_release() closes it */
+	if (p->socket) {
 		char why[LC_REASON_MAX];
-		code = gate_connect(env->gate, p.socket_field, p.socket, LC_ERR_DEVICE_START_FAILURE,
+		code = gate_connect(env->gate, p->socket_field, p->socket, LC_ERR_DEVICE_START_FAILURE,
 				    &h->backend[i], why, sizeof(why));
 		return code ? fail(err, errlen, code, "%s: vhost-user backend: %s", v->name, why)
 			    : 0;
 	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		close_fd(&p.resource);
+		close_fd(&p->resource);
 		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
 	}
+	h->backend[i] = sv[0];
+	pd->sock = sv[1];
+	return 0;
+}
+
+/* Starts the process *pd waits for (none for an external backend); its
+ * socket and resource are closed here either way, or the resource held. */
+static int start_device(struct vm *vm, const struct vm_env *env, const struct machine *m,
+			size_t i, struct planned d, struct pending *pd, char *err, size_t errlen)
+{
+	struct device_plan *p = &pd->plan;
+	if (pd->sock < 0)
+		return 0;
 	char path[VM_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s", env->device_dir, d.kind->binary);
 	const char *argv[20] = { d.kind->binary, "--fd", "3" };
 	size_t a = 3;
-	for (size_t k = 0; p.args[k]; k++)
-		argv[a++] = p.args[k];
+	for (size_t k = 0; p->args[k]; k++)
+		argv[a++] = p->args[k];
 	argv[a++] = "--log-level";
 	argv[a++] = log_level_name(env->log_level);
 	argv[a] = NULL; /* the spawner adds how it is confined */
-	struct spawn_fd fds[2] = { { sv[1], DEVICE_FD_SOCKET }, { p.resource, DEVICE_FD_RESOURCE } };
-	int r = spawn_named(vm, env, v->name, d.kind->prefix, p.sandbox, path,
-			    (char *const *)argv, fds, p.resource >= 0 ? 2 : 1);
-	close(sv[1]);
-	if (r == 0 && p.hold) {
-		vm->held[vm->nheld++] = p.resource;
-		p.resource = -1;
+	struct spawn_fd fds[2] = { { pd->sock, DEVICE_FD_SOCKET },
+				   { p->resource, DEVICE_FD_RESOURCE } };
+	int r = spawn_named(vm, env, m->virtio[i].name, d.kind->prefix, p->sandbox, path,
+			    (char *const *)argv, fds, p->resource >= 0 ? 2 : 1);
+	close_fd(&pd->sock);
+	if (r == 0 && p->hold) {
+		vm->held[vm->nheld++] = p->resource;
+		p->resource = -1;
 	}
-	close_fd(&p.resource);
-	if (r < 0) {
-		close(sv[0]);
+	close_fd(&p->resource);
+	if (r < 0)
 		return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE, "%s: starting %s: %s",
-			    v->name, path, strerror(-r));
-	}
-	h->backend[i] = sv[0];
+			    m->virtio[i].name, path, strerror(-r));
 	return 0;
 }
 
@@ -175,7 +195,8 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 	struct worker_given g = { .machine = h->machine_fd, .mem = h->mem_fd,
 				  .kernel = h->kernel_fd, .initrd = h->initrd_fd,
 				  .serial = h->worker_serial, .control = h->worker_ctl,
-				  .kvm = env->kvm_fd, .nbackends = m->nvirtio };
+				  .kvm = env->kvm_fd, .kvm_check = env->kvm_check,
+				  .nbackends = m->nvirtio };
 	for (size_t i = 0; i < m->nvirtio; i++) {
 		g.backend_name[i] = m->virtio[i].name;
 		g.backend[i] = h->backend[i];
@@ -224,13 +245,16 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 {
 	static struct machine m;
 	struct planned dev[MACHINE_MAX_VIRTIO];
+	struct pending pend[MACHINE_MAX_VIRTIO];
 	struct handoff h = { .machine_fd = -1, .mem_fd = -1, .kernel_fd = -1, .initrd_fd = -1,
 			     .worker_serial = -1, .worker_ctl = -1 };
 	int code = 0;
 
 	*vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
-	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++)
+	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++) {
 		h.backend[i] = -1;
+		pend[i] = (struct pending){ .plan = { .resource = -1, .host = -1 }, .sock = -1 };
+	}
 	if ((code = plan_machine(cfg, &m, dev, err, errlen)))
 		return code;
 	uint64_t ksize, isize = 0;
@@ -277,10 +301,19 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 		goto out;
 	}
 	for (size_t i = 0; i < m.nvirtio && !code; i++)
-		code = start_device(vm, cfg, env, &m, i, dev[i], &h, err, errlen);
+		code = prepare_device(vm, cfg, env, &m, i, dev[i], &h, &pend[i], err, errlen);
+	/* The worker first: its start (confinement, the VM, the kernel's
+	 * load) is the longest, and goes on while the spawner starts the
+	 * devices; it waits for each only when it connects to it. */
 	if (!code)
 		code = start_worker(vm, cfg, env, &m, &h, err, errlen);
+	for (size_t i = 0; i < m.nvirtio && !code; i++)
+		code = start_device(vm, env, &m, i, dev[i], &pend[i], err, errlen);
 out:
+	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++) {
+		close_fd(&pend[i].sock);
+		close_fd(&pend[i].plan.resource);
+	}
 	close_fd(&h.machine_fd);
 	close_fd(&h.mem_fd);
 	close_fd(&h.kernel_fd);

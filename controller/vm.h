@@ -28,6 +28,7 @@
 #include "log.h"
 #include "machine.h"
 #include "spawner_link.h"
+#include "worker_args.h"
 
 #define VM_MAX_CHILDREN (1 + VM_CONFIG_MAX_DEVICES)
 #define VM_WORKER_NAME "vcpu-worker"
@@ -61,11 +62,12 @@ struct vm_env {
 	enum log_level log_level;
 	const struct gate *gate; /* opens what a config names (gate.h) */
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
+	enum worker_kvm_check kvm_check; /* the operator's --kvm-check, for each worker */
 };
 
 struct vm {
 	size_t nchildren;
-	struct vm_child child[VM_MAX_CHILDREN]; /* the devices, then the worker (VM_WORKER_NAME) */
+	struct vm_child child[VM_MAX_CHILDREN]; /* the worker (VM_WORKER_NAME), then the devices */
 	int ctl_fd;     /* the worker's control channel (SOCK_SEQPACKET); -1 */
 	int serial_fd;  /* the guest's serial port (stream); -1 */
 	int console_fd; /* the virtio console's host side (stream); -1 without a console */

@@ -298,13 +298,13 @@ static int run_probe(struct probe_vm *p, struct kvm_probe_result *res)
 	return 0;
 }
 
-int kvm_probe(int kvm_fd, char *why, size_t len, uint64_t *cost_us)
+int kvm_probe(int kvm_fd, bool run_vcpu, char *why, size_t len, uint64_t *cost_us)
 {
 	uint64_t t0 = now_us();
 	struct probe_vm p = { .vm_fd = -1, .vcpu_fd = -1 };
 	struct kvm_probe_result res = { 0 };
 	int err = check_caps(kvm_fd, why, len);
-	if (!err && !(err = vcpu_init_signals()) && !(err = create(kvm_fd, &p)) &&
+	if (!err && run_vcpu && !(err = vcpu_init_signals()) && !(err = create(kvm_fd, &p)) &&
 	    !(err = run_probe(&p, &res)))
 		err = kvm_verdict(&res, why, len);
 	destroy(&p);
@@ -313,6 +313,9 @@ int kvm_probe(int kvm_fd, char *why, size_t len, uint64_t *cost_us)
 		log_err("%s", why);
 	else if (err)
 		snprintf(why, len, "the KVM probe could not run: %s", strerror(-err));
+	else if (!run_vcpu)
+		log_info("KVM probe: API and capabilities only (--kvm-check api), in %llu us; "
+			 "no vCPU was run", (unsigned long long)*cost_us);
 	else
 		log_info("KVM probe: a 64-bit vCPU ran its loop in %llu us, all of it in %llu us; "
 			 "the check took %llu us",

@@ -10,17 +10,21 @@
  * kernel anywhere (a paravirtual KVM emulates it instruction by instruction):
  * without the probe, such a guest hangs with no output at all.
  *
+ * Without run_vcpu (the operator's --kvm-check api) only the first is made:
+ * no VM, no vCPU, no thread, and a KVM that cannot run a stock kernel passes.
+ *
  * kvm_probe returns 0 if the KVM can run the guest (*cost_us: how long the
  * whole check took), -ENOTSUP if it cannot, with the reason in why (also
  * logged, once), or another -errno (logged) if the check itself could not be
- * made. The calling thread receives vcpu.h's kick signal, whose handler it
- * installs. */
+ * made. With run_vcpu, the calling thread receives vcpu.h's kick signal,
+ * whose handler it installs. */
 #ifndef CELLVM_KVM_PROBE_H
 #define CELLVM_KVM_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-int kvm_probe(int kvm_fd, char *why, size_t len, uint64_t *cost_us);
+int kvm_probe(int kvm_fd, bool run_vcpu, char *why, size_t len, uint64_t *cost_us);
 
 #endif

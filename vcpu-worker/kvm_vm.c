@@ -34,6 +34,12 @@ static int map_ram(struct kvm_vm *vm)
 		return err;
 	}
 	vm->ram = p;
+	return 0;
+}
+
+int kvm_vm_add_ram(struct kvm_vm *vm)
+{
+	const struct machine *m = vm->m;
 	for (size_t i = 0; i < m->nram; i++) {
 		struct kvm_userspace_memory_region r = {
 			.slot = (uint32_t)i,

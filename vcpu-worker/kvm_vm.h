@@ -32,8 +32,10 @@ struct kvm_vm {
 int kvm_vm_create(struct kvm_vm *vm, int kvm_fd);
 
 /* Checks that the VM allows m's vCPUs and maps mem_fd (which must be at
- * least machine_ram_size() long) as guest RAM. */
+ * least machine_ram_size() long) as guest RAM (vm->ram), which the VM
+ * sees once kvm_vm_add_ram() gave it its memory slots. */
 int kvm_vm_setup(struct kvm_vm *vm, const struct machine *m, int mem_fd);
+int kvm_vm_add_ram(struct kvm_vm *vm);
 
 /* Gives the new VM vm_fd the private pages VMX needs (layout.h). */
 int kvm_vm_vmx_pages(int vm_fd);

@@ -2,16 +2,26 @@
  * be what the host's KVM is, and it must come at once. A KVM with the
  * hardware's virtualization (kvm_intel or kvm_amd, and vmx or svm in
  * /proc/cpuinfo) can run a stock kernel; a paravirtual one (kvm_pvm, no vmx
- * or svm: this project's CI hosts) cannot. Skipped without a /dev/kvm this
- * process can open, or with a KVM that is neither. */
+ * or svm: this project's CI hosts) cannot. The operator's `cellvmd
+ * --kvm-check api` skips the vCPU run: a Create with the real worker then
+ * succeeds on either (ctl_harness.h, with the real cellvm-vcpu in the fake's
+ * place). Skipped without a /dev/kvm this process can open, or with a KVM
+ * that is neither. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "bytes.h"
+#include "ctl_harness.h"
+#include "lifecycle.h"
 
 #define WORKER CELLVM_BUILD_DIR "/vcpu-worker/cellvm-vcpu"
 #define CANNOT "/dev/kvm cannot run this guest: "
@@ -108,4 +118,151 @@ Test(check_kvm, a_kvm_fd_that_is_no_kvm_cannot_run_a_guest)
 	cr_expect_eq(st, 1, "%s", out);
 	cr_expect_str_eq(out, CANNOT "KVM API version -1, want 12\n");
 	cr_expect_lt(ms, ANSWER_WITHIN_MS, "the check took %ld ms", ms);
+}
+
+/* `--kvm-check api` alone: the API and capabilities, no vCPU, on any KVM. */
+Test(check_kvm, api_only_passes_any_kvm_with_the_capabilities)
+{
+	if (host_kvm() == KVM_NONE)
+		cr_skip_test("no /dev/kvm this test can open");
+	char out[512];
+	long ms;
+	int st = run(WORKER " --check-kvm --kvm-check api 2>/dev/null", out, sizeof(out), &ms);
+	cr_expect_eq(st, 0, "%s", out);
+	cr_expect(strstr(out, "no vCPU was run (--kvm-check api)"), "%s", out);
+	cr_expect_lt(ms, ANSWER_WITHIN_MS, "the check took %ld ms", ms);
+	st = run(WORKER " --check-kvm --kvm-check api --kvm-fd 3 3</dev/null 2>/dev/null", out,
+		 sizeof(out), &ms);
+	cr_expect_eq(st, 1, "an fd that is no KVM still fails: %s", out);
+}
+
+/* ---------------------------------------------------------------- Create */
+
+TestSuite(kvm_check, .init = ctl_init, .fini = ctl_fini, .timeout = 30);
+
+/* A bzImage the worker loads (nothing runs it: Create starts no vCPU). */
+static const char *write_bzimage(void)
+{
+	static char path[128];
+	static uint8_t img[4096];
+	img[0x1f1] = 1;                  /* setup_sects: protected-mode code at 1024 */
+	put_le16(img + 0x1fe, 0xaa55);
+	img[0x200] = 0xeb;
+	img[0x201] = 0x6a;               /* the header ends at 0x26c */
+	memcpy(img + 0x202, "HdrS", 4);
+	put_le16(img + 0x206, 0x020f);
+	img[0x211] = 0x01;               /* LOADED_HIGH */
+	put_le32(img + 0x22c, 0x7fffffff);
+	put_le32(img + 0x230, 0x200000);
+	img[0x234] = 1;                  /* relocatable */
+	put_le16(img + 0x236, 0x1);      /* XLF_KERNEL_64 */
+	put_le32(img + 0x238, 2047);
+	put_le64(img + 0x258, 0x1000000);
+	put_le32(img + 0x260, 0x100000); /* init_size */
+	snprintf(path, sizeof(path), "%s/bzImage", ctl.dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
+	close(fd);
+	return path;
+}
+
+/* cellvmd with the real worker and `--kvm-check kvm_check` (NULL: none) on
+ * its command line; the config of a VM with rng and console, in cfg. */
+static int start_real(const char *kvm_check, char *cfg, size_t len)
+{
+	static char worker[512];
+	snprintf(worker, sizeof(worker), "%s", ctl_build_path("vcpu-worker/cellvm-vcpu"));
+	const char *args[5] = { "--worker", worker };
+	if (kvm_check) {
+		args[2] = "--kvm-check";
+		args[3] = kvm_check;
+	}
+	int c = ctl_start_with(args);
+	snprintf(cfg, len, "{\"kernel\": \"%s\", \"memory\": \"64M\"%s}", write_bzimage(),
+		 CTL_WITH_DEVICES);
+	return c;
+}
+
+static bool log_has(const char *what)
+{
+	FILE *f = fopen(ctl.log, "r");
+	char line[1024];
+	bool found = false;
+	cr_assert_not_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+static void expect_status_kvm_check(int c, const char *want)
+{
+	struct rpc_reply r = ctl_rpc(c, RPC_STATUS, NULL);
+	cr_assert(r.ok, "Status: %s", r.message);
+	json_object *o = json_tokener_parse(r.result), *op, *v;
+	cr_assert(o && json_object_object_get_ex(o, "operator", &op) &&
+		  json_object_object_get_ex(op, "kvm_check", &v), "%s", r.result);
+	cr_expect_str_eq(json_object_get_string(v), want);
+	json_object_put(o);
+	rpc_reply_free(&r);
+}
+
+Test(kvm_check, api_creates_a_vm_on_any_kvm_with_the_capabilities)
+{
+	if (host_kvm() == KVM_NONE)
+		cr_skip_test("no /dev/kvm this test can open");
+	char cfg[512];
+	int c = start_real("api", cfg, sizeof(cfg));
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	ctl_expect_state(c, "CREATED");
+	expect_status_kvm_check(c, "api");
+	cr_expect(log_has("API and capabilities only (--kvm-check api)"),
+		  "the worker was not told to skip the vCPU run");
+	ctl_expect_ok(ctl_rpc(c, RPC_STOP, NULL), "Stop");
+	close(c);
+	ctl_finish();
+}
+
+/* Without the option: the vCPU runs, and a KVM that cannot run a stock
+ * kernel fails Create with the reason. */
+Test(kvm_check, full_is_the_default)
+{
+	enum host_kvm kind = host_kvm();
+	if (kind == KVM_NONE || kind == KVM_UNKNOWN)
+		cr_skip_test("no /dev/kvm whose verdict is known");
+	char cfg[512];
+	int c = start_real(NULL, cfg, sizeof(cfg));
+	expect_status_kvm_check(c, "full");
+	if (kind == KVM_PARAVIRT) {
+		ctl_create_fails(c, cfg, LC_ERR_GUEST_INITIALIZATION_FAILURE,
+				 CANNOT "a 64-bit vCPU made no progress");
+	} else {
+		ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+		ctl_expect_ok(ctl_rpc(c, RPC_STOP, NULL), "Stop");
+	}
+	close(c);
+	ctl_finish();
+}
+
+/* The kernel is loaded on a thread of its own while the worker sets up the
+ * devices: a kernel it cannot load still fails Create as such, with the
+ * loader's words, and leaves nothing behind. */
+Test(kvm_check, a_kernel_the_worker_cannot_load_fails_create_as_such)
+{
+	if (host_kvm() == KVM_NONE)
+		cr_skip_test("no /dev/kvm this test can open");
+	char cfg[512], path[128];
+	int c = start_real("api", cfg, sizeof(cfg));
+	snprintf(path, sizeof(path), "%s/not-a-kernel", ctl.dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	static const uint8_t junk[4096] = { 1 };
+	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	snprintf(cfg, sizeof(cfg), "{\"kernel\": \"%s\", \"memory\": \"64M\"%s}", path,
+		 CTL_WITH_DEVICES);
+	ctl_create_fails(c, cfg, LC_ERR_KERNEL_LOAD_FAILURE, "not a bzImage");
+	close(c);
+	ctl_finish();
 }

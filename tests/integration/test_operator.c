@@ -513,7 +513,8 @@ Test(operator, a_full_backlog_fails_create_within_its_timeout)
 Test(operator, status_shows_the_floor_and_each_process_confinement)
 {
 	const char *const args[] = { "--allow-dir", adir, "--max-memory", "1G", "--max-cpus", "2",
-				     "--max-devices", "4", "--min-sandbox", "log", NULL };
+				     "--max-devices", "4", "--min-sandbox", "log", "--kvm-check", "api",
+				     NULL };
 	int c = ctl_start_with(args);
 	char cfg[1024];
 	config(cfg, sizeof(cfg), CTL_WITH_RNG);
@@ -528,6 +529,7 @@ Test(operator, status_shows_the_floor_and_each_process_confinement)
 	cr_expect_eq(json_object_get_int64(at(op, "max_memory")), 1ll << 30);
 	cr_expect_eq(json_object_get_int(at(op, "max_cpus")), 2);
 	cr_expect_eq(json_object_get_int(at(op, "max_devices")), 4);
+	cr_expect_str_eq(str_at(op, "kvm_check"), "api");
 
 	json_object *conf = at(o, "confinement");
 	static const struct {

@@ -21,6 +21,7 @@ static struct operator_policy with(const char *const *args)
 			{ "--max-memory", OPERATOR_OPT_MAX_MEMORY },
 			{ "--max-cpus", OPERATOR_OPT_MAX_CPUS },
 			{ "--max-devices", OPERATOR_OPT_MAX_DEVICES },
+			{ "--kvm-check", OPERATOR_OPT_KVM_CHECK },
 		};
 		size_t k = 0;
 		while (strcmp(opts[k].name, args[i]))
@@ -41,6 +42,7 @@ Test(operator, defaults)
 	cr_expect_eq(operator_memory_cap(&p), 0);
 	cr_expect_eq(p.max_cpus, 0);
 	cr_expect_eq(p.max_devices, 0);
+	cr_expect_eq(p.kvm_check, WORKER_KVM_CHECK_FULL, "a vCPU runs unless the operator says");
 	cr_expect_eq(operator_opt(&p, 'h', "x", NULL, 0), 0, "not an operator option");
 }
 
@@ -73,6 +75,11 @@ Test(operator, options_parse_or_say_why)
 		{ OPERATOR_OPT_MAX_CPUS, "4x", "want 1 to 32" },
 		{ OPERATOR_OPT_MAX_DEVICES, "8", NULL },
 		{ OPERATOR_OPT_MAX_DEVICES, "9", "--max-devices 9: want 1 to 8" },
+		{ OPERATOR_OPT_KVM_CHECK, "full", NULL },
+		{ OPERATOR_OPT_KVM_CHECK, "api", NULL },
+		{ OPERATOR_OPT_KVM_CHECK, "none", "--kvm-check none: want full or api" },
+		{ OPERATOR_OPT_KVM_CHECK, "API", "want full or api" },
+		{ OPERATOR_OPT_KVM_CHECK, "", "want full or api" },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct operator_policy p;
@@ -92,6 +99,10 @@ Test(operator, options_parse_or_say_why)
 	cr_expect_eq(p.max_memory, 2ull << 30);
 	cr_expect_eq(p.max_cpus, 4);
 	cr_expect_eq(p.min_sandbox, SANDBOX_LOG);
+	p = with((const char *const[]){ "--kvm-check", "api", NULL });
+	cr_expect_eq(p.kvm_check, WORKER_KVM_CHECK_API);
+	p = with((const char *const[]){ "--kvm-check", "api", "--kvm-check", "full", NULL });
+	cr_expect_eq(p.kvm_check, WORKER_KVM_CHECK_FULL, "the last one counts");
 }
 
 Test(operator, at_most_16_dirs)

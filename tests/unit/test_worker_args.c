@@ -52,6 +52,7 @@ Test(worker_args, each_fd_at_its_number_and_named_there)
 	cr_expect_str_eq(after(&cl, "--kvm-fd"), "9");
 	cr_expect_null(after(&cl, "--initrd-fd"), "no initrd, no option");
 	cr_expect_str_eq(after(&cl, "--log-level"), "info");
+	cr_expect_null(after(&cl, "--kvm-check"), "the full check is the default: no option");
 	cr_expect_str_eq(cl.argv[argc_of(&cl) - 2], "--log-level", "extra options come last");
 	cr_assert_eq(cl.nfds, 8);
 	int seen_backend = 0;
@@ -77,6 +78,8 @@ Test(worker_args, too_long_a_command_line_is_refused)
 	/* argv[0], 5 fds and the backends with their values, the NULL */
 	extra[WORKER_ARGV_MAX - 1 - (1 + 2 * (5 + MACHINE_MAX_VIRTIO))] = NULL;
 	cr_expect_eq(worker_cmdline_build(&g, extra, &cl), 0, "exactly full fits");
+	g.kvm_check = WORKER_KVM_CHECK_API;
+	cr_expect_eq(worker_cmdline_build(&g, extra, &cl), -E2BIG, "--kvm-check api counts too");
 }
 
 /* In a child with every target fd open, as the spawner leaves it: the
@@ -85,6 +88,7 @@ Test(worker_args, what_is_built_is_what_is_parsed)
 {
 	struct worker_given g = given(3);
 	g.initrd = 47;
+	g.kvm_check = WORKER_KVM_CHECK_API;
 	struct worker_cmdline cl;
 	const char *extra[] = { "--sandbox", "log", NULL };
 	cr_assert_eq(worker_cmdline_build(&g, extra, &cl), 0);
@@ -104,7 +108,8 @@ Test(worker_args, what_is_built_is_what_is_parsed)
 			 w.kvm_fd == -1 && w.nbackends == 3 &&
 			 strcmp(w.backends[2].name, "console0") == 0 &&
 			 w.backends[2].fd == WORKER_FD_BACKEND0 + 2 &&
-			 w.confine.mode == SANDBOX_LOG && !w.check_kvm && !w.help;
+			 w.confine.mode == SANDBOX_LOG && !w.check_kvm && !w.help &&
+			 w.kvm_check == WORKER_KVM_CHECK_API;
 		_exit(ok ? 0 : 1);
 	}
 	int st;
@@ -128,4 +133,10 @@ Test(worker_args, parse_refuses_what_it_cannot_use)
 	cr_expect_eq(worker_args_parse(4, check, &w), 0);
 	cr_expect(w.check_kvm);
 	cr_expect_eq(w.nbackends, 1);
+	cr_expect_eq(w.kvm_check, WORKER_KVM_CHECK_FULL);
+	char *api[] = { "cellvm-vcpu", "--check-kvm", "--kvm-check", "api", NULL };
+	cr_expect_eq(worker_args_parse(4, api, &w), 0);
+	cr_expect_eq(w.kvm_check, WORKER_KVM_CHECK_API);
+	char *bad_check[] = { "cellvm-vcpu", "--check-kvm", "--kvm-check", "none", NULL };
+	cr_expect_eq(worker_args_parse(4, bad_check, &w), -EINVAL);
 }
