@@ -56,7 +56,7 @@ static void setup_once(void)
 {
 	if (S.mem)
 		return;
-	log_init("fuzz_dev", LOG_LVL_ERROR);
+	log_init("fuzz_dev", getenv("DD_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
 	S.mem_fd = gm_memfd_create("fuzz-dev", MEM_SIZE);
 	if (S.mem_fd < 0)
 		FAIL("memfd");
@@ -377,8 +377,6 @@ static bool all_idle(void)
 
 static uint32_t alloc_data(uint32_t len, uint32_t align)
 {
-	if (all_idle())
-		S.brk = DATA_START;
 	uint32_t at = (S.brk + align - 1) & ~(align - 1);
 	if (at > MEM_SIZE || len > MEM_SIZE - at)
 		return 0;
@@ -404,6 +402,8 @@ static void rec_add(void)
 	struct dd_chain c = { .busy = true, .nseg = nseg };
 	uint8_t buf[8192];
 
+	if (all_idle())
+		S.brk = DATA_START;
 	for (unsigned int i = 0; i < nseg; i++) {
 		unsigned int v = take_u16();
 		struct dd_seg *s = &c.seg[i];

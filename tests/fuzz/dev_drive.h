@@ -22,7 +22,8 @@
  * bytes; guest memory equals what the driver wrote except in the used rings
  * and the writable buffers of chains in flight or just used. A RAW write
  * into a ring or a descriptor table (indirect too) turns those checks off
- * for the rest of the input. */
+ * for the rest of the input. DD_DEBUG=1 in the environment: the device's
+ * debug log lines on stderr, for a reproducer. */
 #ifndef CELLVM_DEV_DRIVE_H
 #define CELLVM_DEV_DRIVE_H
 
