@@ -2,10 +2,12 @@
  * blk_req.c, blk_io.c through its real io_uring, blk_ring.c) with its real
  * ops and options, driven as a guest and its frontend would
  * (tests/fuzz/dev_drive.h says how an input reads and what is checked).
- * Two devices are started once: one read-write, one --read-only, each on
- * a memfd image of 64 KiB and 100 bytes (128 sectors: the tail is no whole
- * sector), refilled with a pattern for each input; the header's variant
- * byte picks one (odd: read-only). On top of the driver's checks: the image
+ * Three devices are started once, each on an image of 64 KiB and 100 bytes
+ * (128 sectors: the tail is no whole sector) refilled with a pattern for
+ * each input; the header's variant byte picks one (modulo 3): 0 read-write
+ * on a memfd; 1 read-write with --direct (an unlinked file in /tmp: tmpfs
+ * refuses O_DIRECT), --poll-us and two queues; 2 the same --read-only
+ * (blk's options add up across parses). On top of the driver's checks: the image
  * keeps its size, its tail is never touched, a read-only image never
  * changes and reads from it return its bytes, and every answered request's
  * status byte is OK, IOERR or UNSUPP.
@@ -15,6 +17,7 @@
  *   device-procs/serve.c tests/fuzz/confine_stub.c common/vhost_user.c
  *   common/msg.c common/guest_mem.c common/virtq.c common/event_loop.c
  *   common/log.c common/fds.c common/cli.c common/unix_sock.c common/iov.c */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FAIL(...) (fprintf(stderr, "fuzz_dev_blk: " __VA_ARGS__), fputc('\n', stderr), abort())
 
-static struct dd dev[2];
-static int image[2] = { -1, -1 };
+static struct dd dev[3];
+static int image[3] = { -1, -1, -1 }; /* the harness's own, without O_DIRECT */
 static uint8_t pattern[IMAGE_SIZE], now[IMAGE_SIZE];
 static int cur;
 
@@ -54,7 +57,7 @@ static void blk_check(struct dd *d)
 	size_t whole = IMAGE_SECTORS * BLK_SECTOR_SIZE;
 	if (memcmp(now + whole, pattern + whole, IMAGE_SIZE - whole))
 		FAIL("the image's tail past its capacity changed");
-	if (cur == 1 && memcmp(now, pattern, IMAGE_SIZE))
+	if (cur == 2 && memcmp(now, pattern, IMAGE_SIZE))
 		FAIL("the read-only image changed");
 }
 
@@ -89,7 +92,7 @@ static void blk_used(struct dd *d, unsigned int q, const struct dd_chain *c, uin
 	if (status > VIRTIO_BLK_S_UNSUPP)
 		FAIL("status %u", status);
 	uint8_t hdr[BLK_HDR_SIZE];
-	if (cur != 1 || status != VIRTIO_BLK_S_OK ||
+	if (cur != 2 || status != VIRTIO_BLK_S_OK ||
 	    gather_out(d, c, hdr, sizeof(hdr)) != sizeof(hdr) ||
 	    get_le32(hdr) != VIRTIO_BLK_T_IN)
 		return;
@@ -111,15 +114,40 @@ static void blk_used(struct dd *d, unsigned int q, const struct dd_chain *c, uin
 
 static const struct dd_hooks blk_hooks = { .async = true, .used = blk_used, .check = blk_check };
 
+/* The device's disk, and the harness's own fd of the same file (a fresh
+ * open file: --direct's O_DIRECT is set on the device's). */
+static int new_image(int i, int *own)
+{
+	char path[64];
+	int fd;
+	if (i == 0) {
+		fd = gm_memfd_create("fuzz-blk", IMAGE_SIZE);
+	} else {
+		char tmpl[] = "/tmp/fuzz-blk.XXXXXX";
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd >= 0 && (unlink(tmpl) < 0 || ftruncate(fd, IMAGE_SIZE) < 0))
+			abort();
+	}
+	if (fd < 0)
+		abort();
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((*own = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		abort();
+	return fd;
+}
+
 static void start(int i)
 {
+	static const char *const extra[] = { "--direct", "--poll-us", "20", "--num-queues", "2",
+					      "--read-only" };
+	const char *argv[10] = { "--disk-fd", NULL, "--serial", "fuzz-serial" };
 	char fd[16];
-	if ((image[i] = gm_memfd_create(i ? "fuzz-blk-ro" : "fuzz-blk", IMAGE_SIZE)) < 0)
-		abort();
-	snprintf(fd, sizeof(fd), "%d", image[i]);
-	/* blk's options add up across parses: read-write first. */
-	const char *const argv[] = { "--disk-fd", fd, "--serial", "fuzz-serial", "--read-only" };
-	dd_start(&dev[i], &serve_program, i ? 5 : 4, argv);
+	int argc = 4;
+	snprintf(fd, sizeof(fd), "%d", new_image(i, &image[i]));
+	argv[1] = fd;
+	for (int k = 0; i > 0 && k < (i == 1 ? 5 : 6); k++)
+		argv[argc++] = extra[k];
+	dd_start(&dev[i], &serve_program, argc, argv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -127,10 +155,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (image[0] < 0) {
 		for (size_t i = 0; i < IMAGE_SIZE; i++)
 			pattern[i] = (uint8_t)(i * 7 + i / 512);
-		start(0);
-		start(1);
+		for (int i = 0; i < 3; i++)
+			start(i);
 	}
-	cur = size > 1 ? data[1] & 1 : 0;
+	cur = size > 1 ? data[1] % 3 : 0;
 	if (pwrite(image[cur], pattern, IMAGE_SIZE, 0) != IMAGE_SIZE ||
 	    ftruncate(image[cur], IMAGE_SIZE) < 0)
 		abort();

@@ -559,9 +559,10 @@ static void dev_config(bool set, unsigned int off, unsigned int len, const void 
 #define ALL 0xffffffffu
 #define NO_RING_FEATURES 0x8fffffffu /* no INDIRECT, EVENT_IDX, PROTOCOL_FEATURES */
 
-/* A blk request: header (type, sector), data out (n bytes) or in, status. */
-static void blk_dev_req(uint32_t type, uint64_t sector, unsigned int out, unsigned int in,
-			bool indirect)
+/* A blk request on queue q: header (type, sector), data out (n bytes) or
+ * in, status. */
+static void blk_dev_req_q(unsigned int q, uint32_t type, uint64_t sector, unsigned int out,
+			  unsigned int in, bool indirect)
 {
 	uint8_t d[BLK_HDR_SIZE + 1024];
 	put_le32(d, type);
@@ -576,7 +577,13 @@ static void blk_dev_req(uint32_t type, uint64_t sector, unsigned int out, unsign
 	if (in)
 		lens[n++] = (uint16_t)(W | in);
 	lens[n++] = W | 1;
-	dev_add(0, indirect, n, lens, d);
+	dev_add(q, indirect, n, lens, d);
+}
+
+static void blk_dev_req(uint32_t type, uint64_t sector, unsigned int out, unsigned int in,
+			bool indirect)
+{
+	blk_dev_req_q(0, type, sector, out, in, indirect);
 }
 
 static void gen_dev_blk(void)
@@ -589,8 +596,10 @@ static void gen_dev_blk(void)
 		{ "get_id", 0, VIRTIO_BLK_T_GET_ID, 0, 0, BLK_ID_BYTES },
 		{ "read_last", 0, VIRTIO_BLK_T_IN, 127, 0, 512 },
 		{ "read_past_end", 0, VIRTIO_BLK_T_IN, 127, 0, 1024 },
-		{ "ro_read", 1, VIRTIO_BLK_T_IN, 3, 0, 512 },
-		{ "ro_write", 1, VIRTIO_BLK_T_OUT, 3, 512, 0 },
+		{ "direct_read", 1, VIRTIO_BLK_T_IN, 5, 0, 1024 },
+		{ "direct_write", 1, VIRTIO_BLK_T_OUT, 6, 512, 0 },
+		{ "ro_read", 2, VIRTIO_BLK_T_IN, 3, 0, 512 },
+		{ "ro_write", 2, VIRTIO_BLK_T_OUT, 3, 512, 0 },
 	};
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		dev_begin(2, reqs[i].variant, ALL);
@@ -631,6 +640,12 @@ static void gen_dev_blk(void)
 	dev_config(false, 0, 60, NULL);
 	dev_config(true, BLK_CONFIG_WRITEBACK, 1, (const uint8_t[]){ 0 });
 	put_file("fuzz_dev_blk", "batch_stop_reneg_config", dbuf, dlen);
+	/* --direct with two queues: a bounced write and read on the second. */
+	dev_begin(2, 1, ALL);
+	blk_dev_req_q(1, VIRTIO_BLK_T_OUT, 7, 1024, 0, false);
+	blk_dev_req_q(1, VIRTIO_BLK_T_IN, 7, 0, 1024, false);
+	dev_kick(1);
+	put_file("fuzz_dev_blk", "direct_queue1", dbuf, dlen);
 }
 
 /* A 60-byte Ethernet frame after a virtio-net header. */
