@@ -51,7 +51,7 @@ static void console_check(struct dd *d)
 	/* A bounded read per record leaves the device facing a full host side. */
 	if (host_peer < 0 || (n = recv(host_peer, got, sizeof(got), MSG_DONTWAIT)) <= 0)
 		return;
-	if (d->dropped || d->config_written)
+	if (d->dropped || d->config_written || d->loose)
 		return;
 	/* Bytes of a chain still held may come before its used element. */
 	for (ssize_t i = 0; i < n; i++, narrived++)

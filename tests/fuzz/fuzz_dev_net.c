@@ -107,6 +107,8 @@ static void net_check(struct dd *d)
 	ssize_t n;
 	while ((n = recv(tap_peer, pkt, sizeof(pkt), MSG_DONTWAIT)) >= 0) {
 		check_frame(d, pkt, (size_t)n);
+		if (d->loose) /* the chains may not be what the driver made */
+			continue;
 		while (next_sent < nsent &&
 		       (sent_len[next_sent] != (size_t)n || memcmp(sent[next_sent], pkt, n)))
 			next_sent++;
