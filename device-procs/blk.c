@@ -299,31 +299,28 @@ static int blk_start(void *ctx, const struct serve_opts *so, void *dev, struct s
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		SERVE_LONG_OPTIONS,
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "disk-fd", required_argument, NULL, OPT_DISK_FD },
-		{ "read-only", no_argument, NULL, OPT_READ_ONLY },
-		{ "direct", no_argument, NULL, OPT_DIRECT },
-		{ "serial", required_argument, NULL, OPT_SERIAL },
-		{ "num-queues", required_argument, NULL, OPT_NUM_QUEUES },
-		{ "poll-us", required_argument, NULL, OPT_POLL_US },
-		{ 0 },
-	};
-	static const char *const caps[] = { "read-only", NULL };
-	struct blk_opts o = { .disk_fd = -1, .num_queues = 1 };
-	const struct serve_program prog = {
-		.process = "cellvm-blk",
-		.usage = blk_usage,
-		.caps_type = "block",
-		.caps_features = caps,
-		.longopts = longopts,
-		.opt = blk_opt,
-		.start = blk_start,
-		.dev_size = sizeof(struct blk),
-		.ctx = &o,
-	};
-	return serve_main(argc, argv, &prog);
-}
+static const struct option blk_longopts[] = {
+	SERVE_LONG_OPTIONS,
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "disk-fd", required_argument, NULL, OPT_DISK_FD },
+	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
+	{ "direct", no_argument, NULL, OPT_DIRECT },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "num-queues", required_argument, NULL, OPT_NUM_QUEUES },
+	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ 0 },
+};
+static const char *const blk_caps[] = { "read-only", NULL };
+static struct blk_opts blk_args = { .disk_fd = -1, .num_queues = 1 };
+
+const struct serve_program serve_program = {
+	.process = "cellvm-blk",
+	.usage = blk_usage,
+	.caps_type = "block",
+	.caps_features = blk_caps,
+	.longopts = blk_longopts,
+	.opt = blk_opt,
+	.start = blk_start,
+	.dev_size = sizeof(struct blk),
+	.ctx = &blk_args,
+};

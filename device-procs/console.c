@@ -391,29 +391,26 @@ static int console_start(void *ctx, const struct serve_opts *o, void *dev,
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		SERVE_LONG_OPTIONS,
-		{ "host-fd", required_argument, NULL, OPT_HOST_FD },
-		{ "host-socket", required_argument, NULL, OPT_HOST_SOCKET },
-		{ 0 },
-	};
-	struct console_args a = { .host_fd = -1 };
-	const struct serve_program prog = {
-		.process = "cellvm-console",
-		.usage = "usage: cellvm-console (--socket-path PATH | --fd N)\n"
-			 "                      (--host-fd N | --host-socket PATH) [options]\n"
-			 "virtio-console vhost-user backend with one port on a host-side stream.\n\n"
-			 "  --host-fd N             the host side: a connected stream socket or tty\n"
-			 "  --host-socket PATH      the host side: connect to a Unix stream socket\n"
-			 SERVE_USAGE,
-		.caps_type = "console",
-		.longopts = longopts,
-		.opt = console_opt,
-		.start = console_start,
-		.dev_size = sizeof(struct console),
-		.ctx = &a,
-	};
-	return serve_main(argc, argv, &prog);
-}
+static const struct option console_longopts[] = {
+	SERVE_LONG_OPTIONS,
+	{ "host-fd", required_argument, NULL, OPT_HOST_FD },
+	{ "host-socket", required_argument, NULL, OPT_HOST_SOCKET },
+	{ 0 },
+};
+static struct console_args console_args = { .host_fd = -1 };
+
+const struct serve_program serve_program = {
+	.process = "cellvm-console",
+	.usage = "usage: cellvm-console (--socket-path PATH | --fd N)\n"
+		 "                      (--host-fd N | --host-socket PATH) [options]\n"
+		 "virtio-console vhost-user backend with one port on a host-side stream.\n\n"
+		 "  --host-fd N             the host side: a connected stream socket or tty\n"
+		 "  --host-socket PATH      the host side: connect to a Unix stream socket\n"
+		 SERVE_USAGE,
+	.caps_type = "console",
+	.longopts = console_longopts,
+	.opt = console_opt,
+	.start = console_start,
+	.dev_size = sizeof(struct console),
+	.ctx = &console_args,
+};

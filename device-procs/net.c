@@ -13,12 +13,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -29,6 +26,7 @@
 #include "iov.h"
 #include "log.h"
 #include "net_hdr.h"
+#include "net_tap.h"
 #include "serve.h"
 #include "tap.h"
 
@@ -73,16 +71,6 @@ static int net_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t
 	return 0;
 }
 
-static int tap_set_offload(struct net *n, unsigned int offload)
-{
-	if (ioctl(n->tap_fd, TUNSETOFFLOAD, (unsigned long)offload) < 0) {
-		int err = -errno;
-		log_err("net: TUNSETOFFLOAD 0x%x: %s", offload, strerror(-err));
-		return err;
-	}
-	return 0;
-}
-
 static int net_set_features(struct vub *b, uint64_t features)
 {
 	const char *why = net_features_check(features);
@@ -90,7 +78,8 @@ static int net_set_features(struct vub *b, uint64_t features)
 		log_ratelimited(LOG_LVL_WARN, "net: driver features refused: %s", why);
 		return -EINVAL;
 	}
-	return tap_set_offload(b->dev, net_tun_offload(features));
+	struct net *n = b->dev;
+	return net_tap_set_offload(n->tap_fd, net_tun_offload(features));
 }
 
 /* Reads tap only while a packet can go somewhere. */
@@ -269,7 +258,7 @@ static void net_reset(struct vub *b)
 	n->pending_len = 0;
 	tap_watch(n);
 	/* Until a driver accepts offloads again, tap must not use them. */
-	tap_set_offload(n, 0);
+	net_tap_set_offload(n->tap_fd, 0);
 }
 
 static int net_setup(struct vub *b)
@@ -298,33 +287,6 @@ static const struct vub_ops net_ops = {
 	.ring_running = net_ring_running,
 	.reset = net_reset,
 };
-
-/* Checks that fd is a tap set up the way the device needs and puts it in
- * the device's mode: our header size, no offloads yet, non-blocking. */
-static int tap_prepare(int fd, char name[IFNAMSIZ])
-{
-	struct ifreq ifr = { 0 };
-	int hdr = NET_HDR_SIZE;
-	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
-		log_err("tap fd %d: not a tap device: %m", fd);
-		return -errno;
-	}
-	if ((ifr.ifr_flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !=
-	    (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) {
-		log_err("tap fd %d: needs IFF_TAP, IFF_NO_PI and IFF_VNET_HDR", fd);
-		return -EINVAL;
-	}
-	memcpy(name, ifr.ifr_name, IFNAMSIZ);
-	name[IFNAMSIZ - 1] = '\0';
-	int fl = fcntl(fd, F_GETFL);
-	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 || ioctl(fd, TUNSETOFFLOAD, 0ul) < 0 ||
-	    fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		log_err("tap %s: setting it up: %m", name);
-		return -errno;
-	}
-	return 0;
-}
 
 static int random_mac(uint8_t mac[NET_MAC_LEN])
 {
@@ -379,7 +341,7 @@ static int net_start(void *ctx, const struct serve_opts *o, void *dev, struct se
 			fd == -EINVAL ? "longer than 15 bytes" : strerror(-fd));
 		return fd;
 	}
-	if ((err = tap_prepare(fd, ifname)) < 0) {
+	if ((err = net_tap_prepare(fd, ifname)) < 0) {
 		close(fd);
 		return err;
 	}
@@ -391,31 +353,28 @@ static int net_start(void *ctx, const struct serve_opts *o, void *dev, struct se
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		SERVE_LONG_OPTIONS,
-		{ "tap", required_argument, NULL, OPT_TAP },
-		{ "tap-fd", required_argument, NULL, OPT_TAP_FD },
-		{ "mac", required_argument, NULL, OPT_MAC },
-		{ 0 },
-	};
-	struct net_args a = { .tap_fd = -1 };
-	const struct serve_program prog = {
-		.process = "cellvm-net",
-		.usage = "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
-			 "                  [--mac MAC] [options]\n"
-			 "virtio-net vhost-user backend over a tap device.\n\n"
-			 "  --tap NAME              open (or create) tap device NAME\n"
-			 "  --tap-fd N              use tap fd N (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)\n"
-			 "  --mac MAC               the guest's MAC (default: random, local)\n"
-			 SERVE_USAGE,
-		.caps_type = "net",
-		.longopts = longopts,
-		.opt = net_opt,
-		.start = net_start,
-		.dev_size = sizeof(struct net),
-		.ctx = &a,
-	};
-	return serve_main(argc, argv, &prog);
-}
+static const struct option net_longopts[] = {
+	SERVE_LONG_OPTIONS,
+	{ "tap", required_argument, NULL, OPT_TAP },
+	{ "tap-fd", required_argument, NULL, OPT_TAP_FD },
+	{ "mac", required_argument, NULL, OPT_MAC },
+	{ 0 },
+};
+static struct net_args net_args = { .tap_fd = -1 };
+
+const struct serve_program serve_program = {
+	.process = "cellvm-net",
+	.usage = "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
+		 "                  [--mac MAC] [options]\n"
+		 "virtio-net vhost-user backend over a tap device.\n\n"
+		 "  --tap NAME              open (or create) tap device NAME\n"
+		 "  --tap-fd N              use tap fd N (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)\n"
+		 "  --mac MAC               the guest's MAC (default: random, local)\n"
+		 SERVE_USAGE,
+	.caps_type = "net",
+	.longopts = net_longopts,
+	.opt = net_opt,
+	.start = net_start,
+	.dev_size = sizeof(struct net),
+	.ctx = &net_args,
+};

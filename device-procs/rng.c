@@ -71,17 +71,14 @@ static int rng_start(void *ctx, const struct serve_opts *o, void *dev, struct se
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option longopts[] = { SERVE_LONG_OPTIONS, { 0 } };
-	static const struct serve_program prog = {
-		.process = "cellvm-rng",
-		.usage = "usage: cellvm-rng (--socket-path PATH | --fd N) [options]\n"
-			 "virtio-rng vhost-user backend fed from getrandom(2).\n\n" SERVE_USAGE,
-		.caps_type = "rng",
-		.longopts = longopts,
-		.start = rng_start,
-		.dev_size = sizeof(struct rng),
-	};
-	return serve_main(argc, argv, &prog);
-}
+static const struct option rng_longopts[] = { SERVE_LONG_OPTIONS, { 0 } };
+
+const struct serve_program serve_program = {
+	.process = "cellvm-rng",
+	.usage = "usage: cellvm-rng (--socket-path PATH | --fd N) [options]\n"
+		 "virtio-rng vhost-user backend fed from getrandom(2).\n\n" SERVE_USAGE,
+	.caps_type = "rng",
+	.longopts = rng_longopts,
+	.start = rng_start,
+	.dev_size = sizeof(struct rng),
+};

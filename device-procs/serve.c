@@ -98,10 +98,8 @@ static void serve_print_capabilities(const char *type, const char *const *featur
 	printf("\n}\n");
 }
 
-/* The command line into o and prog->opt. Returns 1 if the process should
- * now exit 0 (help or capabilities printed), 0 to go on, -EINVAL to exit 1. */
-static int serve_parse(int argc, char **argv, const struct serve_program *prog,
-		       struct serve_opts *o)
+int serve_parse(int argc, char **argv, const struct serve_program *prog,
+		struct serve_opts *o)
 {
 	int c;
 	serve_opts_init(o);

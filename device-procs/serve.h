@@ -4,8 +4,9 @@
  * when it hangs up), --print-capabilities, no daemonizing, clean exit on
  * SIGTERM/SIGINT; and cellvm's confinement (--sandbox, --policy-dir,
  * common/confine.h): the device is confined once its socket is ready,
- * before it reads a frontend's first byte. serve_main is a device binary's
- * whole main(): each device gives only its own options, ops and start. */
+ * before it reads a frontend's first byte. Each device file defines its
+ * serve_program (its own options, ops and start); device_main.c, linked
+ * into every device binary, is the one main(): serve_main on it. */
 #ifndef CELLVM_SERVE_H
 #define CELLVM_SERVE_H
 
@@ -84,12 +85,21 @@ struct serve_program {
 	void *ctx;                         /* for opt and start */
 };
 
-/* Logs as prog->process and parses the command line with prog->longopts
- * into the shared options and prog->opt: an unknown option prints the usage
- * on stderr, a bad argument or an operand is logged, --help prints the
- * usage on stdout, --print-capabilities the capabilities, and it checks
- * that exactly one of --socket-path and --fd (a stream socket) was given.
- * Then it starts the device and serves frontends on the options' socket
+/* The device linked into this binary (each device file defines it). */
+extern const struct serve_program serve_program;
+
+/* Parses the command line with prog->longopts into o and prog->opt, from
+ * argv[optind] on: an unknown option prints the usage on stderr, a bad
+ * argument or an operand is logged, --help prints the usage on stdout,
+ * --print-capabilities the capabilities, and it checks that exactly one of
+ * --socket-path and --fd (a stream socket) was given. Returns 1 if the
+ * process should now exit 0 (help or capabilities printed), 0 to go on,
+ * -EINVAL to exit 1. */
+int serve_parse(int argc, char **argv, const struct serve_program *prog,
+		struct serve_opts *o);
+
+/* Logs as prog->process and parses the command line (serve_parse). Then
+ * it starts the device and serves frontends on the options' socket
  * until the frontend of --fd hangs up or SIGTERM/SIGINT arrives; the
  * process is confined once the socket is ready, with the policy named
  * after the ops' name. Returns the process exit status. */

@@ -1,6 +1,6 @@
 /* Writes the seed corpora under tests/fuzz/corpus/ (committed; rerun after a
  * format change):
- *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker tests/fuzz/gen_corpus.c \
+ *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs tests/fuzz/gen_corpus.c \
  *      common/vhost_user.c common/msg.c common/machine.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
@@ -10,10 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blk_req.h"
 #include "bus.h"
 #include "bytes.h"
 #include "log.h"
 #include "machine.h"
+#include "net_hdr.h"
 #include "vhost_user.h"
 #include "virtq.h"
 
@@ -593,6 +595,8 @@ static void gen_bus(void)
 	put_file("fuzz_bus", "full", b, (size_t)(p - b) + sizeof(full));
 }
 
+static void gen_dev(void);
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -613,5 +617,316 @@ int main(int argc, char **argv)
 	gen_acpi_pm();
 	gen_bus();
 	gen_virtio_mmio();
+	gen_dev();
 	return 0;
+}
+
+/* ---- fuzz_dev_*: the records of tests/fuzz/dev_drive.h. */
+static uint8_t dbuf[4096];
+static size_t dlen;
+
+static void dput(const void *p, size_t n)
+{
+	if (dlen + n > sizeof(dbuf)) {
+		fprintf(stderr, "dev seed too long\n");
+		exit(1);
+	}
+	memcpy(dbuf + dlen, p, n);
+	dlen += n;
+}
+
+static void dbyte(unsigned int b)
+{
+	uint8_t v = (uint8_t)b;
+	dput(&v, 1);
+}
+
+static void d16(unsigned int v)
+{
+	uint8_t b[2];
+	put_le16(b, (uint16_t)v);
+	dput(b, 2);
+}
+
+/* The input's header: queue size 4 << qsel, the harness's variant, mask. */
+static void dev_begin(unsigned int qsel, unsigned int variant, uint32_t mask)
+{
+	uint8_t b[4];
+	dlen = 0;
+	dbyte(qsel);
+	dbyte(variant);
+	put_le32(b, mask);
+	dput(b, 4);
+}
+
+/* A chain of n segments: lens[i] with bit 15 for device-writable; the
+ * readable ones' bytes from data, one after the other. */
+static void dev_add(unsigned int q, bool indirect, unsigned int n, const uint16_t *lens,
+		    const uint8_t *data)
+{
+	dbyte(0);
+	dbyte(q);
+	dbyte(n - 1);
+	dbyte(indirect);
+	for (unsigned int i = 0; i < n; i++) {
+		d16(lens[i]);
+		size_t n = lens[i] & 0x4000 ? 1 : lens[i]; /* bit 14: one byte, repeated */
+		if (!(lens[i] & 0x8000)) {
+			dput(data, n);
+			data += n;
+		}
+	}
+}
+
+static void dev_kick(unsigned int q)
+{
+	dbyte(1);
+	dbyte(q);
+}
+
+static void dev_host(const void *p, size_t n)
+{
+	dbyte(2);
+	d16((unsigned int)n);
+	dput(p, n);
+}
+
+static void dev_stop(unsigned int q, bool restart)
+{
+	dbyte(4);
+	dbyte(q);
+	dbyte(restart);
+}
+
+static void dev_reneg(unsigned int qsel, uint32_t mask)
+{
+	uint8_t b[4];
+	dbyte(5);
+	dbyte(qsel);
+	put_le32(b, mask);
+	dput(b, 4);
+}
+
+static void dev_config(bool set, unsigned int off, unsigned int len, const void *p)
+{
+	dbyte(6);
+	dbyte(set);
+	dbyte(off);
+	dbyte(len);
+	if (set)
+		dput(p, len);
+}
+
+#define W 0x8000u
+#define ALL 0xffffffffu
+#define NO_RING_FEATURES 0x8fffffffu /* no INDIRECT, EVENT_IDX, PROTOCOL_FEATURES */
+
+/* A blk request on queue q: header (type, sector), data out (n bytes) or
+ * in, status. */
+static void blk_dev_req_q(unsigned int q, uint32_t type, uint64_t sector, unsigned int out,
+			  unsigned int in, bool indirect)
+{
+	uint8_t d[BLK_HDR_SIZE + 1024];
+	put_le32(d, type);
+	put_le32(d + 4, 0);
+	put_le64(d + 8, sector);
+	memset(d + BLK_HDR_SIZE, 0x5a, sizeof(d) - BLK_HDR_SIZE);
+	uint16_t lens[4];
+	unsigned int n = 0;
+	lens[n++] = BLK_HDR_SIZE;
+	if (out)
+		lens[n++] = (uint16_t)out;
+	if (in)
+		lens[n++] = (uint16_t)(W | in);
+	lens[n++] = W | 1;
+	dev_add(q, indirect, n, lens, d);
+}
+
+static void blk_dev_req(uint32_t type, uint64_t sector, unsigned int out, unsigned int in,
+			bool indirect)
+{
+	blk_dev_req_q(0, type, sector, out, in, indirect);
+}
+
+static void gen_dev_blk(void)
+{
+	static const struct { const char *name; unsigned int variant; uint32_t type;
+			      uint64_t sector; unsigned int out, in; } reqs[] = {
+		{ "read", 0, VIRTIO_BLK_T_IN, 1, 0, 1024 },
+		{ "write", 0, VIRTIO_BLK_T_OUT, 2, 512, 0 },
+		{ "flush", 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0 },
+		{ "get_id", 0, VIRTIO_BLK_T_GET_ID, 0, 0, BLK_ID_BYTES },
+		{ "read_last", 0, VIRTIO_BLK_T_IN, 127, 0, 512 },
+		{ "read_past_end", 0, VIRTIO_BLK_T_IN, 127, 0, 1024 },
+		{ "direct_read", 1, VIRTIO_BLK_T_IN, 5, 0, 1024 },
+		{ "direct_write", 1, VIRTIO_BLK_T_OUT, 6, 512, 0 },
+		{ "ro_read", 2, VIRTIO_BLK_T_IN, 3, 0, 512 },
+		{ "ro_write", 2, VIRTIO_BLK_T_OUT, 3, 512, 0 },
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		dev_begin(2, reqs[i].variant, ALL);
+		blk_dev_req(reqs[i].type, reqs[i].sector, reqs[i].out, reqs[i].in, false);
+		dev_kick(0);
+		put_file("fuzz_dev_blk", reqs[i].name, dbuf, dlen);
+	}
+	/* DISCARD and WRITE_ZEROES: one segment {le64 sector, le32 n, le32 flags}. */
+	static const struct { const char *name; uint32_t type, flags; } dwz[] = {
+		{ "discard", VIRTIO_BLK_T_DISCARD, 0 },
+		{ "write_zeroes", VIRTIO_BLK_T_WRITE_ZEROES, 0 },
+		{ "write_zeroes_unmap", VIRTIO_BLK_T_WRITE_ZEROES, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP },
+	};
+	for (size_t i = 0; i < sizeof(dwz) / sizeof(dwz[0]); i++) {
+		uint8_t d[BLK_HDR_SIZE + BLK_SEG_SIZE] = { 0 };
+		put_le32(d, dwz[i].type);
+		put_le64(d + BLK_HDR_SIZE, 8);
+		put_le32(d + BLK_HDR_SIZE + 8, 16);
+		put_le32(d + BLK_HDR_SIZE + 12, dwz[i].flags);
+		dev_begin(2, 0, ALL);
+		dev_add(0, false, 3, (const uint16_t[]){ BLK_HDR_SIZE, BLK_SEG_SIZE, W | 1 }, d);
+		dev_kick(0);
+		put_file("fuzz_dev_blk", dwz[i].name, dbuf, dlen);
+	}
+	/* A batch through indirect tables, then a ring stop and restart, a new
+	 * negotiation without the ring features, and the cache mode. */
+	dev_begin(3, 0, ALL);
+	blk_dev_req(VIRTIO_BLK_T_OUT, 4, 1024, 0, true);
+	blk_dev_req(VIRTIO_BLK_T_IN, 4, 0, 1024, true);
+	blk_dev_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0, true);
+	dev_kick(0);
+	dev_stop(0, true);
+	blk_dev_req(VIRTIO_BLK_T_IN, 0, 0, 512, false);
+	dev_kick(0);
+	dev_reneg(1, NO_RING_FEATURES);
+	blk_dev_req(VIRTIO_BLK_T_IN, 0, 0, 512, false);
+	dev_kick(0);
+	dev_config(false, 0, 60, NULL);
+	dev_config(true, BLK_CONFIG_WRITEBACK, 1, (const uint8_t[]){ 0 });
+	put_file("fuzz_dev_blk", "batch_stop_reneg_config", dbuf, dlen);
+	/* --direct with two queues: a bounced write and read on the second. */
+	dev_begin(2, 1, ALL);
+	blk_dev_req_q(1, VIRTIO_BLK_T_OUT, 7, 1024, 0, false);
+	blk_dev_req_q(1, VIRTIO_BLK_T_IN, 7, 0, 1024, false);
+	dev_kick(1);
+	put_file("fuzz_dev_blk", "direct_queue1", dbuf, dlen);
+}
+
+/* A 60-byte Ethernet frame after a virtio-net header. */
+static void net_frame(uint8_t *p, uint8_t flags, uint8_t gso, uint16_t gso_size,
+		      uint16_t csum_start, uint16_t csum_off)
+{
+	memset(p, 0, NET_HDR_SIZE + 60);
+	p[0] = flags;
+	p[1] = gso;
+	put_le16(p + 2, 54);
+	put_le16(p + 4, gso_size);
+	put_le16(p + 6, csum_start);
+	put_le16(p + 8, csum_off);
+	memset(p + NET_HDR_SIZE, 0xff, 6);
+	memcpy(p + NET_HDR_SIZE + 6, "\x52\x54\x00\x12\x34\x56\x08\x00\x45", 9);
+}
+
+static void gen_dev_net(void)
+{
+	uint8_t f[NET_HDR_SIZE + 60];
+	const uint16_t len = sizeof(f);
+	static const struct { const char *name; uint8_t flags, gso; uint16_t size; } tx[] = {
+		{ "tx", 0, VIRTIO_NET_HDR_GSO_NONE, 0 },
+		{ "tx_csum", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 0 },
+		{ "tx_tso4", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 1448 },
+		{ "tx_tso6_ecn", VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		  VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN, 1428 },
+	};
+	for (size_t i = 0; i < sizeof(tx) / sizeof(tx[0]); i++) {
+		net_frame(f, tx[i].flags, tx[i].gso, tx[i].size, 34, 16);
+		dev_begin(2, 0, ALL);
+		dev_add(1, false, 1, &len, f);
+		dev_kick(1);
+		put_file("fuzz_dev_net", tx[i].name, dbuf, dlen);
+	}
+	/* The header in a descriptor of its own, through an indirect table. */
+	net_frame(f, 0, 0, 0, 0, 0);
+	dev_begin(2, 0, ALL);
+	dev_add(1, true, 2, (const uint16_t[]){ NET_HDR_SIZE, 60 }, f);
+	dev_kick(1);
+	put_file("fuzz_dev_net", "tx_split", dbuf, dlen);
+	/* Receive: one buffer; with MRG_RXBUF across three small ones; without
+	 * it into one too small. */
+	net_frame(f, 0, 0, 0, 0, 0);
+	dev_begin(2, 0, ALL);
+	dev_host(f, sizeof(f));
+	dev_add(0, false, 1, (const uint16_t[]){ W | 1526 }, NULL);
+	dev_kick(0);
+	put_file("fuzz_dev_net", "rx", dbuf, dlen);
+	dev_begin(2, 0, ALL);
+	for (int i = 0; i < 3; i++)
+		dev_add(0, false, 1, (const uint16_t[]){ W | 32 }, NULL);
+	dev_kick(0);
+	dev_host(f, sizeof(f));
+	put_file("fuzz_dev_net", "rx_mrg", dbuf, dlen);
+	dev_begin(2, 0, ALL & ~(1u << 15));
+	dev_add(0, false, 1, (const uint16_t[]){ W | 32 }, NULL);
+	dev_kick(0);
+	dev_host(f, sizeof(f));
+	dev_add(0, false, 1, (const uint16_t[]){ W | 1526 }, NULL);
+	dev_kick(0);
+	dev_config(false, 0, 24, NULL);
+	put_file("fuzz_dev_net", "rx_no_mrg", dbuf, dlen);
+}
+
+static void gen_dev_console(void)
+{
+	dev_begin(2, 0, ALL);
+	dev_add(1, false, 2, (const uint16_t[]){ 6, 3 }, (const uint8_t *)"hello\nabc");
+	dev_kick(1);
+	put_file("fuzz_dev_console", "tx", dbuf, dlen);
+	dev_begin(2, 0, ALL);
+	dev_add(0, false, 1, (const uint16_t[]){ W | 64 }, NULL);
+	dev_kick(0);
+	dev_host("typed\n", 6);
+	put_file("fuzz_dev_console", "rx", dbuf, dlen);
+	/* Both ways, then the host side closes: input ends, output discarded. */
+	dev_begin(2, 0, NO_RING_FEATURES);
+	dev_host("early", 5);
+	dev_add(0, true, 1, (const uint16_t[]){ W | 8 }, NULL);
+	dev_add(0, false, 1, (const uint16_t[]){ W | 8 }, NULL);
+	dev_kick(0);
+	dev_add(1, false, 1, (const uint16_t[]){ 4 }, (const uint8_t *)"out\n");
+	dev_kick(1);
+	dbyte(7);
+	dev_add(1, false, 1, (const uint16_t[]){ 4 }, (const uint8_t *)"more");
+	dev_kick(1);
+	dbyte(7);
+	put_file("fuzz_dev_console", "both_close", dbuf, dlen);
+	/* Output beyond the host side's buffer (8000 bytes of 'x'): the chain
+	 * is held, then the ring stops with it. */
+	dev_begin(2, 0, ALL);
+	dev_add(1, false, 1, (const uint16_t[]){ 0x4000 | 8000 }, (const uint8_t *)"x");
+	dev_kick(1);
+	dev_stop(1, true);
+	dev_config(true, 8, 1, "!");
+	put_file("fuzz_dev_console", "held_stop_emerg", dbuf, dlen);
+}
+
+static void gen_dev_rng(void)
+{
+	dev_begin(2, 0, ALL);
+	dev_add(0, false, 1, (const uint16_t[]){ W | 64 }, NULL);
+	dev_kick(0);
+	put_file("fuzz_dev_rng", "request", dbuf, dlen);
+	dev_begin(0, 0, ALL);
+	dev_add(0, true, 3, (const uint16_t[]){ W | 16, W | 4000, W | 1 }, NULL);
+	dev_add(0, false, 2, (const uint16_t[]){ 4, W | 16 }, (const uint8_t *)"read");
+	dev_kick(0);
+	dev_stop(0, true);
+	dev_add(0, false, 1, (const uint16_t[]){ W | 8 }, NULL);
+	dev_kick(0);
+	put_file("fuzz_dev_rng", "indirect_readable_stop", dbuf, dlen);
+}
+
+static void gen_dev(void)
+{
+	gen_dev_blk();
+	gen_dev_net();
+	gen_dev_console();
+	gen_dev_rng();
 }

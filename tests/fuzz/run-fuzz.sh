@@ -74,7 +74,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for name in "$@"; do
 	srcs=$(sources "$name") || { not_ok "$name: no such harness"; continue; }
 	# shellcheck disable=SC2086 # word splitting of the flag and file lists
-	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -ljson-c -lseccomp -lcap-ng -lpthread -o "$work/$name" \
+	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -ljson-c -lseccomp -lcap-ng -luring -lpthread -o "$work/$name" \
 		>"$work/$name.build" 2>&1; then
 		not_ok "$name builds"
 		comment "$work/$name.build"
