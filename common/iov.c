@@ -1,5 +1,6 @@
 #include "iov.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -49,4 +50,26 @@ uint64_t iov_from_buf(const struct iovec *iov, unsigned int n, uint64_t off,
 {
 	/* iov_copy only reads buf in this direction. */
 	return iov_copy(iov, n, off, (uint8_t *)buf, len, false);
+}
+
+int iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_t len,
+	      struct iovec *dst, unsigned int max)
+{
+	unsigned int k = 0;
+	for (unsigned int i = 0; i < n && len > 0; i++) {
+		uint64_t l = src[i].iov_len;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		if (k == max)
+			return -ENOBUFS;
+		uint64_t take = l - off < len ? l - off : len;
+		dst[k].iov_base = (uint8_t *)src[i].iov_base + off;
+		dst[k].iov_len = take;
+		k++;
+		len -= take;
+		off = 0;
+	}
+	return len ? -EINVAL : (int)k;
 }

@@ -24,4 +24,10 @@ uint64_t iov_to_buf(const struct iovec *iov, unsigned int n, uint64_t off, void 
 uint64_t iov_from_buf(const struct iovec *iov, unsigned int n, uint64_t off,
 		      const void *buf, uint64_t len);
 
+/* Fills dst with iovecs covering bytes [off, off + len) of src (the same
+ * memory, nothing copied). Returns how many (0 for len 0), or -EINVAL if src
+ * is shorter, -ENOBUFS if more than max are needed. */
+int iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_t len,
+	      struct iovec *dst, unsigned int max);
+
 #endif

@@ -167,7 +167,7 @@ static int take_iov(struct blk_queue *q, const struct iovec *src, unsigned int n
 {
 	for (int tries = 0; tries < 2; tries++) {
 		*iov = q->iov + q->iov_used;
-		int k = blk_iov_slice(src, n, off, len, *iov, VIRTQ_ELEM_MAX_IOV - q->iov_used);
+		int k = iov_slice(src, n, off, len, *iov, VIRTQ_ELEM_MAX_IOV - q->iov_used);
 		if (k != -ENOBUFS) {
 			if (k > 0)
 				q->iov_used += (unsigned int)k;

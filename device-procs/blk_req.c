@@ -7,28 +7,6 @@
 #include "bytes.h"
 #include "iov.h"
 
-int blk_iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_t len,
-		  struct iovec *dst, unsigned int max)
-{
-	unsigned int k = 0;
-	for (unsigned int i = 0; i < n && len > 0; i++) {
-		uint64_t l = src[i].iov_len;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		if (k == max)
-			return -ENOBUFS;
-		uint64_t take = l - off < len ? l - off : len;
-		dst[k].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[k].iov_len = take;
-		k++;
-		len -= take;
-		off = 0;
-	}
-	return len ? -EINVAL : (int)k;
-}
-
 int blk_req_parse(struct blk_req *r, const struct iovec *out, unsigned int out_num,
 		  const struct iovec *in, unsigned int in_num)
 {

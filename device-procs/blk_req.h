@@ -102,12 +102,6 @@ bool blk_range_ok(uint64_t sector, uint64_t bytes, uint64_t capacity);
 uint8_t blk_req_segs(const struct blk_req *r, const struct iovec *out, unsigned int out_num,
 		     uint64_t capacity, struct blk_seg *segs, unsigned int *n);
 
-/* Fills dst with iovecs covering bytes [off, off + len) of src. Returns how
- * many (0 for len 0), or -EINVAL if src is shorter, -ENOBUFS if more than max
- * are needed. */
-int blk_iov_slice(const struct iovec *src, unsigned int n, uint64_t off, uint64_t len,
-		  struct iovec *dst, unsigned int max);
-
 /* The GET_ID answer for serial: its bytes, NUL-padded. -EINVAL (nothing
  * written) if serial is longer than BLK_ID_BYTES. */
 int blk_id_make(uint8_t id[BLK_ID_BYTES], const char *serial);

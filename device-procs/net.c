@@ -3,8 +3,9 @@
  *
  * Frames keep their 12-byte virtio-net header on both sides: tap is set to
  * the same header (TUNSETVNETHDRSZ), so transmit writes the guest's chain to
- * tap as it is once net_tx_check passed it, and receive copies what tap gives
- * into the guest's buffers and sets num_buffers. A received packet that finds
+ * tap as it is once net_tx_check passed its header (a copy, read once), and
+ * receive copies what tap gives into the guest's buffers and sets
+ * num_buffers. A received packet that finds
  * too few guest buffers waits in a bounce buffer, and tap is not read until
  * the guest posts more; tap's own queue absorbs (and finally drops) the rest,
  * as a NIC would. The offloads tap may use on received packets follow what
@@ -55,6 +56,8 @@ struct net {
 	uint8_t pkt[NET_HDR_SIZE + NET_MAX_FRAME];
 	struct virtq_elem first; /* first rx chain of a packet: holds its header */
 	struct virtq_elem elem;  /* later rx chains; tx chains */
+	/* A tx chain as tap gets it: the header copied, then the frame. */
+	struct iovec tx_iov[1 + VIRTQ_ELEM_MAX_IOV];
 	/* The rx chains a packet fills, to publish once it is complete. */
 	uint16_t heads[NET_QUEUE_SIZE];
 	uint32_t lens[NET_QUEUE_SIZE];
@@ -179,6 +182,13 @@ static void rx_run(struct net *n)
 				}
 				break;
 			}
+			/* A tap never reads 0; a socket given as one that hung up
+			 * would, forever. */
+			if (r == 0) {
+				log_err("net: the tap fd reached its end; no more receiving");
+				n->tap_failed = true;
+				break;
+			}
 			if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
 				log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped",
 						r);
@@ -206,18 +216,30 @@ static void on_tap(void *opaque, uint32_t events)
 		rx_run(n);
 }
 
-/* Hands one transmit chain to tap, or drops it with a reason. */
+/* Hands one transmit chain to tap, or drops it with a reason. The header
+ * is read from guest memory once, and that copy is both checked and sent:
+ * another vCPU may rewrite the guest's copy meanwhile. */
 static void tx_send(struct net *n, const struct virtq_elem *e)
 {
-	const char *why = net_tx_check(e->out, e->out_num, e->out_len, n->b->features);
-	if (!why && e->in_num)
+	uint8_t hdr[NET_HDR_SIZE];
+	const char *why = NULL;
+	int k = 0;
+	if (e->in_num)
 		why = "writable buffers in a transmit chain";
+	else if (e->out_len < NET_HDR_SIZE ||
+		 iov_to_buf(e->out, e->out_num, 0, hdr, sizeof(hdr)) != sizeof(hdr) ||
+		 (k = iov_slice(e->out, e->out_num, NET_HDR_SIZE, e->out_len - NET_HDR_SIZE,
+				n->tx_iov + 1, VIRTQ_ELEM_MAX_IOV)) < 0)
+		why = "shorter than a header and an Ethernet header";
+	n->tx_iov[0] = (struct iovec){ hdr, sizeof(hdr) };
+	if (!why)
+		why = net_tx_check(n->tx_iov, (unsigned int)k + 1, e->out_len, n->b->features);
 	if (why) {
 		log_ratelimited(LOG_LVL_WARN, "net: transmit packet dropped: %s", why);
 		return;
 	}
 	/* tap takes a whole packet per write or none of it. */
-	if (writev(n->tap_fd, e->out, (int)e->out_num) < 0)
+	if (writev(n->tap_fd, n->tx_iov, k + 1) < 0)
 		log_ratelimited(LOG_LVL_WARN, "net: tap write: %m; packet dropped");
 }
 

@@ -79,10 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			unsigned int n = 0;
 			switch (r.type) {
 			case VIRTIO_BLK_T_IN:
-				blk_iov_slice(in, in_num, 0, r.in_len, slice, SLICE_MAX);
+				iov_slice(in, in_num, 0, r.in_len, slice, SLICE_MAX);
 				break;
 			case VIRTIO_BLK_T_OUT:
-				blk_iov_slice(out, out_num, BLK_HDR_SIZE, r.out_len, slice,
+				iov_slice(out, out_num, BLK_HDR_SIZE, r.out_len, slice,
 					      SLICE_MAX);
 				break;
 			case VIRTIO_BLK_T_DISCARD:

@@ -135,10 +135,18 @@ static void net_feed(struct dd *d, const uint8_t *p, size_t n)
 	(void)r;
 }
 
-/* No host_close: a tap never reads as end-of-file (its reads fail once the
- * interface is gone), so a socket's hang-up would test nothing real. */
+/* A tap never reads as end-of-file, but a tap fd that did must stop being
+ * read rather than spin (the driver's busy-loop bound catches that). The
+ * peer still takes what the device sends. */
+static void net_close(struct dd *d)
+{
+	(void)d;
+	if (shutdown(tap_peer, SHUT_WR) < 0)
+		abort();
+}
+
 static const struct dd_hooks net_hooks = {
-	.host_feed = net_feed, .used = net_used, .check = net_check,
+	.host_feed = net_feed, .host_close = net_close, .used = net_used, .check = net_check,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

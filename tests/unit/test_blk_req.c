@@ -323,22 +323,6 @@ Test(blk_req, segment_count_and_length)
 		     VIRTIO_BLK_S_IOERR, "more than max_discard_seg");
 }
 
-Test(blk_req, iov_slice)
-{
-	uint8_t a[10], b[10], c[10];
-	struct iovec src[4] = { { a, 10 }, { b, 0 }, { b, 10 }, { c, 10 } }, dst[4];
-	cr_assert_eq(blk_iov_slice(src, 4, 5, 20, dst, 4), 3);
-	cr_assert(dst[0].iov_base == a + 5 && dst[0].iov_len == 5);
-	cr_assert(dst[1].iov_base == b && dst[1].iov_len == 10);
-	cr_assert(dst[2].iov_base == c && dst[2].iov_len == 5);
-	cr_assert_eq(blk_iov_slice(src, 4, 10, 10, dst, 4), 1);
-	cr_assert(dst[0].iov_base == b && dst[0].iov_len == 10);
-	cr_assert_eq(blk_iov_slice(src, 4, 30, 0, dst, 4), 0);
-	cr_assert_eq(blk_iov_slice(src, 4, 25, 6, dst, 4), -EINVAL, "past the end");
-	cr_assert_eq(blk_iov_slice(src, 4, 31, 0, dst, 4), 0);
-	cr_assert_eq(blk_iov_slice(src, 4, 0, 30, dst, 2), -ENOBUFS);
-}
-
 Test(blk_req, id)
 {
 	uint8_t id[BLK_ID_BYTES];

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -114,4 +115,20 @@ Test(iov, empty_and_zero_length)
 	cr_assert_eq(iov_to_buf(v, 2, 0, out, 4), 4, "the empty iovec is skipped");
 	cr_assert_eq(out[0], 1);
 	cr_assert_eq(out[3], 4);
+}
+
+Test(iov, slice)
+{
+	uint8_t a[10], b[10], c[10];
+	struct iovec src[4] = { { a, 10 }, { b, 0 }, { b, 10 }, { c, 10 } }, dst[4];
+	cr_assert_eq(iov_slice(src, 4, 5, 20, dst, 4), 3);
+	cr_assert(dst[0].iov_base == a + 5 && dst[0].iov_len == 5);
+	cr_assert(dst[1].iov_base == b && dst[1].iov_len == 10);
+	cr_assert(dst[2].iov_base == c && dst[2].iov_len == 5);
+	cr_assert_eq(iov_slice(src, 4, 10, 10, dst, 4), 1);
+	cr_assert(dst[0].iov_base == b && dst[0].iov_len == 10);
+	cr_assert_eq(iov_slice(src, 4, 30, 0, dst, 4), 0);
+	cr_assert_eq(iov_slice(src, 4, 25, 6, dst, 4), -EINVAL, "past the end");
+	cr_assert_eq(iov_slice(src, 4, 31, 0, dst, 4), 0);
+	cr_assert_eq(iov_slice(src, 4, 0, 30, dst, 2), -ENOBUFS);
 }
