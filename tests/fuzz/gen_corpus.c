@@ -593,6 +593,8 @@ static void gen_bus(void)
 	put_file("fuzz_bus", "full", b, (size_t)(p - b) + sizeof(full));
 }
 
+static void gen_proc_device(void);
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -613,5 +615,87 @@ int main(int argc, char **argv)
 	gen_acpi_pm();
 	gen_bus();
 	gen_virtio_mmio();
+	gen_proc_device();
 	return 0;
+}
+
+/* ---- fuzz_proc_device: a device byte, then fuzz_backend's chunks. A real
+ * device refuses features it did not offer, so these ask only for what every
+ * one offers. Rings of queue q of 8 at GPA 0 (desc 0x0, avail 0x100, used
+ * 0x200) hold one chain; its buffers are at 0x1000 and up. */
+static void proc_session(uint8_t dev, unsigned int q, const uint8_t *ring, size_t ring_len,
+			 const void *data, size_t data_len)
+{
+	const uint64_t uva = 0x7f0000000000ull;
+	bbuf[0] = dev;
+	blen = 1;
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_FEATURES }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = BIT_ULL(VIRTIO_F_VERSION_1) |
+					      BIT_ULL(VHU_F_PROTOCOL_FEATURES) }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_PROTOCOL_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_OWNER }, false);
+	chunk_mem(0, ring, ring_len);
+	if (data_len)
+		chunk_mem(0x1000, data, data_len);
+	struct vhu_msg mt = { .request = VHU_SET_MEM_TABLE, .kind = VHU_P_MEM_TABLE,
+			      .flags = VHU_FLAG_NEED_REPLY };
+	mt.u.mem.nregions = 1;
+	mt.u.mem.regions[0] = (struct vhu_mem_region){ 0, 0x10000, uva, 0 };
+	chunk_msg(&mt, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 8 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_BASE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 0 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+				     .u.addr = { .index = q, .desc = uva, .avail = uva + 0x100,
+						 .used = uva + 0x200 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_CALL, .kind = VHU_P_U64,
+				     .u.u64 = q }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				     .u.u64 = q }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ENABLE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 1 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_VRING_BASE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 0 } }, false);
+}
+
+static void gen_proc_device(void)
+{
+	static const char *const names[] = { "rng", "console", "blk", "net" };
+	uint8_t ring[0x300];
+
+	/* rng, console's receiveq: one writable buffer. */
+	for (uint8_t dev = 0; dev < 2; dev++) {
+		memset(ring, 0, sizeof(ring));
+		desc(ring, 0, 0, 0x1000, 64, VIRTQ_DESC_F_WRITE, 0);
+		put_le16(ring + 0x100 + 2, 1);
+		proc_session(dev, 0, ring, sizeof(ring), NULL, 0);
+		put_file("fuzz_proc_device", names[dev], bbuf, blen);
+	}
+	/* console's transmitq: "hi\n" to the host side. */
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, 3, 0, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(1, 1, ring, sizeof(ring), "hi\n", 3);
+	put_file("fuzz_proc_device", "console_tx", bbuf, blen);
+	/* blk: a read (type 0, VIRTIO_BLK_T_IN) of sector 1: header, data, status. */
+	uint8_t req[16] = { 0 };
+	put_le64(req + 8, 1);
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(ring, 0, 1, 0x2000, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+	desc(ring, 0, 2, 0x3000, 1, VIRTQ_DESC_F_WRITE, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(2, 0, ring, sizeof(ring), req, sizeof(req));
+	put_file("fuzz_proc_device", names[2], bbuf, blen);
+	/* net's transmitq: a 12-byte virtio-net header and a 60-byte frame. */
+	uint8_t pkt[72] = { 0 };
+	memset(pkt + 12, 0xff, 6);
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, sizeof(pkt), 0, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(3, 1, ring, sizeof(ring), pkt, sizeof(pkt));
+	put_file("fuzz_proc_device", names[3], bbuf, blen);
 }
