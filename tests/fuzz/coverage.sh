@@ -60,8 +60,7 @@ CFLAGS_COV="-std=gnu11 -D_GNU_SOURCE -g -O0 -fsanitize=fuzzer \
 -fprofile-instr-generate -fcoverage-mapping $FUZZ_INCLUDES"
 # The process-level harnesses start the build tree's binaries.
 CELLVM_BUILDDIR=$(cd "$top_builddir" && pwd)
-CELLVM_SRCDIR=$(cd "$top_srcdir" && pwd)
-export CELLVM_BUILDDIR CELLVM_SRCDIR
+export CELLVM_BUILDDIR
 
 pct() { awk -v l="$1" -v m="$2" 'BEGIN { printf (l ? "%.1f%%" : "-"), l ? 100 * (l - m) / l : 0 }'; }
 

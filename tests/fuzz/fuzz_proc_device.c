@@ -33,7 +33,7 @@
  * is skipped. libFuzzer sees only this file's coverage, not the backend's.
  *
  * Boundary: frontend (cellvm-vcpu) -> device process, the real process
- * Links: common/vhost_user.c common/msg.c common/guest_mem.c common/log.c
+ * Links: common/vhost_user.c common/msg.c common/guest_mem.c common/log.c common/fds.c
  *   spawner/spawn.c spawner/child_args.c common/sandbox_mode.c */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +55,7 @@
 
 #include "bytes.h"
 #include "child_args.h"
+#include "fds.h"
 #include "guest_mem.h"
 #include "log.h"
 #include "msg.h"
@@ -104,13 +105,6 @@ static void say(const char *fmt, ...)
 	va_start(ap, fmt);
 	vdprintf(h.report >= 0 ? h.report : STDERR_FILENO, fmt, ap);
 	va_end(ap);
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }
 
 /* Kills and reaps the backend, if one runs; closes our ends. */
@@ -207,8 +201,11 @@ static void drain(void)
 	read_log();
 }
 
-/* The fds vhu_decode takes with the len bytes at buf, made fresh. */
-static int make_fds(size_t len, struct msg_fds *fds)
+/* Decodes the len bytes at buf as the backend will, with the fd count
+ * vhu_decode takes for them (that also shows libFuzzer, which sees none of
+ * the backend's code, which messages are well formed); with_fds: makes
+ * those fds, fresh. 0 or -errno. */
+static int decode(size_t len, bool with_fds, struct msg_fds *fds)
 {
 	struct vhu_msg m;
 	size_t n;
@@ -216,7 +213,7 @@ static int make_fds(size_t len, struct msg_fds *fds)
 	for (n = 0; n <= VHU_MAX_MEM_REGIONS; n++)
 		if (vhu_decode(buf, len, n, &m) == 0)
 			break;
-	if (n > VHU_MAX_MEM_REGIONS)
+	if (!with_fds || n > VHU_MAX_MEM_REGIONS)
 		return 0;
 	bool memory = m.request == VHU_SET_MEM_TABLE || m.request == VHU_ADD_MEM_REG ||
 		      m.request == VHU_REM_MEM_REG;
@@ -262,7 +259,7 @@ static void feed(const uint8_t *data, size_t size)
 		if (get_le32(buf) == VHU_GET_FEATURES)
 			h.get_features++;
 		struct msg_fds fds = { .n = 0 };
-		if ((hd & 0x4000) && make_fds(len, &fds) < 0)
+		if (decode(len, hd & 0x4000, &fds) < 0)
 			abort(); /* out of fds: a leak here */
 		int r = msg_send(h.sock, buf, len, NULL, 0, fds.fd, fds.n);
 		msg_fds_close(&fds);

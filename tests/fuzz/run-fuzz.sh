@@ -18,13 +18,13 @@
 #                                  tests/fuzz/corpus/ by hand, each < 4 KiB)
 # FUZZ_TIME overrides the seconds per harness; FUZZ_JOBS (--long only) runs
 # that many fuzzer processes per harness (default 1: the machines are shared).
+# CELLVM_BUILDDIR (exported: top_builddir, absolute) tells the process-level
+# harnesses (fuzz_proc_*) where the binaries are.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
-# The process-level harnesses (fuzz_proc_*) start the build tree's binaries.
 CELLVM_BUILDDIR=$(cd "$top_builddir" && pwd)
-CELLVM_SRCDIR=$(cd "$top_srcdir" && pwd)
-export CELLVM_BUILDDIR CELLVM_SRCDIR
+export CELLVM_BUILDDIR
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
