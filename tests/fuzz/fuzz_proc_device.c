@@ -183,11 +183,12 @@ static int backend_start(int dev)
 /* What the backend logged since it started: the first 4 KiB. */
 static void read_log(void)
 {
+	char tmp[512];
 	ssize_t n;
-	while ((n = read(h.log[0], buf, sizeof(buf))) > 0) {
+	while ((n = read(h.log[0], tmp, sizeof(tmp))) > 0) {
 		size_t k = (size_t)n < sizeof(h.logbuf) - h.loglen ? (size_t)n
 								   : sizeof(h.logbuf) - h.loglen;
-		memcpy(h.logbuf + h.loglen, buf, k);
+		memcpy(h.logbuf + h.loglen, tmp, k);
 		h.loglen += k;
 	}
 }
@@ -196,7 +197,8 @@ static void read_log(void)
  * for probe(): 4 KiB of input cannot fill a socket buffer with them. */
 static void drain(void)
 {
-	while (h.host >= 0 && recv(h.host, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+	char tmp[512];
+	while (h.host >= 0 && recv(h.host, tmp, sizeof(tmp), MSG_DONTWAIT) > 0)
 		;
 	read_log();
 }
