@@ -18,8 +18,12 @@
  *                 set: with the fds vhu_decode takes for it (a dup of the
  *                 64 KiB guest-memory memfd for memory messages, else an
  *                 eventfd already signalled, so a kick fd kicks at once);
- *   bit 15 set:   a guest-memory write: LE u16 offset, then bytes.
- * The length is the header's low 14 bits (13 for the memory write).
+ *   bit 15 set, 14 clear: a guest-memory write: LE u16 offset, then bytes;
+ *   bits 15 and 14: a message built by vhu_encode, so always well formed:
+ *                 u8 request, u8 flags (bit 0: NEED_REPLY), then its
+ *                 payload's fields in order, LE, from the bytes that follow
+ *                 (zero past them); with the fds vhu_decode takes for it.
+ * The length is the header's low 14 bits (13 with bit 15 set).
  * Replies are drained after each message; then GET_FEATURES must be answered
  * within 2 s (or the connection closed), and after we hang up the backend
  * must end within 2 s. Ending with any exit status is fine (it refused a
@@ -231,6 +235,70 @@ static int decode(size_t len, bool with_fds, struct msg_fds *fds)
 	return 0;
 }
 
+/* The next n (<= 8) bytes at *p as a LE number, zero past end. */
+static uint64_t take(const uint8_t **p, const uint8_t *end, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n && *p < end; i++)
+		v |= (uint64_t)*(*p)++ << (8 * i);
+	return v;
+}
+
+static void take_region(const uint8_t **p, const uint8_t *end, struct vhu_mem_region *r)
+{
+	r->gpa = take(p, end, 8);
+	r->size = take(p, end, 8);
+	r->uaddr = take(p, end, 8);
+	r->mmap_offset = take(p, end, 8);
+}
+
+/* Builds a message from fields (see the header) into buf: its length, or 0
+ * if the encoder refuses the fields. */
+static size_t build(const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len;
+	struct vhu_msg m = { .request = (uint32_t)take(&p, end, 1) };
+	m.flags = (take(&p, end, 1) & 1) ? VHU_FLAG_NEED_REPLY : 0;
+	if (vhu_payload_kind(m.request, false, &m.kind) < 0)
+		return 0;
+	switch (m.kind) {
+	case VHU_P_NONE:
+		break;
+	case VHU_P_U64:
+		m.u.u64 = take(&p, end, 8);
+		break;
+	case VHU_P_VRING_STATE:
+		m.u.state.index = (uint32_t)take(&p, end, 4);
+		m.u.state.num = (uint32_t)take(&p, end, 4);
+		break;
+	case VHU_P_VRING_ADDR:
+		m.u.addr.index = (uint32_t)take(&p, end, 4);
+		m.u.addr.flags = (uint32_t)take(&p, end, 4);
+		m.u.addr.desc = take(&p, end, 8);
+		m.u.addr.used = take(&p, end, 8);
+		m.u.addr.avail = take(&p, end, 8);
+		m.u.addr.log = take(&p, end, 8);
+		break;
+	case VHU_P_MEM_TABLE:
+		m.u.mem.nregions = (uint32_t)(take(&p, end, 1) % (VHU_MAX_MEM_REGIONS + 1));
+		for (uint32_t i = 0; i < m.u.mem.nregions; i++)
+			take_region(&p, end, &m.u.mem.regions[i]);
+		break;
+	case VHU_P_MEM_REG:
+		take_region(&p, end, &m.u.mem_reg);
+		break;
+	case VHU_P_CONFIG:
+		m.u.config.offset = (uint32_t)take(&p, end, 4);
+		m.u.config.size = (uint32_t)(take(&p, end, 2) % (VHU_MAX_CONFIG_SIZE + 1));
+		m.u.config.flags = (uint32_t)take(&p, end, 4);
+		for (uint32_t i = 0; i < m.u.config.size; i++)
+			m.u.config.data[i] = (uint8_t)take(&p, end, 1);
+		break;
+	}
+	size_t n;
+	return vhu_encode(&m, buf, sizeof(buf), &n) == 0 ? n : 0;
+}
+
 /* Sends the input's chunks until it ends or the backend hangs up. */
 static void feed(const uint8_t *data, size_t size)
 {
@@ -243,25 +311,30 @@ static void feed(const uint8_t *data, size_t size)
 			len = size - pos;
 		const uint8_t *p = data + pos;
 		pos += len;
-		if (hd & 0x8000) {
+		bool with_fds = hd & 0x4000;
+		if ((hd & 0xc000) == 0xc000) {
+			if ((len = build(p, len)) == 0)
+				continue;
+		} else if (hd & 0x8000) {
 			if (len < 2)
 				continue;
 			size_t off = get_le16(p) % MEM_SIZE, n = len - 2;
 			memcpy(h.mem + off, p + 2, n < MEM_SIZE - off ? n : MEM_SIZE - off);
 			continue;
+		} else {
+			if (len < VHU_HDR_SIZE)
+				continue;
+			memcpy(buf, p, len);
+			uint32_t sz = get_le32(buf + 8);
+			if (sz > len - VHU_HDR_SIZE)
+				put_le32(buf + 8, (uint32_t)(len - VHU_HDR_SIZE));
+			else
+				len = VHU_HDR_SIZE + sz;
 		}
-		if (len < VHU_HDR_SIZE)
-			continue;
-		memcpy(buf, p, len);
-		uint32_t sz = get_le32(buf + 8);
-		if (sz > len - VHU_HDR_SIZE)
-			put_le32(buf + 8, (uint32_t)(len - VHU_HDR_SIZE));
-		else
-			len = VHU_HDR_SIZE + sz;
 		if (get_le32(buf) == VHU_GET_FEATURES)
 			h.get_features++;
 		struct msg_fds fds = { .n = 0 };
-		if (decode(len, hd & 0x4000, &fds) < 0)
+		if (decode(len, with_fds, &fds) < 0)
 			abort(); /* out of fds: a leak here */
 		int r = msg_send(h.sock, buf, len, NULL, 0, fds.fd, fds.n);
 		msg_fds_close(&fds);

@@ -661,6 +661,43 @@ static void proc_session(uint8_t dev, unsigned int q, const uint8_t *ring, size_
 				     .u.state = { q, 0 } }, false);
 }
 
+/* A chunk of fields for vhu_encode: request, flags, then n LE fields of the
+ * given widths. */
+static void chunk_built(uint8_t req, const uint8_t *width, const uint64_t *field, size_t n)
+{
+	uint8_t *h = bbuf + blen;
+	size_t len = 2;
+	h[2] = req;
+	h[3] = 0;
+	for (size_t i = 0; i < n; i++)
+		for (uint8_t k = 0; k < width[i]; k++)
+			h[2 + len++] = (uint8_t)(field[i] >> (8 * k));
+	put_le16(h, (uint16_t)(0xc000 | len));
+	blen += 2 + len;
+}
+
+/* rng's session again, every message built from fields. */
+static void proc_built_rng(const uint8_t *ring, size_t ring_len)
+{
+	const uint64_t uva = 0x7f0000000000ull;
+	bbuf[0] = 0;
+	blen = 1;
+	chunk_built(VHU_SET_FEATURES, (const uint8_t[]){ 8 },
+		    (const uint64_t[]){ BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VHU_F_PROTOCOL_FEATURES) },
+		    1);
+	chunk_mem(0, ring, ring_len);
+	chunk_built(VHU_SET_MEM_TABLE, (const uint8_t[]){ 1, 8, 8, 8, 8 },
+		    (const uint64_t[]){ 1, 0, 0x10000, uva, 0 }, 5);
+	chunk_built(VHU_SET_VRING_NUM, (const uint8_t[]){ 4, 4 }, (const uint64_t[]){ 0, 8 }, 2);
+	chunk_built(VHU_SET_VRING_ADDR, (const uint8_t[]){ 4, 4, 8, 8, 8 },
+		    (const uint64_t[]){ 0, 0, uva, uva + 0x200, uva + 0x100 }, 5);
+	chunk_built(VHU_SET_VRING_CALL, (const uint8_t[]){ 8 }, (const uint64_t[]){ 0 }, 1);
+	chunk_built(VHU_SET_VRING_KICK, (const uint8_t[]){ 8 }, (const uint64_t[]){ 0 }, 1);
+	chunk_built(VHU_SET_VRING_ENABLE, (const uint8_t[]){ 4, 4 }, (const uint64_t[]){ 0, 1 },
+		    2);
+	put_file("fuzz_proc_device", "rng_built", bbuf, blen);
+}
+
 static void gen_proc_device(void)
 {
 	static const char *const names[] = { "rng", "console", "blk", "net" };
@@ -674,6 +711,7 @@ static void gen_proc_device(void)
 		proc_session(dev, 0, ring, sizeof(ring), NULL, 0);
 		put_file("fuzz_proc_device", names[dev], bbuf, blen);
 	}
+	proc_built_rng(ring, sizeof(ring));
 	/* console's transmitq: "hi\n" to the host side. */
 	memset(ring, 0, sizeof(ring));
 	desc(ring, 0, 0, 0x1000, 3, 0, 0);
