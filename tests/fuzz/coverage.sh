@@ -11,7 +11,7 @@
 #
 # Each harness is built as run-fuzz.sh builds it (tests/fuzz/links.sh), with
 # coverage instead of sanitizers, and runs each input once (-runs=0). Output,
-# in $top_builddir/tests/fuzz/coverage/:
+# replaced by each run, in $top_builddir/tests/fuzz/coverage/:
 #   summary.md    per harness: its boundary, and the line coverage of each
 #                 project file it links; then every function under 80% line
 #                 coverage in the files that take less trusted input (those
