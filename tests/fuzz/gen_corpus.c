@@ -596,6 +596,7 @@ static void gen_bus(void)
 }
 
 static void gen_dev(void);
+static void gen_proc_device(void);
 
 int main(int argc, char **argv)
 {
@@ -618,6 +619,7 @@ int main(int argc, char **argv)
 	gen_bus();
 	gen_virtio_mmio();
 	gen_dev();
+	gen_proc_device();
 	return 0;
 }
 
@@ -929,4 +931,123 @@ static void gen_dev(void)
 	gen_dev_net();
 	gen_dev_console();
 	gen_dev_rng();
+}
+
+/* ---- fuzz_proc_device: a device byte, then fuzz_backend's chunks. A real
+ * device refuses features it did not offer, so these ask only for what every
+ * one offers. Rings of queue q of 8 at GPA 0 (desc 0x0, avail 0x100, used
+ * 0x200) hold one chain; its buffers are at 0x1000 and up. */
+static void proc_session(uint8_t dev, unsigned int q, const uint8_t *ring, size_t ring_len,
+			 const void *data, size_t data_len)
+{
+	const uint64_t uva = 0x7f0000000000ull;
+	bbuf[0] = dev;
+	blen = 1;
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_FEATURES }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = BIT_ULL(VIRTIO_F_VERSION_1) |
+					      BIT_ULL(VHU_F_PROTOCOL_FEATURES) }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_PROTOCOL_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_OWNER }, false);
+	chunk_mem(0, ring, ring_len);
+	if (data_len)
+		chunk_mem(0x1000, data, data_len);
+	struct vhu_msg mt = { .request = VHU_SET_MEM_TABLE, .kind = VHU_P_MEM_TABLE,
+			      .flags = VHU_FLAG_NEED_REPLY };
+	mt.u.mem.nregions = 1;
+	mt.u.mem.regions[0] = (struct vhu_mem_region){ 0, 0x10000, uva, 0 };
+	chunk_msg(&mt, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 8 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_BASE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 0 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+				     .u.addr = { .index = q, .desc = uva, .avail = uva + 0x100,
+						 .used = uva + 0x200 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_CALL, .kind = VHU_P_U64,
+				     .u.u64 = q }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				     .u.u64 = q }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ENABLE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 1 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_VRING_BASE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { q, 0 } }, false);
+}
+
+/* A chunk of fields for vhu_encode: request, flags, then n LE fields of the
+ * given widths. */
+static void chunk_built(uint8_t req, const uint8_t *width, const uint64_t *field, size_t n)
+{
+	uint8_t *h = bbuf + blen;
+	size_t len = 2;
+	h[2] = req;
+	h[3] = 0;
+	for (size_t i = 0; i < n; i++)
+		for (uint8_t k = 0; k < width[i]; k++)
+			h[2 + len++] = (uint8_t)(field[i] >> (8 * k));
+	put_le16(h, (uint16_t)(0xc000 | len));
+	blen += 2 + len;
+}
+
+/* rng's session again, every message built from fields. */
+static void proc_built_rng(const uint8_t *ring, size_t ring_len)
+{
+	const uint64_t uva = 0x7f0000000000ull;
+	bbuf[0] = 0;
+	blen = 1;
+	chunk_built(VHU_SET_FEATURES, (const uint8_t[]){ 8 },
+		    (const uint64_t[]){ BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VHU_F_PROTOCOL_FEATURES) },
+		    1);
+	chunk_mem(0, ring, ring_len);
+	chunk_built(VHU_SET_MEM_TABLE, (const uint8_t[]){ 1, 8, 8, 8, 8 },
+		    (const uint64_t[]){ 1, 0, 0x10000, uva, 0 }, 5);
+	chunk_built(VHU_SET_VRING_NUM, (const uint8_t[]){ 4, 4 }, (const uint64_t[]){ 0, 8 }, 2);
+	chunk_built(VHU_SET_VRING_ADDR, (const uint8_t[]){ 4, 4, 8, 8, 8 },
+		    (const uint64_t[]){ 0, 0, uva, uva + 0x200, uva + 0x100 }, 5);
+	chunk_built(VHU_SET_VRING_CALL, (const uint8_t[]){ 8 }, (const uint64_t[]){ 0 }, 1);
+	chunk_built(VHU_SET_VRING_KICK, (const uint8_t[]){ 8 }, (const uint64_t[]){ 0 }, 1);
+	chunk_built(VHU_SET_VRING_ENABLE, (const uint8_t[]){ 4, 4 }, (const uint64_t[]){ 0, 1 },
+		    2);
+	put_file("fuzz_proc_device", "rng_built", bbuf, blen);
+}
+
+static void gen_proc_device(void)
+{
+	static const char *const names[] = { "rng", "console", "blk", "net" };
+	uint8_t ring[0x300];
+
+	/* rng, console's receiveq: one writable buffer. */
+	for (uint8_t dev = 0; dev < 2; dev++) {
+		memset(ring, 0, sizeof(ring));
+		desc(ring, 0, 0, 0x1000, 64, VIRTQ_DESC_F_WRITE, 0);
+		put_le16(ring + 0x100 + 2, 1);
+		proc_session(dev, 0, ring, sizeof(ring), NULL, 0);
+		put_file("fuzz_proc_device", names[dev], bbuf, blen);
+	}
+	proc_built_rng(ring, sizeof(ring));
+	/* console's transmitq: "hi\n" to the host side. */
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, 3, 0, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(1, 1, ring, sizeof(ring), "hi\n", 3);
+	put_file("fuzz_proc_device", "console_tx", bbuf, blen);
+	/* blk: a read (type 0, VIRTIO_BLK_T_IN) of sector 1: header, data, status. */
+	uint8_t req[16] = { 0 };
+	put_le64(req + 8, 1);
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(ring, 0, 1, 0x2000, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+	desc(ring, 0, 2, 0x3000, 1, VIRTQ_DESC_F_WRITE, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(2, 0, ring, sizeof(ring), req, sizeof(req));
+	put_file("fuzz_proc_device", names[2], bbuf, blen);
+	/* net's transmitq: a 12-byte virtio-net header and a 60-byte frame. */
+	uint8_t pkt[72] = { 0 };
+	memset(pkt + 12, 0xff, 6);
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, sizeof(pkt), 0, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(3, 1, ring, sizeof(ring), pkt, sizeof(pkt));
+	put_file("fuzz_proc_device", names[3], bbuf, blen);
 }

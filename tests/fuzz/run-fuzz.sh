@@ -18,9 +18,13 @@
 #                                  tests/fuzz/corpus/ by hand, each < 4 KiB)
 # FUZZ_TIME overrides the seconds per harness; FUZZ_JOBS (--long only) runs
 # that many fuzzer processes per harness (default 1: the machines are shared).
+# CELLVM_BUILDDIR (exported: top_builddir, absolute) tells the process-level
+# harnesses (fuzz_proc_*) where the binaries are.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
+CELLVM_BUILDDIR=$(cd "$top_builddir" && pwd)
+export CELLVM_BUILDDIR
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -42,17 +46,10 @@ all=$(cd "$top_srcdir/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//' | tr '\n' ' ')
 names=${*:-$all}
 
 s=$top_srcdir
-# The project sources each harness links: its header comment's "Links:"
-# lines, so that a harness is named only by its file.
-sources() {
-	[ -f "$s/tests/fuzz/$1.c" ] || return 1
-	sed -n '1,/\*\//p' "$s/tests/fuzz/$1.c" |
-		sed -n '/^ \* Links:/,/\*\//p' | sed 's|^ \* Links:||; s|^ \*||; s|\*/||' |
-		tr -s ' \n' ' ' | sed "s|\([^ ][^ ]*\)|$s/\1|g"
-}
+. "$s/tests/fuzz/links.sh"
 
 CFLAGS_FUZZ="-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
--fno-sanitize-recover=all -I$s/common -I$s/device-procs -I$s/vcpu-worker -I$s/controller -I$s/spawner"
+-fno-sanitize-recover=all $FUZZ_INCLUDES"
 
 if [ $long -eq 1 ]; then
 	secs=${FUZZ_TIME:-3600}
@@ -72,9 +69,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 for name in "$@"; do
-	srcs=$(sources "$name") || { not_ok "$name: no such harness"; continue; }
+	srcs=$(fuzz_sources "$name") || { not_ok "$name: no such harness"; continue; }
 	# shellcheck disable=SC2086 # word splitting of the flag and file lists
-	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs -lfdt -ljson-c -lseccomp -lcap-ng -luring -lpthread -o "$work/$name" \
+	if ! clang $CFLAGS_FUZZ "$s/tests/fuzz/$name.c" $srcs $FUZZ_LIBS -o "$work/$name" \
 		>"$work/$name.build" 2>&1; then
 		not_ok "$name builds"
 		comment "$work/$name.build"
