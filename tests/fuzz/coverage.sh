@@ -15,7 +15,10 @@
 #   summary.md    per harness: its boundary, and the line coverage of each
 #                 project file it links; then every function under 80% line
 #                 coverage in the files that take less trusted input (those
-#                 links.sh does not call helpers or trusted); also printed.
+#                 links.sh does not call helpers or trusted); then, for
+#                 those files, the coverage of all in-process harnesses
+#                 together and its functions under 80% but those that no
+#                 input reaches (tests/fuzz/not-input.txt); also printed.
 #                 For a process-level harness (fuzz_proc_*) only the
 #                 coverage of its own frontend code, in the first table
 #   html/NAME/    llvm-cov's browsable report of each harness
@@ -133,7 +136,7 @@ for name in $names; do
 done
 {
 	echo
-	echo "## Functions under 80% line coverage in files that take less trusted input"
+	echo "## Functions under 80% line coverage in files that take less trusted input, per harness"
 	echo
 	echo "(Not for the process-level harnesses, fuzz_proc_*: their own code is the"
 	echo "frontend; the device binaries they drive are not measured.)"
@@ -141,9 +144,64 @@ done
 	echo "| file | function | harness | lines | line coverage |"
 	echo "|---|---|---|---|---|"
 	sort "$under"
-	echo
-	echo "HTML: $out/html/<harness>/index.html"
 } >>"$summary"
 rm -f "$under"
+
+# All in-process harnesses together: a line counts as covered when any of
+# them ran it (llvm-cov merges a function's records across the binaries).
+objs=""
+profs=""
+files=""
+for name in $names; do
+	case $name in fuzz_proc_*) continue ;; esac
+	[ -f "$out/prof/$name.profdata" ] || continue
+	objs="$objs $out/bin/$name"
+	profs="$profs $out/prof/$name.profdata"
+	for file in $(fuzz_sources "$name"); do
+		case $(fuzz_file_boundary "${file#"$s"/}") in
+		- | trusted:*) ;;
+		*) files="$files $file" ;;
+		esac
+	done
+done
+files=$(echo "$files" | tr ' ' '\n' | sort -u | tr '\n' ' ')
+# shellcheck disable=SC2086 # word splitting of the file lists
+if [ -n "$objs" ] && "$profdata" merge -sparse $profs -o "$out/prof/all.profdata" 2>/dev/null; then
+	set -- $objs
+	first_obj=$1
+	shift
+	more=""
+	for o in "$@"; do more="$more -object $o"; done
+	{
+		echo
+		echo "## All in-process harnesses together, files that take less trusted input"
+		echo
+		echo "Functions that no input byte reaches (start-up, the trusted side's"
+		echo "encoders: tests/fuzz/not-input.txt, each with why) are left out of the"
+		echo "last column."
+		echo
+		echo "| file | boundary | lines | line coverage | functions under 80% (lines, coverage) |"
+		echo "|---|---|---|---|---|"
+		for file in $files; do
+			rel=${file#"$s"/}
+			# shellcheck disable=SC2086
+			set -- $("$cov" report "$first_obj" $more -instr-profile="$out/prof/all.profdata" \
+				"$file" 2>/dev/null | awk '$1 == "TOTAL" { print $8, $9 }')
+			# shellcheck disable=SC2086
+			low=$("$cov" report "$first_obj" $more -instr-profile="$out/prof/all.profdata" \
+				-show-functions "$file" 2>/dev/null |
+				awk -v f="$rel" -v skip="$s/tests/fuzz/not-input.txt" '
+				BEGIN { while ((getline l < skip) > 0) { split(l, w, " ")
+					if (w[1] == f) out[w[2]] = 1 } }
+				$1 != "TOTAL" && NF >= 7 && $7 ~ /%$/ && $5 ~ /^[0-9]+$/ && !($1 in out) {
+					c = $7; sub("%", "", c)
+					if (c + 0 < 80) { printf "%s%s (%s, %s)", sep, $1, $5, $7; sep = ", " } }')
+			printf '| %s | %s | %s | %s | %s |\n' "$rel" "$(fuzz_file_boundary "$rel")" \
+				"${1:-0}" "$(pct "${1:-0}" "${2:-0}")" "${low:-none}"
+		done
+	} >>"$summary"
+fi
+echo >>"$summary"
+echo "HTML: $out/html/<harness>/index.html" >>"$summary"
 cat "$summary"
 exit $failed

@@ -1,7 +1,7 @@
 /* Writes the seed corpora under tests/fuzz/corpus/ (committed; rerun after a
  * format change):
  *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs tests/fuzz/gen_corpus.c \
- *      common/vhost_user.c common/msg.c common/machine.c common/log.c -lfdt \
+ *      common/vhost_user.c common/msg.c common/machine.c common/worker_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include "net_hdr.h"
 #include "vhost_user.h"
 #include "virtq.h"
+#include "worker_ctl.h"
 
 static const char *root;
 
@@ -597,6 +598,7 @@ static void gen_bus(void)
 
 static void gen_dev(void);
 static void gen_proc_device(void);
+static void gen_recv(void);
 
 int main(int argc, char **argv)
 {
@@ -620,6 +622,7 @@ int main(int argc, char **argv)
 	gen_virtio_mmio();
 	gen_dev();
 	gen_proc_device();
+	gen_recv();
 	return 0;
 }
 
@@ -1050,4 +1053,51 @@ static void gen_proc_device(void)
 	put_le16(ring + 0x100 + 2, 1);
 	proc_session(3, 1, ring, sizeof(ring), pkt, sizeof(pkt));
 	put_file("fuzz_proc_device", names[3], bbuf, blen);
+}
+
+/* ---- fuzz_recv: a reader byte, then chunks {u8 fds | 4 plain, le16 len,
+ * bytes}, as the socket carries them. */
+static uint8_t rbuf[1024];
+static size_t rlen;
+
+static void rchunk(uint8_t how, const void *p, size_t n)
+{
+	rbuf[rlen++] = how;
+	put_le16(rbuf + rlen, (uint16_t)n);
+	rlen += 2;
+	memcpy(rbuf + rlen, p, n);
+	rlen += n;
+}
+
+static void gen_recv(void)
+{
+	uint8_t msg[VHU_HDR_SIZE + VHU_MAX_PAYLOAD];
+	/* Two messages, the second with a memory region and its fd; then one
+	 * split across two sends, as a stream may deliver it. */
+	rlen = 0;
+	rbuf[rlen++] = 0;
+	size_t n = enc(&(struct vhu_msg){ .request = VHU_GET_FEATURES }, msg, sizeof(msg));
+	rchunk(0, msg, n);
+	struct vhu_msg mt = { .request = VHU_SET_MEM_TABLE, .kind = VHU_P_MEM_TABLE };
+	mt.u.mem.nregions = 1;
+	mt.u.mem.regions[0] = (struct vhu_mem_region){ .gpa = 0, .size = 0x10000,
+						       .uaddr = 0x7f0000000000 };
+	n = enc(&mt, msg, sizeof(msg));
+	rchunk(1, msg, n);
+	n = enc(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64, .u.u64 = 1ull << 32 },
+		msg, sizeof(msg));
+	rchunk(4, msg, 5);
+	rchunk(4, msg + 5, n - 5);
+	put_file("fuzz_recv", "vhost_user", rbuf, rlen);
+	/* worker_ctl: READY, then an EXIT with its reason. */
+	uint8_t w[WCTL_WIRE_SIZE];
+	rlen = 0;
+	rbuf[rlen++] = 1;
+	wctl_encode(&(struct wctl_msg){ .type = WCTL_READY }, w);
+	rchunk(0, w, sizeof(w));
+	struct wctl_msg e = { .type = WCTL_EXIT, .status = 3 };
+	strcpy(e.text, "kernel load failed");
+	wctl_encode(&e, w);
+	rchunk(0, w, sizeof(w));
+	put_file("fuzz_recv", "worker_ctl", rbuf, rlen);
 }

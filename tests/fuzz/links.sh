@@ -38,6 +38,7 @@ fuzz_file_boundary() {
 		common/unix_sock.c | common/sandbox_mode.c | controller/json_words.c | \
 		controller/json_strict.c | common/seccomp_consts.c | tests/*) echo "-" ;;
 	common/seccomp_*.c) echo "trusted: policy files -> every process" ;;
+	common/tap.c) echo "trusted: the operator's tap name -> cellvm-net" ;;
 	controller/config.c) echo "client (tenant) -> cellvmd: Create's config" ;;
 	common/machine.c) echo "cellvmd -> cellvm-vcpu: the machine description" ;;
 	vcpu-worker/boot_linux.c) echo "kernel image -> cellvm-vcpu" ;;

@@ -14,8 +14,12 @@
 #                                  for all of them), one after the other, with
 #                                  a corpus that persists and grows in
 #                                  $top_builddir/tests/fuzz/corpus-long/NAME
-#                                  (merge the interesting inputs back into
-#                                  tests/fuzz/corpus/ by hand, each < 4 KiB)
+#   run-fuzz.sh --merge [NAME...]  adds to the seed corpus
+#                                  (tests/fuzz/corpus/NAME) the inputs of
+#                                  corpus-long/NAME that reach code the seeds
+#                                  do not (libFuzzer's -merge=1, edges
+#                                  only: -use_counters=0), each at
+#                                  most 4 KiB; review and commit them
 # FUZZ_TIME overrides the seconds per harness; FUZZ_JOBS (--long only) runs
 # that many fuzzer processes per harness (default 1: the machines are shared).
 # CELLVM_BUILDDIR (exported: top_builddir, absolute) tells the process-level
@@ -32,10 +36,11 @@ not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
 comment() { head -30 "$1" | sed 's/^/# /'; }
 
 long=0
-if [ "${1:-}" = "--long" ]; then
-	long=1
-	shift
-fi
+merge=0
+case ${1:-} in
+--long) long=1 && shift ;;
+--merge) merge=1 && shift ;;
+esac
 
 if ! command -v clang >/dev/null; then
 	echo "1..0 # SKIP clang not installed (apt-get install clang)"
@@ -75,6 +80,19 @@ for name in "$@"; do
 		>"$work/$name.build" 2>&1; then
 		not_ok "$name builds"
 		comment "$work/$name.build"
+		continue
+	fi
+	if [ $merge -eq 1 ]; then
+		seeds=$s/tests/fuzz/corpus/$name
+		mkdir -p "$seeds"
+		before=$(ls "$seeds" | wc -l)
+		if (cd "$work" && "$work/$name" -merge=1 -use_counters=0 -max_len=4096 -close_fd_mask=2 -timeout=10 \
+			"$seeds" "$top_builddir/tests/fuzz/corpus-long/$name") >"$work/$name.log" 2>&1; then
+			ok "$name: $(($(ls "$seeds" | wc -l) - before)) inputs added to $before seeds"
+		else
+			not_ok "$name: merge failed"
+			comment "$work/$name.log"
+		fi
 		continue
 	fi
 	if [ $long -eq 1 ]; then
