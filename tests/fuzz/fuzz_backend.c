@@ -7,7 +7,8 @@
  * The input is a sequence of chunks, each a LE u16 header and that many
  * bytes (clipped to what is left):
  *   bit 15 clear: a vhost-user message, decoded with no fds and handled
- *                 (a request that needs fds decodes as -EBADMSG: skipped);
+ *                 (one that does not decode, e.g. a request that needs fds:
+ *                 see below);
  *                 bit 14 set: decoded with the fd count it asks for instead,
  *                 and given fresh fds (a dup of the 64 KiB guest-memory memfd
  *                 for memory messages, an eventfd for the rest), which lets
@@ -15,8 +16,11 @@
  *   bit 15 set:   a guest-memory write: LE u16 offset, then bytes, into the
  *                 memfd (what the driver would put in its rings).
  * The length is the header's low 14 bits (13 for the memory write). A
- * handler error ends the connection, as on_socket does. vub_detach at the
- * end releases everything.
+ * handler error ends the connection, as on_socket does. A message the codec
+ * refuses is sent on the socket as it is, the frontend's side is shut down,
+ * and the backend's event loop runs until it ends the connection (its real
+ * reader, on_socket: NACKs, framing errors, EOF); the input ends there.
+ * vub_detach at the end releases everything.
  *
  * Links: device-procs/backend.c common/vhost_user.c common/msg.c
  *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c
@@ -200,9 +204,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_fds fds = { .n = 0 };
 		int r = (h & 0x4000) ? decode_with_fds(buf, len, &m, &fds)
 				     : vhu_decode(buf, len, 0, &m);
+		if (r != 0) {
+			/* What the codec refuses goes to the socket as it is, and
+			 * the frontend's side ends there: the backend reads it
+			 * as a process does (on_socket: an unknown request gets
+			 * a NACK, bad framing ends the connection). */
+			if (len)
+				(void)send(sv[1], buf, len, MSG_NOSIGNAL);
+			free(buf);
+			if (shutdown(sv[1], SHUT_WR) < 0)
+				abort();
+			for (int i = 0; i < 64 && b.sock >= 0; i++) {
+				if (evloop_run_once(loop, 0) < 0)
+					break;
+				drain(sv[1]);
+			}
+			break;
+		}
 		free(buf);
-		if (r != 0)
-			continue;
 		if (vub_handle(&b, &m, &fds) < 0)
 			vub_detach(&b);
 		msg_fds_close(&fds); /* vub_handle consumed them; safe twice */
