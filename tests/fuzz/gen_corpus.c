@@ -597,6 +597,7 @@ static void gen_bus(void)
 
 static void gen_dev(void);
 static void gen_proc_device(void);
+static void gen_lifecycle(void);
 
 int main(int argc, char **argv)
 {
@@ -620,6 +621,7 @@ int main(int argc, char **argv)
 	gen_virtio_mmio();
 	gen_dev();
 	gen_proc_device();
+	gen_lifecycle();
 	return 0;
 }
 
@@ -1050,4 +1052,50 @@ static void gen_proc_device(void)
 	put_le16(ring + 0x100 + 2, 1);
 	proc_session(3, 1, ring, sizeof(ring), pkt, sizeof(pkt));
 	put_file("fuzz_proc_device", names[3], bbuf, blen);
+}
+
+/* ---- fuzz_lifecycle: op bytes (event | client << 3 | clock step << 5), a
+ * CreateDone's error and detail, a ChildExited's kind, status, signo, who and
+ * detail; a string is a length byte (0xff: none) and its bytes. */
+static void gen_lifecycle(void)
+{
+	/* Create, CreateDone ok, Bind, Run, the guest powers off, all exited. */
+	static const uint8_t run_poweroff[] = { 0x20, 0x21, 0, 0, 0x2a, 0x23, 0xe5, 0, 0, 0,
+						0xff, 0xff, 0x26 };
+	/* The create task fails (KERNEL_LOAD_FAILURE, a detail with control
+	 * bytes); Run meanwhile is NOT_CREATED; then a second Create works. */
+	static const uint8_t create_fail[] = { 0x20, 0x21, 10, 9, 'v', 'm', 'l', 'i', 'n',
+					       'u', 'z', '\n', 0x1b, 0x2b, 0x26, 0x28, 0x21, 0,
+					       0 };
+	/* A device process is killed by SIGSYS mid-run; Stop then waits for the
+	 * same end. */
+	static const uint8_t child_crash[] = { 0x20, 0x21, 0, 0, 0x23, 0xe5, 9, 0, 31, 4,
+					       'b', 'l', 'k', '0', 7, 's', 'e', 'c', 'c',
+					       'o', 'm', 'p', 0x2c, 0x26 };
+	/* Stop (two clients) after Create, before Run; Run and Bind refused,
+	 * the late CreateDone ignored. */
+	static const uint8_t stop_before_run[] = { 0x20, 0x21, 0, 0, 0x2a, 0x2c, 0x34, 0x2b,
+						   0x22, 0x21, 0, 0, 0xe6, 0x2c };
+	/* Create twice, Run twice, Create while stopping: ALREADY_RUNNING. */
+	static const uint8_t double_create[] = { 0x20, 0x28, 0x21, 0, 0, 0x30, 0x23, 0x2b,
+						 0x24, 0x38, 0x26, 0x20 };
+	/* Stop during Create; the create task's success comes too late. */
+	static const uint8_t stop_creating[] = { 0x20, 0x2c, 0x21, 0, 0, 0x26 };
+	/* Every child gone without a report while running; then unknown
+	 * events and an unknown exit kind. */
+	static const uint8_t unreported[] = { 0x20, 0x21, 0, 0, 0x23, 0x26, 0x27, 0x3f,
+					      0x20, 0x21, 0, 0, 0x25, 11, 0, 0, 0xff, 0xff };
+	/* The worker fails to load the kernel while Create builds; the next VM
+	 * ends by SIGKILL of the worker, the next by a worker exit status. */
+	static const uint8_t exits[] = { 0x20, 0x25, 3, 0, 0, 0xff, 3, 'b', 'a', 'd', 0x26,
+					 0x20, 0x21, 0, 0, 0x23, 0x25, 8, 0, 9, 0xff, 0xff, 0x26,
+					 0x20, 0x21, 0, 0, 0x25, 7, 1, 0, 0xff, 0, 0x26 };
+	put_file("fuzz_lifecycle", "child_exits", exits, sizeof(exits));
+	put_file("fuzz_lifecycle", "run_poweroff", run_poweroff, sizeof(run_poweroff));
+	put_file("fuzz_lifecycle", "create_failure", create_fail, sizeof(create_fail));
+	put_file("fuzz_lifecycle", "child_crash_run", child_crash, sizeof(child_crash));
+	put_file("fuzz_lifecycle", "stop_before_run", stop_before_run, sizeof(stop_before_run));
+	put_file("fuzz_lifecycle", "double_create", double_create, sizeof(double_create));
+	put_file("fuzz_lifecycle", "stop_during_create", stop_creating, sizeof(stop_creating));
+	put_file("fuzz_lifecycle", "all_exited_unreported", unreported, sizeof(unreported));
 }
