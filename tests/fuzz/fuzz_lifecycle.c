@@ -23,7 +23,8 @@
  * refused calls and ignored events leave the machine byte for byte as it
  * was; Status names a valid state, counts uptime as lifecycle.h says, and its
  * reason is one printable line under LC_REASON_MAX (a failed Create's detail,
- * '?' for control bytes); error names round-trip.
+ * '?' for control bytes); error names round-trip, and a CreateDone code or
+ * state out of range is named UNKNOWN.
  *
  * Links: controller/lifecycle.c */
 #include <stdlib.h>
@@ -244,6 +245,18 @@ static void check_common(const struct lifecycle_decision *d, const struct lifecy
 		CHECK(memcmp(before, &lc, sizeof(lc)) == 0);
 }
 
+/* lifecycle.h's names: a code round-trips, anything else is UNKNOWN. */
+static void check_names(int code)
+{
+	const char *name = lifecycle_error_name(code);
+	if (code >= 0 && code <= LC_ERR_MAX)
+		CHECK(lifecycle_error_from_name(name) == code);
+	else
+		CHECK(strcmp(name, "UNKNOWN") == 0 && lifecycle_error_from_name(name) == -1);
+	CHECK(lifecycle_error_from_name(NULL) == -1);
+	CHECK(strcmp(lifecycle_state_name(LC_STATE_COUNT), "UNKNOWN") == 0);
+}
+
 static void check_status(void)
 {
 	struct lifecycle_status st;
@@ -258,8 +271,7 @@ static void check_status(void)
 	CHECK(st.uptime_ns == up);
 	CHECK(st.have_last == (m.last_error >= 0));
 	CHECK(st.last_error == (st.have_last ? m.last_error : LC_OK));
-	const char *name = lifecycle_error_name(st.last_error);
-	CHECK(lifecycle_error_from_name(name) == st.last_error);
+	check_names(st.last_error);
 	size_t n = strnlen(st.last_reason, LC_REASON_MAX);
 	CHECK(n < LC_REASON_MAX);
 	CHECK(st.have_last || n == 0);
@@ -314,6 +326,8 @@ static void step(const struct lifecycle_event *ev, int client)
 	if (ev->type == LC_EV_CREATE_DONE && s == LC_CREATING && ev->error != LC_OK &&
 	    ev->detail && *ev->detail)
 		check_detail_reason(ev->detail);
+	if (ev->type == LC_EV_CREATE_DONE)
+		check_names(ev->error);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

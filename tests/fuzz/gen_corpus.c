@@ -1091,6 +1091,20 @@ static void gen_lifecycle(void)
 					 0x20, 0x21, 0, 0, 0x23, 0x25, 8, 0, 9, 0xff, 0xff, 0x26,
 					 0x20, 0x21, 0, 0, 0x25, 7, 1, 0, 0xff, 0, 0x26 };
 	put_file("fuzz_lifecycle", "child_exits", exits, sizeof(exits));
+	/* Every exit kind (10 and 11 unknown) while creating and while running,
+	 * a device's with a signal and with a status; AllExited with no VM. */
+	uint8_t every[512], *p = every; /* 12 * 21 + 1 used */
+	for (uint8_t kind = 0; kind < 12; kind++) {
+		const uint8_t creating[] = { 0x20, 0x25, kind, 1, 0, 0xff, 0xff, 0x26 };
+		const uint8_t running[] = { 0x20, 0x21, 0, 0, 0x23, 0x25, kind, 2, kind & 1 ? 31 : 0,
+					    1, 'x', 0xff, 0x26 };
+		memcpy(p, creating, sizeof(creating));
+		p += sizeof(creating);
+		memcpy(p, running, sizeof(running));
+		p += sizeof(running);
+	}
+	*p++ = 0x26;
+	put_file("fuzz_lifecycle", "every_exit_kind", every, (size_t)(p - every));
 	put_file("fuzz_lifecycle", "run_poweroff", run_poweroff, sizeof(run_poweroff));
 	put_file("fuzz_lifecycle", "create_failure", create_fail, sizeof(create_fail));
 	put_file("fuzz_lifecycle", "child_crash_run", child_crash, sizeof(child_crash));
