@@ -599,6 +599,7 @@ static void gen_bus(void)
 static void gen_dev(void);
 static void gen_proc_device(void);
 static void gen_recv(void);
+static void gen_lifecycle(void);
 
 int main(int argc, char **argv)
 {
@@ -623,6 +624,7 @@ int main(int argc, char **argv)
 	gen_dev();
 	gen_proc_device();
 	gen_recv();
+	gen_lifecycle();
 	return 0;
 }
 
@@ -1100,4 +1102,64 @@ static void gen_recv(void)
 	wctl_encode(&e, w);
 	rchunk(0, w, sizeof(w));
 	put_file("fuzz_recv", "worker_ctl", rbuf, rlen);
+}
+
+/* ---- fuzz_lifecycle: op bytes (event | client << 3 | clock step << 5), a
+ * CreateDone's error and detail, a ChildExited's kind, status, signo, who and
+ * detail; a string is a length byte (0xff: none) and its bytes. */
+static void gen_lifecycle(void)
+{
+	/* Create, CreateDone ok, Bind, Run, the guest powers off, all exited. */
+	static const uint8_t run_poweroff[] = { 0x20, 0x21, 0, 0, 0x2a, 0x23, 0xe5, 0, 0, 0,
+						0xff, 0xff, 0x26 };
+	/* The create task fails (KERNEL_LOAD_FAILURE, a detail with control
+	 * bytes); Run meanwhile is NOT_CREATED; then a second Create works. */
+	static const uint8_t create_fail[] = { 0x20, 0x21, 10, 9, 'v', 'm', 'l', 'i', 'n',
+					       'u', 'z', '\n', 0x1b, 0x2b, 0x26, 0x28, 0x21, 0,
+					       0 };
+	/* A device process is killed by SIGSYS mid-run; Stop then waits for the
+	 * same end. */
+	static const uint8_t child_crash[] = { 0x20, 0x21, 0, 0, 0x23, 0xe5, 9, 0, 31, 4,
+					       'b', 'l', 'k', '0', 7, 's', 'e', 'c', 'c',
+					       'o', 'm', 'p', 0x2c, 0x26 };
+	/* Stop (two clients) after Create, before Run; Run and Bind refused,
+	 * the late CreateDone ignored. */
+	static const uint8_t stop_before_run[] = { 0x20, 0x21, 0, 0, 0x2a, 0x2c, 0x34, 0x2b,
+						   0x22, 0x21, 0, 0, 0xe6, 0x2c };
+	/* Create twice, Run twice, Create while stopping: ALREADY_RUNNING. */
+	static const uint8_t double_create[] = { 0x20, 0x28, 0x21, 0, 0, 0x30, 0x23, 0x2b,
+						 0x24, 0x38, 0x26, 0x20 };
+	/* Stop during Create; the create task's success comes too late. */
+	static const uint8_t stop_creating[] = { 0x20, 0x2c, 0x21, 0, 0, 0x26 };
+	/* Every child gone without a report while running; then unknown
+	 * events and an unknown exit kind. */
+	static const uint8_t unreported[] = { 0x20, 0x21, 0, 0, 0x23, 0x26, 0x27, 0x3f,
+					      0x20, 0x21, 0, 0, 0x25, 11, 0, 0, 0xff, 0xff };
+	/* The worker fails to load the kernel while Create builds; the next VM
+	 * ends by SIGKILL of the worker, the next by a worker exit status. */
+	static const uint8_t exits[] = { 0x20, 0x25, 3, 0, 0, 0xff, 3, 'b', 'a', 'd', 0x26,
+					 0x20, 0x21, 0, 0, 0x23, 0x25, 8, 0, 9, 0xff, 0xff, 0x26,
+					 0x20, 0x21, 0, 0, 0x25, 7, 1, 0, 0xff, 0, 0x26 };
+	put_file("fuzz_lifecycle", "child_exits", exits, sizeof(exits));
+	/* Every exit kind (10 and 11 unknown) while creating and while running,
+	 * a device's with a signal and with a status; AllExited with no VM. */
+	uint8_t every[512], *p = every; /* 12 * 21 + 1 used */
+	for (uint8_t kind = 0; kind < 12; kind++) {
+		const uint8_t creating[] = { 0x20, 0x25, kind, 1, 0, 0xff, 0xff, 0x26 };
+		const uint8_t running[] = { 0x20, 0x21, 0, 0, 0x23, 0x25, kind, 2, kind & 1 ? 31 : 0,
+					    1, 'x', 0xff, 0x26 };
+		memcpy(p, creating, sizeof(creating));
+		p += sizeof(creating);
+		memcpy(p, running, sizeof(running));
+		p += sizeof(running);
+	}
+	*p++ = 0x26;
+	put_file("fuzz_lifecycle", "every_exit_kind", every, (size_t)(p - every));
+	put_file("fuzz_lifecycle", "run_poweroff", run_poweroff, sizeof(run_poweroff));
+	put_file("fuzz_lifecycle", "create_failure", create_fail, sizeof(create_fail));
+	put_file("fuzz_lifecycle", "child_crash_run", child_crash, sizeof(child_crash));
+	put_file("fuzz_lifecycle", "stop_before_run", stop_before_run, sizeof(stop_before_run));
+	put_file("fuzz_lifecycle", "double_create", double_create, sizeof(double_create));
+	put_file("fuzz_lifecycle", "stop_during_create", stop_creating, sizeof(stop_creating));
+	put_file("fuzz_lifecycle", "all_exited_unreported", unreported, sizeof(unreported));
 }
