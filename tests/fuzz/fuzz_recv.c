@@ -6,10 +6,12 @@
  * SOCK_SEQPACKET one.
  *
  * Input: byte 0 (bit 0) picks the reader; then chunks, each a byte (bits
- * 0-1: how many fds go with it, fresh eventfds; bit 2: sent with send(2),
- * not msg_send, so no fds) and a LE u16 length, then that many bytes (clipped
- * to what is left). Every chunk is sent (one packet each on SOCK_SEQPACKET),
- * then the sending side shuts down, and the reader runs until it fails:
+ * 0-1: how many fds go with it, fresh eventfds; bit 2: none) and a LE u16
+ * length, then that many bytes (clipped to what is left). Each chunk is one
+ * sendmsg (one packet on SOCK_SEQPACKET), its fds on its first byte, none
+ * waiting: what the socket buffer cannot take is dropped, and a stream cut
+ * in a chunk carries no more. Then the sending side shuts down, and the
+ * reader runs until it fails:
  * -ECONNRESET at the end, or an error the stream does not survive.
  * Asserted: the reader's contract on fds — after each call the fds it hands
  * over are the only new ones, and after a failure none is left (the count of
@@ -50,7 +52,31 @@ static unsigned int open_fds(void)
 	return n;
 }
 
-/* Sends every chunk; the socket buffers hold a whole input (< 64 KiB). */
+/* One chunk, fds on its first byte, without blocking: what the socket
+ * buffer cannot take is the peer's loss. false once the stream is cut. */
+static bool send_chunk(int sock, const uint8_t *p, size_t len, const int *fds, unsigned int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 3)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { (void *)p, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ssize_t n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* A stream cut in the middle of a chunk carries nothing more. */
+	return n == (ssize_t)len || (n < 0 && errno != EAGAIN);
+}
+
 static void send_chunks(int sock, const uint8_t *p, size_t left)
 {
 	while (left >= 3) {
@@ -62,16 +88,15 @@ static void send_chunks(int sock, const uint8_t *p, size_t left)
 		if (len > left)
 			len = left;
 		int fds[3];
+		if (plain)
+			nfds = 0;
 		for (unsigned int i = 0; i < nfds; i++)
 			CHECK((fds[i] = eventfd(0, EFD_CLOEXEC)) >= 0);
-		/* The peer's bytes, whatever they are; a send the kernel refuses
-		 * (an empty stream write with fds) is simply not sent. */
-		if (plain && len)
-			(void)send(sock, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		else if (!plain && len)
-			(void)msg_send(sock, p, len, NULL, 0, fds, nfds);
+		bool go_on = len == 0 || send_chunk(sock, p, len, fds, nfds);
 		for (unsigned int i = 0; i < nfds; i++)
 			close(fds[i]);
+		if (!go_on)
+			return;
 		p += len;
 		left -= len;
 	}
