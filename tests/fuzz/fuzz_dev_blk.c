@@ -12,6 +12,7 @@
  * changes and reads from it return its bytes, and every answered request's
  * status byte is OK, IOERR or UNSUPP.
  *
+ * Boundary: guest (rings, requests) -> cellvm-blk, its real code and io_uring
  * Links: tests/fuzz/dev_drive.c device-procs/blk.c device-procs/blk_io.c
  *   device-procs/blk_ring.c device-procs/blk_req.c device-procs/backend.c
  *   device-procs/serve.c tests/fuzz/confine_stub.c common/vhost_user.c

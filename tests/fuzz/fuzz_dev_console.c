@@ -8,6 +8,7 @@
  * the readable bytes of the transmit chains, in order, as long as no chain
  * was dropped (a ring stop) and no emergency write was asked for.
  *
+ * Boundary: guest (rings) and host stream -> cellvm-console, its real code
  * Links: tests/fuzz/dev_drive.c device-procs/console.c device-procs/backend.c
  *   device-procs/serve.c tests/fuzz/confine_stub.c common/vhost_user.c
  *   common/msg.c common/guest_mem.c common/virtq.c common/event_loop.c

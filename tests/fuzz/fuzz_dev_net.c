@@ -10,6 +10,7 @@
  * the device used, in order. The offloads the device lets tap use must be
  * ones the driver accepted.
  *
+ * Boundary: guest (rings, frames) and tap -> cellvm-net, its real code
  * Links: tests/fuzz/dev_drive.c tests/fuzz/fake_net_tap.c device-procs/net.c
  *   device-procs/net_hdr.c device-procs/backend.c device-procs/serve.c
  *   tests/fuzz/confine_stub.c common/vhost_user.c common/msg.c

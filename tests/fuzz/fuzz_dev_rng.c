@@ -4,6 +4,7 @@
  * top of the driver's checks, a chain with device-readable bytes is
  * answered with len 0 (an empty readable buffer is no bytes: virtq skips it).
  *
+ * Boundary: guest (rings) -> cellvm-rng, its real code
  * Links: tests/fuzz/dev_drive.c device-procs/rng.c device-procs/backend.c
  *   device-procs/serve.c common/vhost_user.c common/msg.c common/guest_mem.c
  *   common/virtq.c common/event_loop.c common/log.c common/fds.c common/cli.c
