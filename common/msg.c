@@ -78,25 +78,16 @@ ssize_t msg_recv_some(int sock, void *buf, size_t len, int flags, int *fds, size
 	return n;
 }
 
-int msg_send(int sock, const void *hdr, size_t hdr_len, const void *payload,
-	     size_t payload_len, const int *fds, size_t nfds)
+ssize_t msg_send_some(int sock, const struct iovec *iov, size_t iovcnt, int flags,
+		      const int *fds, size_t nfds)
 {
-	/* fds ride on the header's first byte, so there must be one. */
-	if (hdr_len == 0 || nfds > MSG_MAX_FDS)
+	if (nfds > MSG_TX_MAX_FDS)
 		return -EINVAL;
-
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * MSG_TX_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov[2] = {
-		{ .iov_base = (void *)hdr, .iov_len = hdr_len },
-		{ .iov_base = (void *)payload, .iov_len = payload_len },
-	};
-	struct msghdr mh = {
-		.msg_iov = iov,
-		.msg_iovlen = payload_len ? 2 : 1,
-	};
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt };
 	if (nfds > 0) {
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.buf;
@@ -107,34 +98,48 @@ int msg_send(int sock, const void *hdr, size_t hdr_len, const void *payload,
 		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
+	ssize_t n;
+	while ((n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	return n < 0 ? -errno : n;
+}
 
+int msg_send(int sock, const void *hdr, size_t hdr_len, const void *payload,
+	     size_t payload_len, const int *fds, size_t nfds)
+{
+	/* fds ride on the header's first byte, so there must be one. */
+	if (hdr_len == 0 || nfds > MSG_MAX_FDS)
+		return -EINVAL;
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)hdr, .iov_len = hdr_len },
+		{ .iov_base = (void *)payload, .iov_len = payload_len },
+	};
+	struct iovec *left = iov;
+	size_t nleft = payload_len ? 2 : 1;
 	bool started = false;
-	while (mh.msg_iovlen > 0) {
-		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (nleft > 0) {
+		/* The fds go with the first bytes; the rest is plain bytes. */
+		ssize_t n = msg_send_some(sock, left, nleft, 0, started ? NULL : fds,
+					  started ? 0 : nfds);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (started && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (started && (n == -EAGAIN || n == -EWOULDBLOCK)) {
 				int ret = msg_wait(sock, POLLOUT, -1);
 				if (ret < 0)
 					return ret;
 				continue;
 			}
-			return errno == EPIPE ? -ECONNRESET : -errno;
+			return n == -EPIPE ? -ECONNRESET : (int)n;
 		}
 		started = true;
-		/* The fds went with the first chunk; the rest is plain bytes. */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
 		size_t done = (size_t)n;
-		while (mh.msg_iovlen > 0 && done >= mh.msg_iov->iov_len) {
-			done -= mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
+		while (nleft > 0 && done >= left->iov_len) {
+			done -= left->iov_len;
+			left++;
+			nleft--;
 		}
-		if (mh.msg_iovlen > 0) {
-			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + done;
-			mh.msg_iov->iov_len -= done;
+		if (nleft > 0) {
+			left->iov_base = (char *)left->iov_base + done;
+			left->iov_len -= done;
 		}
 	}
 	return 0;

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* The most fds one message may carry (vhost-user's SET_MEM_TABLE needs 8). */
 #define MSG_MAX_FDS 16
@@ -33,6 +34,16 @@ struct msg_fds {
  * (nfds <= MSG_MAX_FDS) as one message. Does not take ownership of the fds. */
 int msg_send(int sock, const void *hdr, size_t hdr_len, const void *payload,
 	     size_t payload_len, const int *fds, size_t nfds);
+
+/* The most fds msg_send_some() attaches: more than any reader here takes,
+ * so that a test can send too many. */
+#define MSG_TX_MAX_FDS 64
+
+/* One sendmsg of the iovecs with flags (e.g. MSG_DONTWAIT), nfds fds
+ * (<= MSG_TX_MAX_FDS) attached to its first byte, never SIGPIPE; retries on
+ * EINTR. Returns the bytes sent (perhaps fewer) or -errno. */
+ssize_t msg_send_some(int sock, const struct iovec *iov, size_t iovcnt, int flags,
+		      const int *fds, size_t nfds);
 
 /* Receives exactly hdr_len bytes and any fds attached to them (at most
  * max_fds <= MSG_MAX_FDS; more is -EBADMSG). On success the caller owns the

@@ -22,15 +22,13 @@
  * reader, on_socket: NACKs, framing errors, EOF); the input ends there.
  * vub_detach at the end releases everything.
  *
- * Links: device-procs/backend.c common/vhost_user.c common/msg.c
+ * Links: device-procs/backend.c common/vhost_user.c common/msg.c tests/fuzz/msg_fds.c
  *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c
  *   common/fds.c */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +39,7 @@
 #include "guest_mem.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_fds.h"
 #include "vhost_user.h"
 #include "virtq.h"
 
@@ -129,31 +128,6 @@ static void drain(int fd)
 		;
 }
 
-/* Decodes with the fd count the message asks for; fills fds. */
-static int decode_with_fds(const uint8_t *p, size_t len, struct vhu_msg *m,
-			   struct msg_fds *fds)
-{
-	size_t n;
-	for (n = 0; n <= VHU_MAX_MEM_REGIONS; n++)
-		if (vhu_decode(p, len, n, m) == 0)
-			break;
-	if (n > VHU_MAX_MEM_REGIONS)
-		return -EBADMSG;
-	bool memory = m->request == VHU_SET_MEM_TABLE || m->request == VHU_ADD_MEM_REG ||
-		      m->request == VHU_REM_MEM_REG;
-	fds->n = 0;
-	for (size_t i = 0; i < n; i++) {
-		int fd = memory ? fcntl(mem_fd, F_DUPFD_CLOEXEC, 0)
-				: eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (fd < 0) {
-			msg_fds_close(fds);
-			return -EBADMSG;
-		}
-		fds->fd[fds->n++] = fd;
-	}
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!mem)
@@ -202,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf, p, len);
 		struct vhu_msg m;
 		struct msg_fds fds = { .n = 0 };
-		int r = (h & 0x4000) ? decode_with_fds(buf, len, &m, &fds)
+		int r = (h & 0x4000) ? fuzz_msg_fds(buf, len, mem_fd, 0, &m, &fds)
 				     : vhu_decode(buf, len, 0, &m);
 		if (r != 0) {
 			/* What the codec refuses goes to the socket as it is, and

@@ -37,7 +37,7 @@
  * is skipped. libFuzzer sees only this file's coverage, not the backend's.
  *
  * Boundary: frontend (cellvm-vcpu) -> device process, the real process
- * Links: common/vhost_user.c common/msg.c common/guest_mem.c common/log.c common/fds.c
+ * Links: common/vhost_user.c common/msg.c common/guest_mem.c tests/fuzz/msg_fds.c common/log.c common/fds.c
  *   spawner/spawn.c spawner/child_args.c common/sandbox_mode.c */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -63,6 +62,7 @@
 #include "guest_mem.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_fds.h"
 #include "spawn.h"
 #include "vhost_user.h"
 
@@ -214,25 +214,12 @@ static void drain(void)
 static int decode(size_t len, bool with_fds, struct msg_fds *fds)
 {
 	struct vhu_msg m;
-	size_t n;
-	fds->n = 0;
-	for (n = 0; n <= VHU_MAX_MEM_REGIONS; n++)
-		if (vhu_decode(buf, len, n, &m) == 0)
-			break;
-	if (!with_fds || n > VHU_MAX_MEM_REGIONS)
-		return 0;
-	bool memory = m.request == VHU_SET_MEM_TABLE || m.request == VHU_ADD_MEM_REG ||
-		      m.request == VHU_REM_MEM_REG;
-	for (size_t i = 0; i < n; i++) {
-		int fd = memory ? fcntl(h.mem_fd, F_DUPFD_CLOEXEC, 0)
-				: eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (fd < 0) {
-			msg_fds_close(fds);
-			return -errno;
-		}
-		fds->fd[fds->n++] = fd;
-	}
-	return 0;
+	int err = fuzz_msg_fds(buf, len, h.mem_fd, 1, &m, fds);
+	if (err == -EBADMSG)
+		return 0; /* sent as it is, with no fds */
+	if (err == 0 && !with_fds)
+		msg_fds_close(fds);
+	return err;
 }
 
 /* The next n (<= 8) bytes at *p as a LE number, zero past end. */

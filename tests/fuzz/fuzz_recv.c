@@ -56,25 +56,10 @@ static unsigned int open_fds(void)
  * buffer cannot take is the peer's loss. false once the stream is cut. */
 static bool send_chunk(int sock, const uint8_t *p, size_t len, const int *fds, unsigned int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
-		struct cmsghdr align;
-	} ctl;
 	struct iovec iov = { (void *)p, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t n = msg_send_some(sock, &iov, 1, MSG_DONTWAIT, fds, nfds);
 	/* A stream cut in the middle of a chunk carries nothing more. */
-	return n == (ssize_t)len || (n < 0 && errno != EAGAIN);
+	return n == (ssize_t)len || (n < 0 && n != -EAGAIN);
 }
 
 static void send_chunks(int sock, const uint8_t *p, size_t left)
