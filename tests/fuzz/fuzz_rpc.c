@@ -2,7 +2,7 @@
  * controller runs on every client's bytes and clients on the controller's.
  * Input: byte 0 picks the parser (even: request, odd: reply or epitaph), the
  * rest is one body. A body that parses must survive encode + parse
- * unchanged.
+ * unchanged; one that does not gets a NUL-terminated reason.
  *
  * Links: controller/rpc.c controller/lifecycle.c controller/json_words.c
  *   controller/json_strict.c */
@@ -28,8 +28,13 @@ static size_t body_len(int len)
 static void request(const char *body, size_t len)
 {
 	struct rpc_request r1, r2;
-	if (rpc_parse_request(body, len, &r1, NULL, 0) != 0)
+	/* cellvmd asks for the reason, which goes back to the client. */
+	char err[128];
+	if (rpc_parse_request(body, len, &r1, err, sizeof(err)) != 0) {
+		if (!memchr(err, '\0', sizeof(err)))
+			abort();
 		return;
+	}
 	int n = rpc_encode_request(r1.id, r1.method, r1.params, enc, sizeof(enc));
 	if (rpc_parse_request((const char *)enc + 4, body_len(n), &r2, NULL, 0) != 0)
 		abort();
@@ -43,8 +48,12 @@ static void request(const char *body, size_t len)
 static void reply(const char *body, size_t len)
 {
 	struct rpc_reply r1, r2;
-	if (rpc_parse_reply(body, len, &r1, NULL, 0) != 0)
+	char err[128];
+	if (rpc_parse_reply(body, len, &r1, err, sizeof(err)) != 0) {
+		if (!memchr(err, '\0', sizeof(err)))
+			abort();
 		return;
+	}
 	int n;
 	if (r1.epitaph)
 		n = rpc_encode_epitaph(r1.epitaph_ok, enc, sizeof(enc));
