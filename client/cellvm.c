@@ -3,7 +3,7 @@
  *   cellvm run --kernel K [--initrd I] [--cmdline C] [--cpus N] [--memory 512M]
  *              [--disk FILE[,ro]]... [--net tap=NAME[,mac=M]]... [--rng]
  *              [--console] [--sandbox=on|off|log] [--allow-degraded] [--policy-dir DIR]
- *              [--log-level L]
+ *              [--kvm-check full|api] [--log-level L]
  *
  * Starts a private cellvmd on a socketpair, sends it the config these
  * options make (the same keys as docs/config.md), attaches the terminal to
@@ -34,6 +34,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "term.h"
+#include "worker_args.h"
 
 enum { ID_CREATE = 1, ID_RUN, ID_STOP };
 
@@ -41,6 +42,7 @@ enum { ID_CREATE = 1, ID_RUN, ID_STOP };
 static const char *sandbox_arg = "on";
 static const char *policy_dir; /* --policy-dir, for the controller and every child */
 static bool allow_degraded;     /* --allow-degraded, likewise */
+static const char *kvm_check;   /* --kvm-check, for the controller */
 
 static void usage(FILE *f)
 {
@@ -60,6 +62,8 @@ static void usage(FILE *f)
 		"  --policy-dir DIR         where the seccomp policies are (debugging)\n"
 		"  --allow-degraded         run even where the kernel refuses a namespace or\n"
 		"                           the empty root (warned); without it, do not run\n"
+		"  --kvm-check full|api     what is checked of /dev/kvm first: full (default)\n"
+		"                           runs a test vCPU; api only the API and capabilities\n"
 		"  --log-level LEVEL        error, warn, info (default: warn) or debug\n"
 		"The terminal is the guest's serial console; Ctrl-] stops the VM.\n");
 }
@@ -120,6 +124,7 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 		{ "sandbox", required_argument, NULL, 's' },
 		{ "policy-dir", required_argument, NULL, 'P' },
 		{ "allow-degraded", no_argument, NULL, 'D' },
+		{ "kvm-check", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -162,6 +167,14 @@ static char *parse_run_options(int argc, char **argv, enum log_level *lvl)
 			break;
 		case 'P': policy_dir = optarg; break;
 		case 'D': allow_degraded = true; break;
+		case 'K': {
+			enum worker_kvm_check kc;
+			if (worker_kvm_check_parse(optarg, &kc) < 0)
+				err = bad("--kvm-check", optarg, "want full or api");
+			else
+				kvm_check = optarg;
+			break;
+		}
 		case 'l':
 			if (log_parse_level(optarg, lvl) < 0)
 				err = bad("--log-level", optarg, "want error, warn, info or debug");
@@ -208,7 +221,7 @@ static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 	char *argv[] = { "cellvmd", "--client-fd", "3", "--log-level", (char *)log_level_name(lvl),
 			 "--sandbox", (char *)sandbox_arg,
 			 /* Its user is the operator too: what it asks is its floor. */
-			 "--min-sandbox", (char *)sandbox_arg, NULL, NULL, NULL, NULL };
+			 "--min-sandbox", (char *)sandbox_arg, NULL, NULL, NULL, NULL, NULL, NULL };
 	size_t a = 9;
 	if (policy_dir) {
 		argv[a++] = "--policy-dir";
@@ -216,6 +229,10 @@ static int start_controller(int sv, enum log_level lvl, pid_t *pid, int *pidfd)
 	}
 	if (allow_degraded)
 		argv[a++] = "--allow-degraded";
+	if (kvm_check) {
+		argv[a++] = "--kvm-check";
+		argv[a++] = (char *)kvm_check;
+	}
 	struct spawn_fd fd = { sv, 3 };
 	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = &fd,
 						   .nfds = 1, .stderr_fd = -1 },

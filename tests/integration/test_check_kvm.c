@@ -140,8 +140,9 @@ Test(check_kvm, api_only_passes_any_kvm_with_the_capabilities)
 
 TestSuite(kvm_check, .init = ctl_init, .fini = ctl_fini, .timeout = 30);
 
-/* A bzImage the worker loads (nothing runs it: Create starts no vCPU). */
-static const char *write_bzimage(void)
+/* A bzImage the worker loads, in dir (nothing useful runs it: Create
+ * starts no vCPU). */
+static const char *write_bzimage(const char *dir)
 {
 	static char path[128];
 	static uint8_t img[4096];
@@ -159,7 +160,7 @@ static const char *write_bzimage(void)
 	put_le32(img + 0x238, 2047);
 	put_le64(img + 0x258, 0x1000000);
 	put_le32(img + 0x260, 0x100000); /* init_size */
-	snprintf(path, sizeof(path), "%s/bzImage", ctl.dir);
+	snprintf(path, sizeof(path), "%s/bzImage", dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
@@ -179,7 +180,7 @@ static int start_real(const char *kvm_check, char *cfg, size_t len)
 		args[3] = kvm_check;
 	}
 	int c = ctl_start_with(args);
-	snprintf(cfg, len, "{\"kernel\": \"%s\", \"memory\": \"64M\"%s}", write_bzimage(),
+	snprintf(cfg, len, "{\"kernel\": \"%s\", \"memory\": \"64M\"%s}", write_bzimage(ctl.dir),
 		 CTL_WITH_DEVICES);
 	return c;
 }
@@ -265,4 +266,28 @@ Test(kvm_check, a_kernel_the_worker_cannot_load_fails_create_as_such)
 	ctl_create_fails(c, cfg, LC_ERR_KERNEL_LOAD_FAILURE, "not a bzImage");
 	close(c);
 	ctl_finish();
+}
+
+/* `cellvm run --kvm-check` reaches the worker through its private cellvmd:
+ * with api the worker runs no test vCPU (and the VM is stopped by the
+ * signal); a bad value is refused before anything starts. */
+Test(check_kvm, cellvm_run_passes_kvm_check_on)
+{
+	if (host_kvm() == KVM_NONE)
+		cr_skip_test("no /dev/kvm this test can open");
+	char dir[] = "/tmp/cellvm-kvm-check-XXXXXX", cmd[512], out[8192];
+	long ms;
+	cr_assert_not_null(mkdtemp(dir));
+	const char *kernel = write_bzimage(dir);
+	snprintf(cmd, sizeof(cmd), "%s run --kvm-check bogus --kernel %s 2>&1",
+		 CELLVM_BUILD_DIR "/client/cellvm", kernel);
+	cr_expect_eq(run(cmd, out, sizeof(out), &ms), 2);
+	cr_expect(strstr(out, "--kvm-check bogus: want full or api"), "%s", out);
+	snprintf(cmd, sizeof(cmd), "timeout -s TERM 5 %s run --kvm-check api --kernel %s "
+		 "--memory 64M --log-level info </dev/null 2>&1",
+		 CELLVM_BUILD_DIR "/client/cellvm", kernel);
+	run(cmd, out, sizeof(out), &ms);
+	cr_expect(strstr(out, "API and capabilities only (--kvm-check api)"), "%s", out);
+	unlink(kernel);
+	rmdir(dir);
 }
