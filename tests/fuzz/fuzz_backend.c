@@ -148,24 +148,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vub_attach(&b, sv[0]) != 0)
 		abort();
 
-	size_t pos = 0;
-	while (pos + 2 <= size && b.sock >= 0) {
-		uint16_t h = get_le16(data + pos);
-		pos += 2;
-		size_t len = h & ((h & 0x8000) ? 0x1fff : 0x3fff);
-		if (len > size - pos)
-			len = size - pos;
-		const uint8_t *p = data + pos;
-		pos += len;
-
+	size_t pos = 0, len;
+	uint16_t h;
+	const uint8_t *p;
+	while (b.sock >= 0 && fuzz_chunk_next(data, size, &pos, &h, &p, &len)) {
 		if (h & 0x8000) {
-			if (len < 2)
-				continue;
-			size_t off = get_le16(p) % MEM_SIZE;
-			size_t n = len - 2;
-			if (n > MEM_SIZE - off)
-				n = MEM_SIZE - off;
-			memcpy(mem + off, p + 2, n);
+			fuzz_chunk_mem(p, len, mem, MEM_SIZE);
 			continue;
 		}
 

@@ -289,24 +289,16 @@ static size_t build(const uint8_t *p, size_t len)
 /* Sends the input's chunks until it ends or the backend hangs up. */
 static void feed(const uint8_t *data, size_t size)
 {
-	size_t pos = 0;
-	while (pos + 2 <= size) {
-		uint16_t hd = get_le16(data + pos);
-		pos += 2;
-		size_t len = hd & ((hd & 0x8000) ? 0x1fff : 0x3fff);
-		if (len > size - pos)
-			len = size - pos;
-		const uint8_t *p = data + pos;
-		pos += len;
+	size_t pos = 0, len;
+	uint16_t hd;
+	const uint8_t *p;
+	while (fuzz_chunk_next(data, size, &pos, &hd, &p, &len)) {
 		bool with_fds = hd & 0x4000;
 		if ((hd & 0xc000) == 0xc000) {
 			if ((len = build(p, len)) == 0)
 				continue;
 		} else if (hd & 0x8000) {
-			if (len < 2)
-				continue;
-			size_t off = get_le16(p) % MEM_SIZE, n = len - 2;
-			memcpy(h.mem + off, p + 2, n < MEM_SIZE - off ? n : MEM_SIZE - off);
+			fuzz_chunk_mem(p, len, h.mem, MEM_SIZE);
 			continue;
 		} else {
 			if (len < VHU_HDR_SIZE)

@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/eventfd.h>
+
+#include "bytes.h"
 
 int fuzz_msg_fds(const uint8_t *buf, size_t len, int mem_fd, unsigned int efd_value,
 		 struct vhu_msg *m, struct msg_fds *fds)
@@ -28,4 +31,27 @@ int fuzz_msg_fds(const uint8_t *buf, size_t len, int mem_fd, unsigned int efd_va
 		fds->fd[fds->n++] = fd;
 	}
 	return 0;
+}
+
+bool fuzz_chunk_next(const uint8_t *data, size_t size, size_t *pos, uint16_t *hdr,
+		     const uint8_t **p, size_t *len)
+{
+	if (*pos + 2 > size)
+		return false;
+	*hdr = get_le16(data + *pos);
+	*pos += 2;
+	*len = *hdr & ((*hdr & 0x8000) ? 0x1fff : 0x3fff);
+	if (*len > size - *pos)
+		*len = size - *pos;
+	*p = data + *pos;
+	*pos += *len;
+	return true;
+}
+
+void fuzz_chunk_mem(const uint8_t *p, size_t len, uint8_t *mem, size_t mem_size)
+{
+	if (len < 2)
+		return;
+	size_t off = get_le16(p) % mem_size, n = len - 2;
+	memcpy(mem + off, p + 2, n < mem_size - off ? n : mem_size - off);
 }
