@@ -166,9 +166,9 @@ int spawner_spawn(int sock, const struct spawn_req *req, enum sandbox_mode mode,
 	ssize_t len = spawn_msg_encode_spawn(req, mode, buf, sizeof(buf));
 	if (len < 0)
 		return (int)len;
-	if (req->stderr_fd < -1)
+	if (req->stderr_fd < -1 || (req->in_cgroup && req->cgroup_procs_fd < 0))
 		return -EINVAL;
-	int fds[MSG_MAX_FDS];
+	int fds[SPAWN_MSG_MAX_RIGHTS];
 	size_t n = 0;
 	for (size_t i = 0; i < req->nfds; i++) {
 		if (req->fds[i].fd < 0)
@@ -177,6 +177,8 @@ int spawner_spawn(int sock, const struct spawn_req *req, enum sandbox_mode mode,
 	}
 	if (req->stderr_fd >= 0)
 		fds[n++] = req->stderr_fd;
+	if (req->in_cgroup)
+		fds[n++] = req->cgroup_procs_fd;
 	struct spawn_msg_from_spawner r;
 	int fd;
 	int err = call(sock, buf, (size_t)len, fds, n, &r, &fd);

@@ -48,7 +48,7 @@ int spawner_reaped(struct spawner *sp, struct child_end *end);
 
 /* spawn_child() through the spawner on sock, asking for the child to be
  * confined in mode (req->by_fd is not sent: the spawner always execs its
- * own fd of the binary); -EPERM for a mode below the floor, a binary not
+ * own fd of the binary; req->cgroup_procs_fd goes with it); -EPERM for a mode below the floor, a binary not
  * on its list or a confinement option in req->argv; -ETIMEDOUT when it did
  * not answer within SPAWNER_REPLY_MS, -EBADMSG when it broke the protocol.
  * The ENDEDs that come before the reply are kept for spawner_next_ended(). */

@@ -16,7 +16,7 @@
 static int check_req(const struct spawn_req *req)
 {
 	if (!req->path || req->path[0] != '/' || !req->argv || !req->argv[0] ||
-	    (req->by_fd && req->exec_fd < 0))
+	    (req->by_fd && req->exec_fd < 0) || (req->in_cgroup && req->cgroup_procs_fd < 0))
 		return -EINVAL;
 	if (req->nfds > SPAWN_MAX_FDS || (req->nfds && !req->fds) || req->stderr_fd < -1)
 		return -EINVAL;
@@ -52,6 +52,11 @@ static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int 
 		child_fail(errfd, errno);
 	if (getppid() != parent) /* it died before PDEATHSIG was armed */
 		_exit(127);
+	/* Into its cgroup before it allocates anything of its own ("0" is the
+	 * writer): the fds below may reuse the number. The spawner's filter
+	 * refuses clone3, whose CLONE_INTO_CGROUP would do this at the fork. */
+	if (req->in_cgroup && write(req->cgroup_procs_fd, "0", 1) != 1)
+		child_fail(errfd, errno);
 
 	/* Exec resets handled signals but keeps ignored ones and the mask. The
 	 * mask is still full (see spawn_child), so no handler runs meanwhile. */

@@ -38,16 +38,23 @@ struct spawn_req {
 	const struct spawn_fd *fds; /* may be NULL when nfds is 0 */
 	size_t nfds;                /* at most SPAWN_MAX_FDS */
 	int stderr_fd;              /* the child's stdout and stderr; -1 = inherit ours */
+	/* in_cgroup: the child writes itself into cgroup_procs_fd (a cgroup
+	 * v2 leaf's cgroup.procs, open for writing) first thing after the
+	 * fork, before anything of the binary runs, so all it and its own
+	 * children use is counted there; else it stays in ours */
+	bool in_cgroup;
+	int cgroup_procs_fd;
 	char *const *envp;          /* the child's environment; NULL: an empty one */
 };
 
 /* Starts the child. On success returns 0 with *pid and *pidfd set (the pidfd
  * is close-on-exec). Errors: -EINVAL for a bad request (relative path, no
- * argv[0], a target below 3 or twice, a negative source or exec_fd, too many
- * fds); the
+ * argv[0], a target below 3 or twice, a negative source, exec_fd or
+ * cgroup_procs_fd, too many fds); the
  * -errno of the exec (-ENOENT, -EACCES, ...) or of the child's set-up (-EBADF
  * for a source fd that is not open), after the child is reaped; -errno of
- * pipe2, open, fork or pidfd_open. */
+ * pipe2, open, fork or pidfd_open; the -errno of the write into
+ * cgroup_procs_fd (-EACCES: not ours to move into). */
 int spawn_child(const struct spawn_req *req, pid_t *pid, int *pidfd);
 
 /* How a child ended. */

@@ -8,7 +8,9 @@
 
 #include "bytes.h"
 
-#define SPAWN_HDR 20 /* type, nfds, has_stderr, argc, mode */
+#define SPAWN_HDR 20 /* type, nfds, flags, argc, mode */
+#define FLAG_STDERR 1u
+#define FLAG_CGROUP 2u
 _Static_assert(SANDBOX_ON == 0 && SANDBOX_OFF == 1 && SANDBOX_LOG == 2,
 	       "the wire's mode numbers are enum sandbox_mode's");
 
@@ -62,7 +64,8 @@ ssize_t spawn_msg_encode_spawn(const struct spawn_req *req, enum sandbox_mode mo
 		return -E2BIG;
 	put_le32(buf, SPAWN_MSG_SPAWN);
 	put_le32(buf + 4, (uint32_t)req->nfds);
-	put_le32(buf + 8, req->stderr_fd >= 0);
+	put_le32(buf + 8, (req->stderr_fd >= 0 ? FLAG_STDERR : 0) |
+				  (req->in_cgroup ? FLAG_CGROUP : 0));
 	put_le32(buf + 12, (uint32_t)argc);
 	put_le32(buf + 16, (uint32_t)mode);
 	for (size_t i = 0; i < req->nfds; i++)
@@ -92,13 +95,14 @@ static int decode_spawn(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_
 {
 	if (len < SPAWN_HDR)
 		return -EBADMSG;
-	uint32_t n = get_le32(buf + 4), has_stderr = get_le32(buf + 8), argc = get_le32(buf + 12),
+	uint32_t n = get_le32(buf + 4), flags = get_le32(buf + 8), argc = get_le32(buf + 12),
 		 mode = get_le32(buf + 16);
-	if (n > SPAWN_MSG_MAX_FDS || has_stderr > 1 || argc < 1 || argc > SPAWN_MSG_MAX_ARGS ||
-	    !mode_ok(mode))
+	if (n > SPAWN_MSG_MAX_FDS || (flags & ~(FLAG_STDERR | FLAG_CGROUP)) || argc < 1 ||
+	    argc > SPAWN_MSG_MAX_ARGS || !mode_ok(mode))
 		return -EBADMSG;
+	bool has_stderr = flags & FLAG_STDERR, has_cgroup = flags & FLAG_CGROUP;
 	/* Every fd that came is one the request declared, and the other way. */
-	if (nfds != n + has_stderr)
+	if (nfds != n + has_stderr + has_cgroup)
 		return -EBADMSG;
 	size_t off = SPAWN_HDR + 4 * (size_t)n;
 	if (off > len)
@@ -121,6 +125,7 @@ static int decode_spawn(uint8_t *buf, size_t len, size_t nfds, struct spawn_msg_
 	out->path = path;
 	out->nfds = n;
 	out->has_stderr = has_stderr;
+	out->has_cgroup = has_cgroup;
 	out->mode = (enum sandbox_mode)mode;
 	return 0;
 }

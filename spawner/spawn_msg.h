@@ -1,11 +1,14 @@
 /* The wire between cellvmd and cellvm-spawner (spawner/spawner.h): one
  * SOCK_SEQPACKET packet per message, integers le32, one request at a time.
  *
- *   SPAWN  (cellvmd) type 1, nfds, has_stderr (0 or 1), argc, mode (the
- *          sandbox mode asked for the child: 0 on, 1 off, 2 log), then nfds
- *          fd targets, then path and argv[0] .. argv[argc - 1] as
- *          NUL-terminated strings and nothing after them. SCM_RIGHTS: the
- *          nfds sources in target order, then the stderr fd if has_stderr.
+ *   SPAWN  (cellvmd) type 1, nfds, flags (bit 0: a stderr fd comes, bit 1:
+ *          a cgroup.procs fd comes), argc, mode (the sandbox mode asked for
+ *          the child: 0 on, 1 off, 2 log), then nfds fd targets, then path
+ *          and argv[0] .. argv[argc - 1] as NUL-terminated strings and
+ *          nothing after them. SCM_RIGHTS: the nfds sources in target
+ *          order, then the stderr fd, then the cgroup.procs fd (the leaf the
+ *          child moves itself into before its exec: spawn.h), each if its
+ *          flag is set.
  *          mode is only asked: the spawner holds it against the operator's
  *          floor and writes the child's confinement options itself
  *          (spawner/child_args.h).
@@ -19,7 +22,7 @@
  * Each side trusts the other less than itself (cellvmd faces clients, the
  * spawner runs under the broadest filter), so both decoders check everything:
  * spawn_msg_decode_req() the exact length, every count against its cap,
- * a known mode, targets >= 3, below SPAWN_MSG_MAX_TARGET and distinct, every string
+ * known flags, a known mode, targets >= 3, below SPAWN_MSG_MAX_TARGET and distinct, every string
  * NUL-terminated inside the packet, an absolute path, and the number of fds
  * that came against the number declared; spawn_msg_decode_from_spawner()
  * the exact length, the fd count, the pid's range and an end that can be
@@ -40,13 +43,16 @@
 
 #define SPAWN_MSG_MAX_SIZE 8192 /* bytes in one request */
 #define SPAWN_MSG_MAX_ARGS 64   /* argv entries, argv[0] included */
-/* fd targets in one request: they and the stderr fd go in one SCM_RIGHTS. */
+/* fd targets in one request; they, the stderr fd and the cgroup.procs fd
+ * go in one SCM_RIGHTS (SPAWN_MSG_MAX_RIGHTS). */
 #define SPAWN_MSG_MAX_FDS (MSG_MAX_FDS - 1)
+#define SPAWN_MSG_MAX_RIGHTS (SPAWN_MSG_MAX_FDS + 2)
 #define SPAWN_MSG_MAX_TARGET 1023
 #define SPAWN_MSG_REPLY_SIZE 12
 #define SPAWN_MSG_ENDED_SIZE 20
 
 _Static_assert(SPAWN_MSG_MAX_FDS <= SPAWN_MAX_FDS, "the spawner passes on at most SPAWN_MAX_FDS");
+_Static_assert(SPAWN_MSG_MAX_RIGHTS <= MSG_RX_MAX_FDS, "the spawner receives them all");
 
 enum spawn_msg_type {
 	SPAWN_MSG_SPAWN = 1,
@@ -61,6 +67,7 @@ struct spawn_msg_req {
 	int target[SPAWN_MSG_MAX_FDS];
 	size_t nfds;
 	bool has_stderr;
+	bool has_cgroup; /* the fd after the stderr fd is a cgroup.procs */
 	enum sandbox_mode mode;
 };
 
@@ -72,8 +79,8 @@ struct spawn_msg_from_spawner {
 	struct child_end end; /* ENDED */
 };
 
-/* SPAWN for req, asking for mode (its fd sources and stderr_fd are not
- * encoded: they go in SCM_RIGHTS). Returns the packet's length, -EINVAL for
+/* SPAWN for req, asking for mode (its fd sources, stderr_fd and
+ * cgroup_procs_fd are not encoded: they go in SCM_RIGHTS). Returns the packet's length, -EINVAL for
  * what the spawner would refuse (a relative path, no argv[0], an unknown
  * mode, a target out of range or twice,
  * more than SPAWN_MSG_MAX_FDS fds or SPAWN_MSG_MAX_ARGS args), -E2BIG when it

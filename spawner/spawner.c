@@ -89,7 +89,9 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 	sf[m->nfds] = (struct spawn_fd){ policy_fd[b], target };
 	struct spawn_req req = { .path = m->path, .by_fd = true, .exec_fd = bin_fd[b],
 				 .argv = ca.argv, .fds = sf, .nfds = m->nfds + policy,
-				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env };
+				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env,
+				 .in_cgroup = m->has_cgroup,
+				 .cgroup_procs_fd = m->has_cgroup ? fds[m->nfds + m->has_stderr] : -1 };
 	err = spawn_child(&req, pid, pidfd);
 	if (err == 0)
 		kids[nkids++] = (struct kid){ *pid, *pidfd };

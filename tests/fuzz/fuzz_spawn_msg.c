@@ -22,13 +22,14 @@ static void request(uint8_t *pkt, size_t size, size_t nfds)
 	struct spawn_msg_req m;
 	if (spawn_msg_decode_req(pkt, size, nfds, &m) != 0)
 		return;
-	if (m.nfds + m.has_stderr != nfds || m.path[0] != '/' || !m.argv[0] || m.mode > SANDBOX_LOG)
+	if (m.nfds + m.has_stderr + m.has_cgroup != nfds || m.path[0] != '/' || !m.argv[0] || m.mode > SANDBOX_LOG)
 		abort();
 	struct spawn_fd fds[SPAWN_MSG_MAX_FDS];
 	for (size_t i = 0; i < m.nfds; i++)
 		fds[i] = (struct spawn_fd){ 100 + (int)i, m.target[i] };
 	struct spawn_req req = { .path = m.path, .argv = m.argv, .fds = fds, .nfds = m.nfds,
-				 .stderr_fd = m.has_stderr ? 99 : -1 };
+				 .stderr_fd = m.has_stderr ? 99 : -1, .in_cgroup = m.has_cgroup,
+				 .cgroup_procs_fd = 98 };
 	static uint8_t out[SPAWN_MSG_MAX_SIZE];
 	ssize_t len = spawn_msg_encode_spawn(&req, m.mode, out, sizeof(out));
 	if (len < 0 || (size_t)len != size || memcmp(out, pkt, size) != 0)

@@ -130,8 +130,10 @@ Test(spawn_msg, counts_are_capped)
 	put_le32(pkt + 4, 0xffffffff);
 	cr_expect_eq(decode(len, 3), -EBADMSG, "a huge fd count");
 	len = good_spawn();
-	put_le32(pkt + 8, 2);
-	cr_expect_eq(decode(len, 4), -EBADMSG, "has_stderr neither 0 nor 1");
+	for (uint32_t bit = 2; bit < 32; bit++) {
+		put_le32(pkt + 8, 1u | 1u << bit);
+		cr_expect_eq(decode(len, 4), -EBADMSG, "an unknown flag %u", bit);
+	}
 	len = good_spawn();
 	put_le32(pkt + 12, 0);
 	cr_expect_eq(decode(len, 3), -EBADMSG, "no argv[0]");
@@ -161,6 +163,38 @@ Test(spawn_msg, unknown_modes)
 		cr_expect_eq(spawn_msg_decode_req(pkt, len, 3, &m), 0);
 		cr_expect_eq(m.mode, good[i]);
 	}
+}
+
+/* The leaf's cgroup.procs comes last, after the stderr fd, when asked. */
+Test(spawn_msg, a_cgroup_fd_round_trip)
+{
+	struct spawn_req req = { .path = "/usr/lib/cellvm/cellvm-rng", .argv = argv3,
+				 .fds = two_fds, .nfds = 2, .stderr_fd = 12, .in_cgroup = true,
+				 .cgroup_procs_fd = 13 };
+	ssize_t len = spawn_msg_encode_spawn(&req, SANDBOX_ON, pkt, sizeof(pkt));
+	cr_assert_gt(len, 0);
+	cr_expect_eq(get_le32(pkt + 8), 3, "stderr and cgroup flags");
+	struct spawn_msg_req m;
+	cr_assert_eq(spawn_msg_decode_req(pkt, (size_t)len, 4, &m), 0);
+	cr_expect(m.has_stderr);
+	cr_expect(m.has_cgroup);
+	cr_expect_eq(m.nfds, 2);
+	cr_expect_eq(decode((size_t)len, 3), -EBADMSG, "the cgroup fd missing");
+	cr_expect_eq(decode((size_t)len, 5), -EBADMSG, "one extra");
+	/* Without a stderr fd. */
+	req.stderr_fd = -1;
+	len = spawn_msg_encode_spawn(&req, SANDBOX_ON, pkt, sizeof(pkt));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(spawn_msg_decode_req(pkt, (size_t)len, 3, &m), 0);
+	cr_expect(!m.has_stderr);
+	cr_expect(m.has_cgroup);
+	/* Not asked: no flag, and no fd expected. */
+	req.in_cgroup = false;
+	len = spawn_msg_encode_spawn(&req, SANDBOX_ON, pkt, sizeof(pkt));
+	cr_assert_gt(len, 0);
+	cr_expect_eq(get_le32(pkt + 8), 0);
+	cr_assert_eq(spawn_msg_decode_req(pkt, (size_t)len, 2, &m), 0);
+	cr_expect(!m.has_cgroup);
 }
 
 Test(spawn_msg, fds_that_came_must_match_the_declared_ones)
