@@ -41,12 +41,16 @@ struct lifecycle_exit cause_exit(const struct vm_child *c, const struct cause_wo
 		x.signo = c->end.signaled ? c->end.status : 0;
 		if (sigsys)
 			x.detail = c->log.seccomp;
+		else if (c->oom_killed)
+			x.detail = CAUSE_OOM_TEXT;
 		else if ((c->end.signaled || c->end.status) && has(c->log.error))
 			x.detail = c->log.error; /* a clean exit's old error line explains nothing */
 		return x;
 	}
 	if (sigsys)
 		x.detail = c->log.seccomp;
+	else if (c->oom_killed)
+		x.detail = CAUSE_OOM_TEXT; /* whatever else it or the controller said */
 	else if (w->kill_reason)
 		x.detail = w->kill_reason; /* it was killed for this, whatever it said */
 	else if (w->said_exit && has(w->exit_text))

@@ -12,7 +12,8 @@
  * first byte. With --client-fd it serves that one connected client (how
  * `cellvm run` uses it) and exits once the client has gone and the VM is
  * stopped. The operator policy (--min-sandbox, --allow-dir, --max-memory,
- * ...: operator.h) bounds every Create. */
+ * ...: operator.h) bounds every Create; with --cgroup each VM runs in a
+ * cgroup v2 of its own beneath the operator's (cgroup.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "confine.h"
 #include "event_loop.h"
@@ -64,7 +66,7 @@ static void usage(FILE *f)
 		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
 		   "  --idle-timeout S  with --socket: disconnect a client idle for S seconds\n"
 		   "                    (default %u; docs/rpc.md, \"Connections\")\n"
-		   CONFINE_USAGE OPERATOR_USAGE, IDLE_TIMEOUT_S);
+		   CONFINE_USAGE OPERATOR_USAGE CGROUP_USAGE, IDLE_TIMEOUT_S);
 }
 
 /* The uid of the peer of a connected socket (SO_PEERCRED), or -errno. */
@@ -280,12 +282,15 @@ int main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'I' },
 		CONFINE_LONG_OPTIONS,
 		OPERATOR_LONG_OPTIONS,
+		CGROUP_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
 	struct confine_opts copts;
 	static struct operator_policy pol;
+	static struct cgroup_policy cgpol;
+	static struct cgroup_host cgroup;
 	static struct gate gate;
 	char why[VM_PATH_MAX + 128];
 	int client_fd = -1, c;
@@ -295,9 +300,12 @@ int main(int argc, char **argv)
 	log_init("cellvmd", LOG_LVL_INFO);
 	confine_opts_init(&copts);
 	operator_policy_init(&pol);
+	cgroup_policy_init(&cgpol);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		int r = confine_opt(&copts, c, optarg);
 		if (r == 0 && (r = operator_opt(&pol, c, optarg, why, sizeof(why))) < 0)
+			log_err("%s", why);
+		if (r == 0 && (r = cgroup_opt(&cgpol, c, optarg, why, sizeof(why))) < 0)
 			log_err("%s", why);
 		if (r < 0)
 			return 1;
@@ -332,6 +340,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (cgroup_policy_check(&cgpol, why, sizeof(why)) < 0) {
+		log_err("%s", why);
+		return 1;
+	}
 	if (find_binaries(worker, device_dir, sizeof(worker)) < 0)
 		return 1;
 	if (worker_arg)
@@ -355,9 +367,16 @@ int main(int argc, char **argv)
 	if (kvm_fd < 0)
 		log_warn("/dev/kvm: %m (the vcpu-worker will try again)");
 	struct daemon d = { .listen_fd = -1, .sig_fd = -1 };
+	/* A --cgroup that will not do is refused before anyone can connect. */
+	if (cgroup_host_open(&cgroup, &cgpol, user != NULL, uid, gid) < 0)
+		return 1;
 	if (socket_path && (d.listen_fd = listen_on(socket_path, uid, gid, user != NULL)) < 0)
 		return 1;
 	if (user && privdrop_to(uid, gid) < 0)
+		return 1;
+	/* As the user who manages it from now on; the spawner, forked next,
+	 * starts in the same cgroup as cellvmd. */
+	if (cgroup_host_start(&cgroup) < 0)
 		return 1;
 	/* The operator's directories, as the service user can reach them. */
 	if (gate_start(&gate, &pol) < 0)
@@ -373,7 +392,7 @@ int main(int argc, char **argv)
 		scfg.may_ask[m] = operator_sandbox_ok(&pol, (enum sandbox_mode)m);
 	if (spawner_start(&scfg, &d.spawner) < 0)
 		return 1;
-	int keep[5 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
+	int keep[7 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
 	size_t nkeep = 2;
 	nkeep += gate_fds(&gate, keep + nkeep, 2 * OPERATOR_MAX_DIRS);
 	if (kvm_fd >= 0)
@@ -382,6 +401,8 @@ int main(int argc, char **argv)
 		keep[nkeep++] = d.listen_fd;
 	if (client_fd >= 0)
 		keep[nkeep++] = client_fd;
+	if (cgroup.dir_fd >= 0)
+		keep[nkeep++] = cgroup.dir_fd;
 	/* No process or thread of its own from here on; it writes memfds. */
 	if (confine(&copts, &(struct confine_req){ .process = "cellvmd", .kind = "controller",
 						   .keep_fds = keep, .nkeep = nkeep,
@@ -392,7 +413,8 @@ int main(int argc, char **argv)
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
-			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check };
+			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check,
+			      .cgroup = cgroup.dir_fd >= 0 ? &cgroup : NULL };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;
@@ -437,6 +459,7 @@ int main(int argc, char **argv)
 	server_destroy(d.server);
 	evloop_destroy(d.loop);
 	spawner_stop(&d.spawner);
+	cgroup_host_close(&cgroup);
 	if (socket_path && unlink(socket_path) < 0)
 		log_warn("--socket %s: not removed: %m (the next cellvmd replaces it)", socket_path);
 	return err < 0 ? 1 : 0;

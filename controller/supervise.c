@@ -252,6 +252,9 @@ static void child_gone(struct supervisor *sv, struct vm_child *c, const struct c
 {
 	c->end = *end;
 	c->exited = true;
+	/* A SIGKILL may be its cgroup's OOM killer's: then that is the news. */
+	if (end->signaled && end->status == SIGKILL && sv->vm->cgroup)
+		c->oom_killed = cgroup_vm_oom_killed(sv->vm->cgroup, c->name);
 	evloop_timer_cancel(&sv->ended_timer[c - sv->vm->child]);
 	/* Its last words (a seccomp report) are in the pipe by now. */
 	read_child_log(sv, c, 64);

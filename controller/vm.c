@@ -78,10 +78,17 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 		close(logp[1]);
 		return err;
 	}
-	int err = spawner_spawn(env->spawner_fd,
-				&(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
-						     .nfds = nfds, .stderr_fd = logp[1] },
-				mode, &c->pid, &c->pidfd);
+	/* It moves itself into its leaf before its exec (spawn.h). */
+	int procs = vm->cgroup ? cgroup_vm_leaf(vm->cgroup, name) : -1;
+	int err = vm->cgroup && procs < 0
+			  ? procs
+			  : spawner_spawn(env->spawner_fd,
+					  &(struct spawn_req){ .path = path, .argv = argv, .fds = fds,
+							       .nfds = nfds, .stderr_fd = logp[1],
+							       .in_cgroup = procs >= 0,
+							       .cgroup_procs_fd = procs },
+					  mode, &c->pid, &c->pidfd);
+	close_fd(&procs);
 	close(logp[1]);
 	if (err < 0) {
 		close(logp[0]);
@@ -89,6 +96,7 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->exited = false;
+	c->oom_killed = false;
 	c->sandbox = mode;
 	c->policy = policy;
 	child_log_init(&c->log, logp[0]);
@@ -257,6 +265,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	}
 	if ((code = plan_machine(cfg, &m, dev, err, errlen)))
 		return code;
+	if (env->cgroup && env->cgroup->dir_fd >= 0) {
+		if ((code = cgroup_vm_create(env->cgroup, cfg, err, errlen)))
+			return code;
+		vm->cgroup = env->cgroup;
+	}
 	uint64_t ksize, isize = 0;
 	if ((code = gate_open(env->gate, "kernel", cfg->kernel, false, LC_ERR_KERNEL_LOAD_FAILURE,
 			      &h.kernel_fd, &ksize, err, errlen)) ||
@@ -356,4 +369,7 @@ void vm_release(struct vm *vm)
 	}
 	vm->nheld = 0;
 	vm->nchildren = 0;
+	if (vm->cgroup)
+		(void)cgroup_vm_remove(vm->cgroup); /* logged; tried again at the next Create */
+	vm->cgroup = NULL;
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "child_log.h"
 #include "config.h"
 #include "device_kind.h"
@@ -41,6 +42,7 @@ struct vm_child {
 	struct child_end end;
 	struct child_log log; /* its stderr */
 	enum sandbox_mode sandbox; /* what the spawner was asked for it */
+	bool oom_killed;      /* its cgroup's OOM killer killed it (or one of its own) */
 	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
 };
 
@@ -63,6 +65,7 @@ struct vm_env {
 	const struct gate *gate; /* opens what a config names (gate.h) */
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
 	enum worker_kvm_check kvm_check; /* the operator's --kvm-check, for each worker */
+	struct cgroup_host *cgroup; /* --cgroup: each VM in a cgroup of its own (cgroup.h); NULL */
 };
 
 struct vm {
@@ -73,6 +76,9 @@ struct vm {
 	int console_fd; /* the virtio console's host side (stream); -1 without a console */
 	size_t nheld;   /* fds kept until vm_release(): the disks, whose locks live on them */
 	int held[VM_CONFIG_MAX_DEVICES];
+	/* Its cgroup's owner while the VM has one (each child in the leaf of
+	 * its name beneath it); NULL. */
+	struct cgroup_host *cgroup;
 };
 
 /* Builds the VM for cfg. 0, or a GuestError (LC_ERR_*, positive) with a
@@ -85,7 +91,7 @@ size_t vm_alive(const struct vm *vm);
 /* Sends sig to every child not reaped yet. */
 void vm_signal_all(struct vm *vm, int sig);
 /* Closes every fd the VM holds (call once no child is left; the children's
- * stderr pipes too) and empties it. */
+ * stderr pipes too), removes its cgroup and empties it. */
 void vm_release(struct vm *vm);
 
 #endif
