@@ -234,3 +234,28 @@ Test(cause, every_rule)
 			     lifecycle_error_name(create), lifecycle_error_name(r->create_error));
 	}
 }
+
+/* A child its VM's cgroup OOM-killed (supervise.c reads memory.events.local
+ * at a SIGKILL): that is the detail, over the controller's reason or its
+ * log's last error. */
+Test(cause, an_oom_kill_is_named)
+{
+	struct cause_worker w = { .alive = true, .kill_reason = HUNG };
+	struct vm_child worker = { .name = W, .end = { .signaled = true, .status = SIGKILL },
+				   .oom_killed = true };
+	struct cause k = cause_decide(&worker, &w, false);
+	cr_assert_eq(k.verdict, CAUSE_REPORT);
+	cr_expect_eq(k.exit.kind, LC_EXIT_SIGNALED);
+	cr_expect_str_eq(k.exit.detail, CAUSE_OOM_TEXT);
+	struct vm_child dev = { .name = "blk0", .end = { .signaled = true, .status = SIGKILL },
+				.oom_killed = true };
+	snprintf(dev.log.error, sizeof(dev.log.error), "%s", ERRLINE);
+	k = cause_decide(&dev, &w, false);
+	cr_assert_eq(k.verdict, CAUSE_REPORT);
+	cr_expect_eq(k.exit.kind, LC_EXIT_DEVICE_DIED);
+	cr_expect_str_eq(k.exit.who, "blk0");
+	cr_expect_str_eq(k.exit.detail, CAUSE_OOM_TEXT);
+	dev.oom_killed = false;
+	k = cause_decide(&dev, &w, false);
+	cr_expect_str_eq(k.exit.detail, ERRLINE, "a plain SIGKILL keeps its log's words");
+}
