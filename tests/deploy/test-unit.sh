@@ -22,6 +22,14 @@ unit=$work/cellvmd@.service
 sed -e "s|@bindir@|$top_builddir/controller|g" -e "s|@docdir@|$top_srcdir/docs|g" \
 	"$top_srcdir/deploy/cellvmd@.service.in" >"$unit"
 
+# A VM's cgroup (docs/deploy.md, "A cgroup per VM"): the unit's cgroup is
+# delegated, and cgroupfs is not made read-only under it.
+if grep -qx 'Delegate=yes' "$unit" && ! grep -qx 'ProtectControlGroups=yes' "$unit"; then
+	ok "the unit delegates its cgroup and leaves it writable (--cgroup self)"
+else
+	not_ok "want Delegate=yes and no ProtectControlGroups=yes in the unit"
+fi
+
 out=$(systemd-analyze verify "$unit" 2>&1)
 if [ $? -eq 0 ] && [ -z "$out" ]; then
 	ok "systemd-analyze verify: no complaint"

@@ -28,6 +28,11 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+# A unified cgroup v2 host with the controllers a VM's cgroup uses
+# (scenario cgroup: cellvmd --cgroup).
+mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+	echo "+memory +pids +cpu" >/sys/fs/cgroup/cgroup.subtree_control ||
+	echo "E2E cgroup2-failed $(cat /sys/fs/cgroup/cgroup.controllers 2>&1)"
 echo  # the kernel may have left the cursor mid-line
 for m in $(cat /etc/modules); do
 	insmod "/lib/modules/$m.ko" || echo "E2E insmod-failed $m"

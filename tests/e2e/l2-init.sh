@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
-# (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net or console;
+# (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console or
+# mem;
 # cellvm.end=poweroff|reboot|wait) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -119,12 +120,24 @@ test_console() {
 	echo "L2 console written"
 }
 
+# Touches nearly all of the guest's RAM (a tmpfs filled with zeros): a VM
+# whose cgroup allows less is stopped before "L2 mem filled".
+test_mem() {
+	avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+	mkdir -p /mnt/fill
+	mount -t tmpfs -o size=$((avail - 16))m fill /mnt/fill
+	echo "L2 mem start ${avail}M available"
+	head -c $(((avail - 16) << 20)) /dev/zero >/mnt/fill/zeros
+	echo "L2 mem filled $(du -m /mnt/fill/zeros | cut -f1)M"
+	rm /mnt/fill/zeros
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console) "test_$t" ;;
+	blk | rng | net | console | mem) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

@@ -483,6 +483,104 @@ scenario_ctl_stop() {
 	dump
 }
 
+# ---------------------------------------------------------------- cgroup
+
+# cg_cellvmd NAME ARGS...: a cellvmd as start_cellvmd's, as nobody, with
+# --cgroup /sys/fs/cgroup/NAME and ARGS; its socket $T/NAME.sock. Sets $cpid.
+cg_cellvmd() {
+	cg=$1
+	shift
+	rm -f $T/$cg.sock
+	mkdir -p /sys/fs/cgroup/$cg
+	$D --socket $T/$cg.sock --user 65534:65534 --log-level info $P \
+		--min-sandbox ${E2E_SANDBOX:-on} --cgroup /sys/fs/cgroup/$cg "$@" 2>$T/$cg.log &
+	cpid=$!
+	i=0
+	until [ -S $T/$cg.sock ] || [ $i -ge 50 ] || ! kill -0 $cpid 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# cg_placed NAME SOCK: each process Status shows, as name:its cgroup, with
+# "ok" for the leaf /NAME/vm/<its name>.
+cg_placed() {
+	$C --socket $2 status | sed -n 's/^processes: *//p' | tr ' ' '\n' | grep = | tr = ' ' |
+		while read -r who pid; do
+			at=$(sed -n 's/^0:://p' /proc/$pid/cgroup)
+			[ "$at" = "/$1/vm/$who" ] && echo "$who:ok" || echo "$who:$at"
+		done | tr '\n' ' '
+}
+
+# Two VMs, each under a cellvmd with --cgroup: B with the default limits and
+# a guest that waits, A with a memory.max below its guest's RAM
+# (--cgroup-memory-headroom -160M: 256M + 40M of overhead - 160M) and a
+# guest that fills its RAM. A's VM ends with the OOM kill named, while B's
+# guest, cellvmd A and level 1 go on; each VM's cgroup goes with it.
+scenario_cgroup() {
+	names="cgroup-placed cgroup-limits cgroup-contained cgroup-other-vm cgroup-removed"
+	[ -x $D ] && [ -x $C ] || { fail_all "cellvmd or cellvmctl missing" $names; return; }
+	grep -qw memory /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
+		{ fail_all "no cgroup2 with memory at /sys/fs/cgroup" $names; return; }
+	failed=0
+	cg_cellvmd cvm-b
+	bpid=$cpid
+	config "cellvm.test=rng cellvm.end=wait" ', "rng": true, "console": true'
+	$C --socket $T/cvm-b.sock create --config $T/config.json 2>$T/cvm-b.create
+	$C --socket $T/cvm-b.sock serial </dev/null >$T/cvm-b.out 2>/dev/null &
+	timeout "$timeout" $C --socket $T/cvm-b.sock run 2>$T/cvm-b.err &
+	brun=$!
+	await_guest $T/cvm-b.out
+	placed=$(cg_placed cvm-b $T/cvm-b.sock)
+	if echo "$placed" | grep -q 'vcpu-worker:ok' && echo "$placed" | grep -q 'rng0:ok' &&
+		echo "$placed" | grep -q 'console0:ok' && ! echo "$placed" | grep -q ':/'; then
+		result cgroup-placed ok "process:leaf $placed; cellvmd in $(sed -n 's/^0:://p' /proc/$bpid/cgroup)"
+	else
+		result cgroup-placed fail "want each process in /cvm-b/vm/<its name>, got '$placed' ($(cat $T/cvm-b.create))"
+		failed=1
+	fi
+	v=/sys/fs/cgroup/cvm-b/vm
+	limits="$(cat $v/memory.max 2>&1) $(cat $v/memory.swap.max 2>&1) $(cat $v/pids.max 2>&1) $(cat $v/memory.oom.group 2>&1)"
+	# 256M of RAM + 32M + 4M a vCPU + 16M a device (rng0, console0) + 4M
+	# (RAM/64) + 64M of headroom.
+	check cgroup-limits "$limits" "$(((256 + 32 + 4 + 32 + 4 + 64) << 20)) 0 512 1" \
+		"B's memory.max memory.swap.max pids.max memory.oom.group"
+
+	cg_cellvmd cvm-a --cgroup-memory-headroom -160M
+	apid=$cpid
+	config "cellvm.test=mem cellvm.end=poweroff"
+	$C --socket $T/cvm-a.sock create --config $T/config.json 2>$T/cvm-a.create
+	ctl_run_on $T/cvm-a.sock cvm-a
+	events=$(tr '\n' ' ' </sys/fs/cgroup/cvm-a/memory.events 2>&1)
+	if [ $status -ne 0 ] && grep -q "out of memory" "$err" && ! seen "mem filled" &&
+		echo "$events" | grep -q 'oom_kill [1-9]' && kill -0 $apid 2>/dev/null; then
+		result cgroup-contained ok "$run: $(cat "$err"); guest: $(l2 mem); A's memory.events: $events"
+	else
+		result cgroup-contained fail "$run: $(cat "$err" $T/cvm-a.create); guest: start '$(l2 mem)'; memory.events: $events; cellvmd A alive: $(kill -0 $apid 2>/dev/null && echo yes || echo no)"
+		failed=1
+		dump
+	fi
+	st=$($C --socket $T/cvm-b.sock status | head -1)
+	case $st in
+	*RUNNING*) result cgroup-other-vm ok "B after A's OOM: $st; B's memory.events: $(tr '\n' ' ' </sys/fs/cgroup/cvm-b/memory.events)" ;;
+	*) result cgroup-other-vm fail "B after A's OOM: $st"; failed=1 ;;
+	esac
+	$C --socket $T/cvm-b.sock stop
+	wait $brun
+	left="$(ls -d /sys/fs/cgroup/cvm-a/vm /sys/fs/cgroup/cvm-b/vm 2>/dev/null | tr '\n' ' ')"
+	kill -TERM $apid $bpid 2>/dev/null
+	wait $apid
+	astatus=$?
+	wait $bpid
+	check cgroup-removed "$left:$astatus:$?:$(leftovers)" ":0:0:" \
+		"VM cgroups left : cellvmd A, B exit status : processes left"
+	if [ "$failed" = 1 ]; then
+		tail -n 20 $T/cvm-a.log | sed "s|^|LOG cvm-a.log: |"
+		tail -n 20 $T/cvm-b.log | sed "s|^|LOG cvm-b.log: |"
+	fi
+	for g in cvm-a cvm-b; do rmdir /sys/fs/cgroup/$g/cellvmd /sys/fs/cgroup/$g 2>/dev/null; done
+}
+
 # ---------------------------------------------------------------- tenants
 
 # tenant_create NAME SOCK JSON: Create with the config JSON through SOCK;
@@ -815,7 +913,7 @@ scenario_bench_boot() {
 
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants}" |
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup}" |
 	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do
