@@ -21,9 +21,8 @@
 #include "vm.h"
 
 /* The detail of a child its VM's cgroup OOM-killed. */
-#define CAUSE_OOM_TEXT                                                                   \
-	"out of memory: the VM's cgroup reached its memory.max (guest RAM, the VMM's " \
-	"overhead and the operator's --cgroup-memory-headroom)"
+#define CAUSE_OOM_TEXT \
+	"out of memory: its VM's cgroup reached memory.max (--cgroup-memory-headroom)"
 
 /* How long a device's end waits for its worker's (a timer, not a block). */
 #define CAUSE_WORKER_GRACE_MS 200

@@ -561,8 +561,14 @@ scenario_cgroup() {
 		dump
 	fi
 	st=$($C --socket $T/cvm-b.sock status | head -1)
+	# What B's VM uses, for the overhead estimate: the peak of the whole VM
+	# and each process's now (guest RAM is charged where it is touched).
+	use="memory.peak $(cat $v/memory.peak 2>&1)"
+	for leaf in $v/*/; do
+		use="$use $(basename $leaf):$(cat $leaf/memory.current 2>&1)"
+	done
 	case $st in
-	*RUNNING*) result cgroup-other-vm ok "B after A's OOM: $st; B's memory.events: $(tr '\n' ' ' </sys/fs/cgroup/cvm-b/memory.events)" ;;
+	*RUNNING*) result cgroup-other-vm ok "B after A's OOM: $st; B's memory.events: $(tr '\n' ' ' </sys/fs/cgroup/cvm-b/memory.events); B's VM: $use; A's cgroup peaked at $(cat /sys/fs/cgroup/cvm-a/memory.peak 2>&1)" ;;
 	*) result cgroup-other-vm fail "B after A's OOM: $st"; failed=1 ;;
 	esac
 	$C --socket $T/cvm-b.sock stop
