@@ -76,7 +76,8 @@ bool cgroup_vm_oom_killed(const struct cgroup_host *h, const char *name);
  * removed at the next Create or start). No-op without a VM cgroup. */
 int cgroup_vm_remove(struct cgroup_host *h);
 
-/* The counters of the cgroup dirfd is (struct cgroup_stats): each file
+/* The counters of the cgroup dirfd is (struct cgroup_stats), for the
+ * metrics: a leaf is DIR/vm/<name>, reached through h->vm_fd. Each file
  * there is read and parsed; a file that is missing (its controller is not
  * enabled) leaves its bit out of out->have. 0, or -errno of a file that
  * could not be read or parsed (-EINVAL). */

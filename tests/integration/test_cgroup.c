@@ -18,8 +18,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "cgroup_policy.h"
-#include "cgroup_text.h"
+#include "cgroup.h"
 #include "ctl_harness.h"
 #include "lifecycle.h"
 #include "rpc.h"
@@ -195,6 +194,17 @@ static void each_in_its_leaf(bool as_nobody)
 		cr_assert_eq(stat(dir, &sb), 0);
 		cr_expect_eq(sb.st_uid, NOBODY, "DIR was handed to --user");
 	}
+	/* The counters of a process and of the whole VM, as cellvmd reads them. */
+	char leaf[256];
+	snprintf(leaf, sizeof(leaf), "%s/vm/vcpu-worker", dir);
+	int lfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(lfd, 0);
+	struct cgroup_stats cs;
+	cr_expect_eq(cgroup_read_stats(lfd, &cs), 0);
+	close(lfd);
+	cr_expect(cs.have & CGROUP_FILE_CPU_STAT, "cpu.stat is always there");
+	cr_expect_gt(cs.cpu_usage_usec, 0, "the worker ran");
+	cr_expect_eq(!!(cs.have & CGROUP_FILE_MEMORY_CURRENT), !!(avail & CGROUP_CTL_MEMORY));
 	if (avail & CGROUP_CTL_MEMORY) {
 		char path[256], buf[64];
 		snprintf(path, sizeof(path), "%s/vm/memory.max", dir);
