@@ -133,7 +133,8 @@ static int move_self(struct cgroup_host *h)
 		return fd;
 	}
 	ssize_t n = read_at(fd, "cgroup.procs", buf, sizeof(buf));
-	int err = n < 0 ? (int)n : n > 0 ? -EBUSY : write_at(fd, "cgroup.procs", "0");
+	/* More pids than buf holds is busy too. */
+	int err = n == -EFBIG || n > 0 ? -EBUSY : n < 0 ? (int)n : write_at(fd, "cgroup.procs", "0");
 	close(fd);
 	if (err == -EBUSY)
 		log_err("--cgroup %s: in use: pid %.*s is in its %s/ (another cellvmd?)", h->path,
