@@ -31,5 +31,6 @@ void gen_dev(void);
 void gen_proc_device(void);
 void gen_recv(void);
 void gen_lifecycle(void);
+void gen_dev_ctl(void);
 
 #endif

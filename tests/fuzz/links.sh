@@ -48,6 +48,7 @@ fuzz_file_boundary() {
 	device-procs/*) echo "frontend (cellvm-vcpu) -> device process" ;;
 	common/vhost_user.c | common/msg.c) echo "vhost-user socket, either side" ;;
 	common/worker_ctl.c) echo "cellvm-vcpu <-> cellvmd control socket" ;;
+	common/dev_ctl.c) echo "device process <-> cellvmd control socket" ;;
 	controller/*) echo "client -> cellvmd" ;;
 	spawner/*) echo "cellvmd -> cellvm-spawner" ;;
 	*) echo "?" ;;
