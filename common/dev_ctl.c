@@ -140,11 +140,14 @@ int dev_ctl_decode_reply(const uint8_t *buf, size_t len, struct dev_ctl_reply *o
 	return 0;
 }
 
+/* sendmsg, not send: device policies allow the one the vhost-user socket uses. */
 static int send_packet(int sock, const uint8_t *buf, size_t len)
 {
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
 	do
-		r = send(sock, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
