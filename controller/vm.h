@@ -11,6 +11,10 @@
  * when it fails, so the caller stops and reaps it the same way in every
  * case; vm_release() then closes what is left.
  *
+ * Each device process gets a control channel besides its vhost-user socket
+ * (common/dev_ctl.h: its counters, its rate limits), cellvmd's end in its
+ * vm_child; an external backend has none.
+ *
  * Devices are named as the machine description names them, by their kind's
  * prefix and index (device_kind.h): blk0.., net0.., console0, rng0; the
  * worker is "vcpu-worker". */
@@ -42,6 +46,8 @@ struct vm_child {
 	struct child_log log; /* its stderr */
 	enum sandbox_mode sandbox; /* what the spawner was asked for it */
 	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
+	int ctl_fd;         /* a device's control channel (dev_ctl.h, SOCK_SEQPACKET,
+			     * non-blocking); -1 for the worker */
 };
 
 /* The binaries vm_build() may start: the worker, then each device binary in
