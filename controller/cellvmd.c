@@ -2,8 +2,8 @@
  * socket (docs/rpc.md).
  *
  *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
- *           [--idle-timeout SECONDS] [--sandbox on|off|log] [--policy-dir DIR]
- *           [operator policy]
+ *           [--idle-timeout SECONDS] [--metrics-listen ADDR] [--sandbox on|off|log]
+ *           [--policy-dir DIR] [operator policy]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
  * no capabilities; then it forks cellvm-spawner, which starts the VM's
@@ -34,6 +34,7 @@
 #include "fds.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "operator.h"
 #include "privdrop.h"
 #include "server.h"
@@ -46,6 +47,7 @@
 struct daemon {
 	struct evloop *loop;
 	struct server *server;
+	struct metrics_http *metrics; /* --metrics-listen; NULL without */
 	struct spawner spawner;
 	int listen_fd, sig_fd;
 	bool quitting;
@@ -64,7 +66,25 @@ static void usage(FILE *f)
 		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
 		   "  --idle-timeout S  with --socket: disconnect a client idle for S seconds\n"
 		   "                    (default %u; docs/rpc.md, \"Connections\")\n"
+		   "  --metrics-listen ADDR  serve GET /metrics (Prometheus text) on ADDR: a\n"
+		   "                    socket path or 127.0.0.1:PORT (docs/rpc.md, \"Metrics\")\n"
 		   CONFINE_USAGE OPERATOR_USAGE, IDLE_TIMEOUT_S);
+}
+
+/* The VM's name in its metrics: the socket's file name without ".sock"
+ * (/run/cellvm/web1.sock: web1), or "cellvm" for --client-fd. */
+static const char *vm_name(const char *socket_path)
+{
+	static char name[64];
+	const char *base = socket_path ? strrchr(socket_path, '/') : NULL;
+	base = base ? base + 1 : socket_path;
+	if (!base || !*base)
+		return "cellvm";
+	size_t n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
+		n -= 5;
+	snprintf(name, sizeof(name), "%.*s", (int)n, base);
+	return name;
 }
 
 /* The uid of the peer of a connected socket (SO_PEERCRED), or -errno. */
@@ -278,12 +298,14 @@ int main(int argc, char **argv)
 		{ "worker", required_argument, NULL, 'w' },
 		{ "device-dir", required_argument, NULL, 'D' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "metrics-listen", required_argument, NULL, 'M' },
 		CONFINE_LONG_OPTIONS,
 		OPERATOR_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
+	const char *metrics_addr = NULL;
 	struct confine_opts copts;
 	static struct operator_policy pol;
 	static struct gate gate;
@@ -314,6 +336,7 @@ int main(int argc, char **argv)
 		case 'u': user = optarg; break;
 		case 'w': worker_arg = optarg; break;
 		case 'D': device_arg = optarg; break;
+		case 'M': metrics_addr = optarg; break;
 		case 'I':
 			if (cli_parse_uint(optarg, 1, 86400, &idle_s) < 0) {
 				log_err("--idle-timeout %s: want seconds, 1 to 86400", optarg);
@@ -362,6 +385,10 @@ int main(int argc, char **argv)
 	/* The operator's directories, as the service user can reach them. */
 	if (gate_start(&gate, &pol) < 0)
 		return 1;
+	/* The service user's, like everything it serves. */
+	int metrics_fd = metrics_addr ? metrics_http_listen(metrics_addr) : -1;
+	if (metrics_addr && metrics_fd < 0)
+		return 1;
 	/* Unprivileged, and not yet confined: what it needs to start the VM's
 	 * processes goes with it, with the operator's word on how they are
 	 * confined (not a tenant's: no request can change it later). */
@@ -373,7 +400,7 @@ int main(int argc, char **argv)
 		scfg.may_ask[m] = operator_sandbox_ok(&pol, (enum sandbox_mode)m);
 	if (spawner_start(&scfg, &d.spawner) < 0)
 		return 1;
-	int keep[5 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
+	int keep[6 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
 	size_t nkeep = 2;
 	nkeep += gate_fds(&gate, keep + nkeep, 2 * OPERATOR_MAX_DIRS);
 	if (kvm_fd >= 0)
@@ -382,6 +409,8 @@ int main(int argc, char **argv)
 		keep[nkeep++] = d.listen_fd;
 	if (client_fd >= 0)
 		keep[nkeep++] = client_fd;
+	if (metrics_fd >= 0)
+		keep[nkeep++] = metrics_fd;
 	/* No process or thread of its own from here on; it writes memfds. */
 	if (confine(&copts, &(struct confine_req){ .process = "cellvmd", .kind = "controller",
 						   .keep_fds = keep, .nkeep = nkeep,
@@ -392,7 +421,8 @@ int main(int argc, char **argv)
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
-			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check };
+			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check,
+			      .name = vm_name(socket_path) };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;
@@ -401,7 +431,9 @@ int main(int argc, char **argv)
 	    (err = evloop_add(d.loop, d.sig_fd, EPOLLIN, on_signal, &d)) ||
 	    (err = evloop_add(d.loop, d.spawner.pidfd, EPOLLIN, on_spawner, &d)) ||
 	    (d.listen_fd >= 0 &&
-	     (err = evloop_add(d.loop, d.listen_fd, EPOLLIN, on_listen, &d)))) {
+	     (err = evloop_add(d.loop, d.listen_fd, EPOLLIN, on_listen, &d))) ||
+	    (metrics_fd >= 0 &&
+	     (err = metrics_http_create(&d.metrics, d.loop, metrics_fd, d.server)))) {
 		log_err("setting up: %s", strerror(-err));
 		return 1;
 	}
@@ -434,8 +466,11 @@ int main(int argc, char **argv)
 			server_stop_vm(d.server);
 		}
 	}
+	metrics_http_destroy(d.metrics);
 	server_destroy(d.server);
 	evloop_destroy(d.loop);
+	if (metrics_addr && metrics_addr[0] == '/')
+		unlink(metrics_addr);
 	spawner_stop(&d.spawner);
 	if (socket_path && unlink(socket_path) < 0)
 		log_warn("--socket %s: not removed: %m (the next cellvmd replaces it)", socket_path);

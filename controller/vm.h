@@ -69,6 +69,7 @@ struct vm_env {
 	const struct gate *gate; /* opens what a config names (gate.h) */
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
 	enum worker_kvm_check kvm_check; /* the operator's --kvm-check, for each worker */
+	const char *name;     /* the VM's name in its metrics (the `vm` label) */
 };
 
 struct vm {
