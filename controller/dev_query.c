@@ -82,11 +82,14 @@ static void stop_watching(struct dev_queries *q, struct channel *c)
 	c->watched = false;
 }
 
+/* The channel is done with: it broke the protocol (why), or closed (why
+ * NULL: the device is exiting, as when the VM stops). */
 static void breaks(struct dev_queries *q, struct channel *c, const char *why)
 {
 	if (!c->broken)
-		log_warn("%s: control channel: %s; it is asked nothing more",
-			 q->vm->child[c->idx].name, why);
+		log_msg(why ? LOG_LVL_WARN : LOG_LVL_DEBUG, __func__,
+			"%s: control channel %s; it is asked nothing more",
+			q->vm->child[c->idx].name, why ? why : "closed");
 	c->broken = true;
 	stop_watching(q, c);
 	answer(q, c, DEV_ANSWER_BROKEN, NULL);
@@ -97,13 +100,13 @@ static void take_reply(struct dev_queries *q, struct channel *c, const struct de
 {
 	if (c->waiting && rp->seq == c->seq) {
 		if (rp->type != c->type)
-			breaks(q, c, "a reply of another type");
+			breaks(q, c, "broken: a reply of another type");
 		else
 			answer(q, c, DEV_ANSWER_OK, rp);
 		return;
 	}
 	if (c->late_allowed == 0) {
-		breaks(q, c, "a reply to nothing asked");
+		breaks(q, c, "broken: a reply to nothing asked");
 		return;
 	}
 	c->late_allowed--;
@@ -121,9 +124,9 @@ static void on_channel(void *opaque, uint32_t events)
 		if (err == -EAGAIN)
 			return;
 		if (err == -ECONNRESET)
-			breaks(q, c, "closed");
+			breaks(q, c, NULL);
 		else if (err == -EBADMSG)
-			breaks(q, c, "a malformed reply");
+			breaks(q, c, "broken: a malformed reply");
 		else if (err < 0)
 			breaks(q, c, strerror(-err));
 		else
