@@ -2,9 +2,8 @@
  * (metrics_text.h) over minimal HTTP/1.0, for an existing monitoring system
  * to scrape. The operator turns it on; it is off by default.
  *
- * One request per connection: `GET /metrics` (a query string allowed)
- * with HTTP/1.0 or 1.1 and any headers, at most HTTP_REQ_MAX bytes in all,
- * within HTTP_TIMEOUT_MS of the connection (reading and answering both);
+ * One request per connection (http_request.h: `GET /metrics`, HTTP/1.0 or
+ * 1.1, any headers, at most HTTP_REQ_MAX bytes), within HTTP_TIMEOUT_MS of the connection (reading and answering both);
  * then the answer and the close. Anything else gets 400, 404, 405 or 431
  * and the close; at most HTTP_MAX_CONNS at once (more are closed at once).
  * Its readers are not authenticated: a Unix socket is mode 0600 for
@@ -15,18 +14,11 @@
 #include <stddef.h>
 
 #include "event_loop.h"
+#include "http_request.h"
 #include "server.h"
 
-#define HTTP_REQ_MAX 4096
 #define HTTP_TIMEOUT_MS 5000
 #define HTTP_MAX_CONNS 8
-
-/* A request's head so far (buf[0..len)): 0 when more is needed, else the
- * status to answer: 200 (GET /metrics), 400 (not HTTP as this reads it:
- * a bad request line, a control byte, a header without a colon, a NUL),
- * 404 (another path), 405 (another method), 431 (len reached HTTP_REQ_MAX
- * without the head's end). Bytes after the head are not looked at. Pure. */
-int http_metrics_request(const char *buf, size_t len);
 
 /* The listening socket for addr: a Unix socket path (mode 0600; a stale
  * socket file is replaced) or "127.0.0.1:PORT". The fd (non-blocking,

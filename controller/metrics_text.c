@@ -64,7 +64,7 @@ static void seconds(struct out *o, uint64_t v, uint64_t per_s, int digits)
 	put(o, "%" PRIu64 ".%0*" PRIu64 "\n", v / per_s, digits, v % per_s);
 }
 
-/* The kinds present, each once, in the order of the devices. */
+/* The kinds of the devices that answered, each once, in their order. */
 static size_t kinds(const struct metrics_snapshot *s, const char *out[METRICS_MAX_DEVICES])
 {
 	size_t n = 0;
@@ -72,7 +72,7 @@ static size_t kinds(const struct metrics_snapshot *s, const char *out[METRICS_MA
 		size_t k = 0;
 		while (k < n && strcmp(out[k], s->dev[i].kind) != 0)
 			k++;
-		if (k == n && dev_ctl_kind_counters(s->dev[i].kind))
+		if (k == n && s->dev[i].answered && dev_ctl_kind_counters(s->dev[i].kind))
 			out[n++] = s->dev[i].kind;
 	}
 	return n;

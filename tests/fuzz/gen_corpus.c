@@ -621,5 +621,6 @@ int main(int argc, char **argv)
 	gen_recv();
 	gen_lifecycle();
 	gen_dev_ctl();
+	gen_http_request();
 	return 0;
 }

@@ -32,5 +32,6 @@ void gen_proc_device(void);
 void gen_recv(void);
 void gen_lifecycle(void);
 void gen_dev_ctl(void);
+void gen_http_request(void);
 
 #endif

@@ -584,3 +584,19 @@ void gen_dev_ctl(void)
 						      .status = -EOPNOTSUPP }, r);
 	put_dev_ctl("set_reply", 1, r, sizeof(r));
 }
+
+/* ---- fuzz_http_request: what a scraper sends to --metrics-listen. */
+void gen_http_request(void)
+{
+	static const char *const seeds[][2] = {
+		{ "prometheus", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: "
+				"Prometheus/2.45.0\r\nAccept: text/plain;version=0.0.4;q=1\r\n"
+				"X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n" },
+		{ "curl", "GET /metrics HTTP/1.0\r\n\r\n" },
+		{ "bare_lf", "GET /metrics?x=1 HTTP/1.1\nHost: a\n\n" },
+		{ "post", "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc" },
+		{ "half", "GET /metrics HTTP/1.1\r\nHost: a\r\n" },
+	};
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put_file("fuzz_http_request", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+}

@@ -40,6 +40,7 @@ fuzz_file_boundary() {
 	common/seccomp_*.c) echo "trusted: policy files -> every process" ;;
 	common/tap.c) echo "trusted: the operator's tap name -> cellvm-net" ;;
 	controller/config.c) echo "client (tenant) -> cellvmd: Create's config" ;;
+	controller/http_request.c) echo "local scraper -> cellvmd: --metrics-listen" ;;
 	common/machine.c) echo "cellvmd -> cellvm-vcpu: the machine description" ;;
 	vcpu-worker/boot_linux.c) echo "kernel image -> cellvm-vcpu" ;;
 	vcpu-worker/*) echo "guest -> cellvm-vcpu" ;;
