@@ -2,7 +2,8 @@
  * socket (docs/rpc.md).
  *
  *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
- *           [--idle-timeout SECONDS] [--metrics-listen ADDR] [--sandbox on|off|log]
+ *           [--idle-timeout SECONDS] [--name NAME] [--metrics-listen ADDR]
+ *           [--sandbox on|off|log]
  *           [--policy-dir DIR] [operator policy]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
@@ -13,6 +14,7 @@
  * `cellvm run` uses it) and exits once the client has gone and the VM is
  * stopped. The operator policy (--min-sandbox, --allow-dir, --max-memory,
  * ...: operator.h) bounds every Create. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -66,6 +68,8 @@ static void usage(FILE *f)
 		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
 		   "  --idle-timeout S  with --socket: disconnect a client idle for S seconds\n"
 		   "                    (default %u; docs/rpc.md, \"Connections\")\n"
+		   "  --name NAME       the VM's name in its metrics (default: the socket's file\n"
+		   "                    name without .sock)\n"
 		   "  --metrics-listen ADDR  serve GET /metrics (Prometheus text) on ADDR: a\n"
 		   "                    socket path or 127.0.0.1:PORT (docs/rpc.md, \"Metrics\")\n"
 		   CONFINE_USAGE OPERATOR_USAGE, IDLE_TIMEOUT_S);
@@ -85,6 +89,18 @@ static const char *vm_name(const char *socket_path)
 		n -= 5;
 	snprintf(name, sizeof(name), "%.*s", (int)n, base);
 	return name;
+}
+
+/* A --name: a label value any monitoring system takes as it is. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
 }
 
 /* The uid of the peer of a connected socket (SO_PEERCRED), or -errno. */
@@ -299,13 +315,14 @@ int main(int argc, char **argv)
 		{ "device-dir", required_argument, NULL, 'D' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
 		{ "metrics-listen", required_argument, NULL, 'M' },
+		{ "name", required_argument, NULL, 'N' },
 		CONFINE_LONG_OPTIONS,
 		OPERATOR_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
-	const char *metrics_addr = NULL;
+	const char *metrics_addr = NULL, *name = NULL;
 	struct confine_opts copts;
 	static struct operator_policy pol;
 	static struct gate gate;
@@ -337,6 +354,14 @@ int main(int argc, char **argv)
 		case 'w': worker_arg = optarg; break;
 		case 'D': device_arg = optarg; break;
 		case 'M': metrics_addr = optarg; break;
+		case 'N':
+			if (!name_ok(optarg)) {
+				log_err("--name %s: want 1 to 63 letters, digits, '-', '_' or '.'",
+					optarg);
+				return 1;
+			}
+			name = optarg;
+			break;
 		case 'I':
 			if (cli_parse_uint(optarg, 1, 86400, &idle_s) < 0) {
 				log_err("--idle-timeout %s: want seconds, 1 to 86400", optarg);
@@ -422,7 +447,7 @@ int main(int argc, char **argv)
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
 			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check,
-			      .name = vm_name(socket_path) };
+			      .name = name ? name : vm_name(socket_path) };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;

@@ -104,11 +104,13 @@ Test(metrics, a_disks_io_is_counted_and_scraped)
 {
 	char listen[64];
 	snprintf(listen, sizeof(listen), "/tmp/cellvm-metrics-%d.sock", (int)getpid());
-	int c = ctl_start_with((const char *const[]){ "--metrics-listen", listen, NULL });
+	int c = ctl_start_with(
+		(const char *const[]){ "--metrics-listen", listen, "--name", "web-1", NULL });
 
 	/* No VM: its state, and no device to ask. */
 	struct metrics_snapshot *s = metrics(c);
 	cr_expect_str_eq(s->state, "NOT_CREATED");
+	cr_expect_str_eq(s->vm, "web-1");
 	cr_expect_eq(s->ndevices, 0);
 
 	char disk[128], extra[256], cfg[512];
@@ -152,18 +154,18 @@ Test(metrics, a_disks_io_is_counted_and_scraped)
 	/* The same as Prometheus text, from the snapshot and over HTTP. */
 	static char text[1 << 16];
 	cr_assert_gt(metrics_prometheus(s, text, sizeof(text)), 0);
-	cr_expect_eq(prom_value(text, "cellvm_blk_write_bytes_total{vm=\"sock\",device=\"blk0\"}"),
+	cr_expect_eq(prom_value(text, "cellvm_blk_write_bytes_total{vm=\"web-1\",device=\"blk0\"}"),
 		     3 * 4096);
 	const char *page = http(listen, "GET /metrics HTTP/1.0\r\nAccept: text/plain\r\n\r\n");
 	cr_assert_eq(strncmp(page, "HTTP/1.0 200 OK\r\n", 17), 0, "%.80s", page);
 	const char *body = strstr(page, "\r\n\r\n");
 	cr_assert_not_null(body);
 	body += 4;
-	cr_expect_eq(prom_value(body, "cellvm_blk_read_bytes_total{vm=\"sock\",device=\"blk0\"}"),
+	cr_expect_eq(prom_value(body, "cellvm_blk_read_bytes_total{vm=\"web-1\",device=\"blk0\"}"),
 		     2 * 4096);
-	cr_expect_eq(prom_value(body, "cellvm_blk_requests_total{vm=\"sock\",device=\"blk0\"}"), 5);
-	cr_expect_eq(prom_value(body, "cellvm_device_up{vm=\"sock\",device=\"rng0\"}"), 1);
-	cr_expect_gt(prom_value(body, "cellvm_process_resident_memory_bytes{vm=\"sock\","
+	cr_expect_eq(prom_value(body, "cellvm_blk_requests_total{vm=\"web-1\",device=\"blk0\"}"), 5);
+	cr_expect_eq(prom_value(body, "cellvm_device_up{vm=\"web-1\",device=\"rng0\"}"), 1);
+	cr_expect_gt(prom_value(body, "cellvm_process_resident_memory_bytes{vm=\"web-1\","
 				      "process=\"blk0\"}"), 0);
 	page = http(listen, "POST /metrics HTTP/1.0\r\n\r\n");
 	cr_expect_eq(strncmp(page, "HTTP/1.0 405 ", 13), 0, "%.80s", page);
