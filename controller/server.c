@@ -35,7 +35,6 @@ struct caller {
 /* A Metrics or SetRateLimiter call waiting for the devices. */
 struct dev_caller {
 	bool used;
-	struct server *s;
 	struct caller c;
 };
 
@@ -348,7 +347,7 @@ static struct dev_caller *dev_caller(struct server *s, struct caller c)
 {
 	for (size_t i = 0; i < DEV_QUERY_MAX; i++)
 		if (!s->dev_callers[i].used) {
-			s->dev_callers[i] = (struct dev_caller){ .used = true, .s = s, .c = c };
+			s->dev_callers[i] = (struct dev_caller){ .used = true, .c = c };
 			return &s->dev_callers[i];
 		}
 	reply_error(c, LC_ERR_INTERNAL_ERROR, "too many calls waiting for the devices");

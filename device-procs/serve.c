@@ -283,8 +283,8 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 
 /* Serves frontends on the options' socket with b (vub_init already called
  * with b->loop == NULL: this creates the loop) and d's hooks, and cellvmd
- * on --control-fd, until the frontend of --fd
- * hangs up or SIGTERM/SIGINT arrives. Returns a process exit status. */
+ * on --control-fd, until the frontend of --fd hangs up or SIGTERM/SIGINT
+ * arrives. Returns a process exit status. */
 static int serve_run(struct vub *b, const struct serve_opts *o, const struct serve_device *d)
 {
 	static const int stop[] = { SIGTERM, SIGINT };
