@@ -600,3 +600,19 @@ void gen_http_request(void)
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
 		put_file("fuzz_http_request", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }
+
+/* ---- fuzz_rate_limiter: SetRateLimiter's params, as a client sends them. */
+void gen_rate_limiter(void)
+{
+	static const char *const seeds[][2] = {
+		{ "disk", "{\"device\": \"blk0\", \"rate_limiter\": {\"bandwidth\": {\"size\": "
+			  "1048576, \"one_time_burst\": 0, \"refill_time\": 125}, \"ops\": "
+			  "{\"size\": 1000, \"refill_time\": 1000}}}" },
+		{ "nic", "{\"device\": \"net1\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": "
+			 "0, \"refill_time\": 0}}, \"tx_rate_limiter\": {\"ops\": {\"size\": 5, "
+			 "\"refill_time\": 100}}}" },
+		{ "keep", "{\"device\": \"blk3\", \"rate_limiter\": {}}" },
+	};
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put_file("fuzz_rate_limiter", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+}
