@@ -101,9 +101,8 @@ static void on_rate_limit(void *opaque, const struct dev_query_result *r)
 			 r->n == 1 ? answer_words(r->dev[0].answer) : "was not asked");
 		code = LC_ERR_INTERNAL_ERROR;
 	} else if (r->dev[0].reply.status == -EINVAL) {
-		snprintf(msg, sizeof(msg), "%s refused the rate limiter: not one it has",
-			 r->dev[0].child->name);
-		code = LC_ERR_DEVICE_NOT_PRESENT;
+		snprintf(msg, sizeof(msg), "%s refused these limits", r->dev[0].child->name);
+		code = LC_ERR_BAD_CONFIG;
 	} else if (r->dev[0].reply.status == -EOPNOTSUPP) {
 		snprintf(msg, sizeof(msg), "%s has no rate limiter (this cellvm-%s cannot change one)",
 			 r->dev[0].child->name, r->dev[0].child->policy);

@@ -36,8 +36,8 @@ int metrics_collect(struct collector *c, const struct lifecycle_status *st, metr
 typedef void (*rate_limit_done)(void *opaque, int code, const char *message);
 /* Sends rl to the device named device (checked: lifecycle_device_call()
  * allows it, the device exists and is cellvm's). done gets 0, or
- * DEVICE_NOT_PRESENT (no such device of cellvm's, or it does not take this
- * limiter: -EINVAL from it), NOT_CREATED (the state), INTERNAL_ERROR (the
+ * DEVICE_NOT_PRESENT (no such device of cellvm's), BAD_CONFIG (the device
+ * refused the limits: -EINVAL), NOT_CREATED (the state), INTERNAL_ERROR (the
  * device failed, did not answer, has no rate limiter: -EOPNOTSUPP). Always
  * answered through done: at once when refused here (the caller must take
  * that), else from the loop. */

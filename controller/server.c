@@ -20,7 +20,7 @@
 #include "log.h"
 #include "metrics_collect.h"
 #include "operator.h"
-#include "rate_limiter.h"
+#include "rate_params.h"
 #include "rpc.h"
 #include "supervise.h"
 
@@ -396,7 +396,7 @@ static void set_rate_limiter(struct server *s, struct caller c, const char *para
 {
 	char device[MACHINE_NAME_MAX], err[256];
 	struct dev_ctl_rate_limit rl;
-	if (rate_limiter_params(params, strlen(params), device, sizeof(device), &rl, err,
+	if (rate_params_parse(params, strlen(params), device, sizeof(device), &rl, err,
 				sizeof(err)) < 0) {
 		reply_error(c, LC_ERR_BAD_CONFIG, err);
 		return;

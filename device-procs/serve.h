@@ -8,8 +8,9 @@
  * SOCK_SEQPACKET socket; cellvmd gives one to each device it starts) the
  * device also answers cellvmd's requests on it (common/dev_ctl.h): its
  * counters (struct vub's), and rate-limit changes through its
- * set_rate_limit. Without it the device is a plain vhost-user backend. Each device file defines its
- * serve_program (its own options, ops and start); device_main.c, linked
+ * set_rate_limit. Without it the device is a plain vhost-user backend.
+ * Each device file defines its serve_program (its own options, ops and
+ * start); device_main.c, linked
  * into every device binary, is the one main(): serve_main on it. */
 #ifndef CELLVM_SERVE_H
 #define CELLVM_SERVE_H
@@ -76,7 +77,8 @@ struct serve_device {
 	 * limiter's hook: only the buckets whose mode is not KEEP change; the
 	 * limiter adds the time a queue waits to b->counters.throttled_us).
 	 * 0, or -errno (-EINVAL: not for this device, e.g. a tx limiter for
-	 * blk), sent back to cellvmd. NULL: cellvmd gets -EOPNOTSUPP. */
+	 * blk, or past its bounds; nothing changed), sent back to cellvmd.
+	 * NULL: cellvmd gets -EOPNOTSUPP. */
 	int (*set_rate_limit)(struct vub *b, const struct dev_ctl_rate_limit *rl);
 	/* Its fds are closed when serving ends. */
 	struct serve_confine confine;

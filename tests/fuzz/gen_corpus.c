@@ -622,6 +622,6 @@ int main(int argc, char **argv)
 	gen_lifecycle();
 	gen_dev_ctl();
 	gen_http_request();
-	gen_rate_limiter();
+	gen_rate_params();
 	return 0;
 }

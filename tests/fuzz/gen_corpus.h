@@ -33,6 +33,6 @@ void gen_recv(void);
 void gen_lifecycle(void);
 void gen_dev_ctl(void);
 void gen_http_request(void);
-void gen_rate_limiter(void);
+void gen_rate_params(void);
 
 #endif

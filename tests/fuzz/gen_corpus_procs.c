@@ -601,8 +601,8 @@ void gen_http_request(void)
 		put_file("fuzz_http_request", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }
 
-/* ---- fuzz_rate_limiter: SetRateLimiter's params, as a client sends them. */
-void gen_rate_limiter(void)
+/* ---- fuzz_rate_params: SetRateLimiter's params, as a client sends them. */
+void gen_rate_params(void)
 {
 	static const char *const seeds[][2] = {
 		{ "disk", "{\"device\": \"blk0\", \"rate_limiter\": {\"bandwidth\": {\"size\": "
@@ -614,5 +614,5 @@ void gen_rate_limiter(void)
 		{ "keep", "{\"device\": \"blk3\", \"rate_limiter\": {}}" },
 	};
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
-		put_file("fuzz_rate_limiter", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+		put_file("fuzz_rate_params", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }

@@ -1,10 +1,10 @@
-/* libFuzzer harness: rate_limiter_params (controller/rate_limiter.c), which
+/* libFuzzer harness: rate_limiter_params (controller/rate_params.c), which
  * cellvmd runs on SetRateLimiter's params from a client. What parses names
  * a disk or a NIC, and its limiters are what a device may be sent: every
- * bucket passes dev_ctl_bucket_check, values within 2^53, a disk's tx
+ * bucket passes dev_ctl_bucket_check, within rate_params.h's bounds, a disk's tx
  * limiter untouched, and the SET_RATE_LIMIT request round-trips.
  *
- * Links: controller/rate_limiter.c controller/json_strict.c
+ * Links: controller/rate_params.c controller/json_strict.c
  *   controller/json_words.c common/dev_ctl.c common/msg.c common/log.c */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rate_limiter.h"
+#include "rate_params.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_bucket(const struct dev_ctl_bucket *b)
 {
 	CHECK(dev_ctl_bucket_check(b) == 0);
-	CHECK(b->size <= RATE_LIMITER_MAX_VALUE && b->refill_time_ms <= RATE_LIMITER_MAX_VALUE &&
-	      b->one_time_burst <= RATE_LIMITER_MAX_VALUE);
+	CHECK(b->size <= RATE_PARAMS_MAX_VALUE && b->refill_time_ms <= RATE_PARAMS_MAX_REFILL_MS &&
+	      b->one_time_burst <= RATE_PARAMS_MAX_VALUE);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	char dev[16], err[256];
 	struct dev_ctl_rate_limit rl;
-	int r = rate_limiter_params(text, size, dev, sizeof(dev), &rl, err, sizeof(err));
+	int r = rate_params_parse(text, size, dev, sizeof(dev), &rl, err, sizeof(err));
 	free(text);
 	CHECK(strnlen(err, sizeof(err)) < sizeof(err) || r == 0);
 	if (r != 0) {

@@ -1,14 +1,14 @@
 /* SetRateLimiter's params and Firecracker's rate_limiter JSON
- * (controller/rate_limiter.h). */
+ * (controller/rate_params.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
-#include "rate_limiter.h"
+#include "rate_params.h"
 
 static int parse(const char *s, char *dev, struct dev_ctl_rate_limit *rl, char *err)
 {
-	return rate_limiter_params(s, strlen(s), dev, 16, rl, err, 256);
+	return rate_params_parse(s, strlen(s), dev, 16, rl, err, 256);
 }
 
 Test(rate_limiter, a_disk)
@@ -65,6 +65,8 @@ Test(rate_limiter, refused)
 		  "\"refill_time\": 1}}}", "0..2^53" },
 		{ "{\"device\": \"blk0\", \"rate_limiter\": {\"bandwidth\": {\"size\": 1, "
 		  "\"refill_time\": 1, \"refill\": 2}}}", "\"refill\"" },
+		{ "{\"device\": \"blk0\", \"rate_limiter\": {\"bandwidth\": {\"size\": 1, "
+		  "\"refill_time\": 86400001}}}", "a day" },
 		{ "{\"device\": \"blk0\", \"device\": \"blk1\"}", "duplicate" },
 		{ "[1]", "params" },
 	};

@@ -1,4 +1,4 @@
-#include "rate_limiter.h"
+#include "rate_params.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,15 +41,15 @@ static int known_keys(json_object *o, const char *where, const char *const *keys
 }
 
 static int number(json_object *o, const char *where, const char *key, bool required,
-		  uint64_t *out, char *err, size_t errlen)
+		  uint64_t max, const char *range, uint64_t *out, char *err, size_t errlen)
 {
 	json_object *v;
 	*out = 0;
 	if (!json_object_object_get_ex(o, key, &v))
 		return required ? bad(err, errlen, "%s.%s is missing", where, key) : 0;
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
-	    (uint64_t)json_object_get_int64(v) > RATE_LIMITER_MAX_VALUE)
-		return bad(err, errlen, "%s.%s: want an integer 0..2^53, not %s", where, key,
+	    (uint64_t)json_object_get_int64(v) > max)
+		return bad(err, errlen, "%s.%s: want an integer %s, not %s", where, key, range,
 			   json_object_is_type(v, json_type_int) ? "that" : json_type_words(v));
 	*out = (uint64_t)json_object_get_int64(v);
 	return 0;
@@ -69,11 +69,14 @@ static int bucket(json_object *o, const char *where, const char *key, struct dev
 		return bad(err, errlen, "%s: want an object, not %s", at, json_type_words(v));
 	int r = known_keys(v, at, keys, 3, "size, one_time_burst, refill_time", err, errlen);
 	if (!r)
-		r = number(v, at, "size", true, &b->size, err, errlen);
+		r = number(v, at, "size", true, RATE_PARAMS_MAX_VALUE, "0..2^53", &b->size, err,
+			   errlen);
 	if (!r)
-		r = number(v, at, "one_time_burst", false, &b->one_time_burst, err, errlen);
+		r = number(v, at, "one_time_burst", false, RATE_PARAMS_MAX_VALUE, "0..2^53",
+			   &b->one_time_burst, err, errlen);
 	if (!r)
-		r = number(v, at, "refill_time", true, &b->refill_time_ms, err, errlen);
+		r = number(v, at, "refill_time", true, RATE_PARAMS_MAX_REFILL_MS,
+			   "0..86400000 (ms: a day)", &b->refill_time_ms, err, errlen);
 	if (r)
 		return r;
 	if (b->size == 0 || b->refill_time_ms == 0)
@@ -83,7 +86,7 @@ static int bucket(json_object *o, const char *where, const char *key, struct dev
 	return 0;
 }
 
-int rate_limiter_parse(json_object *v, const char *where, struct dev_ctl_limiter *out, char *err,
+int rate_params_limiter(json_object *v, const char *where, struct dev_ctl_limiter *out, char *err,
 		       size_t errlen)
 {
 	static const char *const keys[] = { "bandwidth", "ops" };
@@ -97,7 +100,7 @@ int rate_limiter_parse(json_object *v, const char *where, struct dev_ctl_limiter
 	return r;
 }
 
-int rate_limiter_params(const char *text, size_t len, char *device, size_t devlen,
+int rate_params_parse(const char *text, size_t len, char *device, size_t devlen,
 			struct dev_ctl_rate_limit *out, char *err, size_t errlen)
 {
 	static const char *const blk_keys[] = { "device", "rate_limiter" };
@@ -119,16 +122,16 @@ int rate_limiter_params(const char *text, size_t len, char *device, size_t devle
 		r = known_keys(top, "params", blk_keys, 2, "a disk takes device, rate_limiter",
 			       err, errlen);
 		if (!r && json_object_object_get_ex(top, "rate_limiter", &v))
-			r = rate_limiter_parse(v, "rate_limiter", &out->limiter[DEV_CTL_RX], err,
+			r = rate_params_limiter(v, "rate_limiter", &out->limiter[DEV_CTL_RX], err,
 					       errlen);
 	} else if (strncmp(device, "net", 3) == 0) {
 		r = known_keys(top, "params", net_keys, 3,
 			       "a NIC takes device, rx_rate_limiter, tx_rate_limiter", err, errlen);
 		if (!r && json_object_object_get_ex(top, "rx_rate_limiter", &v))
-			r = rate_limiter_parse(v, "rx_rate_limiter", &out->limiter[DEV_CTL_RX], err,
+			r = rate_params_limiter(v, "rx_rate_limiter", &out->limiter[DEV_CTL_RX], err,
 					       errlen);
 		if (!r && json_object_object_get_ex(top, "tx_rate_limiter", &v))
-			r = rate_limiter_parse(v, "tx_rate_limiter", &out->limiter[DEV_CTL_TX], err,
+			r = rate_params_limiter(v, "tx_rate_limiter", &out->limiter[DEV_CTL_TX], err,
 					       errlen);
 	} else {
 		struct json_shown q;
