@@ -3,9 +3,10 @@
  * to scrape. The operator turns it on; it is off by default.
  *
  * One request per connection (http_request.h: `GET /metrics`, HTTP/1.0 or
- * 1.1, any headers, at most HTTP_REQ_MAX bytes), within HTTP_TIMEOUT_MS of the connection (reading and answering both);
- * then the answer and the close. Anything else gets 400, 404, 405 or 431
- * and the close; at most HTTP_MAX_CONNS at once (more are closed at once).
+ * 1.1, any headers, at most HTTP_REQ_MAX bytes), read and answered within
+ * HTTP_TIMEOUT_MS of the connection, then the close. Anything else gets
+ * 400, 404, 405 or 431 and the close; at most HTTP_MAX_CONNS at once (more
+ * are closed at once).
  * Its readers are not authenticated: a Unix socket is mode 0600 for
  * cellvmd's user, and TCP listens on the loopback only (127.0.0.1:PORT). */
 #ifndef CELLVM_METRICS_HTTP_H
