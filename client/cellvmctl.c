@@ -3,6 +3,8 @@
  *   cellvmctl --socket PATH create --config FILE
  *   cellvmctl --socket PATH run | stop | status
  *   cellvmctl --socket PATH serial [--console]
+ *   cellvmctl --socket PATH metrics [--prometheus]
+ *   cellvmctl --socket PATH rate-limiter DEVICE [--rx|--tx] JSON
  *
  * Exit status: 0 success, 1 the controller answered with an error (printed
  * with its name and message), 2 bad usage or no connection. */
@@ -21,6 +23,8 @@
 #include "config.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_text.h"
 #include "term.h"
 
 static void usage(FILE *f)
@@ -33,7 +37,15 @@ static void usage(FILE *f)
 		   "  status                 state, uptime, how the last VM ended, processes,\n"
 		   "                         their confinement and the operator's floor\n"
 		   "  serial [--console]     attach this terminal to the serial port (or the\n"
-		   "                         virtio console); Ctrl-] detaches\n");
+		   "                         virtio console); Ctrl-] detaches\n"
+		   "  metrics [--prometheus] each device's counters, each process's CPU time and\n"
+		   "                         memory, the VM's uptime; --prometheus: in\n"
+		   "                         Prometheus's text format\n"
+		   "  rate-limiter DEVICE [--rx|--tx] JSON\n"
+		   "                         change a running device's rate limiter: JSON is\n"
+		   "                         Firecracker's ({\"bandwidth\": {\"size\": 1048576,\n"
+		   "                         \"refill_time\": 125}, \"ops\": {...}}); a NIC's\n"
+		   "                         receive (--rx) or transmit (--tx) side\n");
 }
 
 static int read_file(const char *path, char **out)
@@ -148,6 +160,43 @@ static void print_status(const char *json)
 	json_object_put(o);
 }
 
+/* The Metrics result as text for people or for Prometheus. */
+static int print_metrics(const char *json, bool prometheus)
+{
+	static struct metrics_snapshot s;
+	static char text[1u << 20];
+	char why[300];
+	if (metrics_from_json(json, strlen(json), &s, why, sizeof(why)) < 0) {
+		fprintf(stderr, "cellvmctl: metrics: the controller's answer: %s\n", why);
+		return 1;
+	}
+	int n = prometheus ? metrics_prometheus(&s, text, sizeof(text))
+			   : metrics_human(&s, text, sizeof(text));
+	if (n < 0) {
+		fprintf(stderr, "cellvmctl: metrics: more than %zu bytes of text\n", sizeof(text));
+		return 1;
+	}
+	fwrite(text, 1, (size_t)n, stdout);
+	return 0;
+}
+
+/* SetRateLimiter's params: the device and its limiter (JSON, the user's)
+ * under the key Firecracker gives it; NULL (said why) if not JSON. */
+static char *rate_limiter_request(const char *device, const char *side, const char *limiter)
+{
+	json_object *rl = json_tokener_parse(limiter);
+	if (!rl) {
+		fprintf(stderr, "cellvmctl: rate-limiter: %s is not JSON\n", limiter);
+		return NULL;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(device));
+	json_object_object_add(o, side, rl);
+	char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return text;
+}
+
 static int serial(int sock, int console)
 {
 	char err[300];
@@ -194,8 +243,13 @@ int main(int argc, char **argv)
 	static const struct option sub[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "console", no_argument, NULL, 'C' },
+		{ "prometheus", no_argument, NULL, 'P' },
+		{ "rx", no_argument, NULL, 'R' },
+		{ "tx", no_argument, NULL, 'T' },
 		{ 0 },
 	};
+	bool prometheus = false;
+	const char *side = "rate_limiter";
 	/* The command's own options: argv from the command on, as its argv. */
 	argc -= optind;
 	argv += optind;
@@ -204,6 +258,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 'C': console = 1; break;
+		case 'P': prometheus = true; break;
+		case 'R': side = "rx_rate_limiter"; break;
+		case 'T': side = "tx_rate_limiter"; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -218,24 +275,34 @@ int main(int argc, char **argv)
 		m = RPC_STATUS;
 	else if (strcmp(cmd, "serial") == 0)
 		m = RPC_GET_SERIAL;
+	else if (strcmp(cmd, "metrics") == 0)
+		m = RPC_METRICS;
+	else if (strcmp(cmd, "rate-limiter") == 0)
+		m = RPC_SET_RATE_LIMITER;
 	else {
 		fprintf(stderr, "cellvmctl: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 		return 2;
 	}
-	if (optind < argc || (m == RPC_CREATE) != (config != NULL) ||
-	    (console && m != RPC_GET_SERIAL)) {
+	/* rate-limiter's DEVICE and JSON; no other command has operands. */
+	int operands = m == RPC_SET_RATE_LIMITER ? 2 : 0;
+	if (argc - optind != operands || (m == RPC_CREATE) != (config != NULL) ||
+	    (console && m != RPC_GET_SERIAL) || (prometheus && m != RPC_METRICS) ||
+	    (strcmp(side, "rate_limiter") != 0 && m != RPC_SET_RATE_LIMITER)) {
 		usage(stderr);
 		return 2;
 	}
 	char *params = NULL;
 	if (config && read_file(config, &params) < 0)
 		return 2;
+	if (m == RPC_SET_RATE_LIMITER &&
+	    !(params = rate_limiter_request(argv[optind], side, argv[optind + 1])))
+		return 2;
 	/* The controller checks it too; checking here points into the file
 	 * even when it is not JSON at all. */
 	static struct vm_config cfg;
 	char why[300];
-	if (params && vm_config_parse(params, strlen(params), &cfg, why, sizeof(why)) < 0) {
+	if (config && vm_config_parse(params, strlen(params), &cfg, why, sizeof(why)) < 0) {
 		fprintf(stderr, "cellvmctl: %s: BAD_CONFIG: %s\n", config, why);
 		free(params);
 		return 1;
@@ -263,6 +330,8 @@ int main(int argc, char **argv)
 			status = report(cmd, &r);
 			if (!status && m == RPC_STATUS)
 				print_status(r.result);
+			if (!status && m == RPC_METRICS)
+				status = print_metrics(r.result, prometheus);
 			rpc_reply_free(&r);
 		}
 	}

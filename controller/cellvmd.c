@@ -2,8 +2,9 @@
  * socket (docs/rpc.md).
  *
  *   cellvmd (--socket PATH | --client-fd N) [--user USER] [--log-level L]
- *           [--idle-timeout SECONDS] [--sandbox on|off|log] [--policy-dir DIR]
- *           [operator policy]
+ *           [--idle-timeout SECONDS] [--name NAME] [--metrics-listen ADDR]
+ *           [--sandbox on|off|log]
+ *           [--policy-dir DIR] [operator policy]
  *
  * Started as root, it opens /dev/kvm and its socket, then becomes USER with
  * no capabilities; then it forks cellvm-spawner, which starts the VM's
@@ -14,6 +15,7 @@
  * stopped. The operator policy (--min-sandbox, --allow-dir, --max-memory,
  * ...: operator.h) bounds every Create; with --cgroup each VM runs in a
  * cgroup v2 of its own beneath the operator's (cgroup.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +38,7 @@
 #include "fds.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "operator.h"
 #include "privdrop.h"
 #include "server.h"
@@ -48,6 +51,7 @@
 struct daemon {
 	struct evloop *loop;
 	struct server *server;
+	struct metrics_http *metrics; /* --metrics-listen; NULL without */
 	struct spawner spawner;
 	int listen_fd, sig_fd;
 	bool quitting;
@@ -66,7 +70,39 @@ static void usage(FILE *f)
 		   "  --device-dir DIR  where the device binaries are (default: next to us)\n"
 		   "  --idle-timeout S  with --socket: disconnect a client idle for S seconds\n"
 		   "                    (default %u; docs/rpc.md, \"Connections\")\n"
+		   "  --name NAME       the VM's name in its metrics (default: the socket's file\n"
+		   "                    name without .sock)\n"
+		   "  --metrics-listen ADDR  serve GET /metrics (Prometheus text) on ADDR: a\n"
+		   "                    socket path or 127.0.0.1:PORT (docs/rpc.md, \"Metrics\")\n"
 		   CONFINE_USAGE OPERATOR_USAGE CGROUP_USAGE, IDLE_TIMEOUT_S);
+}
+
+/* The VM's name in its metrics: the socket's file name without ".sock"
+ * (/run/cellvm/web1.sock: web1), or "cellvm" for --client-fd. */
+static const char *vm_name(const char *socket_path)
+{
+	static char name[64];
+	const char *base = socket_path ? strrchr(socket_path, '/') : NULL;
+	base = base ? base + 1 : socket_path;
+	if (!base || !*base)
+		return "cellvm";
+	size_t n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
+		n -= 5;
+	snprintf(name, sizeof(name), "%.*s", (int)n, base);
+	return name;
+}
+
+/* A --name: a label value any monitoring system takes as it is. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
 }
 
 /* The uid of the peer of a connected socket (SO_PEERCRED), or -errno. */
@@ -280,6 +316,8 @@ int main(int argc, char **argv)
 		{ "worker", required_argument, NULL, 'w' },
 		{ "device-dir", required_argument, NULL, 'D' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "metrics-listen", required_argument, NULL, 'M' },
+		{ "name", required_argument, NULL, 'N' },
 		CONFINE_LONG_OPTIONS,
 		OPERATOR_LONG_OPTIONS,
 		CGROUP_LONG_OPTIONS,
@@ -287,6 +325,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *socket_path = NULL, *user = NULL, *worker_arg = NULL, *device_arg = NULL;
+	const char *metrics_addr = NULL, *name = NULL;
 	struct confine_opts copts;
 	static struct operator_policy pol;
 	static struct cgroup_policy cgpol;
@@ -322,6 +361,15 @@ int main(int argc, char **argv)
 		case 'u': user = optarg; break;
 		case 'w': worker_arg = optarg; break;
 		case 'D': device_arg = optarg; break;
+		case 'M': metrics_addr = optarg; break;
+		case 'N':
+			if (!name_ok(optarg)) {
+				log_err("--name %s: want 1 to 63 letters, digits, '-', '_' or '.'",
+					optarg);
+				return 1;
+			}
+			name = optarg;
+			break;
 		case 'I':
 			if (cli_parse_uint(optarg, 1, 86400, &idle_s) < 0) {
 				log_err("--idle-timeout %s: want seconds, 1 to 86400", optarg);
@@ -381,6 +429,10 @@ int main(int argc, char **argv)
 	/* The operator's directories, as the service user can reach them. */
 	if (gate_start(&gate, &pol) < 0)
 		return 1;
+	/* The service user's, like everything it serves. */
+	int metrics_fd = metrics_addr ? metrics_http_listen(metrics_addr) : -1;
+	if (metrics_addr && metrics_fd < 0)
+		return 1;
 	/* Unprivileged, and not yet confined: what it needs to start the VM's
 	 * processes goes with it, with the operator's word on how they are
 	 * confined (not a tenant's: no request can change it later). */
@@ -392,7 +444,7 @@ int main(int argc, char **argv)
 		scfg.may_ask[m] = operator_sandbox_ok(&pol, (enum sandbox_mode)m);
 	if (spawner_start(&scfg, &d.spawner) < 0)
 		return 1;
-	int keep[7 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
+	int keep[8 + 2 * OPERATOR_MAX_DIRS] = { d.spawner.sock, d.spawner.pidfd };
 	size_t nkeep = 2;
 	nkeep += gate_fds(&gate, keep + nkeep, 2 * OPERATOR_MAX_DIRS);
 	if (kvm_fd >= 0)
@@ -403,6 +455,8 @@ int main(int argc, char **argv)
 		keep[nkeep++] = client_fd;
 	if (cgroup.dir_fd >= 0)
 		keep[nkeep++] = cgroup.dir_fd;
+	if (metrics_fd >= 0)
+		keep[nkeep++] = metrics_fd;
 	/* No process or thread of its own from here on; it writes memfds. */
 	if (confine(&copts, &(struct confine_req){ .process = "cellvmd", .kind = "controller",
 						   .keep_fds = keep, .nkeep = nkeep,
@@ -414,7 +468,8 @@ int main(int argc, char **argv)
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
 			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check,
-			      .cgroup = cgroup.dir_fd >= 0 ? &cgroup : NULL };
+			      .cgroup = cgroup.dir_fd >= 0 ? &cgroup : NULL,
+			      .name = name ? name : vm_name(socket_path) };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		log_err("signalfd: %s", strerror(-d.sig_fd));
 		return 1;
@@ -423,7 +478,9 @@ int main(int argc, char **argv)
 	    (err = evloop_add(d.loop, d.sig_fd, EPOLLIN, on_signal, &d)) ||
 	    (err = evloop_add(d.loop, d.spawner.pidfd, EPOLLIN, on_spawner, &d)) ||
 	    (d.listen_fd >= 0 &&
-	     (err = evloop_add(d.loop, d.listen_fd, EPOLLIN, on_listen, &d)))) {
+	     (err = evloop_add(d.loop, d.listen_fd, EPOLLIN, on_listen, &d))) ||
+	    (metrics_fd >= 0 &&
+	     (err = metrics_http_create(&d.metrics, d.loop, metrics_fd, d.server)))) {
 		log_err("setting up: %s", strerror(-err));
 		return 1;
 	}
@@ -456,8 +513,11 @@ int main(int argc, char **argv)
 			server_stop_vm(d.server);
 		}
 	}
+	metrics_http_destroy(d.metrics);
 	server_destroy(d.server);
 	evloop_destroy(d.loop);
+	if (metrics_addr && metrics_addr[0] == '/')
+		unlink(metrics_addr);
 	spawner_stop(&d.spawner);
 	cgroup_host_close(&cgroup);
 	if (socket_path && unlink(socket_path) < 0)

@@ -22,6 +22,7 @@
 enum {
 	DEVICE_FD_SOCKET = 3, /* its vhost-user connection */
 	DEVICE_FD_RESOURCE,   /* its disk, tap or console host side */
+	DEVICE_FD_CONTROL,    /* cellvmd's control channel (dev_ctl.h): --control-fd */
 };
 
 /* How one device is served: a process cellvm starts, or an external

@@ -390,6 +390,11 @@ struct lifecycle_decision lifecycle_handle(struct lifecycle *lc, const struct li
 	return d;
 }
 
+int lifecycle_device_call(enum lifecycle_state state)
+{
+	return state == LC_CREATED || state == LC_RUNNING ? LC_OK : LC_ERR_NOT_CREATED;
+}
+
 void lifecycle_status(const struct lifecycle *lc, uint64_t now_ns, struct lifecycle_status *out)
 {
 	out->state = lc->state;

@@ -185,6 +185,13 @@ void lifecycle_init(struct lifecycle *lc);
 struct lifecycle_decision lifecycle_handle(struct lifecycle *lc, const struct lifecycle_event *ev,
 					   uint64_t now_ns);
 
+/* Whether a call that goes to the VM's device processes (SetRateLimiter,
+ * and Metrics' device counters) is taken in this state: LC_OK in CREATED
+ * and RUNNING, where every device is up; else LC_ERR_NOT_CREATED (no VM,
+ * one Create is still building, or one going away). It changes nothing:
+ * such calls are answered outside lifecycle_handle, as Status is. */
+int lifecycle_device_call(enum lifecycle_state state);
+
 /* The Status call's snapshot at monotonic time now_ns. */
 void lifecycle_status(const struct lifecycle *lc, uint64_t now_ns, struct lifecycle_status *out);
 

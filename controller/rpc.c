@@ -22,7 +22,8 @@ static const char *const method_names[RPC_METHOD_COUNT] = {
 	[RPC_CREATE] = "Create",     [RPC_BIND] = "Bind",
 	[RPC_RUN] = "Run",           [RPC_STOP] = "Stop",
 	[RPC_STATUS] = "Status",     [RPC_GET_SERIAL] = "GetSerial",
-	[RPC_GET_CONSOLE] = "GetConsole",
+	[RPC_GET_CONSOLE] = "GetConsole", [RPC_METRICS] = "Metrics",
+	[RPC_SET_RATE_LIMITER] = "SetRateLimiter",
 };
 
 const char *rpc_method_name(enum rpc_method m)
@@ -33,6 +34,11 @@ const char *rpc_method_name(enum rpc_method m)
 unsigned rpc_method_fds(enum rpc_method m)
 {
 	return m == RPC_BIND ? 1 : 0;
+}
+
+bool rpc_method_params(enum rpc_method m)
+{
+	return m == RPC_CREATE || m == RPC_SET_RATE_LIMITER;
 }
 
 int rpc_frame_length(const uint8_t hdr[4], uint32_t *len)
@@ -292,7 +298,7 @@ int rpc_parse_request(const char *body, size_t len, struct rpc_request *out, cha
 	       !(strlen(method_names[k]) == mlen && !memcmp(method_names[k], m, mlen)))
 		k++;
 	if (k == RPC_METHOD_COUNT) {
-		char list[128];
+		char list[160];
 		size_t o = 0;
 		for (size_t i = 0; i < RPC_METHOD_COUNT; i++)
 			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
@@ -305,9 +311,11 @@ int rpc_parse_request(const char *body, size_t len, struct rpc_request *out, cha
 	r.method = (enum rpc_method)k;
 	if (r.method == RPC_CREATE && !vals[K_PARAMS].len)
 		ret = fail(&c, "\"params\" is missing: Create takes the config as an object");
-	else if (r.method != RPC_CREATE && vals[K_PARAMS].len)
+	else if (rpc_method_params(r.method) && !vals[K_PARAMS].len)
+		ret = fail(&c, "\"params\" is missing: %s takes an object", method_names[k]);
+	else if (!rpc_method_params(r.method) && vals[K_PARAMS].len)
 		ret = fail(&c, "\"params\": %s takes none", method_names[k]);
-	else if (r.method == RPC_CREATE)
+	else if (rpc_method_params(r.method))
 		ret = copy_object(&c, top, "params", body, vals[K_PARAMS], &r.params);
 	if (!ret)
 		*out = r;
@@ -521,7 +529,7 @@ static int embeddable(const char *text, struct span *where)
 int rpc_encode_request(uint32_t id, enum rpc_method m, const char *params_json, uint8_t *out,
 		       size_t cap)
 {
-	if ((unsigned)m >= RPC_METHOD_COUNT || (m == RPC_CREATE) != (params_json != NULL))
+	if ((unsigned)m >= RPC_METHOD_COUNT || rpc_method_params(m) != (params_json != NULL))
 		return -EINVAL;
 	struct span sp = { 0, 0 };
 	int ret;

@@ -35,13 +35,18 @@ enum rpc_method {
 	RPC_STATUS,
 	RPC_GET_SERIAL,
 	RPC_GET_CONSOLE,
+	RPC_METRICS,
+	RPC_SET_RATE_LIMITER,
 };
-#define RPC_METHOD_COUNT 7
+#define RPC_METHOD_COUNT 9
 
 /* "Create", "Bind", ... "GetConsole"; "UNKNOWN" out of range. */
 const char *rpc_method_name(enum rpc_method m);
 /* How many fds a request of this method carries: Bind 1, others 0. */
 unsigned rpc_method_fds(enum rpc_method m);
+/* Whether it takes params (an object): Create (the config) and
+ * SetRateLimiter; the others take none. */
+bool rpc_method_params(enum rpc_method m);
 
 /* The 4-byte little-endian prefix: 0 and *len set, or -EMSGSIZE for 0 or
  * more than RPC_MAX_BODY (*len untouched). */
@@ -50,7 +55,8 @@ int rpc_frame_length(const uint8_t hdr[4], uint32_t *len);
 struct rpc_request {
 	uint32_t id;
 	enum rpc_method method;
-	char *params; /* Create: the "params" object's text, malloc'd, NUL-terminated; else NULL */
+	char *params; /* Create, SetRateLimiter: the "params" object's text, malloc'd,
+		       * NUL-terminated; else NULL */
 };
 
 /* Parses one request body (not the prefix), len <= RPC_MAX_BODY, need not be
@@ -71,8 +77,9 @@ void rpc_request_free(struct rpc_request *r);
  * parsers, nested at most RPC_MAX_DEPTH - 1 deep (-EINVAL otherwise); it is
  * embedded as it is. */
 
-/* params_json: Create's config object, required for Create and NULL for the
- * others (-EINVAL otherwise, and for a method out of range). */
+/* params_json: the params object, required for the methods that take one
+ * (rpc_method_params) and NULL for the others (-EINVAL otherwise, and for a
+ * method out of range). */
 int rpc_encode_request(uint32_t id, enum rpc_method m, const char *params_json, uint8_t *out,
 		       size_t cap);
 /* result_json: an object, or NULL for {}. */

@@ -15,9 +15,12 @@
 #include "config.h"
 #include "connections.h"
 #include "stream_hub.h"
+#include "dev_query.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics_collect.h"
 #include "operator.h"
+#include "rate_params.h"
 #include "rpc.h"
 #include "supervise.h"
 
@@ -29,6 +32,12 @@ struct caller {
 	uint32_t id;
 };
 
+/* A Metrics or SetRateLimiter call waiting for the devices. */
+struct dev_caller {
+	bool used;
+	struct caller c;
+};
+
 struct server {
 	struct evloop *loop;
 	struct vm_env env;
@@ -36,6 +45,8 @@ struct server {
 	struct vm vm;
 	bool vm_live; /* vm holds children or fds */
 	struct supervisor *sup;
+	struct collector *coll;
+	struct dev_caller dev_callers[DEV_QUERY_MAX];
 	struct conns *conns;
 	struct stream_hub *serial, *console;
 
@@ -121,6 +132,8 @@ static void start_vm(struct server *s)
 
 static void release(struct server *s)
 {
+	/* Its channels leave the loop while the VM's fds are open. */
+	metrics_collect_release(s->coll);
 	stream_hub_destroy(s->serial);
 	stream_hub_destroy(s->console);
 	s->serial = s->console = NULL;
@@ -330,6 +343,69 @@ static char *status_json(struct server *s)
 	return text;
 }
 
+static struct dev_caller *dev_caller(struct server *s, struct caller c)
+{
+	for (size_t i = 0; i < DEV_QUERY_MAX; i++)
+		if (!s->dev_callers[i].used) {
+			s->dev_callers[i] = (struct dev_caller){ .used = true, .c = c };
+			return &s->dev_callers[i];
+		}
+	reply_error(c, LC_ERR_INTERNAL_ERROR, "too many calls waiting for the devices");
+	return NULL;
+}
+
+static void on_metrics(void *opaque, const struct metrics_snapshot *snap)
+{
+	struct dev_caller *dc = opaque;
+	char *text = metrics_to_json(snap);
+	if (text)
+		reply_ok(dc->c, text, NULL, 0);
+	else
+		reply_error(dc->c, LC_ERR_INTERNAL_ERROR, "out of memory");
+	free(text);
+	dc->used = false;
+}
+
+static void on_rate_limit(void *opaque, int code, const char *message)
+{
+	struct dev_caller *dc = opaque;
+	if (code)
+		reply_error(dc->c, code, message);
+	else
+		reply_ok(dc->c, NULL, NULL, 0);
+	dc->used = false;
+}
+
+int server_metrics(struct server *s, metrics_done done, void *opaque)
+{
+	struct lifecycle_status st;
+	lifecycle_status(&s->lc, evloop_now_ns(), &st);
+	return metrics_collect(s->coll, &st, done, opaque);
+}
+
+static void get_metrics(struct server *s, struct caller c)
+{
+	struct dev_caller *dc = dev_caller(s, c);
+	if (dc && server_metrics(s, on_metrics, dc) < 0) {
+		dc->used = false;
+		reply_error(c, LC_ERR_INTERNAL_ERROR, "too many calls waiting for the devices");
+	}
+}
+
+static void set_rate_limiter(struct server *s, struct caller c, const char *params)
+{
+	char device[MACHINE_NAME_MAX], err[256];
+	struct dev_ctl_rate_limit rl;
+	if (rate_params_parse(params, strlen(params), device, sizeof(device), &rl, err,
+				sizeof(err)) < 0) {
+		reply_error(c, LC_ERR_BAD_CONFIG, err);
+		return;
+	}
+	struct dev_caller *dc = dev_caller(s, c);
+	if (dc)
+		metrics_collect_set_rate_limit(s->coll, s->lc.state, device, &rl, on_rate_limit, dc);
+}
+
 static void get_stream(struct server *s, struct caller c, bool console)
 {
 	struct stream_hub *hub = console ? s->console : s->serial;
@@ -402,6 +478,12 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 	case RPC_GET_CONSOLE:
 		get_stream(s, c, rq->method == RPC_GET_CONSOLE);
 		break;
+	case RPC_METRICS:
+		get_metrics(s, c);
+		break;
+	case RPC_SET_RATE_LIMITER:
+		set_rate_limiter(s, c, rq->params);
+		break;
 	}
 }
 
@@ -416,6 +498,9 @@ static void on_gone(void *opaque, struct conn *cl)
 	for (size_t i = 0; i < s->nstops; i++)
 		if (s->stops[i].cl == cl)
 			s->stops[i].cl = NULL;
+	for (size_t i = 0; i < DEV_QUERY_MAX; i++)
+		if (s->dev_callers[i].c.cl == cl)
+			s->dev_callers[i].c.cl = NULL;
 }
 
 /* cl waits for the answer to its Create, Run or Stop: it is not idle. */
@@ -426,6 +511,9 @@ static bool on_waiting(void *opaque, const struct conn *cl)
 		return true;
 	for (size_t i = 0; i < s->nstops; i++)
 		if (s->stops[i].cl == cl)
+			return true;
+	for (size_t i = 0; i < DEV_QUERY_MAX; i++)
+		if (s->dev_callers[i].used && s->dev_callers[i].c.cl == cl)
 			return true;
 	return false;
 }
@@ -474,6 +562,7 @@ int server_create(struct server **out, struct evloop *loop, const struct vm_env 
 	s->vm = (struct vm){ .ctl_fd = -1, .serial_fd = -1, .console_fd = -1 };
 	int err;
 	if ((err = supervise_create(&s->sup, loop, &s->vm, env->spawner_fd, &supervise_ops, s)) ||
+	    (err = metrics_collect_create(&s->coll, loop, &s->vm, env->name)) ||
 	    (err = conns_create(&s->conns, loop, &conns_ops, s))) {
 		server_destroy(s);
 		return err;
@@ -487,6 +576,7 @@ void server_destroy(struct server *s)
 	if (!s)
 		return;
 	conns_destroy(s->conns);
+	metrics_collect_destroy(s->coll);
 	supervise_destroy(s->sup);
 	free(s);
 }

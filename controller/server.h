@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "event_loop.h"
+#include "metrics_collect.h"
 #include "vm.h"
 
 struct server;
@@ -31,6 +32,10 @@ void server_set_idle_timeout(struct server *s, unsigned ms);
 
 /* Lifecycle connections open now (Guest channels not counted). */
 unsigned server_clients(const struct server *s);
+
+/* A Metrics snapshot for a caller of cellvmd's own (--metrics-listen):
+ * metrics_collect()'s contract. */
+int server_metrics(struct server *s, metrics_done done, void *opaque);
 
 /* Stops the VM as Stop would, without a caller. */
 void server_stop_vm(struct server *s);

@@ -19,6 +19,10 @@
 #include "tap.h"
 #include "worker_args.h"
 
+/* The control channel's fd number as the devices' argument spells it. */
+#define CONTROL_FD "5"
+_Static_assert(DEVICE_FD_CONTROL == 5, "CONTROL_FD spells DEVICE_FD_CONTROL");
+
 /* Every fd of the worker goes to the spawner in one request. */
 _Static_assert(WORKER_MAX_FDS <= SPAWN_MSG_MAX_FDS,
 	       "the worker's fds do not fit one spawn request");
@@ -95,6 +99,7 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 		return err;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->ctl_fd = -1;
 	c->exited = false;
 	c->oom_killed = false;
 	c->sandbox = mode;
@@ -174,17 +179,33 @@ static int start_device(struct vm *vm, const struct vm_env *env, const struct ma
 		return 0;
 	char path[VM_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s", env->device_dir, d.kind->binary);
-	const char *argv[20] = { d.kind->binary, "--fd", "3" };
-	size_t a = 3;
+	const char *argv[22] = { d.kind->binary, "--fd", "3", "--control-fd", CONTROL_FD };
+	size_t a = 5;
 	for (size_t k = 0; p->args[k]; k++)
 		argv[a++] = p->args[k];
 	argv[a++] = "--log-level";
 	argv[a++] = log_level_name(env->log_level);
 	argv[a] = NULL; /* the spawner adds how it is confined */
-	struct spawn_fd fds[2] = { { pd->sock, DEVICE_FD_SOCKET },
-				   { p->resource, DEVICE_FD_RESOURCE } };
-	int r = spawn_named(vm, env, m->virtio[i].name, d.kind->prefix, p->sandbox, path,
-			    (char *const *)argv, fds, p->resource >= 0 ? 2 : 1);
+	/* cellvmd never waits on a device: its end does not block. */
+	int cv[2], r = 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0)
+		r = -errno;
+	else if (fcntl(cv[0], F_SETFL, O_NONBLOCK) < 0)
+		r = -errno, close(cv[0]), close(cv[1]);
+	struct spawn_fd fds[3] = { { pd->sock, DEVICE_FD_SOCKET } };
+	size_t nfds = 1;
+	if (p->resource >= 0)
+		fds[nfds++] = (struct spawn_fd){ p->resource, DEVICE_FD_RESOURCE };
+	if (r == 0) {
+		fds[nfds++] = (struct spawn_fd){ cv[1], DEVICE_FD_CONTROL };
+		r = spawn_named(vm, env, m->virtio[i].name, d.kind->prefix, p->sandbox, path,
+				(char *const *)argv, fds, nfds);
+		close(cv[1]);
+		if (r == 0)
+			vm->child[vm->nchildren - 1].ctl_fd = cv[0];
+		else
+			close(cv[0]);
+	}
 	close_fd(&pd->sock);
 	if (r == 0 && p->hold) {
 		vm->held[vm->nheld++] = p->resource;
@@ -358,6 +379,7 @@ void vm_release(struct vm *vm)
 {
 	for (size_t i = 0; i < vm->nchildren; i++) {
 		close_fd(&vm->child[i].pidfd);
+		close_fd(&vm->child[i].ctl_fd);
 		child_log_close(&vm->child[i].log);
 	}
 	close_fd(&vm->ctl_fd);

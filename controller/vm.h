@@ -11,6 +11,10 @@
  * when it fails, so the caller stops and reaps it the same way in every
  * case; vm_release() then closes what is left.
  *
+ * Each device process gets a control channel besides its vhost-user socket
+ * (common/dev_ctl.h: its counters, its rate limits), cellvmd's end in its
+ * vm_child; an external backend has none.
+ *
  * Devices are named as the machine description names them, by their kind's
  * prefix and index (device_kind.h): blk0.., net0.., console0, rng0; the
  * worker is "vcpu-worker". */
@@ -44,6 +48,8 @@ struct vm_child {
 	enum sandbox_mode sandbox; /* what the spawner was asked for it */
 	bool oom_killed;      /* its cgroup's OOM killer killed it (or one of its own) */
 	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
+	int ctl_fd;         /* a device's control channel (dev_ctl.h, SOCK_SEQPACKET,
+			     * non-blocking); -1 for the worker */
 };
 
 /* The binaries vm_build() may start: the worker, then each device binary in
@@ -66,6 +72,7 @@ struct vm_env {
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
 	enum worker_kvm_check kvm_check; /* the operator's --kvm-check, for each worker */
 	struct cgroup_host *cgroup; /* --cgroup: each VM in a cgroup of its own (cgroup.h); NULL */
+	const char *name;     /* the VM's name in its metrics (the `vm` label) */
 };
 
 struct vm {

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dev_ctl.h"
 #include "event_loop.h"
 #include "guest_mem.h"
 #include "msg.h"
@@ -92,6 +93,10 @@ struct vub {
 	uint8_t status;          /* SET_STATUS */
 	struct guest_mem mem;
 	struct vub_vring vrings[VUB_MAX_QUEUES];
+	/* What the device did for the guest (dev_ctl.h), kept by its data path
+	 * for the life of the process, across frontends: cellvmd reads them
+	 * through --control-fd. */
+	struct dev_ctl_counters counters;
 	/* Called once the connection is gone (peer hang-up or fatal error). */
 	void (*on_disconnect)(struct vub *b);
 };

@@ -135,6 +135,8 @@ static void answer(struct blk_queue *q, uint16_t head, uint8_t *status, uint8_t 
 		   uint64_t written)
 {
 	struct virtq *vq = &vring_of(q)->vq;
+	q->d->b->counters.requests++;
+	q->d->b->counters.errors += !status || code != VIRTIO_BLK_S_OK;
 	if (status)
 		*status = code;
 	/* A chain is at most 4 GiB (virtq), so the length fits. */
@@ -316,7 +318,9 @@ static void finish(struct blk_queue *q, uint64_t user_data, int64_t res)
 	/* A short transfer only happens at the end of an image that shrank
 	 * under us, or when the storage is full: an error either way. */
 	bool ok = res >= 0 && (uint64_t)res == s->want;
-	if (!ok)
+	if (ok)
+		*(s->in ? &q->d->b->counters.read_bytes : &q->d->b->counters.write_bytes) += s->want;
+	else
 		log_ratelimited(LOG_LVL_WARN, "blk: %s of %llu bytes: %s",
 				s->want == 0 ? "flush" : s->in ? "read" : "write",
 				(unsigned long long)s->want,

@@ -124,6 +124,7 @@ static void rx_fill(struct console *c)
 		}
 		ssize_t n = readv(c->host_fd, e->in, (int)e->in_num);
 		if (n > 0) {
+			c->b->counters.rx_bytes += (uint64_t)n;
 			virtq_push(&vr->vq, e->head, (uint32_t)n);
 			pushed = true;
 			continue;
@@ -170,6 +171,7 @@ static bool tx_flush(struct console *c)
 	while (c->tx_iovcnt && !c->host_gone) {
 		ssize_t n = writev(c->host_fd, c->tx_iov, (int)c->tx_iovcnt);
 		if (n >= 0) {
+			c->b->counters.tx_bytes += (uint64_t)n;
 			tx_advance(c, (size_t)n);
 		} else if (errno == EAGAIN) {
 			return false;

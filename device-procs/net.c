@@ -136,6 +136,7 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 		}
 		if (!mrg && e->in_len < len) {
 			virtq_unpop(&vr->vq);
+			n->b->counters.rx_dropped++;
 			log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet does not fit a %llu-byte "
 				       "receive buffer (no MRG_RXBUF); dropped", len,
 				       (unsigned long long)e->in_len);
@@ -150,6 +151,7 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 		if (done < len && k == vr->vq.num) {
 			/* The ring cannot hold more chains at once: it never fits. */
 			rx_unpop(vr, k);
+			n->b->counters.rx_dropped++;
 			log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet needs more receive "
 				       "buffers than the ring holds; dropped", len);
 			return 1;
@@ -162,6 +164,8 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 		virtq_fill(&vr->vq, i, n->heads[i], n->lens[i]);
 	virtq_flush(&vr->vq, k);
 	*pushed = true;
+	n->b->counters.rx_frames++;
+	n->b->counters.rx_bytes += len - NET_HDR_SIZE;
 	return 1;
 }
 
@@ -190,6 +194,7 @@ static void rx_run(struct net *n)
 				break;
 			}
 			if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
+				n->b->counters.rx_dropped++;
 				log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped",
 						r);
 				continue;
@@ -235,12 +240,19 @@ static void tx_send(struct net *n, const struct virtq_elem *e)
 	if (!why)
 		why = net_tx_check(n->tx_iov, (unsigned int)k + 1, e->out_len, n->b->features);
 	if (why) {
+		n->b->counters.tx_dropped++;
 		log_ratelimited(LOG_LVL_WARN, "net: transmit packet dropped: %s", why);
 		return;
 	}
 	/* tap takes a whole packet per write or none of it. */
-	if (writev(n->tap_fd, n->tx_iov, k + 1) < 0)
+	if (writev(n->tap_fd, n->tx_iov, k + 1) < 0) {
+		n->b->counters.tx_dropped++;
+		n->b->counters.errors++;
 		log_ratelimited(LOG_LVL_WARN, "net: tap write: %m; packet dropped");
+		return;
+	}
+	n->b->counters.tx_frames++;
+	n->b->counters.tx_bytes += e->out_len - NET_HDR_SIZE;
 }
 
 static void tx_run(struct net *n)

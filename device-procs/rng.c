@@ -50,6 +50,8 @@ static void rng_process(struct vub *b, struct vub_vring *vr)
 			log_ratelimited(LOG_LVL_WARN, "rng: request with device-readable buffers");
 		else
 			len = fill_random(&rng->elem, RNG_MAX_PER_REQUEST);
+		b->counters.requests++;
+		b->counters.read_bytes += len;
 		virtq_push(&vr->vq, rng->elem.head, len);
 	}
 	if (r < 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dev_ctl.h"
 #include "fds.h"
 #include "log.h"
 #include "unix_sock.h"
@@ -25,6 +26,7 @@ static void serve_opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
+	o->control_fd = -1;
 	confine_opts_init(&o->confine);
 }
 
@@ -53,6 +55,8 @@ static int serve_opt(struct serve_opts *o, int c, const char *arg)
 	case SERVE_OPT_FD:
 		/* serve_opts_check says what is wrong with the fd itself. */
 		return serve_fd_number("--fd", arg, &o->fd) < 0 ? -EINVAL : 1;
+	case SERVE_OPT_CONTROL_FD:
+		return serve_fd_number("--control-fd", arg, &o->control_fd) < 0 ? -EINVAL : 1;
 	case SERVE_OPT_PRINT_CAPS:
 		o->print_caps = true;
 		return 1;
@@ -79,6 +83,17 @@ static int serve_opts_check(const struct serve_opts *o)
 		if (getsockopt(o->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 		    type != SOCK_STREAM) {
 			log_err("--fd %d: not a stream socket", o->fd);
+			return -EINVAL;
+		}
+	}
+	if (o->control_fd >= 0) {
+		int type;
+		socklen_t len = sizeof(type);
+		if (o->control_fd == o->fd ||
+		    getsockopt(o->control_fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+		    type != SOCK_SEQPACKET) {
+			log_err("--control-fd %d: not a SOCK_SEQPACKET socket of its own",
+				o->control_fd);
 			return -EINVAL;
 		}
 	}
@@ -150,6 +165,8 @@ struct server {
 	struct vub *b;
 	int listen_fd; /* -1 with --fd */
 	int sig_fd;
+	int control_fd; /* --control-fd; -1 without, or once cellvmd hung up */
+	int (*set_rate_limit)(struct vub *b, const struct dev_ctl_rate_limit *rl);
 	int status;
 };
 
@@ -177,6 +194,44 @@ static void on_accept(void *opaque, uint32_t events)
 	if (vub_attach(s->b, fd) == 0) {
 		log_info("%s: frontend connected", s->b->ops->name);
 		evloop_mod(s->b->loop, s->listen_fd, 0);
+	}
+}
+
+/* cellvmd's requests (dev_ctl.h), a few per wake-up so that it cannot
+ * starve the rings. A malformed one is dropped (cellvmd times out on it);
+ * when cellvmd hangs up the device serves on, for its frontend decides. */
+static void on_control(void *opaque, uint32_t events)
+{
+	struct server *s = opaque;
+	(void)events;
+	for (int i = 0; i < 8 && s->control_fd >= 0; i++) {
+		struct dev_ctl_req rq;
+		int err = dev_ctl_recv_req(s->control_fd, &rq);
+		if (err == -EAGAIN)
+			return;
+		if (err == -EBADMSG) {
+			log_ratelimited(LOG_LVL_WARN, "%s: malformed control request dropped",
+					s->b->ops->name);
+			continue;
+		}
+		if (err < 0) {
+			if (err != -ECONNRESET)
+				log_warn("%s: control channel: %s", s->b->ops->name, strerror(-err));
+			evloop_del(s->b->loop, s->control_fd);
+			close_fd(&s->control_fd);
+			return;
+		}
+		struct dev_ctl_reply rp = { .type = rq.type, .seq = rq.seq };
+		if (rq.type == DEV_CTL_GET_METRICS)
+			rp.counters = s->b->counters;
+		else
+			rp.status = s->set_rate_limit ? s->set_rate_limit(s->b, &rq.rl) : -EOPNOTSUPP;
+		/* Out of range would make cellvmd drop the whole reply. */
+		if (rp.status > 0 || rp.status < -4095)
+			rp.status = -EIO;
+		if ((err = dev_ctl_send_reply(s->control_fd, &rp)) < 0)
+			log_ratelimited(LOG_LVL_WARN, "%s: control reply: %s", s->b->ops->name,
+					strerror(-err));
 	}
 }
 
@@ -227,15 +282,16 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 }
 
 /* Serves frontends on the options' socket with b (vub_init already called
- * with b->loop == NULL: this creates the loop) until the frontend of --fd
- * hangs up or SIGTERM/SIGINT arrives. Returns a process exit status. */
-static int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(struct vub *b),
-		     const struct serve_confine *c)
+ * with b->loop == NULL: this creates the loop) and d's hooks, and cellvmd
+ * on --control-fd, until the frontend of --fd hangs up or SIGTERM/SIGINT
+ * arrives. Returns a process exit status. */
+static int serve_run(struct vub *b, const struct serve_opts *o, const struct serve_device *d)
 {
 	static const int stop[] = { SIGTERM, SIGINT };
 	struct server *s = &the_server;
 	int err;
-	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .status = 1 };
+	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .control_fd = o->control_fd,
+			      .set_rate_limit = d->set_rate_limit, .status = 1 };
 
 	/* A frontend that hangs up must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
@@ -251,8 +307,14 @@ static int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(str
 	b->on_disconnect = on_disconnect;
 	if ((err = evloop_add(b->loop, s->sig_fd, EPOLLIN, on_signal, s)) < 0)
 		goto out;
-	if (setup && (err = setup(b)) < 0)
+	if (d->setup && (err = d->setup(b)) < 0)
 		goto out;
+	if (s->control_fd >= 0 &&
+	    ((fcntl(s->control_fd, F_SETFD, FD_CLOEXEC) < 0 && (err = -errno)) ||
+	     (err = evloop_add(b->loop, s->control_fd, EPOLLIN, on_control, s)) < 0)) {
+		log_err("--control-fd: %s", strerror(-err));
+		goto out;
+	}
 	if (o->socket_path) {
 		if ((s->listen_fd = listen_on(o->socket_path)) < 0) {
 			err = s->listen_fd;
@@ -270,7 +332,7 @@ static int serve_run(struct vub *b, const struct serve_opts *o, int (*setup)(str
 #ifdef CELLVM_TEST_HOOKS
 	test_hooks_init();
 #endif
-	if ((err = serve_confine(b, o, c)) < 0)
+	if ((err = serve_confine(b, o, &d->confine)) < 0)
 		goto out;
 	/* Confinement forked (the process is now a pid namespace's first):
 	 * a signalfd wakes epoll through the waiters of the process that
@@ -294,6 +356,7 @@ out:
 	evloop_destroy(b->loop);
 	b->loop = NULL;
 	close(s->sig_fd);
+	close_fd(&s->control_fd);
 	return s->status;
 }
 
@@ -315,7 +378,7 @@ int serve_main(int argc, char **argv, const struct serve_program *prog)
 	if (prog->start(prog->ctx, &o, dev, &d) == 0) {
 		struct vub b;
 		vub_init(&b, d.ops, dev, NULL);
-		status = serve_run(&b, &o, d.setup, &d.confine);
+		status = serve_run(&b, &o, &d);
 		for (size_t i = 0; i < d.confine.nfds; i++)
 			close(d.confine.fds[i]);
 	}

@@ -4,8 +4,13 @@
  * when it hangs up), --print-capabilities, no daemonizing, clean exit on
  * SIGTERM/SIGINT; and cellvm's confinement (--sandbox, --policy-dir,
  * common/confine.h): the device is confined once its socket is ready,
- * before it reads a frontend's first byte. Each device file defines its
- * serve_program (its own options, ops and start); device_main.c, linked
+ * before it reads a frontend's first byte. With --control-fd N (a
+ * SOCK_SEQPACKET socket; cellvmd gives one to each device it starts) the
+ * device also answers cellvmd's requests on it (common/dev_ctl.h): its
+ * counters (struct vub's), and rate-limit changes through its
+ * set_rate_limit. Without it the device is a plain vhost-user backend.
+ * Each device file defines its serve_program (its own options, ops and
+ * start); device_main.c, linked
  * into every device binary, is the one main(): serve_main on it. */
 #ifndef CELLVM_SERVE_H
 #define CELLVM_SERVE_H
@@ -22,6 +27,7 @@ enum {
 	SERVE_OPT_PRINT_CAPS,
 	SERVE_OPT_LOG_LEVEL,
 	SERVE_OPT_HELP,
+	SERVE_OPT_CONTROL_FD,
 };
 
 /* Entries for a device's getopt_long table. */
@@ -31,6 +37,7 @@ enum {
 	{ "print-capabilities", no_argument, NULL, SERVE_OPT_PRINT_CAPS },        \
 	{ "log-level", required_argument, NULL, SERVE_OPT_LOG_LEVEL },            \
 	{ "help", no_argument, NULL, SERVE_OPT_HELP },                             \
+	{ "control-fd", required_argument, NULL, SERVE_OPT_CONTROL_FD },          \
 	CONFINE_LONG_OPTIONS
 
 #define SERVE_USAGE                                                                \
@@ -38,12 +45,15 @@ enum {
 	"  --fd N                  serve the connected socket N; exit when it closes\n" \
 	"  --print-capabilities    print the backend's capabilities as JSON and exit\n" \
 	"  --log-level LEVEL       error, warn, info (default) or debug\n"             \
+	"  --control-fd N          answer cellvmd's requests (metrics, rate limits)\n" \
+	"                          on the SOCK_SEQPACKET socket N\n"                 \
 	"  --help                  show this help\n"                                  \
 	CONFINE_USAGE
 
 struct serve_opts {
 	const char *socket_path;
 	int fd;
+	int control_fd; /* -1: none */
 	bool print_caps;
 	bool help;
 	struct confine_opts confine;
@@ -63,6 +73,13 @@ struct serve_device {
 	/* If not NULL, runs once the event loop exists (devices add their own
 	 * fds there), before the process is confined. */
 	int (*setup)(struct vub *b);
+	/* If not NULL, applies a SET_RATE_LIMIT from cellvmd (the rate
+	 * limiter's hook: only the buckets whose mode is not KEEP change; the
+	 * limiter adds the time a queue waits to b->counters.throttled_us).
+	 * 0, or -errno (-EINVAL: not for this device, e.g. a tx limiter for
+	 * blk, or past its bounds; nothing changed), sent back to cellvmd.
+	 * NULL: cellvmd gets -EOPNOTSUPP. */
+	int (*set_rate_limit)(struct vub *b, const struct dev_ctl_rate_limit *rl);
 	/* Its fds are closed when serving ends. */
 	struct serve_confine confine;
 };

@@ -46,7 +46,8 @@ STATE_DIRECTORY=$work/state
 CELLVMD_OPTS="--max-memory 512M --max-cpus 2 --min-sandbox on"
 mkdir -p "$RUNTIME_DIRECTORY" "$STATE_DIRECTORY"
 cmd=$(echo "$cmd" | sed -e "s|\${RUNTIME_DIRECTORY}|$RUNTIME_DIRECTORY|g" \
-	-e "s|\${STATE_DIRECTORY}|$STATE_DIRECTORY|g" -e "s|\$CELLVMD_OPTS|$CELLVMD_OPTS|g")
+	-e "s|\${STATE_DIRECTORY}|$STATE_DIRECTORY|g" -e "s|\$CELLVMD_OPTS|$CELLVMD_OPTS|g" \
+	-e "s|%i|vm0|g")
 # shellcheck disable=SC2086 # the command line's words
 $cmd 2>"$work/log" &
 pid=$!

@@ -23,8 +23,9 @@
  * refused calls and ignored events leave the machine byte for byte as it
  * was; Status names a valid state, counts uptime as lifecycle.h says, and its
  * reason is one printable line under LC_REASON_MAX (a failed Create's detail,
- * '?' for control bytes); error names round-trip, and a CreateDone code or
- * state out of range is named UNKNOWN.
+ * '?' for control bytes); calls to the devices (lifecycle_device_call) are
+ * taken in CREATED and RUNNING only; error names round-trip, and a
+ * CreateDone code or state out of range is named UNKNOWN.
  *
  * Links: controller/lifecycle.c */
 #include <stdlib.h>
@@ -263,6 +264,8 @@ static void check_status(void)
 	lifecycle_status(&lc, now, &st);
 	CHECK(st.state == m.state);
 	CHECK(strcmp(lifecycle_state_name(st.state), "UNKNOWN") != 0);
+	CHECK(lifecycle_device_call(st.state) ==
+	      (m.state == LC_CREATED || m.state == LC_RUNNING ? LC_OK : LC_ERR_NOT_CREATED));
 	uint64_t up = 0;
 	if (m.state == LC_RUNNING)
 		up = now - m.run_start;

@@ -2,7 +2,7 @@
  * format change):
  *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs \
  *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c common/vhost_user.c \
- *      common/msg.c common/machine.c common/worker_ctl.c common/log.c -lfdt \
+ *      common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
 #include <errno.h>
@@ -620,5 +620,8 @@ int main(int argc, char **argv)
 	gen_proc_device();
 	gen_recv();
 	gen_lifecycle();
+	gen_dev_ctl();
+	gen_http_request();
+	gen_rate_params();
 	return 0;
 }

@@ -2,12 +2,14 @@
  * of a device process fed over its socket (fuzz_proc_device), of the
  * socket readers (fuzz_recv) and of the lifecycle (fuzz_lifecycle); part of
  * gen_corpus (see gen_corpus.c for how it is built and run). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blk_req.h"
 #include "bytes.h"
+#include "dev_ctl.h"
 #include "gen_corpus.h"
 #include "net_hdr.h"
 #include "vhost_user.h"
@@ -548,4 +550,69 @@ void gen_lifecycle(void)
 	put_file("fuzz_lifecycle", "double_create", double_create, sizeof(double_create));
 	put_file("fuzz_lifecycle", "stop_during_create", stop_creating, sizeof(stop_creating));
 	put_file("fuzz_lifecycle", "all_exited_unreported", unreported, sizeof(unreported));
+}
+
+/* ---- fuzz_dev_ctl: a direction byte (bit 0: a reply), then the packet. */
+static void put_dev_ctl(const char *name, uint8_t dir, const uint8_t *pkt, size_t len)
+{
+	uint8_t buf[1 + DEV_CTL_REPLY_SIZE + DEV_CTL_REQ_SIZE];
+	buf[0] = dir;
+	memcpy(buf + 1, pkt, len);
+	put_file("fuzz_dev_ctl", name, buf, 1 + len);
+}
+
+void gen_dev_ctl(void)
+{
+	uint8_t q[DEV_CTL_REQ_SIZE], r[DEV_CTL_REPLY_SIZE];
+	dev_ctl_encode_req(&(struct dev_ctl_req){ .type = DEV_CTL_GET_METRICS, .seq = 1 }, q);
+	put_dev_ctl("get_metrics", 0, q, sizeof(q));
+	/* The issue's disk: 8 MiB/s in 1 MiB buckets refilled every 125 ms;
+	 * net's tx ops disabled. */
+	struct dev_ctl_req set = { .type = DEV_CTL_SET_RATE_LIMIT, .seq = 2 };
+	set.rl.limiter[DEV_CTL_RX].bandwidth =
+		(struct dev_ctl_bucket){ DEV_CTL_BUCKET_SET, 1 << 20, 0, 125 };
+	set.rl.limiter[DEV_CTL_RX].ops = (struct dev_ctl_bucket){ DEV_CTL_BUCKET_SET, 100, 10, 1000 };
+	set.rl.limiter[DEV_CTL_TX].ops = (struct dev_ctl_bucket){ .mode = DEV_CTL_BUCKET_DISABLE };
+	dev_ctl_encode_req(&set, q);
+	put_dev_ctl("set_rate_limit", 0, q, sizeof(q));
+	struct dev_ctl_reply m = { .type = DEV_CTL_GET_METRICS, .seq = 1 };
+	m.counters = (struct dev_ctl_counters){ .requests = 9, .read_bytes = 32768,
+						.write_bytes = 4096, .throttled_us = 125000 };
+	dev_ctl_encode_reply(&m, r);
+	put_dev_ctl("metrics_reply", 1, r, sizeof(r));
+	dev_ctl_encode_reply(&(struct dev_ctl_reply){ .type = DEV_CTL_SET_RATE_LIMIT, .seq = 2,
+						      .status = -EOPNOTSUPP }, r);
+	put_dev_ctl("set_reply", 1, r, sizeof(r));
+}
+
+/* ---- fuzz_http_request: what a scraper sends to --metrics-listen. */
+void gen_http_request(void)
+{
+	static const char *const seeds[][2] = {
+		{ "prometheus", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: "
+				"Prometheus/2.45.0\r\nAccept: text/plain;version=0.0.4;q=1\r\n"
+				"X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n" },
+		{ "curl", "GET /metrics HTTP/1.0\r\n\r\n" },
+		{ "bare_lf", "GET /metrics?x=1 HTTP/1.1\nHost: a\n\n" },
+		{ "post", "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc" },
+		{ "half", "GET /metrics HTTP/1.1\r\nHost: a\r\n" },
+	};
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put_file("fuzz_http_request", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+}
+
+/* ---- fuzz_rate_params: SetRateLimiter's params, as a client sends them. */
+void gen_rate_params(void)
+{
+	static const char *const seeds[][2] = {
+		{ "disk", "{\"device\": \"blk0\", \"rate_limiter\": {\"bandwidth\": {\"size\": "
+			  "1048576, \"one_time_burst\": 0, \"refill_time\": 125}, \"ops\": "
+			  "{\"size\": 1000, \"refill_time\": 1000}}}" },
+		{ "nic", "{\"device\": \"net1\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": "
+			 "0, \"refill_time\": 0}}, \"tx_rate_limiter\": {\"ops\": {\"size\": 5, "
+			 "\"refill_time\": 100}}}" },
+		{ "keep", "{\"device\": \"blk3\", \"rate_limiter\": {}}" },
+	};
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put_file("fuzz_rate_params", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }

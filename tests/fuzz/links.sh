@@ -40,6 +40,7 @@ fuzz_file_boundary() {
 	common/seccomp_*.c) echo "trusted: policy files -> every process" ;;
 	common/tap.c) echo "trusted: the operator's tap name -> cellvm-net" ;;
 	controller/config.c) echo "client (tenant) -> cellvmd: Create's config" ;;
+	controller/http_request.c) echo "local scraper -> cellvmd: --metrics-listen" ;;
 	common/machine.c) echo "cellvmd -> cellvm-vcpu: the machine description" ;;
 	vcpu-worker/boot_linux.c) echo "kernel image -> cellvm-vcpu" ;;
 	vcpu-worker/*) echo "guest -> cellvm-vcpu" ;;
@@ -48,6 +49,7 @@ fuzz_file_boundary() {
 	device-procs/*) echo "frontend (cellvm-vcpu) -> device process" ;;
 	common/vhost_user.c | common/msg.c) echo "vhost-user socket, either side" ;;
 	common/worker_ctl.c) echo "cellvm-vcpu <-> cellvmd control socket" ;;
+	common/dev_ctl.c) echo "device process <-> cellvmd control socket" ;;
 	controller/*) echo "client -> cellvmd" ;;
 	spawner/*) echo "cellvmd -> cellvm-spawner" ;;
 	*) echo "?" ;;

@@ -10,6 +10,8 @@
  *   wait-run      wait for RUN, answering PINGs meanwhile
  *   escape N K    ask backend N to try test-hook escape K (tests/hooks/test_hooks.h)
  *   hangup N      close backend N's socket (the device exits, as when its frontend goes)
+ *   blk-io N W R  drive blk backend N as a guest would: W 4 KiB writes from
+ *                 sector 0 on, then R 4 KiB reads (fake_blk.h); else exit 1
  *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
  *                 the reply; else EXIT 13 "backend NAME: ..." and exit 13
  *   serve         answer PINGs and echo each serial input line back as
@@ -37,6 +39,7 @@
 
 #include "cli.h"
 #include "exit_status.h"
+#include "fake_blk.h"
 #include "fds.h"
 #include "log.h"
 #include "machine.h"
@@ -50,7 +53,7 @@
 #define LINE_MAX_IN 512       /* serial input echoed per line, at most */
 
 struct fake {
-	int kernel_fd, serial_fd, ctl_fd, sig_fd;
+	int kernel_fd, serial_fd, ctl_fd, sig_fd, mem_fd;
 	size_t nbackends;
 	struct worker_backend_arg backends[MACHINE_MAX_VIRTIO];
 	char line[LINE_MAX_IN]; /* serial input not echoed yet */
@@ -252,6 +255,18 @@ static void escape(struct fake *f, const char *arg)
 		log_warn("escape %s: %s", arg, strerror(-err));
 }
 
+static void blk_io(struct fake *f, const char *arg)
+{
+	char name[MACHINE_NAME_MAX], why[WCTL_TEXT_MAX - 32];
+	unsigned writes, reads;
+	if (sscanf(arg, "%15s %u %u", name, &writes, &reads) != 3)
+		finish(f, VCPU_EXIT_ERROR, "blk-io %s: want NAME WRITES READS", arg);
+	if (fake_blk_io(backend_named(f, name, "blk-io")->fd, f->mem_fd, writes, reads, why,
+			sizeof(why)) < 0)
+		finish(f, VCPU_EXIT_ERROR, "blk-io %s: %s", name, why);
+	log_info("blk-io %s: %u writes, %u reads", name, writes, reads);
+}
+
 static void hangup(struct fake *f, const char *name)
 {
 	struct worker_backend_arg *b = backend_named(f, name, "hangup");
@@ -293,6 +308,8 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		escape(f, text);
 	} else if (strcmp(line, "hangup") == 0) {
 		hangup(f, text);
+	} else if (strcmp(line, "blk-io") == 0) {
+		blk_io(f, text);
 	} else if (strcmp(line, "serve") == 0) {
 		serve(f);
 	} else if (strcmp(line, "exit") == 0 || strcmp(line, "say-exit") == 0) {
@@ -361,6 +378,7 @@ static int parse_opts(int argc, char **argv, struct fake *f)
 	f->kernel_fd = w.kernel_fd;
 	f->serial_fd = w.serial_fd;
 	f->ctl_fd = w.control_fd;
+	f->mem_fd = w.mem_fd;
 	f->nbackends = w.nbackends;
 	memcpy(f->backends, w.backends, sizeof(f->backends));
 	return 0;
@@ -368,7 +386,8 @@ static int parse_opts(int argc, char **argv, struct fake *f)
 
 int main(int argc, char **argv)
 {
-	static struct fake f = { .kernel_fd = -1, .serial_fd = -1, .ctl_fd = -1, .sig_fd = -1 };
+	static struct fake f = { .kernel_fd = -1, .serial_fd = -1, .ctl_fd = -1, .sig_fd = -1,
+				 .mem_fd = -1 };
 
 	log_init("fake-vcpu", LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);

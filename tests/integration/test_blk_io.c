@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +22,7 @@
 #include "blk_fixture.h"
 #include "blk_req.h"
 #include "bytes.h"
+#include "dev_ctl.h"
 #include "msg.h"
 #include "test_hooks.h"
 #include "tfe.h"
@@ -411,4 +414,59 @@ Test(blk, without_poll_an_unkicked_request_waits_for_its_kick)
 	cr_assert_eq(tfe_wait_used(&f, 0, 5000, &id, &len), 0);
 	cr_assert_eq(id, (uint32_t)head);
 	finish_clean(&f);
+}
+
+/* ------------------------------------------------------------ --control-fd */
+
+/* One request on cellvmd's side of the control channel, its reply. */
+static struct dev_ctl_reply control_call(int sock, const struct dev_ctl_req *rq)
+{
+	struct dev_ctl_reply rp = { 0 };
+	cr_assert_eq(dev_ctl_send_req(sock, rq), 0);
+	cr_assert_eq(msg_wait(sock, POLLIN, 5000), 1, "no reply");
+	int err = dev_ctl_recv_reply(sock, &rp);
+	cr_assert_eq(err, 0, "recv: %s", strerror(-err));
+	cr_assert_eq(rp.seq, rq->seq);
+	return rp;
+}
+
+/* The counters cellvmd reads: requests, bytes each way and errors as the
+ * guest saw them; a malformed request is dropped and the next answered; a
+ * rate-limit change is refused until a rate limiter plugs in. */
+Test(blk, control_fd_reports_the_data_path_counters)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	cr_assert_eq(fcntl(sv[0], F_SETFD, FD_CLOEXEC), 0);
+	char arg[16];
+	snprintf(arg, sizeof(arg), "%d", sv[1]);
+	struct tfe f;
+	start(&f, (const char *const[]){ "--control-fd", arg, NULL }, 1);
+	close(sv[1]);
+	uint8_t src[4096];
+	fill(src, sizeof(src), 7);
+	memcpy(expected + 8 * 512, src, sizeof(src));
+	cr_assert_eq(blk_write(&f, 0, 8, src, sizeof(src)), VIRTIO_BLK_S_OK);
+	uint64_t data = tfe_alloc(&f, 8192);
+	cr_assert_eq(blk_read_at(&f, 0, 0, data, 8192, NULL), VIRTIO_BLK_S_OK);
+	cr_assert_eq(blk_read_at(&f, 0, SECTORS, data, 512, NULL), VIRTIO_BLK_S_IOERR);
+
+	uint8_t junk[DEV_CTL_REQ_SIZE] = { 0xff };
+	cr_assert_eq(send(sv[0], junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+	struct dev_ctl_reply rp =
+		control_call(sv[0], &(struct dev_ctl_req){ .type = DEV_CTL_GET_METRICS, .seq = 9 });
+	cr_expect_eq(rp.type, DEV_CTL_GET_METRICS);
+	cr_expect_eq(rp.counters.requests, 3);
+	cr_expect_eq(rp.counters.write_bytes, 4096);
+	cr_expect_eq(rp.counters.read_bytes, 8192);
+	cr_expect_eq(rp.counters.errors, 1);
+
+	struct dev_ctl_req set = { .type = DEV_CTL_SET_RATE_LIMIT, .seq = 10 };
+	set.rl.limiter[DEV_CTL_RX].bandwidth =
+		(struct dev_ctl_bucket){ DEV_CTL_BUCKET_SET, 1 << 20, 0, 125 };
+	rp = control_call(sv[0], &set);
+	cr_expect_eq(rp.status, -EOPNOTSUPP);
+	finish_clean(&f);
+	check_image();
+	close(sv[0]);
 }

@@ -696,6 +696,22 @@ Test(lifecycle, unknown_event_is_ignored)
 	cr_expect(memcmp(&before, &lc, sizeof(lc)) == 0);
 }
 
+/* docs/rpc.md: SetRateLimiter and Metrics' device counters, state by state. */
+Test(lifecycle, device_calls_only_while_every_device_is_up)
+{
+	static const int want[LC_STATE_COUNT] = {
+		[LC_NOT_CREATED] = LC_ERR_NOT_CREATED, [LC_CREATING] = LC_ERR_NOT_CREATED,
+		[LC_CREATED] = LC_OK, [LC_RUNNING] = LC_OK, [LC_STOPPING] = LC_ERR_NOT_CREATED,
+	};
+	for (int s = 0; s < LC_STATE_COUNT; s++) {
+		struct lifecycle lc;
+		enter(&lc, (enum lifecycle_state)s);
+		cr_expect_eq(lifecycle_device_call(lc.state), want[s], "%s",
+			     lifecycle_state_name((enum lifecycle_state)s));
+	}
+	cr_expect_eq(lifecycle_device_call((enum lifecycle_state)LC_STATE_COUNT), LC_ERR_NOT_CREATED);
+}
+
 Test(lifecycle, names)
 {
 	static const char *const want[] = {

@@ -147,8 +147,8 @@ static const char *body_of(int len)
 
 Test(rpc, method_names_and_fds)
 {
-	static const char *const want[] = { "Create", "Bind", "Run", "Stop",
-					    "Status", "GetSerial", "GetConsole" };
+	static const char *const want[] = { "Create", "Bind", "Run", "Stop", "Status",
+					    "GetSerial", "GetConsole", "Metrics", "SetRateLimiter" };
 	for (int m = 0; m < RPC_METHOD_COUNT; m++) {
 		cr_expect_str_eq(rpc_method_name((enum rpc_method)m), want[m]);
 		cr_expect_eq(rpc_method_fds((enum rpc_method)m), m == RPC_BIND ? 1u : 0u,
@@ -183,14 +183,14 @@ Test(rpc, request_roundtrip_every_method)
 	const char *params = "{\n  \"kernel\": \"/boot/vmlinuz\",\n  \"cpus\": 2\n}";
 	for (int m = 0; m < RPC_METHOD_COUNT; m++) {
 		uint32_t id = m == 0 ? UINT32_MAX : (uint32_t)m * 1000;
-		const char *p = m == RPC_CREATE ? params : NULL;
+		const char *p = rpc_method_params((enum rpc_method)m) ? params : NULL;
 		int len = rpc_encode_request(id, (enum rpc_method)m, p, frame, sizeof(frame));
 		const char *body = body_of(len);
 		struct rpc_request r;
 		req_ok(body, &r);
 		cr_expect_eq(r.id, id);
 		cr_expect_eq(r.method, (enum rpc_method)m);
-		if (m == RPC_CREATE)
+		if (rpc_method_params((enum rpc_method)m))
 			cr_expect_str_eq(r.params, params, "params travel verbatim");
 		else
 			cr_expect_null(r.params);
@@ -335,7 +335,7 @@ Test(rpc, request_method_rules)
 	req_err(J("{'id':1,'method':3}"), "\"method\": want a method name, not an integer");
 	req_err(J("{'id':1,'method':'Frob'}"),
 		"\"method\": \"Frob\" is not a method (Create, Bind, Run, Stop, Status, GetSerial, "
-		"GetConsole)");
+		"GetConsole, Metrics, SetRateLimiter)");
 	req_err(J("{'id':1,'method':'run'}"), "\"method\": \"run\" is not a method");
 	req_err(J("{'id':1,'method':'Run\\u0000'}"), "\"method\": \"Run\\x00\" is not a method");
 	req_err(J("{'id':1,'method':'Ru'}"), "\"method\": \"Ru\" is not a method");
@@ -349,6 +349,9 @@ Test(rpc, request_params_rules)
 	req_err(J("{'id':1,'method':'Run','params':{}}"), "\"params\": Run takes none");
 	req_err(J("{'id':1,'method':'Bind','params':{}}"), "\"params\": Bind takes none");
 	req_err(J("{'id':1,'method':'Status','params':null}"), "\"params\": Status takes none");
+	req_err(J("{'id':1,'method':'Metrics','params':{}}"), "\"params\": Metrics takes none");
+	req_err(J("{'id':1,'method':'SetRateLimiter'}"),
+		"\"params\" is missing: SetRateLimiter takes an object");
 	req_err(J("{'id':1,'method':'Create','params':[]}"),
 		"\"params\": want an object, not an array");
 	req_err(J("{'id':1,'method':'Create','params':'{}'}"),
