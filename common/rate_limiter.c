@@ -53,7 +53,7 @@ static void refill(struct rl_bucket *b, uint64_t now)
 		b->last = now;
 		return;
 	}
-	b->budget += (int64_t)earned;
+	b->budget = (int64_t)(b->budget + (__int128)earned); /* below size: fits */
 	/* Rounded up: never credit the same nanosecond twice. */
 	b->last += (uint64_t)((earned * refill_ns + size - 1) / size);
 }
@@ -88,10 +88,8 @@ static void bucket_take(struct rl_bucket *b, uint64_t n)
 	n -= b->burst;
 	b->burst = 0;
 	/* The debt stays within what int64 holds whatever n the caller asks. */
-	if ((__int128)b->budget - n < -(__int128)RL_SIZE_MAX)
-		b->budget = -(int64_t)RL_SIZE_MAX;
-	else
-		b->budget -= (int64_t)n;
+	__int128 left = (__int128)b->budget - n;
+	b->budget = left < -(__int128)RL_SIZE_MAX ? -(int64_t)RL_SIZE_MAX : (int64_t)left;
 }
 
 uint64_t rl_take(struct rate_limiter *rl, uint64_t now, uint64_t ops, uint64_t bytes)
@@ -115,7 +113,7 @@ static void bucket_refund(struct rl_bucket *b, uint64_t n)
 		return;
 	}
 	uint64_t room = (uint64_t)((__int128)b->cfg.size - b->budget);
-	b->budget += (int64_t)(n < room ? n : room);
+	b->budget = (int64_t)(b->budget + (__int128)(n < room ? n : room)); /* up to size */
 }
 
 void rl_refund(struct rate_limiter *rl, uint64_t ops, uint64_t bytes)
