@@ -4,6 +4,7 @@
  * nor its socket, and nothing spins meanwhile. Functional checks with
  * generous bounds, not benchmarks. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -125,5 +126,39 @@ Test(blk_limit, a_throttled_queue_stops_neither_the_other_nor_the_socket)
 	cr_expect_geq(q0, 1.5, "queue 0 done after %.3f s", q0);
 	cr_expect_lt(q1, q0 - 0.8, "queue 1 answered after %.3f s, queue 0 after %.3f s", q1, q0);
 	cr_expect_lt(cpu, 0.5, "%.3f s of CPU in %.3f s throttled: spinning?", cpu, q0);
+	finish_clean(&f);
+}
+
+/* A bandwidth bucket of 4 KiB a second: a 64 KiB write goes (bigger than
+ * the bucket) and leaves 15 s of debt. A flush and a GET_ID move no data:
+ * they go at once. A read waits; the frontend hangs up meanwhile, and the
+ * device exits cleanly with the read never answered. */
+Test(blk_limit, requests_without_data_do_not_wait_for_bandwidth)
+{
+	struct tfe f;
+	const char *extra[] = { "--rate-limit", "bandwidth.size=4096,bandwidth.refill_time=1000",
+				"--serial", "limited", NULL };
+	start(&f, extra, 1);
+	uint8_t buf[64 << 10];
+	fill(buf, sizeof(buf), 5);
+	memcpy(expected, buf, sizeof(buf));
+	cr_assert_eq(blk_write(&f, 0, 0, buf, sizeof(buf)), VIRTIO_BLK_S_OK);
+	double t0 = now_s();
+	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	uint64_t id = tfe_alloc(&f, 20);
+	uint32_t len;
+	cr_assert_eq(request(&f, 0, VIRTIO_BLK_T_GET_ID, 0, id, 20, true, &len), VIRTIO_BLK_S_OK);
+	cr_assert_eq(memcmp(tfe_ptr(&f, id), "limited", 8), 0);
+	double took = now_s() - t0;
+	cr_expect_lt(took, 0.5, "flush and GET_ID took %.3f s", took);
+
+	uint64_t data = tfe_alloc(&f, 512), st = status_buf(&f);
+	struct tfe_buf b[3] = { { header(&f, VIRTIO_BLK_T_IN, 0), BLK_HDR_SIZE, false },
+				{ data, 512, true }, { st, 1, true } };
+	cr_assert_geq(tfe_post(&f, 0, b, 3, false), 0);
+	uint32_t used;
+	cr_assert_eq(tfe_wait_used(&f, 0, 300, &used, &len), -ETIMEDOUT, "the read went");
+	cr_assert_eq(*(uint8_t *)tfe_ptr(&f, st), 0xee, "the read was answered");
+	check_image();
 	finish_clean(&f);
 }
