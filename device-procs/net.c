@@ -267,7 +267,7 @@ static void tx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_TXQ];
 	bool pushed = false;
-	int r;
+	int r = 0;
 	while (!throttle_waiting(&n->rl[NET_RL_TX]) && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
 		if (!throttle_take(&n->rl[NET_RL_TX], 1, n->elem.out_len)) {
 			virtq_unpop(&vr->vq);
