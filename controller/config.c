@@ -286,8 +286,98 @@ static const char *const top_keys[] = { "kernel", "initrd", "cmdline", "cpus", "
 					"block_devices", "net_devices", "console", "rng",
 					"sandbox", NULL };
 static const char *const block_keys[] = { "path", "vhost_user_socket", "read_only", "serial",
-					  "sandbox", NULL };
-static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox", NULL };
+					  "sandbox", "rate_limiter", NULL };
+static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox",
+					"rx_rate_limiter", "tx_rate_limiter", NULL };
+static const char *const limiter_keys[] = { "bandwidth", "ops", NULL };
+static const char *const bucket_keys[] = { "size", "one_time_burst", "refill_time", NULL };
+
+/* An integer member `key` of obj in [min, max] into *dst, if present. */
+static int get_u64(struct ctx *c, struct json_object *obj, const char *key, uint64_t min,
+		   uint64_t max, uint64_t *dst, bool *present)
+{
+	struct json_object *v;
+	*present = json_object_object_get_ex(obj, key, &v);
+	if (!*present)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return fail(c, key, "want an integer from %llu to %llu, not %s",
+			    (unsigned long long)min, (unsigned long long)max, json_type_words(v));
+	/* json-c saturates int64 past its range; a uint64 it keeps as is. */
+	int64_t i = json_object_get_int64(v);
+	uint64_t u = json_object_get_uint64(v);
+	if (i < 0 || u < min || u > max)
+		return fail(c, key, "%s is out of range: want %llu to %llu",
+			    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+			    (unsigned long long)min, (unsigned long long)max);
+	*dst = u;
+	return 0;
+}
+
+/* One token bucket, {"size": N, "one_time_burst": N, "refill_time": MS},
+ * where c->where names it. */
+static int parse_bucket(struct ctx *c, struct json_object *obj, struct rl_bucket_cfg *b)
+{
+	bool present;
+	int ret;
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(c, NULL, "want a token bucket such as {\"size\": 1048576, "
+				     "\"refill_time\": 125}, not %s", json_type_words(obj));
+	if ((ret = check_keys(c, obj, bucket_keys)) ||
+	    (ret = get_u64(c, obj, "size", 1, RL_SIZE_MAX, &b->size, &present)))
+		return ret;
+	if (!present)
+		return fail(c, "size", "required: the bucket's tokens (bytes for bandwidth, "
+				       "operations for ops); leave the bucket out for no limit");
+	if ((ret = get_u64(c, obj, "refill_time", 1, RL_REFILL_MS_MAX, &b->refill_ms, &present)))
+		return ret;
+	if (!present)
+		return fail(c, "refill_time", "required: the ms it takes to refill the bucket");
+	return get_u64(c, obj, "one_time_burst", 0, RL_SIZE_MAX, &b->one_time_burst, &present);
+}
+
+/* c->where += "." + name (a schema key: short). */
+static void append_where(struct ctx *c, const char *name)
+{
+	size_t len = strlen(c->where), n = strlen(name);
+	if (len + 1 + n >= sizeof(c->where))
+		return;
+	c->where[len] = '.';
+	memcpy(c->where + len + 1, name, n + 1);
+}
+
+/* The rate limiter member `key` of a device, {"bandwidth": {...}, "ops":
+ * {...}}, if present. */
+static int parse_rate_limiter(struct ctx *c, struct json_object *dev, const char *key,
+			      struct rl_cfg *out)
+{
+	struct json_object *v, *b;
+	char saved[sizeof(c->where)];
+	int ret = 0;
+	if (!json_object_object_get_ex(dev, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return fail(c, key, "want an object such as {\"bandwidth\": {\"size\": 1048576, "
+				    "\"refill_time\": 125}}, not %s%s", json_type_words(v),
+			    v ? "" : " (leave the key out instead)");
+	/* "net_devices[7].rx_rate_limiter.bandwidth" fits where[] with room. */
+	memcpy(saved, c->where, sizeof(saved));
+	append_where(c, key);
+	size_t len = strlen(c->where);
+	if ((ret = check_keys(c, v, limiter_keys)))
+		goto out;
+	for (int i = 0; i < 2 && !ret; i++) {
+		const char *name = limiter_keys[i];
+		if (!json_object_object_get_ex(v, name, &b))
+			continue;
+		append_where(c, name);
+		ret = parse_bucket(c, b, i ? &out->ops : &out->bandwidth);
+		c->where[len] = '\0';
+	}
+out:
+	memcpy(c->where, saved, sizeof(saved));
+	return ret;
+}
 
 static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_device *b,
 		       enum sandbox_mode vm_sandbox)
@@ -316,7 +406,9 @@ static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_dev
 		    (ret = refuse_for_vhost_user(c, d, "serial",
 						 "the backend reports the disk's serial")) ||
 		    (ret = refuse_for_vhost_user(c, d, "sandbox",
-						 "cellvm does not start that backend")))
+						 "cellvm does not start that backend")) ||
+		    (ret = refuse_for_vhost_user(c, d, "rate_limiter",
+						 "limit the disk in that backend")))
 			return ret;
 		return 0;
 	}
@@ -324,7 +416,8 @@ static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_dev
 	if ((ret = get_bool(c, d, "read_only", &b->read_only)) ||
 	    (ret = get_string(c, d, "serial", b->serial, sizeof(b->serial),
 			      "a string of at most 20 bytes", &has_serial)) ||
-	    (ret = get_sandbox(c, d, &b->sandbox)))
+	    (ret = get_sandbox(c, d, &b->sandbox)) ||
+	    (ret = parse_rate_limiter(c, d, "rate_limiter", &b->rate_limiter)))
 		return ret;
 	for (const char *p = b->serial; *p; p++) {
 		struct json_shown q;
@@ -386,8 +479,12 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 		n->has_mac = true;
 	}
 	if (has_sock)
-		return refuse_for_vhost_user(c, d, "sandbox", "cellvm does not start that backend");
-	return get_sandbox(c, d, &n->sandbox);
+		return refuse_for_vhost_user(c, d, "sandbox", "cellvm does not start that backend") ?:
+		       refuse_for_vhost_user(c, d, "rx_rate_limiter", "limit it in that backend") ?:
+		       refuse_for_vhost_user(c, d, "tx_rate_limiter", "limit it in that backend");
+	return get_sandbox(c, d, &n->sandbox) ?:
+	       parse_rate_limiter(c, d, "rx_rate_limiter", &n->rx_rate_limiter) ?:
+	       parse_rate_limiter(c, d, "tx_rate_limiter", &n->tx_rate_limiter);
 }
 
 static int get_devices(struct ctx *c, struct json_object *top, const char *key,

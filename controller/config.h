@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "machine.h"
+#include "rate_limiter.h"
 #include "sandbox_mode.h"
 
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
@@ -50,6 +51,9 @@ struct vm_block_device {
 	/* The device's own "sandbox", else the VM-wide one. For VHOST_USER it is
 	 * the VM-wide one and means nothing: cellvm does not start that backend. */
 	enum sandbox_mode sandbox;
+	/* Firecracker's rate limiter; a bucket not given is all 0 (unlimited),
+	 * one given has size and refill_ms > 0. None for VHOST_USER. */
+	struct rl_cfg rate_limiter;
 };
 
 struct vm_net_device {
@@ -59,6 +63,7 @@ struct vm_net_device {
 	bool has_mac;                                 /* else the VMM picks one */
 	uint8_t mac[6];
 	enum sandbox_mode sandbox;                      /* as for block devices */
+	struct rl_cfg rx_rate_limiter, tx_rate_limiter; /* as for block devices */
 };
 
 struct vm_config {

@@ -35,6 +35,18 @@ static size_t count_rng(const struct vm_config *cfg)
 	return cfg->rng;
 }
 
+/* Adds `opt SPEC` to p's args at *a for a rate limiter that limits
+ * something, its text in p->limits[slot]. */
+static void add_limit(struct device_plan *p, size_t *a, const char *opt, const struct rl_cfg *c,
+		      int slot)
+{
+	rl_arg_format(c, p->limits[slot]);
+	if (!p->limits[slot][0])
+		return;
+	p->args[(*a)++] = opt;
+	p->args[(*a)++] = p->limits[slot];
+}
+
 /* "blk0: " before the gate's words. */
 static int prefixed(const char *name, char *err, size_t errlen, int code, const char *words)
 {
@@ -80,6 +92,7 @@ static int plan_block(const struct vm_config *cfg, size_t idx, const struct gate
 		p->args[a++] = "--serial";
 		p->args[a++] = d->serial;
 	}
+	add_limit(p, &a, "--rate-limit", &d->rate_limiter, 0);
 	return 0;
 }
 
@@ -102,14 +115,17 @@ static int plan_net(const struct vm_config *cfg, size_t idx, const struct gate *
 			 name, d->tap, strerror(-p->resource), d->tap);
 		return LC_ERR_DEVICE_START_FAILURE;
 	}
-	p->args[0] = "--tap-fd";
-	p->args[1] = RESOURCE_FD;
+	size_t a = 0;
+	p->args[a++] = "--tap-fd";
+	p->args[a++] = RESOURCE_FD;
 	if (d->has_mac) {
 		snprintf(p->mac, sizeof(p->mac), "%02x:%02x:%02x:%02x:%02x:%02x", d->mac[0],
 			 d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5]);
-		p->args[2] = "--mac";
-		p->args[3] = p->mac;
+		p->args[a++] = "--mac";
+		p->args[a++] = p->mac;
 	}
+	add_limit(p, &a, "--rx-rate-limit", &d->rx_rate_limiter, 0);
+	add_limit(p, &a, "--tx-rate-limit", &d->tx_rate_limiter, 1);
 	return 0;
 }
 

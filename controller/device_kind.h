@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "gate.h"
+#include "rate_limit_arg.h"
 #include "sandbox_mode.h"
 
 /* Fd numbers in a device process: fixed, so a command line reads the same in
@@ -29,7 +30,7 @@ enum {
  * vhost-user backend (socket set, nothing else). */
 struct device_plan {
 	enum sandbox_mode sandbox;
-	const char *args[8]; /* after --fd 3, NULL-terminated */
+	const char *args[12]; /* after --fd 3, NULL-terminated */
 	int resource;        /* given to it as DEVICE_FD_RESOURCE; -1: none */
 	int host;            /* the controller's end of resource (the console's); -1: none */
 	bool hold;           /* the controller keeps resource open too, for the VM's
@@ -37,6 +38,7 @@ struct device_plan {
 	const char *socket;  /* an external backend's socket: connect here instead */
 	char socket_field[48];    /* the config's name for it */
 	char mac[18];        /* "--mac"'s argument */
+	char limits[2][RL_ARG_MAX]; /* the rate limit options' arguments */
 };
 
 struct device_kind {

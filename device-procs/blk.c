@@ -72,6 +72,7 @@ static void blk_reset(struct vub *b)
 	struct blk *d = b->dev;
 	d->dev.discard = d->dev.write_zeroes = false;
 	d->writeback = 1;
+	blk_io_reset(d);
 }
 
 static const struct vub_ops blk_ops_base = {
@@ -165,6 +166,7 @@ enum {
 	OPT_NUM_QUEUES,
 	OPT_DIRECT,
 	OPT_POLL_US,
+	OPT_RATE_LIMIT,
 };
 
 /* The device's own options. */
@@ -176,6 +178,7 @@ struct blk_opts {
 	bool direct;
 	uint16_t num_queues;
 	uint32_t poll_us;
+	struct rl_cfg rl; /* unlimited unless --rate-limit */
 };
 
 /* Handles option c if it is one of the device's own: 0 if handled, -ENOENT
@@ -213,6 +216,8 @@ static int blk_opt(void *ctx, int c, const char *arg)
 		}
 		o->poll_us = (uint32_t)v;
 		return 0;
+	case OPT_RATE_LIMIT:
+		return throttle_parse_opt("--rate-limit", arg, &o->rl);
 	default:
 		return -ENOENT;
 	}
@@ -225,7 +230,7 @@ static int blk_opt(void *ctx, int c, const char *arg)
 static const char blk_usage[] =
 	"usage: cellvm-blk (--socket-path PATH | --fd N) (--disk FILE | --disk-fd N)\n"
 	"                  [--read-only] [--direct] [--serial ID] [--num-queues N]\n"
-	"                  [--poll-us N] [options]\n"
+	"                  [--poll-us N] [--rate-limit SPEC] [options]\n"
 	"virtio-blk vhost-user backend over a raw image (regular file or block device).\n\n"
 	"  --disk FILE             the image to serve\n"
 	"  --disk-fd N             the image as an inherited, open fd\n"
@@ -242,6 +247,12 @@ static const char blk_usage[] =
 	"                          completions) for up to N microseconds before sleeping\n"
 	"                          on the guest's kick: lower latency for a CPU spinning;\n"
 	"                          0 to " STR(BLK_POLL_US_MAX) " (default 0: off)\n"
+	"  --rate-limit SPEC       Firecracker's rate limiter for the whole device, all\n"
+	"                          queues: KEY=VALUE,... with KEY bandwidth.size (bytes),\n"
+	"                          bandwidth.one_time_burst, bandwidth.refill_time (ms)\n"
+	"                          and the same for ops (requests), e.g.\n"
+	"                          bandwidth.size=1048576,bandwidth.refill_time=125;\n"
+	"                          a request over the limit waits in the ring\n"
 	SERVE_USAGE;
 
 #ifdef CELLVM_TEST_HOOKS
@@ -279,6 +290,7 @@ static int blk_start(void *ctx, const struct serve_opts *so, void *dev, struct s
 			close(d->keep[i]);
 		return err;
 	}
+	throttle_init(&d->rl, "rate_limiter", &o->rl, blk_io_resume, d);
 	d->ops = blk_ops_base;
 	d->ops.num_queues = d->num_queues;
 	if (d->dev.read_only)
@@ -293,6 +305,7 @@ static int blk_start(void *ctx, const struct serve_opts *so, void *dev, struct s
 #endif
 	*sd = (struct serve_device){ .ops = &d->ops,
 				     .setup = blk_io_setup,
+				     .limiters = &d->rl, .nlimiters = 1,
 				     .confine = { .fds = d->keep, .nfds = d->nkeep,
 						  .new_tasks = BLK_RING_WORKERS,
 						  .writes_files = true } };
@@ -308,6 +321,7 @@ static const struct option blk_longopts[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "num-queues", required_argument, NULL, OPT_NUM_QUEUES },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
 	{ 0 },
 };
 static const char *const blk_caps[] = { "read-only", NULL };

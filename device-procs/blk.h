@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "blk_req.h"
 #include "blk_ring.h"
+#include "throttle.h"
 
 /* One request in flight on a ring. */
 struct blk_slot {
@@ -68,6 +69,14 @@ struct blk {
 	struct blk_dev dev;
 	struct virtq_elem elem; /* the chain being started */
 	struct blk_seg segs[BLK_MAX_DWZ_SEG];
+	/* --rate-limit, one for the device, its queues in a line: once one
+	 * waits, the others queue behind it; the timer resumes them in turn,
+	 * starting after the last one that went. */
+	struct throttle rl;
+	uint32_t waiting;   /* queues the limiter holds back, a bit each */
+	uint32_t turn;      /* the bit of the queue being resumed; else 0 */
+	uint16_t next_turn; /* the queue resumed first next time */
+	uint64_t admitted;  /* requests the limiter let through */
 	int keep[1 + 2 * VUB_MAX_QUEUES]; /* the disk, each ring and its eventfd */
 	size_t nkeep;
 	struct blk_queue q[VUB_MAX_QUEUES];
@@ -84,8 +93,12 @@ int blk_io_init(struct blk *d);
 /* serve_device's setup: the rings' eventfds into b's event loop. */
 int blk_io_setup(struct vub *b);
 
-/* vub_ops' process and quiesce. */
+/* vub_ops' process, quiesce and reset. */
 void blk_io_process(struct vub *b, struct vub_vring *vr);
 void blk_io_quiesce(struct vub *b, struct vub_vring *vr);
+void blk_io_reset(struct blk *d);
+
+/* The limiter's callback (d): the queues it held back go on, in turn. */
+void blk_io_resume(void *opaque);
 
 #endif

@@ -79,12 +79,9 @@ static int write_zeroes(struct blk *d, uint64_t off, uint64_t len, bool unmap)
 	return write_zero_bytes(d->fd, off, len);
 }
 
-static uint8_t blk_dwz(struct blk *d, const struct blk_req *r)
+/* A DISCARD/WRITE_ZEROES whose n segments blk_req_segs put in d->segs. */
+static uint8_t blk_dwz(struct blk *d, const struct blk_req *r, unsigned int n)
 {
-	unsigned int n;
-	uint8_t s = blk_req_segs(r, d->elem.out, d->elem.out_num, d->dev.capacity, d->segs, &n);
-	if (s != VIRTIO_BLK_S_OK)
-		return s;
 	for (unsigned int i = 0; i < n; i++) {
 		const struct blk_seg *g = &d->segs[i];
 		if (g->num_sectors == 0)
@@ -353,16 +350,69 @@ static unsigned int reap(struct blk_queue *q)
 	return total;
 }
 
+/* ----------------------------------------------------------- the limiter */
+
+_Static_assert(VUB_MAX_QUEUES <= 32, "a bit per queue in blk's waiting and turn");
+
+static uint32_t bit_of(const struct blk_queue *q)
+{
+	return 1u << (q - q->d->q);
+}
+
+/* Whether the limiter holds q back: q waits for tokens, or another queue
+ * does and it is not q's turn (q joins the line then: the limiter's
+ * callback resumes it, kicks or no kicks). */
+static bool held(struct blk_queue *q)
+{
+	struct blk *d = q->d;
+	uint32_t bit = bit_of(q);
+	if (d->waiting & bit)
+		return true;
+	if (!d->waiting || d->turn == bit)
+		return false;
+	d->waiting |= bit;
+	return true;
+}
+
+/* What a checked request costs in bytes: the data it moves (write-zeroes:
+ * the zeros it writes, n segments in d->segs); 1 op each, whatever it is. */
+static uint64_t cost_bytes(const struct blk *d, const struct blk_req *r, unsigned int n)
+{
+	uint64_t bytes = 0;
+	if (r->type == VIRTIO_BLK_T_IN)
+		return r->in_len;
+	if (r->type == VIRTIO_BLK_T_OUT)
+		return r->out_len;
+	if (r->type == VIRTIO_BLK_T_WRITE_ZEROES)
+		for (unsigned int i = 0; i < n; i++)
+			bytes += (uint64_t)d->segs[i].num_sectors << BLK_SECTOR_SHIFT;
+	return bytes;
+}
+
+/* Takes a request's tokens; false puts q in the line. */
+static bool admit(struct blk_queue *q, uint64_t bytes)
+{
+	struct blk *d = q->d;
+	if (!throttle_take(&d->rl, 1, bytes)) {
+		d->waiting |= bit_of(q);
+		return false;
+	}
+	d->admitted++;
+	return true;
+}
+
 /* ------------------------------------------------------------ requests */
 
 /* Starts the chain in d->elem: queued on the ring, or answered. False if
- * it must wait (popped back). */
+ * it must wait (popped back): for bounce buffers, or for the limiter. */
 static bool start(struct blk_queue *q)
 {
 	struct blk *d = q->d;
 	struct virtq_elem *e = &d->elem;
+	struct virtq *vq = &vring_of(q)->vq;
 	struct blk_req r;
 	uint64_t written = 0;
+	unsigned int nseg = 0;
 	int err = blk_req_parse(&r, e->out, e->out_num, e->in, e->in_num);
 	if (err == -ENOMSG) {
 		log_ratelimited(LOG_LVL_WARN, "blk: request without a writable status byte");
@@ -375,6 +425,14 @@ static bool start(struct blk_queue *q)
 		return true;
 	}
 	uint8_t code = blk_req_check(&r, &d->dev);
+	if (code == VIRTIO_BLK_S_OK &&
+	    (r.type == VIRTIO_BLK_T_DISCARD || r.type == VIRTIO_BLK_T_WRITE_ZEROES))
+		code = blk_req_segs(&r, e->out, e->out_num, d->dev.capacity, d->segs, &nseg);
+	uint64_t bytes = code == VIRTIO_BLK_S_OK ? cost_bytes(d, &r, nseg) : 0;
+	if (!admit(q, bytes)) {
+		virtq_unpop(vq);
+		return false;
+	}
 	if (code != VIRTIO_BLK_S_OK) {
 		log_ratelimited(LOG_LVL_DEBUG, "blk: request type %u at sector %llu: %s", r.type,
 				(unsigned long long)r.sector,
@@ -383,11 +441,13 @@ static bool start(struct blk_queue *q)
 		written = iov_from_buf(e->in, e->in_num, 0, d->id,
 				       r.in_len < BLK_ID_BYTES ? r.in_len : BLK_ID_BYTES);
 	} else if (r.type == VIRTIO_BLK_T_DISCARD || r.type == VIRTIO_BLK_T_WRITE_ZEROES) {
-		code = blk_dwz(d, &r);
+		code = blk_dwz(d, &r, nseg);
 	} else {
 		int queued = queue_io(q, &r, &code);
-		if (queued < 0)
-			virtq_unpop(&q->d->b->vrings[q - d->q].vq);
+		if (queued < 0) {
+			throttle_refund(&d->rl, 1, bytes);
+			virtq_unpop(vq);
+		}
 		if (queued)
 			return queued > 0; /* answered on completion, or later */
 	}
@@ -418,10 +478,12 @@ static bool poll_again(struct blk_queue *q, uint64_t *deadline)
 	return true;
 }
 
-/* Pops while slots (and bounce buffers) are free, submits, publishes. With
- * every slot busy it leaves kicks off: the next completion calls it again.
- * With --poll-us, kicks stay off while it polls; they go back on, with the
- * usual look at the avail ring after, only before it sleeps. */
+/* Pops while slots (and bounce buffers) are free and the limiter lets it,
+ * submits, publishes. With every slot busy it leaves kicks off: the next
+ * completion calls it again; held back by the limiter, the same: its
+ * callback does (no polling meanwhile). With --poll-us, kicks stay off
+ * while it polls; they go back on, with the usual look at the avail ring
+ * after, only before it sleeps. */
 static void pump(struct blk_queue *q)
 {
 	struct vub_vring *vr = vring_of(q);
@@ -430,10 +492,11 @@ static void pump(struct blk_queue *q)
 	int r = 0;
 	virtq_disable_notify(vq);
 	for (;;) {
-		while (q->nfree > 0 && !q->bounce_full && (r = virtq_pop(vq, &q->d->elem)) > 0)
+		while (q->nfree > 0 && !q->bounce_full && !held(q) &&
+		       (r = virtq_pop(vq, &q->d->elem)) > 0)
 			if (!start(q))
 				break;
-		if (r < 0 || q->nfree == 0 || q->bounce_full)
+		if (r < 0 || q->nfree == 0 || q->bounce_full || held(q))
 			break;
 		if (poll_again(q, &deadline))
 			continue;
@@ -467,6 +530,36 @@ static void on_ring(void *opaque, uint32_t events)
 	 * when a poll took the completions already: no new window for that. */
 	if (reap(q))
 		pump(q);
+}
+
+void blk_io_resume(void *opaque)
+{
+	struct blk *d = opaque;
+	uint16_t n = d->num_queues, first = d->next_turn;
+	for (uint16_t k = 0; k < n && d->waiting; k++) {
+		uint16_t i = (uint16_t)((first + k) % n);
+		uint32_t bit = 1u << i;
+		if (!(d->waiting & bit))
+			continue;
+		d->waiting &= ~bit;
+		/* A ring stopped meanwhile pumps when it runs again. */
+		if (!vub_vring_running(&d->b->vrings[i]))
+			continue;
+		uint64_t before = d->admitted;
+		d->turn = bit;
+		pump(&d->q[i]);
+		d->turn = 0;
+		/* Its first request still waits: the others stay behind it. */
+		if ((d->waiting & bit) && d->admitted == before)
+			break;
+		d->next_turn = (uint16_t)((i + 1) % n);
+	}
+}
+
+void blk_io_reset(struct blk *d)
+{
+	d->waiting = 0;
+	throttle_cancel(&d->rl);
 }
 
 void blk_io_quiesce(struct vub *b, struct vub_vring *vr)
@@ -579,6 +672,7 @@ int blk_io_setup(struct vub *b)
 {
 	struct blk *d = b->dev;
 	d->b = b;
+	throttle_attach(&d->rl, b->loop);
 	for (uint16_t i = 0; !d->sync_io && i < d->num_queues; i++) {
 		int err = evloop_add(b->loop, d->q[i].ring.efd, EPOLLIN, on_ring, &d->q[i]);
 		if (err < 0) {

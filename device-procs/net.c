@@ -9,7 +9,13 @@
  * too few guest buffers waits in a bounce buffer, and tap is not read until
  * the guest posts more; tap's own queue absorbs (and finally drops) the rest,
  * as a NIC would. The offloads tap may use on received packets follow what
- * the driver accepted (TUNSETOFFLOAD). */
+ * the driver accepted (TUNSETOFFLOAD).
+ *
+ * Rate limiters (throttle.h), one each way: a transmit chain costs an op
+ * and its bytes, virtio-net header included (as Firecracker counts), before
+ * it goes to tap; one over the limit stays in the ring. A received packet
+ * costs the same before it goes to the guest; one over the limit waits in
+ * the bounce buffer, and tap is not read meanwhile. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,6 +36,7 @@
 #include "net_tap.h"
 #include "serve.h"
 #include "tap.h"
+#include "throttle.h"
 
 /* A chain's iovecs go to writev in one call. */
 _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_MAX");
@@ -44,7 +51,12 @@ enum {
 	OPT_TAP = 0x200,
 	OPT_TAP_FD,
 	OPT_MAC,
+	OPT_RX_RATE_LIMIT,
+	OPT_TX_RATE_LIMIT,
 };
+
+/* Its limiters, in serve_device's order. */
+enum { NET_RL_RX, NET_RL_TX, NET_NRL };
 
 struct net {
 	struct vub *b;
@@ -53,6 +65,8 @@ struct net {
 	bool tap_watched;   /* tap_fd is watched for EPOLLIN */
 	bool tap_failed;    /* tap reads fail: it is no longer read */
 	size_t pending_len; /* bytes of pkt waiting for rx buffers; 0: none */
+	bool pending_paid;  /* the rx limiter let pkt through */
+	struct throttle rl[NET_NRL];
 	uint8_t pkt[NET_HDR_SIZE + NET_MAX_FRAME];
 	struct virtq_elem first; /* first rx chain of a packet: holds its header */
 	struct virtq_elem elem;  /* later rx chains; tx chains */
@@ -177,6 +191,8 @@ static void rx_run(struct net *n)
 	bool pushed = false;
 
 	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
+		if (throttle_waiting(&n->rl[NET_RL_RX]))
+			break;
 		if (!n->pending_len) {
 			ssize_t r = read(n->tap_fd, n->pkt, sizeof(n->pkt));
 			if (r < 0) {
@@ -201,12 +217,16 @@ static void rx_run(struct net *n)
 			}
 			n->pending_len = (size_t)r;
 		}
+		if (!n->pending_paid && !throttle_take(&n->rl[NET_RL_RX], 1, n->pending_len))
+			break;
+		n->pending_paid = true;
 		int d = rx_deliver(n, vr, &pushed);
 		if (d < 0)
 			vub_vring_error(vr);
 		if (d <= 0)
 			break;
 		n->pending_len = 0;
+		n->pending_paid = false;
 	}
 	if (pushed)
 		vub_vring_notify(vr);
@@ -259,8 +279,12 @@ static void tx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_TXQ];
 	bool pushed = false;
-	int r;
-	while ((r = virtq_pop(&vr->vq, &n->elem)) > 0) {
+	int r = 0;
+	while (!throttle_waiting(&n->rl[NET_RL_TX]) && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
+		if (!throttle_take(&n->rl[NET_RL_TX], 1, n->elem.out_len)) {
+			virtq_unpop(&vr->vq);
+			break;
+		}
 		tx_send(n, &n->elem);
 		virtq_push(&vr->vq, n->elem.head, 0);
 		pushed = true;
@@ -269,6 +293,22 @@ static void tx_run(struct net *n)
 		vub_vring_error(vr);
 	if (pushed)
 		vub_vring_notify(vr);
+}
+
+/* The limiters' callbacks: what they held back goes on. A ring stopped
+ * meanwhile goes on when it runs again. */
+static void rx_resume(void *opaque)
+{
+	struct net *n = opaque;
+	if (vub_vring_running(&n->b->vrings[NET_RXQ]))
+		rx_run(n);
+}
+
+static void tx_resume(void *opaque)
+{
+	struct net *n = opaque;
+	if (vub_vring_running(&n->b->vrings[NET_TXQ]))
+		tx_run(n);
 }
 
 static void net_process(struct vub *b, struct vub_vring *vr)
@@ -290,6 +330,9 @@ static void net_reset(struct vub *b)
 {
 	struct net *n = b->dev;
 	n->pending_len = 0;
+	n->pending_paid = false;
+	for (int i = 0; i < NET_NRL; i++)
+		throttle_cancel(&n->rl[i]);
 	tap_watch(n);
 	/* Until a driver accepts offloads again, tap must not use them. */
 	net_tap_set_offload(n->tap_fd, 0);
@@ -299,6 +342,8 @@ static int net_setup(struct vub *b)
 {
 	struct net *n = b->dev;
 	n->b = b;
+	for (int i = 0; i < NET_NRL; i++)
+		throttle_attach(&n->rl[i], b->loop);
 	int err = evloop_add(b->loop, n->tap_fd, 0, on_tap, n);
 	if (err)
 		log_err("net: watching tap: %s", strerror(-err));
@@ -336,6 +381,7 @@ static int random_mac(uint8_t mac[NET_MAC_LEN])
 struct net_args {
 	const char *tap_name, *mac;
 	int tap_fd;
+	struct rl_cfg rl[NET_NRL]; /* unlimited unless given */
 };
 
 static int net_opt(void *ctx, int c, const char *arg)
@@ -351,6 +397,10 @@ static int net_opt(void *ctx, int c, const char *arg)
 	case OPT_MAC:
 		a->mac = arg;
 		return 0;
+	case OPT_RX_RATE_LIMIT:
+		return throttle_parse_opt("--rx-rate-limit", arg, &a->rl[NET_RL_RX]);
+	case OPT_TX_RATE_LIMIT:
+		return throttle_parse_opt("--tx-rate-limit", arg, &a->rl[NET_RL_TX]);
 	default:
 		return -ENOENT;
 	}
@@ -382,8 +432,11 @@ static int net_start(void *ctx, const struct serve_opts *o, void *dev, struct se
 	net_mac_format(n->mac, macstr);
 	log_info("net: tap %s, guest MAC %s", ifname, macstr);
 	n->tap_fd = fd;
+	throttle_init(&n->rl[NET_RL_RX], "rx_rate_limiter", &a->rl[NET_RL_RX], rx_resume, n);
+	throttle_init(&n->rl[NET_RL_TX], "tx_rate_limiter", &a->rl[NET_RL_TX], tx_resume, n);
 	*d = (struct serve_device){ .ops = &net_ops, .setup = net_setup,
-				    .confine = { .fds = &n->tap_fd, .nfds = 1 } };
+				    .confine = { .fds = &n->tap_fd, .nfds = 1 },
+				    .limiters = n->rl, .nlimiters = NET_NRL };
 	return 0;
 }
 
@@ -392,6 +445,8 @@ static const struct option net_longopts[] = {
 	{ "tap", required_argument, NULL, OPT_TAP },
 	{ "tap-fd", required_argument, NULL, OPT_TAP_FD },
 	{ "mac", required_argument, NULL, OPT_MAC },
+	{ "rx-rate-limit", required_argument, NULL, OPT_RX_RATE_LIMIT },
+	{ "tx-rate-limit", required_argument, NULL, OPT_TX_RATE_LIMIT },
 	{ 0 },
 };
 static struct net_args net_args = { .tap_fd = -1 };
@@ -399,11 +454,19 @@ static struct net_args net_args = { .tap_fd = -1 };
 const struct serve_program serve_program = {
 	.process = "cellvm-net",
 	.usage = "usage: cellvm-net (--socket-path PATH | --fd N) (--tap NAME | --tap-fd N)\n"
-		 "                  [--mac MAC] [options]\n"
+		 "                  [--mac MAC] [--rx-rate-limit SPEC] [--tx-rate-limit SPEC]\n"
+		 "                  [options]\n"
 		 "virtio-net vhost-user backend over a tap device.\n\n"
 		 "  --tap NAME              open (or create) tap device NAME\n"
 		 "  --tap-fd N              use tap fd N (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR)\n"
 		 "  --mac MAC               the guest's MAC (default: random, local)\n"
+		 "  --rx-rate-limit SPEC    Firecracker's rate limiter on what the guest\n"
+		 "                          receives: KEY=VALUE,... with KEY bandwidth.size\n"
+		 "                          (bytes), bandwidth.one_time_burst,\n"
+		 "                          bandwidth.refill_time (ms) and the same for ops\n"
+		 "                          (packets), e.g.\n"
+		 "                          bandwidth.size=1048576,bandwidth.refill_time=125\n"
+		 "  --tx-rate-limit SPEC    the same on what the guest sends\n"
 		 SERVE_USAGE,
 	.caps_type = "net",
 	.longopts = net_longopts,

@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "confine.h"
+#include "throttle.h"
 
 enum {
 	SERVE_OPT_SOCKET_PATH = 0x100,
@@ -82,6 +83,13 @@ struct serve_device {
 	int (*set_rate_limit)(struct vub *b, const struct dev_ctl_rate_limit *rl);
 	/* Its fds are closed when serving ends. */
 	struct serve_confine confine;
+	/* Its rate limiters (throttle.h), named by their config keys: for a
+	 * control channel to change (throttle_set) and metrics to read
+	 * (throttle_us), from the event loop's thread. blk has one
+	 * ("rate_limiter"), net two ("rx_rate_limiter", "tx_rate_limiter"),
+	 * the others none (NULL, 0). Each lives as long as the device. */
+	struct throttle *limiters;
+	size_t nlimiters;
 };
 
 /* A device binary. */

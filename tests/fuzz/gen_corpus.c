@@ -205,6 +205,49 @@ static void gen_bzimage(void)
 	put_file("fuzz_bzimage", "fixed", img, sizeof(img));
 }
 
+/* ---- rate_limiter: see fuzz_rate_limiter.c for the layout. */
+struct rl_step {
+	uint8_t action;
+	uint64_t dt, bytes;
+	uint8_t ops;
+};
+
+static void rl_seed(const char *name, const char *text, const struct rl_step *s, size_t n)
+{
+	uint8_t buf[1024];
+	size_t len = strlen(text), p = 1 + len;
+	buf[0] = (uint8_t)len;
+	memcpy(buf + 1, text, len);
+	for (size_t i = 0; i < n && p + 18 <= sizeof(buf); i++, p += 18) {
+		buf[p] = s[i].action;
+		put_le64(buf + p + 1, s[i].dt);
+		buf[p + 9] = s[i].ops;
+		put_le64(buf + p + 10, s[i].bytes);
+	}
+	put_file("fuzz_rate_limiter", name, buf, p);
+}
+
+static void gen_rate_limiter(void)
+{
+	/* The disk: 128 KiB writes at 8 MiB/s. */
+	struct rl_step w[12];
+	for (size_t i = 0; i < 12; i++)
+		w[i] = (struct rl_step){ 0, i < 8 ? 0 : 15625000, 128 << 10, 1 };
+	rl_seed("disk_8mib", "bandwidth.size=1048576,bandwidth.refill_time=125", w, 12);
+	rl_seed("oversize", "bandwidth.size=1048576,bandwidth.refill_time=125",
+		(const struct rl_step[]){ { 0, 0, 4 << 20, 1 }, { 0, 1000000, 4 << 20, 1 },
+					  { 0, 375000000, 4 << 20, 1 }, { 2, 0, 1 << 20, 1 } }, 4);
+	rl_seed("both_burst", "bandwidth.size=1000,bandwidth.one_time_burst=50,"
+		"bandwidth.refill_time=1000,ops.size=10,ops.one_time_burst=2,ops.refill_time=100",
+		(const struct rl_step[]){ { 0, 0, 1040, 12 }, { 1, 1, 1, 1 }, { 2, 0, 5, 1 },
+					  { 0, 333333, 3, 1 }, { 15, 0, 0, 0 }, { 0, 0, 1050, 1 } }, 6);
+	rl_seed("largest", "bandwidth.size=9223372036854775807,bandwidth.refill_time=86400000,"
+		"ops.size=1,ops.one_time_burst=9223372036854775807,ops.refill_time=1",
+		(const struct rl_step[]){ { 0, UINT64_MAX - 5, UINT64_MAX, 255 },
+					  { 0, 3, UINT64_MAX, 255 }, { 2, 1, UINT64_MAX, 255 } }, 3);
+	rl_seed("bad_text", "ops.size=1,ops.refill_time", NULL, 0);
+}
+
 /* ---- blk_req: see fuzz_blk_req.c for the layout. */
 static void blk_seed(const char *name, uint8_t dev, uint32_t type, uint64_t sector,
 		     const uint16_t *cuts, unsigned int nout, unsigned int nin,
@@ -610,6 +653,7 @@ int main(int argc, char **argv)
 	gen_machine();
 	gen_bzimage();
 	gen_blk_req();
+	gen_rate_limiter();
 	gen_backend();
 	gen_serial();
 	gen_i8042();

@@ -334,6 +334,9 @@ Test(blk, refuses_bad_options)
 		{ bin, "--disk", img, "--num-queues", "17", NULL },
 		{ bin, "--disk", img, "--poll-us", "1001", NULL },
 		{ bin, "--disk", img, "--poll-us", "-1", NULL },
+		{ bin, "--disk", img, "--rate-limit", "bandwidth.size=1048576", NULL },
+		{ bin, "--disk", img, "--rate-limit", "ops.size=1,ops.refill_time=86400001", NULL },
+		{ bin, "--disk", img, "--rate-limit", "", NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct tfe f;

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -107,13 +108,17 @@ static void start_with(struct tfe *f, const char *const *argv, uint64_t features
 	cr_assert_eq(tfe_setup_queue(f, TXQ, num), 0);
 }
 
-/* Starts the backend on a fresh tap passed by fd. */
-static void start(struct tfe *f, struct tap *t, uint64_t features, uint16_t num)
+/* Starts the backend on a fresh tap passed by fd, with extra options
+ * (NULL-terminated, or NULL). */
+static void start_extra(struct tfe *f, struct tap *t, uint64_t features, uint16_t num,
+			const char *const *extra)
 {
 	char fdarg[16];
 	int fd = tap_create(t);
 	snprintf(fdarg, sizeof(fdarg), "%d", fd);
-	const char *argv[] = { net_bin(), "--tap-fd", fdarg, "--mac", "52:54:00:12:34:56", NULL };
+	const char *argv[12] = { net_bin(), "--tap-fd", fdarg, "--mac", "52:54:00:12:34:56" };
+	for (size_t i = 0, n = 5; extra && extra[i]; i++)
+		argv[n++] = extra[i];
 	cr_assert_eq(tfe_start(f, argv, MEM), 0);
 	/* The backend holds the tap now: the interface goes when it exits. */
 	close(fd);
@@ -121,6 +126,11 @@ static void start(struct tfe *f, struct tap *t, uint64_t features, uint16_t num)
 	cr_assert_eq(tfe_negotiate(f, features), 0);
 	cr_assert_eq(tfe_setup_queue(f, RXQ, num), 0);
 	cr_assert_eq(tfe_setup_queue(f, TXQ, num), 0);
+}
+
+static void start(struct tfe *f, struct tap *t, uint64_t features, uint16_t num)
+{
+	start_extra(f, t, features, num, NULL);
 }
 
 static void finish_clean(struct tfe *f, struct tap *t)
@@ -448,6 +458,70 @@ Test(net, many_frames_both_ways)
 		cr_assert_eq(n, 60 + i, "frame %d", i);
 		cr_assert_eq(got[14], (uint8_t)(14 * 13 + i));
 	}
+	finish_clean(&f, &t);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 10 packets a second out, 3 in (buckets of 1, refill 100 and 300 ms): 8
+ * frames for the guest take 2.1 s, every one of them in order, and
+ * meanwhile, with receiving held back, transmitting and the socket go on;
+ * 8 frames sent at once take 0.7 s to reach the host, all in order. */
+Test(net, rate_limits_slow_frames_down_and_drop_none)
+{
+	struct tfe f;
+	struct tap t;
+	const char *extra[] = { "--tx-rate-limit", "ops.size=1,ops.refill_time=100",
+				"--rx-rate-limit", "ops.size=1,ops.refill_time=300", NULL };
+	start_extra(&f, &t, 0, 64, extra);
+	enum { N = 8 };
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[100], got[2048];
+	uint64_t gpa[N];
+	int heads[N];
+	for (int i = 0; i < N; i++) {
+		gpa[i] = tfe_alloc(&f, 2048);
+		heads[i] = post_rx(&f, gpa[i], 2048);
+	}
+	double t0 = now_s();
+	for (int i = 0; i < N; i++)
+		host_send(&t, 60 + (size_t)i, (uint8_t)i);
+	wait_used(&f, RXQ, heads[0], NET_HDR_SIZE + 60);
+	/* Receiving is held back now; the other way is not, nor the socket. */
+	double s0 = now_s();
+	make_frame(frame, 99, peer_mac, guest_mac, 99);
+	post_tx(&f, hdr, frame, 99);
+	cr_assert_eq(host_recv(&t, got, sizeof(got), 2000), 99);
+	uint8_t cfg[6];
+	cr_assert_eq(tfe_get_config(&f, 0, cfg, sizeof(cfg)), 0);
+	double other = now_s() - s0;
+	cr_expect_lt(other, 0.2, "a frame out and GET_CONFIG took %.3f s", other);
+	for (int i = 1; i < N; i++) {
+		wait_used(&f, RXQ, heads[i], NET_HDR_SIZE + 60 + (uint32_t)i);
+		cr_assert_eq(((uint8_t *)tfe_ptr(&f, gpa[i]))[NET_HDR_SIZE + 14],
+			     (uint8_t)(14 * 13 + i), "frame %d out of order", i);
+	}
+	double rx = now_s() - t0;
+	cr_expect_geq(rx, 1.6, "%d frames at 3 a second took %.3f s", N, rx);
+
+	/* 8 at once: the first goes, the others one each 100 ms. */
+	t0 = now_s();
+	for (int i = 0; i < N; i++) {
+		make_frame(frame, 60 + (size_t)i, peer_mac, guest_mac, (uint8_t)i);
+		post_tx(&f, hdr, frame, 60 + (uint32_t)i);
+	}
+	for (int i = 0; i < N; i++) {
+		ssize_t n = host_recv(&t, got, sizeof(got), 2000);
+		cr_assert_eq(n, 60 + i, "frame %d", i);
+		cr_assert_eq(got[14], (uint8_t)(14 * 13 + i));
+	}
+	double tx = now_s() - t0;
+	cr_expect_geq(tx, 0.55, "%d frames at 10 a second took %.3f s", N, tx);
+	cr_log_info("rx %.3f s, the other way meanwhile %.3f s, tx %.3f s", rx, other, tx);
 	finish_clean(&f, &t);
 }
 

@@ -92,7 +92,8 @@ Test(config, full_document)
 		    "  'cpus': 2,\n"
 		    "  'memory': '1G',\n"
 		    "  'block_devices': [\n"
-		    "    { 'path': '/var/lib/cellvm/root.img', 'serial': 'root' },\n"
+		    "    { 'path': '/var/lib/cellvm/root.img', 'serial': 'root',\n"
+		    "      'rate_limiter': { 'bandwidth': { 'size': 1048576, 'refill_time': 125 } } },\n"
 		    "    { 'path': '/var/lib/cellvm/data.img', 'read_only': true, 'sandbox': 'log' },\n"
 		    "    { 'vhost_user_socket': '/run/disk0.sock' }\n"
 		    "  ],\n"
@@ -114,6 +115,8 @@ Test(config, full_document)
 	cr_assert_str_eq(cfg.block[0].serial, "root");
 	cr_assert_eq(cfg.block[0].read_only, false);
 	cr_assert_eq(cfg.block[0].sandbox, SANDBOX_ON);
+	cr_assert_eq(cfg.block[0].rate_limiter.bandwidth.size, 1048576);
+	cr_assert_eq(cfg.block[0].rate_limiter.bandwidth.refill_ms, 125);
 	cr_assert_str_eq(cfg.block[0].vhost_user_socket, "");
 	cr_assert_eq(cfg.block[1].read_only, true);
 	cr_assert_str_eq(cfg.block[1].serial, "");
@@ -480,6 +483,99 @@ Test(config, sockets_are_not_shared)
 		   "net_devices[1].vhost_user_socket: \"/s0\" is already used by block_devices[1]");
 	expect_ok(with("'block_devices':[{'vhost_user_socket':'/s0'},{'vhost_user_socket':'/s1'}],"
 		       "'net_devices':[{'vhost_user_socket':'/s2'}]"));
+}
+
+/* ------------------------------------------------------------ rate limiters */
+
+Test(config, rate_limiters)
+{
+	expect_ok(with("'block_devices':[{'path':'/a','rate_limiter':{'bandwidth':{'size':1048576,"
+		       "'refill_time':125},'ops':{'size':100,'one_time_burst':50,'refill_time':1000}}},"
+		       "{'path':'/b'},{'path':'/c','rate_limiter':{}}],"
+		       "'net_devices':[{'tap':'t0','rx_rate_limiter':{'ops':{'size':1,'refill_time':1,"
+		       "'one_time_burst':0}},'tx_rate_limiter':{'bandwidth':{'size':9223372036854775807,"
+		       "'refill_time':86400000,'one_time_burst':9223372036854775807}}}]"));
+	const struct rl_cfg *r = &cfg.block[0].rate_limiter;
+	cr_assert_eq(r->bandwidth.size, 1048576);
+	cr_assert_eq(r->bandwidth.one_time_burst, 0);
+	cr_assert_eq(r->bandwidth.refill_ms, 125);
+	cr_assert_eq(r->ops.size, 100);
+	cr_assert_eq(r->ops.one_time_burst, 50);
+	cr_assert_eq(r->ops.refill_ms, 1000);
+	static const struct rl_cfg none;
+	cr_assert_eq(memcmp(&cfg.block[1].rate_limiter, &none, sizeof(none)), 0, "absent: unlimited");
+	cr_assert_eq(memcmp(&cfg.block[2].rate_limiter, &none, sizeof(none)), 0, "{}: unlimited");
+	cr_assert_eq(memcmp(&cfg.net[0].rx_rate_limiter.bandwidth, &none.bandwidth,
+			    sizeof(none.bandwidth)), 0);
+	cr_assert_eq(cfg.net[0].rx_rate_limiter.ops.size, 1);
+	cr_assert_eq(cfg.net[0].rx_rate_limiter.ops.refill_ms, 1);
+	cr_assert_eq(cfg.net[0].tx_rate_limiter.bandwidth.size, RL_SIZE_MAX);
+	cr_assert_eq(cfg.net[0].tx_rate_limiter.bandwidth.one_time_burst, RL_SIZE_MAX);
+	cr_assert_eq(cfg.net[0].tx_rate_limiter.bandwidth.refill_ms, RL_REFILL_MS_MAX);
+}
+
+Test(config, rate_limiter_example)
+{
+	/* The example of docs/config.md's "Rate limiters". */
+	expect_ok(with("'block_devices':[{'path':'/a','rate_limiter': {\n"
+		       "  'bandwidth': { 'size': 1048576, 'one_time_burst': 8388608, 'refill_time': 125 },\n"
+		       "  'ops': { 'size': 1000, 'refill_time': 1000 }\n"
+		       "}}]"));
+	cr_assert_eq(cfg.block[0].rate_limiter.bandwidth.one_time_burst, 8u << 20);
+	cr_assert_eq(cfg.block[0].rate_limiter.ops.size, 1000);
+}
+
+Test(config, rate_limiter_errors)
+{
+	static const struct {
+		const char *members, *want;
+	} t[] = {
+		{ "'rate_limiter':{'bandwidth':{'size':0,'refill_time':1}}",
+		  "block_devices[0].rate_limiter.bandwidth.size: 0 is out of range: want 1 to 9223372036854775807" },
+		{ "'rate_limiter':{'bandwidth':{'size':9223372036854775808,'refill_time':1}}",
+		  "block_devices[0].rate_limiter.bandwidth.size: 9223372036854775808 is out of range" },
+		{ "'rate_limiter':{'bandwidth':{'size':-1,'refill_time':1}}",
+		  "block_devices[0].rate_limiter.bandwidth.size: -1 is out of range" },
+		{ "'rate_limiter':{'bandwidth':{'size':1.5,'refill_time':1}}",
+		  "block_devices[0].rate_limiter.bandwidth.size: want an integer from 1 to 9223372036854775807, not a number with a fraction" },
+		{ "'rate_limiter':{'bandwidth':{'size':'1M','refill_time':1}}",
+		  "block_devices[0].rate_limiter.bandwidth.size: want an integer from 1 to" },
+		{ "'rate_limiter':{'ops':{'refill_time':1}}",
+		  "block_devices[0].rate_limiter.ops.size: required: the bucket's tokens" },
+		{ "'rate_limiter':{'ops':{'size':1}}",
+		  "block_devices[0].rate_limiter.ops.refill_time: required" },
+		{ "'rate_limiter':{'ops':{'size':1,'refill_time':0}}",
+		  "block_devices[0].rate_limiter.ops.refill_time: 0 is out of range: want 1 to 86400000" },
+		{ "'rate_limiter':{'ops':{'size':1,'refill_time':86400001}}",
+		  "block_devices[0].rate_limiter.ops.refill_time: 86400001 is out of range" },
+		{ "'rate_limiter':{'ops':{'size':1,'refill_time':1,'one_time_burst':-5}}",
+		  "block_devices[0].rate_limiter.ops.one_time_burst: -5 is out of range: want 0 to" },
+		{ "'rate_limiter':{'ops':{'size':1,'refill_time':1,'burst':5}}",
+		  "block_devices[0].rate_limiter.ops: unknown key \"burst\": the keys here are size, one_time_burst, refill_time" },
+		{ "'rate_limiter':{'bandwith':{'size':1,'refill_time':1}}",
+		  "block_devices[0].rate_limiter: unknown key \"bandwith\" (did you mean \"bandwidth\"?)" },
+		{ "'rate_limiter':{'ops':[1,1]}",
+		  "block_devices[0].rate_limiter.ops: want a token bucket such as {\"size\": 1048576, \"refill_time\": 125}, not an array" },
+		{ "'rate_limiter':{'ops':null}",
+		  "block_devices[0].rate_limiter.ops: want a token bucket" },
+		{ "'rate_limiter':null",
+		  "block_devices[0].rate_limiter: want an object such as {\"bandwidth\": {\"size\": 1048576, \"refill_time\": 125}}, not null (leave the key out instead)" },
+		{ "'rate_limiter':true", "block_devices[0].rate_limiter: want an object" },
+		{ "'rate_limit':{}", "block_devices[0]: unknown key \"rate_limit\" (did you mean" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char members[512];
+		snprintf(members, sizeof(members), "'block_devices':[{'path':'/a',%s}]", t[i].members);
+		expect_err(with(members), t[i].want);
+	}
+	expect_err(with("'block_devices':[{'vhost_user_socket':'/s','rate_limiter':{}}]"),
+		   "block_devices[0].rate_limiter: does not apply to an external vhost-user backend");
+	expect_err(with("'net_devices':[{'vhost_user_socket':'/s','tx_rate_limiter':{}}]"),
+		   "net_devices[0].tx_rate_limiter: does not apply to an external vhost-user backend");
+	expect_err(with("'net_devices':[{'tap':'t','rx_rate_limiter':{'ops':{'size':1}}}]"),
+		   "net_devices[0].rx_rate_limiter.ops.refill_time: required");
+	expect_err(with("'net_devices':[{'tap':'t','rate_limiter':{}}]"),
+		   "net_devices[0]: unknown key \"rate_limiter\"");
 }
 
 /* ------------------------------------------------------------ net devices */

@@ -101,3 +101,63 @@ Test(device_kind, plans)
 	cr_expect(strstr(err, "blk0: block_devices[0].path \"/nonexistent/disk.img\": No such file"),
 		  "%s", err);
 }
+
+/* A disk's rate limiter reaches cellvm-blk's command line in the form its
+ * --rate-limit reads; no limiter, no option. */
+Test(device_kind, block_plan_carries_the_rate_limiter)
+{
+	static struct vm_config cfg;
+	static struct operator_policy pol;
+	static struct gate g;
+	operator_policy_init(&pol);
+	cr_assert_eq(gate_start(&g, &pol), 0);
+	char path[] = "/tmp/cellvm-kind-XXXXXX", err[256] = "";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cfg.nblock = 1;
+	cfg.block[0] = (struct vm_block_device){
+		.backend = VM_BACKEND_CELLVM, .read_only = true,
+		.rate_limiter = { .bandwidth = { 1048576, 0, 125 }, .ops = { 100, 5, 1000 } } };
+	strcpy(cfg.block[0].path, path);
+	struct device_plan p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, &g, "blk0", &p, err, sizeof(err)), 0,
+		     "%s", err);
+	const char *want[] = { "--disk-fd", "4", "--read-only", "--rate-limit",
+			       "bandwidth.size=1048576,bandwidth.refill_time=125,ops.size=100,"
+			       "ops.one_time_burst=5,ops.refill_time=1000", NULL };
+	for (size_t i = 0; want[i]; i++)
+		cr_expect_str_eq(p.args[i], want[i]);
+	cr_expect_null(p.args[5]);
+	close(p.resource);
+
+	cfg.block[0].rate_limiter = (struct rl_cfg){ 0 };
+	p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_BLOCK)->plan(&cfg, 0, &g, "blk0", &p, err, sizeof(err)), 0);
+	cr_expect_null(p.args[3]);
+	close(p.resource);
+	unlink(path);
+}
+
+/* Both of a net device's limiters, after its MAC; needs a tap (root). */
+Test(device_kind, net_plan_carries_both_rate_limiters)
+{
+	static struct vm_config cfg;
+	char err[256] = "";
+	cfg.nnet = 1;
+	cfg.net[0] = (struct vm_net_device){
+		.backend = VM_BACKEND_CELLVM, .has_mac = true, .mac = { 0x52, 0x54, 0, 0, 0, 1 },
+		.rx_rate_limiter = { .ops = { 10, 0, 100 } },
+		.tx_rate_limiter = { .bandwidth = { 4096, 0, 1 } } };
+	snprintf(cfg.net[0].tap, sizeof(cfg.net[0].tap), "cvk%d", (int)getpid() % 1000000);
+	struct device_plan p = fresh();
+	if (kind(VIRTIO_ID_NET)->plan(&cfg, 0, NULL, "net0", &p, err, sizeof(err)))
+		cr_skip_test("no tap here: %s", err);
+	const char *want[] = { "--tap-fd", "4", "--mac", "52:54:00:00:00:01",
+			       "--rx-rate-limit", "ops.size=10,ops.refill_time=100",
+			       "--tx-rate-limit", "bandwidth.size=4096,bandwidth.refill_time=1", NULL };
+	for (size_t i = 0; want[i]; i++)
+		cr_expect_str_eq(p.args[i], want[i]);
+	cr_expect_null(p.args[8]);
+	close(p.resource);
+}
