@@ -17,6 +17,8 @@
 #include "dev_ctl.h"
 #include "fds.h"
 #include "log.h"
+#include "rate_limiter.h"
+#include "throttle.h"
 #include "unix_sock.h"
 #ifdef CELLVM_TEST_HOOKS
 #include "test_hooks.h"
@@ -166,7 +168,8 @@ struct server {
 	int listen_fd; /* -1 with --fd */
 	int sig_fd;
 	int control_fd; /* --control-fd; -1 without, or once cellvmd hung up */
-	int (*set_rate_limit)(struct vub *b, const struct dev_ctl_rate_limit *rl);
+	struct throttle *limiters; /* serve_device's */
+	size_t nlimiters;
 	int status;
 };
 
@@ -197,6 +200,57 @@ static void on_accept(void *opaque, uint32_t events)
 	}
 }
 
+/* The device's limiter named name (its config key), or NULL. */
+static struct throttle *limiter_named(const struct server *s, const char *name)
+{
+	for (size_t i = 0; i < s->nlimiters; i++)
+		if (strcmp(s->limiters[i].name, name) == 0)
+			return &s->limiters[i];
+	return NULL;
+}
+
+/* A bucket of a SET_RATE_LIMIT as the limiter's: DISABLE is size 0. */
+static struct rl_bucket_cfg bucket_cfg(const struct dev_ctl_bucket *b)
+{
+	if (b->mode != DEV_CTL_BUCKET_SET)
+		return (struct rl_bucket_cfg){ 0 };
+	return (struct rl_bucket_cfg){ .size = b->size, .one_time_burst = b->one_time_burst,
+				       .refill_ms = b->refill_time_ms };
+}
+
+/* A SET_RATE_LIMIT: limiter[DEV_CTL_RX] is blk's "rate_limiter" or net's
+ * "rx_rate_limiter", limiter[DEV_CTL_TX] net's "tx_rate_limiter"; only the
+ * buckets not KEEP change. Everything is checked before anything changes:
+ * 0, -EINVAL (a limiter the device lacks, a value past the bounds), or
+ * -EOPNOTSUPP for a device with no limiter at all. */
+static int set_rate_limit(const struct server *s, const struct dev_ctl_rate_limit *rq)
+{
+	if (s->nlimiters == 0)
+		return -EOPNOTSUPP;
+	struct throttle *t[2] = { limiter_named(s, "rate_limiter"),
+				  limiter_named(s, "tx_rate_limiter") };
+	if (!t[DEV_CTL_RX])
+		t[DEV_CTL_RX] = limiter_named(s, "rx_rate_limiter");
+	struct rl_cfg cfg[2];
+	unsigned which[2];
+	for (int j = 0; j < 2; j++) {
+		const struct dev_ctl_limiter *l = &rq->limiter[j];
+		which[j] = (l->bandwidth.mode != DEV_CTL_BUCKET_KEEP ? RL_BANDWIDTH : 0) |
+			   (l->ops.mode != DEV_CTL_BUCKET_KEEP ? RL_OPS : 0);
+		cfg[j] = (struct rl_cfg){ .bandwidth = bucket_cfg(&l->bandwidth),
+					  .ops = bucket_cfg(&l->ops) };
+		if (which[j] && (!t[j] || !rl_bucket_cfg_ok(&cfg[j].bandwidth) ||
+				 !rl_bucket_cfg_ok(&cfg[j].ops)))
+			return -EINVAL;
+	}
+	for (int j = 0; j < 2; j++) {
+		int err = which[j] ? throttle_set(t[j], which[j], &cfg[j]) : 0;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* cellvmd's requests (dev_ctl.h), a few per wake-up so that it cannot
  * starve the rings. A malformed one is dropped (cellvmd times out on it);
  * when cellvmd hangs up the device serves on, for its frontend decides. */
@@ -222,10 +276,13 @@ static void on_control(void *opaque, uint32_t events)
 			return;
 		}
 		struct dev_ctl_reply rp = { .type = rq.type, .seq = rq.seq };
-		if (rq.type == DEV_CTL_GET_METRICS)
+		if (rq.type == DEV_CTL_GET_METRICS) {
 			rp.counters = s->b->counters;
-		else
-			rp.status = s->set_rate_limit ? s->set_rate_limit(s->b, &rq.rl) : -EOPNOTSUPP;
+			for (size_t j = 0; j < s->nlimiters; j++)
+				rp.counters.throttled_us += throttle_us(&s->limiters[j]);
+		} else {
+			rp.status = set_rate_limit(s, &rq.rl);
+		}
 		/* Out of range would make cellvmd drop the whole reply. */
 		if (rp.status > 0 || rp.status < -4095)
 			rp.status = -EIO;
@@ -291,7 +348,7 @@ static int serve_run(struct vub *b, const struct serve_opts *o, const struct ser
 	struct server *s = &the_server;
 	int err;
 	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .control_fd = o->control_fd,
-			      .set_rate_limit = d->set_rate_limit, .status = 1 };
+			      .limiters = d->limiters, .nlimiters = d->nlimiters, .status = 1 };
 
 	/* A frontend that hangs up must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);

@@ -7,8 +7,8 @@
  * before it reads a frontend's first byte. With --control-fd N (a
  * SOCK_SEQPACKET socket; cellvmd gives one to each device it starts) the
  * device also answers cellvmd's requests on it (common/dev_ctl.h): its
- * counters (struct vub's), and rate-limit changes through its
- * set_rate_limit. Without it the device is a plain vhost-user backend.
+ * counters (struct vub's), and rate-limit changes to its limiters.
+ * Without it the device is a plain vhost-user backend.
  * Each device file defines its serve_program (its own options, ops and
  * start); device_main.c, linked
  * into every device binary, is the one main(): serve_main on it. */
@@ -74,18 +74,11 @@ struct serve_device {
 	/* If not NULL, runs once the event loop exists (devices add their own
 	 * fds there), before the process is confined. */
 	int (*setup)(struct vub *b);
-	/* If not NULL, applies a SET_RATE_LIMIT from cellvmd (the rate
-	 * limiter's hook: only the buckets whose mode is not KEEP change; the
-	 * limiter adds the time a queue waits to b->counters.throttled_us).
-	 * 0, or -errno (-EINVAL: not for this device, e.g. a tx limiter for
-	 * blk, or past its bounds; nothing changed), sent back to cellvmd.
-	 * NULL: cellvmd gets -EOPNOTSUPP. */
-	int (*set_rate_limit)(struct vub *b, const struct dev_ctl_rate_limit *rl);
 	/* Its fds are closed when serving ends. */
 	struct serve_confine confine;
-	/* Its rate limiters (throttle.h), named by their config keys: for a
-	 * control channel to change (throttle_set) and metrics to read
-	 * (throttle_us), from the event loop's thread. blk has one
+	/* Its rate limiters (throttle.h), named by their config keys: the
+	 * control channel's SET_RATE_LIMIT changes them (throttle_set) and its
+	 * GET_METRICS adds up their throttle_us, on the event loop's thread. blk has one
 	 * ("rate_limiter"), net two ("rx_rate_limiter", "tx_rate_limiter"),
 	 * the others none (NULL, 0). Each lives as long as the device. */
 	struct throttle *limiters;
