@@ -10,7 +10,7 @@
 # fails is where it breaks. Run by `make bench-density`;
 # docs/performance.md says what is measured and why.
 #
-# Environment: DENSITY_NS ("1 2 4 8"), DENSITY_MEMORY_MIB (64), QEMU and
+# Environment: DENSITY_NS ("1 2 4 8"), DENSITY_MEMORY_MIB (128: Debian's kernel needs 64 MiB to unpack), QEMU and
 # QEMU_DATADIR (as boot.sh), CELLVM_E2E_VM_TIMEOUT (seconds each step may
 # take in level 1; 600 by default here, since N guests share one emulated
 # CPU), and run-e2e.sh's CELLVM_E2E_*.
@@ -21,7 +21,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 qemu=${QEMU:-/usr/bin/qemu-system-x86_64}
 datadir=${QEMU_DATADIR:-/usr/share/qemu}
 ns=${DENSITY_NS:-1 2 4 8}
-mem=${DENSITY_MEMORY_MIB:-64}
+mem=${DENSITY_MEMORY_MIB:-128}
 
 for f in "$qemu" "$datadir/bios-microvm.bin" "$top_builddir/controller/cellvmd"; do
 	[ -e "$f" ] || { echo "density.sh: $f: not built or not installed" >&2; exit 1; }

@@ -380,7 +380,7 @@ density_qemu() {
 
 scenario_bench_density() {
 	[ -x $D ] && [ -x $C ] && [ -x $Q ] || { fail_all "cellvmd, cellvmctl or QEMU missing" bench-density; return; }
-	DENSITY_NS="1 2 4 8" DENSITY_MEMORY_MIB=64
+	DENSITY_NS="1 2 4 8" DENSITY_MEMORY_MIB=128
 	[ -f /bench/density.conf ] && . /bench/density.conf
 	dmem=$DENSITY_MEMORY_MIB
 	bench_host_thp
