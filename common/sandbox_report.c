@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "sandbox.h"
+#include "thread.h"
 
 #define NR_NAMED 1024      /* syscall numbers with a precomputed name (x86-64 uses ~470) */
 #define SYSNAME_LEN 32     /* longer than any syscall name */
@@ -254,7 +255,7 @@ int sandbox_report_notifier_start(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	step = "pthread_create";
-	err = -pthread_create(&rep.notifier, NULL, notifier, NULL);
+	err = thread_start(&rep.notifier, notifier, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		close(rep.handoff[1]);

@@ -1,4 +1,5 @@
 #include "backend_watch.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -38,11 +39,11 @@ int backend_watch_start(struct backend_watch *bw, struct vhu_fe *const *fe, size
 		bw->fe[i] = fe[i];
 	if ((bw->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
 		return -errno;
-	int err = pthread_create(&bw->thread, NULL, watch, bw);
+	int err = thread_start(&bw->thread, watch, bw);
 	if (err) {
 		close(bw->stop_efd);
 		bw->stop_efd = -1;
-		return -err;
+		return err;
 	}
 	bw->running = true;
 	return 0;

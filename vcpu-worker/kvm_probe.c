@@ -19,6 +19,7 @@
 #include "kvm_vm.h"
 #include "layout.h"
 #include "log.h"
+#include "thread.h"
 #include "vcpu.h"
 
 static const struct {
@@ -232,10 +233,10 @@ static int start_watchdog(struct watchdog *w, pthread_t *t)
 		w->deadline.tv_sec++;
 		w->deadline.tv_nsec -= 1000000000;
 	}
-	int err = pthread_create(t, NULL, watchdog, w);
+	int err = thread_start(t, watchdog, w);
 	if (err)
-		log_err("KVM probe: watchdog thread: %s", strerror(err));
-	return -err;
+		log_err("KVM probe: watchdog thread: %s", strerror(-err));
+	return err;
 }
 
 static void stop_watchdog(struct watchdog *w, pthread_t t)

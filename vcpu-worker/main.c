@@ -41,6 +41,7 @@
 #include "log.h"
 #include "machine.h"
 #include "serial.h"
+#include "thread.h"
 #include "vcpu.h"
 #include "virtio_mmio.h"
 #include "worker_args.h"
@@ -620,8 +621,8 @@ static enum vcpu_exit_status build_and_run(struct worker *w, const struct worker
 	}
 	struct loader ld = { .w = w, .o = o };
 	pthread_t loader;
-	if ((err = pthread_create(&loader, NULL, load_thread, &ld))) {
-		log_err("the kernel's loader thread: %s", strerror(err));
+	if ((err = thread_start(&loader, load_thread, &ld))) {
+		log_err("the kernel's loader thread: %s", strerror(-err));
 		kvm_vm_destroy(&w->vm);
 		return VCPU_EXIT_ERROR;
 	}

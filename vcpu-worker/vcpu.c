@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread.h"
 
 /* The signal that pulls a vCPU thread out of KVM_RUN. */
 #define SIG_KICK SIGUSR1
@@ -357,10 +358,10 @@ int vcpu_init_signals(void)
 
 int vcpu_start(struct vcpu *v)
 {
-	int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	int err = thread_start(&v->thread, vcpu_thread, v);
 	if (err) {
-		log_err("vcpu %d: thread: %s", v->id, strerror(err));
-		return -err;
+		log_err("vcpu %d: thread: %s", v->id, strerror(-err));
+		return err;
 	}
 	v->running = true;
 	return 0;

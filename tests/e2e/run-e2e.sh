@@ -16,7 +16,8 @@
 # as wedged, default 60), CELLVM_E2E_ATTEMPTS (boots of level 1 when its
 # own kernel crashes, default 2), CELLVM_E2E_ROOT=initramfs (level 1 stays
 # on its initramfs root, as diskless hosts do; each check's name says so),
-# CELLVM_CACHE (fetch-kernel.sh). Paths must not hold spaces or colons.
+# CELLVM_E2E_BUDGET (seconds for all of it, default 900), CELLVM_CACHE
+# (fetch-kernel.sh). Paths must not hold spaces or colons.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
@@ -59,7 +60,7 @@ kdir=$("$guest/fetch-kernel.sh") || { not_ok "fetch Debian's kernel"; finish; }
 # ccp), the level-2 kernel and initramfs, cellvm and the libraries it needs.
 set -- -m irqbypass -m kvm -m ccp -m kvm-amd -m tun \
 	-f "$kdir/vmlinuz:/l2/vmlinuz" -f "$work/l2.gz:/l2/initrd.gz" \
-	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh"
+	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh" -f "$e2e/bench-scenarios.sh:/cellvm/bench-scenarios.sh"
 # libs: every absolute path ldd names, the loader among them; nothing for a
 # script, a static binary or a data file.
 : >"$work/libs"
@@ -159,11 +160,11 @@ boot_l1() {
 
 # Each attempt runs the scenarios the last one did not end; only a crash of
 # level 1 itself earns another (CELLVM_E2E_ATTEMPTS in all, default 2), all
-# within 900 s.
+# within CELLVM_E2E_BUDGET seconds (900).
 l1_start=$(date +%s)
 # Level 1's kernel, not a guest's (those are "LOG" lines), says it crashed.
 oops='^\[ *[0-9]+\.[0-9]+\] .*(Kernel panic|BUG:|Oops|soft lockup)'
-left() { echo $((900 - ($(date +%s) - l1_start))); }
+left() { echo $((${CELLVM_E2E_BUDGET:-900} - ($(date +%s) - l1_start))); }
 todo=${CELLVM_E2E_ONLY:-}
 attempt=0
 crashes=

@@ -8,6 +8,7 @@
  * place). Skipped without a /dev/kvm this process can open, or with a KVM
  * that is neither. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,55 @@ Test(kvm_check, api_creates_a_vm_on_any_kvm_with_the_capabilities)
 	expect_status_kvm_check(c, "api");
 	cr_expect(log_has("API and capabilities only (--kvm-check api)"),
 		  "the worker was not told to skip the vCPU run");
+	ctl_expect_ok(ctl_rpc(c, RPC_STOP, NULL), "Stop");
+	close(c);
+	ctl_finish();
+}
+
+/* Whether pid maps the guest's RAM at a 2 MiB-aligned address with
+ * MADV_HUGEPAGE (VmFlags "hg"). */
+static bool ram_mapped_for_huge_pages(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool in_ram = false, found = false;
+	unsigned long start = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2) {
+			in_ram = strstr(line, "/memfd:cellvm-ram") != NULL;
+			start = a;
+		} else if (in_ram && strncmp(line, "VmFlags:", 8) == 0) {
+			found = strstr(line, " hg") && start % (2ul << 20) == 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* The worker asks for transparent huge pages on the guest's RAM, at an
+ * address where they fit: where the host allows them for shared memory
+ * (shmem_enabled "advise"), KVM maps the guest in 2 MiB pages. */
+Test(kvm_check, the_worker_maps_guest_ram_for_huge_pages)
+{
+	if (host_kvm() == KVM_NONE)
+		cr_skip_test("no /dev/kvm this test can open");
+	char cfg[512];
+	int c = start_real("api", cfg, sizeof(cfg));
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	struct ctl_status st = ctl_status(c);
+	pid_t w = ctl_pid_of(&st, "vcpu-worker");
+	cr_assert_gt(w, 0, "no vcpu-worker in Status");
+	/* The worker itself, or the process its sandbox forked. */
+	pid_t kids[4];
+	size_t n = ctl_children(w, kids, 4);
+	bool found = ram_mapped_for_huge_pages(w);
+	for (size_t i = 0; i < n && !found; i++)
+		found = ram_mapped_for_huge_pages(kids[i]);
+	cr_expect(found, "no 2 MiB-aligned MADV_HUGEPAGE mapping of cellvm-ram in the worker");
 	ctl_expect_ok(ctl_rpc(c, RPC_STOP, NULL), "Stop");
 	close(c);
 	ctl_finish();
