@@ -1,10 +1,13 @@
 #include "metrics_collect.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cgroup.h"
 #include "dev_query.h"
 #include "log.h"
 #include "proc_usage.h"
@@ -39,6 +42,31 @@ static const char *answer_words(enum dev_answer a)
 	return "?";
 }
 
+/* A process's use from its leaf of the VM's cgroup: every task of it
+ * counted, memory.current with the kernel memory it caused. false where
+ * the VM has no cgroup, or the leaf has neither counter (its controller
+ * is not enabled: e.g. a --cgroup-memory-headroom none host). */
+static bool cgroup_usage(const struct vm *vm, const char *name, struct metrics_process *p)
+{
+	if (!vm->cgroup || vm->cgroup->vm_fd < 0)
+		return false;
+	int leaf = openat(vm->cgroup->vm_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (leaf < 0)
+		return false;
+	struct cgroup_stats cs;
+	int err = cgroup_read_stats(leaf, &cs);
+	close(leaf);
+	if (err < 0) {
+		log_debug("%s: its cgroup's counters: %s", name, strerror(-err));
+		return false;
+	}
+	p->have_cpu = cs.have & CGROUP_FILE_CPU_STAT;
+	p->cpu_ns = cs.cpu_usage_usec * 1000;
+	p->have_memory = cs.have & CGROUP_FILE_MEMORY_CURRENT;
+	p->memory_bytes = cs.memory_current;
+	return p->have_cpu || p->have_memory;
+}
+
 static void add_processes(struct collector *c, struct metrics_snapshot *s)
 {
 	for (size_t i = 0; i < c->vm->nchildren && s->nprocs < METRICS_MAX_PROCS; i++) {
@@ -48,6 +76,8 @@ static void add_processes(struct collector *c, struct metrics_snapshot *s)
 		struct metrics_process *p = &s->proc[s->nprocs++];
 		*p = (struct metrics_process){ .pid = ch->pid };
 		snprintf(p->name, sizeof(p->name), "%s", ch->name);
+		if (cgroup_usage(c->vm, ch->name, p))
+			continue;
 		struct proc_usage u;
 		int err = proc_usage_read(ch->pid, &u);
 		if (err < 0) {

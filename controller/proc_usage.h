@@ -7,10 +7,9 @@
  * child's pid namespace, whose only child does the work), read from
  * /proc/PID/task/PID/children. Threads are counted (a process's stat sums
  * them); grandchildren are not (the VM's processes start none).
- * The cgroup reader takes over from proc_usage_read() where the VM has a
- * cgroup: its leaf per process counts all of that process's tasks
- * (cpu.stat's usage_usec, memory.current) — hook it in server.c's
- * metrics collection, where proc_usage_read() is called. */
+ * Where the VM has a cgroup, metrics_collect.c reads each process's leaf
+ * instead (cgroup_read_stats: cpu.stat's usage_usec, memory.current),
+ * which counts all of that process's tasks. */
 #ifndef CELLVM_PROC_USAGE_H
 #define CELLVM_PROC_USAGE_H
 

@@ -21,6 +21,7 @@
 #include "cgroup.h"
 #include "ctl_harness.h"
 #include "lifecycle.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "spawn.h"
 
@@ -205,6 +206,24 @@ static void each_in_its_leaf(bool as_nobody)
 	cr_expect(cs.have & CGROUP_FILE_CPU_STAT, "cpu.stat is always there");
 	cr_expect_gt(cs.cpu_usage_usec, 0, "the worker ran");
 	cr_expect_eq(!!(cs.have & CGROUP_FILE_MEMORY_CURRENT), !!(avail & CGROUP_CTL_MEMORY));
+	/* Metrics reads each process's use from its leaf: the worker's CPU time
+	 * there (at least what was read above), its memory only where the leaf
+	 * counts it (/proc would always have given a resident size). */
+	struct rpc_reply r = ctl_rpc(c, RPC_METRICS, NULL);
+	cr_assert(r.ok, "Metrics: %s", r.message);
+	static struct metrics_snapshot ms;
+	char why[256];
+	cr_assert_eq(metrics_from_json(r.result, strlen(r.result), &ms, why, sizeof(why)), 0, "%s",
+		     why);
+	rpc_reply_free(&r);
+	const struct metrics_process *w = NULL;
+	for (size_t i = 0; i < ms.nprocs; i++)
+		if (strcmp(ms.proc[i].name, "vcpu-worker") == 0)
+			w = &ms.proc[i];
+	cr_assert_not_null(w, "no vcpu-worker in Metrics");
+	cr_expect(w->have_cpu);
+	cr_expect_geq(w->cpu_ns, cs.cpu_usage_usec * 1000);
+	cr_expect_eq(w->have_memory, !!(cs.have & CGROUP_FILE_MEMORY_CURRENT));
 	if (avail & CGROUP_CTL_MEMORY) {
 		char path[256], buf[64];
 		snprintf(path, sizeof(path), "%s/vm/memory.max", dir);
