@@ -1,8 +1,8 @@
 #!/bin/busybox sh
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
-# (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console or
-# mem;
+# (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
+# mem or blkwrite;
 # cellvm.end=poweroff|reboot|wait) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -132,12 +132,30 @@ test_mem() {
 	rm /mnt/fill/zeros
 }
 
+# 32 MiB of fresh data written to the disk and flushed, timed by the guest's
+# clock: "L2 blkwrite BYTES SECONDS" (a rate-limited disk takes longer).
+test_blkwrite() {
+	if ! wait_for [ -b /dev/vda ]; then
+		echo "L2 blk-missing /dev/vda"
+		return
+	fi
+	head -c $((32 << 20)) /dev/urandom >/tmp/blkwrite
+	read -r t0 _ </proc/uptime
+	if dd if=/tmp/blkwrite of=/dev/vda bs=1M conv=fsync 2>/dev/null; then
+		read -r t1 _ </proc/uptime
+		echo "L2 blkwrite $((32 << 20)) $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+	else
+		echo "L2 blkwrite-failed"
+	fi
+	rm /tmp/blkwrite
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

@@ -45,7 +45,7 @@ static double cpu_s(pid_t pid)
 
 /* 8 MiB written at 4 MiB/s (bucket 1 MiB, refill 250 ms), one request at
  * a time: the first MiB goes at once, the other 7 take 1.75 s. */
-Test(blk_limit, writes_over_the_limit_are_slower_and_all_succeed)
+static void writes_over_the_limit(void)
 {
 	struct tfe f;
 	const char *extra[] = { "--rate-limit", "bandwidth.size=1048576,bandwidth.refill_time=250",
@@ -68,6 +68,20 @@ Test(blk_limit, writes_over_the_limit_are_slower_and_all_succeed)
 	cr_expect_lt(took, 6.0, "8 MiB at 4 MiB/s took %.3f s", took);
 	check_image();
 	finish_clean(&f);
+}
+
+/* Through io_uring (an image on a disk's file system) ... */
+Test(blk_limit, writes_over_the_limit_are_slower_and_all_succeed)
+{
+	writes_over_the_limit();
+}
+
+/* ... and synchronously (an image in memory). */
+Test(blk_limit, writes_over_the_limit_to_an_image_in_memory_too)
+{
+	move_image("/dev/shm");
+	cr_assert(image_in_memory());
+	writes_over_the_limit();
 }
 
 #define NREQ 10
