@@ -14,6 +14,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "errf.h"
 #include "event_loop.h"
 #include "fds.h"
 #include "lifecycle.h"
@@ -239,16 +240,6 @@ void cgroup_host_close(struct cgroup_host *h)
 	close_fd(&h->dir_fd);
 }
 
-__attribute__((format(printf, 4, 5))) static int vm_fail(char *err, size_t errlen, int code,
-							  const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 /* The limits and the leaves' controllers into the new DIR/vm. */
 static int set_limits(struct cgroup_host *h, const struct cgroup_limits *l, char *err,
 		      size_t errlen)
@@ -263,7 +254,7 @@ static int set_limits(struct cgroup_host *h, const struct cgroup_limits *l, char
 			continue;
 		}
 		if (r)
-			return vm_fail(err, errlen, LC_ERR_INTERNAL_ERROR, "cgroup %s/%s/%s: %s",
+			return errf(err, errlen, LC_ERR_INTERNAL_ERROR, "cgroup %s/%s/%s: %s",
 				       h->path, CGROUP_VM_NAME, f[i].file, strerror(-r));
 	}
 	char names[64];
@@ -272,7 +263,7 @@ static int set_limits(struct cgroup_host *h, const struct cgroup_limits *l, char
 	int r = write_at(h->vm_fd, "cgroup.subtree_control",
 			 cgroup_controller_names(h->controllers, true, names, sizeof(names)));
 	if (r)
-		return vm_fail(err, errlen, LC_ERR_INTERNAL_ERROR,
+		return errf(err, errlen, LC_ERR_INTERNAL_ERROR,
 			       "cgroup %s/%s: enabling %s for its leaves: %s", h->path,
 			       CGROUP_VM_NAME, names, strerror(-r));
 	return 0;
@@ -290,12 +281,12 @@ int cgroup_vm_create(struct cgroup_host *h, const struct vm_config *cfg, char *e
 		h->vm_fd = openat(h->dir_fd, CGROUP_VM_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* What the last VM's release could not remove. */
 	if (h->vm_fd >= 0 && cgroup_vm_remove(h) < 0)
-		return vm_fail(err, errlen, LC_ERR_INTERNAL_ERROR,
+		return errf(err, errlen, LC_ERR_INTERNAL_ERROR,
 			       "cgroup %s/%s: the last VM's is still there", h->path,
 			       CGROUP_VM_NAME);
 	if (mkdirat(h->dir_fd, CGROUP_VM_NAME, 0755) < 0 ||
 	    (h->vm_fd = openat(h->dir_fd, CGROUP_VM_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return vm_fail(err, errlen, LC_ERR_INTERNAL_ERROR, "cgroup %s/%s: %s", h->path,
+		return errf(err, errlen, LC_ERR_INTERNAL_ERROR, "cgroup %s/%s: %s", h->path,
 			       CGROUP_VM_NAME, strerror(errno));
 	int code = set_limits(h, &l, err, errlen);
 	if (code) {

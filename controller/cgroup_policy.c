@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "errf.h"
 
 /* The overhead estimate's terms: the worker (binary, heap, stacks, the
  * sandbox's namespaces), a vCPU (its thread, kvm_run, KVM's vCPU state), a
@@ -15,18 +16,6 @@
 #define OVERHEAD_VCPU (4ull << 20)
 #define OVERHEAD_DEVICE (16ull << 20)
 #define OVERHEAD_RAM_SHIFT 6 /* 1/64 of guest RAM */
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-							const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 void cgroup_policy_init(struct cgroup_policy *p)
 {
@@ -44,9 +33,9 @@ int cgroup_opt(struct cgroup_policy *p, int c, const char *arg, char *err, size_
 	switch (c) {
 	case CGROUP_OPT_DIR:
 		if (strcmp(arg, "self") != 0 && arg[0] != '/')
-			return fail(err, errlen, "--cgroup %s: want an absolute path or self", arg);
+			return errf(err, errlen, -EINVAL, "--cgroup %s: want an absolute path or self", arg);
 		if (strlen(arg) >= sizeof(p->dir))
-			return fail(err, errlen, "--cgroup %s: longer than %zu bytes", arg,
+			return errf(err, errlen, -EINVAL, "--cgroup %s: longer than %zu bytes", arg,
 				    sizeof(p->dir) - 1);
 		snprintf(p->dir, sizeof(p->dir), "%s", arg);
 		return 1;
@@ -55,13 +44,13 @@ int cgroup_opt(struct cgroup_policy *p, int c, const char *arg, char *err, size_
 			break;
 		neg = arg[0] == '-';
 		if (config_parse_size(arg + neg, &bytes) < 0 || bytes > VM_CONFIG_MEM_MAX)
-			return fail(err, errlen, "--cgroup-memory-headroom %s: want a size such as "
+			return errf(err, errlen, -EINVAL, "--cgroup-memory-headroom %s: want a size such as "
 						 "64M, or -64M to take it off, at most 64G; or none", arg);
 		p->memory_headroom = neg ? -(int64_t)bytes : (int64_t)bytes;
 		break;
 	case CGROUP_OPT_SWAP_MAX:
 		if (config_parse_size(arg, &bytes) < 0)
-			return fail(err, errlen, "--cgroup-swap-max %s: want a size such as 0 or 1G",
+			return errf(err, errlen, -EINVAL, "--cgroup-swap-max %s: want a size such as 0 or 1G",
 				    arg);
 		p->swap_max = bytes;
 		break;
@@ -69,13 +58,13 @@ int cgroup_opt(struct cgroup_policy *p, int c, const char *arg, char *err, size_
 		if (strcmp(arg, "none") == 0)
 			n = 0;
 		else if (cli_parse_uint(arg, 16, CGROUP_PIDS_MAX_MAX, &n) < 0)
-			return fail(err, errlen, "--cgroup-pids-max %s: want 16 to %d, or none", arg,
+			return errf(err, errlen, -EINVAL, "--cgroup-pids-max %s: want 16 to %d, or none", arg,
 				    CGROUP_PIDS_MAX_MAX);
 		p->pids_max = (uint32_t)n;
 		break;
 	case CGROUP_OPT_CPU_MAX:
 		if (cli_parse_uint(arg, 1, 10000, &n) < 0)
-			return fail(err, errlen, "--cgroup-cpu-max %s: want a percentage of one "
+			return errf(err, errlen, -EINVAL, "--cgroup-cpu-max %s: want a percentage of one "
 						 "CPU per vCPU, 1 to 10000", arg);
 		p->cpu_max_pct = (uint32_t)n;
 		break;
@@ -88,7 +77,7 @@ int cgroup_opt(struct cgroup_policy *p, int c, const char *arg, char *err, size_
 int cgroup_policy_check(const struct cgroup_policy *p, char *err, size_t errlen)
 {
 	if (p->tuned && !p->dir[0])
-		return fail(err, errlen, "--cgroup-* options need --cgroup DIR");
+		return errf(err, errlen, -EINVAL, "--cgroup-* options need --cgroup DIR");
 	return 0;
 }
 
@@ -123,7 +112,7 @@ int cgroup_limits_for(const struct cgroup_policy *p, const struct vm_config *cfg
 	int64_t mem = (int64_t)(cfg->memory + cgroup_overhead(cfg)) + p->memory_headroom;
 	if (p->memory_limit && mem < (int64_t)CGROUP_MEMORY_MIN) {
 		struct config_size_text t;
-		return fail(err, errlen, "memory: %s with the operator's headroom "
+		return errf(err, errlen, -EINVAL, "memory: %s with the operator's headroom "
 					 "(--cgroup-memory-headroom) leaves less than 16M for the VM",
 			    config_format_size(&t, cfg->memory));
 	}
@@ -190,23 +179,23 @@ int cgroup_dir_verdict(const struct cgroup_dir_seen *s, unsigned want, char *err
 				       "or chown of the directory, cgroup.procs and "
 				       "cgroup.subtree_control)";
 	if (!s->cgroup2)
-		return fail(err, errlen, "not a cgroup v2 directory (a cgroup2 file system, "
+		return errf(err, errlen, -EINVAL, "not a cgroup v2 directory (a cgroup2 file system, "
 					 "such as /sys/fs/cgroup on a unified host)");
 	if (!s->read_controllers)
-		return fail(err, errlen, "cgroup.controllers cannot be read");
+		return errf(err, errlen, -EINVAL, "cgroup.controllers cannot be read");
 	unsigned missing = want & ~s->controllers;
 	if (missing) {
 		char m[64];
-		return fail(err, errlen, "the %s controller%s not available here (enable %s in "
+		return errf(err, errlen, -EINVAL, "the %s controller%s not available here (enable %s in "
 					 "the parent's cgroup.subtree_control)",
 			    cgroup_controller_names(missing, false, m, sizeof(m)),
 			    missing & (missing - 1) ? "s are" : " is", missing & (missing - 1) ? "them" : "it");
 	}
 	if (!s->dir_writable)
-		return fail(err, errlen, "no cgroup can be made in it %s", delegate);
+		return errf(err, errlen, -EINVAL, "no cgroup can be made in it %s", delegate);
 	if (!s->procs_writable)
-		return fail(err, errlen, "cgroup.procs is not writable %s", delegate);
+		return errf(err, errlen, -EINVAL, "cgroup.procs is not writable %s", delegate);
 	if (!s->subtree_writable)
-		return fail(err, errlen, "cgroup.subtree_control is not writable %s", delegate);
+		return errf(err, errlen, -EINVAL, "cgroup.subtree_control is not writable %s", delegate);
 	return 0;
 }

@@ -8,19 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errf.h"
 #include "json_words.h"
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-							const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 void operator_policy_init(struct operator_policy *p)
 {
@@ -87,13 +76,13 @@ static int add_dir(char (*dirs)[VM_CONFIG_PATH_MAX], size_t *n, size_t max_len,
 		   const char *opt, const char *arg, char *err, size_t errlen)
 {
 	if (*n == OPERATOR_MAX_DIRS)
-		return fail(err, errlen, "%s %s: at most %d directories", opt, arg,
+		return errf(err, errlen, -EINVAL, "%s %s: at most %d directories", opt, arg,
 			    OPERATOR_MAX_DIRS);
 	if (!normalised(arg))
-		return fail(err, errlen, "%s %s: want an absolute path with no \".\", \"..\", "
+		return errf(err, errlen, -EINVAL, "%s %s: want an absolute path with no \".\", \"..\", "
 					 "\"//\" or trailing \"/\"", opt, arg);
 	if (strlen(arg) >= max_len)
-		return fail(err, errlen, "%s %s: longer than %zu bytes", opt, arg, max_len - 1);
+		return errf(err, errlen, -EINVAL, "%s %s: longer than %zu bytes", opt, arg, max_len - 1);
 	snprintf(dirs[(*n)++], VM_CONFIG_PATH_MAX, "%s", arg);
 	return 1;
 }
@@ -104,7 +93,7 @@ int operator_opt(struct operator_policy *p, int c, const char *arg, char *err, s
 	switch (c) {
 	case OPERATOR_OPT_MIN_SANDBOX:
 		if (sandbox_parse_mode(arg, &p->min_sandbox) < 0)
-			return fail(err, errlen, "--min-sandbox %s: want on, log or off", arg);
+			return errf(err, errlen, -EINVAL, "--min-sandbox %s: want on, log or off", arg);
 		return 1;
 	case OPERATOR_OPT_ALLOW_DIR:
 		return add_dir(p->dir, &p->ndirs, VM_CONFIG_PATH_MAX, "--allow-dir", arg, err,
@@ -115,23 +104,23 @@ int operator_opt(struct operator_policy *p, int c, const char *arg, char *err, s
 			       "--allow-socket-dir", arg, err, errlen);
 	case OPERATOR_OPT_MAX_MEMORY:
 		if (config_parse_size(arg, &bytes) < 0 || bytes < VM_CONFIG_MEM_MIN)
-			return fail(err, errlen, "--max-memory %s: want a size such as 512M or 2G, "
+			return errf(err, errlen, -EINVAL, "--max-memory %s: want a size such as 512M or 2G, "
 						 "at least 16M", arg);
 		p->max_memory = bytes;
 		return 1;
 	case OPERATOR_OPT_MAX_CPUS:
 		if (parse_count(arg, VM_CONFIG_MAX_CPUS, &p->max_cpus) < 0)
-			return fail(err, errlen, "--max-cpus %s: want 1 to %d", arg,
+			return errf(err, errlen, -EINVAL, "--max-cpus %s: want 1 to %d", arg,
 				    VM_CONFIG_MAX_CPUS);
 		return 1;
 	case OPERATOR_OPT_MAX_DEVICES:
 		if (parse_count(arg, VM_CONFIG_MAX_DEVICES, &p->max_devices) < 0)
-			return fail(err, errlen, "--max-devices %s: want 1 to %d", arg,
+			return errf(err, errlen, -EINVAL, "--max-devices %s: want 1 to %d", arg,
 				    VM_CONFIG_MAX_DEVICES);
 		return 1;
 	case OPERATOR_OPT_KVM_CHECK:
 		if (worker_kvm_check_parse(arg, &p->kvm_check) < 0)
-			return fail(err, errlen, "--kvm-check %s: want full or api", arg);
+			return errf(err, errlen, -EINVAL, "--kvm-check %s: want full or api", arg);
 		return 1;
 	default: return 0;
 	}
@@ -146,7 +135,7 @@ int operator_place(const char (*dirs)[VM_CONFIG_PATH_MAX], size_t n, const char 
 		return 0;
 	}
 	if (!normalised(path) || !path[1])
-		return fail(err, errlen, "want an absolute path with no \".\", \"..\", \"//\" or "
+		return errf(err, errlen, -EINVAL, "want an absolute path with no \".\", \"..\", \"//\" or "
 					 "trailing \"/\" (the operator limits paths to directories)");
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(dirs[i]);
@@ -161,7 +150,7 @@ int operator_place(const char (*dirs)[VM_CONFIG_PATH_MAX], size_t n, const char 
 			return 0;
 		}
 	}
-	return fail(err, errlen, "not beneath a directory the operator allows");
+	return errf(err, errlen, -EINVAL, "not beneath a directory the operator allows");
 }
 
 /* "<field> <quoted path>: <why>" when path is not placed. */
@@ -174,7 +163,7 @@ static int place(const char (*dirs)[VM_CONFIG_PATH_MAX], size_t n, const char *f
 	if (operator_place(dirs, n, path, &dir, &rel, why, sizeof(why)) == 0)
 		return 0;
 	struct json_shown q;
-	return fail(err, errlen, "%s %s: %s (%s)", field, json_show(&q, path, strlen(path), true),
+	return errf(err, errlen, -EINVAL, "%s %s: %s (%s)", field, json_show(&q, path, strlen(path), true),
 		    why, opt);
 }
 
@@ -183,7 +172,7 @@ static int sandbox_floor(const struct operator_policy *p, const char *field,
 {
 	if (operator_sandbox_ok(p, m))
 		return 0;
-	return fail(err, errlen, "%s \"%s\" is below the operator's floor (--min-sandbox %s)",
+	return errf(err, errlen, -EINVAL, "%s \"%s\" is below the operator's floor (--min-sandbox %s)",
 		    field, sandbox_mode_name(m), sandbox_mode_name(p->min_sandbox));
 }
 
@@ -210,16 +199,16 @@ int operator_check(const struct operator_policy *p, const struct vm_config *cfg,
 	uint64_t cap = operator_memory_cap(p);
 	struct config_size_text s1, s2;
 	if (cap && cfg->memory > cap)
-		return fail(err, errlen, "memory: %s is above the operator's cap (%s %s)",
+		return errf(err, errlen, -EINVAL, "memory: %s is above the operator's cap (%s %s)",
 			    config_format_size(&s1, cfg->memory),
 			    cap == p->max_memory ? "--max-memory" : "the host's RAM,",
 			    config_format_size(&s2, cap));
 	if (p->max_cpus && cfg->cpus > p->max_cpus)
-		return fail(err, errlen, "cpus: %u is above the operator's cap (--max-cpus %u)",
+		return errf(err, errlen, -EINVAL, "cpus: %u is above the operator's cap (--max-cpus %u)",
 			    cfg->cpus, p->max_cpus);
 	size_t ndev = cfg->nblock + cfg->nnet + cfg->console + cfg->rng;
 	if (p->max_devices && ndev > p->max_devices)
-		return fail(err, errlen, "block_devices + net_devices + console + rng: %zu "
+		return errf(err, errlen, -EINVAL, "block_devices + net_devices + console + rng: %zu "
 					 "devices is above the operator's cap (--max-devices %u)",
 			    ndev, p->max_devices);
 

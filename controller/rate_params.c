@@ -6,21 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errf.h"
 #include "json_strict.h"
 #include "json_words.h"
 #include "rpc.h"
-
-__attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, const char *fmt,
-						      ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* Every key of o is one of keys[0..n). */
 static int known_keys(json_object *o, const char *where, const char *const *keys, size_t n,
@@ -33,7 +22,7 @@ static int known_keys(json_object *o, const char *where, const char *const *keys
 			k++;
 		if (k == n) {
 			struct json_shown q;
-			return bad(err, errlen, "%s: unknown key %s (%s)", where,
+			return errf(err, errlen, -EINVAL, "%s: unknown key %s (%s)", where,
 				   json_show(&q, key, strlen(key), true), want);
 		}
 	}
@@ -46,10 +35,10 @@ static int number(json_object *o, const char *where, const char *key, bool requi
 	json_object *v;
 	*out = 0;
 	if (!json_object_object_get_ex(o, key, &v))
-		return required ? bad(err, errlen, "%s.%s is missing", where, key) : 0;
+		return required ? errf(err, errlen, -EINVAL, "%s.%s is missing", where, key) : 0;
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
 	    (uint64_t)json_object_get_int64(v) > max)
-		return bad(err, errlen, "%s.%s: want an integer %s, not %s", where, key, range,
+		return errf(err, errlen, -EINVAL, "%s.%s: want an integer %s, not %s", where, key, range,
 			   json_object_is_type(v, json_type_int) ? "that" : json_type_words(v));
 	*out = (uint64_t)json_object_get_int64(v);
 	return 0;
@@ -66,7 +55,7 @@ static int bucket(json_object *o, const char *where, const char *key, struct dev
 		return 0;
 	snprintf(at, sizeof(at), "%s.%s", where, key);
 	if (!json_object_is_type(v, json_type_object))
-		return bad(err, errlen, "%s: want an object, not %s", at, json_type_words(v));
+		return errf(err, errlen, -EINVAL, "%s: want an object, not %s", at, json_type_words(v));
 	int r = known_keys(v, at, keys, 3, "size, one_time_burst, refill_time", err, errlen);
 	if (!r)
 		r = number(v, at, "size", true, RATE_PARAMS_MAX_VALUE, "0..2^53", &b->size, err,
@@ -91,7 +80,7 @@ int rate_params_limiter(json_object *v, const char *where, struct dev_ctl_limite
 {
 	static const char *const keys[] = { "bandwidth", "ops" };
 	if (!json_object_is_type(v, json_type_object))
-		return bad(err, errlen, "%s: want an object, not %s", where, json_type_words(v));
+		return errf(err, errlen, -EINVAL, "%s: want an object, not %s", where, json_type_words(v));
 	int r = known_keys(v, where, keys, 2, "bandwidth, ops", err, errlen);
 	if (!r)
 		r = bucket(v, where, "bandwidth", &out->bandwidth, err, errlen);
@@ -108,13 +97,13 @@ int rate_params_parse(const char *text, size_t len, char *device, size_t devlen,
 	struct json_strict_error e;
 	json_object *top, *v;
 	if (json_strict_parse(text, len, RPC_MAX_BODY, 4, &top, NULL, NULL, &e) < 0)
-		return bad(err, errlen, "params %s%s%s", e.where, e.where[0] ? ": " : "", e.what);
+		return errf(err, errlen, -EINVAL, "params %s%s%s", e.where, e.where[0] ? ": " : "", e.what);
 	*out = (struct dev_ctl_rate_limit){ 0 };
 	int r = 0;
 	if (!json_object_object_get_ex(top, "device", &v) ||
 	    !json_object_is_type(v, json_type_string) ||
 	    (size_t)json_object_get_string_len(v) >= devlen) {
-		r = bad(err, errlen, "\"device\": want the device's name as Status gives it (blk0)");
+		r = errf(err, errlen, -EINVAL, "\"device\": want the device's name as Status gives it (blk0)");
 		goto out;
 	}
 	snprintf(device, devlen, "%s", json_object_get_string(v));
@@ -135,7 +124,7 @@ int rate_params_parse(const char *text, size_t len, char *device, size_t devlen,
 					       errlen);
 	} else {
 		struct json_shown q;
-		r = bad(err, errlen, "\"device\": %s has no rate limiter (disks blkN and NICs netN do)",
+		r = errf(err, errlen, -EINVAL, "\"device\": %s has no rate limiter (disks blkN and NICs netN do)",
 			json_show(&q, device, strlen(device), true));
 	}
 out:

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "device_kind.h"
+#include "errf.h"
 #include "fds.h"
 #include "guest_mem.h"
 #include "lifecycle.h"
@@ -34,18 +35,6 @@ struct handoff {
 	int machine_fd, mem_fd, kernel_fd, initrd_fd, worker_serial, worker_ctl;
 	int backend[MACHINE_MAX_VIRTIO]; /* the worker's ends */
 };
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 /* The machine description as a sealed memfd the worker reads. */
 static int machine_memfd(const struct machine *m)
@@ -156,13 +145,13 @@ static int prepare_device(struct vm *vm, const struct vm_config *cfg, const stru
 		char why[LC_REASON_MAX];
 		code = gate_connect(env->gate, p->socket_field, p->socket, LC_ERR_DEVICE_START_FAILURE,
 				    &h->backend[i], why, sizeof(why));
-		return code ? fail(err, errlen, code, "%s: vhost-user backend: %s", v->name, why)
+		return code ? errf(err, errlen, code, "%s: vhost-user backend: %s", v->name, why)
 			    : 0;
 	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		close_fd(&p->resource);
-		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
+		return errf(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
 	}
 	h->backend[i] = sv[0];
 	pd->sock = sv[1];
@@ -213,7 +202,7 @@ static int start_device(struct vm *vm, const struct vm_env *env, const struct ma
 	}
 	close_fd(&p->resource);
 	if (r < 0)
-		return fail(err, errlen, LC_ERR_DEVICE_START_FAILURE, "%s: starting %s: %s",
+		return errf(err, errlen, LC_ERR_DEVICE_START_FAILURE, "%s: starting %s: %s",
 			    m->virtio[i].name, path, strerror(-r));
 	return 0;
 }
@@ -235,7 +224,7 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 	struct worker_cmdline cl;
 	int r = worker_cmdline_build(&g, extra, &cl);
 	if (r < 0)
-		return fail(err, errlen, LC_ERR_INTERNAL_ERROR, "vcpu-worker: its command line: %s",
+		return errf(err, errlen, LC_ERR_INTERNAL_ERROR, "vcpu-worker: its command line: %s",
 			    strerror(-r));
 	struct spawn_fd fds[WORKER_MAX_FDS];
 	for (size_t i = 0; i < cl.nfds; i++)
@@ -243,7 +232,7 @@ static int start_worker(struct vm *vm, const struct vm_config *cfg, const struct
 	r = spawn_named(vm, env, VM_WORKER_NAME, "vcpu", cfg->sandbox, env->worker,
 			(char *const *)cl.argv, fds, cl.nfds);
 	if (r < 0)
-		return fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
+		return errf(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
 			    "vcpu-worker: starting %s: %s", env->worker, strerror(-r));
 	return 0;
 }
@@ -264,7 +253,7 @@ static int plan_machine(const struct vm_config *cfg, struct machine *m,
 		}
 	}
 	if (r)
-		return fail(err, errlen, LC_ERR_DEVICE_MEMORY_OVERLAP,
+		return errf(err, errlen, LC_ERR_DEVICE_MEMORY_OVERLAP,
 			    "the machine layout does not fit: %s", strerror(-r));
 	return 0;
 }
@@ -301,27 +290,27 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	/* Checked here, not found by the worker reading it into RAM. */
 	if (ksize > machine_ram_size(&m) || isize > machine_ram_size(&m) - ksize) {
 		struct config_size_text t;
-		code = fail(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE,
+		code = errf(err, errlen, LC_ERR_KERNEL_LOAD_FAILURE,
 			    "kernel and initrd: %llu + %llu bytes do not fit the guest's RAM "
 			    "(memory: %s)", (unsigned long long)ksize, (unsigned long long)isize,
 			    config_format_size(&t, cfg->memory));
 		goto out;
 	}
 	if ((h.mem_fd = gm_memfd_create("cellvm-ram", machine_ram_size(&m))) < 0) {
-		code = fail(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
+		code = errf(err, errlen, LC_ERR_GUEST_INITIALIZATION_FAILURE,
 			    "guest memory (%llu MiB): %s", (unsigned long long)(cfg->memory >> 20),
 			    strerror(-h.mem_fd));
 		goto out;
 	}
 	if ((h.machine_fd = machine_memfd(&m)) < 0) {
-		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, "machine description: %s",
+		code = errf(err, errlen, LC_ERR_INTERNAL_ERROR, "machine description: %s",
 			    strerror(-h.machine_fd));
 		goto out;
 	}
 	int sv[2], cv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0) {
-		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
+		code = errf(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
 		goto out;
 	}
 	vm->serial_fd = sv[0];
@@ -330,7 +319,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	h.worker_ctl = cv[1];
 	/* The controller never waits on its children. */
 	if (fcntl(cv[0], F_SETFL, O_NONBLOCK) < 0) {
-		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, "control channel: %s",
+		code = errf(err, errlen, LC_ERR_INTERNAL_ERROR, "control channel: %s",
 			    strerror(errno));
 		goto out;
 	}

@@ -4,7 +4,7 @@
  * bucket passes dev_ctl_bucket_check, within rate_params.h's bounds, a disk's tx
  * limiter untouched, and the SET_RATE_LIMIT request round-trips.
  *
- * Links: controller/rate_params.c controller/json_strict.c
+ * Links: controller/rate_params.c controller/errf.c controller/json_strict.c
  *   controller/json_words.c common/dev_ctl.c common/msg.c common/log.c */
 #include <errno.h>
 #include <stdbool.h>
