@@ -36,20 +36,35 @@ static int holds_caps(pid_t tid)
 	return 0;
 }
 
+/* The caller's thread id as /proc names it: started in a pid namespace of
+ * its own (given_ns), the process still sees the /proc of its parent's, in
+ * which gettid() is another number. 0 once *tid is set, or -errno. */
+static int proc_tid(pid_t *tid)
+{
+	char link[64];
+	ssize_t n = readlink("/proc/thread-self", link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	const char *t = strrchr(link, '/');
+	*tid = t ? (pid_t)atoi(t + 1) : 0;
+	return *tid > 0 ? 0 : -EINVAL;
+}
+
 /* With namespaces there must be no other thread: unshare(CLONE_NEWUSER)
  * refuses, and fork would leave them behind. Without, they may run, but
  * without capabilities: those belong to a thread, and only the caller's
  * are dropped. */
 static int check_threads(bool namespaces)
 {
-	DIR *d = opendir("/proc/self/task");
+	pid_t self = 0;
+	int err = proc_tid(&self);
+	DIR *d = err ? NULL : opendir("/proc/self/task");
 	if (!d) {
-		int err = -errno;
+		err = err ? err : -errno;
 		log_err("sandbox: listing threads: /proc/self/task: %s", strerror(-err));
 		return err;
 	}
-	pid_t self = gettid();
-	int err = 0;
 	struct dirent *e;
 	while (err == 0 && (e = readdir(d))) {
 		pid_t tid = (pid_t)atoi(e->d_name);
@@ -307,7 +322,8 @@ static int enter(const struct sandbox_cfg *c)
 	 * network. Only the child returns. */
 	if (c->namespaces) {
 		bool reaper;
-		if ((err = sandbox_namespaces(c->keep_net, &s.m, &s.own_userns, &reaper)))
+		if ((err = sandbox_namespaces(c->keep_net, c->given_ns, &s.m, &s.own_userns,
+					      &reaper)))
 			return err;
 		s.tasks += reaper; /* in the same user namespace */
 	}

@@ -58,6 +58,11 @@ struct sandbox_cfg {
 	 * needs a single-threaded caller (it forks). */
 	bool namespaces;
 	bool keep_net;  /* with namespaces: stay in the current network namespace */
+	/* With namespaces: the process was started as PID 1 of user and pid
+	 * namespaces of its own, its ids mapped (cellvm-spawner does it:
+	 * spawner/spawn_ns.h). It makes the other namespaces there and does not
+	 * fork: no reaper. Refused (-EINVAL) unless it is PID 1. */
+	bool given_ns;
 	rlim_t max_fds; /* RLIMIT_NOFILE, above every kept fd */
 	/* Threads or processes it still starts once confined (vCPU threads, a
 	 * controller's children); 0: none, RLIMIT_NPROC 0. That limit counts
@@ -91,12 +96,14 @@ struct sandbox_cfg {
  * thread holds capabilities: they belong to a thread and only the caller's
  * are dropped).
  *
- * With namespaces the process forks. The original process stays behind as
- * a reaper, itself confined: it forwards SIGTERM, SIGINT and SIGHUP to the
- * child and ends the way the child ends (the same exit status, or killed by
- * the same signal), so the caller's parent sees the child's end; if it dies,
- * the child gets SIGKILL. The child returns from sandbox_enter() as PID 1 of
- * its pid namespace: a signal from outside reaches it only if it handles or
+ * With namespaces and no given_ns the process forks. The original process
+ * stays behind as a reaper, itself confined: it forwards SIGTERM, SIGINT and
+ * SIGHUP to the child and ends the way the child ends (the same exit status,
+ * or killed by the same signal), so the caller's parent sees the child's
+ * end; if it dies, the child gets SIGKILL. That is how a process run by
+ * hand (by QEMU, say) confines itself. The child returns from
+ * sandbox_enter() as PID 1 of its pid namespace, as a given_ns process is
+ * from its start: a signal from outside reaches it only if it handles or
  * blocks it (signalfd), except SIGKILL. SIGCHLD is reset to its default.
  *
  * Afterwards only new_tasks more threads or processes can be created (root

@@ -7,6 +7,12 @@
  * It returns only after the exec succeeded or failed; a failed start leaves
  * no process and no fd behind. The child is tracked by a pidfd.
  *
+ * With own_ns it starts as PID 1 of user and pid namespaces of its own
+ * (spawner/spawn_ns.h) and with SIGTERM and SIGINT blocked: PID 1 of a pid
+ * namespace drops the signals it has no handler for, and blocked they wait
+ * for the handling it sets up (a signalfd) instead. Its pid and pidfd here
+ * are the exec'd process's; its end is its own.
+ *
  * Nothing here logs: the caller names the child in its own message. Safe in a
  * process with threads (only async-signal-safe calls between fork and exec),
  * but PR_SET_PDEATHSIG fires when the *thread* that called spawn_child exits,
@@ -39,6 +45,7 @@ struct spawn_req {
 	size_t nfds;                /* at most SPAWN_MAX_FDS */
 	int stderr_fd;              /* the child's stdout and stderr; -1 = inherit ours */
 	char *const *envp;          /* the child's environment; NULL: an empty one */
+	bool own_ns;                /* its own user and pid namespaces (above) */
 };
 
 /* Starts the child. On success returns 0 with *pid and *pidfd set (the pidfd
@@ -46,8 +53,8 @@ struct spawn_req {
  * argv[0], a target below 3 or twice, a negative source or exec_fd, too many
  * fds); the
  * -errno of the exec (-ENOENT, -EACCES, ...) or of the child's set-up (-EBADF
- * for a source fd that is not open), after the child is reaped; -errno of
- * pipe2, open, fork or pidfd_open. */
+ * for a source fd that is not open; with own_ns, of its namespaces), after
+ * the child is reaped; -errno of pipe2, open, fork (clone) or pidfd_open. */
 int spawn_child(const struct spawn_req *req, pid_t *pid, int *pidfd);
 
 /* How a child ended. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msg.h"
 #include "spawn_msg.h"
+#include "spawn_ns.h"
 
 struct kid {
 	pid_t pid;
@@ -34,6 +35,24 @@ static int bin_fd[SPAWNER_MAX_BINARIES], policy_fd[SPAWNER_MAX_BINARIES];
 /* Their environment: our policy's name while our filter kills, so that a
  * child it kills before the child's own filter is loaded still names it. */
 static char *child_env[2];
+/* Whether the kernel makes user and pid namespaces for a confined child at
+ * its clone: then it starts as PID 1 there, with no reaper of its own.
+ * Found out once, at the first confined child, as the children will be
+ * started (confined). Where the kernel refuses, each confined child makes
+ * its namespaces itself (with a reaper), or runs without them as
+ * --allow-degraded says. */
+static bool own_ns_works(void)
+{
+	static bool known, own_ns;
+	if (!known) {
+		own_ns = spawn_ns_works();
+		known = true;
+		if (!own_ns)
+			log_info("no user and pid namespaces at a child's clone: each confined "
+				 "child makes its own");
+	}
+	return own_ns;
+}
 
 /* Which of our binaries path is, or -EPERM. */
 static int which(const char *path)
@@ -73,7 +92,8 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 		return bin_fd[b];
 	int target = free_target(m);
 	struct child_args ca;
-	int err = child_args_build(m->argv, m->mode, target, cfg->confine.allow_degraded, &ca);
+	bool ns = m->mode != SANDBOX_OFF && own_ns_works();
+	int err = child_args_build(m->argv, m->mode, target, cfg->confine.allow_degraded, ns, &ca);
 	if (err == -EPERM)
 		log_ratelimited(LOG_LVL_WARN, "refused to start %s: its arguments carry \"%s\", "
 				"which only the spawner gives", m->path, ca.refused);
@@ -89,7 +109,8 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 	sf[m->nfds] = (struct spawn_fd){ policy_fd[b], target };
 	struct spawn_req req = { .path = m->path, .by_fd = true, .exec_fd = bin_fd[b],
 				 .argv = ca.argv, .fds = sf, .nfds = m->nfds + policy,
-				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env };
+				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env,
+				 .own_ns = ns };
 	err = spawn_child(&req, pid, pidfd);
 	if (err == 0)
 		kids[nkids++] = (struct kid){ *pid, *pidfd };
