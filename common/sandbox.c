@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,5 +379,6 @@ int sandbox_enter(const struct sandbox_cfg *cfg)
 		err = enter(cfg);
 	if (cfg->filter)
 		seccomp_release(cfg->filter);
+	malloc_trim(0);
 	return err;
 }

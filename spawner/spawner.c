@@ -32,9 +32,13 @@ static const struct spawner_cfg *cfg;
 /* Each binary as it was at our start: an O_PATH fd (or -errno of its open),
  * and its kind's policy bundle, a sealed memfd. */
 static int bin_fd[SPAWNER_MAX_BINARIES], policy_fd[SPAWNER_MAX_BINARIES];
-/* Their environment: our policy's name while our filter kills, so that a
- * child it kills before the child's own filter is loaded still names it. */
-static char *child_env[2];
+/* Their environment: glibc's malloc without its per-thread cache, which
+ * keeps freed chunks out of malloc_trim()'s reach: those the compilation of
+ * a child's policy leaves behind, scattered over its heap, would hold on to
+ * about 50 KiB a process. And our policy's name while our filter kills, so
+ * that a child it kills before the child's own filter is loaded still
+ * names it. */
+static char *child_env[3];
 /* Whether the kernel makes user and pid namespaces for a confined child at
  * its clone: then it starts as PID 1 there, with no reaper of its own.
  * Found out once, at the first confined child, as the children will be
@@ -270,8 +274,10 @@ _Noreturn void spawner_run(const struct spawner_cfg *c, int sock, pid_t parent)
 	}
 	int keep[1 + 2 * SPAWNER_MAX_BINARIES] = { sock };
 	size_t nkeep = 1 + take_binaries(keep + 1);
+	static char no_tcache[] = "GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
 	static char inherited[] = SANDBOX_INHERITED_ENV "=spawner.policy";
-	child_env[0] = o->mode == SANDBOX_ON ? inherited : NULL;
+	child_env[0] = no_tcache;
+	child_env[1] = o->mode == SANDBOX_ON ? inherited : NULL;
 	if (confine(o, &(struct confine_req){ .process = "cellvm-spawner", .kind = "spawner",
 					      .keep_fds = keep, .nkeep = nkeep,
 					      /* every process of the VM, with what they
