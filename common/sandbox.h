@@ -50,7 +50,9 @@ struct sandbox_cfg {
 	 *   LOG, the notifier thread: ioctl SECCOMP_IOCTL_NOTIF_RECV and
 	 *   SECCOMP_IOCTL_NOTIF_SEND, write, read, close, exit_group.
 	 * After loading it, sandbox_enter() calls write and close (LOG), then
-	 * free()s the filter (munmap, brk or madvise at glibc's discretion). */
+	 * free()s the filter and gives the heap's free pages back
+	 * (malloc_trim: munmap, brk or madvise MADV_DONTNEED at glibc's
+	 * discretion). */
 	scmp_filter_ctx filter;
 	const int *keep_fds; /* kept open besides 0, 1, 2; every other fd is closed */
 	size_t nkeep;        /* at most SANDBOX_MAX_KEEP */

@@ -268,7 +268,8 @@ Test(spawner, cellvmd_cannot_decide_confinement)
 }
 
 /* The child's confinement options are the spawner's, after cellvmd's, and
- * its policy is the bundle the spawner read at its start. It starts as PID 1
+ * its policy is the bundle the spawner read at its start; its environment
+ * is the spawner's two variables. It starts as PID 1
  * of its own pid namespace, the spawner's child: no process of its stays
  * outside (a reaper), and the pid cellvmd gets is the one that runs. */
 Test(spawner, the_spawner_writes_the_childs_confinement)
@@ -299,6 +300,19 @@ Test(spawner, the_spawner_writes_the_childs_confinement)
 	snprintf(want, sizeof(want), "\nNSpid:\t%d\t1\n", (int)pid);
 	cr_expect_not_null(strstr(status, want), "not PID 1 of its own pid namespace:\n%s", status);
 	cr_expect_eq(tu_parent_of(pid), sp.pid);
+	/* Its environment: glibc's malloc without tcache, and the spawner's
+	 * policy, whose filter it runs under. */
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(f, 0);
+	n = read(f, status, sizeof(status) - 1);
+	close(f);
+	cr_assert_gt(n, 0);
+	for (ssize_t i = 0; i < n; i++)
+		status[i] = status[i] ? status[i] : ' ';
+	status[n] = '\0';
+	cr_expect_str_eq(status, "GLIBC_TUNABLES=glibc.malloc.tcache_count=0 "
+				 "CELLVM_INHERITED_POLICY=spawner.policy ");
 	snprintf(path, sizeof(path), "/proc/%d/fd/4", (int)pid);
 	n = readlink(path, link, sizeof(link) - 1);
 	cr_assert_gt(n, 0);
