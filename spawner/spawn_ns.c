@@ -45,23 +45,24 @@ static int write_file(const char *path, const char *s)
 /* The caller's ids become root inside (as sandbox_ns.c's map_ids): setgroups
  * first denied, which an unprivileged gid_map needs. Root outside may map
  * itself only if it held CAP_SETFCAP at the clone (Linux 5.12+), which a
- * confined spawner does not: unmapped, it is the overflow uid in there,
- * which owns nothing. */
-static int map_ids(const struct spawn_ns *ns)
+ * confined spawner does not: unmapped (*mapped false), it is the overflow
+ * uid in there, which owns nothing. 0 or an errno. */
+static int map_ids(const struct spawn_ns *ns, bool *mapped)
 {
 	int err = write_file("/proc/self/setgroups", "deny");
 	if (err == 0)
 		err = write_file("/proc/self/uid_map", ns->uid_map);
 	if (err == 0)
 		err = write_file("/proc/self/gid_map", ns->gid_map);
+	*mapped = err == 0;
 	return err == EPERM && ns->root ? 0 : err;
 }
 
 /* The clone gave the child every capability in its namespace. An exec keeps
- * them only for root there, which an unmapped uid is not: as ambient
- * capabilities they stay either way, so that the process can make the rest
- * of its sandbox (mount, ipc, uts and net namespaces, its empty root) and
- * then drops them all (sandbox_drop_caps). */
+ * them for root there; an unmapped uid is not root: as ambient capabilities
+ * they stay, so that the process can make the rest of its sandbox (mount,
+ * ipc, uts and net namespaces, its empty root) and then drops them all
+ * (sandbox_drop_caps). */
 static int keep_caps(void)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -86,8 +87,9 @@ int spawn_ns_enter(const struct spawn_ns *ns)
 	 * The exec makes the child dumpable anyway. */
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
 		return errno;
-	int err = map_ids(ns);
-	return err ? err : keep_caps();
+	bool mapped;
+	int err = map_ids(ns, &mapped);
+	return err || mapped ? err : keep_caps();
 }
 
 bool spawn_ns_works(void)

@@ -8,8 +8,9 @@
  * the end of the process that does the work. Inside, its uid and gid are
  * root (as sandbox_enter maps them; not for a root caller without
  * CAP_SETFCAP, which the kernel refuses: it stays unmapped there) and it
- * holds every capability of its namespace across the exec (ambient), as
- * after its own unshare(CLONE_NEWUSER); none outside. */
+ * holds every capability of its namespace after the exec (as root there;
+ * unmapped, as ambient capabilities), as after its own
+ * unshare(CLONE_NEWUSER); none outside. */
 #ifndef CELLVM_SPAWN_NS_H
 #define CELLVM_SPAWN_NS_H
 
@@ -30,7 +31,7 @@ void spawn_ns_prepare(struct spawn_ns *ns);
  * functions: glibc's fork handlers have not run. */
 pid_t spawn_ns_clone(void);
 
-/* In the child of spawn_ns_clone(): maps its ids and keeps its
+/* In the child of spawn_ns_clone(): maps its ids, or (unmapped) keeps its
  * capabilities for the exec. 0, or the errno of the step that failed. */
 int spawn_ns_enter(const struct spawn_ns *ns);
 

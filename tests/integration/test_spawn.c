@@ -239,8 +239,8 @@ Test(spawn, signals_default_and_unblocked)
 }
 
 /* As cellvm-spawner starts a confined child: PID 1 of user and pid
- * namespaces of its own, root there (we are allowed to map ourselves),
- * every capability there kept across the exec, SIGTERM and SIGINT blocked
+ * namespaces of its own, root there (we are allowed to map ourselves), so
+ * with every capability there after the exec, SIGTERM and SIGINT blocked
  * until it handles them. Its pid and pidfd are the exec'd process's. */
 Test(spawn, own_namespaces)
 {
@@ -283,7 +283,7 @@ Test(spawn, own_namespaces)
 	snprintf(want, sizeof(want), "NSpid:\t%d\t1\n", (int)pid);
 	cr_expect_not_null(strstr(report, want), "report:\n%s", report);
 	cr_expect_not_null(strstr(report, "SigBlk:\t0000000000004002\n"), "report:\n%s", report);
-	cr_expect_null(strstr(report, "CapAmb:\t0000000000000000\n"), "report:\n%s", report);
+	cr_expect_null(strstr(report, "CapEff:\t0000000000000000\n"), "report:\n%s", report);
 	struct child_end end = wait_end(pidfd);
 	cr_expect(!end.signaled && end.status == 5, "signaled %d status %d", end.signaled,
 		  end.status);

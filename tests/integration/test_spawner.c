@@ -299,6 +299,13 @@ Test(spawner, the_spawner_writes_the_childs_confinement)
 	status[n] = '\0';
 	snprintf(want, sizeof(want), "\nNSpid:\t%d\t1\n", (int)pid);
 	cr_expect_not_null(strstr(status, want), "not PID 1 of its own pid namespace:\n%s", status);
+	/* It can make the rest of its sandbox: every capability in its user
+	 * namespace. The spawner holds none, so as root it could not map the
+	 * child's root (the kernel asks CAP_SETFCAP): unmapped, the child has
+	 * them as ambient capabilities. */
+	cr_expect_null(strstr(status, "\nCapEff:\t0000000000000000\n"), "%s", status);
+	if (geteuid() == 0)
+		cr_expect_null(strstr(status, "\nCapAmb:\t0000000000000000\n"), "%s", status);
 	cr_expect_eq(tu_parent_of(pid), sp.pid);
 	/* Its environment: glibc's malloc without tcache, and the spawner's
 	 * policy, whose filter it runs under. */
