@@ -35,6 +35,9 @@ int confine_opt(struct confine_opts *o, int c, const char *arg)
 	case CONFINE_OPT_ALLOW_DEGRADED:
 		o->allow_degraded = true;
 		return 1;
+	case CONFINE_OPT_GIVEN_NS:
+		o->given_ns = true;
+		return 1;
 	case CONFINE_OPT_POLICY_FD:
 		if (cli_parse_fd(arg, &o->policy_fd) < 0) {
 			log_err("--policy-fd %s: not an open file descriptor", arg);
@@ -191,6 +194,7 @@ int confine(const struct confine_opts *o, const struct confine_req *r)
 		.namespaces = r->namespaces, .new_tasks = r->new_tasks, .max_fds = r->max_fds,
 		.writes_files = r->writes_files, .before_filter = r->before_filter,
 		.before_filter_arg = r->before_filter_arg, .allow_degraded = o->allow_degraded,
+		.given_ns = o->given_ns,
 	};
 	char file[SP_NAME_MAX + 16];
 	snprintf(file, sizeof(file), "%s.policy", r->kind);

@@ -10,6 +10,10 @@
  *   --policy-fd N          read it instead from this fd: a policy bundle
  *                          (common/policy_bundle.h), how cellvm-spawner
  *                          hands each child the policies it read at its start
+ *   --given-ns             it was started as PID 1 of user and pid namespaces
+ *                          of its own, as cellvm-spawner starts it
+ *                          (spawner/spawn_ns.h): it makes the other
+ *                          namespaces there and needs no reaper
  *
  * confine() reads and compiles the policy first (a bad policy stops the
  * process with the file and line before anything else happens), then
@@ -28,13 +32,15 @@ enum {
 	CONFINE_OPT_POLICY_DIR,
 	CONFINE_OPT_ALLOW_DEGRADED,
 	CONFINE_OPT_POLICY_FD,
+	CONFINE_OPT_GIVEN_NS,
 };
 
 #define CONFINE_LONG_OPTIONS                                                  \
 	{ "sandbox", required_argument, NULL, CONFINE_OPT_SANDBOX },          \
 	{ "policy-dir", required_argument, NULL, CONFINE_OPT_POLICY_DIR },     \
 	{ "allow-degraded", no_argument, NULL, CONFINE_OPT_ALLOW_DEGRADED }, \
-	{ "policy-fd", required_argument, NULL, CONFINE_OPT_POLICY_FD }
+	{ "policy-fd", required_argument, NULL, CONFINE_OPT_POLICY_FD },       \
+	{ "given-ns", no_argument, NULL, CONFINE_OPT_GIVEN_NS }
 
 #define CONFINE_USAGE                                                               \
 	"  --sandbox on|off|log    confine this process (default on); log: allow and\n" \
@@ -42,13 +48,16 @@ enum {
 	"  --policy-dir DIR        where the seccomp policies are\n"                      \
 	"  --policy-fd N           read the policy from this fd (a bundle)\n"            \
 	"  --allow-degraded        run even where the kernel refuses a namespace or\n"   \
-	"                          the empty root (warned); without it, do not run\n"
+	"                          the empty root (warned); without it, do not run\n"   \
+	"  --given-ns              started as PID 1 of its own user and pid\n"         \
+	"                          namespaces (as cellvm-spawner starts it)\n"
 
 struct confine_opts {
 	enum sandbox_mode mode;
 	const char *policy_dir; /* NULL: confine_default_policy_dir() */
 	int policy_fd;          /* a bundle to read instead of policy_dir; -1: none */
 	bool allow_degraded;    /* sandbox.h's allow_degraded */
+	bool given_ns;          /* sandbox.h's given_ns */
 };
 
 void confine_opts_init(struct confine_opts *o);

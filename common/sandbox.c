@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,20 +37,35 @@ static int holds_caps(pid_t tid)
 	return 0;
 }
 
+/* The caller's thread id as /proc names it: started in a pid namespace of
+ * its own (given_ns), the process still sees the /proc of its parent's, in
+ * which gettid() is another number. 0 once *tid is set, or -errno. */
+static int proc_tid(pid_t *tid)
+{
+	char link[64];
+	ssize_t n = readlink("/proc/thread-self", link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	const char *t = strrchr(link, '/');
+	*tid = t ? (pid_t)atoi(t + 1) : 0;
+	return *tid > 0 ? 0 : -EINVAL;
+}
+
 /* With namespaces there must be no other thread: unshare(CLONE_NEWUSER)
  * refuses, and fork would leave them behind. Without, they may run, but
  * without capabilities: those belong to a thread, and only the caller's
  * are dropped. */
 static int check_threads(bool namespaces)
 {
-	DIR *d = opendir("/proc/self/task");
+	pid_t self = 0;
+	int err = proc_tid(&self);
+	DIR *d = err ? NULL : opendir("/proc/self/task");
 	if (!d) {
-		int err = -errno;
+		err = err ? err : -errno;
 		log_err("sandbox: listing threads: /proc/self/task: %s", strerror(-err));
 		return err;
 	}
-	pid_t self = gettid();
-	int err = 0;
 	struct dirent *e;
 	while (err == 0 && (e = readdir(d))) {
 		pid_t tid = (pid_t)atoi(e->d_name);
@@ -307,7 +323,8 @@ static int enter(const struct sandbox_cfg *c)
 	 * network. Only the child returns. */
 	if (c->namespaces) {
 		bool reaper;
-		if ((err = sandbox_namespaces(c->keep_net, &s.m, &s.own_userns, &reaper)))
+		if ((err = sandbox_namespaces(c->keep_net, c->given_ns, &s.m, &s.own_userns,
+					      &reaper)))
 			return err;
 		s.tasks += reaper; /* in the same user namespace */
 	}
@@ -362,5 +379,12 @@ int sandbox_enter(const struct sandbox_cfg *cfg)
 		err = enter(cfg);
 	if (cfg->filter)
 		seccomp_release(cfg->filter);
+#ifndef CELLVM_SANITIZERS
+	/* What the set-up freed (the policy's compilation above all) goes
+	 * back to the kernel. Not in a sanitizer build: its allocator has
+	 * the heap, and glibc's, never used, would first set itself up
+	 * (getrandom, which no policy allows). */
+	malloc_trim(0);
+#endif
 	return err;
 }

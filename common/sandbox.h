@@ -50,7 +50,9 @@ struct sandbox_cfg {
 	 *   LOG, the notifier thread: ioctl SECCOMP_IOCTL_NOTIF_RECV and
 	 *   SECCOMP_IOCTL_NOTIF_SEND, write, read, close, exit_group.
 	 * After loading it, sandbox_enter() calls write and close (LOG), then
-	 * free()s the filter (munmap, brk or madvise at glibc's discretion). */
+	 * free()s the filter and gives the heap's free pages back
+	 * (malloc_trim: munmap, brk or madvise MADV_DONTNEED at glibc's
+	 * discretion). */
 	scmp_filter_ctx filter;
 	const int *keep_fds; /* kept open besides 0, 1, 2; every other fd is closed */
 	size_t nkeep;        /* at most SANDBOX_MAX_KEEP */
@@ -58,6 +60,11 @@ struct sandbox_cfg {
 	 * needs a single-threaded caller (it forks). */
 	bool namespaces;
 	bool keep_net;  /* with namespaces: stay in the current network namespace */
+	/* With namespaces: the process was started as PID 1 of user and pid
+	 * namespaces of its own, its ids mapped (cellvm-spawner does it:
+	 * spawner/spawn_ns.h). It makes the other namespaces there and does not
+	 * fork: no reaper. Refused (-EINVAL) unless it is PID 1. */
+	bool given_ns;
 	rlim_t max_fds; /* RLIMIT_NOFILE, above every kept fd */
 	/* Threads or processes it still starts once confined (vCPU threads, a
 	 * controller's children); 0: none, RLIMIT_NPROC 0. That limit counts
@@ -91,12 +98,14 @@ struct sandbox_cfg {
  * thread holds capabilities: they belong to a thread and only the caller's
  * are dropped).
  *
- * With namespaces the process forks. The original process stays behind as
- * a reaper, itself confined: it forwards SIGTERM, SIGINT and SIGHUP to the
- * child and ends the way the child ends (the same exit status, or killed by
- * the same signal), so the caller's parent sees the child's end; if it dies,
- * the child gets SIGKILL. The child returns from sandbox_enter() as PID 1 of
- * its pid namespace: a signal from outside reaches it only if it handles or
+ * With namespaces and no given_ns the process forks. The original process
+ * stays behind as a reaper, itself confined: it forwards SIGTERM, SIGINT and
+ * SIGHUP to the child and ends the way the child ends (the same exit status,
+ * or killed by the same signal), so the caller's parent sees the child's
+ * end; if it dies, the child gets SIGKILL. That is how a process run by
+ * hand (by QEMU, say) confines itself. The child returns from
+ * sandbox_enter() as PID 1 of its pid namespace, as a given_ns process is
+ * from its start: a signal from outside reaches it only if it handles or
  * blocks it (signalfd), except SIGKILL. SIGCHLD is reset to its default.
  *
  * Afterwards only new_tasks more threads or processes can be created (root

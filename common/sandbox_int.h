@@ -1,6 +1,6 @@
 /* What the files of sandbox_enter() (common/sandbox.h) share, for them
  * alone: sandbox.c runs the ordered steps, sandbox_ns.c makes the
- * namespaces, the empty root and the reaper, sandbox_report.c reports a
+ * namespaces, the empty root and (run by hand) the reaper, sandbox_report.c reports a
  * violation of the filter. */
 #ifndef CELLVM_SANDBOX_INT_H
 #define CELLVM_SANDBOX_INT_H
@@ -25,12 +25,13 @@ int sandbox_drop_caps(bool *bounding_left);
 /* sandbox_ns.c: a user namespace first (the caller's ids mapped to root),
  * then pid, mount, ipc, uts and, unless keep_net, net namespaces, with the
  * empty root; then the fork. Only the child returns, as PID 1 of the new
- * pid namespace; the original process stays as its reaper (*reaper). What
- * the kernel refuses goes into *m; -errno only where the process must not
- * go on. *own_userns: it has a user namespace of its own. The caller must
- * be single-threaded. */
-int sandbox_namespaces(bool keep_net, struct sandbox_missing *m, bool *own_userns,
-		       bool *reaper);
+ * pid namespace; the original process stays as its reaper (*reaper). With
+ * given_ns the user and pid namespaces are there already and the process
+ * PID 1 of the latter: no fork. What the kernel refuses goes into *m;
+ * -errno only where the process must not go on. *own_userns: it has a user
+ * namespace of its own. The caller must be single-threaded. */
+int sandbox_namespaces(bool keep_net, bool given_ns, struct sandbox_missing *m,
+		       bool *own_userns, bool *reaper);
 
 /* sandbox_report.c: the report lines of common/sandbox.h. */
 /* What they name: the process and its policy; every syscall's name is

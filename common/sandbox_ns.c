@@ -1,5 +1,6 @@
 /* The namespaces of a confined process: its own user namespace, the empty
- * root, and the reaper that stays outside its pid namespace. */
+ * root, and, when nobody made its pid namespace for it, the reaper that
+ * stays outside. */
 #include "sandbox_int.h"
 
 #include <errno.h>
@@ -316,34 +317,50 @@ static int fork_reaper(void)
 	return err;
 }
 
-int sandbox_namespaces(bool keep_net, struct sandbox_missing *m, bool *own_userns,
-		       bool *reaper)
+/* The user and pid namespaces the spawner made at the clone: it is PID 1 of
+ * the latter (the former cannot be checked from inside). */
+static int check_given(void)
+{
+	if (getpid() == 1)
+		return 0;
+	log_err("sandbox: --given-ns, but it is pid %d, not PID 1 of a pid namespace of its own",
+		(int)getpid());
+	return -EINVAL;
+}
+
+int sandbox_namespaces(bool keep_net, bool given_ns, struct sandbox_missing *m,
+		       bool *own_userns, bool *reaper)
 {
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
+	int err;
 	*reaper = false;
+	if (given_ns && (err = check_given()))
+		return err;
 	/* First on its own: the namespaces below then belong to it, and an
 	 * unprivileged process may create them. */
-	*own_userns = unshare(CLONE_NEWUSER) == 0;
+	*own_userns = given_ns || unshare(CLONE_NEWUSER) == 0;
 	if (!*own_userns)
 		sandbox_miss(m, "a user namespace (unshare: %s)", strerror(errno));
-	else
+	else if (!given_ns)
 		map_ids(uid, gid, m);
-	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+	int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+	if (!given_ns)
+		flags |= CLONE_NEWPID;
 	if (!keep_net)
 		flags |= CLONE_NEWNET;
 	if (unshare(flags) < 0) {
-		sandbox_miss(m, "%s namespaces and the empty root (unshare: %s)",
-			     keep_net ? "pid, mount, ipc and uts" : "pid, mount, ipc, uts and net",
+		sandbox_miss(m, "%smount, ipc%s namespaces and the empty root (unshare: %s)",
+			     given_ns ? "" : "pid, ", keep_net ? " and uts" : ", uts and net",
 			     strerror(errno));
 		return 0;
 	}
 	/* Before the fork, so that the reaper stands on the empty root too:
 	 * pivot_root would move it there, re-entering the mount namespace
 	 * moves only the caller. */
-	int err = empty_root(m);
+	err = empty_root(m);
 	/* A new pid namespace takes effect for children only. */
-	if (err == 0 && (err = fork_reaper()) == 0)
+	if (err == 0 && !given_ns && (err = fork_reaper()) == 0)
 		*reaper = true;
 	return err;
 }

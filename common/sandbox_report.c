@@ -22,7 +22,7 @@
 #include "thread.h"
 
 #define NR_NAMED 1024      /* syscall numbers with a precomputed name (x86-64 uses ~470) */
-#define SYSNAME_LEN 32     /* longer than any syscall name */
+#define NAMES_LEN 8192     /* all their names (x86-64: 3.7 KiB) */
 #define LABEL_LEN 64       /* process and policy names in report lines */
 #define SI_SECCOMP 1       /* si_code of a seccomp trap (SYS_SECCOMP, not in glibc's headers) */
 /* No policy lists it and no kernel implements it: the trap that ends the
@@ -35,7 +35,10 @@ static struct {
 	char name[LABEL_LEN];
 	char policy[LABEL_LEN];
 	long pid;
-	char sys[NR_NAMED][SYSNAME_LEN];
+	/* Number nr's name is at names[name_at[nr] - 1]; 0: it has none.
+	 * Packed, the table costs only the two pages or so written in it. */
+	uint16_t name_at[NR_NAMED];
+	char names[NAMES_LEN];
 	atomic_bool reported; /* the SIGSYS line is out */
 	/* LOG mode: the notifier thread, and what it has logged (one bit per
 	 * number, the last one for every number beyond NR_NAMED). */
@@ -45,6 +48,8 @@ static struct {
 	struct seccomp_notif_resp *resp;
 	uint8_t seen[NR_NAMED / 8 + 1];
 } rep;
+
+_Static_assert(NAMES_LEN < UINT16_MAX, "name_at holds an offset into names, plus 1");
 
 /* A line built without allocation, always ending in '\n'. */
 struct line {
@@ -79,7 +84,8 @@ static void put_head(struct line *l, int nr)
 	put(l, "[");
 	put_num(l, rep.pid);
 	put(l, "]: seccomp: syscall ");
-	put(l, nr >= 0 && nr < NR_NAMED && rep.sys[nr][0] ? rep.sys[nr] : "unknown");
+	put(l, nr >= 0 && nr < NR_NAMED && rep.name_at[nr] ? rep.names + rep.name_at[nr] - 1
+							  : "unknown");
 	put(l, " (");
 	put_num(l, nr);
 	put(l, ") ");
@@ -96,10 +102,15 @@ static void write_line(struct line *l)
 static void name_syscalls(void)
 {
 	static bool named;
+	size_t used = 0;
 	for (int nr = 0; !named && nr < NR_NAMED; nr++) {
 		char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-		if (s)
-			snprintf(rep.sys[nr], SYSNAME_LEN, "%s", s);
+		size_t len = s ? strlen(s) + 1 : 0;
+		if (len && used + len <= NAMES_LEN) {
+			memcpy(rep.names + used, s, len);
+			rep.name_at[nr] = (uint16_t)(used + 1);
+			used += len;
+		}
 		free(s);
 	}
 	named = true;

@@ -28,12 +28,12 @@ bool child_args_confines(const char *arg)
 }
 
 int child_args_build(char *const *argv, enum sandbox_mode mode, int policy_fd,
-		     bool allow_degraded, struct child_args *out)
+		     bool allow_degraded, bool given_ns, struct child_args *out)
 {
 	size_t a = 0;
 	out->refused = NULL;
 	for (; argv[a]; a++) {
-		if (a + 5 >= CHILD_ARGS_MAX)
+		if (a + 6 >= CHILD_ARGS_MAX)
 			return -E2BIG;
 		if (a > 0 && child_args_confines(argv[a])) {
 			out->refused = argv[a];
@@ -50,6 +50,8 @@ int child_args_build(char *const *argv, enum sandbox_mode mode, int policy_fd,
 	}
 	if (allow_degraded)
 		out->argv[a++] = "--allow-degraded";
+	if (mode != SANDBOX_OFF && given_ns)
+		out->argv[a++] = "--given-ns";
 	out->argv[a] = NULL;
 	return 0;
 }

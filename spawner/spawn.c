@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "spawn_ns.h"
 
 static int check_req(const struct spawn_req *req)
 {
@@ -38,25 +41,42 @@ static _Noreturn void child_fail(int errfd, int err)
 	_exit(127);
 }
 
+/* What the child is given besides the request: its parent (a pidfd), the
+ * fds it copies and where it reports a failure, and with own_ns its maps. */
+struct child_ctx {
+	int parent;
+	int devnull;
+	int errfd;
+	struct spawn_ns ns;
+};
+
 /* In the child, between fork and exec: async-signal-safe calls only. Every
  * source fd is first copied above the highest target, so no dup2 below can
  * overwrite a source that another entry still needs. */
-static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int devnull,
-				 int errfd)
+static _Noreturn void child_exec(const struct spawn_req *req, const struct child_ctx *cx)
 {
 	static char *const empty_env[] = { NULL };
 	int high[SPAWN_MAX_FDS];
 	int floor = 3;
+	int errfd = cx->errfd;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		child_fail(errfd, errno);
-	if (getppid() != parent) /* it died before PDEATHSIG was armed */
+	/* Whether it died before PDEATHSIG was armed: its pidfd, since
+	 * getppid() is 0 in a new pid namespace either way. */
+	struct pollfd p = { .fd = cx->parent, .events = POLLIN };
+	if (poll(&p, 1, 0) != 0)
 		_exit(127);
 	/* Into its cgroup before it allocates anything of its own ("0" is the
 	 * writer): the fds below may reuse the number. The spawner's filter
 	 * refuses clone3, whose CLONE_INTO_CGROUP would do this at the fork. */
 	if (req->in_cgroup && write(req->cgroup_procs_fd, "0", 1) != 1)
 		child_fail(errfd, errno);
+	if (req->own_ns) {
+		int err = spawn_ns_enter(&cx->ns);
+		if (err)
+			child_fail(errfd, err);
+	}
 
 	/* Exec resets handled signals but keeps ignored ones and the mask. The
 	 * mask is still full (see spawn_child), so no handler runs meanwhile. */
@@ -82,7 +102,7 @@ static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int 
 	int exe = -1;
 	if (req->by_fd && (exe = fcntl(req->exec_fd, F_DUPFD_CLOEXEC, floor)) < 0)
 		child_fail(errfd, errno);
-	devnull = fcntl(devnull, F_DUPFD, floor);
+	int devnull = fcntl(cx->devnull, F_DUPFD, floor);
 	if (devnull < 0)
 		child_fail(errfd, errno);
 	int out = req->stderr_fd;
@@ -107,9 +127,13 @@ static _Noreturn void child_exec(const struct spawn_req *req, pid_t parent, int 
 	if (close_range((unsigned)floor, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 		child_fail(errfd, errno);
 
-	sigset_t none;
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+	sigset_t mask;
+	sigemptyset(&mask);
+	if (req->own_ns) {
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+	}
+	if (sigprocmask(SIG_SETMASK, &mask, NULL) < 0)
 		child_fail(errfd, errno);
 	char *const *envp = req->envp ? req->envp : empty_env;
 	if (req->by_fd)
@@ -143,21 +167,23 @@ static void reap(pid_t pid)
 		;
 }
 
-/* Forks with every signal blocked, so the child runs none of our handlers
- * before it has reset them. The child does not return. Returns its pid or
- * -errno. */
-static pid_t fork_child(const struct spawn_req *req, int devnull, int errfd)
+/* Forks (clones, with own_ns) with every signal blocked, so the child runs
+ * none of our handlers before it has reset them. The child does not return.
+ * Returns its pid or -errno. */
+static pid_t fork_child(const struct spawn_req *req, struct child_ctx *cx)
 {
+	if (req->own_ns)
+		spawn_ns_prepare(&cx->ns);
 	sigset_t all, old;
 	sigfillset(&all);
 	int err = pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (err)
 		return -err;
-	pid_t parent = getpid();
-	pid_t child = fork();
+	pid_t child = req->own_ns ? spawn_ns_clone() : fork();
 	if (child == 0)
-		child_exec(req, parent, devnull, errfd);
-	err = errno;
+		child_exec(req, cx);
+	if (child < 0)
+		err = req->own_ns ? (int)-child : errno;
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL); /* fails only for a bad `how` */
 	return child < 0 ? -err : child;
 }
@@ -171,15 +197,19 @@ int spawn_child(const struct spawn_req *req, pid_t *pid, int *pidfd)
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0) {
+	struct child_ctx cx = { .parent = pidfd_open(getpid(), 0), .errfd = pfd[1] };
+	cx.devnull = cx.parent < 0 ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (cx.devnull < 0) {
 		ret = -errno;
+		if (cx.parent >= 0)
+			close(cx.parent);
 		close(pfd[0]);
 		close(pfd[1]);
 		return ret;
 	}
-	pid_t child = fork_child(req, devnull, pfd[1]);
-	close(devnull);
+	pid_t child = fork_child(req, &cx);
+	close(cx.devnull);
+	close(cx.parent);
 	close(pfd[1]);
 	ret = child < 0 ? (int)child : await_exec(pfd[0]);
 	close(pfd[0]);

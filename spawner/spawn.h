@@ -7,6 +7,12 @@
  * It returns only after the exec succeeded or failed; a failed start leaves
  * no process and no fd behind. The child is tracked by a pidfd.
  *
+ * With own_ns it starts as PID 1 of user and pid namespaces of its own
+ * (spawner/spawn_ns.h) and with SIGTERM and SIGINT blocked: PID 1 of a pid
+ * namespace drops the signals it has no handler for, and blocked they wait
+ * for the handling it sets up (a signalfd) instead. Its pid and pidfd here
+ * are the exec'd process's; its end is its own.
+ *
  * Nothing here logs: the caller names the child in its own message. Safe in a
  * process with threads (only async-signal-safe calls between fork and exec),
  * but PR_SET_PDEATHSIG fires when the *thread* that called spawn_child exits,
@@ -45,6 +51,7 @@ struct spawn_req {
 	bool in_cgroup;
 	int cgroup_procs_fd;
 	char *const *envp;          /* the child's environment; NULL: an empty one */
+	bool own_ns;                /* its own user and pid namespaces (above) */
 };
 
 /* Starts the child. On success returns 0 with *pid and *pidfd set (the pidfd
@@ -52,9 +59,10 @@ struct spawn_req {
  * argv[0], a target below 3 or twice, a negative source, exec_fd or
  * cgroup_procs_fd, too many fds); the
  * -errno of the exec (-ENOENT, -EACCES, ...) or of the child's set-up (-EBADF
- * for a source fd that is not open), after the child is reaped; -errno of
- * pipe2, open, fork or pidfd_open; the -errno of the write into
- * cgroup_procs_fd (-EACCES: not ours to move into). */
+ * for a source fd that is not open; with own_ns, of its namespaces), after
+ * the child is reaped; -errno of pipe2, open, fork (clone) or pidfd_open;
+ * the -errno of the write into cgroup_procs_fd (-EACCES: not ours to move
+ * into). */
 int spawn_child(const struct spawn_req *req, pid_t *pid, int *pidfd);
 
 /* How a child ended. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msg.h"
 #include "spawn_msg.h"
+#include "spawn_ns.h"
 
 struct kid {
 	pid_t pid;
@@ -31,9 +32,31 @@ static const struct spawner_cfg *cfg;
 /* Each binary as it was at our start: an O_PATH fd (or -errno of its open),
  * and its kind's policy bundle, a sealed memfd. */
 static int bin_fd[SPAWNER_MAX_BINARIES], policy_fd[SPAWNER_MAX_BINARIES];
-/* Their environment: our policy's name while our filter kills, so that a
- * child it kills before the child's own filter is loaded still names it. */
-static char *child_env[2];
+/* Their environment: glibc's malloc without its per-thread cache, which
+ * keeps freed chunks out of malloc_trim()'s reach: those the compilation of
+ * a child's policy leaves behind, scattered over its heap, would hold on to
+ * about 50 KiB a process. And our policy's name while our filter kills, so
+ * that a child it kills before the child's own filter is loaded still
+ * names it. */
+static char *child_env[3];
+/* Whether the kernel makes user and pid namespaces for a confined child at
+ * its clone: then it starts as PID 1 there, with no reaper of its own.
+ * Found out once, at the first confined child, as the children will be
+ * started (confined). Where the kernel refuses, each confined child makes
+ * its namespaces itself (with a reaper), or runs without them as
+ * --allow-degraded says. */
+static bool own_ns_works(void)
+{
+	static bool known, own_ns;
+	if (!known) {
+		own_ns = spawn_ns_works();
+		known = true;
+		if (!own_ns)
+			log_info("no user and pid namespaces at a child's clone: each confined "
+				 "child makes its own");
+	}
+	return own_ns;
+}
 
 /* Which of our binaries path is, or -EPERM. */
 static int which(const char *path)
@@ -73,7 +96,8 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 		return bin_fd[b];
 	int target = free_target(m);
 	struct child_args ca;
-	int err = child_args_build(m->argv, m->mode, target, cfg->confine.allow_degraded, &ca);
+	bool ns = m->mode != SANDBOX_OFF && own_ns_works();
+	int err = child_args_build(m->argv, m->mode, target, cfg->confine.allow_degraded, ns, &ca);
 	if (err == -EPERM)
 		log_ratelimited(LOG_LVL_WARN, "refused to start %s: its arguments carry \"%s\", "
 				"which only the spawner gives", m->path, ca.refused);
@@ -91,7 +115,8 @@ static int start(const struct spawn_msg_req *m, const int *fds, pid_t *pid, int 
 				 .argv = ca.argv, .fds = sf, .nfds = m->nfds + policy,
 				 .stderr_fd = m->has_stderr ? fds[m->nfds] : -1, .envp = child_env,
 				 .in_cgroup = m->has_cgroup,
-				 .cgroup_procs_fd = m->has_cgroup ? fds[m->nfds + m->has_stderr] : -1 };
+				 .cgroup_procs_fd = m->has_cgroup ? fds[m->nfds + m->has_stderr] : -1,
+				 .own_ns = ns };
 	err = spawn_child(&req, pid, pidfd);
 	if (err == 0)
 		kids[nkids++] = (struct kid){ *pid, *pidfd };
@@ -251,8 +276,10 @@ _Noreturn void spawner_run(const struct spawner_cfg *c, int sock, pid_t parent)
 	}
 	int keep[1 + 2 * SPAWNER_MAX_BINARIES] = { sock };
 	size_t nkeep = 1 + take_binaries(keep + 1);
+	static char no_tcache[] = "GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
 	static char inherited[] = SANDBOX_INHERITED_ENV "=spawner.policy";
-	child_env[0] = o->mode == SANDBOX_ON ? inherited : NULL;
+	child_env[0] = no_tcache;
+	child_env[1] = o->mode == SANDBOX_ON ? inherited : NULL;
 	if (confine(o, &(struct confine_req){ .process = "cellvm-spawner", .kind = "spawner",
 					      .keep_fds = keep, .nkeep = nkeep,
 					      /* every process of the VM, with what they

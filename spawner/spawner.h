@@ -19,7 +19,11 @@
  * binary's kind that it read then (a sealed memfd, --policy-fd), refuses a
  * sandbox mode below the operator's floor and any confinement option in
  * cellvmd's argv (EPERM: spawner/child_args.h), and writes the child's
- * --sandbox and --allow-degraded itself. A malformed request gets an error
+ * --sandbox and --allow-degraded itself. A confined child starts as PID 1
+ * of its own user and pid namespaces (--given-ns, spawner/spawn_ns.h), so
+ * no reaper of its stays outside them; every child's environment is
+ * glibc's malloc without tcache (GLIBC_TUNABLES: less heap kept after its
+ * set-up) and, in ON mode, the spawner's policy's name. A malformed request gets an error
  * reply and closes what it brought. When cellvmd's end closes it SIGKILLs
  * its children, reaps them and exits.
  */

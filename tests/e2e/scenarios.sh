@@ -434,8 +434,8 @@ scenario_ctl_stop() {
 		result ctl-confined fail "not confined: '$bad' (all: $conf)"
 		failed=1
 	fi
-	# The worker's and the devices' root (and their reapers'): an empty
-	# directory, whatever the host's root is.
+	# The worker's and the devices' root: an empty directory, whatever the
+	# host's root is.
 	roots=
 	for st in /proc/[0-9]*/status; do
 		p=${st%/status}
@@ -450,7 +450,7 @@ scenario_ctl_stop() {
 		failed=1
 	fi
 	# The running worker holds its VM but no /dev/kvm, which could make
-	# another (main.c, create_vm); its reaper holds no fd at all.
+	# another (main.c, create_vm).
 	kvmfds=
 	for st in /proc/[0-9]*/status; do
 		p=${st%/status}

@@ -4,8 +4,9 @@
  * real process under its real seccomp filter is found too.
  *
  * Each input gets a fresh backend, started as cellvmd and cellvm-spawner
- * start one: spawn_child() (spawner/spawn.c) with the argv child_args_build()
- * writes for --sandbox on, the socket at fd 3 and the resource at fd 4 (an
+ * start one: spawn_child() (spawner/spawn.c) as PID 1 of its own user and
+ * pid namespaces, with the argv child_args_build() writes for --sandbox on
+ * (--given-ns), the socket at fd 3 and the resource at fd 4 (an
  * unlinked 1 MiB disk, a tap, a console socketpair), "--log-level warn".
  * The policy comes from the source tree (the device's default from the build
  * tree) rather than a --policy-fd bundle: the same files.
@@ -38,7 +39,7 @@
  *
  * Boundary: frontend (cellvm-vcpu) -> device process, the real process
  * Links: common/vhost_user.c common/msg.c common/guest_mem.c tests/fuzz/msg_fds.c common/log.c common/fds.c
- *   spawner/spawn.c spawner/child_args.c common/sandbox_mode.c */
+ *   spawner/spawn.c spawner/spawn_ns.c spawner/child_args.c common/sandbox_mode.c */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -161,10 +162,10 @@ static int backend_start(int dev)
 	struct child_args ca;
 	struct spawn_fd fds[2] = { { sv[1], SOCK_FD }, { res, RESOURCE_FD } };
 	struct spawn_req req = { .path = h.path[dev], .fds = fds, .nfds = res >= 0 ? 2 : 1,
-				 .stderr_fd = h.log[1] };
+				 .stderr_fd = h.log[1], .own_ns = true };
 	h.loglen = 0;
 	h.get_features = 0;
-	if ((err = child_args_build(argv, SANDBOX_ON, -1, false, &ca)) == 0) {
+	if ((err = child_args_build(argv, SANDBOX_ON, -1, false, true, &ca)) == 0) {
 		req.argv = ca.argv;
 		err = spawn_child(&req, &h.pid, &h.pidfd);
 	}

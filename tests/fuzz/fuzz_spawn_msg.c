@@ -35,7 +35,7 @@ static void request(uint8_t *pkt, size_t size, size_t nfds)
 	if (len < 0 || (size_t)len != size || memcmp(out, pkt, size) != 0)
 		abort();
 	static struct child_args ca;
-	if (child_args_build(m.argv, m.mode, 4, true, &ca) != 0)
+	if (child_args_build(m.argv, m.mode, 4, true, true, &ca) != 0)
 		return;
 	size_t argc = 0;
 	while (m.argv[argc])

@@ -20,7 +20,9 @@
  *   say-exit N TEXT  send EXIT (status N, TEXT) and go on: a worker about to end
  *   hang          stop answering anything (SIGTERM too: SIGKILL ends it)
  *   crash         die of SIGSEGV
- * As the real worker does, SIGTERM/SIGINT while waiting for the controller
+ * SIGUSR2, at any time, crashes it the same way: a crash caused from
+ * outside (started as PID 1 of its own pid namespace, as the spawner starts
+ * it, it would ignore a SIGUSR2 that kills by default). As the real worker does, SIGTERM/SIGINT while waiting for the controller
  * (wait-run, serve) send EXIT 4 "stopped by signal" and exit 4, and a closed
  * control channel ends it with status 4. A script it cannot read or a line it
  * does not understand is a kernel it cannot load (exit 10); a script that
@@ -280,10 +282,18 @@ static void crash(void)
 {
 	/* No core file in the controller's directory. */
 	struct rlimit none = { 0, 0 };
-	if (setrlimit(RLIMIT_CORE, &none) < 0)
-		log_warn("RLIMIT_CORE: %m");
+	(void)setrlimit(RLIMIT_CORE, &none);
 	signal(SIGSEGV, SIG_DFL);
-	raise(SIGSEGV);
+	/* A fault, not raise(): PID 1 of a pid namespace ignores the signals
+	 * it sends itself that have the default action, a fault's it cannot. */
+	char *volatile nowhere = (char *)1; /* not NULL: UBSan would stop at that */
+	*nowhere = 0;
+}
+
+static void on_sigusr2(int sig)
+{
+	(void)sig;
+	crash();
 }
 
 /* Runs one line of the script (NUL-terminated, no newline). */
@@ -391,6 +401,7 @@ int main(int argc, char **argv)
 
 	log_init("fake-vcpu", LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR2, on_sigusr2);
 	if (parse_opts(argc, argv, &f) < 0)
 		return VCPU_EXIT_ERROR;
 	/* Signals wait in the signalfd until a command listens (wait-run,

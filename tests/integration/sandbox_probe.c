@@ -2,7 +2,7 @@
  * allow list for what it and glibc/ASan need), calls sandbox_enter, then
  * does what its arguments ask and reports on stdout, one line per action.
  *
- *   sandbox_probe [--mode on|off|log] [--ns] [--keep-net] [--keep FD]...
+ *   sandbox_probe [--mode on|off|log] [--ns] [--given-ns] [--keep-net] [--keep FD]...
  *                 [--max-fds N] [--new-tasks N] [--writes-files] [--deny-userns]
  *                 [--no-caps] [--allow-degraded] [--deny SYSCALL=ERRNO]... ACTION...
  *
@@ -279,6 +279,8 @@ int main(int argc, char **argv)
 		char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(o, "--ns") == 0)
 			cfg.namespaces = true;
+		else if (strcmp(o, "--given-ns") == 0)
+			cfg.given_ns = true;
 		else if (strcmp(o, "--keep-net") == 0)
 			cfg.keep_net = true;
 		else if (strcmp(o, "--writes-files") == 0)

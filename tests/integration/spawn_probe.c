@@ -4,7 +4,7 @@
  *
  * --report writes, one per line: "env N" (the number of environment
  * entries), "fd N PATH" for each open fd (PATH as /proc/self/fd shows it),
- * and the SigBlk and SigIgn lines of /proc/self/status. --await reads FD
+ * and the SigBlk, SigIgn, NSpid and CapEff lines of /proc/self/status. --await reads FD
  * until EOF before ending. --raise leaves no core file behind. */
 #include <dirent.h>
 #include <stdarg.h>
@@ -69,7 +69,8 @@ static void signal_lines(void)
 		exit(123);
 	char line[256];
 	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "SigBlk:", 7) == 0 || strncmp(line, "SigIgn:", 7) == 0)
+		if (strncmp(line, "SigBlk:", 7) == 0 || strncmp(line, "SigIgn:", 7) == 0 ||
+		    strncmp(line, "NSpid:", 6) == 0 || strncmp(line, "CapEff:", 7) == 0)
 			add("%s", line);
 	fclose(f);
 }

@@ -16,6 +16,7 @@
 
 #include "ctl_harness.h"
 #include "lifecycle.h"
+#include "testutil.h"
 
 TestSuite(confinement, .init = ctl_init, .fini = ctl_fini, .timeout = 60);
 
@@ -43,24 +44,34 @@ static struct proc_status proc_status(pid_t pid)
 	return st;
 }
 
-/* The confined process of a device or worker: the reaper's child. */
-static pid_t confined_child(pid_t reaper)
+/* What /proc/PID/task/PID/children lists: "" for none. */
+static const char *children_of(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[64];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)reaper, (int)reaper);
-	pid_t child = 0;
-	for (uint64_t end = ctl_now_ms() + CTL_WAIT_MS; !child && ctl_now_ms() < end;) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[n > 0 ? n : 0] = '\0';
-		child = (pid_t)atoi(buf);
-		if (!child)
-			ctl_msleep(10);
-	}
-	cr_assert_gt(child, 0, "pid %d has no confined child", (int)reaper);
-	return child;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* The NSpid line of /proc/PID/status: its pid in each pid namespace. */
+static const char *nspid_of(pid_t pid, char *buf, size_t len)
+{
+	char path[64], text[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	const char *v = strstr(text, "\nNSpid:\t");
+	cr_assert_not_null(v, "%s: no NSpid", path);
+	v += 8;
+	snprintf(buf, len, "%.*s", (int)strcspn(v, "\n"), v);
+	return buf;
 }
 
 /* The soft RLIMIT_NPROC of pid (/proc/PID/limits), -1 for unlimited. */
@@ -151,11 +162,19 @@ Test(confinement, every_device_process_and_the_controller_are_confined)
 	static const char *const devices[] = { "blk0", "rng0", "console0" };
 	static const char *const spaces[] = { "user", "pid", "mnt", "ipc", "uts", "net" };
 	for (size_t i = 0; i < 3; i++) {
-		pid_t reaper = ctl_pid_of(&st, devices[i]);
-		cr_assert_gt(reaper, 0, "no pid for %s", devices[i]);
-		pid_t dev = confined_child(reaper);
+		char buf[64], want[64];
+		/* The process cellvmd knows (and signals, and reads the end of)
+		 * is the confined one, started by the spawner as PID 1 of its
+		 * own pid namespace: no reaper outside, one process a device. */
+		pid_t dev = ctl_pid_of(&st, devices[i]);
+		cr_assert_gt(dev, 0, "no pid for %s", devices[i]);
 		expect_confined(dev, 2, devices[i]);
-		expect_confined(reaper, 2, "a device's reaper");
+		cr_expect_eq(tu_parent_of(dev), ctl.spawner, "%s: parent %d", devices[i],
+			     (int)tu_parent_of(dev));
+		cr_expect_str_eq(children_of(dev, buf, sizeof(buf)), "", "%s has children",
+				 devices[i]);
+		snprintf(want, sizeof(want), "%d\t1", (int)dev);
+		cr_expect_str_eq(nspid_of(dev, buf, sizeof(buf)), want, "%s", devices[i]);
 		for (size_t k = 0; k < 6; k++)
 			cr_expect(!same_ns(dev, spaces[k]), "%s shares our %s namespace",
 				  devices[i], spaces[k]);
@@ -183,6 +202,8 @@ Test(confinement, sandbox_off_runs_the_same_processes_unconfined)
 	ctl_msleep(100);
 	cr_expect_eq(proc_status(rng).seccomp, 0, "rng0 is confined with --sandbox=off");
 	cr_expect(same_ns(rng, "mnt"), "rng0 has a mount namespace of its own");
+	cr_expect(same_ns(rng, "pid") && same_ns(rng, "user"),
+		  "rng0 has a pid or user namespace of its own");
 	cr_expect_eq(proc_status(ctl.pid).seccomp, 0, "cellvmd is confined with --sandbox off");
 	cr_expect_eq(proc_status(ctl.spawner).seccomp, 0,
 		     "cellvm-spawner is confined with --sandbox off");

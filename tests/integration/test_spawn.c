@@ -238,6 +238,59 @@ Test(spawn, signals_default_and_unblocked)
 	cr_expect(!sigismember(&now, SIGTERM));
 }
 
+/* As cellvm-spawner starts a confined child: PID 1 of user and pid
+ * namespaces of its own, root there (we are allowed to map ourselves), so
+ * with every capability there after the exec, SIGTERM and SIGINT blocked
+ * until it handles them. Its pid and pidfd are the exec'd process's. */
+Test(spawn, own_namespaces)
+{
+	int rp[2], hold[2];
+	cr_assert_eq(pipe2(rp, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+	struct spawn_fd fds[] = { { rp[1], 3 }, { hold[0], 4 } };
+	char *argv[] = { "spawn_probe", "--report", "3", "--await", "4", "--exit", "5", NULL };
+	struct spawn_req req = { .path = probe, .argv = argv, .fds = fds, .nfds = 2,
+				 .stderr_fd = -1, .own_ns = true };
+	pid_t pid;
+	int pidfd = -1;
+	cr_assert_eq(spawn_child(&req, &pid, &pidfd), 0);
+	close(rp[1]);
+	close(hold[0]);
+	/* While it waits for hold. */
+	char report[16384], want[64], path[64], ours[64], theirs[64];
+	static const char *const ns[] = { "user", "pid" };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns[i]);
+		ssize_t n = readlink(path, theirs, sizeof(theirs) - 1);
+		cr_assert_gt(n, 0, "%s", path);
+		theirs[n] = '\0';
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", ns[i]);
+		n = readlink(path, ours, sizeof(ours) - 1);
+		cr_assert_gt(n, 0);
+		ours[n] = '\0';
+		cr_expect_str_neq(ours, theirs, "the child shares our %s namespace", ns[i]);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(f, 0);
+	read_all(f, report, sizeof(report));
+	close(f);
+	snprintf(want, sizeof(want), " %u ", (unsigned)geteuid());
+	cr_expect_not_null(strstr(report, want), "uid_map: %s", report);
+	close(hold[1]);
+	read_all(rp[0], report, sizeof(report));
+	close(rp[0]);
+	snprintf(want, sizeof(want), "NSpid:\t%d\t1\n", (int)pid);
+	cr_expect_not_null(strstr(report, want), "report:\n%s", report);
+	cr_expect_not_null(strstr(report, "SigBlk:\t0000000000004002\n"), "report:\n%s", report);
+	cr_expect_null(strstr(report, "CapEff:\t0000000000000000\n"), "report:\n%s", report);
+	struct child_end end = wait_end(pidfd);
+	cr_expect(!end.signaled && end.status == 5, "signaled %d status %d", end.signaled,
+		  end.status);
+	close(pidfd);
+	expect_no_child();
+}
+
 /* ------------------------------------------------------------ failed starts */
 
 static void expect_start_fails(const struct spawn_req *req, int want, const char *what)

@@ -268,7 +268,10 @@ Test(spawner, cellvmd_cannot_decide_confinement)
 }
 
 /* The child's confinement options are the spawner's, after cellvmd's, and
- * its policy is the bundle the spawner read at its start. */
+ * its policy is the bundle the spawner read at its start; its environment
+ * is the spawner's two variables. It starts as PID 1
+ * of its own pid namespace, the spawner's child: no process of its stays
+ * outside (a reaper), and the pid cellvmd gets is the one that runs. */
 Test(spawner, the_spawner_writes_the_childs_confinement)
 {
 	pid_t pid;
@@ -284,7 +287,39 @@ Test(spawner, the_spawner_writes_the_childs_confinement)
 	for (ssize_t i = 0; i < n; i++)
 		cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
 	cmdline[n] = '\0';
-	cr_expect_str_eq(cmdline, "spawn_probe --await 3 --exit 0 --sandbox on --policy-fd 4 ");
+	cr_expect_str_eq(cmdline,
+			 "spawn_probe --await 3 --exit 0 --sandbox on --policy-fd 4 --given-ns ");
+	char status[4096], want[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(f, 0);
+	n = read(f, status, sizeof(status) - 1);
+	close(f);
+	cr_assert_gt(n, 0);
+	status[n] = '\0';
+	snprintf(want, sizeof(want), "\nNSpid:\t%d\t1\n", (int)pid);
+	cr_expect_not_null(strstr(status, want), "not PID 1 of its own pid namespace:\n%s", status);
+	/* It can make the rest of its sandbox: every capability in its user
+	 * namespace. The spawner holds none, so as root it could not map the
+	 * child's root (the kernel asks CAP_SETFCAP): unmapped, the child has
+	 * them as ambient capabilities. */
+	cr_expect_null(strstr(status, "\nCapEff:\t0000000000000000\n"), "%s", status);
+	if (geteuid() == 0)
+		cr_expect_null(strstr(status, "\nCapAmb:\t0000000000000000\n"), "%s", status);
+	cr_expect_eq(tu_parent_of(pid), sp.pid);
+	/* Its environment: glibc's malloc without tcache, and the spawner's
+	 * policy, whose filter it runs under. */
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(f, 0);
+	n = read(f, status, sizeof(status) - 1);
+	close(f);
+	cr_assert_gt(n, 0);
+	for (ssize_t i = 0; i < n; i++)
+		status[i] = status[i] ? status[i] : ' ';
+	status[n] = '\0';
+	cr_expect_str_eq(status, "GLIBC_TUNABLES=glibc.malloc.tcache_count=0 "
+				 "CELLVM_INHERITED_POLICY=spawner.policy ");
 	snprintf(path, sizeof(path), "/proc/%d/fd/4", (int)pid);
 	n = readlink(path, link, sizeof(link) - 1);
 	cr_assert_gt(n, 0);
