@@ -2,10 +2,10 @@
  * time and resident memory.
  *
  * Without a cgroup per process these come from /proc: the process cellvmd
- * started (its pid) and, for a confined one, the process it runs in its
- * sandbox (sandbox_ns.c: the pid cellvmd knows is a reaper outside the
- * child's pid namespace, whose only child does the work), read from
- * /proc/PID/task/PID/children. Threads are counted (a process's stat sums
+ * started (its pid) and, where it confined itself with a reaper (a kernel
+ * that refused the spawner's namespaces: sandbox_ns.c; the pid cellvmd
+ * knows is then the reaper, whose only child does the work), that child,
+ * read from /proc/PID/task/PID/children. Threads are counted (a process's stat sums
  * them); grandchildren are not (the VM's processes start none).
  * Where the VM has a cgroup, metrics_collect.c reads each process's leaf
  * instead (cgroup_read_stats: cpu.stat's usage_usec, memory.current),

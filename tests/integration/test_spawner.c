@@ -372,6 +372,17 @@ static void taken_setup(void)
 	snprintf(pol, sizeof(pol), "%s/rng.policy", dir);
 	const struct spawner_binary bins[] = { { bin, "rng" } };
 	start_spawner(bins, 1, dir);
+	/* A first child answered: the spawner has read its binaries and
+	 * policies by now, so what the test swaps next comes after its start. */
+	char *argv[] = { "cellvm-rng", "--exit", "0", NULL };
+	struct spawn_req req = { .path = bin, .argv = argv, .stderr_fd = -1 };
+	pid_t pid;
+	int pidfd;
+	cr_assert_eq(spawner_spawn(sp.sock, &req, SANDBOX_ON, &pid, &pidfd), 0);
+	struct child_end end = ended(pid);
+	cr_assert(!end.signaled && end.status == 0, "the first child: %s %d",
+		  end.signaled ? "signal" : "status", end.status);
+	close(pidfd);
 }
 
 static void taken_teardown(void)
