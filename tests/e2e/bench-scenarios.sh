@@ -266,6 +266,22 @@ density_mem() {
 	avail=$(awk '/^MemAvailable/ { print $2 }' /proc/meminfo)
 }
 
+# density_why: for each of the N VMs that is not waiting, its last words:
+# the guest's last line, cellvmctl run's and cellvmd's last error.
+density_why() {
+	i=1
+	while [ $i -le $n ]; do
+		d=$T/dens$i
+		if ! tr -d '\r' <$d/serial 2>/dev/null | grep -q "L2 waiting"; then
+			printf ' [VM %d: guest "%s"; run "%s"; cellvmd "%s"]' $i \
+				"$(tr -d '\r' <$d/serial 2>/dev/null | tail -n 1 | cut -c1-120)" \
+				"$(tail -n 1 $d/run.err 2>/dev/null | cut -c1-160)" \
+				"$(grep -i 'error' $d/cellvmd.log 2>/dev/null | tail -n 1 | cut -c1-200)"
+		fi
+		i=$((i + 1))
+	done
+}
+
 # density_cellvm N: N cellvmd, N Creates at once, N Runs; sets $why on
 # failure.
 density_cellvm() {
@@ -330,7 +346,7 @@ density_cellvm() {
 			sleep 1
 			density_mem cellvm $n
 		else
-			why="not every guest reached \"L2 waiting\" within ${timeout}s"
+			why="not every guest reached \"L2 waiting\" within ${timeout}s:$(density_why)"
 		fi
 	fi
 	i=1
