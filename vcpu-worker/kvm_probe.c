@@ -92,16 +92,26 @@ struct watchdog {
 	pthread_cond_t cond;
 	bool done;
 	atomic_bool fired;
-	struct timespec deadline; /* CLOCK_MONOTONIC */
+	clockid_t vcpu_cpu;    /* the vCPU thread's CPU clock */
+	uint64_t cpu_deadline; /* on it, ns */
+	uint64_t wall_deadline; /* CLOCK_MONOTONIC, ns */
 	pthread_t vcpu_thread;
 	struct kvm_run *run;
 };
 
-static uint64_t now_us(void)
+/* How often the watchdog reads the vCPU thread's CPU clock. */
+#define WATCHDOG_TICK_NS 5000000ull
+
+static uint64_t clock_ns(clockid_t c)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+	clock_gettime(c, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t now_us(void)
+{
+	return clock_ns(CLOCK_MONOTONIC) / 1000u;
 }
 
 static int check_caps(int kvm_fd, char *why, size_t len)
@@ -202,39 +212,45 @@ static void destroy(struct probe_vm *p)
 		close(p->vm_fd);
 }
 
+/* Kicks the vCPU out of KVM_RUN once its thread has had its CPU budget,
+ * or the clock ran out; reads that CPU clock every WATCHDOG_TICK_NS. */
 static void *watchdog(void *arg)
 {
 	struct watchdog *w = arg;
 	pthread_mutex_lock(&w->lock);
 	while (!w->done) {
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &w->deadline) == ETIMEDOUT &&
-		    !w->done) {
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		if (clock_ns(w->vcpu_cpu) >= w->cpu_deadline || now >= w->wall_deadline) {
 			atomic_store(&w->fired, true);
 			vcpu_kick_thread(w->vcpu_thread, w->run);
 			break;
 		}
+		uint64_t next = now + WATCHDOG_TICK_NS;
+		struct timespec ts = { .tv_sec = (time_t)(next / 1000000000u),
+				       .tv_nsec = (long)(next % 1000000000u) };
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
+/* Arms w for the calling thread, which is about to run the vCPU. */
 static int start_watchdog(struct watchdog *w, pthread_t *t)
 {
+	int err = pthread_getcpuclockid(pthread_self(), &w->vcpu_cpu);
+	if (err) {
+		log_err("KVM probe: the vCPU thread's CPU clock: %s", strerror(err));
+		return -err;
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&w->lock, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
-	w->deadline.tv_sec += KVM_PROBE_DEADLINE_MS / 1000;
-	w->deadline.tv_nsec += (long)(KVM_PROBE_DEADLINE_MS % 1000) * 1000000;
-	if (w->deadline.tv_nsec >= 1000000000) {
-		w->deadline.tv_sec++;
-		w->deadline.tv_nsec -= 1000000000;
-	}
-	int err = thread_start(t, watchdog, w);
-	if (err)
+	w->cpu_deadline = clock_ns(w->vcpu_cpu) + KVM_PROBE_DEADLINE_MS * 1000000ull;
+	w->wall_deadline = clock_ns(CLOCK_MONOTONIC) + KVM_PROBE_WALL_MS * 1000000ull;
+	if ((err = thread_start(t, watchdog, w)))
 		log_err("KVM probe: watchdog thread: %s", strerror(-err));
 	return err;
 }
@@ -266,7 +282,8 @@ static int run_probe(struct probe_vm *p, struct kvm_probe_result *res)
 	int err = start_watchdog(&w, &t);
 	if (err)
 		return err;
-	uint64_t t0 = now_us();
+	/* The vCPU's progress is measured in the CPU it had, not the clock. */
+	uint64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID) / 1000u;
 	for (;;) {
 		if (ioctl(p->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR && errno != EAGAIN) {
@@ -285,11 +302,11 @@ static int run_probe(struct probe_vm *p, struct kvm_probe_result *res)
 			res->entry_failure = p->run->fail_entry.hardware_entry_failure_reason;
 			break;
 		}
-		res->stage_us[++res->stage] = now_us() - t0;
+		res->stage_us[++res->stage] = clock_ns(CLOCK_THREAD_CPUTIME_ID) / 1000u - t0;
 		if (res->stage == KVM_PROBE_DONE)
 			break;
 	}
-	res->elapsed_us = now_us() - t0;
+	res->elapsed_us = clock_ns(CLOCK_THREAD_CPUTIME_ID) / 1000u - t0;
 	stop_watchdog(&w, t);
 	struct kvm_regs regs;
 	if (res->stage != KVM_PROBE_DONE && ioctl(p->vcpu_fd, KVM_GET_REGS, &regs) == 0) {

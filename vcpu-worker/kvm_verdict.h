@@ -10,7 +10,10 @@
  *   3 (DONE)    it did what a kernel does first at CPL0: cpuid, rdmsr/wrmsr
  *               of EFER, CR4 and CR3 writes (a global TLB flush), lidt, and
  *               an int3 through its IDT and back.
- * A watchdog stops it at KVM_PROBE_DEADLINE_MS. 1M instructions in 500 ms is
+ * A watchdog stops it once its thread has had KVM_PROBE_DEADLINE_MS of CPU
+ * (guest time counts as the thread's), or KVM_PROBE_WALL_MS have passed: on
+ * a loaded host the vCPU may wait for a CPU, which says nothing about the
+ * KVM; the times below are the thread's CPU time. 1M instructions in 500 ms is
  * 2 M/s: a CPU runs thousands of times that, QEMU's TCG under a nested KVM
  * 4 to 20 times even on a loaded host (4 M/s was seen with 2 such QEMUs on 2
  * cores); a KVM that emulates each instruction of CPL0 code (a paravirtual
@@ -26,7 +29,8 @@
 
 #define KVM_PROBE_PORT 0xe9u         /* the guest's stage reports */
 #define KVM_PROBE_LOOP 0x80000u      /* iterations of the loop: 1M instructions */
-#define KVM_PROBE_DEADLINE_MS 500u   /* from the first KVM_RUN */
+#define KVM_PROBE_DEADLINE_MS 500u   /* of the vCPU thread's CPU, from the first KVM_RUN */
+#define KVM_PROBE_WALL_MS 10000u     /* of the clock: a vCPU that gets no CPU at all */
 
 enum kvm_probe_stage {
 	KVM_PROBE_NONE = 0,
@@ -45,7 +49,7 @@ struct kvm_probe_result {
 	uint64_t entry_failure;     /* of KVM_EXIT_FAIL_ENTRY */
 	uint64_t rip;               /* where it stopped */
 	uint64_t loop_left;         /* RCX: iterations left when stopped in the loop */
-	uint64_t elapsed_us;        /* from the first KVM_RUN to the last return */
+	uint64_t elapsed_us;        /* CPU time from the first KVM_RUN to the last return */
 	uint64_t stage_us[KVM_PROBE_DONE + 1]; /* when each stage was reported, the same way */
 };
 
