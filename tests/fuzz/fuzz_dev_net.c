@@ -16,7 +16,8 @@
  *   tests/fuzz/confine_stub.c common/vhost_user.c common/msg.c
  *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c
  *   common/fds.c common/cli.c common/unix_sock.c common/iov.c common/tap.c
- *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c */
+ *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c
+ *   common/dev_ctl.c */
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>
