@@ -597,7 +597,8 @@ void gen_dev_ctl(void)
 	put_dev_ctl("balloon_stats_reply", 1, r, sizeof(r));
 }
 
-/* ---- fuzz_balloon: byte 0 the reader, then its bytes (fuzz_balloon.c). */
+/* ---- fuzz_balloon: byte 0 the reader, then its bytes (fuzz_balloon.c);
+ * fuzz_balloon_params's seeds too. */
 void gen_balloon(void)
 {
 	uint8_t b[1 + 1 + 4 * 8];
@@ -621,6 +622,10 @@ void gen_balloon(void)
 	put_le64(sp + 1, 0x7f0000001001ull);
 	put_le64(sp + 9, 3 * 4096);
 	put_file("fuzz_balloon", "span", sp, sizeof(sp));
+	/* fuzz_balloon_params: SetBalloon's params, as a client sends them. */
+	static const char set[] = "{\"amount_mib\": 150}", max[] = "{\"amount_mib\": 16777215}";
+	put_file("fuzz_balloon_params", "set", set, strlen(set));
+	put_file("fuzz_balloon_params", "max", max, strlen(max));
 }
 
 /* ---- fuzz_http_request: what a scraper sends to --metrics-listen. */

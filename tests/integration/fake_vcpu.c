@@ -20,6 +20,8 @@
  *   say-exit N TEXT  send EXIT (status N, TEXT) and go on: a worker about to end
  *   hang          stop answering anything (SIGTERM too: SIGKILL ends it)
  *   crash         die of SIGSEGV
+ * A CONFIG_CHANGED from the controller is told on the serial fd as
+ * "config-changed NAME\r\n" (the real worker interrupts the guest).
  * As the real worker does, SIGTERM/SIGINT while waiting for the controller
  * (wait-run, serve) send EXIT 4 "stopped by signal" and exit 4, and a closed
  * control channel ends it with status 4. A script it cannot read or a line it
@@ -117,6 +119,8 @@ static enum wctl_type control_one(const struct fake *f)
 					  : "malformed message on the control channel");
 	if (m.type == WCTL_PING && (err = wctl_send(f->ctl_fd, WCTL_PONG, 0, NULL)) < 0)
 		log_warn("PONG: %s", strerror(-err));
+	if (m.type == WCTL_CONFIG_CHANGED)
+		serial_line(f, "config-changed ", m.text, strlen(m.text));
 	return m.type;
 }
 
