@@ -219,6 +219,9 @@ static int balloon_set_features(struct vub *b, uint64_t features)
 	/* Queues are numbered without the gaps of features not negotiated
 	 * (virtio 1.2 5.5.2). */
 	unsigned n = 0;
+	/* Roles may move: a kept stats buffer belongs to no ring any more. */
+	evloop_timer_cancel(&bl->stats_timer);
+	bl->stats_held = false;
 	memset(bl->role, 0, sizeof(bl->role));
 	bl->role[n++] = ROLE_INFLATE;
 	bl->role[n++] = ROLE_DEFLATE;

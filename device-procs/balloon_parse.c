@@ -1,15 +1,24 @@
 #include "balloon_parse.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
 
-static int cmp_u32(const void *a, const void *b)
+/* In place, no allocation and no syscall: glibc's qsort may ask the
+ * kernel for the machine's memory (sysinfo), which the device's policy
+ * does not allow. A batch is small; Shell's gaps keep it quick. */
+static void sort_u32(uint32_t *a, size_t n)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return (x > y) - (x < y);
+	static const size_t gaps[] = { 132, 57, 23, 10, 4, 1 };
+	for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++)
+		for (size_t i = gaps[g]; i < n; i++) {
+			uint32_t v = a[i];
+			size_t j = i;
+			for (; j >= gaps[g] && a[j - gaps[g]] > v; j -= gaps[g])
+				a[j] = a[j - gaps[g]];
+			a[j] = v;
+		}
 }
 
 /* The index of the RAM range holding the whole page at gpa, or nram. */
@@ -32,7 +41,7 @@ int balloon_pfn_ranges(const uint8_t *buf, size_t len, const struct balloon_ram 
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		pfn[i] = get_le32(buf + 4 * i);
-	qsort(pfn, n, sizeof(pfn[0]), cmp_u32);
+	sort_u32(pfn, n);
 
 	int nout = 0;
 	size_t last_ram = nram;

@@ -142,6 +142,27 @@ Test(balloon, inflate_frees_the_memfd_blocks_and_deflate_leaves_data)
 	finish_clean(&f);
 }
 
+/* Linux fills an inflate buffer with 256 PFNs (1 KiB): sorted and
+ * coalesced within the device's policy (glibc's qsort asked the kernel
+ * for sysinfo at that size, which the policy kills). */
+Test(balloon, a_full_linux_buffer_of_pfns)
+{
+	struct tfe f;
+	start(&f, NULL, 0, 2);
+	write_pages(&f, DATA_PFN, 256);
+	long before = blocks(f.memfd[0]);
+	uint32_t pfns[256];
+	for (unsigned i = 0; i < 256; i++)
+		pfns[i] = DATA_PFN + 255 - i; /* the order Linux's page list gives */
+	post_pfns(&f, 0, pfns, 256, sizeof(pfns));
+	long after = blocks(f.memfd[0]);
+	/* Less a few pages the request itself took (its buffer, the rings). */
+	cr_expect_leq(after, before - 250 * PAGE / 512, "%ld -> %ld blocks", before, after);
+	cr_expect(page_zero(&f, DATA_PFN + 128));
+	cr_assert(tfe_alive(&f));
+	finish_clean(&f);
+}
+
 Test(balloon, pages_in_the_second_region_and_across_its_start)
 {
 	struct tfe f;

@@ -94,6 +94,18 @@ Test(balloon_pfn, a_full_batch_of_distinct_pages_fits)
 	cr_assert_eq(ranges(pfns, BALLOON_PFN_BATCH, r, &refused), (int)BALLOON_PFN_BATCH);
 }
 
+Test(balloon_pfn, a_full_batch_backwards_is_one_run)
+{
+	uint32_t pfns[BALLOON_PFN_BATCH];
+	for (unsigned i = 0; i < BALLOON_PFN_BATCH; i++)
+		pfns[i] = 100 + BALLOON_PFN_BATCH - 1 - (i * 37) % BALLOON_PFN_BATCH;
+	static struct balloon_range r[BALLOON_PFN_BATCH];
+	unsigned refused;
+	cr_assert_eq(ranges(pfns, BALLOON_PFN_BATCH, r, &refused), 1);
+	cr_expect_eq(r[0].gpa, 100 * PAGE);
+	cr_expect_eq(r[0].len, BALLOON_PFN_BATCH * PAGE);
+}
+
 static void put_stat(uint8_t *p, uint16_t tag, uint64_t v)
 {
 	put_le16(p, tag);
