@@ -407,7 +407,7 @@ static void proc_built_rng(const uint8_t *ring, size_t ring_len)
 
 void gen_proc_device(void)
 {
-	static const char *const names[] = { "rng", "console", "blk", "net" };
+	static const char *const names[] = { "rng", "console", "blk", "net", "balloon" };
 	uint8_t ring[0x300];
 
 	/* rng, console's receiveq: one writable buffer. */
@@ -443,6 +443,15 @@ void gen_proc_device(void)
 	put_le16(ring + 0x100 + 2, 1);
 	proc_session(3, 1, ring, sizeof(ring), pkt, sizeof(pkt));
 	put_file("fuzz_proc_device", names[3], bbuf, blen);
+	/* balloon's inflateq: PFNs 4 and 5 (guest memory is 16 pages). */
+	uint8_t pfns[8];
+	put_le32(pfns, 4);
+	put_le32(pfns + 4, 5);
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, sizeof(pfns), 0, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(4, 0, ring, sizeof(ring), pfns, sizeof(pfns));
+	put_file("fuzz_proc_device", names[4], bbuf, blen);
 }
 
 /* ---- fuzz_recv: a reader byte, then chunks {u8 fds | 4 plain, le16 len,
