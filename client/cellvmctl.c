@@ -5,6 +5,7 @@
  *   cellvmctl --socket PATH serial [--console]
  *   cellvmctl --socket PATH metrics [--prometheus]
  *   cellvmctl --socket PATH rate-limiter DEVICE [--rx|--tx] JSON
+ *   cellvmctl --socket PATH balloon set MIB | balloon stats
  *
  * Exit status: 0 success, 1 the controller answered with an error (printed
  * with its name and message), 2 bad usage or no connection. */
@@ -19,6 +20,8 @@
 
 #include <json-c/json.h>
 
+#include "balloon_json.h"
+#include "cli.h"
 #include "client.h"
 #include "config.h"
 #include "lifecycle.h"
@@ -45,7 +48,11 @@ static void usage(FILE *f)
 		   "                         change a running device's rate limiter: JSON is\n"
 		   "                         Firecracker's ({\"bandwidth\": {\"size\": 1048576,\n"
 		   "                         \"refill_time\": 125}, \"ops\": {...}}); a NIC's\n"
-		   "                         receive (--rx) or transmit (--tx) side\n");
+		   "                         receive (--rx) or transmit (--tx) side\n"
+		   "  balloon set MIB        set the balloon's target: the guest gives MIB of its\n"
+		   "                         memory back to the host\n"
+		   "  balloon stats          the balloon's target, what the guest gave and its\n"
+		   "                         last memory statistics\n");
 }
 
 static int read_file(const char *path, char **out)
@@ -197,6 +204,29 @@ static char *rate_limiter_request(const char *device, const char *side, const ch
 	return text;
 }
 
+/* SetBalloon's params from MIB; NULL (said why) if not a number. */
+static char *balloon_request(const char *arg)
+{
+	unsigned long mib;
+	if (cli_parse_uint(arg, 0, BALLOON_JSON_MAX_MIB, &mib) < 0) {
+		fprintf(stderr, "cellvmctl: balloon set %s: want a number of MiB\n", arg);
+		return NULL;
+	}
+	char text[64];
+	snprintf(text, sizeof(text), "{\"amount_mib\": %lu}", mib);
+	return strdup(text);
+}
+
+/* BalloonStats's result, one "key: value" a line, in its order. */
+static void print_balloon(const char *json)
+{
+	json_object *o = json_tokener_parse(json);
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, v) printf("%s: %s\n", key, json_object_get_string(v));
+	json_object_put(o);
+}
+
 static int serial(int sock, int console)
 {
 	char err[300];
@@ -279,13 +309,20 @@ int main(int argc, char **argv)
 		m = RPC_METRICS;
 	else if (strcmp(cmd, "rate-limiter") == 0)
 		m = RPC_SET_RATE_LIMITER;
+	else if (strcmp(cmd, "balloon") == 0 && optind < argc && !strcmp(argv[optind], "set"))
+		m = RPC_SET_BALLOON;
+	else if (strcmp(cmd, "balloon") == 0 && optind < argc && !strcmp(argv[optind], "stats"))
+		m = RPC_BALLOON_STATS;
 	else {
 		fprintf(stderr, "cellvmctl: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 		return 2;
 	}
-	/* rate-limiter's DEVICE and JSON; no other command has operands. */
-	int operands = m == RPC_SET_RATE_LIMITER ? 2 : 0;
+	/* rate-limiter's DEVICE and JSON, balloon's set MIB and stats; no other
+	 * command has operands. */
+	int operands = m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON ? 2
+		       : m == RPC_BALLOON_STATS			  ? 1
+								  : 0;
 	if (argc - optind != operands || (m == RPC_CREATE) != (config != NULL) ||
 	    (console && m != RPC_GET_SERIAL) || (prometheus && m != RPC_METRICS) ||
 	    (strcmp(side, "rate_limiter") != 0 && m != RPC_SET_RATE_LIMITER)) {
@@ -297,6 +334,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (m == RPC_SET_RATE_LIMITER &&
 	    !(params = rate_limiter_request(argv[optind], side, argv[optind + 1])))
+		return 2;
+	if (m == RPC_SET_BALLOON && !(params = balloon_request(argv[optind + 1])))
 		return 2;
 	/* The controller checks it too; checking here points into the file
 	 * even when it is not JSON at all. */
@@ -332,6 +371,8 @@ int main(int argc, char **argv)
 				print_status(r.result);
 			if (!status && m == RPC_METRICS)
 				status = print_metrics(r.result, prometheus);
+			if (!status && m == RPC_BALLOON_STATS)
+				print_balloon(r.result);
 			rpc_reply_free(&r);
 		}
 	}

@@ -39,7 +39,28 @@ uint32_t dev_ctl_kind_counters(const char *kind)
 		return BIT(rx_bytes) | BIT(tx_bytes);
 	if (strcmp(kind, "rng") == 0)
 		return BIT(requests) | BIT(read_bytes);
+	if (strcmp(kind, "balloon") == 0)
+		return BIT(requests) | BIT(errors);
 	return 0;
+}
+
+const char *dev_ctl_balloon_stat_name(unsigned t)
+{
+	static const char *const names[DEV_CTL_BALLOON_NSTATS] = {
+		"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory",
+		"total_memory", "available_memory", "disk_caches", "hugetlb_allocations",
+		"hugetlb_failures", "oom_kill", "alloc_stall", "async_scan", "direct_scan",
+		"async_reclaim", "direct_reclaim",
+	};
+	return t < DEV_CTL_BALLOON_NSTATS ? names[t] : NULL;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
 }
 
 int dev_ctl_bucket_check(const struct dev_ctl_bucket *b)
@@ -65,6 +86,8 @@ void dev_ctl_encode_req(const struct dev_ctl_req *m, uint8_t out[DEV_CTL_REQ_SIZ
 	memset(out, 0, DEV_CTL_REQ_SIZE);
 	put_le32(out, (uint32_t)m->type);
 	put_le32(out + 4, m->seq);
+	if (m->type == DEV_CTL_SET_BALLOON_TARGET)
+		put_le32(out + 8, m->balloon_pages);
 	if (m->type != DEV_CTL_SET_RATE_LIMIT)
 		return;
 	struct dev_ctl_rate_limit rl = m->rl;
@@ -83,6 +106,16 @@ int dev_ctl_decode_req(const uint8_t *buf, size_t len, struct dev_ctl_req *out)
 	if (len != DEV_CTL_REQ_SIZE)
 		return -EBADMSG;
 	struct dev_ctl_req m = { .type = (enum dev_ctl_type)get_le32(buf), .seq = get_le32(buf + 4) };
+	if (m.type == DEV_CTL_SET_BALLOON_TARGET || m.type == DEV_CTL_GET_BALLOON_STATS) {
+		/* Pages travel only in a SET; everything else is zero. */
+		size_t from = m.type == DEV_CTL_SET_BALLOON_TARGET ? 12 : 8;
+		if (!all_zero(buf + from, DEV_CTL_REQ_SIZE - from))
+			return -EBADMSG;
+		if (m.type == DEV_CTL_SET_BALLOON_TARGET)
+			m.balloon_pages = get_le32(buf + 8);
+		*out = m;
+		return 0;
+	}
 	if (m.type != DEV_CTL_GET_METRICS && m.type != DEV_CTL_SET_RATE_LIMIT)
 		return -EBADMSG;
 	for (size_t i = 0; i < 4; i++) {
@@ -110,10 +143,35 @@ void dev_ctl_encode_reply(const struct dev_ctl_reply *m, uint8_t out[DEV_CTL_REP
 	put_le32(out, (uint32_t)m->type | DEV_CTL_REPLY);
 	put_le32(out + 4, m->seq);
 	put_le32(out + 8, (uint32_t)m->status);
+	if (m->type == DEV_CTL_GET_BALLOON_STATS && m->status == 0) {
+		const struct dev_ctl_balloon *b = &m->balloon;
+		put_le32(out + 16, b->target_pages);
+		put_le32(out + 20, b->actual_pages);
+		put_le32(out + 24, b->present);
+		for (size_t i = 0; i < DEV_CTL_BALLOON_NSTATS; i++)
+			put_le64(out + 32 + 8 * i, b->stat[i]);
+	}
 	if (m->type != DEV_CTL_GET_METRICS)
 		return;
 	for (size_t i = 0; i < DEV_CTL_NCOUNTERS; i++)
 		put_le64(out + 16 + 8 * i, dev_ctl_counter(&m->counters, i));
+}
+
+/* A GET_BALLOON_STATS reply's payload: 0, or -EBADMSG if a stat not
+ * present has a value, or a reserved word or a bit past the tags is set. */
+static int decode_balloon(const uint8_t *p, struct dev_ctl_balloon *b)
+{
+	*b = (struct dev_ctl_balloon){ .target_pages = get_le32(p),
+				       .actual_pages = get_le32(p + 4),
+				       .present = get_le32(p + 8) };
+	if (get_le32(p + 12) != 0 || b->present >> DEV_CTL_BALLOON_NSTATS)
+		return -EBADMSG;
+	for (size_t i = 0; i < DEV_CTL_BALLOON_NSTATS; i++) {
+		b->stat[i] = get_le64(p + 16 + 8 * i);
+		if (b->stat[i] && !(b->present & (1u << i)))
+			return -EBADMSG;
+	}
+	return 0;
 }
 
 int dev_ctl_decode_reply(const uint8_t *buf, size_t len, struct dev_ctl_reply *out)
@@ -128,14 +186,25 @@ int dev_ctl_decode_reply(const uint8_t *buf, size_t len, struct dev_ctl_reply *o
 		return -EBADMSG;
 	bool metrics = m.type == DEV_CTL_GET_METRICS;
 	if (metrics ? m.status != 0
-		    : m.type != DEV_CTL_SET_RATE_LIMIT || m.status > 0 || m.status < -4095)
+		    : (m.type != DEV_CTL_SET_RATE_LIMIT && m.type != DEV_CTL_SET_BALLOON_TARGET &&
+		       m.type != DEV_CTL_GET_BALLOON_STATS) ||
+			      m.status > 0 || m.status < -4095)
 		return -EBADMSG;
-	for (size_t i = 0; i < DEV_CTL_NCOUNTERS; i++) {
-		uint64_t v = get_le64(buf + 16 + 8 * i);
-		if (!metrics && v)
+	size_t used = 0; /* payload bytes this reply carries */
+	if (metrics) {
+		for (size_t i = 0; i < DEV_CTL_NCOUNTERS; i++) {
+			uint64_t v = get_le64(buf + 16 + 8 * i);
+			memcpy((uint8_t *)&m.counters + dev_ctl_counter_info[i].offset, &v,
+			       sizeof(v));
+		}
+		used = 8 * DEV_CTL_NCOUNTERS;
+	} else if (m.type == DEV_CTL_GET_BALLOON_STATS && m.status == 0) {
+		if (decode_balloon(buf + 16, &m.balloon) < 0)
 			return -EBADMSG;
-		memcpy((uint8_t *)&m.counters + dev_ctl_counter_info[i].offset, &v, sizeof(v));
+		used = DEV_CTL_BALLOON_WIRE;
 	}
+	if (!all_zero(buf + 16 + used, DEV_CTL_REPLY_PAYLOAD - used))
+		return -EBADMSG;
 	*out = m;
 	return 0;
 }

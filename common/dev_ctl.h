@@ -10,14 +10,20 @@
  *                                 le64 one_time_burst, le64 refill_time_ms
  *     GET_METRICS      every bucket all zero
  *     SET_RATE_LIMIT   the buckets to change (blk has one limiter: rx)
+ *     SET_BALLOON_TARGET  le32 pages (the balloon's num_pages), then zeros
+ *     GET_BALLOON_STATS   all zero
  *   reply (DEV_CTL_REPLY_SIZE):   le32 type | DEV_CTL_REPLY, le32 seq,
  *                                 le32 status (0 or -errno), le32 0, then
- *                                 DEV_CTL_NCOUNTERS le64 counters (GET_METRICS
- *                                 only; zero otherwise)
+ *                                 DEV_CTL_REPLY_PAYLOAD bytes, zero but for:
+ *     GET_METRICS      DEV_CTL_NCOUNTERS le64 counters
+ *     GET_BALLOON_STATS (status 0)  le32 target pages, le32 actual pages,
+ *                                 le32 present (bit t: stat t reported),
+ *                                 le32 0, DEV_CTL_BALLOON_NSTATS le64 stats
+ *                                 (zero where not present)
  *
  * The decoders are pure and check everything: exact size, a known type,
  * reserved bytes zero, a bucket's mode known and its values as the mode says
- * (dev_ctl_bucket_check), GET_METRICS's status 0, a SET_RATE_LIMIT's status 0
+ * (dev_ctl_bucket_check), GET_METRICS's status 0, any other's status 0
  * or -1..-4095. A device is less trusted than cellvmd: cellvmd bounds what it
  * waits for and believes nothing of a reply but these checks (the counters
  * are whatever the device says). */
@@ -31,6 +37,8 @@
 enum dev_ctl_type {
 	DEV_CTL_GET_METRICS = 1,
 	DEV_CTL_SET_RATE_LIMIT = 2,
+	DEV_CTL_SET_BALLOON_TARGET = 3,
+	DEV_CTL_GET_BALLOON_STATS = 4,
 };
 #define DEV_CTL_REPLY 0x80000000u
 
@@ -101,10 +109,26 @@ static inline uint64_t dev_ctl_counter(const struct dev_ctl_counters *c, size_t 
  * "net", "console", "rng"); 0 for an unknown kind. */
 uint32_t dev_ctl_kind_counters(const char *kind);
 
+/* A balloon's state (virtio 1.2 5.5): the target the host set, what the
+ * guest says it has given, and the guest's last memory statistics by
+ * virtio tag (VIRTIO_BALLOON_S_SWAP_IN = 0 .. Linux's DIRECT_RECLAIM = 15). */
+#define DEV_CTL_BALLOON_NSTATS 16
+struct dev_ctl_balloon {
+	uint32_t target_pages;
+	uint32_t actual_pages;
+	uint32_t present; /* bit t: stat[t] was reported */
+	uint64_t stat[DEV_CTL_BALLOON_NSTATS];
+};
+
+/* Stat t's name as Firecracker's stats name it ("swap_in", "free_memory"),
+ * or NULL past the table. */
+const char *dev_ctl_balloon_stat_name(unsigned t);
+
 struct dev_ctl_req {
 	enum dev_ctl_type type;
 	uint32_t seq;
 	struct dev_ctl_rate_limit rl; /* SET_RATE_LIMIT */
+	uint32_t balloon_pages;       /* SET_BALLOON_TARGET */
 };
 
 struct dev_ctl_reply {
@@ -112,11 +136,16 @@ struct dev_ctl_reply {
 	uint32_t seq;
 	int32_t status;         /* 0 or -errno */
 	struct dev_ctl_counters counters; /* GET_METRICS */
+	struct dev_ctl_balloon balloon;   /* GET_BALLOON_STATS */
 };
 
 #define DEV_CTL_BUCKET_WIRE 32
 #define DEV_CTL_REQ_SIZE (8 + 4 * DEV_CTL_BUCKET_WIRE)
-#define DEV_CTL_REPLY_SIZE (16 + 8 * DEV_CTL_NCOUNTERS)
+#define DEV_CTL_BALLOON_WIRE (16 + 8 * DEV_CTL_BALLOON_NSTATS)
+#define DEV_CTL_REPLY_PAYLOAD                                                     \
+	(8 * DEV_CTL_NCOUNTERS > DEV_CTL_BALLOON_WIRE ? 8 * DEV_CTL_NCOUNTERS        \
+						       : DEV_CTL_BALLOON_WIRE)
+#define DEV_CTL_REPLY_SIZE (16 + DEV_CTL_REPLY_PAYLOAD)
 
 /* 0 if b's values fit its mode: KEEP and DISABLE all zero, SET with size
  * and refill_time_ms above 0; else -EINVAL. */

@@ -23,15 +23,17 @@ int wctl_decode(const uint8_t *buf, size_t len, struct wctl_msg *out)
 	if (len != WCTL_WIRE_SIZE)
 		return -EBADMSG;
 	uint32_t type = get_le32(buf), status = get_le32(buf + 4);
-	if (type < WCTL_READY || type > WCTL_PONG)
+	if (type < WCTL_READY || type > WCTL_CONFIG_CHANGED)
 		return -EBADMSG;
 	const char *text = (const char *)buf + 8;
 	size_t n = strnlen(text, WCTL_TEXT_MAX);
 	if (n == WCTL_TEXT_MAX)
 		return -EBADMSG;
-	/* Only EXIT carries a status and words; anything else in them is a
-	 * malformed message, not something to ignore. */
-	if (type != WCTL_EXIT && (status != 0 || n != 0))
+	/* Only EXIT carries a status, and words but for CONFIG_CHANGED's device
+	 * name; anything else in them is a malformed message, not something to
+	 * ignore. */
+	if ((type != WCTL_EXIT && status != 0) ||
+	    (type == WCTL_CONFIG_CHANGED ? n == 0 : type != WCTL_EXIT && n != 0))
 		return -EBADMSG;
 	out->type = (enum wctl_type)type;
 	out->status = status;
@@ -87,6 +89,7 @@ const char *wctl_type_name(enum wctl_type type)
 	case WCTL_EXIT: return "EXIT";
 	case WCTL_PING: return "PING";
 	case WCTL_PONG: return "PONG";
+	case WCTL_CONFIG_CHANGED: return "CONFIG_CHANGED";
 	}
 	return "UNKNOWN";
 }

@@ -14,10 +14,15 @@
  *                         PING    are you alive? (the worker's event loop
  *                                 answers; the controller uses it to notice a
  *                                 hung worker)
+ *                         CONFIG_CHANGED  text names a virtio device
+ *                                 ("balloon0") whose backend changed its
+ *                                 config space: raise the guest's
+ *                                 configuration-change interrupt
  * The worker treats EOF as "the controller is gone" and stops the VM.
  *
  * wctl_decode() is pure and checks everything: exact size, a known type,
- * status 0 except for EXIT, text NUL-terminated; control bytes in the text
+ * status 0 except for EXIT, text empty except for EXIT and CONFIG_CHANGED
+ * (which needs one), text NUL-terminated; control bytes in the text
  * are replaced by '?' so a hostile worker cannot inject lines into logs. */
 #ifndef CELLVM_WORKER_CTL_H
 #define CELLVM_WORKER_CTL_H
@@ -34,12 +39,13 @@ enum wctl_type {
 	WCTL_EXIT = 3,
 	WCTL_PING = 4,
 	WCTL_PONG = 5,
+	WCTL_CONFIG_CHANGED = 6,
 };
 
 struct wctl_msg {
 	enum wctl_type type;
 	uint32_t status;           /* WCTL_EXIT only */
-	char text[WCTL_TEXT_MAX];  /* WCTL_EXIT only; NUL-terminated */
+	char text[WCTL_TEXT_MAX];  /* WCTL_EXIT, WCTL_CONFIG_CHANGED; NUL-terminated */
 };
 
 /* Encodes m; text longer than WCTL_TEXT_MAX - 1 is cut. */

@@ -91,7 +91,7 @@ unsigned cgroup_policy_controllers(const struct cgroup_policy *p)
  * another's process, in another cgroup). */
 static unsigned own_devices(const struct vm_config *cfg)
 {
-	unsigned n = cfg->console + cfg->rng;
+	unsigned n = cfg->console + cfg->rng + cfg->balloon.present;
 	for (size_t i = 0; i < cfg->nblock; i++)
 		n += cfg->block[i].backend == VM_BACKEND_CELLVM;
 	for (size_t i = 0; i < cfg->nnet; i++)

@@ -284,7 +284,10 @@ static int get_socket(struct ctx *c, struct json_object *obj, char *dst, bool *p
 
 static const char *const top_keys[] = { "kernel", "initrd", "cmdline", "cpus", "memory",
 					"block_devices", "net_devices", "console", "rng",
-					"sandbox", NULL };
+					"balloon", "sandbox", NULL };
+static const char *const balloon_keys[] = { "amount_mib", "deflate_on_oom",
+					    "stats_polling_interval_s", "free_page_reporting",
+					    NULL };
 static const char *const block_keys[] = { "path", "vhost_user_socket", "read_only", "serial",
 					  "sandbox", "rate_limiter", NULL };
 static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox",
@@ -560,6 +563,48 @@ static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory
 	return 0;
 }
 
+/* "balloon": {"amount_mib": N, "deflate_on_oom": B, "stats_polling_interval_s":
+ * N, "free_page_reporting": B} (Firecracker's); amount_mib is required and
+ * at most the VM's memory. */
+static int parse_balloon(struct ctx *c, struct json_object *top, uint64_t memory,
+			 struct vm_balloon *b)
+{
+	struct json_object *obj;
+	bool present;
+	uint64_t v;
+	int ret;
+	if (!json_object_object_get_ex(top, "balloon", &obj))
+		return 0;
+	snprintf(c->where, sizeof(c->where), "balloon");
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(c, NULL, "want an object such as {\"amount_mib\": 0, "
+				     "\"deflate_on_oom\": true}, not %s", json_type_words(obj));
+	uint64_t mib = memory >> 20;
+	if ((ret = check_keys(c, obj, balloon_keys)) ||
+	    (ret = get_u64(c, obj, "amount_mib", 0, mib, &v, &present)))
+		return ret;
+	if (!present)
+		return fail(c, "amount_mib", "required: the MiB the balloon takes from the guest "
+					     "at boot (0 for none)");
+	b->amount_mib = (uint32_t)v;
+	uint64_t secs = 0;
+	if ((ret = get_u64(c, obj, "stats_polling_interval_s", 0, VM_CONFIG_BALLOON_STATS_MAX,
+			   &secs, &present)))
+		return ret;
+	b->stats_polling_interval_s = (uint32_t)secs;
+	if ((ret = get_bool(c, obj, "deflate_on_oom", &b->deflate_on_oom)) ||
+	    (ret = get_bool(c, obj, "free_page_reporting", &b->free_page_reporting)))
+		return ret;
+	b->present = true;
+	c->where[0] = '\0';
+	return 0;
+}
+
+size_t vm_config_ndevices(const struct vm_config *cfg)
+{
+	return cfg->nblock + cfg->nnet + cfg->console + cfg->rng + cfg->balloon.present;
+}
+
 /* Two devices cannot share a tap or an external backend's socket. */
 static int check_unique(struct ctx *c, const struct vm_config *cfg)
 {
@@ -616,16 +661,18 @@ static int parse_top(struct ctx *c, struct json_object *top, struct vm_config *c
 	    (ret = parse_cpus(c, top, &cfg->cpus)) || (ret = parse_memory(c, top, &cfg->memory)) ||
 	    (ret = get_bool(c, top, "console", &cfg->console)) ||
 	    (ret = get_bool(c, top, "rng", &cfg->rng)) ||
+	    (ret = parse_balloon(c, top, cfg->memory, &cfg->balloon)) ||
 	    (ret = get_devices(c, top, "block_devices", &blocks, &cfg->nblock)) ||
 	    (ret = get_devices(c, top, "net_devices", &nets, &cfg->nnet)))
 		return ret;
 
-	size_t total = cfg->nblock + cfg->nnet + cfg->console + cfg->rng;
+	size_t total = vm_config_ndevices(cfg);
 	if (total > VM_CONFIG_MAX_DEVICES)
-		return fail(c, "block_devices + net_devices + console + rng",
-			    "%zu virtio devices (%zu block, %zu net%s%s): at most %d fit; remove %zu",
+		return fail(c, "block_devices + net_devices + console + rng + balloon",
+			    "%zu virtio devices (%zu block, %zu net%s%s%s): at most %d fit; remove %zu",
 			    total, cfg->nblock, cfg->nnet, cfg->console ? ", console" : "",
-			    cfg->rng ? ", rng" : "", VM_CONFIG_MAX_DEVICES,
+			    cfg->rng ? ", rng" : "", cfg->balloon.present ? ", balloon" : "",
+			    VM_CONFIG_MAX_DEVICES,
 			    total - VM_CONFIG_MAX_DEVICES);
 	for (size_t i = 0; i < cfg->nblock; i++) {
 		snprintf(c->where, sizeof(c->where), "block_devices[%zu]", i);

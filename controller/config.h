@@ -23,7 +23,7 @@
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
 #define VM_CONFIG_MAX_DEPTH 8                    /* nesting of objects/arrays */
 #define VM_CONFIG_MAX_CPUS MACHINE_MAX_CPUS      /* 32 */
-#define VM_CONFIG_MAX_DEVICES MACHINE_MAX_VIRTIO /* block + net + console + rng */
+#define VM_CONFIG_MAX_DEVICES MACHINE_MAX_VIRTIO /* block + net + console + rng + balloon */
 #define VM_CONFIG_CMDLINE_MAX MACHINE_CMDLINE_MAX /* including the NUL */
 #define VM_CONFIG_PATH_MAX PATH_MAX              /* including the NUL */
 #define VM_CONFIG_SOCKET_MAX 108                 /* sizeof(sun_path), incl. NUL */
@@ -66,6 +66,16 @@ struct vm_net_device {
 	struct rl_cfg rx_rate_limiter, tx_rate_limiter; /* as for block devices */
 };
 
+/* A virtio-balloon (cellvm-balloon), Firecracker's "balloon" object. */
+struct vm_balloon {
+	bool present;
+	uint32_t amount_mib;               /* the target at boot; at most memory */
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0: no statistics */
+	bool free_page_reporting;
+};
+#define VM_CONFIG_BALLOON_STATS_MAX 86400 /* s: the device's bound */
+
 struct vm_config {
 	char kernel[VM_CONFIG_PATH_MAX];
 	char initrd[VM_CONFIG_PATH_MAX];       /* "" when absent */
@@ -78,8 +88,12 @@ struct vm_config {
 	struct vm_net_device net[VM_CONFIG_MAX_DEVICES];
 	bool console;
 	bool rng;
+	struct vm_balloon balloon;
 	enum sandbox_mode sandbox;
 };
+
+/* The virtio devices cfg asks for: block + net + console + rng + balloon. */
+size_t vm_config_ndevices(const struct vm_config *cfg);
 
 /* Parses and validates the JSON config in json[0..len) (need not be
  * NUL-terminated; a NUL byte anywhere in it is an error). Returns 0 with

@@ -35,6 +35,11 @@ static size_t count_rng(const struct vm_config *cfg)
 	return cfg->rng;
 }
 
+static size_t count_balloon(const struct vm_config *cfg)
+{
+	return cfg->balloon.present;
+}
+
 /* Adds `opt SPEC` to p's args at *a for a rate limiter that limits
  * something, its text in p->limits[slot]. */
 static void add_limit(struct device_plan *p, size_t *a, const char *opt, const struct rl_cfg *c,
@@ -162,9 +167,36 @@ static int plan_rng(const struct vm_config *cfg, size_t idx, const struct gate *
 	return 0;
 }
 
+/* Firecracker's balloon object as cellvm-balloon's options. */
+static int plan_balloon(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+			const char *name, struct device_plan *p, char *err, size_t errlen)
+{
+	const struct vm_balloon *b = &cfg->balloon;
+	(void)idx;
+	(void)gate;
+	(void)name;
+	(void)err;
+	(void)errlen;
+	size_t a = 0;
+	snprintf(p->numbers[0], sizeof(p->numbers[0]), "%u", b->amount_mib);
+	p->args[a++] = "--amount-mib";
+	p->args[a++] = p->numbers[0];
+	if (b->stats_polling_interval_s) {
+		snprintf(p->numbers[1], sizeof(p->numbers[1]), "%u", b->stats_polling_interval_s);
+		p->args[a++] = "--stats-interval";
+		p->args[a++] = p->numbers[1];
+	}
+	if (b->deflate_on_oom)
+		p->args[a++] = "--deflate-on-oom";
+	if (b->free_page_reporting)
+		p->args[a++] = "--free-page-reporting";
+	return 0;
+}
+
 const struct device_kind device_kinds[DEVICE_KINDS] = {
 	{ VIRTIO_ID_BLOCK, "blk", "cellvm-blk", count_block, plan_block },
 	{ VIRTIO_ID_NET, "net", "cellvm-net", count_net, plan_net },
 	{ VIRTIO_ID_CONSOLE, "console", "cellvm-console", count_console, plan_console },
 	{ VIRTIO_ID_RNG, "rng", "cellvm-rng", count_rng, plan_rng },
+	{ VIRTIO_ID_BALLOON, "balloon", "cellvm-balloon", count_balloon, plan_balloon },
 };

@@ -15,10 +15,11 @@
 /* One call waiting for its devices. */
 struct pending {
 	bool used;
-	bool metrics; /* else a rate-limit change */
+	bool metrics; /* else a rate-limit change or a balloon call */
 	struct lifecycle_status st;
 	metrics_done mdone;
 	rate_limit_done rdone;
+	balloon_done bdone;
 	void *opaque;
 	struct collector *c;
 };
@@ -120,6 +121,32 @@ static void on_metrics(void *opaque, const struct dev_query_result *r)
 	p->mdone(p->opaque, s);
 }
 
+/* A one-device call's outcome: 0, or a GuestError with msg. */
+static int one_answer(const struct dev_query_result *r, char *msg, size_t len)
+{
+	if (r->n != 1 || r->dev[0].answer != DEV_ANSWER_OK) {
+		snprintf(msg, len, "the device %s",
+			 r->n == 1 ? answer_words(r->dev[0].answer) : "was not asked");
+		return LC_ERR_INTERNAL_ERROR;
+	}
+	if (r->dev[0].reply.status < 0) {
+		snprintf(msg, len, "%s: %s", r->dev[0].child->name,
+			 strerror(-r->dev[0].reply.status));
+		return LC_ERR_INTERNAL_ERROR;
+	}
+	snprintf(msg, len, "ok");
+	return LC_OK;
+}
+
+static void on_balloon(void *opaque, const struct dev_query_result *r)
+{
+	struct pending *p = opaque;
+	char msg[160];
+	p->used = false;
+	int code = one_answer(r, msg, sizeof(msg));
+	p->bdone(p->opaque, code, msg, code ? NULL : &r->dev[0].reply);
+}
+
 static void on_rate_limit(void *opaque, const struct dev_query_result *r)
 {
 	struct pending *p = opaque;
@@ -207,6 +234,36 @@ void metrics_collect_set_rate_limit(struct collector *c, enum lifecycle_state st
 	else
 		snprintf(msg, sizeof(msg), "too many calls waiting for the devices");
 	done(opaque, err == -ENOENT ? LC_ERR_DEVICE_NOT_PRESENT : LC_ERR_INTERNAL_ERROR, msg);
+}
+
+void metrics_collect_balloon(struct collector *c, enum lifecycle_state state,
+			     const struct dev_ctl_req *rq, balloon_done done, void *opaque)
+{
+	char msg[160];
+	int code = lifecycle_device_call(state);
+	if (code) {
+		snprintf(msg, sizeof(msg), "no VM whose devices run (state %s)",
+			 lifecycle_state_name(state));
+		done(opaque, code, msg, NULL);
+		return;
+	}
+	struct pending *p = take(c);
+	if (!p) {
+		done(opaque, LC_ERR_INTERNAL_ERROR, "too many calls waiting for the devices", NULL);
+		return;
+	}
+	p->bdone = done;
+	p->opaque = opaque;
+	int err = dev_query_submit(c->queries, rq, METRICS_BALLOON_DEVICE, on_balloon, p);
+	if (err == 0)
+		return;
+	p->used = false;
+	if (err == -ENOENT)
+		done(opaque, LC_ERR_DEVICE_NOT_PRESENT,
+		     "the VM has no balloon: add \"balloon\": {\"amount_mib\": 0} to its config",
+		     NULL);
+	else
+		done(opaque, LC_ERR_INTERNAL_ERROR, "too many calls waiting for the devices", NULL);
 }
 
 void metrics_collect_release(struct collector *c)

@@ -1,4 +1,4 @@
-/* The Metrics and SetRateLimiter calls' work in cellvmd (docs/rpc.md): asks
+/* The Metrics, SetRateLimiter, SetBalloon and BalloonStats calls' work in cellvmd (docs/rpc.md): asks
  * the VM's device processes over their control channels (dev_query.h) and
  * the kernel about each process (proc_usage.h), and hands the caller a
  * snapshot (metrics.h) or the device's answer, from the event loop.
@@ -44,6 +44,20 @@ typedef void (*rate_limit_done)(void *opaque, int code, const char *message);
 void metrics_collect_set_rate_limit(struct collector *c, enum lifecycle_state state,
 				    const char *device, const struct dev_ctl_rate_limit *rl,
 				    rate_limit_done done, void *opaque);
+
+/* The balloon device's machine name: a VM has one at most. */
+#define METRICS_BALLOON_DEVICE "balloon0"
+
+/* code as for rate_limit_done; reply: the balloon's answer when code is 0,
+ * else NULL. */
+typedef void (*balloon_done)(void *opaque, int code, const char *message,
+			     const struct dev_ctl_reply *reply);
+/* Sends rq (SET_BALLOON_TARGET or GET_BALLOON_STATS) to the balloon. done
+ * gets 0 with its reply, or DEVICE_NOT_PRESENT (no balloon), NOT_CREATED
+ * (the state), INTERNAL_ERROR (it failed or did not answer); at once when
+ * refused here, else from the loop. */
+void metrics_collect_balloon(struct collector *c, enum lifecycle_state state,
+			     const struct dev_ctl_req *rq, balloon_done done, void *opaque);
 
 /* Before vm_release(): calls still waiting are answered now. */
 void metrics_collect_release(struct collector *c);

@@ -206,9 +206,10 @@ int operator_check(const struct operator_policy *p, const struct vm_config *cfg,
 	if (p->max_cpus && cfg->cpus > p->max_cpus)
 		return errf(err, errlen, -EINVAL, "cpus: %u is above the operator's cap (--max-cpus %u)",
 			    cfg->cpus, p->max_cpus);
-	size_t ndev = cfg->nblock + cfg->nnet + cfg->console + cfg->rng;
+	size_t ndev = vm_config_ndevices(cfg);
 	if (p->max_devices && ndev > p->max_devices)
-		return errf(err, errlen, -EINVAL, "block_devices + net_devices + console + rng: %zu "
+		return errf(err, errlen, -EINVAL, "block_devices + net_devices + console + rng + "
+					 "balloon: %zu "
 					 "devices is above the operator's cap (--max-devices %u)",
 			    ndev, p->max_devices);
 

@@ -24,6 +24,7 @@ static const char *const method_names[RPC_METHOD_COUNT] = {
 	[RPC_STATUS] = "Status",     [RPC_GET_SERIAL] = "GetSerial",
 	[RPC_GET_CONSOLE] = "GetConsole", [RPC_METRICS] = "Metrics",
 	[RPC_SET_RATE_LIMITER] = "SetRateLimiter",
+	[RPC_SET_BALLOON] = "SetBalloon", [RPC_BALLOON_STATS] = "BalloonStats",
 };
 
 const char *rpc_method_name(enum rpc_method m)
@@ -38,7 +39,7 @@ unsigned rpc_method_fds(enum rpc_method m)
 
 bool rpc_method_params(enum rpc_method m)
 {
-	return m == RPC_CREATE || m == RPC_SET_RATE_LIMITER;
+	return m == RPC_CREATE || m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON;
 }
 
 int rpc_frame_length(const uint8_t hdr[4], uint32_t *len)

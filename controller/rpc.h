@@ -37,15 +37,17 @@ enum rpc_method {
 	RPC_GET_CONSOLE,
 	RPC_METRICS,
 	RPC_SET_RATE_LIMITER,
+	RPC_SET_BALLOON,
+	RPC_BALLOON_STATS,
 };
-#define RPC_METHOD_COUNT 9
+#define RPC_METHOD_COUNT 11
 
 /* "Create", "Bind", ... "GetConsole"; "UNKNOWN" out of range. */
 const char *rpc_method_name(enum rpc_method m);
 /* How many fds a request of this method carries: Bind 1, others 0. */
 unsigned rpc_method_fds(enum rpc_method m);
-/* Whether it takes params (an object): Create (the config) and
- * SetRateLimiter; the others take none. */
+/* Whether it takes params (an object): Create (the config),
+ * SetRateLimiter and SetBalloon; the others take none. */
 bool rpc_method_params(enum rpc_method m);
 
 /* The 4-byte little-endian prefix: 0 and *len set, or -EMSGSIZE for 0 or
@@ -55,7 +57,7 @@ int rpc_frame_length(const uint8_t hdr[4], uint32_t *len);
 struct rpc_request {
 	uint32_t id;
 	enum rpc_method method;
-	char *params; /* Create, SetRateLimiter: the "params" object's text, malloc'd,
+	char *params; /* Create, SetRateLimiter, SetBalloon: the "params" object's text, malloc'd,
 		       * NUL-terminated; else NULL */
 };
 

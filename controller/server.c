@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "balloon_json.h"
 #include "config.h"
 #include "connections.h"
 #include "stream_hub.h"
@@ -23,6 +24,7 @@
 #include "rate_params.h"
 #include "rpc.h"
 #include "supervise.h"
+#include "worker_ctl.h"
 
 #define BACKLOG_BYTES (64u << 10)
 #define MAX_PENDING_STOPS 64
@@ -32,10 +34,11 @@ struct caller {
 	uint32_t id;
 };
 
-/* A Metrics or SetRateLimiter call waiting for the devices. */
+/* A Metrics, SetRateLimiter or balloon call waiting for the devices. */
 struct dev_caller {
 	bool used;
 	struct caller c;
+	struct server *s;
 };
 
 struct server {
@@ -347,7 +350,7 @@ static struct dev_caller *dev_caller(struct server *s, struct caller c)
 {
 	for (size_t i = 0; i < DEV_QUERY_MAX; i++)
 		if (!s->dev_callers[i].used) {
-			s->dev_callers[i] = (struct dev_caller){ .used = true, .c = c };
+			s->dev_callers[i] = (struct dev_caller){ .used = true, .c = c, .s = s };
 			return &s->dev_callers[i];
 		}
 	reply_error(c, LC_ERR_INTERNAL_ERROR, "too many calls waiting for the devices");
@@ -404,6 +407,72 @@ static void set_rate_limiter(struct server *s, struct caller c, const char *para
 	struct dev_caller *dc = dev_caller(s, c);
 	if (dc)
 		metrics_collect_set_rate_limit(s->coll, s->lc.state, device, &rl, on_rate_limit, dc);
+}
+
+/* The balloon took its new target: the guest hears of it by a
+ * configuration-change interrupt, which only the vcpu-worker can raise. */
+static void on_balloon_set(void *opaque, int code, const char *message,
+			   const struct dev_ctl_reply *reply)
+{
+	struct dev_caller *dc = opaque;
+	(void)reply;
+	int err = 0;
+	if (!code && (err = wctl_send(dc->s->vm.ctl_fd, WCTL_CONFIG_CHANGED, 0,
+				      METRICS_BALLOON_DEVICE)) < 0) {
+		log_err("telling the vcpu-worker of the balloon's target: %s", strerror(-err));
+		code = LC_ERR_INTERNAL_ERROR;
+		message = "the balloon took the target, but the guest could not be told";
+	}
+	if (code)
+		reply_error(dc->c, code, message);
+	else
+		reply_ok(dc->c, NULL, NULL, 0);
+	dc->used = false;
+}
+
+static void on_balloon_stats(void *opaque, int code, const char *message,
+			     const struct dev_ctl_reply *reply)
+{
+	struct dev_caller *dc = opaque;
+	char *text = code ? NULL : balloon_stats_json(&reply->balloon);
+	if (code)
+		reply_error(dc->c, code, message);
+	else if (text)
+		reply_ok(dc->c, text, NULL, 0);
+	else
+		reply_error(dc->c, LC_ERR_INTERNAL_ERROR, "out of memory");
+	free(text);
+	dc->used = false;
+}
+
+/* SetBalloon: params {"amount_mib": N}, at most the VM's memory. */
+static void set_balloon(struct server *s, struct caller c, const char *params)
+{
+	char err[256];
+	uint32_t mib;
+	if (balloon_params_parse(params, strlen(params), &mib, err, sizeof(err)) < 0) {
+		reply_error(c, LC_ERR_BAD_CONFIG, err);
+		return;
+	}
+	if (s->cfg.balloon.present && mib > s->cfg.memory >> 20) {
+		snprintf(err, sizeof(err), "params.amount_mib: %u is more than the VM's %llu MiB",
+			 mib, (unsigned long long)(s->cfg.memory >> 20));
+		reply_error(c, LC_ERR_BAD_CONFIG, err);
+		return;
+	}
+	struct dev_caller *dc = dev_caller(s, c);
+	struct dev_ctl_req rq = { .type = DEV_CTL_SET_BALLOON_TARGET,
+				  .balloon_pages = mib * BALLOON_JSON_PAGES_PER_MIB };
+	if (dc)
+		metrics_collect_balloon(s->coll, s->lc.state, &rq, on_balloon_set, dc);
+}
+
+static void balloon_stats(struct server *s, struct caller c)
+{
+	struct dev_caller *dc = dev_caller(s, c);
+	struct dev_ctl_req rq = { .type = DEV_CTL_GET_BALLOON_STATS };
+	if (dc)
+		metrics_collect_balloon(s->coll, s->lc.state, &rq, on_balloon_stats, dc);
 }
 
 static void get_stream(struct server *s, struct caller c, bool console)
@@ -483,6 +552,12 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 		break;
 	case RPC_SET_RATE_LIMITER:
 		set_rate_limiter(s, c, rq->params);
+		break;
+	case RPC_SET_BALLOON:
+		set_balloon(s, c, rq->params);
+		break;
+	case RPC_BALLOON_STATS:
+		balloon_stats(s, c);
 		break;
 	}
 }

@@ -171,6 +171,7 @@ struct server {
 	int control_fd; /* --control-fd; -1 without, or once cellvmd hung up */
 	struct throttle *limiters; /* serve_device's */
 	size_t nlimiters;
+	void (*control)(struct vub *b, const struct dev_ctl_req *rq, struct dev_ctl_reply *rp);
 	int status;
 };
 
@@ -281,8 +282,12 @@ static void on_control(void *opaque, uint32_t events)
 			rp.counters = s->b->counters;
 			for (size_t j = 0; j < s->nlimiters; j++)
 				rp.counters.throttled_us += throttle_us(&s->limiters[j]);
-		} else {
+		} else if (rq.type == DEV_CTL_SET_RATE_LIMIT) {
 			rp.status = set_rate_limit(s, &rq.rl);
+		} else if (s->control) {
+			s->control(s->b, &rq, &rp);
+		} else {
+			rp.status = -EOPNOTSUPP;
 		}
 		/* Out of range would make cellvmd drop the whole reply. */
 		if (rp.status > 0 || rp.status < -4095)
@@ -349,7 +354,8 @@ static int serve_run(struct vub *b, const struct serve_opts *o, const struct ser
 	struct server *s = &the_server;
 	int err;
 	*s = (struct server){ .b = b, .listen_fd = -1, .sig_fd = -1, .control_fd = o->control_fd,
-			      .limiters = d->limiters, .nlimiters = d->nlimiters, .status = 1 };
+			      .limiters = d->limiters, .nlimiters = d->nlimiters,
+			      .control = d->control, .status = 1 };
 
 	/* A frontend that hangs up must not kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);

@@ -83,6 +83,10 @@ struct serve_device {
 	 * the others none (NULL, 0). Each lives as long as the device. */
 	struct throttle *limiters;
 	size_t nlimiters;
+	/* The device's own control requests (the balloon's SET_BALLOON_TARGET
+	 * and GET_BALLOON_STATS), on the event loop's thread: fills rp (status
+	 * 0 or -errno). NULL: they are answered -EOPNOTSUPP. */
+	void (*control)(struct vub *b, const struct dev_ctl_req *rq, struct dev_ctl_reply *rp);
 };
 
 /* A device binary. */

@@ -251,6 +251,17 @@ static void start_vcpus(struct worker *w)
 	}
 }
 
+/* The backend of the device named name changed its config space. */
+static void config_changed(struct worker *w, const char *name)
+{
+	for (size_t i = 0; i < w->nvirtio; i++)
+		if (strcmp(w->virtio[i].desc->name, name) == 0) {
+			virtio_mmio_config_changed(&w->virtio[i]);
+			return;
+		}
+	log_warn("control: CONFIG_CHANGED for %s, which is no device here", name);
+}
+
 static void on_control(void *opaque, uint32_t events)
 {
 	struct worker *w = opaque;
@@ -276,6 +287,9 @@ static void on_control(void *opaque, uint32_t events)
 	case WCTL_PING:
 		if ((err = wctl_send(w->ctl_fd, WCTL_PONG, 0, NULL)) < 0)
 			log_warn("control: PONG: %s", strerror(-err));
+		break;
+	case WCTL_CONFIG_CHANGED:
+		config_changed(w, m.text);
 		break;
 	default:
 		log_warn("control: unexpected %s, ignored", wctl_type_name(m.type));

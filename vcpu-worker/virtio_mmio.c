@@ -241,7 +241,7 @@ static uint32_t read_reg(struct virtio_mmio *d, uint64_t off)
 	case REG_SHM_LEN_HIGH:
 		return 0xffffffffu; /* no shared memory regions */
 	case REG_CONFIG_GENERATION:
-		return 0;
+		return d->config_generation;
 	default:
 		log_ratelimited(LOG_LVL_WARN, "%s: read of register 0x%llx", d->desc->name,
 				(unsigned long long)off);
@@ -355,6 +355,16 @@ static void on_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t l
 		log_ratelimited(LOG_LVL_WARN, "%s: %u-byte register write at 0x%llx",
 				d->desc->name, len, (unsigned long long)off);
 	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_mmio_config_changed(struct virtio_mmio *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->config_generation++;
+	/* Before DRIVER_OK the driver reads config space anyway. */
+	if (d->status & STATUS_DRIVER_OK)
+		raise_irq(d, ISR_CONFIG);
 	pthread_mutex_unlock(&d->lock);
 }
 

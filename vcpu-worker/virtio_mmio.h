@@ -54,6 +54,7 @@ struct virtio_mmio {
 	uint32_t nqueues;
 	uint32_t status;
 	atomic_uint isr;
+	uint32_t config_generation;    /* ConfigGeneration: one more per change */
 	int irq_fd;                    /* eventfd wired to the GSI */
 	struct virtio_mmio_queue q[VIRTIO_MMIO_MAX_QUEUES];
 };
@@ -68,6 +69,11 @@ struct bus_dev virtio_mmio_bus_dev(struct virtio_mmio *d);
 
 /* Watches the queues' call and err eventfds from the I/O thread's loop. */
 int virtio_mmio_watch(struct virtio_mmio *d, struct evloop *loop);
+
+/* The backend changed its config space (cellvmd says so: the balloon's new
+ * target): ConfigGeneration moves on and, once the driver is up
+ * (DRIVER_OK), a configuration-change interrupt is raised. Any thread. */
+void virtio_mmio_config_changed(struct virtio_mmio *d);
 
 /* Stops the rings and closes everything (the VM is no longer running). */
 void virtio_mmio_destroy(struct virtio_mmio *d);

@@ -3,7 +3,8 @@
  * process sends; a device decodes cellvmd's requests. The first input byte
  * picks the direction (bit 0: reply), the rest is the packet. A packet that
  * decodes must encode back to the same bytes; a SET_RATE_LIMIT's buckets
- * must pass dev_ctl_bucket_check; a reply's status is 0 or an errno.
+ * must pass dev_ctl_bucket_check; a reply's status is 0 or an errno; a
+ * balloon stats reply names only stats of the table, 0 where not present.
  *
  * Links: common/dev_ctl.c common/msg.c common/log.c */
 #include <errno.h>
@@ -22,7 +23,9 @@ static void request(const uint8_t *pkt, size_t len)
 	struct dev_ctl_req m;
 	if (dev_ctl_decode_req(pkt, len, &m) != 0)
 		return;
-	CHECK(m.type == DEV_CTL_GET_METRICS || m.type == DEV_CTL_SET_RATE_LIMIT);
+	CHECK(m.type == DEV_CTL_GET_METRICS || m.type == DEV_CTL_SET_RATE_LIMIT ||
+	      m.type == DEV_CTL_SET_BALLOON_TARGET || m.type == DEV_CTL_GET_BALLOON_STATS);
+	CHECK(m.type == DEV_CTL_SET_BALLOON_TARGET || m.balloon_pages == 0);
 	for (size_t l = 0; l < 2; l++) {
 		CHECK(dev_ctl_bucket_check(&m.rl.limiter[l].bandwidth) == 0);
 		CHECK(dev_ctl_bucket_check(&m.rl.limiter[l].ops) == 0);
@@ -38,7 +41,10 @@ static void reply(const uint8_t *pkt, size_t len)
 	if (dev_ctl_decode_reply(pkt, len, &m) != 0)
 		return;
 	CHECK(m.status <= 0 && m.status >= -4095);
-	CHECK(m.type == DEV_CTL_SET_RATE_LIMIT || m.status == 0);
+	CHECK(m.type != DEV_CTL_GET_METRICS || m.status == 0);
+	CHECK(m.balloon.present >> DEV_CTL_BALLOON_NSTATS == 0);
+	for (unsigned t = 0; t < DEV_CTL_BALLOON_NSTATS; t++)
+		CHECK((m.balloon.present & (1u << t)) || m.balloon.stat[t] == 0);
 	uint8_t out[DEV_CTL_REPLY_SIZE];
 	dev_ctl_encode_reply(&m, out);
 	CHECK(memcmp(out, pkt, len) == 0);

@@ -1,5 +1,5 @@
 /* libFuzzer harness, process level: the build tree's device binaries
- * (cellvm-rng, -console, -blk, -net) each run as in production and are fed
+ * (cellvm-rng, -console, -blk, -net, -balloon) each run as in production and are fed
  * vhost-user messages over their socket, so that what shows only in the
  * real process under its real seccomp filter is found too.
  *
@@ -7,11 +7,12 @@
  * start one: spawn_child() (spawner/spawn.c) as PID 1 of its own user and
  * pid namespaces, with the argv child_args_build() writes for --sandbox on
  * (--given-ns), the socket at fd 3 and the resource at fd 4 (an
- * unlinked 1 MiB disk, a tap, a console socketpair), "--log-level warn".
+ * unlinked 1 MiB disk, a tap, a console socketpair), "--log-level warn";
+ * the balloon with every queue it can have (stats, free page reporting).
  * The policy comes from the source tree (the device's default from the build
  * tree) rather than a --policy-fd bundle: the same files.
  *
- * Input: byte 0 picks the device (% 4: rng, console, blk, net); then chunks
+ * Input: byte 0 picks the device (% 5: rng, console, blk, net, balloon); then chunks
  * as in fuzz_backend.c, each a LE u16 header and that many bytes:
  *   bit 15 clear: a vhost-user message, sent as it is but for its size
  *                 field, clipped to the bytes that follow (every message is
@@ -76,11 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define SOCK_FD 3     /* cellvmd's DEVICE_FD_SOCKET */
 #define RESOURCE_FD 4 /* and DEVICE_FD_RESOURCE */
 
-enum { DEV_RNG, DEV_CONSOLE, DEV_BLK, DEV_NET, NDEV };
+enum { DEV_RNG, DEV_CONSOLE, DEV_BLK, DEV_NET, DEV_BALLOON, NDEV };
 static const char *const dev_name[NDEV] = { "cellvm-rng", "cellvm-console", "cellvm-blk",
-					    "cellvm-net" };
+					    "cellvm-net", "cellvm-balloon" };
 /* The option that names fd 4, as controller/device_kind.c gives it. */
-static const char *const dev_opt[NDEV] = { NULL, "--host-fd", "--disk-fd", "--tap-fd" };
+static const char *const dev_opt[NDEV] = { NULL, "--host-fd", "--disk-fd", "--tap-fd", NULL };
 
 static struct {
 	char path[NDEV][PATH_MAX];
@@ -151,11 +152,17 @@ static int backend_start(int dev)
 		res = h.disk;
 	if (dev == DEV_NET)
 		res = h.tap;
-	char *argv[10] = { (char *)dev_name[dev], "--fd", "3" };
+	char *argv[12] = { (char *)dev_name[dev], "--fd", "3" };
 	size_t a = 3;
 	if (dev_opt[dev]) {
 		argv[a++] = (char *)dev_opt[dev];
 		argv[a++] = "4";
+	}
+	if (dev == DEV_BALLOON) {
+		argv[a++] = "--stats-interval";
+		argv[a++] = "1";
+		argv[a++] = "--free-page-reporting";
+		argv[a++] = "--deflate-on-oom";
 	}
 	argv[a++] = "--log-level";
 	argv[a++] = "warn";

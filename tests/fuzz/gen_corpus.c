@@ -665,6 +665,7 @@ int main(int argc, char **argv)
 	gen_recv();
 	gen_lifecycle();
 	gen_dev_ctl();
+	gen_balloon();
 	gen_http_request();
 	gen_rate_params();
 	return 0;

@@ -32,6 +32,7 @@ void gen_proc_device(void);
 void gen_recv(void);
 void gen_lifecycle(void);
 void gen_dev_ctl(void);
+void gen_balloon(void);
 void gen_http_request(void);
 void gen_rate_params(void);
 

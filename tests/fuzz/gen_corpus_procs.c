@@ -407,7 +407,7 @@ static void proc_built_rng(const uint8_t *ring, size_t ring_len)
 
 void gen_proc_device(void)
 {
-	static const char *const names[] = { "rng", "console", "blk", "net" };
+	static const char *const names[] = { "rng", "console", "blk", "net", "balloon" };
 	uint8_t ring[0x300];
 
 	/* rng, console's receiveq: one writable buffer. */
@@ -443,6 +443,15 @@ void gen_proc_device(void)
 	put_le16(ring + 0x100 + 2, 1);
 	proc_session(3, 1, ring, sizeof(ring), pkt, sizeof(pkt));
 	put_file("fuzz_proc_device", names[3], bbuf, blen);
+	/* balloon's inflateq: PFNs 4 and 5 (guest memory is 16 pages). */
+	uint8_t pfns[8];
+	put_le32(pfns, 4);
+	put_le32(pfns + 4, 5);
+	memset(ring, 0, sizeof(ring));
+	desc(ring, 0, 0, 0x1000, sizeof(pfns), 0, 0);
+	put_le16(ring + 0x100 + 2, 1);
+	proc_session(4, 0, ring, sizeof(ring), pfns, sizeof(pfns));
+	put_file("fuzz_proc_device", names[4], bbuf, blen);
 }
 
 /* ---- fuzz_recv: a reader byte, then chunks {u8 fds | 4 plain, le16 len,
@@ -583,6 +592,49 @@ void gen_dev_ctl(void)
 	dev_ctl_encode_reply(&(struct dev_ctl_reply){ .type = DEV_CTL_SET_RATE_LIMIT, .seq = 2,
 						      .status = -EOPNOTSUPP }, r);
 	put_dev_ctl("set_reply", 1, r, sizeof(r));
+	dev_ctl_encode_req(&(struct dev_ctl_req){ .type = DEV_CTL_SET_BALLOON_TARGET, .seq = 3,
+						  .balloon_pages = 150 * 256 }, q);
+	put_dev_ctl("set_balloon_target", 0, q, sizeof(q));
+	dev_ctl_encode_req(&(struct dev_ctl_req){ .type = DEV_CTL_GET_BALLOON_STATS, .seq = 4 }, q);
+	put_dev_ctl("get_balloon_stats", 0, q, sizeof(q));
+	m = (struct dev_ctl_reply){ .type = DEV_CTL_GET_BALLOON_STATS, .seq = 4 };
+	m.balloon = (struct dev_ctl_balloon){ .target_pages = 38400, .actual_pages = 38400,
+					      .present = 0x3f };
+	for (int i = 0; i < 6; i++)
+		m.balloon.stat[i] = 1000u * (unsigned)(i + 1);
+	dev_ctl_encode_reply(&m, r);
+	put_dev_ctl("balloon_stats_reply", 1, r, sizeof(r));
+}
+
+/* ---- fuzz_balloon: byte 0 the reader, then its bytes (fuzz_balloon.c);
+ * fuzz_balloon_params's seeds too. */
+void gen_balloon(void)
+{
+	uint8_t b[1 + 1 + 4 * 8];
+	/* Two adjacent regions; a run across their boundary, a duplicate, one
+	 * page past RAM. */
+	static const uint32_t pfns[8] = { 511, 512, 513, 512, 1024, 7, 8, 100000 };
+	b[0] = 0;
+	b[1] = 2;
+	for (int i = 0; i < 8; i++)
+		put_le32(b + 2 + 4 * i, pfns[i]);
+	put_file("fuzz_balloon", "pfns", b, sizeof(b));
+	uint8_t st[1 + 3 * 10];
+	st[0] = 1;
+	for (int i = 0; i < 3; i++) {
+		put_le16(st + 1 + 10 * i, (uint16_t)(i == 2 ? 300 : 4 + i));
+		put_le64(st + 3 + 10 * i, 123456789ull * (unsigned)(i + 1));
+	}
+	put_file("fuzz_balloon", "stats", st, sizeof(st));
+	uint8_t sp[17];
+	sp[0] = 2;
+	put_le64(sp + 1, 0x7f0000001001ull);
+	put_le64(sp + 9, 3 * 4096);
+	put_file("fuzz_balloon", "span", sp, sizeof(sp));
+	/* fuzz_balloon_params: SetBalloon's params, as a client sends them. */
+	static const char set[] = "{\"amount_mib\": 150}", max[] = "{\"amount_mib\": 16777215}";
+	put_file("fuzz_balloon_params", "set", set, strlen(set));
+	put_file("fuzz_balloon_params", "max", max, strlen(max));
 }
 
 /* ---- fuzz_http_request: what a scraper sends to --metrics-listen. */

@@ -44,7 +44,8 @@ fuzz_file_boundary() {
 	common/machine.c) echo "cellvmd -> cellvm-vcpu: the machine description" ;;
 	vcpu-worker/boot_linux.c) echo "kernel image -> cellvm-vcpu" ;;
 	vcpu-worker/*) echo "guest -> cellvm-vcpu" ;;
-	device-procs/blk_req.c | device-procs/net_hdr.c) echo "guest -> device process" ;;
+	device-procs/blk_req.c | device-procs/net_hdr.c | device-procs/balloon_parse.c)
+		echo "guest -> device process" ;;
 	common/virtq.c | common/guest_mem.c) echo "guest rings -> device process" ;;
 	device-procs/*) echo "frontend (cellvm-vcpu) -> device process" ;;
 	common/vhost_user.c | common/msg.c) echo "vhost-user socket, either side" ;;

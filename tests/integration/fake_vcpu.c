@@ -22,7 +22,10 @@
  *   crash         die of SIGSEGV
  * SIGUSR2, at any time, crashes it the same way: a crash caused from
  * outside (started as PID 1 of its own pid namespace, as the spawner starts
- * it, it would ignore a SIGUSR2 that kills by default). As the real worker does, SIGTERM/SIGINT while waiting for the controller
+ * it, it would ignore a SIGUSR2 that kills by default).
+ * A CONFIG_CHANGED from the controller is told on the serial fd as
+ * "config-changed NAME\r\n" (the real worker interrupts the guest).
+ * As the real worker does, SIGTERM/SIGINT while waiting for the controller
  * (wait-run, serve) send EXIT 4 "stopped by signal" and exit 4, and a closed
  * control channel ends it with status 4. A script it cannot read or a line it
  * does not understand is a kernel it cannot load (exit 10); a script that
@@ -119,6 +122,8 @@ static enum wctl_type control_one(const struct fake *f)
 					  : "malformed message on the control channel");
 	if (m.type == WCTL_PING && (err = wctl_send(f->ctl_fd, WCTL_PONG, 0, NULL)) < 0)
 		log_warn("PONG: %s", strerror(-err));
+	if (m.type == WCTL_CONFIG_CHANGED)
+		serial_line(f, "config-changed ", m.text, strlen(m.text));
 	return m.type;
 }
 

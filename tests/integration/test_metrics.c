@@ -1,4 +1,5 @@
-/* The Metrics and SetRateLimiter calls and --metrics-listen, through a
+/* The Metrics, SetRateLimiter, SetBalloon and BalloonStats calls and
+ * --metrics-listen, through a
  * cellvmd driven over its socket without KVM (ctl_harness.h): fake_vcpu
  * drives the real cellvm-blk as a guest would (blk-io), and the counters
  * cellvm-blk keeps come back through its control channel, as JSON, as
@@ -224,5 +225,64 @@ Test(metrics, set_rate_limiter_is_checked_and_reaches_the_device)
 	ctl_expect_error(ctl_rpc(c, RPC_SET_RATE_LIMITER, BLK_LIMIT), LC_ERR_NOT_CREATED, "state",
 			 "after Stop");
 	close(c);
+	ctl_finish();
+}
+
+/* A balloon's target changes through cellvmd: the device takes it (its
+ * config space, read back by BalloonStats) and the worker is told to
+ * interrupt the guest; a target past the VM's memory is refused; a VM
+ * without a balloon has none to set. */
+Test(metrics, set_balloon_and_read_its_stats)
+{
+	int c = ctl_start();
+	ctl_expect_error(ctl_rpc(c, RPC_BALLOON_STATS, NULL), LC_ERR_NOT_CREATED, "state",
+			 "BalloonStats before Create");
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), "ready\nwait-run\nserve\n",
+		   ", \"balloon\": {\"amount_mib\": 4, \"stats_polling_interval_s\": 1}");
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	struct ctl_stream serial;
+	ctl_open_stream(c, false, &serial);
+	uint32_t run = ctl_send_call(c, RPC_RUN, NULL);
+
+	struct rpc_reply r = ctl_rpc(c, RPC_BALLOON_STATS, NULL);
+	cr_assert(r.ok, "BalloonStats: %s", r.message);
+	cr_expect_not_null(strstr(r.result, "\"target_pages\":1024"), "%s", r.result);
+	cr_expect_not_null(strstr(r.result, "\"target_mib\":4"), "%s", r.result);
+	cr_expect_not_null(strstr(r.result, "\"actual_mib\":0"), "%s", r.result);
+	rpc_reply_free(&r);
+
+	ctl_expect_ok(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount_mib\": 12}"), "SetBalloon");
+	ctl_read_until(&serial, "config-changed balloon0\r\n", CTL_WAIT_MS);
+	r = ctl_rpc(c, RPC_BALLOON_STATS, NULL);
+	cr_assert(r.ok, "BalloonStats: %s", r.message);
+	cr_expect_not_null(strstr(r.result, "\"target_mib\":12"), "%s", r.result);
+	rpc_reply_free(&r);
+
+	ctl_expect_error(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount_mib\": 17}"), LC_ERR_BAD_CONFIG,
+			 "16 MiB", "a target past the VM's memory");
+	ctl_expect_error(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount\": 1}"), LC_ERR_BAD_CONFIG,
+			 "unknown key", "a key SetBalloon does not take");
+
+	uint32_t ids[2] = { run, ctl_send_call(c, RPC_STOP, NULL) };
+	struct rpc_reply end[2];
+	ctl_replies(c, ids, end);
+	ctl_expect_error(end[0], LC_ERR_CONTROLLER_FORCED_HALT, NULL, "Run");
+	ctl_expect_ok(end[1], "Stop");
+	close(serial.fd);
+	close(c);
+	ctl_finish();
+}
+
+Test(metrics, a_vm_without_a_balloon_has_none_to_set)
+{
+	int c = ctl_start();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), "ready\nwait-run\nserve\n", ", \"rng\": true");
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	ctl_expect_error(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount_mib\": 1}"),
+			 LC_ERR_DEVICE_NOT_PRESENT, "no balloon", "SetBalloon");
+	ctl_expect_error(ctl_rpc(c, RPC_BALLOON_STATS, NULL), LC_ERR_DEVICE_NOT_PRESENT,
+			 "no balloon", "BalloonStats");
 	ctl_finish();
 }

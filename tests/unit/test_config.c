@@ -355,6 +355,32 @@ Test(config, console_and_rng)
 	expect_err(with("'rng':null"), "rng: want true or false, not null");
 }
 
+/* Firecracker's "balloon" object. */
+Test(config, balloon)
+{
+	expect_ok(with(""));
+	cr_assert_not(cfg.balloon.present);
+	expect_ok(with("'memory':'512M','balloon':{'amount_mib':128,'deflate_on_oom':true,"
+		       "'stats_polling_interval_s':5,'free_page_reporting':true}"));
+	cr_assert(cfg.balloon.present);
+	cr_assert_eq(cfg.balloon.amount_mib, 128);
+	cr_assert(cfg.balloon.deflate_on_oom);
+	cr_assert_eq(cfg.balloon.stats_polling_interval_s, 5);
+	cr_assert(cfg.balloon.free_page_reporting);
+	expect_ok(with("'memory':'512M','balloon':{'amount_mib':512}"));
+	cr_assert_not(cfg.balloon.deflate_on_oom);
+	cr_assert_eq(cfg.balloon.stats_polling_interval_s, 0);
+	expect_err(with("'memory':'512M','balloon':{'amount_mib':513}"),
+		   "balloon.amount_mib: 513 is out of range: want 0 to 512");
+	expect_err(with("'balloon':{}"), "balloon.amount_mib: required");
+	expect_err(with("'balloon':true"), "balloon: want an object");
+	expect_err(with("'balloon':{'amount_mib':0,'stats_polling_interval_s':-1}"),
+		   "balloon.stats_polling_interval_s: -1 is out of range");
+	expect_err(with("'balloon':{'amount_mib':0,'deflate_on_oom':1}"),
+		   "balloon.deflate_on_oom: want true or false");
+	expect_err(with("'balloon':{'amount_mib':0,'amount':1}"), "balloon: unknown key");
+}
+
 Test(config, sandbox)
 {
 	expect_ok(with("'sandbox':'off'"));
@@ -683,13 +709,13 @@ Test(config, device_count)
 	expect_err(devices(9, 0, false, false), "block_devices: 9 devices: at most 8 virtio devices fit");
 	expect_err(devices(0, 9, false, false), "net_devices: 9 devices: at most 8 virtio devices fit");
 	expect_err(devices(5, 4, false, false),
-		   "block_devices + net_devices + console + rng: 9 virtio devices (5 block, 4 net): at most 8 fit; remove 1");
+		   "block_devices + net_devices + console + rng + balloon: 9 virtio devices (5 block, 4 net): at most 8 fit; remove 1");
 	expect_err(devices(7, 1, true, false),
-		   "block_devices + net_devices + console + rng: 9 virtio devices (7 block, 1 net, console): at most 8 fit");
+		   "block_devices + net_devices + console + rng + balloon: 9 virtio devices (7 block, 1 net, console): at most 8 fit");
 	expect_err(devices(8, 0, false, true),
-		   "block_devices + net_devices + console + rng: 9 virtio devices (8 block, 0 net, rng): at most 8 fit");
+		   "block_devices + net_devices + console + rng + balloon: 9 virtio devices (8 block, 0 net, rng): at most 8 fit");
 	expect_err(devices(6, 2, true, true),
-		   "block_devices + net_devices + console + rng: 10 virtio devices (6 block, 2 net, console, rng): at most 8 fit; remove 2");
+		   "block_devices + net_devices + console + rng + balloon: 10 virtio devices (6 block, 2 net, console, rng): at most 8 fit; remove 2");
 }
 
 /* ------------------------------------------------------------ unknown keys */
@@ -702,7 +728,7 @@ Test(config, unknown_keys)
 	expect_err(with("'block_device':[]"), "unknown key \"block_device\" (did you mean \"block_devices\"?)");
 	cr_assert_eq(parse_str(with("'frobnicate':1")), -EINVAL);
 	cr_assert_str_eq(err, "unknown key \"frobnicate\": the keys here are kernel, initrd, cmdline, "
-			      "cpus, memory, block_devices, net_devices, console, rng, sandbox");
+			      "cpus, memory, block_devices, net_devices, console, rng, balloon, sandbox");
 	expect_err(with("'':1"), "unknown key \"\": the keys here are");
 	expect_err(with("'block_devices':[{'path':'/a','readonly':true}]"),
 		   "block_devices[0]: unknown key \"readonly\" (did you mean \"read_only\"?)");

@@ -66,7 +66,7 @@ Test(dev_ctl, malformed_requests)
 	cr_expect_eq(dev_ctl_decode_req(good, DEV_CTL_REQ_SIZE + 1, &out), -EBADMSG);
 	cr_expect_eq(dev_ctl_decode_req(good, 0, &out), -EBADMSG);
 	struct { size_t off; uint32_t v; } bad[] = {
-		{ 0, 0 }, { 0, 3 }, { 0, DEV_CTL_REPLY | 1 },  /* type */
+		{ 0, 0 }, { 0, 5 }, { 0, DEV_CTL_REPLY | 1 },  /* type */
 		{ 8, 3 },                 /* mode */
 		{ 12, 1 },                /* reserved */
 		{ 16, 0 },                /* SET with size 0 */
@@ -111,6 +111,78 @@ Test(dev_ctl, malformed_replies)
 	put_le32(buf + 8, (uint32_t)-EIO); /* GET_METRICS never fails */
 	cr_expect_eq(dev_ctl_decode_reply(buf, sizeof(buf), &out), -EBADMSG);
 	cr_expect_eq(dev_ctl_decode_reply(good, sizeof(good) - 1, &out), -EBADMSG);
+	cr_expect_eq(out.seq, 99, "untouched on failure");
+}
+
+/* The balloon's requests: a target in pages, a stats read; their replies
+ * carry the balloon's state only for a successful GET_BALLOON_STATS. */
+Test(dev_ctl, balloon_round_trip)
+{
+	uint8_t rq[DEV_CTL_REQ_SIZE], rp[DEV_CTL_REPLY_SIZE];
+	struct dev_ctl_req q = { .type = DEV_CTL_SET_BALLOON_TARGET, .seq = 7,
+				 .balloon_pages = 0xfffffffe }, qo;
+	dev_ctl_encode_req(&q, rq);
+	cr_assert_eq(dev_ctl_decode_req(rq, sizeof(rq), &qo), 0);
+	cr_expect_eq(qo.type, DEV_CTL_SET_BALLOON_TARGET);
+	cr_expect_eq(qo.balloon_pages, 0xfffffffe);
+	q = (struct dev_ctl_req){ .type = DEV_CTL_GET_BALLOON_STATS, .seq = 8 };
+	dev_ctl_encode_req(&q, rq);
+	cr_assert_eq(dev_ctl_decode_req(rq, sizeof(rq), &qo), 0);
+	cr_expect_eq(qo.balloon_pages, 0);
+
+	struct dev_ctl_reply m = { .type = DEV_CTL_GET_BALLOON_STATS, .seq = 8 }, out;
+	m.balloon = (struct dev_ctl_balloon){ .target_pages = 256, .actual_pages = 200,
+					      .present = 1u << 4 | 1u << 15 };
+	m.balloon.stat[4] = 123456789;
+	m.balloon.stat[15] = UINT64_MAX;
+	dev_ctl_encode_reply(&m, rp);
+	cr_assert_eq(dev_ctl_decode_reply(rp, sizeof(rp), &out), 0);
+	cr_expect_eq(memcmp(&out.balloon, &m.balloon, sizeof(m.balloon)), 0);
+	cr_expect_str_eq(dev_ctl_balloon_stat_name(4), "free_memory");
+	cr_expect_null(dev_ctl_balloon_stat_name(DEV_CTL_BALLOON_NSTATS));
+
+	m = (struct dev_ctl_reply){ .type = DEV_CTL_SET_BALLOON_TARGET, .seq = 9,
+				    .status = -EOPNOTSUPP };
+	dev_ctl_encode_reply(&m, rp);
+	cr_assert_eq(dev_ctl_decode_reply(rp, sizeof(rp), &out), 0);
+	cr_expect_eq(out.status, -EOPNOTSUPP);
+}
+
+Test(dev_ctl, malformed_balloon_messages)
+{
+	uint8_t good[DEV_CTL_REQ_SIZE], buf[DEV_CTL_REQ_SIZE];
+	struct dev_ctl_req q = { .type = DEV_CTL_SET_BALLOON_TARGET, .seq = 1, .balloon_pages = 5 },
+			   qo = { .seq = 99 };
+	dev_ctl_encode_req(&q, good);
+	memcpy(buf, good, sizeof(buf));
+	buf[DEV_CTL_REQ_SIZE - 1] = 1; /* past the pages: reserved */
+	cr_expect_eq(dev_ctl_decode_req(buf, sizeof(buf), &qo), -EBADMSG);
+	memcpy(buf, good, sizeof(buf));
+	put_le32(buf, DEV_CTL_GET_BALLOON_STATS); /* pages in a stats read */
+	cr_expect_eq(dev_ctl_decode_req(buf, sizeof(buf), &qo), -EBADMSG);
+	cr_expect_eq(qo.seq, 99);
+
+	uint8_t rgood[DEV_CTL_REPLY_SIZE], rbuf[DEV_CTL_REPLY_SIZE];
+	struct dev_ctl_reply m = { .type = DEV_CTL_GET_BALLOON_STATS, .seq = 1 }, out = { .seq = 99 };
+	m.balloon.present = 1;
+	m.balloon.stat[0] = 3;
+	dev_ctl_encode_reply(&m, rgood);
+	struct { size_t off; uint32_t v; } bad[] = {
+		{ 16 + 12, 1 },                 /* reserved */
+		{ 16 + 8, 1u << 16 },           /* a stat past the table */
+		{ 16 + 16 + 8, 1 },             /* a value for a stat not present */
+		{ DEV_CTL_REPLY_SIZE - 4, 1 },  /* the last stat, not present */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(rbuf, rgood, sizeof(rbuf));
+		put_le32(rbuf + bad[i].off, bad[i].v);
+		cr_expect_eq(dev_ctl_decode_reply(rbuf, sizeof(rbuf), &out), -EBADMSG, "row %zu", i);
+	}
+	/* A failed stats read carries nothing. */
+	m = (struct dev_ctl_reply){ .type = DEV_CTL_GET_BALLOON_STATS, .seq = 2, .status = -EIO };
+	dev_ctl_encode_reply(&m, rbuf);
+	put_le32(rbuf + 16, 1);
+	cr_expect_eq(dev_ctl_decode_reply(rbuf, sizeof(rbuf), &out), -EBADMSG);
 	cr_expect_eq(out.seq, 99, "untouched on failure");
 }
 

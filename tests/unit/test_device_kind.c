@@ -30,7 +30,7 @@ Test(device_kind, rows_are_distinct_and_names_fit)
 Test(device_kind, machine_order)
 {
 	static const uint32_t want[] = { VIRTIO_ID_BLOCK, VIRTIO_ID_NET, VIRTIO_ID_CONSOLE,
-					 VIRTIO_ID_RNG };
+					 VIRTIO_ID_RNG, VIRTIO_ID_BALLOON };
 	cr_assert_eq(DEVICE_KINDS, sizeof(want) / sizeof(want[0]));
 	for (size_t k = 0; k < DEVICE_KINDS; k++)
 		cr_expect_eq(device_kinds[k].virtio_id, want[k], "row %zu", k);
@@ -57,6 +57,28 @@ Test(device_kind, counts_follow_the_config)
 	cr_expect_eq(kind(VIRTIO_ID_NET)->count(&cfg), 2);
 	cr_expect_eq(kind(VIRTIO_ID_CONSOLE)->count(&cfg), 1);
 	cr_expect_eq(kind(VIRTIO_ID_RNG)->count(&cfg), 0);
+	cr_expect_eq(kind(VIRTIO_ID_BALLOON)->count(&cfg), 0);
+}
+
+/* The balloon object as the device's options. */
+Test(device_kind, balloon_plan)
+{
+	static struct vm_config cfg = { .balloon = { .present = true, .amount_mib = 150,
+						     .stats_polling_interval_s = 5,
+						     .deflate_on_oom = true } };
+	char err[64];
+	struct device_plan p = fresh();
+	cr_expect_eq(kind(VIRTIO_ID_BALLOON)->count(&cfg), 1);
+	cr_assert_eq(kind(VIRTIO_ID_BALLOON)->plan(&cfg, 0, NULL, "balloon0", &p, err, sizeof(err)), 0);
+	const char *want[] = { "--amount-mib", "150", "--stats-interval", "5", "--deflate-on-oom",
+			       NULL };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!want[i])
+			cr_expect_null(p.args[i]);
+		else
+			cr_expect_str_eq(p.args[i], want[i]);
+	}
+	cr_expect(p.resource < 0 && p.host < 0 && !p.socket);
 }
 
 Test(device_kind, plans)

@@ -27,6 +27,7 @@ static const struct {
 	bool device;
 } kinds[] = {
 	{ "rng", true },      { "blk", true },   { "console", true }, { "net", true },
+	{ "balloon", true },
 	{ "vcpu", false },    { "controller", false }, { "spawner", false },
 };
 

@@ -242,6 +242,22 @@ Test(virtio_mmio, err_sets_needs_reset)
 	cr_expect_eq(fake_irqs(), 1u);
 }
 
+/* The balloon's new target: ConfigGeneration moves on, and a driver that is
+ * up gets a configuration-change interrupt; one that is not, none. */
+Test(virtio_mmio, config_change_interrupts_a_live_driver)
+{
+	uint32_t gen = rd(0xfc);
+	virtio_mmio_config_changed(&dev);
+	cr_expect_eq(rd(0xfc), gen + 1);
+	cr_expect_eq(fake_irqs(), 0u, "no interrupt before DRIVER_OK");
+	cr_expect_eq(rd(0x60), 0u);
+	start_both();
+	virtio_mmio_config_changed(&dev);
+	cr_expect_eq(rd(0xfc), gen + 2);
+	cr_expect_eq(fake_irqs(), 1u);
+	cr_expect_eq(rd(0x60), 2u);
+}
+
 /* ---------------------------------------------------------- failures */
 
 static const struct fail_case {

@@ -55,7 +55,7 @@ Test(worker_ctl, unknown_types)
 	encode(WCTL_READY, 0, "", buf);
 	put_le32(buf, 0);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
-	put_le32(buf, WCTL_PONG + 1);
+	put_le32(buf, WCTL_CONFIG_CHANGED + 1);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
 	put_le32(buf, 0x80000001u);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
@@ -72,6 +72,22 @@ Test(worker_ctl, status_and_text_only_on_exit)
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
 	encode(WCTL_EXIT, 0, "", buf);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), 0, "EXIT 0 without words is fine");
+}
+
+/* CONFIG_CHANGED names its device, and has no status. */
+Test(worker_ctl, config_changed_names_a_device)
+{
+	uint8_t buf[WCTL_WIRE_SIZE];
+	struct wctl_msg m;
+	encode(WCTL_CONFIG_CHANGED, 0, "balloon0", buf);
+	cr_assert_eq(wctl_decode(buf, sizeof(buf), &m), 0);
+	cr_expect_eq(m.type, WCTL_CONFIG_CHANGED);
+	cr_expect_str_eq(m.text, "balloon0");
+	cr_expect_str_eq(wctl_type_name(WCTL_CONFIG_CHANGED), "CONFIG_CHANGED");
+	encode(WCTL_CONFIG_CHANGED, 0, "", buf);
+	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG, "no device named");
+	encode(WCTL_CONFIG_CHANGED, 1, "balloon0", buf);
+	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG, "a status");
 }
 
 Test(worker_ctl, text_must_end_in_nul)
