@@ -26,7 +26,7 @@ static const struct {
 	const char *kind;
 	bool device;
 } kinds[] = {
-	{ "rng", true },      { "blk", true },   { "console", true }, { "net", true },
+	{ "rng", true },      { "blk", true },   { "console", true }, { "net", true },   { "vsock", true },
 	{ "vcpu", false },    { "controller", false }, { "spawner", false },
 };
 
