@@ -206,9 +206,9 @@ int operator_check(const struct operator_policy *p, const struct vm_config *cfg,
 	if (p->max_cpus && cfg->cpus > p->max_cpus)
 		return errf(err, errlen, -EINVAL, "cpus: %u is above the operator's cap (--max-cpus %u)",
 			    cfg->cpus, p->max_cpus);
-	size_t ndev = cfg->nblock + cfg->nnet + cfg->console + cfg->rng;
+	size_t ndev = cfg->nblock + cfg->nnet + cfg->console + cfg->rng + cfg->vsock;
 	if (p->max_devices && ndev > p->max_devices)
-		return errf(err, errlen, -EINVAL, "block_devices + net_devices + console + rng: %zu "
+		return errf(err, errlen, -EINVAL, "block_devices + net_devices + console + rng + vsock: %zu "
 					 "devices is above the operator's cap (--max-devices %u)",
 			    ndev, p->max_devices);
 
@@ -236,5 +236,8 @@ int operator_check(const struct operator_policy *p, const struct vm_config *cfg,
 			       "--allow-socket-dir", err, errlen)))
 			return r;
 	}
+	if (cfg->vsock && (r = place(p->socket_dir, p->nsocket_dirs, "vsock.uds_path",
+				     cfg->vsock_dev.uds_path, "--allow-socket-dir", err, errlen)))
+		return r;
 	return 0;
 }

@@ -30,7 +30,7 @@ Test(device_kind, rows_are_distinct_and_names_fit)
 Test(device_kind, machine_order)
 {
 	static const uint32_t want[] = { VIRTIO_ID_BLOCK, VIRTIO_ID_NET, VIRTIO_ID_CONSOLE,
-					 VIRTIO_ID_RNG };
+					 VIRTIO_ID_RNG, VIRTIO_ID_VSOCK };
 	cr_assert_eq(DEVICE_KINDS, sizeof(want) / sizeof(want[0]));
 	for (size_t k = 0; k < DEVICE_KINDS; k++)
 		cr_expect_eq(device_kinds[k].virtio_id, want[k], "row %zu", k);
@@ -57,6 +57,28 @@ Test(device_kind, counts_follow_the_config)
 	cr_expect_eq(kind(VIRTIO_ID_NET)->count(&cfg), 2);
 	cr_expect_eq(kind(VIRTIO_ID_CONSOLE)->count(&cfg), 1);
 	cr_expect_eq(kind(VIRTIO_ID_RNG)->count(&cfg), 0);
+	cr_expect_eq(kind(VIRTIO_ID_VSOCK)->count(&cfg), 0);
+}
+
+/* cellvm-vsock gets the CID and the socket's path, and no fd. */
+Test(device_kind, vsock_plan)
+{
+	static struct vm_config cfg = { .vsock = true,
+					.vsock_dev = { .guest_cid = 4294967294u,
+						       .uds_path = "/run/vm1/v.sock" } };
+	static struct operator_policy pol;
+	static struct gate g;
+	operator_policy_init(&pol);
+	cr_assert_eq(gate_start(&g, &pol), 0);
+	char err[256] = "";
+	struct device_plan p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_VSOCK)->count(&cfg), 1);
+	cr_assert_eq(kind(VIRTIO_ID_VSOCK)->plan(&cfg, 0, &g, "vsock0", &p, err, sizeof(err)), 0);
+	const char *want[] = { "--guest-cid", "4294967294", "--uds-path", "/run/vm1/v.sock" };
+	for (size_t i = 0; i < 4; i++)
+		cr_expect_str_eq(p.args[i], want[i]);
+	cr_expect_null(p.args[4]);
+	cr_expect(p.resource < 0 && p.host < 0 && !p.socket);
 }
 
 Test(device_kind, plans)
