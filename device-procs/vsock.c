@@ -641,17 +641,18 @@ static int vsock_start(void *ctx, const struct serve_opts *o, void *dev, struct 
 	}
 	const char *slash = strrchr(a->uds_path, '/');
 	size_t len = strlen(a->uds_path);
-	if (a->uds_path[0] != '/' || len >= UNIX_SOCK_PATH_MAX || !slash[1]) {
-		log_err("--uds-path %s: not an absolute socket path under %zu bytes", a->uds_path,
-			UNIX_SOCK_PATH_MAX);
+	/* Its directory becomes the root: never the host's own. */
+	if (a->uds_path[0] != '/' || len >= UNIX_SOCK_PATH_MAX || !slash[1] ||
+	    slash == a->uds_path) {
+		log_err("--uds-path %s: not an absolute socket path under %zu bytes, in a "
+			"directory other than /", a->uds_path, UNIX_SOCK_PATH_MAX);
 		return -EINVAL;
 	}
 	if (a->uds_fd >= 0 && a->uds_fd == o->fd) {
 		log_err("--uds-fd and --fd name the same fd");
 		return -EINVAL;
 	}
-	snprintf(a->dir, sizeof(a->dir), "%.*s", slash == a->uds_path ? 1 : (int)(slash - a->uds_path),
-		 a->uds_path);
+	snprintf(a->dir, sizeof(a->dir), "%.*s", (int)(slash - a->uds_path), a->uds_path);
 	snprintf(v->name, sizeof(v->name), "%s", slash + 1);
 	v->guest_cid = a->guest_cid;
 	v->buf_alloc = a->buf_alloc ? (uint32_t)a->buf_alloc : VSOCK_BUF_ALLOC_DEFAULT;
