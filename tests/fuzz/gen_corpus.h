@@ -34,5 +34,6 @@ void gen_lifecycle(void);
 void gen_dev_ctl(void);
 void gen_http_request(void);
 void gen_rate_params(void);
+void gen_vsock(void);
 
 #endif
