@@ -167,23 +167,28 @@ static int plan_rng(const struct vm_config *cfg, size_t idx, const struct gate *
 	return 0;
 }
 
-/* cellvm-vsock binds uds_path itself, before it confines itself, and
- * keeps uds_path's directory as its root, where it connects to the host's
- * "<uds_path>_P" listeners by name (docs/security.md): a path, which no fd
- * from here could stand for. The operator placed it (--allow-socket-dir). */
+/* The controller binds uds_path (beneath --allow-socket-dir) and hands
+ * cellvm-vsock the listening socket. The device also gets the path: its
+ * directory is its root once confined, where it connects to the host's
+ * "<uds_path>_P" listeners by name (docs/security.md), which no fd from
+ * here could stand for. */
 static int plan_vsock(const struct vm_config *cfg, size_t idx, const struct gate *gate,
 		      const char *name, struct device_plan *p, char *err, size_t errlen)
 {
+	char why[LC_REASON_MAX];
 	(void)idx;
-	(void)gate;
-	(void)name;
-	(void)err;
-	(void)errlen;
+	int code = gate_listen(gate, "vsock.uds_path", cfg->vsock_dev.uds_path,
+			       LC_ERR_DEVICE_START_FAILURE, &p->resource, why, sizeof(why));
+	if (code)
+		return prefixed(name, err, errlen, code, why);
 	snprintf(p->cid, sizeof(p->cid), "%u", cfg->vsock_dev.guest_cid);
-	p->args[0] = "--guest-cid";
-	p->args[1] = p->cid;
-	p->args[2] = "--uds-path";
-	p->args[3] = cfg->vsock_dev.uds_path;
+	size_t a = 0;
+	p->args[a++] = "--uds-fd";
+	p->args[a++] = RESOURCE_FD;
+	p->args[a++] = "--guest-cid";
+	p->args[a++] = p->cid;
+	p->args[a++] = "--uds-path";
+	p->args[a++] = cfg->vsock_dev.uds_path;
 	return 0;
 }
 
