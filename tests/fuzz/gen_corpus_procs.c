@@ -319,12 +319,62 @@ static void gen_dev_rng(void)
 	put_file("fuzz_dev_rng", "indirect_readable_stop", dbuf, dlen);
 }
 
+/* cellvm-vsock: rx buffers on queue 0, packets on queue 1 (the harness's
+ * listener is port 1024; its host client writes what HOST records say). */
+static void vsock_pkt(uint16_t op, uint32_t src_port, uint32_t dst_port, const char *payload)
+{
+	uint8_t p[VSOCK_HDR_SIZE + 64];
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
+	struct vsock_hdr h = { .src_cid = 3, .dst_cid = 2, .src_port = src_port,
+			       .dst_port = dst_port, .len = n, .type = VSOCK_TYPE_STREAM,
+			       .op = op, .buf_alloc = 65536 };
+	vsock_hdr_build(&h, p);
+	memcpy(p + VSOCK_HDR_SIZE, payload ? payload : "", n);
+	uint16_t lens[2] = { VSOCK_HDR_SIZE, (uint16_t)n };
+	dev_add(1, false, n ? 2 : 1, lens, p);
+	dev_kick(1);
+}
+
+static void vsock_rx_buffers(void)
+{
+	static const uint16_t len = 0x8000 | (VSOCK_HDR_SIZE + 1024);
+	for (int i = 0; i < 4; i++)
+		dev_add(0, false, 1, &len, NULL);
+	dev_kick(0);
+}
+
+static void gen_dev_vsock(void)
+{
+	dev_begin(2, 0, ALL);
+	vsock_rx_buffers();
+	vsock_pkt(VSOCK_OP_REQUEST, 40000, 1024, NULL);
+	vsock_pkt(VSOCK_OP_RW, 40000, 1024, "hello");
+	vsock_pkt(VSOCK_OP_SHUTDOWN, 40000, 1024, NULL);
+	put_file("fuzz_dev_vsock", "guest_connects", dbuf, dlen);
+
+	dev_begin(2, 0, ALL);
+	vsock_rx_buffers();
+	dev_host("CONNECT 52\n", 11);
+	vsock_pkt(VSOCK_OP_RESPONSE, 52, 1u << 30, NULL);
+	dev_host("hello", 5);
+	vsock_pkt(VSOCK_OP_RW, 52, 1u << 30, "back");
+	dbyte(7); /* HOST_CLOSE */
+	put_file("fuzz_dev_vsock", "host_connects", dbuf, dlen);
+
+	dev_begin(2, 0, ALL);
+	vsock_rx_buffers();
+	vsock_pkt(VSOCK_OP_REQUEST, 40001, 7, NULL);
+	vsock_pkt(VSOCK_OP_RW, 40002, 8, "x");
+	put_file("fuzz_dev_vsock", "rsts", dbuf, dlen);
+}
+
 void gen_dev(void)
 {
 	gen_dev_blk();
 	gen_dev_net();
 	gen_dev_console();
 	gen_dev_rng();
+	gen_dev_vsock();
 }
 
 /* ---- fuzz_proc_device: a device byte, then fuzz_backend's chunks. A real
