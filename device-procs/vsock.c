@@ -81,6 +81,7 @@ struct vsock {
 	uint64_t guest_cid;
 	uint32_t buf_alloc;
 	int listen_fd;
+	bool listen_paused; /* out of fds: accept waits for a connection to end */
 	char name[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* uds_path's last part */
 	uint32_t next_port;
 	unsigned rr; /* where the next rx round starts */
@@ -129,8 +130,11 @@ static void close_host(struct vconn *k)
 
 static void conn_free(struct vconn *k)
 {
+	struct vsock *v = k->v;
 	close_host(k);
 	k->used = false;
+	if (v->listen_paused && evloop_mod(v->b->loop, v->listen_fd, EPOLLIN) == 0)
+		v->listen_paused = false;
 }
 
 /* Forgets a finished connection. */
@@ -318,7 +322,12 @@ static void on_accept(void *opaque, uint32_t events)
 	(void)events;
 	int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		log_ratelimited(LOG_LVL_WARN, "vsock: accept: %m");
+		int e = errno;
+		log_ratelimited(LOG_LVL_WARN, "vsock: accept: %s", strerror(e));
+		/* The pending client would wake us forever: wait for an fd. */
+		if ((e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) &&
+		    evloop_mod(v->b->loop, v->listen_fd, 0) == 0)
+			v->listen_paused = true;
 		return;
 	}
 	struct vconn *k = conn_slot(v);
@@ -679,7 +688,9 @@ static int vsock_start(void *ctx, const struct serve_opts *o, void *dev, struct 
 		 a->uds_path);
 	*d = (struct serve_device){ .ops = &vsock_ops, .setup = vsock_setup,
 				    .confine = { .fds = &v->listen_fd, .nfds = 1,
-						 .root_dir = a->dir } };
+						 .root_dir = a->dir,
+						 /* a socket per connection, and its own */
+						 .max_fds = VSOCK_MAX_CONNS + 64 } };
 	return 0;
 }
 

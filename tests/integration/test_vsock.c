@@ -137,6 +137,7 @@ struct host_io {
 	int fd;
 	size_t n;
 	bool ok;
+	unsigned delay_ms; /* a reader that starts late: the socket fills up */
 };
 
 static void *host_writer(void *arg)
@@ -165,6 +166,7 @@ static void *host_reader(void *arg)
 	static uint8_t buf[8192];
 	size_t done = 0;
 	io->ok = true;
+	usleep(io->delay_ms * 1000u);
 	while (done < io->n) {
 		ssize_t r = read(io->fd, buf, sizeof(buf));
 		if (r <= 0) {
@@ -184,7 +186,7 @@ static void *host_reader(void *arg)
 static void host_to_guest(struct guest *g, int fd, uint32_t host_port, uint32_t guest_port,
 			  uint32_t *dev_fwd_cnt)
 {
-	struct host_io io = { fd, BIG, false };
+	struct host_io io = { fd, BIG, false, 0 };
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, host_writer, &io), 0);
 	static uint8_t payload[RX_PAYLOAD];
@@ -211,11 +213,12 @@ static void host_to_guest(struct guest *g, int fd, uint32_t host_port, uint32_t 
 	cr_assert(io.ok);
 }
 
-/* Guest to host: BIG bytes sent within the device's credit reach fd. */
-static void guest_to_host(struct guest *g, int fd, uint32_t host_port, uint32_t guest_port,
-			  uint32_t dev_fwd_cnt, uint32_t got_so_far)
+/* Guest to host: BIG bytes sent within the device's credit reach fd, read
+ * by a host program that starts delay_ms late. */
+static void guest_to_host_late(struct guest *g, int fd, uint32_t host_port, uint32_t guest_port,
+			       uint32_t dev_fwd_cnt, uint32_t got_so_far, unsigned delay_ms)
 {
-	struct host_io io = { fd, BIG, false };
+	struct host_io io = { fd, BIG, false, delay_ms };
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, host_reader, &io), 0);
 	static uint8_t chunk[8192];
@@ -242,6 +245,12 @@ static void guest_to_host(struct guest *g, int fd, uint32_t host_port, uint32_t 
 	cr_assert(io.ok, "the host read what the guest sent, in order");
 	cr_assert_geq(g->credit_updates - updates, 4, "%u CREDIT_UPDATEs",
 		      g->credit_updates - updates);
+}
+
+static void guest_to_host(struct guest *g, int fd, uint32_t host_port, uint32_t guest_port,
+			  uint32_t dev_fwd_cnt, uint32_t got_so_far)
+{
+	guest_to_host_late(g, fd, host_port, guest_port, dev_fwd_cnt, got_so_far, 0);
 }
 
 static int host_connect(const char *path)
@@ -416,5 +425,70 @@ Test(vsock, many_connections_at_once, .timeout = 60)
 	}
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
+	finish(&g);
+}
+
+/* A host program that does not read for a while: its socket fills, the
+ * device holds what the guest sent within its credit, and the guest waits
+ * for credit; once the program reads, everything arrives in order. */
+Test(vsock, a_late_host_reader_loses_nothing, .timeout = 60)
+{
+	struct guest g;
+	start(&g);
+	char path[128];
+	snprintf(path, sizeof(path), "%s_2000", g.uds);
+	int l = unix_listen(path, 4, 0);
+	cr_assert_geq(l, 0);
+	guest_send(&g, hdr(VSOCK_OP_REQUEST, 40000, 2000, 0), NULL, 0);
+	struct vsock_hdr h;
+	cr_assert_eq(guest_recv(&g, &h, NULL, 5000), 0);
+	cr_assert_eq(h.op, VSOCK_OP_RESPONSE);
+	int fd = accept(l, NULL, NULL);
+	cr_assert_geq(fd, 0);
+	guest_to_host_late(&g, fd, 2000, 40000, 0, 0, 1500);
+	close(fd);
+	close(l);
+	finish(&g);
+}
+
+/* 256 connections at most: the next host client is closed at once, the
+ * next guest connection gets an RST; one closing frees a place. */
+Test(vsock, a_bound_on_connections, .timeout = 60)
+{
+	struct guest g;
+	start(&g);
+	enum { MAX = 256 };
+	static int fds[MAX];
+	/* Host clients that have not sent their line yet hold a place too. */
+	for (int i = 0; i < MAX; i++)
+		fds[i] = host_connect(g.uds);
+	int extra = host_connect(g.uds);
+	struct pollfd p = { extra, POLLIN, 0 };
+	cr_assert_eq(poll(&p, 1, 5000), 1, "the client past the bound is not closed");
+	char c;
+	cr_assert_leq(read(extra, &c, 1), 0);
+	close(extra);
+	char path[128];
+	snprintf(path, sizeof(path), "%s_3000", g.uds);
+	int l = unix_listen(path, 4, 0);
+	cr_assert_geq(l, 0);
+	guest_send(&g, hdr(VSOCK_OP_REQUEST, 41000, 3000, 0), NULL, 0);
+	struct vsock_hdr h;
+	cr_assert_eq(guest_recv(&g, &h, NULL, 5000), 0);
+	cr_assert_eq(h.op, VSOCK_OP_RST, "a guest connection past the bound");
+	close(fds[0]);
+	/* The device sees the hang-up and frees the place. */
+	for (int tries = 0; tries < 50; tries++) {
+		guest_send(&g, hdr(VSOCK_OP_REQUEST, 41001 + (uint32_t)tries, 3000, 0), NULL, 0);
+		cr_assert_eq(guest_recv(&g, &h, NULL, 5000), 0);
+		if (h.op == VSOCK_OP_RESPONSE)
+			break;
+		cr_assert_eq(h.op, VSOCK_OP_RST);
+		usleep(20000);
+	}
+	cr_assert_eq(h.op, VSOCK_OP_RESPONSE);
+	for (int i = 1; i < MAX; i++)
+		close(fds[i]);
+	close(l);
 	finish(&g);
 }
