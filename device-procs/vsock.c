@@ -53,6 +53,10 @@
 /* RSTs owed to packets of no connection; the tx ring waits when full. */
 #define VSOCK_MAX_RSTS 64u
 #define VSOCK_BUF_ALLOC_DEFAULT (256u * 1024)
+/* How long a host client may take to send its CONNECT line, and the guest
+ * to answer our REQUEST: a place is not held for good by either. */
+#define VSOCK_HANDSHAKE_MS 5000u
+#define VSOCK_REQUEST_MS 2000u
 /* Host ports for host-initiated connections start here, as Firecracker's. */
 #define VSOCK_LOCAL_PORT_FIRST (1u << 30)
 
@@ -71,6 +75,7 @@ struct vconn {
 	uint32_t watched;   /* events asked of the loop */
 	uint8_t line[VSOCK_CONNECT_MAX];
 	size_t line_len;
+	struct evloop_timer timer; /* the handshake's or the REQUEST's */
 	uint8_t *held;      /* buf_alloc bytes once needed */
 	uint32_t held_off, held_len;
 	struct vsock_conn c;
@@ -131,6 +136,7 @@ static void close_host(struct vconn *k)
 static void conn_free(struct vconn *k)
 {
 	struct vsock *v = k->v;
+	evloop_timer_cancel(&k->timer);
 	close_host(k);
 	k->used = false;
 	if (v->listen_paused && evloop_mod(v->b->loop, v->listen_fd, EPOLLIN) == 0)
@@ -231,11 +237,30 @@ static struct vconn *conn_slot(struct vsock *v)
 
 static void on_host(void *opaque, uint32_t events);
 
+/* A host client that sent no line in time is hung up on; a REQUEST the
+ * guest did not answer in time is reset, and its client hung up on. */
+static void on_timeout(void *opaque)
+{
+	struct vconn *k = opaque;
+	if (k->handshake) {
+		conn_free(k);
+		return;
+	}
+	if (k->c.state != VSOCK_CONNECTING)
+		return;
+	host_gone(k);
+	conn_check(k);
+	rx_run(k->v);
+}
+
 /* Takes fd (non-blocking) into slot k, watched for events. */
 static int conn_open(struct vsock *v, struct vconn *k, int fd, bool handshake, uint32_t events)
 {
 	*k = (struct vconn){ .v = v, .fd = fd, .used = true, .handshake = handshake,
 			     .watched = events };
+	evloop_timer_init(&k->timer, on_timeout, k);
+	if (handshake)
+		evloop_timer_arm(v->b->loop, &k->timer, VSOCK_HANDSHAKE_MS);
 	int err = evloop_add(v->b->loop, fd, events, on_host, k);
 	if (err) {
 		log_ratelimited(LOG_LVL_WARN, "vsock: watching a host socket: %s", strerror(-err));
@@ -282,6 +307,7 @@ static void handshake(struct vconn *k)
 			v->next_port = v->next_port == UINT32_MAX ? VSOCK_LOCAL_PORT_FIRST
 								    : v->next_port + 1;
 		vsock_conn_init_host(&k->c, v->next_port++, port, v->buf_alloc);
+		evloop_timer_arm(v->b->loop, &k->timer, VSOCK_REQUEST_MS);
 		if (v->next_port == 0)
 			v->next_port = VSOCK_LOCAL_PORT_FIRST;
 		k->handshake = false;
@@ -379,6 +405,8 @@ static void tx_packet(struct vsock *v, const struct vsock_hdr *h, const struct i
 		close_host(k);
 	if (a.deliver)
 		deliver(k, iov, n, a.deliver);
+	if (a.established)
+		evloop_timer_cancel(&k->timer);
 	if (a.established && k->fd >= 0) {
 		char ok[VSOCK_OK_MAX];
 		size_t len = vsock_ok_format(k->c.host_port, ok);

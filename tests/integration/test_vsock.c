@@ -492,3 +492,28 @@ Test(vsock, a_bound_on_connections, .timeout = 60)
 	close(l);
 	finish(&g);
 }
+
+/* A guest that never answers a REQUEST: after 2 s it gets an RST and the
+ * host client is hung up on, which frees the place. */
+Test(vsock, an_unanswered_request_times_out, .timeout = 30)
+{
+	struct guest g;
+	start(&g);
+	int fd = host_connect(g.uds);
+	cr_assert_eq(write(fd, "CONNECT 52\n", 11), 11);
+	struct vsock_hdr h;
+	cr_assert_eq(guest_recv(&g, &h, NULL, 5000), 0);
+	cr_assert_eq(h.op, VSOCK_OP_REQUEST);
+	uint32_t host_port = h.src_port;
+	struct pollfd p = { fd, POLLIN, 0 };
+	cr_assert_eq(poll(&p, 1, 1000), 0, "hung up before the guest had its time");
+	cr_assert_eq(poll(&p, 1, 5000), 1, "never hung up");
+	char c;
+	cr_assert_leq(read(fd, &c, 1), 0);
+	cr_assert_eq(guest_recv(&g, &h, NULL, 5000), 0);
+	cr_assert_eq(h.op, VSOCK_OP_RST);
+	cr_assert_eq(h.src_port, host_port);
+	cr_assert_eq(h.dst_port, 52);
+	close(fd);
+	finish(&g);
+}
