@@ -192,7 +192,7 @@ int confine(const struct confine_opts *o, const struct confine_req *r)
 	struct sandbox_cfg cfg = {
 		.name = r->process, .mode = o->mode, .keep_fds = r->keep_fds, .nkeep = r->nkeep,
 		.namespaces = r->namespaces, .new_tasks = r->new_tasks, .max_fds = r->max_fds,
-		.writes_files = r->writes_files, .before_filter = r->before_filter,
+		.writes_files = r->writes_files, .root_dir = r->root_dir, .before_filter = r->before_filter,
 		.before_filter_arg = r->before_filter_arg, .allow_degraded = o->allow_degraded,
 		.given_ns = o->given_ns,
 	};

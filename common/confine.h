@@ -84,6 +84,7 @@ struct confine_req {
 	bool spawns_confined;
 	rlim_t max_fds;
 	bool writes_files;
+	const char *root_dir; /* sandbox_cfg's: its cwd, and with namespaces its root */
 	/* sandbox_cfg's: run in the confined process just before its filter. */
 	int (*before_filter)(void *arg);
 	void *before_filter_arg;

@@ -301,6 +301,15 @@ static int load(const struct sandbox_cfg *c)
 	return err;
 }
 
+static int enter_dir(const char *dir)
+{
+	if (chdir(dir) == 0)
+		return 0;
+	int err = -errno;
+	log_err("sandbox: chdir %s: %s", dir, strerror(-err));
+	return err;
+}
+
 static int enter(const struct sandbox_cfg *c)
 {
 	struct state s = { .tasks = 1 };
@@ -321,13 +330,18 @@ static int enter(const struct sandbox_cfg *c)
 		return err;
 	/* Nothing to see or reach: other processes, mounts, files, the
 	 * network. Only the child returns. */
+	int root = SANDBOX_ROOT_HOST;
 	if (c->namespaces) {
 		bool reaper;
-		if ((err = sandbox_namespaces(c->keep_net, c->given_ns, &s.m, &s.own_userns,
-					      &reaper)))
+		if ((err = sandbox_namespaces(c->keep_net, c->given_ns, c->root_dir, &s.m,
+					      &s.own_userns, &reaper, &root)))
 			return err;
 		s.tasks += reaper; /* in the same user namespace */
 	}
+	/* Without namespaces the file system is the host's: in root_dir. On
+	 * the empty root instead, root_dir stays out of reach. */
+	if (c->root_dir && root == SANDBOX_ROOT_HOST && (err = enter_dir(c->root_dir)))
+		return err;
 	/* After the namespaces, which need CAP_SYS_ADMIN in the new user one. */
 	if ((err = sandbox_drop_caps(&bounding_left)))
 		return err;
@@ -373,7 +387,9 @@ int sandbox_enter(const struct sandbox_cfg *cfg)
 	int err = check_cfg(cfg);
 	if (err == 0 && cfg->mode == SANDBOX_OFF) {
 		log_warn("sandbox off: %s runs unconfined", cfg->name);
-		if (cfg->before_filter)
+		if (cfg->root_dir)
+			err = enter_dir(cfg->root_dir);
+		if (err == 0 && cfg->before_filter)
 			err = cfg->before_filter(cfg->before_filter_arg);
 	} else if (err == 0)
 		err = enter(cfg);

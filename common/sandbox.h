@@ -65,6 +65,12 @@ struct sandbox_cfg {
 	 * spawner/spawn_ns.h). It makes the other namespaces there and does not
 	 * fork: no reaper. Refused (-EINVAL) unless it is PID 1. */
 	bool given_ns;
+	/* An absolute directory the process returns in (its cwd). With
+	 * namespaces it is also the root, alone (no mount beneath it) and
+	 * read-only, instead of the empty tmpfs: a device that must connect to
+	 * Unix sockets there reaches them and nothing else. Where the kernel
+	 * refuses, the root is the empty one (a degradation). NULL: none. */
+	const char *root_dir;
 	rlim_t max_fds; /* RLIMIT_NOFILE, above every kept fd */
 	/* Threads or processes it still starts once confined (vCPU threads, a
 	 * controller's children); 0: none, RLIMIT_NPROC 0. That limit counts

@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 /* What the kernel refused, for the one warning line. */
+/* The root a confined process stands on. */
+enum { SANDBOX_ROOT_HOST, SANDBOX_ROOT_EMPTY, SANDBOX_ROOT_DIR };
+
 struct sandbox_missing {
 	char what[512];
 	size_t len;
@@ -24,14 +27,16 @@ int sandbox_drop_caps(bool *bounding_left);
 
 /* sandbox_ns.c: a user namespace first (the caller's ids mapped to root),
  * then pid, mount, ipc, uts and, unless keep_net, net namespaces, with the
- * empty root; then the fork. Only the child returns, as PID 1 of the new
- * pid namespace; the original process stays as its reaper (*reaper). With
- * given_ns the user and pid namespaces are there already and the process
- * PID 1 of the latter: no fork. What the kernel refuses goes into *m;
- * -errno only where the process must not go on. *own_userns: it has a user
- * namespace of its own. The caller must be single-threaded. */
-int sandbox_namespaces(bool keep_net, bool given_ns, struct sandbox_missing *m,
-		       bool *own_userns, bool *reaper);
+ * empty root (root_dir alone instead when given and the kernel lets it be:
+ * *root says which root the process has); then the fork. Only the child
+ * returns, as PID 1 of the new pid namespace; the original process stays as
+ * its reaper (*reaper). With given_ns the user and pid namespaces are there
+ * already and the process PID 1 of the latter: no fork. What the kernel
+ * refuses goes into *m; -errno only where the process must not go on.
+ * *own_userns: it has a user namespace of its own. The caller must be
+ * single-threaded. */
+int sandbox_namespaces(bool keep_net, bool given_ns, const char *root_dir,
+		       struct sandbox_missing *m, bool *own_userns, bool *reaper, int *root);
 
 /* sandbox_report.c: the report lines of common/sandbox.h. */
 /* What they name: the process and its policy; every syscall's name is

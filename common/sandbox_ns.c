@@ -89,16 +89,42 @@ static int reenter_mount_ns(int root_mnt)
 	return err;
 }
 
+/* A copy of directory dir alone (none of the mounts beneath it), read-only,
+ * nosuid, nodev and noexec: a mount fd, or -errno. */
+static int dir_mount(const char *dir)
+{
+	int mnt = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (mnt < 0)
+		return -errno;
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+					    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+	if (mount_setattr(mnt, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
+		int err = -errno;
+		close(mnt);
+		return err;
+	}
+	return mnt;
+}
+
 /* An empty tmpfs, read-only, nosuid, nodev and noexec from the start, as
- * the root: no /proc, no /dev, no file to open by any path. What the kernel
- * refuses goes into *m; -errno only where the process must not go on. */
-static int empty_root(struct sandbox_missing *m)
+ * the root: no /proc, no /dev, no file to open by any path. With root_dir,
+ * that directory alone is the root instead, as read-only. *root says which.
+ * What the kernel refuses goes into *m; -errno only where the process must
+ * not go on. */
+static int empty_root(const char *root_dir, struct sandbox_missing *m, int *root)
 {
 	const char *step = "making the mounts private";
 	int fs = -1, mnt = -1, err = 0;
 	/* Nothing done below may propagate back into the parent namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		goto fail;
+	if (root_dir) {
+		mnt = dir_mount(root_dir);
+		if (mnt >= 0)
+			goto mounted;
+		/* The empty root then: safe, only unable to reach the directory. */
+		sandbox_miss(m, "%s as its root (%s)", root_dir, strerror(-mnt));
+	}
 	step = "fsopen tmpfs";
 	if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0)
 		goto fail;
@@ -111,6 +137,7 @@ static int empty_root(struct sandbox_missing *m)
 		      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (mnt < 0)
 		goto fail;
+mounted:
 	/* Onto / itself, so that no directory of the old root is needed as a
 	 * mount point. */
 	step = "move_mount onto /";
@@ -144,6 +171,7 @@ static int empty_root(struct sandbox_missing *m)
 	step = "chdir /";
 	if (chdir("/") < 0)
 		goto fail;
+	*root = fs < 0 ? SANDBOX_ROOT_DIR : SANDBOX_ROOT_EMPTY;
 	goto out;
 fail:
 	err = -errno;
@@ -328,13 +356,14 @@ static int check_given(void)
 	return -EINVAL;
 }
 
-int sandbox_namespaces(bool keep_net, bool given_ns, struct sandbox_missing *m,
-		       bool *own_userns, bool *reaper)
+int sandbox_namespaces(bool keep_net, bool given_ns, const char *root_dir,
+		       struct sandbox_missing *m, bool *own_userns, bool *reaper, int *root)
 {
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	int err;
 	*reaper = false;
+	*root = SANDBOX_ROOT_HOST;
 	if (given_ns && (err = check_given()))
 		return err;
 	/* First on its own: the namespaces below then belong to it, and an
@@ -358,7 +387,7 @@ int sandbox_namespaces(bool keep_net, bool given_ns, struct sandbox_missing *m,
 	/* Before the fork, so that the reaper stands on the empty root too:
 	 * pivot_root would move it there, re-entering the mount namespace
 	 * moves only the caller. */
-	err = empty_root(m);
+	err = empty_root(root_dir, m, root);
 	/* A new pid namespace takes effect for children only. */
 	if (err == 0 && !given_ns && (err = fork_reaper()) == 0)
 		*reaper = true;

@@ -284,10 +284,11 @@ static int get_socket(struct ctx *c, struct json_object *obj, char *dst, bool *p
 
 static const char *const top_keys[] = { "kernel", "initrd", "cmdline", "cpus", "memory",
 					"block_devices", "net_devices", "console", "rng",
-					"balloon", "sandbox", NULL };
+					"balloon", "vsock", "sandbox", NULL };
 static const char *const balloon_keys[] = { "amount_mib", "deflate_on_oom",
 					    "stats_polling_interval_s", "free_page_reporting",
 					    NULL };
+static const char *const vsock_keys[] = { "guest_cid", "uds_path", NULL };
 static const char *const block_keys[] = { "path", "vhost_user_socket", "read_only", "serial",
 					  "sandbox", "rate_limiter", NULL };
 static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox",
@@ -563,6 +564,50 @@ static int parse_memory(struct ctx *c, struct json_object *top, uint64_t *memory
 	return 0;
 }
 
+/* "vsock": {"guest_cid": N, "uds_path": "/abs/path"}, if present. */
+static int parse_vsock(struct ctx *c, struct json_object *top, struct vm_config *cfg)
+{
+	struct json_object *d;
+	uint64_t cid;
+	bool present;
+	int ret;
+	if (!json_object_object_get_ex(top, "vsock", &d))
+		return 0;
+	if (!json_object_is_type(d, json_type_object))
+		return fail(c, "vsock", "want an object such as {\"guest_cid\": 3, \"uds_path\": "
+					"\"/run/vm1/v.sock\"}, not %s", json_type_words(d));
+	snprintf(c->where, sizeof(c->where), "vsock");
+	struct vm_vsock *v = &cfg->vsock_dev;
+	if ((ret = check_keys(c, d, vsock_keys)) ||
+	    (ret = get_u64(c, d, "guest_cid", VM_CONFIG_VSOCK_CID_MIN, VM_CONFIG_VSOCK_CID_MAX,
+			   &cid, &present)))
+		return ret;
+	if (!present)
+		return fail(c, "guest_cid", "required: the guest's CID, from %u to %u",
+			    VM_CONFIG_VSOCK_CID_MIN, VM_CONFIG_VSOCK_CID_MAX);
+	v->guest_cid = (uint32_t)cid;
+	if ((ret = get_path(c, d, "uds_path", v->uds_path, sizeof(v->uds_path),
+			    "the host's Unix socket", &present)))
+		return ret;
+	if (!present)
+		return fail(c, "uds_path", "required: the path of the host's Unix socket, e.g. "
+					   "\"/run/vm1/v.sock\"");
+	const char *slash = strrchr(v->uds_path, '/');
+	if (v->uds_path[0] != '/' || !slash[1])
+		return fail(c, "uds_path", "want an absolute path of a socket, not a directory");
+	/* Its directory is all the device can see (docs/security.md). */
+	if (slash == v->uds_path)
+		return fail(c, "uds_path", "want it in a directory of its own, not in /");
+	/* The device connects to "<name>_<port>" in the directory: "_4294967295"
+	 * must fit after the name in a Unix socket's address. */
+	if (strlen(slash + 1) + 11 >= VM_CONFIG_SOCKET_MAX)
+		return fail(c, "uds_path", "its file name is too long: at most %d bytes, so that "
+					   "\"_<port>\" fits after it", VM_CONFIG_SOCKET_MAX - 12);
+	c->where[0] = '\0';
+	cfg->vsock = true;
+	return 0;
+}
+
 /* "balloon": {"amount_mib": N, "deflate_on_oom": B, "stats_polling_interval_s":
  * N, "free_page_reporting": B} (Firecracker's); amount_mib is required and
  * at most the VM's memory. */
@@ -602,7 +647,8 @@ static int parse_balloon(struct ctx *c, struct json_object *top, uint64_t memory
 
 size_t vm_config_ndevices(const struct vm_config *cfg)
 {
-	return cfg->nblock + cfg->nnet + cfg->console + cfg->rng + cfg->balloon.present;
+	return cfg->nblock + cfg->nnet + cfg->console + cfg->rng + cfg->balloon.present +
+	       cfg->vsock;
 }
 
 /* Two devices cannot share a tap or an external backend's socket. */
@@ -662,17 +708,18 @@ static int parse_top(struct ctx *c, struct json_object *top, struct vm_config *c
 	    (ret = get_bool(c, top, "console", &cfg->console)) ||
 	    (ret = get_bool(c, top, "rng", &cfg->rng)) ||
 	    (ret = parse_balloon(c, top, cfg->memory, &cfg->balloon)) ||
+	    (ret = parse_vsock(c, top, cfg)) ||
 	    (ret = get_devices(c, top, "block_devices", &blocks, &cfg->nblock)) ||
 	    (ret = get_devices(c, top, "net_devices", &nets, &cfg->nnet)))
 		return ret;
 
 	size_t total = vm_config_ndevices(cfg);
 	if (total > VM_CONFIG_MAX_DEVICES)
-		return fail(c, "block_devices + net_devices + console + rng + balloon",
-			    "%zu virtio devices (%zu block, %zu net%s%s%s): at most %d fit; remove %zu",
+		return fail(c, "block_devices + net_devices + console + rng + balloon + vsock",
+			    "%zu virtio devices (%zu block, %zu net%s%s%s%s): at most %d fit; remove %zu",
 			    total, cfg->nblock, cfg->nnet, cfg->console ? ", console" : "",
 			    cfg->rng ? ", rng" : "", cfg->balloon.present ? ", balloon" : "",
-			    VM_CONFIG_MAX_DEVICES,
+			    cfg->vsock ? ", vsock" : "", VM_CONFIG_MAX_DEVICES,
 			    total - VM_CONFIG_MAX_DEVICES);
 	for (size_t i = 0; i < cfg->nblock; i++) {
 		snprintf(c->where, sizeof(c->where), "block_devices[%zu]", i);

@@ -23,7 +23,7 @@
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
 #define VM_CONFIG_MAX_DEPTH 8                    /* nesting of objects/arrays */
 #define VM_CONFIG_MAX_CPUS MACHINE_MAX_CPUS      /* 32 */
-#define VM_CONFIG_MAX_DEVICES MACHINE_MAX_VIRTIO /* block + net + console + rng + balloon */
+#define VM_CONFIG_MAX_DEVICES MACHINE_MAX_VIRTIO /* block + net + console + rng + balloon + vsock */
 #define VM_CONFIG_CMDLINE_MAX MACHINE_CMDLINE_MAX /* including the NUL */
 #define VM_CONFIG_PATH_MAX PATH_MAX              /* including the NUL */
 #define VM_CONFIG_SOCKET_MAX 108                 /* sizeof(sun_path), incl. NUL */
@@ -75,6 +75,15 @@ struct vm_balloon {
 	bool free_page_reporting;
 };
 #define VM_CONFIG_BALLOON_STATS_MAX 86400 /* s: the device's bound */
+/* Firecracker's "vsock": cellvm-vsock with its hybrid Unix socket. */
+#define VM_CONFIG_VSOCK_CID_MIN 3u          /* 0-2 are reserved */
+#define VM_CONFIG_VSOCK_CID_MAX 0xfffffffeu /* 0xffffffff is VMADDR_CID_ANY */
+struct vm_vsock {
+	uint32_t guest_cid;
+	/* Absolute; host programs connect here, the guest's connections to
+	 * port P go to uds_path + "_P" (docs/config.md). */
+	char uds_path[VM_CONFIG_SOCKET_MAX];
+};
 
 struct vm_config {
 	char kernel[VM_CONFIG_PATH_MAX];
@@ -89,6 +98,8 @@ struct vm_config {
 	bool console;
 	bool rng;
 	struct vm_balloon balloon;
+	bool vsock;                  /* vsock_dev is set */
+	struct vm_vsock vsock_dev;
 	enum sandbox_mode sandbox;
 };
 

@@ -40,6 +40,11 @@ static size_t count_balloon(const struct vm_config *cfg)
 	return cfg->balloon.present;
 }
 
+static size_t count_vsock(const struct vm_config *cfg)
+{
+	return cfg->vsock;
+}
+
 /* Adds `opt SPEC` to p's args at *a for a rate limiter that limits
  * something, its text in p->limits[slot]. */
 static void add_limit(struct device_plan *p, size_t *a, const char *opt, const struct rl_cfg *c,
@@ -193,10 +198,36 @@ static int plan_balloon(const struct vm_config *cfg, size_t idx, const struct ga
 	return 0;
 }
 
+/* The controller binds uds_path (beneath --allow-socket-dir) and hands
+ * cellvm-vsock the listening socket. The device also gets the path: its
+ * directory is its root once confined, where it connects to the host's
+ * "<uds_path>_P" listeners by name (docs/security.md), which no fd from
+ * here could stand for. */
+static int plan_vsock(const struct vm_config *cfg, size_t idx, const struct gate *gate,
+		      const char *name, struct device_plan *p, char *err, size_t errlen)
+{
+	char why[LC_REASON_MAX];
+	(void)idx;
+	int code = gate_listen(gate, "vsock.uds_path", cfg->vsock_dev.uds_path,
+			       LC_ERR_DEVICE_START_FAILURE, &p->resource, why, sizeof(why));
+	if (code)
+		return prefixed(name, err, errlen, code, why);
+	snprintf(p->numbers[0], sizeof(p->numbers[0]), "%u", cfg->vsock_dev.guest_cid);
+	size_t a = 0;
+	p->args[a++] = "--uds-fd";
+	p->args[a++] = RESOURCE_FD;
+	p->args[a++] = "--guest-cid";
+	p->args[a++] = p->numbers[0];
+	p->args[a++] = "--uds-path";
+	p->args[a++] = cfg->vsock_dev.uds_path;
+	return 0;
+}
+
 const struct device_kind device_kinds[DEVICE_KINDS] = {
 	{ VIRTIO_ID_BLOCK, "blk", "cellvm-blk", count_block, plan_block },
 	{ VIRTIO_ID_NET, "net", "cellvm-net", count_net, plan_net },
 	{ VIRTIO_ID_CONSOLE, "console", "cellvm-console", count_console, plan_console },
 	{ VIRTIO_ID_RNG, "rng", "cellvm-rng", count_rng, plan_rng },
 	{ VIRTIO_ID_BALLOON, "balloon", "cellvm-balloon", count_balloon, plan_balloon },
+	{ VIRTIO_ID_VSOCK, "vsock", "cellvm-vsock", count_vsock, plan_vsock },
 };

@@ -6,7 +6,7 @@
  * process from this table alone, so a new kind of device is one row.
  *
  * The table's order is the machine's: every block device, then every net
- * device, then the console, then the rng, then the balloon. */
+ * device, then the console, then the rng, then the balloon, then the vsock. */
 #ifndef CELLVM_DEVICE_KIND_H
 #define CELLVM_DEVICE_KIND_H
 
@@ -39,7 +39,7 @@ struct device_plan {
 	char socket_field[48];    /* the config's name for it */
 	char mac[18];        /* "--mac"'s argument */
 	char limits[2][RL_ARG_MAX]; /* the rate limit options' arguments */
-	char numbers[2][12];  /* numeric arguments (the balloon's) */
+	char numbers[2][12];  /* numeric arguments (the balloon's, the vsock's CID) */
 };
 
 struct device_kind {
@@ -57,7 +57,7 @@ struct device_kind {
 		    const char *name, struct device_plan *p, char *err, size_t errlen);
 };
 
-#define DEVICE_KINDS 5
+#define DEVICE_KINDS 6
 extern const struct device_kind device_kinds[DEVICE_KINDS];
 
 #endif

@@ -267,3 +267,59 @@ out:
 		close(pfd);
 	return code;
 }
+
+int gate_listen(const struct gate *g, const char *field, const char *path, int fail_code,
+		int *fd, char *err, size_t errlen)
+{
+	const struct operator_policy *p = g->pol;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *rel, *name;
+	char parent[VM_CONFIG_PATH_MAX];
+	int dirfd, code, pfd = -1, s = -1;
+	if ((code = locate(p->socket_dir, p->nsocket_dirs, g->socket_dir_fd, field, path,
+			   "--allow-socket-dir", &dirfd, &rel, err, errlen)))
+		return code;
+	name = strrchr(rel, '/');
+	name = name ? name + 1 : rel;
+	if (dirfd == AT_FDCWD) {
+		if (strlen(path) >= sizeof(sa.sun_path))
+			return fail(err, errlen, LC_ERR_BAD_CONFIG, field, path, "too long");
+		strcpy(sa.sun_path, path);
+	} else {
+		/* Its directory resolved beneath the allowed one; bound through
+		 * our own fd of it: bind(2) would follow symlinks. */
+		snprintf(parent, sizeof(parent), "%.*s", (int)(name - rel), rel);
+		pfd = open_how(dirfd, parent[0] ? parent : ".", O_PATH | O_DIRECTORY);
+		if (pfd < 0)
+			return fail(err, errlen, -pfd == ELOOP || -pfd == EXDEV ? LC_ERR_BAD_CONFIG
+										: fail_code,
+				    field, path, "its directory: %s", open_words(-pfd, dirfd));
+		if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", pfd,
+				     name) >= sizeof(sa.sun_path)) {
+			code = fail(err, errlen, LC_ERR_BAD_CONFIG, field, path, "too long");
+			goto out;
+		}
+	}
+	struct stat st;
+	if (lstat(sa.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			code = fail(err, errlen, LC_ERR_BAD_CONFIG, field, path,
+				    "%s is there: want a free name or a stale socket",
+				    file_type(st.st_mode));
+			goto out;
+		}
+		unlink(sa.sun_path);
+	}
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 64) < 0) {
+		code = fail(err, errlen, fail_code, field, path, "%s", strerror(errno));
+		if (s >= 0)
+			close(s);
+		goto out;
+	}
+	*fd = s;
+out:
+	if (pfd >= 0)
+		close(pfd);
+	return code;
+}

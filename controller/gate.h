@@ -63,4 +63,12 @@ void gate_unlock(int fd);
 int gate_connect(const struct gate *g, const char *field, const char *path, int fail_code,
 		 int *fd, char *err, size_t errlen);
 
+/* Binds a Unix socket at path (the config's `field`), its directory
+ * beneath --allow-socket-dir when there is one (resolved as gate_open
+ * does, then bound through our own fd of it), replacing a socket left
+ * there by an earlier run but nothing else, and listens. 0 with a blocking
+ * *fd; else a GuestError as gate_open. */
+int gate_listen(const struct gate *g, const char *field, const char *path, int fail_code,
+		int *fd, char *err, size_t errlen);
+
 #endif

@@ -209,7 +209,7 @@ int operator_check(const struct operator_policy *p, const struct vm_config *cfg,
 	size_t ndev = vm_config_ndevices(cfg);
 	if (p->max_devices && ndev > p->max_devices)
 		return errf(err, errlen, -EINVAL, "block_devices + net_devices + console + rng + "
-					 "balloon: %zu "
+					 "balloon + vsock: %zu "
 					 "devices is above the operator's cap (--max-devices %u)",
 			    ndev, p->max_devices);
 
@@ -237,5 +237,8 @@ int operator_check(const struct operator_policy *p, const struct vm_config *cfg,
 			       "--allow-socket-dir", err, errlen)))
 			return r;
 	}
+	if (cfg->vsock && (r = place(p->socket_dir, p->nsocket_dirs, "vsock.uds_path",
+				     cfg->vsock_dev.uds_path, "--allow-socket-dir", err, errlen)))
+		return r;
 	return 0;
 }

@@ -339,9 +339,11 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 	snprintf(process, sizeof(process), "cellvm-%s", b->ops->name);
 	return confine(&o->confine, &(struct confine_req){
 					    .process = process, .kind = b->ops->name, .keep_fds = keep,
-					    .nkeep = n, .namespaces = true, .max_fds = 256,
+					    .nkeep = n, .namespaces = true,
+					    .max_fds = c->max_fds ? c->max_fds : 256,
 					    .new_tasks = c->new_tasks,
-					    .writes_files = c->writes_files });
+					    .writes_files = c->writes_files,
+					    .root_dir = c->root_dir });
 }
 
 /* Serves frontends on the options' socket with b (vub_init already called

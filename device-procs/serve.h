@@ -66,6 +66,8 @@ struct serve_confine {
 	size_t nfds;
 	unsigned new_tasks; /* threads it may start once confined (io-wq's) */
 	bool writes_files; /* else RLIMIT_FSIZE is 0 */
+	const char *root_dir; /* confine_req's: its cwd, and its root; NULL: empty */
+	unsigned max_fds;     /* RLIMIT_NOFILE once confined; 0: 256 */
 };
 
 /* What a device's start gives back to be served. */

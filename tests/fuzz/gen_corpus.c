@@ -2,6 +2,7 @@
  * format change):
  *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs \
  *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c common/vhost_user.c \
+ *      device-procs/vsock_pkt.c \
  *      common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
@@ -668,5 +669,6 @@ int main(int argc, char **argv)
 	gen_balloon();
 	gen_http_request();
 	gen_rate_params();
+	gen_vsock();
 	return 0;
 }

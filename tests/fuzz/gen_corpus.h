@@ -35,5 +35,6 @@ void gen_dev_ctl(void);
 void gen_balloon(void);
 void gen_http_request(void);
 void gen_rate_params(void);
+void gen_vsock(void);
 
 #endif

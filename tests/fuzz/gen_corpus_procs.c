@@ -14,6 +14,7 @@
 #include "net_hdr.h"
 #include "vhost_user.h"
 #include "virtq.h"
+#include "vsock_pkt.h"
 #include "worker_ctl.h"
 
 /* ---- fuzz_dev_*: the records of tests/fuzz/dev_drive.h. */
@@ -318,12 +319,62 @@ static void gen_dev_rng(void)
 	put_file("fuzz_dev_rng", "indirect_readable_stop", dbuf, dlen);
 }
 
+/* cellvm-vsock: rx buffers on queue 0, packets on queue 1 (the harness's
+ * listener is port 1024; its host client writes what HOST records say). */
+static void vsock_pkt(uint16_t op, uint32_t src_port, uint32_t dst_port, const char *payload)
+{
+	uint8_t p[VSOCK_HDR_SIZE + 64];
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
+	struct vsock_hdr h = { .src_cid = 3, .dst_cid = 2, .src_port = src_port,
+			       .dst_port = dst_port, .len = n, .type = VSOCK_TYPE_STREAM,
+			       .op = op, .buf_alloc = 65536 };
+	vsock_hdr_build(&h, p);
+	memcpy(p + VSOCK_HDR_SIZE, payload ? payload : "", n);
+	uint16_t lens[2] = { VSOCK_HDR_SIZE, (uint16_t)n };
+	dev_add(1, false, n ? 2 : 1, lens, p);
+	dev_kick(1);
+}
+
+static void vsock_rx_buffers(void)
+{
+	static const uint16_t len = 0x8000 | (VSOCK_HDR_SIZE + 1024);
+	for (int i = 0; i < 4; i++)
+		dev_add(0, false, 1, &len, NULL);
+	dev_kick(0);
+}
+
+static void gen_dev_vsock(void)
+{
+	dev_begin(2, 0, ALL);
+	vsock_rx_buffers();
+	vsock_pkt(VSOCK_OP_REQUEST, 40000, 1024, NULL);
+	vsock_pkt(VSOCK_OP_RW, 40000, 1024, "hello");
+	vsock_pkt(VSOCK_OP_SHUTDOWN, 40000, 1024, NULL);
+	put_file("fuzz_dev_vsock", "guest_connects", dbuf, dlen);
+
+	dev_begin(2, 0, ALL);
+	vsock_rx_buffers();
+	dev_host("CONNECT 52\n", 11);
+	vsock_pkt(VSOCK_OP_RESPONSE, 52, 1u << 30, NULL);
+	dev_host("hello", 5);
+	vsock_pkt(VSOCK_OP_RW, 52, 1u << 30, "back");
+	dbyte(7); /* HOST_CLOSE */
+	put_file("fuzz_dev_vsock", "host_connects", dbuf, dlen);
+
+	dev_begin(2, 0, ALL);
+	vsock_rx_buffers();
+	vsock_pkt(VSOCK_OP_REQUEST, 40001, 7, NULL);
+	vsock_pkt(VSOCK_OP_RW, 40002, 8, "x");
+	put_file("fuzz_dev_vsock", "rsts", dbuf, dlen);
+}
+
 void gen_dev(void)
 {
 	gen_dev_blk();
 	gen_dev_net();
 	gen_dev_console();
 	gen_dev_rng();
+	gen_dev_vsock();
 }
 
 /* ---- fuzz_proc_device: a device byte, then fuzz_backend's chunks. A real
@@ -667,4 +718,67 @@ void gen_rate_params(void)
 	};
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
 		put_file("fuzz_rate_params", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+}
+
+/* ---- fuzz_vsock_pkt, fuzz_vsock_hybrid, fuzz_vsock_csm: cellvm-vsock's
+ * guest headers, host clients' CONNECT lines, and event scripts. */
+static size_t vsock_hdr(uint8_t *p, uint16_t op, uint32_t len, uint32_t flags, uint32_t fwd)
+{
+	struct vsock_hdr h = { .src_cid = 3, .dst_cid = 2, .src_port = 52, .dst_port = 1u << 30,
+			       .len = len, .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags,
+			       .buf_alloc = 65536, .fwd_cnt = fwd };
+	vsock_hdr_build(&h, p);
+	return VSOCK_HDR_SIZE;
+}
+
+void gen_vsock(void)
+{
+	uint8_t b[512];
+	static const uint16_t ops[] = { VSOCK_OP_REQUEST, VSOCK_OP_RESPONSE, VSOCK_OP_RST,
+					VSOCK_OP_RW, VSOCK_OP_CREDIT_UPDATE };
+	static const char *const names[] = { "request", "response", "rst", "rw", "credit" };
+	for (size_t i = 0; i < 5; i++)
+		put_file("fuzz_vsock_pkt", names[i], b,
+			 vsock_hdr(b, ops[i], ops[i] == VSOCK_OP_RW ? 100 : 0, 0, 0));
+	put_file("fuzz_vsock_pkt", "shutdown", b, vsock_hdr(b, VSOCK_OP_SHUTDOWN, 0, 3, 0));
+
+	static const char *const lines[][2] = {
+		{ "port", "CONNECT 52\n" }, { "max", "CONNECT 4294967295\n" },
+		{ "data_after", "CONNECT 0\nhello" }, { "partial", "CONNECT 12" },
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		put_file("fuzz_vsock_hybrid", lines[i][0], lines[i][1], strlen(lines[i][1]));
+
+	/* Scripts: byte 0 the start, then events (fuzz_vsock_csm.c's enum:
+	 * 0 guest packet, 1 forwarded, 2 send owed, 3 send RW, 4 host EOF,
+	 * 5 host gone). */
+	size_t n = 0;
+	b[n++] = 0x01; /* guest-initiated, buf_alloc 8 KiB */
+	b[n++] = 2;    /* RESPONSE */
+	b[n++] = 0;
+	n += vsock_hdr(b + n, VSOCK_OP_RW, 4096, 0, 0);
+	b[n++] = 1;
+	put_le32(b + n, 4096);
+	n += 4;
+	b[n++] = 2; /* CREDIT_UPDATE */
+	b[n++] = 3;
+	put_le32(b + n, 1000);
+	n += 4;
+	b[n++] = 4;
+	b[n++] = 2; /* SHUTDOWN */
+	b[n++] = 0;
+	n += vsock_hdr(b + n, VSOCK_OP_SHUTDOWN, 0, 3, 1000);
+	b[n++] = 2; /* RST */
+	put_file("fuzz_vsock_csm", "guest_initiated", b, n);
+	n = 0;
+	b[n++] = 0x80; /* host-initiated */
+	b[n++] = 2;    /* REQUEST */
+	b[n++] = 0;
+	n += vsock_hdr(b + n, VSOCK_OP_RESPONSE, 0, 0, 0);
+	b[n++] = 0;
+	n += vsock_hdr(b + n, VSOCK_OP_CREDIT_REQUEST, 0, 0, 0);
+	b[n++] = 2;
+	b[n++] = 5;
+	b[n++] = 2;
+	put_file("fuzz_vsock_csm", "host_initiated", b, n);
 }

@@ -9,14 +9,17 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl_harness.h"
 #include "lifecycle.h"
 #include "testutil.h"
+#include "unix_sock.h"
 
 TestSuite(confinement, .init = ctl_init, .fini = ctl_fini, .timeout = 60);
 
@@ -185,6 +188,42 @@ Test(confinement, every_device_process_and_the_controller_are_confined)
 	/* Its filter has no fork, clone or exec (test_policies shows it), and
 	 * RLIMIT_NPROC 0 refuses a new task even without it. */
 	cr_expect_eq(max_processes(ctl.pid), 0, "cellvmd may start processes");
+	ctl_finish();
+}
+
+/* cellvm-vsock under cellvmd: cellvmd binds uds_path and hands it over;
+ * the device, confined, has that directory alone as its root and takes
+ * a host client's CONNECT line (its policy, the spawner's inherited one
+ * for open_tree, the controller's for bind). */
+Test(confinement, vsock_stands_in_its_socket_directory)
+{
+	int c = ctl_start();
+	char cfg[1024], extra[256], uds[160], dir[128], other[192];
+	snprintf(dir, sizeof(dir), "%s/vsock", ctl.dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(uds, sizeof(uds), "%s/v.sock", dir);
+	snprintf(other, sizeof(other), "%s/marker", dir);
+	int fd = open(other, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	snprintf(extra, sizeof(extra), ", \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"%s\"}",
+		 uds);
+	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_SERVE, extra);
+	ctl_expect_ok(ctl_rpc(c, RPC_CREATE, cfg), "Create");
+	struct ctl_status st = ctl_status(c);
+	pid_t dev = ctl_pid_of(&st, "vsock0");
+	cr_assert_gt(dev, 0, "no pid for vsock0");
+	expect_confined(dev, 2, "vsock0");
+	/* Its root is the socket's directory: the marker and the socket. */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/root/marker", (int)dev);
+	cr_expect_eq(access(path, F_OK), 0, "vsock0's root is not its socket directory");
+	int h = unix_connect(uds, 0);
+	cr_assert_geq(h, 0, "%s: %s", uds, strerror(-h));
+	cr_assert_eq(write(h, "CONNECT 52\n", 11), 11);
+	ctl_msleep(300);
+	cr_expect_eq(kill(dev, 0), 0, "vsock0 died taking a host client");
+	close(h);
 	ctl_finish();
 }
 

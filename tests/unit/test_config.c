@@ -381,6 +381,43 @@ Test(config, balloon)
 	expect_err(with("'balloon':{'amount_mib':0,'amount':1}"), "balloon: unknown key");
 }
 
+Test(config, vsock)
+{
+	expect_ok(with(""));
+	cr_assert_eq(cfg.vsock, false);
+	expect_ok(with("'vsock':{'guest_cid':3,'uds_path':'/run/vm1/v.sock'}"));
+	cr_assert_eq(cfg.vsock, true);
+	cr_assert_eq(cfg.vsock_dev.guest_cid, 3);
+	cr_assert_str_eq(cfg.vsock_dev.uds_path, "/run/vm1/v.sock");
+	expect_ok(with("'vsock':{'guest_cid':4294967294,'uds_path':'/run/v.sock'}"));
+	cr_assert_eq(cfg.vsock_dev.guest_cid, 4294967294u);
+	expect_err(with("'vsock':{'guest_cid':2,'uds_path':'/run/v.sock'}"),
+		   "vsock.guest_cid: 2 is out of range: want 3 to 4294967294");
+	expect_err(with("'vsock':{'guest_cid':4294967295,'uds_path':'/run/v.sock'}"),
+		   "vsock.guest_cid: 4294967295 is out of range");
+	expect_err(with("'vsock':{'uds_path':'/run/v.sock'}"), "vsock.guest_cid: required");
+	expect_err(with("'vsock':{'guest_cid':3}"), "vsock.uds_path: required");
+	expect_err(with("'vsock':{'guest_cid':3,'uds_path':'v.sock'}"),
+		   "vsock.uds_path: want an absolute path");
+	expect_err(with("'vsock':{'guest_cid':3,'uds_path':'/run/'}"),
+		   "vsock.uds_path: want an absolute path");
+	expect_err(with("'vsock':{'guest_cid':3,'uds_path':'/v.sock'}"),
+		   "vsock.uds_path: want it in a directory of its own");
+	expect_err(with("'vsock':{'guest_cid':3,'uds_path':'/run/v.sock','cid':3}"),
+		   "vsock: unknown key \"cid\"");
+	expect_err(with("'vsock':true"), "vsock: want an object");
+	/* "_4294967295" after the file name must fit a socket address. */
+	char name[200], json[300];
+	memset(name, 'a', 96);
+	name[96] = '\0';
+	snprintf(json, sizeof(json), "'vsock':{'guest_cid':3,'uds_path':'/r/%s'}", name);
+	expect_ok(with(json));
+	name[96] = 'a';
+	name[97] = '\0';
+	snprintf(json, sizeof(json), "'vsock':{'guest_cid':3,'uds_path':'/r/%s'}", name);
+	expect_err(with(json), "vsock.uds_path: its file name is too long");
+}
+
 Test(config, sandbox)
 {
 	expect_ok(with("'sandbox':'off'"));
@@ -709,13 +746,13 @@ Test(config, device_count)
 	expect_err(devices(9, 0, false, false), "block_devices: 9 devices: at most 8 virtio devices fit");
 	expect_err(devices(0, 9, false, false), "net_devices: 9 devices: at most 8 virtio devices fit");
 	expect_err(devices(5, 4, false, false),
-		   "block_devices + net_devices + console + rng + balloon: 9 virtio devices (5 block, 4 net): at most 8 fit; remove 1");
+		   "block_devices + net_devices + console + rng + balloon + vsock: 9 virtio devices (5 block, 4 net): at most 8 fit; remove 1");
 	expect_err(devices(7, 1, true, false),
-		   "block_devices + net_devices + console + rng + balloon: 9 virtio devices (7 block, 1 net, console): at most 8 fit");
+		   "block_devices + net_devices + console + rng + balloon + vsock: 9 virtio devices (7 block, 1 net, console): at most 8 fit");
 	expect_err(devices(8, 0, false, true),
-		   "block_devices + net_devices + console + rng + balloon: 9 virtio devices (8 block, 0 net, rng): at most 8 fit");
+		   "block_devices + net_devices + console + rng + balloon + vsock: 9 virtio devices (8 block, 0 net, rng): at most 8 fit");
 	expect_err(devices(6, 2, true, true),
-		   "block_devices + net_devices + console + rng + balloon: 10 virtio devices (6 block, 2 net, console, rng): at most 8 fit; remove 2");
+		   "block_devices + net_devices + console + rng + balloon + vsock: 10 virtio devices (6 block, 2 net, console, rng): at most 8 fit; remove 2");
 }
 
 /* ------------------------------------------------------------ unknown keys */
@@ -728,7 +765,7 @@ Test(config, unknown_keys)
 	expect_err(with("'block_device':[]"), "unknown key \"block_device\" (did you mean \"block_devices\"?)");
 	cr_assert_eq(parse_str(with("'frobnicate':1")), -EINVAL);
 	cr_assert_str_eq(err, "unknown key \"frobnicate\": the keys here are kernel, initrd, cmdline, "
-			      "cpus, memory, block_devices, net_devices, console, rng, balloon, sandbox");
+			      "cpus, memory, block_devices, net_devices, console, rng, balloon, vsock, sandbox");
 	expect_err(with("'':1"), "unknown key \"\": the keys here are");
 	expect_err(with("'block_devices':[{'path':'/a','readonly':true}]"),
 		   "block_devices[0]: unknown key \"readonly\" (did you mean \"read_only\"?)");

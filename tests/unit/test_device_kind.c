@@ -3,10 +3,12 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "device_kind.h"
 #include "machine.h"
+#include "unix_sock.h"
 
 Test(device_kind, rows_are_distinct_and_names_fit)
 {
@@ -30,7 +32,7 @@ Test(device_kind, rows_are_distinct_and_names_fit)
 Test(device_kind, machine_order)
 {
 	static const uint32_t want[] = { VIRTIO_ID_BLOCK, VIRTIO_ID_NET, VIRTIO_ID_CONSOLE,
-					 VIRTIO_ID_RNG, VIRTIO_ID_BALLOON };
+					 VIRTIO_ID_RNG, VIRTIO_ID_BALLOON, VIRTIO_ID_VSOCK };
 	cr_assert_eq(DEVICE_KINDS, sizeof(want) / sizeof(want[0]));
 	for (size_t k = 0; k < DEVICE_KINDS; k++)
 		cr_expect_eq(device_kinds[k].virtio_id, want[k], "row %zu", k);
@@ -58,6 +60,7 @@ Test(device_kind, counts_follow_the_config)
 	cr_expect_eq(kind(VIRTIO_ID_CONSOLE)->count(&cfg), 1);
 	cr_expect_eq(kind(VIRTIO_ID_RNG)->count(&cfg), 0);
 	cr_expect_eq(kind(VIRTIO_ID_BALLOON)->count(&cfg), 0);
+	cr_expect_eq(kind(VIRTIO_ID_VSOCK)->count(&cfg), 0);
 }
 
 /* The balloon object as the device's options. */
@@ -79,6 +82,66 @@ Test(device_kind, balloon_plan)
 			cr_expect_str_eq(p.args[i], want[i]);
 	}
 	cr_expect(p.resource < 0 && p.host < 0 && !p.socket);
+}
+
+/* cellvm-vsock gets the listening socket cellvmd bound at uds_path, the
+ * CID and the path; a stale socket there is replaced, a file is not. */
+Test(device_kind, vsock_plan)
+{
+	static struct vm_config cfg = { .vsock = true, .vsock_dev = { .guest_cid = 4294967294u } };
+	static struct operator_policy pol;
+	static struct gate g;
+	operator_policy_init(&pol);
+	cr_assert_eq(gate_start(&g, &pol), 0);
+	char dir[] = "/tmp/cellvm-kind-XXXXXX", err[256] = "";
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(cfg.vsock_dev.uds_path, sizeof(cfg.vsock_dev.uds_path), "%s/v.sock", dir);
+	for (int round = 0; round < 2; round++) {
+		struct device_plan p = fresh();
+		cr_assert_eq(kind(VIRTIO_ID_VSOCK)->count(&cfg), 1);
+		cr_assert_eq(kind(VIRTIO_ID_VSOCK)->plan(&cfg, 0, &g, "vsock0", &p, err,
+							 sizeof(err)), 0, "%s", err);
+		const char *want[] = { "--uds-fd", "4", "--guest-cid", "4294967294", "--uds-path",
+				       cfg.vsock_dev.uds_path };
+		for (size_t i = 0; i < 6; i++)
+			cr_expect_str_eq(p.args[i], want[i]);
+		cr_expect_null(p.args[6]);
+		cr_expect(p.host < 0 && !p.socket);
+		int c = unix_connect(cfg.vsock_dev.uds_path, 0);
+		cr_assert_geq(c, 0, "the socket listens");
+		close(c);
+		close(p.resource);
+	}
+	unlink(cfg.vsock_dev.uds_path);
+
+	/* Beneath --allow-socket-dir: bound through the directory's fd. */
+	static struct operator_policy allow;
+	static struct gate ga;
+	operator_policy_init(&allow);
+	snprintf(allow.socket_dir[0], sizeof(allow.socket_dir[0]), "%s", dir);
+	allow.nsocket_dirs = 1;
+	cr_assert_eq(gate_start(&ga, &allow), 0);
+	struct device_plan pa = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_VSOCK)->plan(&cfg, 0, &ga, "vsock0", &pa, err, sizeof(err)), 0,
+		     "%s", err);
+	int c = unix_connect(cfg.vsock_dev.uds_path, 0);
+	cr_assert_geq(c, 0, "the socket listens at its path");
+	close(c);
+	close(pa.resource);
+	unlink(cfg.vsock_dev.uds_path);
+	strcpy(cfg.vsock_dev.uds_path, "/tmp/elsewhere.sock");
+	pa = fresh();
+	cr_expect_gt(kind(VIRTIO_ID_VSOCK)->plan(&cfg, 0, &ga, "vsock0", &pa, err, sizeof(err)), 0);
+	cr_expect(strstr(err, "not beneath"), "%s", err);
+	snprintf(cfg.vsock_dev.uds_path, sizeof(cfg.vsock_dev.uds_path), "%s/v.sock", dir);
+
+	cr_assert_eq(mkdir(cfg.vsock_dev.uds_path, 0700), 0);
+	struct device_plan p = fresh();
+	cr_expect_gt(kind(VIRTIO_ID_VSOCK)->plan(&cfg, 0, &g, "vsock0", &p, err, sizeof(err)), 0);
+	cr_expect(strstr(err, "vsock0: vsock.uds_path"), "%s", err);
+	cr_expect_eq(p.resource, -1);
+	rmdir(cfg.vsock_dev.uds_path);
+	rmdir(dir);
 }
 
 Test(device_kind, plans)

@@ -289,13 +289,14 @@ Test(machine, layout_above_3_gib_splits)
 Test(machine, eight_devices)
 {
 	static const uint32_t ids[] = { VIRTIO_ID_NET, VIRTIO_ID_BLOCK, VIRTIO_ID_CONSOLE,
-					VIRTIO_ID_RNG };
+					VIRTIO_ID_RNG, VIRTIO_ID_VSOCK };
 	struct machine m;
 	char name[16];
 	cr_assert_eq(machine_layout(&m, 2, 256 * MIB, "console=hvc0"), 0);
 	for (int i = 0; i < MACHINE_MAX_VIRTIO; i++) {
 		snprintf(name, sizeof(name), "dev-%c_x", (char)('0' + i));
-		cr_assert_eq(machine_add_virtio(&m, name, ids[i % 4]), 0);
+		cr_assert_eq(machine_add_virtio(&m, name, ids[i % 5]), 0);
+		cr_assert_eq(m.virtio[i].device_id, ids[i % 5]);
 		cr_assert_eq(m.virtio[i].base, MACHINE_VIRTIO_BASE + (uint64_t)i * MACHINE_VIRTIO_SIZE);
 		cr_assert_eq(m.virtio[i].gsi, MACHINE_VIRTIO_GSI_BASE + (uint32_t)i);
 		cr_assert_str_eq(m.virtio[i].name, name);

@@ -256,6 +256,9 @@ Test(operator, a_request_within_the_floor_or_the_words_why_not)
 		{ DIRS, "socket /tmp/s", "block_devices[1].vhost_user_socket \"/tmp/s\": not beneath a directory the operator allows (--allow-socket-dir)" },
 		{ DIRS, "socket /img/s", "block_devices[1].vhost_user_socket \"/img/s\": not beneath" },
 		{ DEFAULT, "kernel /etc/passwd", NULL }, /* no dirs: not limited */
+		{ DIRS, "vsock /run/vm/v.sock", NULL },
+		{ DIRS, "vsock /tmp/v.sock", "vsock.uds_path \"/tmp/v.sock\": not beneath a directory the operator allows (--allow-socket-dir)" },
+		{ CAPS, "vsock, console and rng", "block_devices + net_devices + console + rng + balloon + vsock: 6 devices" },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct operator_policy p = with(floors[rows[i].floor]);
@@ -273,6 +276,15 @@ Test(operator, a_request_within_the_floor_or_the_words_why_not)
 		if (!strcmp(w, "cpus 3")) c.cpus = 3;
 		if (!strcmp(w, "cpus 2")) c.cpus = 2;
 		if (!strcmp(w, "console and rng")) c.console = c.rng = true;
+		if (!strncmp(w, "vsock ", 6)) {
+			c.vsock = true;
+			c.vsock_dev.guest_cid = 3;
+			strcpy(c.vsock_dev.uds_path, strchr(w, ' ') + 1);
+		}
+		if (!strcmp(w, "vsock, console and rng")) {
+			c.console = c.rng = c.vsock = true;
+			strcpy(c.vsock_dev.uds_path, "/run/vm/v.sock");
+		}
 		if (!strcmp(w, "kernel /etc/passwd")) strcpy(c.kernel, "/etc/passwd");
 		if (!strcmp(w, "initrd /proc/self/maps")) strcpy(c.initrd, "/proc/self/maps");
 		if (!strcmp(w, "initrd /img/../proc/self/maps")) strcpy(c.initrd, "/img/../proc/self/maps");

@@ -27,7 +27,7 @@ static const struct {
 	bool device;
 } kinds[] = {
 	{ "rng", true },      { "blk", true },   { "console", true }, { "net", true },
-	{ "balloon", true },
+	{ "balloon", true },   { "vsock", true },
 	{ "vcpu", false },    { "controller", false }, { "spawner", false },
 };
 
