@@ -3,13 +3,13 @@
 # side by side in one run on nested KVM. Reuses the end-to-end harness
 # (tests/e2e/run-e2e.sh) as bench/boot.sh does: QEMU emulates level 1, a
 # Linux with /dev/kvm, whose scenario bench-net (tests/e2e/bench_net.sh)
-# alternates `cellvm run --net tap=...` and QEMU microvm with
-# virtio-net-device on a tap of its own (vhost=on when level 1's vhost_net
-# loads), booting the same Debian kernel and initramfs (l2-init.sh, which
-# serves bench/netbench), and times N MiB each way from level 1. Run by
+# runs `cellvm run --net tap=...` and QEMU microvm with virtio-net-device on
+# a tap of its own (vhost=on when level 1's vhost_net loads) at once, each
+# booting the same Debian kernel and initramfs (l2-init.sh, which serves
+# bench/netbench), and times N MiB each way from level 1, taking turns. Run by
 # `make bench-net`; docs/performance.md says what is measured and why.
 #
-# Environment: BENCH_ROUNDS (3; odd, for a median), BENCH_CPUS (1),
+# Environment: BENCH_ROUNDS (5; odd, for a median), BENCH_CPUS (1),
 # BENCH_MEMORY_MIB (256), BENCH_NET_MIB (64, each way per run), QEMU
 # (/usr/bin/qemu-system-x86_64, copied into level 1 with its libraries),
 # QEMU_DATADIR (/usr/share/qemu: its microvm firmware), and run-e2e.sh's
@@ -21,7 +21,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 qemu=${QEMU:-/usr/bin/qemu-system-x86_64}
 datadir=${QEMU_DATADIR:-/usr/share/qemu}
 netbench=$top_builddir/bench/netbench
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 cpus=${BENCH_CPUS:-1}
 mem=${BENCH_MEMORY_MIB:-256}
 mib=${BENCH_NET_MIB:-64}
@@ -48,7 +48,7 @@ for f in bios-microvm.bin qboot.rom linuxboot_dma.bin; do
 done
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "net.sh: $rounds rounds in level 1, about $((rounds * 2 + 2)) minutes; load average now $load0" >&2
+echo "net.sh: $rounds rounds in level 1, about $((rounds + 3)) minutes; load average now $load0" >&2
 status=0
 CELLVM_E2E_ONLY=bench-net CELLVM_E2E_KEEP=1 CELLVM_E2E_EXTRA="$extra" \
 	CELLVM_E2E_L1_MODULES=vhost_net CELLVM_E2E_L2_EXTRA="$netbench:/bin/netbench" \
@@ -84,7 +84,7 @@ row() {
 vhost=$(sed -n 's/^BENCH config .* vhost=\([a-z]*\) .*/\1/p' "$log" | head -1)
 peer="QEMU's own virtio-net (vhost=off: level 1 has no /dev/vhost-net)"
 [ "$vhost" = on ] && peer="vhost-net in level 1's kernel (vhost=on)"
-feat() { sed -n "s/^BENCH run round=[0-9]* vmm=$1 .* features=\([01]*\).*/\1/p" "$log" | tail -1; }
+feat() { sed -n "s/^BENCH guest vmm=$1 features=\([01]*\).*/\1/p" "$log" | tail -1; }
 fails=$(grep -c '^BENCH fail ' "$log" || :)
 rev=$(git -C "$top_srcdir" describe --always --dirty 2>/dev/null || echo unknown)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -96,7 +96,8 @@ table=$(
 	echo "guest: Debian $(ls /var/tmp/cellvm-cache 2>/dev/null | sed -n 's/^linux-image-//p' | head -1),"
 	echo "$cpus vCPU(s), $mem MiB, virtio-net over virtio-mmio; TCP over each VMM's tap, $mib MiB"
 	echo "each way per run (bench/netbench, 256 KiB writes), timed in level 1;"
-	echo "level 1 under TCG, 1 CPU; median of $n rounds, alternating. Host: $(nproc) CPUs ($cpu),"
+	echo "both VMs up, taking turns; level 1 under TCG, 1 CPU; median of $n rounds, who goes first"
+	echo "alternating. Host: $(nproc) CPUs ($cpu),"
 	echo "Linux $(uname -r), load average $load0 before, $load1 after."
 	echo
 	echo "| direction | cellvm | QEMU microvm | cellvm/QEMU |"
