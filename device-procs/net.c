@@ -39,6 +39,9 @@ _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_
 #define NET_QUEUE_SIZE 1024u
 /* Packets taken from tap per round, so a flood cannot starve the rest. */
 #define NET_RX_BUDGET 64
+/* Frames sent per round, and between used-ring notifications. */
+#define NET_TX_BUDGET 256
+#define NET_TX_BATCH 64
 
 enum {
 	OPT_TAP = 0x200,
@@ -61,6 +64,12 @@ struct net {
 	/* The rx chains a packet fills, to publish once it is complete. */
 	uint16_t heads[NET_QUEUE_SIZE];
 	uint32_t lens[NET_QUEUE_SIZE];
+	/* rx_direct: the popped chains' buffers, then the bounce buffer. */
+	struct iovec rx_iov[IOV_MAX];
+	uint32_t room[NET_QUEUE_SIZE]; /* each popped chain's bytes */
+	unsigned int first_niov;       /* rx_iov entries of the first chain */
+	size_t rx_expect;              /* packet size to pop buffers for */
+	bool rx_starved;               /* the ring had no buffer: wait for a kick */
 };
 
 static int net_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t len)
@@ -89,7 +98,7 @@ static int net_set_features(struct vub *b, uint64_t features)
 static void tap_watch(struct net *n)
 {
 	bool want = vub_vring_running(&n->b->vrings[NET_RXQ]) && !n->pending_len &&
-		    !n->tap_failed && !n->b->vrings[NET_RXQ].vq.broken;
+		    !n->rx_starved && !n->tap_failed && !n->b->vrings[NET_RXQ].vq.broken;
 	if (want == n->tap_watched)
 		return;
 	int err = evloop_mod(n->b->loop, n->tap_fd, want ? EPOLLIN : 0);
@@ -165,38 +174,118 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 	return 1;
 }
 
-/* Reads packets from tap into the guest until tap is empty, the guest has
- * no buffers left, or the round's budget is spent. */
+/* Pops rx chains for the next packet into rx_iov: with MRG_RXBUF until they
+ * hold n->rx_expect bytes, otherwise one. Returns how many (0: the ring is
+ * empty) or -EIO. A first chain too short for a header is used up empty. */
+static int rx_pop_for(struct net *n, struct vub_vring *vr, unsigned int *niov, bool *pushed)
+{
+	bool mrg = n->b->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
+	size_t have = 0;
+	unsigned int k = 0;
+	*niov = 0;
+	while (k == 0 || (mrg && have < n->rx_expect && k < vr->vq.num)) {
+		struct virtq_elem *e = &n->elem;
+		int r = virtq_pop(&vr->vq, e);
+		if (r <= 0)
+			return r < 0 ? r : (int)k;
+		if (k == 0 && e->in_len < NET_HDR_SIZE) {
+			log_ratelimited(LOG_LVL_WARN, "net: receive buffer of %llu bytes is "
+				       "shorter than the header", (unsigned long long)e->in_len);
+			virtq_push(&vr->vq, e->head, 0);
+			*pushed = true;
+			continue;
+		}
+		/* One entry stays for the bounce buffer. */
+		if (*niov + e->in_num > IOV_MAX - 1) {
+			virtq_unpop(&vr->vq);
+			break;
+		}
+		memcpy(n->rx_iov + *niov, e->in, e->in_num * sizeof(*e->in));
+		*niov += e->in_num;
+		if (k == 0)
+			n->first_niov = e->in_num;
+		n->heads[k] = e->head;
+		n->room[k] = (uint32_t)e->in_len;
+		have += e->in_len;
+		k++;
+	}
+	return (int)k;
+}
+
+/* Reads the next packet from tap straight into the guest's buffers: the
+ * chains popped for the expected size, then the bounce buffer for the rest,
+ * so that a packet of the expected size is copied once, by the kernel. What
+ * spills over goes the slow way: the packet is gathered in the bounce buffer
+ * and rx_deliver places it. The guest may see its buffers change before they
+ * are used; nothing is read back from them but data bound for it anyway.
+ * Returns rx_deliver's values; 0 also when tap is empty or the ring has no
+ * buffer (rx_starved). */
+static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
+{
+	unsigned int niov;
+	int k = rx_pop_for(n, vr, &niov, pushed);
+	if (k <= 0) {
+		n->rx_starved = k == 0;
+		return k;
+	}
+	size_t have = 0;
+	for (int i = 0; i < k; i++)
+		have += n->room[i];
+	size_t skip = have < sizeof(n->pkt) ? have : sizeof(n->pkt);
+	n->rx_iov[niov] = (struct iovec){ n->pkt + skip, sizeof(n->pkt) - skip };
+	ssize_t r = readv(n->tap_fd, n->rx_iov, (int)niov + 1);
+	if (r <= 0 || (size_t)r < NET_HDR_SIZE + NET_ETH_HLEN || (size_t)r > have) {
+		/* Given back before anything else: the bounce path pops them again. */
+		rx_unpop(vr, (unsigned int)k);
+	}
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			log_err("net: reading tap: %m; no more receiving");
+			n->tap_failed = true;
+		}
+		return 0;
+	}
+	/* A tap never reads 0; a socket given as one that hung up would, forever. */
+	if (r == 0) {
+		log_err("net: the tap fd reached its end; no more receiving");
+		n->tap_failed = true;
+		return 0;
+	}
+	size_t len = (size_t)r;
+	if (len < NET_HDR_SIZE + NET_ETH_HLEN) {
+		log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet from tap dropped", len);
+		return 1;
+	}
+	/* Quick to follow larger packets, slow to forget them. */
+	n->rx_expect = len > n->rx_expect ? len : n->rx_expect - (n->rx_expect - len) / 8;
+	if (len > have) {
+		iov_to_buf(n->rx_iov, niov, 0, n->pkt, skip);
+		n->pending_len = len;
+		return rx_deliver(n, vr, pushed);
+	}
+	unsigned int used = 0;
+	for (size_t left = len; left; used++) {
+		n->lens[used] = n->room[used] < left ? n->room[used] : (uint32_t)left;
+		left -= n->lens[used];
+	}
+	rx_unpop(vr, (unsigned int)k - used);
+	net_hdr_set_num_buffers(n->rx_iov, n->first_niov, (uint16_t)used);
+	for (unsigned int i = 0; i < used; i++)
+		virtq_fill(&vr->vq, i, n->heads[i], n->lens[i]);
+	virtq_flush(&vr->vq, used);
+	*pushed = true;
+	return 1;
+}
+
+/* Moves packets from tap into the guest until tap is empty, the guest has
+ * no buffers left, or the round's budget is spent; one notification. */
 static void rx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_RXQ];
 	bool pushed = false;
 
 	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
-		if (!n->pending_len) {
-			ssize_t r = read(n->tap_fd, n->pkt, sizeof(n->pkt));
-			if (r < 0) {
-				if (errno != EAGAIN && errno != EINTR) {
-					log_err("net: reading tap: %m; no more receiving");
-					n->tap_failed = true;
-				}
-				break;
-			}
-			/* A tap never reads 0; a socket given as one that hung up
-			 * would, forever. */
-			if (r == 0) {
-				log_err("net: the tap fd reached its end; no more receiving");
-				n->tap_failed = true;
-				break;
-			}
-			if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
-				log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped",
-						r);
-				continue;
-			}
-			n->pending_len = (size_t)r;
-		}
-		int d = rx_deliver(n, vr, &pushed);
+		int d = n->pending_len ? rx_deliver(n, vr, &pushed) : rx_direct(n, vr, &pushed);
 		if (d < 0)
 			vub_vring_error(vr);
 		if (d <= 0)
@@ -243,28 +332,44 @@ static void tx_send(struct net *n, const struct virtq_elem *e)
 		log_ratelimited(LOG_LVL_WARN, "net: tap write: %m; packet dropped");
 }
 
+/* Sends what the guest queued. Its kicks are off meanwhile (each is an exit
+ * of a vCPU) and go back on, with a last look at the ring, only before the
+ * device sleeps. The driver hears of sent frames every NET_TX_BATCH (it may
+ * be waiting for room); after NET_TX_BUDGET the loop serves receive first. */
 static void tx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_TXQ];
-	bool pushed = false;
-	int r;
-	while ((r = virtq_pop(&vr->vq, &n->elem)) > 0) {
-		tx_send(n, &n->elem);
-		virtq_push(&vr->vq, n->elem.head, 0);
-		pushed = true;
+	unsigned int sent = 0;
+	int r = 0;
+	virtq_disable_notify(&vr->vq);
+	for (;;) {
+		while (sent < NET_TX_BUDGET && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
+			tx_send(n, &n->elem);
+			virtq_push(&vr->vq, n->elem.head, 0);
+			if (++sent % NET_TX_BATCH == 0)
+				vub_vring_notify(vr);
+		}
+		if (r < 0 || sent >= NET_TX_BUDGET || !virtq_enable_notify(&vr->vq))
+			break;
+		virtq_disable_notify(&vr->vq);
 	}
 	if (r < 0)
 		vub_vring_error(vr);
-	if (pushed)
+	else if (sent >= NET_TX_BUDGET)
+		vub_vring_rekick(vr);
+	if (sent % NET_TX_BATCH)
 		vub_vring_notify(vr);
 }
 
 static void net_process(struct vub *b, struct vub_vring *vr)
 {
-	if (vr->index == NET_RXQ)
-		rx_run(b->dev);
-	else
-		tx_run(b->dev);
+	struct net *n = b->dev;
+	if (vr->index == NET_RXQ) {
+		/* A kick, or the ring started: there may be buffers now. */
+		n->rx_starved = false;
+		rx_run(n);
+	} else
+		tx_run(n);
 }
 
 static void net_ring_running(struct vub *b, struct vub_vring *vr, bool running)
@@ -278,6 +383,7 @@ static void net_reset(struct vub *b)
 {
 	struct net *n = b->dev;
 	n->pending_len = 0;
+	n->rx_starved = false;
 	tap_watch(n);
 	/* Until a driver accepts offloads again, tap must not use them. */
 	net_tap_set_offload(n->tap_fd, 0);

@@ -451,6 +451,79 @@ Test(net, many_frames_both_ways)
 	finish_clean(&f, &t);
 }
 
+/* Receive reads tap straight into the buffers popped for the size it
+ * expects (the last packets'): a larger packet spills over and is placed
+ * from the bounce buffer, a smaller one gives back the buffers it does not
+ * need. Each lands whole, in order, with its num_buffers. */
+Test(net, mergeable_frames_of_changing_sizes_land_whole)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) | BIT_ULL(VIRTIO_F_EVENT_IDX), 128);
+	enum { BUF = 1024, NBUF = 100 };
+	static const size_t sizes[] = { 60, 4000, 60, 4000, 8000, 100, 3000, 1012, 1013, 60 };
+	enum { NF = sizeof(sizes) / sizeof(sizes[0]) };
+	uint64_t gpa[NBUF];
+	int heads[NBUF];
+	for (int i = 0; i < NBUF; i++) {
+		gpa[i] = tfe_alloc(&f, BUF);
+		heads[i] = post_rx(&f, gpa[i], BUF);
+	}
+	for (int i = 0; i < NF; i++)
+		host_send(&t, sizes[i], (uint8_t)(0x40 + i));
+	uint8_t *got = malloc(NET_HDR_SIZE + 8000), *want = malloc(8000);
+	int b = 0;
+	for (int i = 0; i < NF; i++) {
+		const uint32_t total = NET_HDR_SIZE + (uint32_t)sizes[i];
+		const uint32_t used = (total + BUF - 1) / BUF;
+		for (uint32_t off = 0, j = 0; j < used; j++, b++) {
+			uint32_t len = total - off < BUF ? total - off : BUF;
+			wait_used(&f, RXQ, heads[b], len);
+			memcpy(got + off, tfe_ptr(&f, gpa[b]), len);
+			off += len;
+		}
+		cr_assert_eq(le16_at(got + 10), used, "frame %d: num_buffers", i);
+		make_frame(want, sizes[i], guest_mac, peer_mac, (uint8_t)(0x40 + i));
+		cr_assert_arr_eq(got + NET_HDR_SIZE, want, sizes[i], "frame %d", i);
+	}
+	free(want);
+	free(got);
+	finish_clean(&f, &t);
+}
+
+/* More frames than one round sends (NET_TX_BUDGET, 256), published with a
+ * single kick: the device comes back for the rest by itself. */
+Test(net, long_transmit_burst_goes_out_whole)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, BIT_ULL(VIRTIO_F_EVENT_IDX), 1024);
+	int big = 4 << 20;
+	/* The burst must not overflow the watching socket. */
+	cr_assert_eq(setsockopt(t.pkt, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)), 0);
+	enum { N = 600 };
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, frame[64], got[2048];
+	static int heads[N];
+	for (int i = 0; i < N; i++) {
+		make_frame(frame, sizeof(frame), peer_mac, guest_mac, (uint8_t)i);
+		uint64_t gpa = tfe_alloc(&f, NET_HDR_SIZE + sizeof(frame));
+		memcpy(tfe_ptr(&f, gpa), hdr, NET_HDR_SIZE);
+		memcpy(tfe_ptr(&f, gpa + NET_HDR_SIZE), frame, sizeof(frame));
+		struct tfe_buf bb = { gpa, NET_HDR_SIZE + sizeof(frame), false };
+		heads[i] = tfe_post_nokick(&f, TXQ, &bb, 1, false);
+		cr_assert_geq(heads[i], 0);
+	}
+	tfe_kick(&f, TXQ);
+	for (int i = 0; i < N; i++)
+		wait_used(&f, TXQ, heads[i], 0);
+	for (int i = 0; i < N; i++) {
+		ssize_t n = host_recv(&t, got, sizeof(got), 5000);
+		cr_assert_eq(n, (ssize_t)sizeof(frame), "frame %d", i);
+		cr_assert_eq(got[14], (uint8_t)(14 * 13 + i), "frame %d out of order", i);
+	}
+	finish_clean(&f, &t);
+}
+
 /* tx-checksumming and TSO as the kernel reports them for the interface. */
 static bool ethtool_get(const char *name, uint32_t cmd)
 {
