@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define NETBENCH_BUF (256u * 1024u)
-#define NETBENCH_TIMEOUT_S 60
+#define NETBENCH_TIMEOUT_S 30
 #define REQ_LEN 9u
 
 static uint8_t buf[NETBENCH_BUF];

@@ -76,6 +76,12 @@ bnet_xfer() {
 		sed -n 's/.*mib_s=\([0-9.]*\).*/\1/p' $T/bnet.xfer
 }
 
+# bnet_fail DETAIL: a "BENCH fail" line, remembered for the logs at the end.
+bnet_fail() {
+	echo "BENCH fail $1" | tee -a $T/bench-net.lines
+	failed=1
+}
+
 scenario_bench_net() {
 	[ -x $L ] && [ -x $Q ] && [ -x $NB ] || { fail_all "$L, $Q or $NB missing" bench-net; return; }
 	BENCH_ROUNDS=5 BENCH_CPUS=1 BENCH_MEMORY_MIB=256 BENCH_NET_MIB=64
@@ -91,6 +97,7 @@ scenario_bench_net() {
 	fi
 	echo "BENCH config rounds=$BENCH_ROUNDS cpus=$bcpus memory_mib=$bmem mib=$mib vhost=$vhost ncpu=$(nproc) qemu=$($Q --version | head -1 | tr ' ' _)"
 	failed=0
+	: >$T/bench-net.lines
 	# Both VMs run the whole time, each on its own tap, and take turns: an
 	# idle guest costs its VMM next to nothing, and turns seconds apart
 	# leave the machine's drift to neither.
@@ -104,9 +111,7 @@ scenario_bench_net() {
 		[ $k = cellvm ] && pid=$cpid
 		feat=$(bnet_ready $k $pid)
 		if [ -z "$feat" ]; then
-			echo "BENCH fail vmm=$k: no 'L2 netbench ready'; VMM running: $(kill -0 $pid 2>/dev/null && echo yes || echo no); its log: $(tail -n 5 $T/bench-net-$k.err | tr '\n' ' ')"
-			tail -n 5 $T/bench-net-$k.out | tr -d '\r' | sed "s|^|LOG bench-net-$k.out: |"
-			failed=1
+			bnet_fail "vmm=$k: no 'L2 netbench ready'; VMM running: $(kill -0 $pid 2>/dev/null && echo yes || echo no)"
 			continue
 		fi
 		echo "BENCH guest vmm=$k features=$feat"
@@ -127,10 +132,13 @@ scenario_bench_net() {
 		[ $((r % 2)) = 1 ] || order="qemu cellvm"
 		for k in $order; do
 			g2h=$(bnet_xfer $k recv $mib)
-			[ -n "$g2h" ] || { echo "BENCH fail round=$r vmm=$k g2h: $(cat $T/bnet.xfer)"; failed=1; }
+			[ -n "$g2h" ] || { bnet_fail "round=$r vmm=$k g2h: $(cat $T/bnet.xfer)"; }
 			h2g=$(bnet_xfer $k send $mib)
-			[ -n "$h2g" ] || { echo "BENCH fail round=$r vmm=$k h2g: $(cat $T/bnet.xfer)"; failed=1; }
+			[ -n "$h2g" ] || { bnet_fail "round=$r vmm=$k h2g: $(cat $T/bnet.xfer)"; }
 			echo "BENCH run round=$r vmm=$k g2h_mib_s=$g2h h2g_mib_s=$h2g"
+			# Nothing got through either way: its network is down, and
+			# each further try would wait out netbench's timeout.
+			[ -n "$g2h$h2g" ] || break 2
 			if [ $k = cellvm ]; then
 				c_g2h="$c_g2h $g2h" c_h2g="$c_h2g $h2g"
 			else
@@ -138,6 +146,13 @@ scenario_bench_net() {
 			fi
 		done
 		r=$((r + 1))
+	done
+	# A VMM whose transfers failed: the ends of its guest's console and
+	# its own log (the devices' warnings), for the host's log.
+	for k in cellvm qemu; do
+		grep -q "^BENCH fail.* vmm=$k" $T/bench-net.lines 2>/dev/null || continue
+		tail -n 20 $T/bench-net-$k.out | tr -d '\r' | sed "s|^|LOG bench-net-$k.out: |"
+		tail -n 20 $T/bench-net-$k.err | sed "s|^|LOG bench-net-$k.err: |"
 	done
 	bnet_stop cellvm $cpid
 	bnet_stop qemu $qpid
