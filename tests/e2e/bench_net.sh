@@ -58,15 +58,16 @@ bnet_ready() {
 	tr -d '\r' <$T/bench-net-$1.out | sed -n 's/.*L2 netbench ready .* features=//p' | head -1
 }
 
-# bnet_stop cellvm|qemu PID: SIGTERM to the VMM's first process ends the VM.
+# bnet_stop cellvm|qemu: SIGTERM to the VMM's first process ends the VM.
 bnet_stop() {
-	vpid=$2
+	eval "vpid=\$$1_pid"
 	for p in $(bench_procs $1); do
 		read -r comm </proc/$p/comm 2>/dev/null
 		case $comm in cellvm | qemu-system-x86) kill -TERM $p ;; esac
 	done
-	wait $2
-	kill -s KILL -$2 2>/dev/null
+	wait $vpid
+	kill -s KILL -$vpid 2>/dev/null
+	eval "$1_pid="
 }
 
 # bnet_xfer cellvm|qemu send|recv MIB: one timed transfer with that guest;
@@ -76,9 +77,44 @@ bnet_xfer() {
 		sed -n 's/.*mib_s=\([0-9.]*\).*/\1/p' $T/bnet.xfer
 }
 
-# bnet_fail DETAIL: a "BENCH fail" line, remembered for the logs at the end.
+# bnet_up cellvm|qemu: boots that VM and waits until its guest serves, with
+# a first small transfer each way (ARP, TCP's windows); sets ${k}_pid
+# (cellvm_pid, qemu_pid). Fails with a BENCH fail line.
+bnet_up() {
+	bnet_start $1
+	eval "$1_pid=\$vpid"
+	feat=$(bnet_ready $1 $vpid)
+	if [ -z "$feat" ]; then
+		bnet_fail "vmm=$1: no 'L2 netbench ready'; VMM running: $(kill -0 $vpid 2>/dev/null && echo yes || echo no)"
+		bnet_logs $1
+		return 1
+	fi
+	echo "BENCH guest vmm=$1 features=$feat"
+	i=0
+	until { bnet_xfer $1 send 1 >/dev/null && bnet_xfer $1 recv 1 >/dev/null; }; do
+		i=$((i + 1))
+		[ $i -lt 10 ] || { bnet_fail "vmm=$1: no first transfer: $(cat $T/bnet.xfer)"; return 1; }
+		sleep 1
+	done
+}
+
+# bnet_down: ends both VMs.
+bnet_down() {
+	for k in cellvm qemu; do
+		eval "[ -n \"\${${k}_pid:-}\" ]" && bnet_stop $k
+	done
+}
+
+# bnet_logs cellvm|qemu: the ends of that guest's console and of its VMM's
+# log (the devices' warnings), for the host's log.
+bnet_logs() {
+	tail -n 20 $T/bench-net-$1.out | tr -d '\r' | sed "s|^|LOG bench-net-$1.out: |"
+	tail -n 20 $T/bench-net-$1.err | sed "s|^|LOG bench-net-$1.err: |"
+}
+
+# bnet_fail DETAIL: a "BENCH fail" line; the scenario fails.
 bnet_fail() {
-	echo "BENCH fail $1" | tee -a $T/bench-net.lines
+	echo "BENCH fail $1"
 	failed=1
 }
 
@@ -96,49 +132,33 @@ scenario_bench_net() {
 		return
 	fi
 	echo "BENCH config rounds=$BENCH_ROUNDS cpus=$bcpus memory_mib=$bmem mib=$mib vhost=$vhost ncpu=$(nproc) qemu=$($Q --version | head -1 | tr ' ' _)"
-	failed=0
-	: >$T/bench-net.lines
+	failed=0 cellvm_pid= qemu_pid= restarts_cellvm=0 restarts_qemu=0
 	# Both VMs run the whole time, each on its own tap, and take turns: an
 	# idle guest costs its VMM next to nothing, and turns seconds apart
-	# leave the machine's drift to neither.
-	bnet_start cellvm
-	cpid=$vpid
-	bnet_start qemu
-	qpid=$vpid
-	up=
-	for k in cellvm qemu; do
-		pid=$qpid
-		[ $k = cellvm ] && pid=$cpid
-		feat=$(bnet_ready $k $pid)
-		if [ -z "$feat" ]; then
-			bnet_fail "vmm=$k: no 'L2 netbench ready'; VMM running: $(kill -0 $pid 2>/dev/null && echo yes || echo no)"
-			continue
-		fi
-		echo "BENCH guest vmm=$k features=$feat"
-		# A first small transfer each way: ARP, TCP's windows, the
-		# server's start; retried while the guest's server comes up.
-		i=0
-		until { bnet_xfer $k send 1 >/dev/null && bnet_xfer $k recv 1 >/dev/null; } || [ $i -ge 10 ]; do
-			sleep 1
-			i=$((i + 1))
-		done
-		up="$up $k"
-	done
+	# leave the machine's drift to neither. A guest that stops answering
+	# (level 2 under TCG's nested SVM sometimes wedges, under either VMM)
+	# is booted again once; its round posts no figure.
+	bnet_up cellvm || { bnet_down; return; }
+	bnet_up qemu || { bnet_down; return; }
 	c_g2h= q_g2h= c_h2g= q_h2g=
 	r=1
-	while [ $r -le "$BENCH_ROUNDS" ] && [ "$up" = " cellvm qemu" ]; do
+	while [ $r -le "$BENCH_ROUNDS" ]; do
 		# Who goes first alternates.
 		order="cellvm qemu"
 		[ $((r % 2)) = 1 ] || order="qemu cellvm"
 		for k in $order; do
 			g2h=$(bnet_xfer $k recv $mib)
-			[ -n "$g2h" ] || { bnet_fail "round=$r vmm=$k g2h: $(cat $T/bnet.xfer)"; }
+			[ -n "$g2h" ] || bnet_fail "round=$r vmm=$k g2h: $(cat $T/bnet.xfer)"
 			h2g=$(bnet_xfer $k send $mib)
-			[ -n "$h2g" ] || { bnet_fail "round=$r vmm=$k h2g: $(cat $T/bnet.xfer)"; }
+			[ -n "$h2g" ] || bnet_fail "round=$r vmm=$k h2g: $(cat $T/bnet.xfer)"
 			echo "BENCH run round=$r vmm=$k g2h_mib_s=$g2h h2g_mib_s=$h2g"
-			# Nothing got through either way: its network is down, and
-			# each further try would wait out netbench's timeout.
-			[ -n "$g2h$h2g" ] || break 2
+			if [ -z "$g2h" ] || [ -z "$h2g" ]; then
+				bnet_logs $k
+				eval "restarts=\$((\${restarts_$k:-0} + 1)); restarts_$k=\$restarts"
+				bnet_stop $k
+				[ "$restarts" -le 1 ] && bnet_up $k || break 2
+				continue
+			fi
 			if [ $k = cellvm ]; then
 				c_g2h="$c_g2h $g2h" c_h2g="$c_h2g $h2g"
 			else
@@ -147,15 +167,7 @@ scenario_bench_net() {
 		done
 		r=$((r + 1))
 	done
-	# A VMM whose transfers failed: the ends of its guest's console and
-	# its own log (the devices' warnings), for the host's log.
-	for k in cellvm qemu; do
-		grep -q "^BENCH fail.* vmm=$k" $T/bench-net.lines 2>/dev/null || continue
-		tail -n 20 $T/bench-net-$k.out | tr -d '\r' | sed "s|^|LOG bench-net-$k.out: |"
-		tail -n 20 $T/bench-net-$k.err | sed "s|^|LOG bench-net-$k.err: |"
-	done
-	bnet_stop cellvm $cpid
-	bnet_stop qemu $qpid
+	bnet_down
 	for m in g2h h2g; do
 		eval "c=\$(bench_median \$c_$m) q=\$(bench_median \$q_$m)"
 		eval "n=\$(echo \$c_$m | wc -w)"
