@@ -39,8 +39,9 @@ _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_
 #define NET_QUEUE_SIZE 1024u
 /* Packets taken from tap per round, so a flood cannot starve the rest. */
 #define NET_RX_BUDGET 64
-/* Frames sent per round, and between used-ring notifications. */
+/* Frames and bytes sent per round, frames between used-ring notifications. */
 #define NET_TX_BUDGET 256
+#define NET_TX_BUDGET_BYTES (512u * 1024u)
 #define NET_TX_BATCH 64
 
 enum {
@@ -335,27 +336,33 @@ static void tx_send(struct net *n, const struct virtq_elem *e)
 /* Sends what the guest queued. Its kicks are off meanwhile (each is an exit
  * of a vCPU) and go back on, with a last look at the ring, only before the
  * device sleeps. The driver hears of sent frames every NET_TX_BATCH (it may
- * be waiting for room); after NET_TX_BUDGET the loop serves receive first. */
+ * be waiting for room); after NET_TX_BUDGET frames or NET_TX_BUDGET_BYTES
+ * the loop serves the rest first: receive, and the frontend, whose liveness
+ * probe must be answered within 800 ms (vcpu-worker/backend_watch.h). */
 static void tx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_TXQ];
 	unsigned int sent = 0;
+	uint64_t bytes = 0;
+	bool spent = false;
 	int r = 0;
 	virtq_disable_notify(&vr->vq);
 	for (;;) {
-		while (sent < NET_TX_BUDGET && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
+		while (!spent && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
 			tx_send(n, &n->elem);
 			virtq_push(&vr->vq, n->elem.head, 0);
-			if (++sent % NET_TX_BATCH == 0)
+			bytes += n->elem.out_len;
+			spent = ++sent >= NET_TX_BUDGET || bytes >= NET_TX_BUDGET_BYTES;
+			if (sent % NET_TX_BATCH == 0)
 				vub_vring_notify(vr);
 		}
-		if (r < 0 || sent >= NET_TX_BUDGET || !virtq_enable_notify(&vr->vq))
+		if (r < 0 || spent || !virtq_enable_notify(&vr->vq))
 			break;
 		virtq_disable_notify(&vr->vq);
 	}
 	if (r < 0)
 		vub_vring_error(vr);
-	else if (sent >= NET_TX_BUDGET)
+	else if (spent)
 		vub_vring_rekick(vr);
 	if (sent % NET_TX_BATCH)
 		vub_vring_notify(vr);
