@@ -75,10 +75,27 @@ median() {
 }
 set -- $(median g2h) ; cg=${1:-} qg=${2:-} n=${3:-0}
 set -- $(median h2g) ; ch=${1:-} qh=${2:-}
+# round_ratio DIR: the median over rounds of cellvm/QEMU within a round
+# (both figures seconds apart), which drift between rounds moves less than
+# the ratio of the medians; the lower middle for an even count.
+round_ratio() {
+	awk -v d="$1" '$1 == "BENCH" && $2 == "run" {
+		split($3, r, "="); split($4, k, "=")
+		for (i = 5; i <= NF; i++) if (index($i, d "_mib_s=") == 1) { v = substr($i, length(d) + 8) }
+		if (v != "") fig[r[2], k[2]] = v
+		rounds[r[2]] = 1; v = ""
+	}
+	END {
+		for (x in rounds)
+			if (fig[x, "cellvm"] != "" && fig[x, "qemu"] > 0) q[++n] = fig[x, "cellvm"] / fig[x, "qemu"]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
+		if (n) printf "%.2f", q[int((n + 1) / 2)]
+	}' "$log"
+}
 row() {
-	awk -v n="$1" -v c="$2" -v q="$3" 'BEGIN {
-		if (c == "" || q == "") { printf "| %s | - | - | no figure |\n", n; exit }
-		printf "| %s | %.1f MiB/s | %.1f MiB/s | %.2fx |\n", n, c, q, c / q
+	awk -v n="$1" -v c="$2" -v q="$3" -v rr="$(round_ratio $4)" 'BEGIN {
+		if (c == "" || q == "") { printf "| %s | - | - | no figure | - |\n", n; exit }
+		printf "| %s | %.1f MiB/s | %.1f MiB/s | %.2fx | %sx |\n", n, c, q, c / q, rr
 	}'
 }
 vhost=$(sed -n 's/^BENCH config .* vhost=\([a-z]*\) .*/\1/p' "$log" | head -1)
@@ -100,10 +117,10 @@ table=$(
 	echo "alternating. Host: $(nproc) CPUs ($cpu),"
 	echo "Linux $(uname -r), load average $load0 before, $load1 after."
 	echo
-	echo "| direction | cellvm | QEMU microvm | cellvm/QEMU |"
-	echo "|---|---:|---:|---:|"
-	row "guest to host" "$cg" "$qg"
-	row "host to guest" "$ch" "$qh"
+	echo "| direction | cellvm | QEMU microvm | cellvm/QEMU | median of each round's ratio |"
+	echo "|---|---:|---:|---:|---:|"
+	row "guest to host" "$cg" "$qg" g2h
+	row "host to guest" "$ch" "$qh" h2g
 	echo
 	echo "virtio-net features the guest's driver accepted (bit 0 first): cellvm $(feat cellvm),"
 	echo "QEMU $(feat qemu)."
