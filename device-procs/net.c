@@ -4,12 +4,13 @@
  * Frames keep their 12-byte virtio-net header on both sides: tap is set to
  * the same header (TUNSETVNETHDRSZ), so transmit writes the guest's chain to
  * tap as it is once net_tx_check passed its header (a copy, read once), and
- * receive copies what tap gives into the guest's buffers and sets
- * num_buffers. A received packet that finds
- * too few guest buffers waits in a bounce buffer, and tap is not read until
+ * receive reads tap straight into the guest's buffers and sets num_buffers.
+ * A received packet larger than the buffers popped for it, or that finds
+ * too few guest buffers, waits in a bounce buffer, and tap is not read until
  * the guest posts more; tap's own queue absorbs (and finally drops) the rest,
- * as a NIC would. The offloads tap may use on received packets follow what
- * the driver accepted (TUNSETOFFLOAD). */
+ * as a NIC would. Each direction works in bounded rounds, so neither starves
+ * the other or the frontend. The offloads tap may use on received packets
+ * follow what the driver accepted (TUNSETOFFLOAD). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
