@@ -110,6 +110,19 @@ static void tap_watch(struct net *n)
 		n->tap_watched = want;
 }
 
+/* Pops the next receive chain. On an empty ring it first asks the driver to
+ * kick for the next buffer, with the barrier that makes the request visible
+ * before the ring is read again (virtq_enable_notify), and looks once more:
+ * without that, a driver on another CPU could add a buffer, miss the request
+ * and never kick, while the device waits for that kick. */
+static int rx_pop(struct vub_vring *vr, struct virtq_elem *e)
+{
+	int r = virtq_pop(&vr->vq, e);
+	if (r == 0 && virtq_enable_notify(&vr->vq))
+		r = virtq_pop(&vr->vq, e);
+	return r;
+}
+
 /* Gives back the k chains popped for a packet that is not delivered now. */
 static void rx_unpop(struct vub_vring *vr, unsigned int k)
 {
@@ -130,7 +143,7 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 
 	while (done < len) {
 		struct virtq_elem *e = k ? &n->elem : &n->first;
-		int r = virtq_pop(&vr->vq, e);
+		int r = rx_pop(vr, e);
 		if (r < 0)
 			return r;
 		if (r == 0) {
@@ -187,7 +200,7 @@ static int rx_pop_for(struct net *n, struct vub_vring *vr, unsigned int *niov, b
 	*niov = 0;
 	while (k == 0 || (mrg && have < n->rx_expect && k < vr->vq.num)) {
 		struct virtq_elem *e = &n->elem;
-		int r = virtq_pop(&vr->vq, e);
+		int r = rx_pop(vr, e);
 		if (r <= 0)
 			return r < 0 ? r : (int)k;
 		if (k == 0 && e->in_len < NET_HDR_SIZE) {
