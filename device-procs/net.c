@@ -38,8 +38,10 @@ _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_
 #define NET_RXQ 0
 #define NET_TXQ 1
 #define NET_QUEUE_SIZE 1024u
-/* Packets taken from tap per round, so a flood cannot starve the rest. */
+/* Packets and bytes taken from tap per round, so a flood cannot starve the
+ * rest (the frontend's liveness probe among it). */
 #define NET_RX_BUDGET 64
+#define NET_RX_BUDGET_BYTES (512u * 1024u)
 /* Frames and bytes sent per round, frames between used-ring notifications. */
 #define NET_TX_BUDGET 256
 #define NET_TX_BUDGET_BYTES (512u * 1024u)
@@ -71,6 +73,7 @@ struct net {
 	uint32_t room[NET_QUEUE_SIZE]; /* each popped chain's bytes */
 	unsigned int first_niov;       /* rx_iov entries of the first chain */
 	size_t rx_expect;              /* packet size to pop buffers for */
+	size_t rx_len;                 /* the packet rx_direct/rx_deliver handled */
 	bool rx_starved;               /* the ring had no buffer: wait for a kick */
 };
 
@@ -191,7 +194,8 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 
 /* Pops rx chains for the next packet into rx_iov: with MRG_RXBUF until they
  * hold n->rx_expect bytes, otherwise one. Returns how many (0: the ring is
- * empty) or -EIO. A first chain too short for a header is used up empty. */
+ * empty), -E2BIG if the first has more parts than readv takes (it is given
+ * back), or -EIO. A first chain too short for a header is used up empty. */
 static int rx_pop_for(struct net *n, struct vub_vring *vr, unsigned int *niov, bool *pushed)
 {
 	bool mrg = n->b->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
@@ -213,7 +217,7 @@ static int rx_pop_for(struct net *n, struct vub_vring *vr, unsigned int *niov, b
 		/* One entry stays for the bounce buffer. */
 		if (*niov + e->in_num > IOV_MAX - 1) {
 			virtq_unpop(&vr->vq);
-			break;
+			return k ? (int)k : -E2BIG;
 		}
 		memcpy(n->rx_iov + *niov, e->in, e->in_num * sizeof(*e->in));
 		*niov += e->in_num;
@@ -239,7 +243,12 @@ static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
 {
 	unsigned int niov;
 	int k = rx_pop_for(n, vr, &niov, pushed);
-	if (k <= 0) {
+	if (k == -E2BIG) {
+		/* A first chain of more parts than readv takes: the packet goes
+		 * into the bounce buffer whole, and rx_deliver places it. */
+		k = 0;
+		niov = 0;
+	} else if (k <= 0) {
 		n->rx_starved = k == 0;
 		return k;
 	}
@@ -267,6 +276,7 @@ static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
 		return 0;
 	}
 	size_t len = (size_t)r;
+	n->rx_len = len;
 	if (len < NET_HDR_SIZE + NET_ETH_HLEN) {
 		log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet from tap dropped", len);
 		return 1;
@@ -293,19 +303,24 @@ static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
 }
 
 /* Moves packets from tap into the guest until tap is empty, the guest has
- * no buffers left, or the round's budget is spent; one notification. */
+ * no buffers left, or the round's budget (NET_RX_BUDGET packets,
+ * NET_RX_BUDGET_BYTES) is spent; one notification. tap stays watched, so
+ * a round cut short goes on after the loop has served the rest. */
 static void rx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_RXQ];
 	bool pushed = false;
+	size_t bytes = 0;
 
-	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
+	for (int budget = NET_RX_BUDGET; budget > 0 && bytes < NET_RX_BUDGET_BYTES; budget--) {
+		n->rx_len = n->pending_len;
 		int d = n->pending_len ? rx_deliver(n, vr, &pushed) : rx_direct(n, vr, &pushed);
 		if (d < 0)
 			vub_vring_error(vr);
 		if (d <= 0)
 			break;
 		n->pending_len = 0;
+		bytes += n->rx_len;
 	}
 	if (pushed)
 		vub_vring_notify(vr);
