@@ -219,6 +219,14 @@ void vub_vring_notify(struct vub_vring *vr)
 				vr->index);
 }
 
+void vub_vring_rekick(struct vub_vring *vr)
+{
+	uint64_t one = 1;
+	if (vr->kick_fd >= 0 && write(vr->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_ratelimited(LOG_LVL_WARN, "%s: ring %u: kick write: %m", vr->b->ops->name,
+				vr->index);
+}
+
 void vub_vring_error(struct vub_vring *vr)
 {
 	/* Once per break: a broken ring keeps failing on every later kick. */

@@ -124,6 +124,11 @@ bool vub_vring_running(const struct vub_vring *vr);
  * an interrupt. */
 void vub_vring_notify(struct vub_vring *vr);
 
+/* Has the loop call process() for this ring again after what else is ready
+ * (a device that stopped at its budget with buffers left): a write to the
+ * ring's own kick eventfd. */
+void vub_vring_rekick(struct vub_vring *vr);
+
 /* The ring broke (virtq_pop returned -EIO): signal the err eventfd once, so
  * the frontend can set DEVICE_NEEDS_RESET. */
 void vub_vring_error(struct vub_vring *vr);

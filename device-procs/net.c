@@ -4,18 +4,21 @@
  * Frames keep their 12-byte virtio-net header on both sides: tap is set to
  * the same header (TUNSETVNETHDRSZ), so transmit writes the guest's chain to
  * tap as it is once net_tx_check passed its header (a copy, read once), and
- * receive copies what tap gives into the guest's buffers and sets
- * num_buffers. A received packet that finds
- * too few guest buffers waits in a bounce buffer, and tap is not read until
+ * receive reads tap straight into the guest's buffers and sets num_buffers.
+ * A received packet larger than the buffers popped for it, or that finds
+ * too few guest buffers, waits in a bounce buffer, and tap is not read until
  * the guest posts more; tap's own queue absorbs (and finally drops) the rest,
- * as a NIC would. The offloads tap may use on received packets follow what
- * the driver accepted (TUNSETOFFLOAD).
+ * as a NIC would. Each direction works in bounded rounds, so neither starves
+ * the other or the frontend. The offloads tap may use on received packets
+ * follow what the driver accepted (TUNSETOFFLOAD).
  *
  * Rate limiters (throttle.h), one each way: a transmit chain costs an op
  * and its bytes, virtio-net header included (as Firecracker counts), before
  * it goes to tap; one over the limit stays in the ring. A received packet
- * costs the same before it goes to the guest; one over the limit waits in
- * the bounce buffer, and tap is not read meanwhile. */
+ * costs the same before it goes to the guest: while receiving is limited,
+ * packets are read into the bounce buffer first (not straight into the
+ * guest's buffers), one over the limit waits there, and tap is not read
+ * meanwhile. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,8 +47,14 @@ _Static_assert(VIRTQ_ELEM_MAX_IOV <= IOV_MAX, "chains need more iovecs than IOV_
 #define NET_RXQ 0
 #define NET_TXQ 1
 #define NET_QUEUE_SIZE 1024u
-/* Packets taken from tap per round, so a flood cannot starve the rest. */
+/* Packets and bytes taken from tap per round, so a flood cannot starve the
+ * rest (the frontend's liveness probe among it). */
 #define NET_RX_BUDGET 64
+#define NET_RX_BUDGET_BYTES (512u * 1024u)
+/* Frames and bytes sent per round, frames between used-ring notifications. */
+#define NET_TX_BUDGET 256
+#define NET_TX_BUDGET_BYTES (512u * 1024u)
+#define NET_TX_BATCH 64
 
 enum {
 	OPT_TAP = 0x200,
@@ -75,6 +84,13 @@ struct net {
 	/* The rx chains a packet fills, to publish once it is complete. */
 	uint16_t heads[NET_QUEUE_SIZE];
 	uint32_t lens[NET_QUEUE_SIZE];
+	/* rx_direct: the popped chains' buffers, then the bounce buffer. */
+	struct iovec rx_iov[IOV_MAX];
+	uint32_t room[NET_QUEUE_SIZE]; /* each popped chain's bytes */
+	unsigned int first_niov;       /* rx_iov entries of the first chain */
+	size_t rx_expect;              /* packet size to pop buffers for */
+	size_t rx_len;                 /* the packet rx_direct/rx_deliver handled */
+	bool rx_starved;               /* the ring had no buffer: wait for a kick */
 };
 
 static int net_get_config(struct vub *b, uint32_t offset, uint8_t *buf, uint32_t len)
@@ -103,7 +119,7 @@ static int net_set_features(struct vub *b, uint64_t features)
 static void tap_watch(struct net *n)
 {
 	bool want = vub_vring_running(&n->b->vrings[NET_RXQ]) && !n->pending_len &&
-		    !n->tap_failed && !n->b->vrings[NET_RXQ].vq.broken;
+		    !n->rx_starved && !n->tap_failed && !n->b->vrings[NET_RXQ].vq.broken;
 	if (want == n->tap_watched)
 		return;
 	int err = evloop_mod(n->b->loop, n->tap_fd, want ? EPOLLIN : 0);
@@ -111,6 +127,19 @@ static void tap_watch(struct net *n)
 		log_err("net: watching tap: %s", strerror(-err));
 	else
 		n->tap_watched = want;
+}
+
+/* Pops the next receive chain. On an empty ring it first asks the driver to
+ * kick for the next buffer, with the barrier that makes the request visible
+ * before the ring is read again (virtq_enable_notify), and looks once more:
+ * without that, a driver on another CPU could add a buffer, miss the request
+ * and never kick, while the device waits for that kick. */
+static int rx_pop(struct vub_vring *vr, struct virtq_elem *e)
+{
+	int r = virtq_pop(&vr->vq, e);
+	if (r == 0 && virtq_enable_notify(&vr->vq))
+		r = virtq_pop(&vr->vq, e);
+	return r;
 }
 
 /* Gives back the k chains popped for a packet that is not delivered now. */
@@ -133,7 +162,7 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 
 	while (done < len) {
 		struct virtq_elem *e = k ? &n->elem : &n->first;
-		int r = virtq_pop(&vr->vq, e);
+		int r = rx_pop(vr, e);
 		if (r < 0)
 			return r;
 		if (r == 0) {
@@ -183,50 +212,187 @@ static int rx_deliver(struct net *n, struct vub_vring *vr, bool *pushed)
 	return 1;
 }
 
-/* Reads packets from tap into the guest until tap is empty, the guest has
- * no buffers left, or the round's budget is spent. */
+/* Pops rx chains for the next packet into rx_iov: with MRG_RXBUF until they
+ * hold n->rx_expect bytes, otherwise one. Returns how many (0: the ring is
+ * empty), -E2BIG if the first has more parts than readv takes (it is given
+ * back), or -EIO. A first chain too short for a header is used up empty. */
+static int rx_pop_for(struct net *n, struct vub_vring *vr, unsigned int *niov, bool *pushed)
+{
+	bool mrg = n->b->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
+	size_t have = 0;
+	unsigned int k = 0;
+	*niov = 0;
+	while (k == 0 || (mrg && have < n->rx_expect && k < vr->vq.num)) {
+		struct virtq_elem *e = &n->elem;
+		int r = rx_pop(vr, e);
+		if (r <= 0)
+			return r < 0 ? r : (int)k;
+		if (k == 0 && e->in_len < NET_HDR_SIZE) {
+			log_ratelimited(LOG_LVL_WARN, "net: receive buffer of %llu bytes is "
+				       "shorter than the header", (unsigned long long)e->in_len);
+			virtq_push(&vr->vq, e->head, 0);
+			*pushed = true;
+			continue;
+		}
+		/* One entry stays for the bounce buffer. */
+		if (*niov + e->in_num > IOV_MAX - 1) {
+			virtq_unpop(&vr->vq);
+			return k ? (int)k : -E2BIG;
+		}
+		memcpy(n->rx_iov + *niov, e->in, e->in_num * sizeof(*e->in));
+		*niov += e->in_num;
+		if (k == 0)
+			n->first_niov = e->in_num;
+		n->heads[k] = e->head;
+		n->room[k] = (uint32_t)e->in_len;
+		have += e->in_len;
+		k++;
+	}
+	return (int)k;
+}
+
+/* Reads the next packet from tap straight into the guest's buffers: the
+ * chains popped for the expected size, then the bounce buffer for the rest,
+ * so that a packet of the expected size is copied once, by the kernel. What
+ * spills over goes the slow way: the packet is gathered in the bounce buffer
+ * and rx_deliver places it. The guest may see its buffers change before they
+ * are used; nothing is read back from them but data bound for it anyway.
+ * Returns rx_deliver's values; 0 also when tap is empty or the ring has no
+ * buffer (rx_starved). */
+static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
+{
+	unsigned int niov;
+	int k = rx_pop_for(n, vr, &niov, pushed);
+	if (k == -E2BIG) {
+		/* A first chain of more parts than readv takes: the packet goes
+		 * into the bounce buffer whole, and rx_deliver places it. */
+		k = 0;
+		niov = 0;
+	} else if (k <= 0) {
+		n->rx_starved = k == 0;
+		return k;
+	}
+	size_t have = 0;
+	for (int i = 0; i < k; i++)
+		have += n->room[i];
+	size_t skip = have < sizeof(n->pkt) ? have : sizeof(n->pkt);
+	n->rx_iov[niov] = (struct iovec){ n->pkt + skip, sizeof(n->pkt) - skip };
+	ssize_t r = readv(n->tap_fd, n->rx_iov, (int)niov + 1);
+	if (r <= 0 || (size_t)r < NET_HDR_SIZE + NET_ETH_HLEN || (size_t)r > have) {
+		/* Given back before anything else: the bounce path pops them again. */
+		rx_unpop(vr, (unsigned int)k);
+	}
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			log_err("net: reading tap: %m; no more receiving");
+			n->tap_failed = true;
+		}
+		return 0;
+	}
+	/* A tap never reads 0; a socket given as one that hung up would, forever. */
+	if (r == 0) {
+		log_err("net: the tap fd reached its end; no more receiving");
+		n->tap_failed = true;
+		return 0;
+	}
+	size_t len = (size_t)r;
+	n->rx_len = len;
+	if (len < NET_HDR_SIZE + NET_ETH_HLEN) {
+		n->b->counters.rx_dropped++;
+		log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet from tap dropped", len);
+		return 1;
+	}
+	/* Quick to follow larger packets, slow to forget them. */
+	n->rx_expect = len > n->rx_expect ? len : n->rx_expect - (n->rx_expect - len) / 8;
+	if (len > have) {
+		iov_to_buf(n->rx_iov, niov, 0, n->pkt, skip);
+		n->pending_len = len;
+		return rx_deliver(n, vr, pushed);
+	}
+	unsigned int used = 0;
+	for (size_t left = len; left; used++) {
+		n->lens[used] = n->room[used] < left ? n->room[used] : (uint32_t)left;
+		left -= n->lens[used];
+	}
+	rx_unpop(vr, (unsigned int)k - used);
+	net_hdr_set_num_buffers(n->rx_iov, n->first_niov, (uint16_t)used);
+	for (unsigned int i = 0; i < used; i++)
+		virtq_fill(&vr->vq, i, n->heads[i], n->lens[i]);
+	virtq_flush(&vr->vq, used);
+	*pushed = true;
+	n->b->counters.rx_frames++;
+	n->b->counters.rx_bytes += len - NET_HDR_SIZE;
+	return 1;
+}
+
+/* Reads the next packet from tap into the bounce buffer (n->pending_len):
+ * 1 if one is there, 0 if tap has none (or failed: no more receiving), -1
+ * if it was too short to be a frame and was dropped. */
+static int rx_read(struct net *n)
+{
+	ssize_t r = read(n->tap_fd, n->pkt, sizeof(n->pkt));
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			log_err("net: reading tap: %m; no more receiving");
+			n->tap_failed = true;
+		}
+		return 0;
+	}
+	/* A tap never reads 0; a socket given as one that hung up would, forever. */
+	if (r == 0) {
+		log_err("net: the tap fd reached its end; no more receiving");
+		n->tap_failed = true;
+		return 0;
+	}
+	if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
+		n->b->counters.rx_dropped++;
+		log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped", r);
+		return -1;
+	}
+	n->pending_len = (size_t)r;
+	return 1;
+}
+
+/* Moves packets from tap into the guest until tap is empty, the guest has
+ * no buffers left, the limiter holds one back, or the round's budget
+ * (NET_RX_BUDGET packets, NET_RX_BUDGET_BYTES) is spent; one notification.
+ * tap stays watched (unless the limiter waits), so a round cut short goes
+ * on after the loop has served the rest. */
 static void rx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_RXQ];
+	struct throttle *t = &n->rl[NET_RL_RX];
 	bool pushed = false;
+	size_t bytes = 0;
 
-	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
-		if (throttle_waiting(&n->rl[NET_RL_RX]))
+	for (int budget = NET_RX_BUDGET; budget > 0 && bytes < NET_RX_BUDGET_BYTES; budget--) {
+		if (throttle_waiting(t))
 			break;
-		if (!n->pending_len) {
-			ssize_t r = read(n->tap_fd, n->pkt, sizeof(n->pkt));
-			if (r < 0) {
-				if (errno != EAGAIN && errno != EINTR) {
-					log_err("net: reading tap: %m; no more receiving");
-					n->tap_failed = true;
-				}
+		/* A limited packet is paid for before the guest sees it. */
+		if (!n->pending_len && t->limited) {
+			int got = rx_read(n);
+			if (got == 0)
 				break;
-			}
-			/* A tap never reads 0; a socket given as one that hung up
-			 * would, forever. */
-			if (r == 0) {
-				log_err("net: the tap fd reached its end; no more receiving");
-				n->tap_failed = true;
-				break;
-			}
-			if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
-				n->b->counters.rx_dropped++;
-				log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped",
-						r);
+			if (got < 0)
 				continue;
-			}
-			n->pending_len = (size_t)r;
 		}
-		if (!n->pending_paid && !throttle_take(&n->rl[NET_RL_RX], 1, n->pending_len))
-			break;
-		n->pending_paid = true;
-		int d = rx_deliver(n, vr, &pushed);
+		int d;
+		if (n->pending_len) {
+			if (!n->pending_paid && !throttle_take(t, 1, n->pending_len))
+				break;
+			n->pending_paid = true;
+			n->rx_len = n->pending_len;
+			d = rx_deliver(n, vr, &pushed);
+		} else {
+			d = rx_direct(n, vr, &pushed);
+		}
 		if (d < 0)
 			vub_vring_error(vr);
 		if (d <= 0)
 			break;
 		n->pending_len = 0;
 		n->pending_paid = false;
+		bytes += n->rx_len;
 	}
 	if (pushed)
 		vub_vring_notify(vr);
@@ -275,23 +441,45 @@ static void tx_send(struct net *n, const struct virtq_elem *e)
 	n->b->counters.tx_bytes += e->out_len - NET_HDR_SIZE;
 }
 
+/* Sends what the guest queued. Its kicks are off meanwhile (each is an exit
+ * of a vCPU) and go back on, with a last look at the ring, only before the
+ * device sleeps. The driver hears of sent frames every NET_TX_BATCH (it may
+ * be waiting for room); after NET_TX_BUDGET frames or NET_TX_BUDGET_BYTES
+ * the loop serves the rest first: receive, and the frontend, whose liveness
+ * probe must be answered within 800 ms (vcpu-worker/backend_watch.h). A
+ * chain over the tx limit stays in the ring until the limiter calls back. */
 static void tx_run(struct net *n)
 {
 	struct vub_vring *vr = &n->b->vrings[NET_TXQ];
-	bool pushed = false;
+	unsigned int sent = 0;
+	uint64_t bytes = 0;
+	bool spent = false;
+	struct throttle *t = &n->rl[NET_RL_TX];
 	int r = 0;
-	while (!throttle_waiting(&n->rl[NET_RL_TX]) && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
-		if (!throttle_take(&n->rl[NET_RL_TX], 1, n->elem.out_len)) {
-			virtq_unpop(&vr->vq);
-			break;
+	virtq_disable_notify(&vr->vq);
+	for (;;) {
+		while (!spent && !throttle_waiting(t) && (r = virtq_pop(&vr->vq, &n->elem)) > 0) {
+			if (!throttle_take(t, 1, n->elem.out_len)) {
+				virtq_unpop(&vr->vq);
+				break;
+			}
+			tx_send(n, &n->elem);
+			virtq_push(&vr->vq, n->elem.head, 0);
+			bytes += n->elem.out_len;
+			spent = ++sent >= NET_TX_BUDGET || bytes >= NET_TX_BUDGET_BYTES;
+			if (sent % NET_TX_BATCH == 0)
+				vub_vring_notify(vr);
 		}
-		tx_send(n, &n->elem);
-		virtq_push(&vr->vq, n->elem.head, 0);
-		pushed = true;
+		/* Held back by the limiter: kicks stay off, its callback goes on. */
+		if (r < 0 || spent || throttle_waiting(t) || !virtq_enable_notify(&vr->vq))
+			break;
+		virtq_disable_notify(&vr->vq);
 	}
 	if (r < 0)
 		vub_vring_error(vr);
-	if (pushed)
+	else if (spent)
+		vub_vring_rekick(vr);
+	if (sent % NET_TX_BATCH)
 		vub_vring_notify(vr);
 }
 
@@ -313,10 +501,13 @@ static void tx_resume(void *opaque)
 
 static void net_process(struct vub *b, struct vub_vring *vr)
 {
-	if (vr->index == NET_RXQ)
-		rx_run(b->dev);
-	else
-		tx_run(b->dev);
+	struct net *n = b->dev;
+	if (vr->index == NET_RXQ) {
+		/* A kick, or the ring started: there may be buffers now. */
+		n->rx_starved = false;
+		rx_run(n);
+	} else
+		tx_run(n);
 }
 
 static void net_ring_running(struct vub *b, struct vub_vring *vr, bool running)
@@ -333,6 +524,7 @@ static void net_reset(struct vub *b)
 	n->pending_paid = false;
 	for (int i = 0; i < NET_NRL; i++)
 		throttle_cancel(&n->rl[i]);
+	n->rx_starved = false;
 	tap_watch(n);
 	/* Until a driver accepts offloads again, tap must not use them. */
 	net_tap_set_offload(n->tap_fd, 0);

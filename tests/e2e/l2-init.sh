@@ -2,8 +2,8 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem or blkwrite;
-# cellvm.end=poweroff|reboot|wait) and prints "L2 <key> <value>" lines on
+# mem, blkwrite or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# for netbench) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -20,6 +20,7 @@ for arg in $(cat /proc/cmdline); do
 	case $arg in
 	cellvm.test=*) test=${arg#*=} ;;
 	cellvm.end=*) end=${arg#*=} ;;
+	cellvm.ip=*) netaddr=${arg#*=} ;;
 	esac
 done
 
@@ -110,6 +111,20 @@ test_net() {
 	echo "L2 net $(cat /sys/class/net/eth0/address) tx $(cat /sys/class/net/eth0/statistics/tx_packets)"
 }
 
+# bench-net's guest side: eth0 at cellvm.ip, and netbench (bench/netbench.c)
+# serving transfers on port 5001 in the background.
+test_netbench() {
+	if ! wait_for [ -e /sys/class/net/eth0 ] || [ ! -x /bin/netbench ] || [ -z "${netaddr:-}" ]; then
+		echo "L2 netbench-missing eth0, /bin/netbench or cellvm.ip"
+		return
+	fi
+	ip link set eth0 up
+	ip addr add "$netaddr" dev eth0
+	/bin/netbench serve 5001 </dev/null &
+	# The features the driver accepted, as the kernel shows them: bit 0 first.
+	echo "L2 netbench ready $(cat /sys/class/net/eth0/address) features=$(cat /sys/class/net/eth0/device/features)"
+}
+
 # virtio-console: a line on hvc0, which the host reads with GetConsole.
 test_console() {
 	if ! wait_for [ -c /dev/hvc0 ]; then
@@ -155,7 +170,7 @@ echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | netbench) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

@@ -9,7 +9,10 @@
 # VMs' processes log what their policies lack instead of dying; level 1
 # prints those lines, "E2E seccomp ..."), CELLVM_E2E_KEEP=1 (keep the
 # work directory, with level 1's serial log), CELLVM_E2E_EXTRA (more files
-# for level 1, with their libraries: SRC:DEST ...), CELLVM_E2E_L1_CPUS
+# for level 1, with their libraries: SRC:DEST ...), CELLVM_E2E_L1_MODULES
+# (more kernel modules for level 1, space-separated), CELLVM_E2E_L2_EXTRA
+# (more files for level 2's initramfs, SRC:DEST ..., static binaries: it
+# has no libraries), CELLVM_E2E_L1_CPUS
 # (level 1's CPU count, default 1: two emulated CPUs wedged level 1 more
 # often), CELLVM_E2E_SHOW=1 (copy level 1's console to stdout as it runs),
 # CELLVM_E2E_SILENCE (seconds without level 1's heartbeat before it counts
@@ -52,15 +55,23 @@ trap cleanup EXIT
 
 kdir=$("$guest/fetch-kernel.sh") || { not_ok "fetch Debian's kernel"; finish; }
 
+set --
+for f in ${CELLVM_E2E_L2_EXTRA:-}; do
+	set -- "$@" -f "$f"
+done
 "$guest/mkinitramfs.sh" "$work/l2.gz" "$e2e/l2-init.sh" "$kdir" \
-	-m virtio_mmio -m virtio_blk -m virtio-rng -m virtio_console -m virtio_net ||
+	-m virtio_mmio -m virtio_blk -m virtio-rng -m virtio_console -m virtio_net "$@" ||
 	{ not_ok "build level 2's initramfs"; finish; }
 
 # Level 1's initramfs: KVM in the note's load order (kvm-amd needs kvm and
 # ccp), the level-2 kernel and initramfs, cellvm and the libraries it needs.
 set -- -m irqbypass -m kvm -m ccp -m kvm-amd -m tun \
 	-f "$kdir/vmlinuz:/l2/vmlinuz" -f "$work/l2.gz:/l2/initrd.gz" \
-	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh" -f "$e2e/bench-scenarios.sh:/cellvm/bench-scenarios.sh"
+	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh" -f "$e2e/bench-scenarios.sh:/cellvm/bench-scenarios.sh" \
+	-f "$e2e/bench_net.sh:/cellvm/bench_net.sh"
+for m in ${CELLVM_E2E_L1_MODULES:-}; do
+	set -- "$@" -m "$m"
+done
 # libs: every absolute path ldd names, the loader among them; nothing for a
 # script, a static binary or a data file.
 : >"$work/libs"

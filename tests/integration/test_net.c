@@ -525,6 +525,119 @@ Test(net, rate_limits_slow_frames_down_and_drop_none)
 	finish_clean(&f, &t);
 }
 
+/* Receive reads tap straight into the buffers popped for the size it
+ * expects (the last packets'): a larger packet spills over and is placed
+ * from the bounce buffer, a smaller one gives back the buffers it does not
+ * need. Each lands whole, in order, with its num_buffers. */
+Test(net, mergeable_frames_of_changing_sizes_land_whole)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) | BIT_ULL(VIRTIO_F_EVENT_IDX), 128);
+	enum { BUF = 1024, NBUF = 100 };
+	static const size_t sizes[] = { 60, 4000, 60, 4000, 8000, 100, 3000, 1012, 1013, 60 };
+	enum { NF = sizeof(sizes) / sizeof(sizes[0]) };
+	uint64_t gpa[NBUF];
+	int heads[NBUF];
+	for (int i = 0; i < NBUF; i++) {
+		gpa[i] = tfe_alloc(&f, BUF);
+		heads[i] = post_rx(&f, gpa[i], BUF);
+	}
+	for (int i = 0; i < NF; i++)
+		host_send(&t, sizes[i], (uint8_t)(0x40 + i));
+	uint8_t *got = malloc(NET_HDR_SIZE + 8000), *want = malloc(8000);
+	int b = 0;
+	for (int i = 0; i < NF; i++) {
+		const uint32_t total = NET_HDR_SIZE + (uint32_t)sizes[i];
+		const uint32_t used = (total + BUF - 1) / BUF;
+		for (uint32_t off = 0, j = 0; j < used; j++, b++) {
+			uint32_t len = total - off < BUF ? total - off : BUF;
+			wait_used(&f, RXQ, heads[b], len);
+			memcpy(got + off, tfe_ptr(&f, gpa[b]), len);
+			off += len;
+		}
+		cr_assert_eq(le16_at(got + 10), used, "frame %d: num_buffers", i);
+		make_frame(want, sizes[i], guest_mac, peer_mac, (uint8_t)(0x40 + i));
+		cr_assert_arr_eq(got + NET_HDR_SIZE, want, sizes[i], "frame %d", i);
+	}
+	free(want);
+	free(got);
+	finish_clean(&f, &t);
+}
+
+/* A receive chain of 1024 parts is more than one readv takes beside the
+ * bounce buffer: its packet goes the bounce way and still lands whole. */
+Test(net, receive_chain_of_1024_parts_is_filled)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, BIT_ULL(VIRTIO_F_INDIRECT_DESC) | BIT_ULL(VIRTIO_NET_F_MRG_RXBUF), 1024);
+	enum { PARTS = 1024, PART = 64, STRIDE = 128, FRAME = 1000 };
+	static struct tfe_buf b[PARTS];
+	uint64_t gpa = tfe_alloc(&f, (uint64_t)PARTS * STRIDE);
+	for (int i = 0; i < PARTS; i++)
+		b[i] = (struct tfe_buf){ gpa + (uint64_t)i * STRIDE, PART, true };
+	int head = tfe_post(&f, RXQ, b, PARTS, true);
+	cr_assert_geq(head, 0);
+	host_send(&t, FRAME, 0x2a);
+	wait_used(&f, RXQ, head, NET_HDR_SIZE + FRAME);
+	uint8_t got[NET_HDR_SIZE + FRAME], want[FRAME];
+	for (uint32_t off = 0; off < sizeof(got); off += PART) {
+		uint32_t n = sizeof(got) - off < PART ? (uint32_t)sizeof(got) - off : PART;
+		memcpy(got + off, tfe_ptr(&f, gpa + (uint64_t)off / PART * STRIDE), n);
+	}
+	cr_assert_eq(le16_at(got + 10), 1, "num_buffers");
+	make_frame(want, FRAME, guest_mac, peer_mac, 0x2a);
+	cr_assert_arr_eq(got + NET_HDR_SIZE, want, FRAME);
+	finish_clean(&f, &t);
+}
+
+/* n frames of len bytes published with a single kick, more than one round
+ * sends (NET_TX_BUDGET frames, NET_TX_BUDGET_BYTES): the device comes back
+ * for the rest by itself, and all go out in order. */
+static void burst_goes_out_whole(unsigned int n, size_t len)
+{
+	struct tfe f;
+	struct tap t;
+	start(&f, &t, BIT_ULL(VIRTIO_F_EVENT_IDX), 1024);
+	int big = 16 << 20;
+	/* The burst must not overflow the watching socket. */
+	cr_assert_eq(setsockopt(t.pkt, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)), 0);
+	uint8_t *frame = malloc(len), *got = malloc(len + 1);
+	int *heads = calloc(n, sizeof(*heads));
+	for (unsigned int i = 0; i < n; i++) {
+		make_frame(frame, len, peer_mac, guest_mac, (uint8_t)i);
+		uint64_t gpa = tfe_alloc(&f, NET_HDR_SIZE + len);
+		memcpy(tfe_ptr(&f, gpa + NET_HDR_SIZE), frame, len);
+		struct tfe_buf bb = { gpa, NET_HDR_SIZE + (uint32_t)len, false };
+		heads[i] = tfe_post_nokick(&f, TXQ, &bb, 1, false);
+		cr_assert_geq(heads[i], 0);
+	}
+	tfe_kick(&f, TXQ);
+	for (unsigned int i = 0; i < n; i++)
+		wait_used(&f, TXQ, heads[i], 0);
+	for (unsigned int i = 0; i < n; i++) {
+		ssize_t got_len = host_recv(&t, got, len + 1, 5000);
+		cr_assert_eq(got_len, (ssize_t)len, "frame %u", i);
+		cr_assert_eq(got[14], (uint8_t)(14 * 13 + i), "frame %u out of order", i);
+	}
+	free(heads);
+	free(got);
+	free(frame);
+	finish_clean(&f, &t);
+}
+
+Test(net, long_transmit_burst_goes_out_whole)
+{
+	burst_goes_out_whole(600, 64);
+}
+
+Test(net, transmit_burst_of_large_frames_goes_out_whole)
+{
+	/* 9000-byte frames (the tap's MTU here): 58 to a round. */
+	burst_goes_out_whole(150, 9000);
+}
+
 /* tx-checksumming and TSO as the kernel reports them for the interface. */
 static bool ethtool_get(const char *name, uint32_t cmd)
 {
