@@ -5,7 +5,7 @@
 # (tests/e2e/scenarios.sh) alternates `cellvm run` and QEMU microvm booting
 # the same Debian kernel and initramfs (l2-init.sh) with the same vCPUs,
 # memory and devices (virtio-blk, virtio-rng, virtio-console over
-# virtio-mmio). Run by `make bench-boot`; docs/performance.md says what is
+# virtio-mmio). Run by `make bench-boot`; docs/performance-vm.md says what is
 # measured and why.
 #
 # Environment: BENCH_ROUNDS (3; odd, for a median), BENCH_CPUS (2),

@@ -7,7 +7,7 @@
 # and devices, stopped before its first instruction (-S), is timed from its
 # exec to QMP's answer to query-status. The two alternate, and the table
 # gives the medians and their ratio. Run by `make bench-create`;
-# docs/performance.md says what is measured and why.
+# docs/performance-vm.md says what is measured and why.
 #
 # Environment: BENCH_RUNS per VMM (20), BENCH_CPUS (2), BENCH_MEMORY_MIB
 # (256), BENCH_KERNEL and BENCH_INITRD (default: Debian's kernel from

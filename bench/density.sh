@@ -8,7 +8,7 @@
 # reports the VMM's memory per VM (PSS, guest RAM left out), cellvm's Create
 # latency and the time until all N guests reached init; the first N that
 # fails is where it breaks. Run by `make bench-density`;
-# docs/performance.md says what is measured and why.
+# docs/performance-vm.md says what is measured and why.
 #
 # Environment: DENSITY_NS ("1 2 4 8"), DENSITY_MEMORY_MIB (128: Debian's kernel needs 64 MiB to unpack), QEMU and
 # QEMU_DATADIR (as boot.sh), CELLVM_E2E_VM_TIMEOUT (seconds each step may

@@ -7,7 +7,7 @@
 # bench-boot leaves it out, and the mappings of the guest RAM memfd
 # (/memfd:cellvm-ram) left out as bench-boot does. No vCPU has run and no
 # device has seen a request: the figures are those of a VM just created,
-# not booted. Run by `make bench-mem`; docs/performance.md has its figures.
+# not booted. Run by `make bench-mem`; docs/performance-vm.md has its figures.
 #
 # Environment: BENCH_CPUS (2), BENCH_MEMORY_MIB (256), BENCH_KERNEL
 # (default: Debian's kernel from tests/guest/fetch-kernel.sh), BENCH_USER

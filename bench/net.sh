@@ -7,7 +7,7 @@
 # a tap of its own (vhost=on when level 1's vhost_net loads) at once, each
 # booting the same Debian kernel and initramfs (l2-init.sh, which serves
 # bench/netbench), and times N MiB each way from level 1, taking turns. Run by
-# `make bench-net`; docs/performance.md says what is measured and why.
+# `make bench-net`; docs/performance-net.md says what is measured and why.
 #
 # Environment: BENCH_ROUNDS (5; odd, for a median), BENCH_CPUS (1),
 # BENCH_MEMORY_MIB (256), BENCH_NET_MIB (64, each way per run), QEMU

@@ -7,7 +7,7 @@
 # ---------------------------------------------------------------- bench-boot
 
 # Boot time and VMM memory, cellvm against QEMU microvm, side by side in this
-# level 1 (bench/boot.sh, docs/performance.md). Run only when asked for
+# level 1 (bench/boot.sh, docs/performance-vm.md). Run only when asked for
 # (E2E_ONLY=bench-boot). boot.sh copies QEMU in as /bench/bin/qemu-system-x86_64
 # with its firmware in /bench/qemu, and may set BENCH_ROUNDS, BENCH_CPUS,
 # BENCH_MEMORY_MIB in /bench/boot.conf. Prints "BENCH ..." lines for the host:
@@ -209,7 +209,7 @@ scenario_bench_boot() {
 
 # ---------------------------------------------------------------- bench-density
 
-# Density, cellvm against QEMU microvm (bench/density.sh, docs/performance.md):
+# Density, cellvm against QEMU microvm (bench/density.sh, docs/performance-vm.md):
 # for each N of DENSITY_NS, N VMs started together in this level 1, each the
 # e2e guest (1 vCPU, DENSITY_MEMORY_MIB, virtio-blk and virtio-rng) waiting
 # at its end; then the VMM's memory per VM, every Create's latency and the

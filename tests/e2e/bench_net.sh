@@ -1,7 +1,7 @@
 # The e2e scenario bench-net, sourced by scenarios.sh (it uses its $L, $P,
 # $K, $I, $T, $Q, $timeout, result, fail_all, bench_procs and bench_median):
 # guest-host TCP throughput, cellvm-net against QEMU microvm's virtio-net,
-# side by side in this level 1 (bench/net.sh, docs/performance.md). Run
+# side by side in this level 1 (bench/net.sh, docs/performance-net.md). Run
 # only when asked for (E2E_ONLY=bench-net). net.sh copies in QEMU as for
 # bench-boot, bench/netbench as /bench/bin/netbench here and /bin/netbench
 # in the guest, loads vhost_net here when it can, and may set BENCH_ROUNDS,
