@@ -251,6 +251,32 @@ static int rx_pop_for(struct net *n, struct vub_vring *vr, unsigned int *niov, b
 	return (int)k;
 }
 
+/* What a read of tap returned (r, with errno as it left it): 1 a frame, 0
+ * none (tap empty; or failed, and n->tap_failed: no more receiving), -1 a
+ * packet too short to be a frame, dropped. */
+static int rx_got(struct net *n, ssize_t r)
+{
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			log_err("net: reading tap: %m; no more receiving");
+			n->tap_failed = true;
+		}
+		return 0;
+	}
+	/* A tap never reads 0; a socket given as one that hung up would, forever. */
+	if (r == 0) {
+		log_err("net: the tap fd reached its end; no more receiving");
+		n->tap_failed = true;
+		return 0;
+	}
+	if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
+		n->b->counters.rx_dropped++;
+		log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped", r);
+		return -1;
+	}
+	return 1;
+}
+
 /* Reads the next packet from tap straight into the guest's buffers: the
  * chains popped for the expected size, then the bounce buffer for the rest,
  * so that a packet of the expected size is copied once, by the kernel. What
@@ -282,26 +308,11 @@ static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
 		/* Given back before anything else: the bounce path pops them again. */
 		rx_unpop(vr, (unsigned int)k);
 	}
-	if (r < 0) {
-		if (errno != EAGAIN && errno != EINTR) {
-			log_err("net: reading tap: %m; no more receiving");
-			n->tap_failed = true;
-		}
-		return 0;
-	}
-	/* A tap never reads 0; a socket given as one that hung up would, forever. */
-	if (r == 0) {
-		log_err("net: the tap fd reached its end; no more receiving");
-		n->tap_failed = true;
-		return 0;
-	}
+	int got = rx_got(n, r);
+	if (got <= 0)
+		return got < 0 ? 1 : 0;
 	size_t len = (size_t)r;
 	n->rx_len = len;
-	if (len < NET_HDR_SIZE + NET_ETH_HLEN) {
-		n->b->counters.rx_dropped++;
-		log_ratelimited(LOG_LVL_WARN, "net: %zu-byte packet from tap dropped", len);
-		return 1;
-	}
 	/* Quick to follow larger packets, slow to forget them. */
 	n->rx_expect = len > n->rx_expect ? len : n->rx_expect - (n->rx_expect - len) / 8;
 	if (len > have) {
@@ -331,26 +342,10 @@ static int rx_direct(struct net *n, struct vub_vring *vr, bool *pushed)
 static int rx_read(struct net *n)
 {
 	ssize_t r = read(n->tap_fd, n->pkt, sizeof(n->pkt));
-	if (r < 0) {
-		if (errno != EAGAIN && errno != EINTR) {
-			log_err("net: reading tap: %m; no more receiving");
-			n->tap_failed = true;
-		}
-		return 0;
-	}
-	/* A tap never reads 0; a socket given as one that hung up would, forever. */
-	if (r == 0) {
-		log_err("net: the tap fd reached its end; no more receiving");
-		n->tap_failed = true;
-		return 0;
-	}
-	if ((size_t)r < NET_HDR_SIZE + NET_ETH_HLEN) {
-		n->b->counters.rx_dropped++;
-		log_ratelimited(LOG_LVL_WARN, "net: %zd-byte packet from tap dropped", r);
-		return -1;
-	}
-	n->pending_len = (size_t)r;
-	return 1;
+	int got = rx_got(n, r);
+	if (got > 0)
+		n->pending_len = (size_t)r;
+	return got;
 }
 
 /* Moves packets from tap into the guest until tap is empty, the guest has
