@@ -16,53 +16,16 @@ set -eu
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
-qemu=${QEMU:-/usr/bin/qemu-system-x86_64}
-datadir=${QEMU_DATADIR:-/usr/share/qemu}
+. "$top_srcdir/bench/level1.sh"
 rounds=${BENCH_ROUNDS:-3}
 cpus=${BENCH_CPUS:-2}
 mem=${BENCH_MEMORY_MIB:-256}
 
-for f in "$qemu" "$datadir/bios-microvm.bin" "$top_builddir/client/cellvm"; do
-	[ -e "$f" ] || { echo "boot.sh: $f: not built or not installed" >&2; exit 1; }
-done
-
-work=$(mktemp -d /tmp/cellvm-bench-boot.XXXXXX)
-kept=
-cleanup() {
-	rm -rf "$work"
-	[ -z "$kept" ] || rm -rf "$kept"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
+bench_start boot.sh "$top_builddir/client/cellvm"
 printf 'BENCH_ROUNDS=%d BENCH_CPUS=%d BENCH_MEMORY_MIB=%d\n' "$rounds" "$cpus" "$mem" >"$work/boot.conf"
-# microvm's default firmware is bios-microvm.bin (qboot in Debian: a symlink
-# to qboot.rom); mkinitramfs copies what a link points to.
-extra="$qemu:/bench/bin/qemu-system-x86_64 $work/boot.conf:/bench/boot.conf"
-for f in bios-microvm.bin qboot.rom linuxboot_dma.bin; do
-	[ -e "$datadir/$f" ] && extra="$extra $datadir/$f:/bench/qemu/$f"
-done
-
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
+extra="$extra $work/boot.conf:/bench/boot.conf"
 echo "boot.sh: $rounds rounds in level 1, about $((rounds * 2 + 1)) minutes; load average now $load0" >&2
-status=0
-CELLVM_E2E_ONLY=bench-boot CELLVM_E2E_KEEP=1 CELLVM_E2E_EXTRA="$extra" \
-	top_srcdir="$top_srcdir" top_builddir="$top_builddir" \
-	sh "$top_srcdir/tests/e2e/run-e2e.sh" >"$work/tap" 2>"$work/stderr" || status=$?
-load1=$(cut -d' ' -f1-3 /proc/loadavg)
-kept=$(sed -n 's/^# kept //p' "$work/stderr" | tail -1)
-sed 's/^/  /' "$work/tap" >&2
-# The last level 1 that got through the scenario (a crash runs it again).
-log=
-for f in "$kept"/serial-*.log.txt; do
-	[ -f "$f" ] && grep -q '^BENCH median ' "$f" && log=$f
-done
-if [ -z "$log" ]; then
-	echo "boot.sh: no medians from level 1 (run-e2e.sh exit $status); its log's end:" >&2
-	tail -n 40 "$(ls "$kept"/serial-*.log.txt 2>/dev/null | tail -1)" 2>/dev/null | sed 's/^/  /' >&2 || :
-	exit 1
-fi
-grep '^BENCH ' "$log" | sed 's/^/  /' >&2
+bench_level1 bench-boot median
 
 # median METRIC: "cellvm qemu runs" from level 1's "BENCH median" line.
 median() {

@@ -18,51 +18,17 @@ set -eu
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
-qemu=${QEMU:-/usr/bin/qemu-system-x86_64}
-datadir=${QEMU_DATADIR:-/usr/share/qemu}
+. "$top_srcdir/bench/level1.sh"
 ns=${DENSITY_NS:-1 2 4 8}
 mem=${DENSITY_MEMORY_MIB:-128}
 
-for f in "$qemu" "$datadir/bios-microvm.bin" "$top_builddir/controller/cellvmd"; do
-	[ -e "$f" ] || { echo "density.sh: $f: not built or not installed" >&2; exit 1; }
-done
 case $ns in *[!0-9\ ]*) echo "density.sh: DENSITY_NS: numbers separated by spaces" >&2; exit 1 ;; esac
-
-work=$(mktemp -d /tmp/cellvm-bench-density.XXXXXX)
-kept=
-cleanup() {
-	rm -rf "$work"
-	[ -z "$kept" ] || rm -rf "$kept"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
+bench_start density.sh "$top_builddir/controller/cellvmd"
 printf 'DENSITY_NS="%s" DENSITY_MEMORY_MIB=%d\n' "$ns" "$mem" >"$work/density.conf"
-extra="$qemu:/bench/bin/qemu-system-x86_64 $work/density.conf:/bench/density.conf"
-for f in bios-microvm.bin qboot.rom linuxboot_dma.bin; do
-	[ -e "$datadir/$f" ] && extra="$extra $datadir/$f:/bench/qemu/$f"
-done
-
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
+extra="$extra $work/density.conf:/bench/density.conf"
 echo "density.sh: N = $ns in level 1, tens of minutes; load average now $load0" >&2
-status=0
-CELLVM_E2E_ONLY=bench-density CELLVM_E2E_KEEP=1 CELLVM_E2E_EXTRA="$extra" \
-	CELLVM_E2E_VM_TIMEOUT=${CELLVM_E2E_VM_TIMEOUT:-600} CELLVM_E2E_BUDGET=${CELLVM_E2E_BUDGET:-3600} \
-	top_srcdir="$top_srcdir" top_builddir="$top_builddir" \
-	sh "$top_srcdir/tests/e2e/run-e2e.sh" >"$work/tap" 2>"$work/stderr" || status=$?
-load1=$(cut -d' ' -f1-3 /proc/loadavg)
-kept=$(sed -n 's/^# kept //p' "$work/stderr" | tail -1)
-sed 's/^/  /' "$work/tap" >&2
-log=
-for f in "$kept"/serial-*.log.txt; do
-	[ -f "$f" ] && grep -q '^BENCH density ' "$f" && log=$f
-done
-if [ -z "$log" ]; then
-	echo "density.sh: no figures from level 1 (run-e2e.sh exit $status); its log's end:" >&2
-	tail -n 40 "$(ls "$kept"/serial-*.log.txt 2>/dev/null | tail -1)" 2>/dev/null | sed 's/^/  /' >&2 || :
-	exit 1
-fi
-grep '^BENCH ' "$log" | tr -d '\r' | sed 's/^/  /' >&2
+bench_level1 bench-density density CELLVM_E2E_VM_TIMEOUT="${CELLVM_E2E_VM_TIMEOUT:-600}" \
+	CELLVM_E2E_BUDGET="${CELLVM_E2E_BUDGET:-3600}"
 
 # field VMM N KEY: KEY's value in level 1's line for VMM with N VMs.
 field() {

@@ -18,56 +18,20 @@ set -eu
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
-qemu=${QEMU:-/usr/bin/qemu-system-x86_64}
-datadir=${QEMU_DATADIR:-/usr/share/qemu}
+. "$top_srcdir/bench/level1.sh"
 netbench=$top_builddir/bench/netbench
 rounds=${BENCH_ROUNDS:-5}
 cpus=${BENCH_CPUS:-1}
 mem=${BENCH_MEMORY_MIB:-256}
 mib=${BENCH_NET_MIB:-64}
 
-for f in "$qemu" "$datadir/bios-microvm.bin" "$top_builddir/client/cellvm" "$netbench"; do
-	[ -e "$f" ] || { echo "net.sh: $f: not built or not installed" >&2; exit 1; }
-done
-
-work=$(mktemp -d /tmp/cellvm-bench-net.XXXXXX)
-kept=
-cleanup() {
-	rm -rf "$work"
-	[ -z "$kept" ] || rm -rf "$kept"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
+bench_start net.sh "$top_builddir/client/cellvm" "$netbench"
 printf 'BENCH_ROUNDS=%d BENCH_CPUS=%d BENCH_MEMORY_MIB=%d BENCH_NET_MIB=%d\n' \
 	"$rounds" "$cpus" "$mem" "$mib" >"$work/net.conf"
-extra="$qemu:/bench/bin/qemu-system-x86_64 $work/net.conf:/bench/net.conf"
-extra="$extra $netbench:/bench/bin/netbench"
-for f in bios-microvm.bin qboot.rom linuxboot_dma.bin; do
-	[ -e "$datadir/$f" ] && extra="$extra $datadir/$f:/bench/qemu/$f"
-done
-
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
+extra="$extra $work/net.conf:/bench/net.conf $netbench:/bench/bin/netbench"
 echo "net.sh: $rounds rounds in level 1, about $((rounds + 3)) minutes; load average now $load0" >&2
-status=0
-CELLVM_E2E_ONLY=bench-net CELLVM_E2E_KEEP=1 CELLVM_E2E_EXTRA="$extra" \
-	CELLVM_E2E_L1_MODULES=vhost_net CELLVM_E2E_L2_EXTRA="$netbench:/bin/netbench" \
-	top_srcdir="$top_srcdir" top_builddir="$top_builddir" \
-	sh "$top_srcdir/tests/e2e/run-e2e.sh" >"$work/tap" 2>"$work/stderr" || status=$?
-load1=$(cut -d' ' -f1-3 /proc/loadavg)
-kept=$(sed -n 's/^# kept //p' "$work/stderr" | tail -1)
-sed 's/^/  /' "$work/tap" >&2
-# The last level 1 that got through the scenario (a crash runs it again).
-log=
-for f in "$kept"/serial-*.log.txt; do
-	[ -f "$f" ] && grep -q '^BENCH median ' "$f" && log=$f
-done
-if [ -z "$log" ]; then
-	echo "net.sh: no medians from level 1 (run-e2e.sh exit $status); its log's end:" >&2
-	tail -n 40 "$(ls "$kept"/serial-*.log.txt 2>/dev/null | tail -1)" 2>/dev/null | sed 's/^/  /' >&2 || :
-	exit 1
-fi
-grep '^BENCH ' "$log" | sed 's/^/  /' >&2
+bench_level1 bench-net median CELLVM_E2E_L1_MODULES=vhost_net \
+	CELLVM_E2E_L2_EXTRA="$netbench:/bin/netbench"
 
 # median DIR: "cellvm qemu runs" from level 1's "BENCH median" line.
 median() {
