@@ -91,7 +91,8 @@ static void guest_send(struct guest *g, struct vsock_hdr h, const void *payload,
 	h.type = VSOCK_TYPE_STREAM;
 	h.len = len;
 	vsock_hdr_build(&h, tfe_ptr(&g->f, g->tx_hdr));
-	memcpy(tfe_ptr(&g->f, g->tx_payload), payload, len);
+	if (len)
+		memcpy(tfe_ptr(&g->f, g->tx_payload), payload, len);
 	struct tfe_buf b[2] = { { g->tx_hdr, VSOCK_HDR_SIZE, false }, { g->tx_payload, len, false } };
 	cr_assert_geq(tfe_post(&g->f, TXQ, b, len ? 2 : 1, false), 0);
 	uint32_t id, used;
