@@ -129,3 +129,13 @@ void tu_raw_send(int sock, const void *buf, size_t len, const int *fds, size_t n
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	cr_assert_eq(msg_send_some(sock, &iov, 1, 0, fds, nfds), (ssize_t)len);
 }
+
+const char *tu_padded_object(size_t len)
+{
+	static char text[128 << 10];
+	cr_assert(len >= 8 && len < sizeof(text), "tu_padded_object(%zu)", len);
+	memcpy(text, "{\"a\":\"", 6);
+	memset(text + 6, 'x', len - 8);
+	memcpy(text + len - 2, "\"}", 3);
+	return text;
+}

@@ -39,4 +39,8 @@ bool tu_same_file(int a, int b);
  * refuse. */
 void tu_raw_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds);
 
+/* {"a":"xx...x"}, a JSON object of exactly len (>= 8) bytes, in a static
+ * buffer of up to 128 KiB. */
+const char *tu_padded_object(size_t len);
+
 #endif
