@@ -90,7 +90,7 @@ _Static_assert(LAYOUT_PDPT == LAYOUT_PML4 + PAGE && LAYOUT_PD == LAYOUT_PDPT + P
 	       "page tables not contiguous");
 _Static_assert(LAYOUT_PD + MAP_GIBS * PAGE <= LAYOUT_CMDLINE, "page tables overlap cmdline");
 _Static_assert(LAYOUT_PD + MAP_GIBS * PAGE == LINUX_LONG_MODE_END, "LINUX_LONG_MODE_END is wrong");
-_Static_assert(MACHINE_CMDLINE_MAX <= LAYOUT_CMDLINE_MAX, "cmdline area too small");
+_Static_assert(MACHINE_CMDLINE_MAX + 16 <= LAYOUT_CMDLINE_MAX, "cmdline area too small");
 _Static_assert(LAYOUT_CMDLINE + LAYOUT_CMDLINE_MAX <= LAYOUT_EBDA, "cmdline in EBDA");
 _Static_assert(HDR_MAX_END <= BP_HDR_HOLE_END, "setup header overruns its hole");
 _Static_assert(HDR_MAX_END <= 2 * SECTOR, "setup header past the setup code");
@@ -296,6 +296,37 @@ void linux_long_mode(uint8_t *ram, uint64_t rip, struct linux_entry *entry)
 	};
 }
 
+/* Whether the line has a parameter named `name` ("pci=" matches pci=...). */
+static bool has_param(const char *line, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = line; *p;) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, name, n))
+			return true;
+		while (*p && *p != ' ')
+			p++;
+	}
+	return false;
+}
+
+int linux_cmdline(const char *user, uint32_t max, char *out, size_t cap)
+{
+	static const char pci_off[] = " pci=off";
+	size_t n = strlen(user);
+	if (n > max || n >= cap)
+		return -EINVAL;
+	memcpy(out, user, n + 1);
+	if (!has_param(user, "pci=") && n + strlen(pci_off) <= max && n + sizeof(pci_off) <= cap) {
+		/* No leading blank on an empty line. */
+		const char *add = n ? pci_off : pci_off + 1;
+		memcpy(out + n, add, strlen(add) + 1);
+		n += strlen(add);
+	}
+	return (int)n;
+}
+
 int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, size_t klen,
 	       const uint8_t *initrd, size_t ilen, struct linux_entry *entry)
 {
@@ -306,8 +337,8 @@ int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, siz
 		return -EINVAL;
 	}
 	uint64_t low_end = m->ram[0].size;
-	size_t cmdlen = strnlen(m->cmdline, sizeof(m->cmdline));
-	if (cmdlen == sizeof(m->cmdline)) {
+	size_t userlen = strnlen(m->cmdline, sizeof(m->cmdline));
+	if (userlen == sizeof(m->cmdline)) {
 		log_err("cmdline is not NUL-terminated");
 		return -EINVAL;
 	}
@@ -316,8 +347,10 @@ int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, siz
 	int err = bzimage_parse(kernel, klen, &bz);
 	if (err)
 		return err;
-	if (cmdlen > bz.cmdline_size) {
-		log_err("cmdline of %zu bytes is longer than the kernel's %u", cmdlen,
+	char cmdline[MACHINE_CMDLINE_MAX + 16];
+	int cmdlen = linux_cmdline(m->cmdline, bz.cmdline_size, cmdline, sizeof(cmdline));
+	if (cmdlen < 0) {
+		log_err("cmdline of %zu bytes is longer than the kernel's %u", userlen,
 			bz.cmdline_size);
 		return -EINVAL;
 	}
@@ -336,7 +369,7 @@ int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, siz
 	memcpy(ram + load, kernel + bz.pm_offset, bz.pm_len);
 	if (ilen > 0)
 		memcpy(ram + iaddr, initrd, ilen);
-	memcpy(ram + LAYOUT_CMDLINE, m->cmdline, cmdlen + 1);
+	memcpy(ram + LAYOUT_CMDLINE, cmdline, (size_t)cmdlen + 1);
 	write_zero_page(ram, m, kernel, &bz, load, iaddr, ilen);
 	linux_long_mode(ram, load + 0x200 /* the 64-bit entry point */, entry);
 	entry->rsi = LAYOUT_BOOT_PARAMS;

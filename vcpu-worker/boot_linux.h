@@ -11,7 +11,7 @@
  * address of GPA 0): the protected-mode kernel (at pref_address if
  * relocatable, else at 1 MiB), the initrd if ilen > 0 (as high as
  * initrd_addr_max and low RAM allow without touching the kernel's init_size
- * area), m->cmdline, the zero page with the e820 map, a GDT and page tables
+ * area), m->cmdline with what linux_cmdline adds, the zero page with the e820 map, a GDT and page tables
  * mapping the first 4 GiB 1:1. It fills *entry with the vCPU state for the
  * 64-bit entry point. Every range is checked before the first write, so on
  * error guest RAM is untouched: -EINVAL for a bad machine or cmdline, -ENOEXEC
@@ -61,6 +61,15 @@ struct linux_entry {
  * its vCPU in the very mode a kernel is entered in. */
 #define LINUX_LONG_MODE_END 0xf000ull /* one past the last page table */
 void linux_long_mode(uint8_t *ram, uint64_t rip, struct linux_entry *entry);
+
+/* The command line the guest gets: `user` and, unless it names pci= itself,
+ * " pci=off" (the machine has no PCI bus: its devices are virtio-mmio, so
+ * the kernel need not probe PCI configuration space, thousands of port I/O
+ * exits on some CPU models), when that still fits in `max` bytes (the
+ * kernel's cmdline_size, the NUL left out) and in out[cap]. Returns the
+ * length written to out (NUL-terminated), or -EINVAL when `user` alone does
+ * not fit. Pure. */
+int linux_cmdline(const char *user, uint32_t max, char *out, size_t cap);
 
 int linux_load(uint8_t *ram, const struct machine *m, const uint8_t *kernel, size_t klen,
 	       const uint8_t *initrd, size_t ilen, struct linux_entry *entry);

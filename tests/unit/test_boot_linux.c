@@ -356,10 +356,46 @@ Test(boot_linux, e820_map_with_high_ram)
 Test(boot_linux, cmdline_written_and_terminated)
 {
 	cr_assert_eq(load(NULL, 0), 0);
-	size_t n = strlen(m.cmdline);
-	cr_assert_eq(memcmp(ram + LAYOUT_CMDLINE, m.cmdline, n), 0);
-	cr_assert_eq(ram[LAYOUT_CMDLINE + n], 0);
-	cr_assert_eq(ram[LAYOUT_CMDLINE + n + 1], FILL);
+	static const char want[] = "console=ttyS0 panic=-1 pci=off";
+	cr_assert_eq(memcmp(ram + LAYOUT_CMDLINE, want, sizeof(want)), 0);
+	cr_assert_eq(ram[LAYOUT_CMDLINE + sizeof(want)], FILL);
+}
+
+/* pci=off is added where the line does not name pci= and it fits. */
+Test(boot_linux, cmdline_gets_pci_off)
+{
+	static const struct {
+		const char *user;
+		uint32_t max;
+		const char *want; /* NULL: -EINVAL */
+	} rows[] = {
+		{ "console=ttyS0", 2047, "console=ttyS0 pci=off" },
+		{ "", 2047, "pci=off" },
+		{ "pci=conf1 quiet", 2047, "pci=conf1 quiet" },
+		{ "quiet  pci=noacpi", 2047, "quiet  pci=noacpi" },
+		{ "xpci=1 apci=off", 2047, "xpci=1 apci=off pci=off" },
+		{ "pci", 2047, "pci pci=off" },
+		{ "console=ttyS0", 21, "console=ttyS0 pci=off" },
+		{ "console=ttyS0", 20, "console=ttyS0" },
+		{ "console=ttyS0", 13, "console=ttyS0" },
+		{ "console=ttyS0", 12, NULL },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char out[64];
+		memset(out, 'x', sizeof(out));
+		int n = linux_cmdline(rows[i].user, rows[i].max, out, sizeof(out));
+		if (!rows[i].want) {
+			cr_expect_eq(n, -EINVAL, "row %zu", i);
+			continue;
+		}
+		cr_expect_eq(n, (int)strlen(rows[i].want), "row %zu", i);
+		cr_expect_str_eq(out, rows[i].want, "row %zu", i);
+	}
+	/* out too small for the addition: the line as is; too small for it: -EINVAL */
+	char small[14];
+	cr_expect_eq(linux_cmdline("console=ttyS0", 2047, small, sizeof(small)), 13);
+	cr_expect_str_eq(small, "console=ttyS0");
+	cr_expect_eq(linux_cmdline("console=ttyS0", 2047, small, 13), -EINVAL);
 }
 
 Test(boot_linux, cmdline_longer_than_kernel_takes)
