@@ -9,8 +9,11 @@
 # measured and why.
 #
 # Environment: BENCH_ROUNDS (3; odd, for a median), BENCH_CPUS (2),
-# BENCH_MEMORY_MIB (256), QEMU (/usr/bin/qemu-system-x86_64, copied into
-# level 1 with its libraries), QEMU_DATADIR (/usr/share/qemu: its microvm
+# BENCH_MEMORY_MIB (256), BENCH_TRACE (1: instead of the figures, one boot
+# under each VMM traced: the guest's slowest initcalls and longest log
+# silences, cellvm's debug log on level 1's clock; see bench-boot-trace;
+# BENCH_APPEND: more kernel parameters for both guests there),
+# QEMU (/usr/bin/qemu-system-x86_64, copied into level 1 with its libraries), QEMU_DATADIR (/usr/share/qemu: its microvm
 # firmware), and run-e2e.sh's CELLVM_E2E_* (CELLVM_E2E_SHOW=1 shows level 1).
 set -eu
 
@@ -22,8 +25,15 @@ cpus=${BENCH_CPUS:-2}
 mem=${BENCH_MEMORY_MIB:-256}
 
 bench_start boot.sh "$top_builddir/client/cellvm"
-printf 'BENCH_ROUNDS=%d BENCH_CPUS=%d BENCH_MEMORY_MIB=%d\n' "$rounds" "$cpus" "$mem" >"$work/boot.conf"
+printf 'BENCH_ROUNDS=%d BENCH_CPUS=%d BENCH_MEMORY_MIB=%d BENCH_APPEND="%s"\n' "$rounds" "$cpus" "$mem" \
+	"${BENCH_APPEND:-}" >"$work/boot.conf"
 extra="$extra $work/boot.conf:/bench/boot.conf"
+if [ "${BENCH_TRACE:-0}" = 1 ]; then
+	# Where the time goes, not a figure: one traced boot under each VMM.
+	echo "boot.sh: one traced boot under each VMM in level 1; load average now $load0" >&2
+	bench_level1 bench-boot-trace trace
+	exit 0
+fi
 echo "boot.sh: $rounds rounds in level 1, about $((rounds * 2 + 1)) minutes; load average now $load0" >&2
 bench_level1 bench-boot median
 

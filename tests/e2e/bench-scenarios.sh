@@ -42,18 +42,20 @@ bench_host_thp() {
 bench_start() {
 	out=$T/bench-$1-$2.out
 	err=$T/bench-$1-$2.err
-	app="console=ttyS0 quiet cellvm.test=none cellvm.end=$2"
-	rm -f $T/bench.fifo
-	mkfifo $T/bench.fifo
-	# The stamper opens $out only once the VMM opens the FIFO.
+	app="console=ttyS0 quiet cellvm.test=${bench_test:-none} cellvm.end=$2${bench_append:+ $bench_append}"
+	rm -f $T/bench.fifo $T/bench-err.fifo
+	mkfifo $T/bench.fifo $T/bench-err.fifo
+	# The stampers open their files only once the VMM opens the FIFOs.
 	: >"$out"
+	: >"$err"
 	bench_stamp <$T/bench.fifo >"$out" &
 	spid=$!
+	bench_stamp <$T/bench-err.fifo >"$err" &
 	read -r t0 _ </proc/uptime
 	if [ "$1" = cellvm ]; then
-		setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" $L run $P \
+		setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" $L run $P ${bench_cellvm_opts:-} \
 			--kernel $K --initrd $I --cmdline "$app" --cpus $bcpus --memory ${bmem}M \
-			--disk $T/bench.img --rng --console </dev/null >$T/bench.fifo 2>"$err" &
+			--disk $T/bench.img --rng --console </dev/null >$T/bench.fifo 2>$T/bench-err.fifo &
 	else
 		setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" $Q -L /bench/qemu \
 			-M microvm -accel kvm -cpu host -m ${bmem}M -smp $bcpus \
@@ -62,7 +64,7 @@ bench_start() {
 			-drive id=d0,file=$T/bench.img,format=raw,if=none \
 			-device virtio-blk-device,drive=d0 -device virtio-rng-device \
 			-device virtio-serial-device -chardev null,id=hvc0 \
-			-device virtconsole,chardev=hvc0 </dev/null >$T/bench.fifo 2>"$err" &
+			-device virtconsole,chardev=hvc0 </dev/null >$T/bench.fifo 2>$T/bench-err.fifo &
 	fi
 	vpid=$!
 }
@@ -205,6 +207,43 @@ scenario_bench_boot() {
 		fi
 	done
 	[ "$failed" = 0 ] || result bench-boot-runs fail "some runs failed (BENCH fail lines)"
+}
+
+# ---------------------------------------------------------------- bench-boot-trace
+
+# Where boot time goes (BENCH_TRACE=1 sh bench/boot.sh): one boot to poweroff
+# under each VMM with the guest's initcall_debug, not timed against each
+# other (the extra logging costs both). Prints the guest's slowest initcalls
+# and longest log silences ("BENCH trace vmm=K L2 initcall|gap ..."), the
+# milestones on level 1's clock from the VMM's start (the serial's lines, and
+# for cellvm its processes' debug log: "BENCH trace vmm=cellvm at=S LINE").
+scenario_bench_boot_trace() {
+	[ -x $L ] && [ -x $Q ] || { fail_all "$L or $Q missing" bench-boot-trace; return; }
+	BENCH_CPUS=2 BENCH_MEMORY_MIB=256
+	[ -f /bench/boot.conf ] && . /bench/boot.conf
+	bcpus=$BENCH_CPUS bmem=$BENCH_MEMORY_MIB
+	bench_host_thp
+	rm -f $T/bench.img
+	truncate -s 16M $T/bench.img
+	ok=1
+	for k in cellvm qemu; do
+		bench_test=initcalls bench_append="initcall_debug ${BENCH_APPEND:-}" bench_cellvm_opts="--log-level debug"
+		bench_start $k poweroff
+		bench_test= bench_append= bench_cellvm_opts=
+		wait $vpid
+		status=$?
+		wait $spid
+		read -r t1 _ </proc/uptime
+		grep -q "L2 end poweroff" "$out" || ok=0
+		echo "BENCH trace vmm=$k status=$status to_exit=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+		cat "$out" "$err" | tr -d '\r' | sort -n |
+			awk -v t0="$t0" -v k=$k '$1 ~ /^[0-9.]+$/ { l = $0; sub(/^[^ ]* /, "", l); printf "BENCH trace vmm=%s at=%.2f %s\n", k, $1 - t0, l }'
+	done
+	if [ $ok = 1 ]; then
+		result bench-boot-trace ok "both guests powered off (BENCH trace lines)"
+	else
+		result bench-boot-trace fail "a guest did not power off (BENCH trace lines)"
+	fi
 }
 
 # ---------------------------------------------------------------- bench-density

@@ -2,7 +2,7 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# mem, blkwrite, netbench or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
 # for netbench) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -165,12 +165,23 @@ test_blkwrite() {
 	rm /tmp/blkwrite
 }
 
+# Where the guest kernel's time went (bench-boot-trace; the command line has
+# initcall_debug): the slowest initcalls, "L2 initcall USECS NAME", and the
+# longest silences in the kernel's log, "L2 gap SECONDS AT LINE -> NEXT LINE".
+test_initcalls() {
+	dmesg | sed -n 's/^\[ *\([0-9.]*\)\] initcall \([^ +]*\).* returned .* after \([0-9]*\) usecs.*/\3 \2/p' |
+		sort -rn | head -n 15 | sed 's/^/L2 initcall /'
+	dmesg | awk '{ t = substr($0, 2, index($0, "]") - 2) + 0; l = substr($0, index($0, "]") + 2)
+		if (NR > 1) printf "%.3f %.3f %s -> %s\n", t - p, t, pl, l; p = t; pl = l }' |
+		sort -rn | head -n 15 | sed 's/^/L2 gap /'
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | netbench) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | netbench | initcalls) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac
