@@ -53,7 +53,8 @@ struct server {
 	struct conns *conns;
 	struct stream_hub *serial, *console;
 
-	struct vm_config cfg; /* the latest Create's */
+	struct vm_config cfg;    /* the VM's: the Create that started it */
+	struct vm_config staged; /* the Create being decided: a refused one is never the VM's */
 	struct caller create, run;
 	struct caller stops[MAX_PENDING_STOPS];
 	size_t nstops;
@@ -104,6 +105,7 @@ static int internal(char *err, size_t len, const char *what, int r)
 static void start_vm(struct server *s)
 {
 	char err[LC_REASON_MAX];
+	s->cfg = s->staged;
 	s->vm_live = true;
 	int code = vm_build(&s->vm, &s->cfg, &s->env, err, sizeof(err));
 	/* What the build started is watched even when it failed: its ends
@@ -514,8 +516,8 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 	(void)nfds;
 	switch (rq->method) {
 	case RPC_CREATE:
-		if (vm_config_parse(rq->params, strlen(rq->params), &s->cfg, err, sizeof(err)) < 0 ||
-		    operator_check(s->env.gate->pol, &s->cfg, err, sizeof(err)) < 0) {
+		if (vm_config_parse(rq->params, strlen(rq->params), &s->staged, err, sizeof(err)) < 0 ||
+		    operator_check(s->env.gate->pol, &s->staged, err, sizeof(err)) < 0) {
 			reply_error(c, LC_ERR_BAD_CONFIG, err);
 			break;
 		}
