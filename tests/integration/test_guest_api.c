@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -132,6 +133,44 @@ static int take_the_devices_place(void)
 	return lfd;
 }
 
+/* Runs `cellvmctl --socket SOCK ARGS` through sh (stdin and stdout as
+ * `redirects` says), without waiting. */
+static pid_t cellvmctl(const char *args, const char *redirects)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s %s", ctl_build_path("client/cellvmctl"),
+		 ctl.sock, args, redirects);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Its exit status, within ms. */
+static int cellvmctl_status(pid_t pid, int ms)
+{
+	int ws;
+	for (uint64_t end = ctl_now_ms() + (uint64_t)ms; waitpid(pid, &ws, WNOHANG) == 0;) {
+		cr_assert_lt(ctl_now_ms(), end, "cellvmctl did not end within %d ms", ms);
+		ctl_msleep(10);
+	}
+	cr_assert(WIFEXITED(ws), "status 0x%x", ws);
+	return WEXITSTATUS(ws);
+}
+
+/* The whole of a small file, NUL-terminated, in buf. */
+static void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	size_t n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
 Test(guest_api, host_vsock_connect_passes_a_stream_to_the_guest)
 {
 	int c = start();
@@ -189,6 +228,20 @@ Test(guest_api, host_vsock_connect_passes_a_stream_to_the_guest)
 	close(s2);
 	close(d1);
 	close(d2);
+
+	/* cellvmctl vsock connect: stdin to the guest, the guest to stdout. */
+	char out[128], got[256];
+	snprintf(out, sizeof(out), "%s/out", sock_dir);
+	char redirects[160];
+	snprintf(redirects, sizeof(redirects), "<<EOF >%s\nping\nEOF", out);
+	pid_t pid = cellvmctl("vsock connect 22", redirects);
+	dev = device_accept(lfd, 22);
+	put(dev, "OK 9\npong\n");
+	expect_bytes(dev, "ping\n");
+	close(dev);
+	cr_expect_eq(cellvmctl_status(pid, CTL_WAIT_MS), 0);
+	slurp(out, got, sizeof(got));
+	cr_expect_str_eq(got, "pong\n");
 
 	close(lfd);
 	close(g);
@@ -331,6 +384,24 @@ Test(guest_api, balloon_controller)
 	cr_assert(r.ok, "BalloonGetMemStats: %s", r.message);
 	cr_expect_str_eq(r.result, "{\"status\":0,\"mem_stats\":[]}");
 	rpc_reply_free(&r);
+
+	/* cellvmctl's commands for them. */
+	char out[128], redirects[160], got[512];
+	snprintf(out, sizeof(out), "%s/out", sock_dir);
+	snprintf(redirects, sizeof(redirects), ">%s 2>&1", out);
+	cr_expect_eq(cellvmctl_status(cellvmctl("balloon pages 1536", redirects), CTL_WAIT_MS), 0);
+	cr_expect_eq(cellvmctl_status(cellvmctl("balloon size", redirects), CTL_WAIT_MS), 0);
+	slurp(out, got, sizeof(got));
+	cr_expect_str_eq(got, "current_num_pages: 0\nrequested_num_pages: 1536\n");
+	cr_expect_eq(cellvmctl_status(cellvmctl("balloon mem-stats", redirects), CTL_WAIT_MS), 0);
+	slurp(out, got, sizeof(got));
+	cr_expect_str_eq(got, "");
+	cr_expect_eq(cellvmctl_status(cellvmctl("balloon pages 4097", redirects), CTL_WAIT_MS), 1);
+	slurp(out, got, sizeof(got));
+	cr_expect(strstr(got, "BAD_CONFIG"), "%s", got);
+	cr_expect_eq(cellvmctl_status(cellvmctl("vsock connect 1", redirects), CTL_WAIT_MS), 1);
+	slurp(out, got, sizeof(got));
+	cr_expect(strstr(got, "DEVICE_NOT_PRESENT"), "%s", got);
 
 	close(g);
 	close(serial.fd);
