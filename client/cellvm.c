@@ -7,8 +7,8 @@
  *              [--kvm-check full|api] [--log-level L]
  *
  * Starts a private cellvmd on a socketpair, sends it the config these
- * options make (run_options.h: the same keys as docs/config.md), attaches the terminal to
- * the guest's serial port and runs the VM until it stops. Ctrl-] (or
+ * options make (run_options.h: the same keys as docs/config.md), attaches
+ * the terminal to the guest's serial port and runs the VM until it stops. Ctrl-] (or
  * SIGINT/SIGTERM) stops the VM. Exit status: 0 when the guest powered off or
  * rebooted, 1 when the VM failed or was stopped, 2 for bad usage. */
 #include <errno.h>
