@@ -6,6 +6,8 @@
  *   cellvmctl --socket PATH metrics [--prometheus]
  *   cellvmctl --socket PATH rate-limiter DEVICE [--rx|--tx] JSON
  *   cellvmctl --socket PATH balloon set MIB | balloon stats
+ *   cellvmctl --socket PATH balloon size | balloon pages N | balloon mem-stats
+ *   cellvmctl --socket PATH vsock connect PORT
  *
  * Exit status: 0 success, 1 the controller answered with an error (printed
  * with its name and message), 2 bad usage or no connection. */
@@ -24,6 +26,7 @@
 #include "cli.h"
 #include "client.h"
 #include "config.h"
+#include "dev_ctl.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,7 +55,13 @@ static void usage(FILE *f)
 		   "  balloon set MIB        set the balloon's target: the guest gives MIB of its\n"
 		   "                         memory back to the host\n"
 		   "  balloon stats          the balloon's target, what the guest gave and its\n"
-		   "                         last memory statistics\n");
+		   "                         last memory statistics\n"
+		   "The Guest interface (a Bind, then Fuchsia's calls):\n"
+		   "  balloon size           the pages in the balloon now, and its target\n"
+		   "  balloon pages N        set the balloon's target to N pages of 4 KiB\n"
+		   "  balloon mem-stats      the guest's last memory statistics by virtio tag\n"
+		   "  vsock connect PORT     connect stdin and stdout to the guest's vsock\n"
+		   "                         listener on PORT (a terminal: Ctrl-] detaches)\n");
 }
 
 static int read_file(const char *path, char **out)
@@ -204,16 +213,17 @@ static char *rate_limiter_request(const char *device, const char *side, const ch
 	return text;
 }
 
-/* SetBalloon's params from MIB; NULL (said why) if not a number. */
-static char *balloon_request(const char *arg)
+/* {"KEY": N} from the operand arg of `what`, N 0..max; NULL (said why)
+ * if not such a number. */
+static char *uint_params(const char *what, const char *key, const char *arg, unsigned long max)
 {
-	unsigned long mib;
-	if (cli_parse_uint(arg, 0, BALLOON_JSON_MAX_MIB, &mib) < 0) {
-		fprintf(stderr, "cellvmctl: balloon set %s: want a number of MiB\n", arg);
+	unsigned long n;
+	if (cli_parse_uint(arg, 0, max, &n) < 0) {
+		fprintf(stderr, "cellvmctl: %s %s: want a number 0..%lu\n", what, arg, max);
 		return NULL;
 	}
-	char text[64];
-	snprintf(text, sizeof(text), "{\"amount_mib\": %lu}", mib);
+	char text[80];
+	snprintf(text, sizeof(text), "{\"%s\": %lu}", key, n);
 	return strdup(text);
 }
 
@@ -225,6 +235,44 @@ static void print_balloon(const char *json)
 		return;
 	json_object_object_foreach(o, key, v) printf("%s: %s\n", key, json_object_get_string(v));
 	json_object_put(o);
+}
+
+/* BalloonGetMemStats's result: each statistic by its Firecracker name
+ * (its virtio tag when the name is not known), or why there are none. */
+static void print_mem_stats(const char *json)
+{
+	json_object *o = json_tokener_parse(json), *st = NULL, *a = NULL;
+	if (!o)
+		return;
+	json_object_object_get_ex(o, "status", &st);
+	json_object_object_get_ex(o, "mem_stats", &a);
+	if (json_object_get_int(st) != 0)
+		printf("no statistics: the VM's balloon polls none (stats_polling_interval_s)\n");
+	size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(a, i), *tag = NULL, *val = NULL;
+		json_object_object_get_ex(m, "tag", &tag);
+		json_object_object_get_ex(m, "val", &val);
+		const char *name = dev_ctl_balloon_stat_name((unsigned)json_object_get_int(tag));
+		if (name)
+			printf("%s: %s\n", name, json_object_get_string(val));
+		else
+			printf("tag %d: %s\n", json_object_get_int(tag), json_object_get_string(val));
+	}
+	json_object_put(o);
+}
+
+/* vsock connect: the stream HostVsockConnect passed, attached to stdin and
+ * stdout until it ends. */
+static int vsock_attach(int fd)
+{
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "[connected; Ctrl-] detaches]\r\n");
+	enum term_end end = term_attach(fd, -1);
+	close(fd);
+	if (end == TERM_DETACHED)
+		fprintf(stderr, "\r\n[detached]\r\n");
+	return end == TERM_ERROR ? 1 : 0;
 }
 
 static int serial(int sock, int console)
@@ -313,16 +361,30 @@ int main(int argc, char **argv)
 		m = RPC_SET_BALLOON;
 	else if (strcmp(cmd, "balloon") == 0 && optind < argc && !strcmp(argv[optind], "stats"))
 		m = RPC_BALLOON_STATS;
+	else if (strcmp(cmd, "balloon") == 0 && optind < argc && !strcmp(argv[optind], "size"))
+		m = RPC_BALLOON_GET_SIZE;
+	else if (strcmp(cmd, "balloon") == 0 && optind < argc && !strcmp(argv[optind], "pages"))
+		m = RPC_BALLOON_REQUEST_NUM_PAGES;
+	else if (strcmp(cmd, "balloon") == 0 && optind < argc &&
+		 !strcmp(argv[optind], "mem-stats"))
+		m = RPC_BALLOON_GET_MEM_STATS;
+	else if (strcmp(cmd, "vsock") == 0 && optind < argc && !strcmp(argv[optind], "connect"))
+		m = RPC_HOST_VSOCK_CONNECT;
 	else {
 		fprintf(stderr, "cellvmctl: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 		return 2;
 	}
-	/* rate-limiter's DEVICE and JSON, balloon's set MIB and stats; no other
-	 * command has operands. */
-	int operands = m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON ? 2
-		       : m == RPC_BALLOON_STATS			  ? 1
-								  : 0;
+	/* rate-limiter's DEVICE and JSON, balloon's and vsock's subcommand and
+	 * its number; no other command has operands. */
+	int operands = m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON ||
+				       m == RPC_BALLOON_REQUEST_NUM_PAGES ||
+				       m == RPC_HOST_VSOCK_CONNECT
+			       ? 2
+		       : m == RPC_BALLOON_STATS || m == RPC_BALLOON_GET_SIZE ||
+				       m == RPC_BALLOON_GET_MEM_STATS
+			       ? 1
+			       : 0;
 	if (argc - optind != operands || (m == RPC_CREATE) != (config != NULL) ||
 	    (console && m != RPC_GET_SERIAL) || (prometheus && m != RPC_METRICS) ||
 	    (strcmp(side, "rate_limiter") != 0 && m != RPC_SET_RATE_LIMITER)) {
@@ -335,7 +397,16 @@ int main(int argc, char **argv)
 	if (m == RPC_SET_RATE_LIMITER &&
 	    !(params = rate_limiter_request(argv[optind], side, argv[optind + 1])))
 		return 2;
-	if (m == RPC_SET_BALLOON && !(params = balloon_request(argv[optind + 1])))
+	if (m == RPC_SET_BALLOON &&
+	    !(params = uint_params("balloon set", "amount_mib", argv[optind + 1],
+				   BALLOON_JSON_MAX_MIB)))
+		return 2;
+	if (m == RPC_BALLOON_REQUEST_NUM_PAGES &&
+	    !(params = uint_params("balloon pages", "requested_num_pages", argv[optind + 1],
+				   UINT32_MAX)))
+		return 2;
+	if (m == RPC_HOST_VSOCK_CONNECT &&
+	    !(params = uint_params("vsock connect", "guest_port", argv[optind + 1], UINT32_MAX)))
 		return 2;
 	/* The controller checks it too; checking here points into the file
 	 * even when it is not JSON at all. */
@@ -358,23 +429,38 @@ int main(int argc, char **argv)
 	if (m == RPC_GET_SERIAL) {
 		status = serial(sock, console);
 	} else {
+		/* The Guest interface's calls go on a channel of their own. */
+		int ch = rpc_method_guest(m) ? client_bind(sock, err, sizeof(err)) : sock, rc = ch;
 		struct rpc_reply r = { 0 };
-		int fd;
-		if (client_call(sock, 1, m, params, NULL, 0, &r, &fd, err, sizeof(err)) < 0) {
-			fprintf(stderr, "cellvmctl: %s: %s\n", cmd, err);
+		int fd = -1;
+		if (ch >= 0)
+			rc = client_call(ch, 1, m, params, NULL, 0, &r, &fd, err, sizeof(err));
+		if (rc < 0) {
+			/* A refused Bind closes the channel. */
+			fprintf(stderr, "cellvmctl: %s: %s\n", cmd,
+				rc == -ECONNRESET && ch != sock ? "no VM to bind to: Create one first"
+								: err);
 			status = 2;
 		} else {
-			if (fd >= 0)
-				close(fd);
 			status = report(cmd, &r);
 			if (!status && m == RPC_STATUS)
 				print_status(r.result);
 			if (!status && m == RPC_METRICS)
 				status = print_metrics(r.result, prometheus);
-			if (!status && m == RPC_BALLOON_STATS)
+			if (!status && (m == RPC_BALLOON_STATS || m == RPC_BALLOON_GET_SIZE))
 				print_balloon(r.result);
+			if (!status && m == RPC_BALLOON_GET_MEM_STATS)
+				print_mem_stats(r.result);
+			if (!status && m == RPC_HOST_VSOCK_CONNECT && fd >= 0) {
+				status = vsock_attach(fd);
+				fd = -1;
+			}
 			rpc_reply_free(&r);
 		}
+		if (fd >= 0)
+			close(fd);
+		if (ch >= 0 && ch != sock)
+			close(ch);
 	}
 	free(params);
 	close(sock);

@@ -84,23 +84,35 @@ int client_call(int sock, uint32_t id, enum rpc_method m, const char *params, co
 	return 0;
 }
 
-int client_open_stream(int sock, int console, int *code, char *err, size_t errlen)
+int client_bind(int sock, char *err, size_t errlen)
 {
 	int sv[2];
-	*code = 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		snprintf(err, errlen, "socketpair: %s", strerror(errno));
-		return -errno;
+		int e = errno;
+		snprintf(err, errlen, "socketpair: %s", strerror(e));
+		return -e;
 	}
 	/* Bind has no reply: a refused Bind shows as the channel closing. */
 	int r = client_send(sock, 0, RPC_BIND, NULL, &sv[1], 1, err, errlen);
 	close(sv[1]);
+	if (r < 0) {
+		close(sv[0]);
+		return r;
+	}
+	return sv[0];
+}
+
+int client_open_stream(int sock, int console, int *code, char *err, size_t errlen)
+{
+	*code = 0;
+	int guest = client_bind(sock, err, errlen);
+	if (guest < 0)
+		return guest;
 	struct rpc_reply reply = { 0 };
 	int fd = -1;
-	if (r == 0)
-		r = client_call(sv[0], 1, console ? RPC_GET_CONSOLE : RPC_GET_SERIAL, NULL, NULL, 0,
-				&reply, &fd, err, errlen);
-	close(sv[0]);
+	int r = client_call(guest, 1, console ? RPC_GET_CONSOLE : RPC_GET_SERIAL, NULL, NULL, 0,
+			    &reply, &fd, err, errlen);
+	close(guest);
 	if (r == -ECONNRESET)
 		snprintf(err, errlen, "no VM to attach to: Create one first");
 	if (r < 0)

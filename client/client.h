@@ -27,6 +27,11 @@ int client_recv(int sock, struct rpc_reply *reply, int *fd, char *err, size_t er
 int client_call(int sock, uint32_t id, enum rpc_method m, const char *params, const int *fds,
 		size_t nfds, struct rpc_reply *reply, int *fd, char *err, size_t errlen);
 
+/* Bind on sock: the Guest channel's fd (the calls of docs/rpc.md's Guest
+ * interface go there), or -errno. A refused Bind shows only as the
+ * channel closing at its first call (client_call: -ECONNRESET). */
+int client_bind(int sock, char *err, size_t errlen);
+
 /* Bind on sock, then GetSerial (console: GetConsole) on the new Guest
  * channel. Returns the stream fd, or -errno; *code is the controller's error
  * code when it refused (e.g. DEVICE_NOT_PRESENT), else 0. The Guest channel

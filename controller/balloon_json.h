@@ -7,10 +7,22 @@
  *                       "actual_mib", then each statistic the guest reported
  *                       under Firecracker's name ("free_memory": bytes ...)}
  *
- * Any other key, type or range is -EINVAL with one line in err naming it. */
+ * and the Guest channel's balloon controller, Fuchsia's BalloonController:
+ *
+ *   BalloonRequestNumPages params {"requested_num_pages": N}, N 0..2^32-1
+ *                       (the caller checks it against the VM's memory)
+ *   BalloonGetSize result {"current_num_pages", "requested_num_pages"}
+ *   BalloonGetMemStats result {"status": 0, "mem_stats": [{"tag": T,
+ *                       "val": V}, ...]}: each statistic the guest reported,
+ *                       by its virtio tag; {"status": -2, "mem_stats": null}
+ *                       (ZX_ERR_NOT_SUPPORTED) when the VM polls none
+ *
+ * Any other key, type or range is -EINVAL with one line in err naming it
+ * (params_uint.h). Results are malloc'd text, or NULL when out of memory. */
 #ifndef CELLVM_BALLOON_JSON_H
 #define CELLVM_BALLOON_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +34,15 @@
 
 int balloon_params_parse(const char *text, size_t len, uint32_t *mib, char *err, size_t errlen);
 
-/* The result object's text (malloc'd), or NULL when out of memory. */
+/* ZX_ERR_NOT_SUPPORTED: GetMemStats's status when statistics are off. */
+#define BALLOON_JSON_NOT_SUPPORTED (-2)
+
+int balloon_pages_parse(const char *text, size_t len, uint32_t *pages, char *err,
+			size_t errlen);
+
 char *balloon_stats_json(const struct dev_ctl_balloon *b);
+char *balloon_size_json(const struct dev_ctl_balloon *b);
+/* stats_on: the VM's config polls statistics. */
+char *balloon_mem_stats_json(const struct dev_ctl_balloon *b, bool stats_on);
 
 #endif

@@ -156,8 +156,7 @@ static void handle_request(struct conn *c, const char *body, size_t len, int *fd
 		snprintf(err, sizeof(err), "%s with %zu fds (it takes %u)", rpc_method_name(rq.method),
 			 nfds, rpc_method_fds(rq.method));
 		bad = -EINVAL;
-	} else if (!bad && c->guest != (rq.method == RPC_GET_SERIAL ||
-					rq.method == RPC_GET_CONSOLE)) {
+	} else if (!bad && c->guest != rpc_method_guest(rq.method)) {
 		snprintf(err, sizeof(err), "%s on a %s channel", rpc_method_name(rq.method),
 			 c->guest ? "Guest" : "lifecycle");
 		bad = -EINVAL;

@@ -202,8 +202,10 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int gate_connect(const struct gate *g, const char *field, const char *path, int fail_code,
-		 int *fd, char *err, size_t errlen)
+/* Connects non-blocking, retrying a full backlog for wait_ms; *fd stays
+ * non-blocking. */
+static int connect_beneath(const struct gate *g, const char *field, const char *path,
+			   int fail_code, unsigned wait_ms, int *fd, char *err, size_t errlen)
 {
 	const struct operator_policy *p = g->pol;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -241,7 +243,7 @@ int gate_connect(const struct gate *g, const char *field, const char *path, int 
 	/* A Unix socket connects at once or says EAGAIN (its backlog is
 	 * full): retried for a short while, never waited on for good. */
 	int r;
-	for (uint64_t end = now_ms() + GATE_CONNECT_MS;
+	for (uint64_t end = now_ms() + wait_ms;
 	     (r = connect(s, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EAGAIN &&
 	     now_ms() < end;)
 		poll(NULL, 0, 20);
@@ -249,16 +251,10 @@ int gate_connect(const struct gate *g, const char *field, const char *path, int 
 		int e = errno;
 		close(s);
 		code = fail(err, errlen, fail_code, field, path, "%s", e == EAGAIN ?
-			    "its backlog stayed full for 1 s (the backend does not accept)" :
+			    (wait_ms ? "its backlog stayed full for 1 s (the backend does not accept)"
+				     : "its backlog is full (the device does not accept)") :
 			    e == ECONNREFUSED ? "nothing listens there (is the backend running?)" :
 			    strerror(e));
-		goto out;
-	}
-	int fl = fcntl(s, F_GETFL);
-	if (fl < 0 || fcntl(s, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, field, path, "fcntl: %s",
-			    strerror(errno));
-		close(s);
 		goto out;
 	}
 	*fd = s;
@@ -266,6 +262,29 @@ out:
 	if (pfd >= 0)
 		close(pfd);
 	return code;
+}
+
+int gate_connect(const struct gate *g, const char *field, const char *path, int fail_code,
+		 int *fd, char *err, size_t errlen)
+{
+	int s, code = connect_beneath(g, field, path, fail_code, GATE_CONNECT_MS, &s, err, errlen);
+	if (code)
+		return code;
+	int fl = fcntl(s, F_GETFL);
+	if (fl < 0 || fcntl(s, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		code = fail(err, errlen, LC_ERR_INTERNAL_ERROR, field, path, "fcntl: %s",
+			    strerror(errno));
+		close(s);
+		return code;
+	}
+	*fd = s;
+	return 0;
+}
+
+int gate_connect_now(const struct gate *g, const char *field, const char *path, int fail_code,
+		     int *fd, char *err, size_t errlen)
+{
+	return connect_beneath(g, field, path, fail_code, 0, fd, err, errlen);
 }
 
 int gate_listen(const struct gate *g, const char *field, const char *path, int fail_code,

@@ -62,6 +62,10 @@ void gate_unlock(int fd);
  * GuestError as gate_open (fail_code when nothing accepts in time). */
 int gate_connect(const struct gate *g, const char *field, const char *path, int fail_code,
 		 int *fd, char *err, size_t errlen);
+/* The same without a wait: a full backlog fails at once, and *fd is
+ * non-blocking (for what a tenant asks while the VM runs). */
+int gate_connect_now(const struct gate *g, const char *field, const char *path, int fail_code,
+		     int *fd, char *err, size_t errlen);
 
 /* Binds a Unix socket at path (the config's `field`), its directory
  * beneath --allow-socket-dir when there is one (resolved as gate_open

@@ -25,6 +25,10 @@ static const char *const method_names[RPC_METHOD_COUNT] = {
 	[RPC_GET_CONSOLE] = "GetConsole", [RPC_METRICS] = "Metrics",
 	[RPC_SET_RATE_LIMITER] = "SetRateLimiter",
 	[RPC_SET_BALLOON] = "SetBalloon", [RPC_BALLOON_STATS] = "BalloonStats",
+	[RPC_HOST_VSOCK_CONNECT] = "HostVsockConnect",
+	[RPC_BALLOON_GET_SIZE] = "BalloonGetSize",
+	[RPC_BALLOON_REQUEST_NUM_PAGES] = "BalloonRequestNumPages",
+	[RPC_BALLOON_GET_MEM_STATS] = "BalloonGetMemStats",
 };
 
 const char *rpc_method_name(enum rpc_method m)
@@ -39,7 +43,15 @@ unsigned rpc_method_fds(enum rpc_method m)
 
 bool rpc_method_params(enum rpc_method m)
 {
-	return m == RPC_CREATE || m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON;
+	return m == RPC_CREATE || m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON ||
+	       m == RPC_HOST_VSOCK_CONNECT || m == RPC_BALLOON_REQUEST_NUM_PAGES;
+}
+
+bool rpc_method_guest(enum rpc_method m)
+{
+	return m == RPC_GET_SERIAL || m == RPC_GET_CONSOLE || m == RPC_HOST_VSOCK_CONNECT ||
+	       m == RPC_BALLOON_GET_SIZE || m == RPC_BALLOON_REQUEST_NUM_PAGES ||
+	       m == RPC_BALLOON_GET_MEM_STATS;
 }
 
 int rpc_frame_length(const uint8_t hdr[4], uint32_t *len)
@@ -299,9 +311,9 @@ int rpc_parse_request(const char *body, size_t len, struct rpc_request *out, cha
 	       !(strlen(method_names[k]) == mlen && !memcmp(method_names[k], m, mlen)))
 		k++;
 	if (k == RPC_METHOD_COUNT) {
-		char list[160];
+		char list[320];
 		size_t o = 0;
-		for (size_t i = 0; i < RPC_METHOD_COUNT; i++)
+		for (size_t i = 0; i < RPC_METHOD_COUNT && o < sizeof(list); i++)
 			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
 					      method_names[i]);
 		struct json_shown q;

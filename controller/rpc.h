@@ -39,16 +39,26 @@ enum rpc_method {
 	RPC_SET_RATE_LIMITER,
 	RPC_SET_BALLOON,
 	RPC_BALLOON_STATS,
+	/* The Guest channel's (Bind), after GetSerial and GetConsole:
+	 * Fuchsia's HostVsockEndpoint.Connect and BalloonController. */
+	RPC_HOST_VSOCK_CONNECT,
+	RPC_BALLOON_GET_SIZE,
+	RPC_BALLOON_REQUEST_NUM_PAGES,
+	RPC_BALLOON_GET_MEM_STATS,
 };
-#define RPC_METHOD_COUNT 11
+#define RPC_METHOD_COUNT 15
 
-/* "Create", "Bind", ... "GetConsole"; "UNKNOWN" out of range. */
+/* "Create", "Bind", ... "BalloonGetMemStats"; "UNKNOWN" out of range. */
 const char *rpc_method_name(enum rpc_method m);
 /* How many fds a request of this method carries: Bind 1, others 0. */
 unsigned rpc_method_fds(enum rpc_method m);
 /* Whether it takes params (an object): Create (the config),
- * SetRateLimiter and SetBalloon; the others take none. */
+ * SetRateLimiter, SetBalloon, HostVsockConnect and BalloonRequestNumPages;
+ * the others take none. */
 bool rpc_method_params(enum rpc_method m);
+/* Whether it is a Guest channel's method (GetSerial, GetConsole,
+ * HostVsockConnect, Balloon*), not a lifecycle connection's. */
+bool rpc_method_guest(enum rpc_method m);
 
 /* The 4-byte little-endian prefix: 0 and *len set, or -EMSGSIZE for 0 or
  * more than RPC_MAX_BODY (*len untouched). */
@@ -57,8 +67,8 @@ int rpc_frame_length(const uint8_t hdr[4], uint32_t *len);
 struct rpc_request {
 	uint32_t id;
 	enum rpc_method method;
-	char *params; /* Create, SetRateLimiter, SetBalloon: the "params" object's text, malloc'd,
-		       * NUL-terminated; else NULL */
+	char *params; /* the methods that take params: the "params" object's text,
+		       * malloc'd, NUL-terminated; else NULL */
 };
 
 /* Parses one request body (not the prefix), len <= RPC_MAX_BODY, need not be

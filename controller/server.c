@@ -17,10 +17,12 @@
 #include "connections.h"
 #include "stream_hub.h"
 #include "dev_query.h"
+#include "host_vsock.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics_collect.h"
 #include "operator.h"
+#include "params_uint.h"
 #include "rate_params.h"
 #include "rpc.h"
 #include "supervise.h"
@@ -39,6 +41,13 @@ struct dev_caller {
 	bool used;
 	struct caller c;
 	struct server *s;
+	enum rpc_method method; /* a balloon read: which answer it wants */
+};
+
+/* A HostVsockConnect waiting for its handshake. */
+struct vsock_caller {
+	bool used;
+	struct caller c;
 };
 
 struct server {
@@ -50,10 +59,13 @@ struct server {
 	struct supervisor *sup;
 	struct collector *coll;
 	struct dev_caller dev_callers[DEV_QUERY_MAX];
+	struct host_vsock *vsock;
+	struct vsock_caller vsock_callers[HOST_VSOCK_MAX];
 	struct conns *conns;
 	struct stream_hub *serial, *console;
 
-	struct vm_config cfg; /* the latest Create's */
+	struct vm_config cfg;    /* the VM's: the Create that started it */
+	struct vm_config staged; /* the Create being decided: a refused one is never the VM's */
 	struct caller create, run;
 	struct caller stops[MAX_PENDING_STOPS];
 	size_t nstops;
@@ -104,6 +116,7 @@ static int internal(char *err, size_t len, const char *what, int r)
 static void start_vm(struct server *s)
 {
 	char err[LC_REASON_MAX];
+	s->cfg = s->staged;
 	s->vm_live = true;
 	int code = vm_build(&s->vm, &s->cfg, &s->env, err, sizeof(err));
 	/* What the build started is watched even when it failed: its ends
@@ -430,11 +443,18 @@ static void on_balloon_set(void *opaque, int code, const char *message,
 	dc->used = false;
 }
 
-static void on_balloon_stats(void *opaque, int code, const char *message,
-			     const struct dev_ctl_reply *reply)
+/* BalloonStats, BalloonGetSize or BalloonGetMemStats: one read of the
+ * balloon, answered in the shape the call has. */
+static void on_balloon_read(void *opaque, int code, const char *message,
+			    const struct dev_ctl_reply *reply)
 {
 	struct dev_caller *dc = opaque;
-	char *text = code ? NULL : balloon_stats_json(&reply->balloon);
+	const struct dev_ctl_balloon *b = code ? NULL : &reply->balloon;
+	char *text = !b ? NULL
+		     : dc->method == RPC_BALLOON_GET_SIZE ? balloon_size_json(b)
+		     : dc->method == RPC_BALLOON_GET_MEM_STATS
+			     ? balloon_mem_stats_json(b, dc->s->cfg.balloon.stats_polling_interval_s)
+			     : balloon_stats_json(b);
 	if (code)
 		reply_error(dc->c, code, message);
 	else if (text)
@@ -445,34 +465,98 @@ static void on_balloon_stats(void *opaque, int code, const char *message,
 	dc->used = false;
 }
 
-/* SetBalloon: params {"amount_mib": N}, at most the VM's memory. */
-static void set_balloon(struct server *s, struct caller c, const char *params)
+/* SetBalloon {"amount_mib": N} and BalloonRequestNumPages
+ * {"requested_num_pages": N}: a target of at most the VM's memory. */
+static void set_balloon(struct server *s, struct caller c, const struct rpc_request *rq)
 {
 	char err[256];
-	uint32_t mib;
-	if (balloon_params_parse(params, strlen(params), &mib, err, sizeof(err)) < 0) {
+	uint32_t n;
+	bool mib = rq->method == RPC_SET_BALLOON;
+	if ((mib ? balloon_params_parse : balloon_pages_parse)(rq->params, strlen(rq->params), &n,
+							       err, sizeof(err)) < 0) {
 		reply_error(c, LC_ERR_BAD_CONFIG, err);
 		return;
 	}
-	if (s->cfg.balloon.present && mib > s->cfg.memory >> 20) {
-		snprintf(err, sizeof(err), "params.amount_mib: %u is more than the VM's %llu MiB",
-			 mib, (unsigned long long)(s->cfg.memory >> 20));
+	uint64_t most = s->cfg.memory >> (mib ? 20 : 12);
+	if (s->cfg.balloon.present && n > most) {
+		snprintf(err, sizeof(err), "params.%s: %u is more than the VM's %llu %s",
+			 mib ? "amount_mib" : "requested_num_pages", n, (unsigned long long)most,
+			 mib ? "MiB" : "pages");
 		reply_error(c, LC_ERR_BAD_CONFIG, err);
 		return;
 	}
 	struct dev_caller *dc = dev_caller(s, c);
-	struct dev_ctl_req rq = { .type = DEV_CTL_SET_BALLOON_TARGET,
-				  .balloon_pages = mib * BALLOON_JSON_PAGES_PER_MIB };
+	struct dev_ctl_req dq = { .type = DEV_CTL_SET_BALLOON_TARGET,
+				  .balloon_pages = mib ? n * BALLOON_JSON_PAGES_PER_MIB : n };
 	if (dc)
-		metrics_collect_balloon(s->coll, s->lc.state, &rq, on_balloon_set, dc);
+		metrics_collect_balloon(s->coll, s->lc.state, &dq, on_balloon_set, dc);
 }
 
-static void balloon_stats(struct server *s, struct caller c)
+static void read_balloon(struct server *s, struct caller c, enum rpc_method m)
 {
 	struct dev_caller *dc = dev_caller(s, c);
 	struct dev_ctl_req rq = { .type = DEV_CTL_GET_BALLOON_STATS };
-	if (dc)
-		metrics_collect_balloon(s->coll, s->lc.state, &rq, on_balloon_stats, dc);
+	if (!dc)
+		return;
+	dc->method = m;
+	metrics_collect_balloon(s->coll, s->lc.state, &rq, on_balloon_read, dc);
+}
+
+static void on_vsock_connected(void *opaque, int code, const char *message, int fd,
+			       uint32_t host_port)
+{
+	struct vsock_caller *vc = opaque;
+	char result[32];
+	if (code) {
+		reply_error(vc->c, code, message);
+	} else {
+		snprintf(result, sizeof(result), "{\"host_port\":%u}", host_port);
+		reply_ok(vc->c, result, &fd, 1);
+		close(fd);
+	}
+	vc->used = false;
+}
+
+/* HostVsockConnect {"guest_port": P}: a stream to the guest's listener on
+ * P, through the VM's own vsock socket (host_vsock.h). */
+static void host_vsock_call(struct server *s, struct caller c, const char *params)
+{
+	static const struct params_uint p = { "HostVsockConnect", "guest_port",
+					      "the port the guest listens on", UINT32_MAX };
+	char err[256];
+	uint64_t port;
+	if (params_uint_parse(&p, params, strlen(params), &port, err, sizeof(err)) < 0) {
+		reply_error(c, LC_ERR_BAD_CONFIG, err);
+		return;
+	}
+	int code = lifecycle_device_call(s->lc.state);
+	if (code) {
+		snprintf(err, sizeof(err), "no VM whose devices run (state %s)",
+			 lifecycle_state_name(s->lc.state));
+		reply_error(c, code, err);
+		return;
+	}
+	if (!s->cfg.vsock) {
+		reply_error(c, LC_ERR_DEVICE_NOT_PRESENT,
+			    "the VM has no vsock: add \"vsock\": {\"guest_cid\": 3, \"uds_path\": "
+			    "PATH} to its config");
+		return;
+	}
+	struct vsock_caller *vc = NULL;
+	for (size_t i = 0; i < HOST_VSOCK_MAX && !vc; i++)
+		if (!s->vsock_callers[i].used)
+			vc = &s->vsock_callers[i];
+	if (!vc) {
+		reply_error(c, LC_ERR_INTERNAL_ERROR, "too many vsock connections being made");
+		return;
+	}
+	*vc = (struct vsock_caller){ .used = true, .c = c };
+	code = host_vsock_connect(s->vsock, s->cfg.vsock_dev.uds_path, (uint32_t)port,
+				  on_vsock_connected, vc, err, sizeof(err));
+	if (code) {
+		vc->used = false;
+		reply_error(c, code, err);
+	}
 }
 
 static void get_stream(struct server *s, struct caller c, bool console)
@@ -514,8 +598,8 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 	(void)nfds;
 	switch (rq->method) {
 	case RPC_CREATE:
-		if (vm_config_parse(rq->params, strlen(rq->params), &s->cfg, err, sizeof(err)) < 0 ||
-		    operator_check(s->env.gate->pol, &s->cfg, err, sizeof(err)) < 0) {
+		if (vm_config_parse(rq->params, strlen(rq->params), &s->staged, err, sizeof(err)) < 0 ||
+		    operator_check(s->env.gate->pol, &s->staged, err, sizeof(err)) < 0) {
 			reply_error(c, LC_ERR_BAD_CONFIG, err);
 			break;
 		}
@@ -554,10 +638,16 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 		set_rate_limiter(s, c, rq->params);
 		break;
 	case RPC_SET_BALLOON:
-		set_balloon(s, c, rq->params);
+	case RPC_BALLOON_REQUEST_NUM_PAGES:
+		set_balloon(s, c, rq);
 		break;
 	case RPC_BALLOON_STATS:
-		balloon_stats(s, c);
+	case RPC_BALLOON_GET_SIZE:
+	case RPC_BALLOON_GET_MEM_STATS:
+		read_balloon(s, c, rq->method);
+		break;
+	case RPC_HOST_VSOCK_CONNECT:
+		host_vsock_call(s, c, rq->params);
 		break;
 	}
 }
@@ -576,6 +666,9 @@ static void on_gone(void *opaque, struct conn *cl)
 	for (size_t i = 0; i < DEV_QUERY_MAX; i++)
 		if (s->dev_callers[i].c.cl == cl)
 			s->dev_callers[i].c.cl = NULL;
+	for (size_t i = 0; i < HOST_VSOCK_MAX; i++)
+		if (s->vsock_callers[i].c.cl == cl)
+			s->vsock_callers[i].c.cl = NULL;
 }
 
 /* cl waits for the answer to its Create, Run or Stop: it is not idle. */
@@ -638,6 +731,7 @@ int server_create(struct server **out, struct evloop *loop, const struct vm_env 
 	int err;
 	if ((err = supervise_create(&s->sup, loop, &s->vm, env->spawner_fd, &supervise_ops, s)) ||
 	    (err = metrics_collect_create(&s->coll, loop, &s->vm, env->name)) ||
+	    (err = host_vsock_create(&s->vsock, loop, env->gate)) ||
 	    (err = conns_create(&s->conns, loop, &conns_ops, s))) {
 		server_destroy(s);
 		return err;
@@ -651,6 +745,7 @@ void server_destroy(struct server *s)
 	if (!s)
 		return;
 	conns_destroy(s->conns);
+	host_vsock_destroy(s->vsock);
 	metrics_collect_destroy(s->coll);
 	supervise_destroy(s->sup);
 	free(s);

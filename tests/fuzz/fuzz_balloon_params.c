@@ -3,7 +3,8 @@
  * target within BALLOON_JSON_MAX_MIB, whose pages fit num_pages's le32;
  * what does not leaves the target untouched and says why.
  *
- * Links: controller/balloon_json.c controller/errf.c controller/json_strict.c
+ * Links: controller/balloon_json.c controller/params_uint.c controller/errf.c
+ *   controller/json_strict.c
  *   controller/json_words.c common/dev_ctl.c common/msg.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>

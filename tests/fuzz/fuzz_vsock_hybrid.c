@@ -1,11 +1,12 @@
-/* libFuzzer harness: vsock_connect_parse (device-procs/vsock_hybrid.c),
+/* libFuzzer harness: vsock_connect_parse (common/vsock_hybrid.c),
  * which cellvm-vsock runs on what a host client sends before its stream
  * starts. A line it accepts is exactly "CONNECT <port>\n" with the port as
  * vsock_ok_format would print it, within VSOCK_CONNECT_MAX bytes; every
  * shorter prefix of it asks for more; an input it refuses is refused at
  * every longer length too (the device reads a byte at a time).
  *
- * Links: device-procs/vsock_hybrid.c */
+ * Boundary: host client -> cellvm-vsock: the hybrid CONNECT line
+ * Links: common/vsock_hybrid.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -720,8 +720,9 @@ void gen_rate_params(void)
 		put_file("fuzz_rate_params", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }
 
-/* ---- fuzz_vsock_pkt, fuzz_vsock_hybrid, fuzz_vsock_csm: cellvm-vsock's
- * guest headers, host clients' CONNECT lines, and event scripts. */
+/* ---- fuzz_vsock_pkt, fuzz_vsock_hybrid, fuzz_vsock_ok, fuzz_vsock_csm:
+ * cellvm-vsock's guest headers, host clients' CONNECT lines, its OK lines,
+ * and event scripts. */
 static size_t vsock_hdr(uint8_t *p, uint16_t op, uint32_t len, uint32_t flags, uint32_t fwd)
 {
 	struct vsock_hdr h = { .src_cid = 3, .dst_cid = 2, .src_port = 52, .dst_port = 1u << 30,
@@ -748,6 +749,12 @@ void gen_vsock(void)
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		put_file("fuzz_vsock_hybrid", lines[i][0], lines[i][1], strlen(lines[i][1]));
+	static const char *const oks[][2] = {
+		{ "port", "OK 1073741824\n" }, { "max", "OK 4294967295\n" },
+		{ "data_after", "OK 0\nhello" }, { "partial", "OK 12" },
+	};
+	for (size_t i = 0; i < sizeof(oks) / sizeof(oks[0]); i++)
+		put_file("fuzz_vsock_ok", oks[i][0], oks[i][1], strlen(oks[i][1]));
 
 	/* Scripts: byte 0 the start, then events (fuzz_vsock_csm.c's enum:
 	 * 0 guest packet, 1 forwarded, 2 send owed, 3 send RW, 4 host EOF,

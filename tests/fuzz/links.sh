@@ -47,6 +47,7 @@ fuzz_file_boundary() {
 	device-procs/blk_req.c | device-procs/net_hdr.c | device-procs/balloon_parse.c)
 		echo "guest -> device process" ;;
 	common/virtq.c | common/guest_mem.c) echo "guest rings -> device process" ;;
+	common/vsock_hybrid.c) echo "host client -> cellvm-vsock -> cellvmd: the hybrid lines" ;;
 	device-procs/*) echo "frontend (cellvm-vcpu) -> device process" ;;
 	common/vhost_user.c | common/msg.c) echo "vhost-user socket, either side" ;;
 	common/worker_ctl.c) echo "cellvm-vcpu <-> cellvmd control socket" ;;

@@ -261,6 +261,17 @@ Test(metrics, set_balloon_and_read_its_stats)
 
 	ctl_expect_error(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount_mib\": 17}"), LC_ERR_BAD_CONFIG,
 			 "16 MiB", "a target past the VM's memory");
+	/* A refused Create's config is not the VM's: its 64 MiB is no bound. */
+	char bigger[512];
+	ctl_config(bigger, sizeof(bigger), "ready\nwait-run\nserve\n",
+		   ", \"balloon\": {\"amount_mib\": 0}");
+	char *mem = strstr(bigger, "\"16M\"");
+	cr_assert_not_null(mem);
+	memcpy(mem, "\"64M\"", 5);
+	ctl_expect_error(ctl_rpc(c, RPC_CREATE, bigger), LC_ERR_ALREADY_RUNNING, NULL,
+			 "Create while one runs");
+	ctl_expect_error(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount_mib\": 17}"), LC_ERR_BAD_CONFIG,
+			 "16 MiB", "a target past the VM's memory after a refused Create");
 	ctl_expect_error(ctl_rpc(c, RPC_SET_BALLOON, "{\"amount\": 1}"), LC_ERR_BAD_CONFIG,
 			 "unknown key", "a key SetBalloon does not take");
 

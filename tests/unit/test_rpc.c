@@ -145,7 +145,10 @@ Test(rpc, method_names_and_fds)
 {
 	static const char *const want[] = { "Create", "Bind", "Run", "Stop", "Status",
 					    "GetSerial", "GetConsole", "Metrics", "SetRateLimiter",
-					    "SetBalloon", "BalloonStats" };
+					    "SetBalloon", "BalloonStats", "HostVsockConnect",
+					    "BalloonGetSize", "BalloonRequestNumPages",
+					    "BalloonGetMemStats" };
+	cr_assert_eq(sizeof(want) / sizeof(want[0]), RPC_METHOD_COUNT);
 	for (int m = 0; m < RPC_METHOD_COUNT; m++) {
 		cr_expect_str_eq(rpc_method_name((enum rpc_method)m), want[m]);
 		cr_expect_eq(rpc_method_fds((enum rpc_method)m), m == RPC_BIND ? 1u : 0u,
@@ -332,7 +335,8 @@ Test(rpc, request_method_rules)
 	req_err(J("{'id':1,'method':3}"), "\"method\": want a method name, not an integer");
 	req_err(J("{'id':1,'method':'Frob'}"),
 		"\"method\": \"Frob\" is not a method (Create, Bind, Run, Stop, Status, GetSerial, "
-		"GetConsole, Metrics, SetRateLimiter, SetBalloon, BalloonStats)");
+		"GetConsole, Metrics, SetRateLimiter, SetBalloon, BalloonStats, HostVsockConnect, "
+		"BalloonGetSize, BalloonRequestNumPages, BalloonGetMemStats)");
 	req_err(J("{'id':1,'method':'run'}"), "\"method\": \"run\" is not a method");
 	req_err(J("{'id':1,'method':'Run\\u0000'}"), "\"method\": \"Run\\x00\" is not a method");
 	req_err(J("{'id':1,'method':'Ru'}"), "\"method\": \"Ru\" is not a method");

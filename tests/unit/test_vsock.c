@@ -111,6 +111,47 @@ Test(vsock_hybrid, formats_ok)
 	cr_assert_str_eq(ok, "OK 4294967295\n");
 }
 
+Test(vsock_hybrid, formats_connect)
+{
+	char c[VSOCK_CONNECT_MAX + 1];
+	cr_assert_eq(vsock_connect_format(4294967295u, c), VSOCK_CONNECT_MAX);
+	cr_assert_str_eq(c, "CONNECT 4294967295\n");
+	cr_assert_eq(vsock_connect_format(0, c), 10);
+	cr_assert_str_eq(c, "CONNECT 0\n");
+}
+
+/* What cellvmd reads back from the device (HostVsockConnect). */
+static int ok_line(const char *s, uint32_t *port)
+{
+	return vsock_ok_parse((const uint8_t *)s, strlen(s), port);
+}
+
+Test(vsock_hybrid, parses_the_ok_line_and_leaves_the_data_after_it)
+{
+	uint32_t port = 0;
+	cr_assert_eq(ok_line("OK 1073741824\n", &port), 14);
+	cr_assert_eq(port, 1073741824u);
+	cr_assert_eq(ok_line("OK 0\nguest data", &port), 5);
+	cr_assert_eq(port, 0);
+	char ok[VSOCK_OK_MAX];
+	size_t n = vsock_ok_format(4294967295u, ok);
+	cr_assert_eq(vsock_ok_parse((const uint8_t *)ok, n, &port), (int)n);
+	cr_assert_eq(port, 4294967295u);
+	for (size_t k = 0; k < n; k++)
+		cr_assert_eq(vsock_ok_parse((const uint8_t *)ok, k, &port), 0, "%zu bytes", k);
+}
+
+Test(vsock_hybrid, refuses_any_other_answer_at_once)
+{
+	static const char *const bad[] = {
+		"ok 5\n", "OK  5\n", "OK\n", "OK \n", "OK +5\n", "OK 05\n", "OK 4294967296\n",
+		"OK 12345678901", "OK 5 \n", "OK 5\r\n", "CONNECT 5\n", "ERR", "\n", "O\n",
+	};
+	uint32_t port;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(ok_line(bad[i], &port), -EINVAL, "%s", bad[i]);
+}
+
 /* ---------------------------------------------------------------- connections */
 
 /* A guest-initiated connection, its RESPONSE sent. */
