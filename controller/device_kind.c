@@ -117,7 +117,7 @@ static int plan_net(const struct vm_config *cfg, size_t idx, const struct gate *
 		return 0;
 	}
 	p->sandbox = d->sandbox;
-	p->resource = tap_open(d->tap);
+	p->resource = tap_open(d->tap, false);
 	if (p->resource < 0) {
 		snprintf(err, errlen,
 			 "%s: tap %s: %s (create it with `ip tuntap add %s mode tap user UID "
