@@ -14,6 +14,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Feature bits of the control queue and what needs it (virtio 1.2 §5.1.3). */
+#define VIRTIO_NET_F_CTRL_GUEST_OFFLOADS 2
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_CTRL_RX 18
+#define VIRTIO_NET_F_CTRL_VLAN 19
+#define VIRTIO_NET_F_CTRL_RX_EXTRA 20
+#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
+#define VIRTIO_NET_F_MQ 22
+#define VIRTIO_NET_F_CTRL_MAC_ADDR 23
+/* The control queue and every feature served through it but MQ: a frontend
+ * that emulates the queue never passes these to a backend. */
+#define NET_CTRL_VQ_FEATURES                                                       \
+	((1ull << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) | (1ull << VIRTIO_NET_F_CTRL_VQ) | \
+	 (1ull << VIRTIO_NET_F_CTRL_RX) | (1ull << VIRTIO_NET_F_CTRL_VLAN) |          \
+	 (1ull << VIRTIO_NET_F_CTRL_RX_EXTRA) | (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE) | \
+	 (1ull << VIRTIO_NET_F_CTRL_MAC_ADDR))
+
 #define VIRTIO_NET_OK 0u
 #define VIRTIO_NET_ERR 1u
 

@@ -44,6 +44,7 @@
 #include "cli.h"
 #include "iov.h"
 #include "log.h"
+#include "net_ctrl.h"
 #include "net_hdr.h"
 #include "net_tap.h"
 #include "serve.h"

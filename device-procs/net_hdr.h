@@ -36,8 +36,7 @@
 #define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_F_CTRL_VQ 17
-#define VIRTIO_NET_F_MQ 22
+/* CTRL_VQ and MQ: common/net_ctrl.h. */
 
 #define VIRTIO_NET_S_LINK_UP 1u
 
