@@ -638,10 +638,12 @@ struct net_args {
 	struct rl_cfg rl[NET_NRL]; /* unlimited unless given */
 };
 
-/* --tap-fd N[,N...]: each occurrence adds its fds, one per queue pair. */
-static int add_tap_fds(struct net_args *a, const char *arg)
+/* --tap-fd N[,N...]: the fds, one per queue pair; the last such option
+ * counts, as for the others. */
+static int set_tap_fds(struct net_args *a, const char *arg)
 {
 	char buf[64];
+	a->ntap_fds = 0;
 	if (strlen(arg) >= sizeof(buf)) {
 		log_err("--tap-fd %s: too long", arg);
 		return -EINVAL;
@@ -672,7 +674,7 @@ static int net_opt(void *ctx, int c, const char *arg)
 		return 0;
 	case OPT_TAP_FD:
 		/* tap_prepare says what is wrong with the fds themselves. */
-		return add_tap_fds(a, arg);
+		return set_tap_fds(a, arg);
 	case OPT_MAC:
 		a->mac = arg;
 		return 0;
