@@ -146,22 +146,33 @@ int virtio_mmio_init(struct virtio_mmio *d, struct kvm_vm *vm,
 	}
 	log_info("%s: virtio device %u at 0x%llx gsi %u, %u queue(s)%s, backend features 0x%llx",
 		 desc->name, desc->device_id, (unsigned long long)desc->base, desc->gsi,
-		 d->nqueues, d->ctrl ? " (the last the control queue)" : "",
+		 d->nqueues, d->ctrl ? " (the last the control queue with MQ)" : "",
 		 (unsigned long long)d->fe.features);
 	return 0;
+}
+
+/* The control queue's index (virtio 1.2 §5.1.2): after max_virtqueue_pairs
+ * pairs with MQ negotiated, else after the first pair; none (UINT32_MAX)
+ * but for a net device of several pairs. Its other queues are the
+ * backend's. */
+static uint32_t ctrl_index(const struct virtio_mmio *d)
+{
+	if (!d->ctrl)
+		return UINT32_MAX;
+	return d->driver_features & BIT_ULL(VIRTIO_NET_F_MQ) ? d->nbackend : 2;
 }
 
 /* Stops every started ring; the backend returns to its unstarted state. */
 static void stop_queues(struct virtio_mmio *d)
 {
-	if (d->ctrl) {
-		net_ctrlq_reset(d->ctrl);
-		d->q[d->nbackend].started = false;
-	}
-	for (uint32_t i = 0; i < d->nbackend; i++) {
+	for (uint32_t i = 0; i < d->nqueues; i++) {
 		struct virtio_mmio_queue *q = &d->q[i];
 		if (!q->started)
 			continue;
+		if (i == ctrl_index(d)) {
+			q->started = false;
+			continue;
+		}
 		uint16_t base;
 		kvm_vm_ioeventfd(d->vm, q->kick_fd, d->desc->base + REG_QUEUE_NOTIFY, i, false);
 		if (vhu_fe_stop_ring(&d->fe, i, &base) < 0)
@@ -173,6 +184,8 @@ static void stop_queues(struct virtio_mmio *d)
 static void reset(struct virtio_mmio *d)
 {
 	stop_queues(d);
+	if (d->ctrl)
+		net_ctrlq_reset(d->ctrl);
 	for (uint32_t i = 0; i < d->nqueues; i++) {
 		struct virtio_mmio_queue *q = &d->q[i];
 		q->num = 0;
@@ -188,7 +201,7 @@ static void reset(struct virtio_mmio *d)
 static int start_queue(struct virtio_mmio *d, uint32_t i)
 {
 	struct virtio_mmio_queue *q = &d->q[i];
-	if (i == d->nbackend) {
+	if (i == ctrl_index(d)) {
 		/* The control queue: no ioeventfd, its kicks exit to write_reg. */
 		int err = net_ctrlq_start(d->ctrl, q->num, q->desc, q->driver, q->device,
 					  d->driver_features);
@@ -240,10 +253,13 @@ static void driver_ok(struct virtio_mmio *d)
 	}
 }
 
-/* The control queue's VQ_PAIRS_SET: pairs 0..pairs-1 on, the rest off. */
+/* The control queue's VQ_PAIRS_SET: pairs 0..pairs-1 on, the rest off.
+ * Without MQ negotiated the driver may not send it. */
 static int set_pairs(void *opaque, uint16_t pairs)
 {
 	struct virtio_mmio *d = opaque;
+	if (!(d->driver_features & BIT_ULL(VIRTIO_NET_F_MQ)))
+		return -EINVAL;
 	for (uint32_t i = 0; i < d->nbackend; i++) {
 		int err = d->q[i].started ? vhu_fe_enable_ring(&d->fe, i, i / 2 < pairs) : 0;
 		if (err)
@@ -254,7 +270,7 @@ static int set_pairs(void *opaque, uint16_t pairs)
 
 static void ctrl_kick(struct virtio_mmio *d)
 {
-	if (!d->q[d->nbackend].started)
+	if (!d->q[ctrl_index(d)].started)
 		return;
 	int r = net_ctrlq_process(d->ctrl, set_pairs, d);
 	if (r < 0)
@@ -361,7 +377,7 @@ static void write_reg(struct virtio_mmio *d, uint64_t off, uint32_t v)
 			q->ready = v != 0;
 		return;
 	case REG_QUEUE_NOTIFY:
-		if (d->ctrl && v == d->nbackend) {
+		if (v == ctrl_index(d)) {
 			ctrl_kick(d);
 			return;
 		}
