@@ -377,7 +377,7 @@ static void write_reg(struct virtio_mmio *d, uint64_t off, uint32_t v)
 			q->ready = v != 0;
 		return;
 	case REG_QUEUE_NOTIFY:
-		if (v == ctrl_index(d)) {
+		if (d->ctrl && v == ctrl_index(d)) {
 			ctrl_kick(d);
 			return;
 		}
