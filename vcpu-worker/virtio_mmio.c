@@ -265,6 +265,8 @@ static int set_pairs(void *opaque, uint16_t pairs)
 		if (err)
 			return err;
 	}
+	log_ratelimited(LOG_LVL_INFO, "%s: the driver uses %u of %u queue pairs", d->desc->name,
+			pairs, d->nbackend / 2);
 	return 0;
 }
 
