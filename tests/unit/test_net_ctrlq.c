@@ -163,3 +163,21 @@ Test(net_ctrlq, broken_ring_and_reset)
 	cr_assert_eq(q.pairs, 1);
 	cr_assert_eq(net_ctrlq_process(&q, record, &q), 0, "a stopped queue is not read");
 }
+
+/* With EVENT_IDX the driver kicks only when told to (avail_event): each
+ * command served moves it on, or a second command would never be kicked. */
+Test(net_ctrlq, event_idx_asks_for_every_kick)
+{
+	cr_assert_eq(net_ctrlq_start(&q, NUM, DESC, AVAIL, USED,
+				     (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX)), 0);
+	for (uint16_t n = 1; n <= 3; n++) {
+		const uint8_t cmd[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					(uint8_t)(n % 4 + 1), 0 };
+		/* The driver wants an interrupt for this one (used_event). */
+		put_le16(gpa(AVAIL + 4 + 2 * NUM), (uint16_t)(n - 1));
+		post(cmd, sizeof(cmd), 1);
+		cr_assert_eq(net_ctrlq_process(&q, record, &q), 1, "command %u", n);
+		cr_assert_eq(get_le16(gpa(USED + 4 + 8 * NUM)), n, "avail_event after %u", n);
+	}
+	cr_assert_eq(calls, 3);
+}
