@@ -1,7 +1,7 @@
 /* cellvm run: one VM from the command line, like `crosvm run`.
  *
  *   cellvm run --kernel K [--initrd I] [--cmdline C] [--cpus N] [--memory 512M]
- *              [--disk FILE[,ro]]... [--net tap=NAME[,mac=M]]... [--rng]
+ *              [--disk FILE[,ro]]... [--net tap=NAME[,mac=M][,queues=N]]... [--rng]
  *              [--console] [--vsock cid=N,uds=PATH] [--balloon MIB[,...]]
  *              [--sandbox=on|off|log] [--allow-degraded] [--policy-dir DIR]
  *              [--kvm-check full|api] [--log-level L]

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "config.h"
 #include "sandbox_mode.h"
 #include "worker_args.h"
 
@@ -22,7 +23,11 @@ void run_options_usage(FILE *f)
 		"  --cpus N                 vCPUs (default 1)\n"
 		"  --memory SIZE            guest memory, e.g. 512M or 2G (default 256M)\n"
 		"  --disk FILE[,ro]         a virtio-blk disk (repeatable; ,ro: read-only)\n"
-		"  --net tap=NAME[,mac=M]   a virtio-net device on an existing tap (repeatable)\n"
+		"  --net tap=NAME[,mac=M][,queues=N]\n"
+		"                           a virtio-net device on an existing tap (repeatable);\n"
+		"                           queues: its virtqueues as num_queues counts them,\n"
+		"                           2 per rx/tx pair (4 = two pairs; default 2), on a\n"
+		"                           multi_queue tap when more than 2\n"
 		"  --rng                    a virtio-rng device\n"
 		"  --console                a virtio-console device (hvc0)\n"
 		"  --vsock cid=N,uds=PATH   a virtio-vsock device: the guest's CID (3 or more)\n"
@@ -65,19 +70,52 @@ static int add_disk(json_object *disks, const char *arg)
 	return 0;
 }
 
-/* "tap=NAME" or "tap=NAME,mac=MAC". */
+static const char net_want[] = "want tap=NAME[,mac=52:54:00:12:34:56][,queues=N]";
+
+/* One KEY=VALUE of --net arg into d. queues is the config's num_queues (rx
+ * and tx of each pair), checked here so that the error names the option's
+ * own word. */
+static int net_member(json_object *d, const char *arg, char *kv)
+{
+	char *v = strchr(kv, '=');
+	if (!v || !v[1])
+		return bad("--net", arg, net_want);
+	*v++ = '\0';
+	bool queues = !strcmp(kv, "queues");
+	if (!queues && strcmp(kv, "tap") && strcmp(kv, "mac"))
+		return bad("--net", arg, net_want);
+	const char *key = queues ? "num_queues" : kv;
+	if (json_object_object_get_ex(d, key, NULL))
+		return bad("--net", arg, "each of tap, mac and queues once");
+	if (!queues) {
+		json_object_object_add(d, key, json_object_new_string(v));
+		return 0;
+	}
+	unsigned long n;
+	if (cli_parse_uint(v, 2, VM_CONFIG_NET_QUEUES_MAX, &n) < 0 || n % 2)
+		return bad("--net", arg, "queues: an even number from 2 to 16 (2 per rx/tx pair)");
+	json_object_object_add(d, key, json_object_new_int((int)n));
+	return 0;
+}
+
+/* "tap=NAME", then ",mac=MAC" and ",queues=N" in either order. */
 static int add_net(json_object *nets, const char *arg)
 {
-	if (strncmp(arg, "tap=", 4) != 0)
-		return bad("--net", arg, "want tap=NAME[,mac=52:54:00:12:34:56]");
-	const char *name = arg + 4, *comma = strchr(name, ',');
-	size_t len = comma ? (size_t)(comma - name) : strlen(name);
-	if (len == 0 || (comma && strncmp(comma, ",mac=", 5) != 0))
-		return bad("--net", arg, "want tap=NAME[,mac=52:54:00:12:34:56]");
+	char buf[256];
+	size_t len = strlen(arg);
+	if (strncmp(arg, "tap=", 4) != 0 || len >= sizeof(buf) || arg[len - 1] == ',' ||
+	    strstr(arg, ",,"))
+		return bad("--net", arg, net_want);
+	memcpy(buf, arg, len + 1);
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "tap", json_object_new_string_len(name, (int)len));
-	if (comma)
-		json_object_object_add(d, "mac", json_object_new_string(comma + 5));
+	int err = 0;
+	char *save = NULL;
+	for (char *kv = strtok_r(buf, ",", &save); kv && !err; kv = strtok_r(NULL, ",", &save))
+		err = net_member(d, arg, kv);
+	if (err) {
+		json_object_put(d);
+		return err;
+	}
 	json_object_array_add(nets, d);
 	return 0;
 }

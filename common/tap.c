@@ -8,9 +8,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int tap_open(const char *name)
+int tap_open(const char *name, bool multi_queue)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+					  (multi_queue ? IFF_MULTI_QUEUE : 0) };
 	if (strlen(name) >= IFNAMSIZ)
 		return -EINVAL;
 	strcpy(ifr.ifr_name, name);

@@ -292,7 +292,8 @@ static const char *const vsock_keys[] = { "guest_cid", "uds_path", NULL };
 static const char *const block_keys[] = { "path", "vhost_user_socket", "read_only", "serial",
 					  "sandbox", "rate_limiter", NULL };
 static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox",
-					"rx_rate_limiter", "tx_rate_limiter", NULL };
+					"rx_rate_limiter", "tx_rate_limiter", "num_queues",
+					NULL };
 static const char *const limiter_keys[] = { "bandwidth", "ops", NULL };
 static const char *const bucket_keys[] = { "size", "one_time_burst", "refill_time", NULL };
 
@@ -445,6 +446,23 @@ static bool tap_name_ok(const char *s)
 	return true;
 }
 
+/* "num_queues": Cloud Hypervisor's count of virtqueues, rx and tx of each
+ * pair, so even. */
+static int get_net_queues(struct ctx *c, struct json_object *d, uint32_t *out)
+{
+	uint64_t v;
+	bool present;
+	int ret = get_u64(c, d, "num_queues", 2, VM_CONFIG_NET_QUEUES_MAX, &v, &present);
+	if (ret || !present)
+		return ret;
+	if (v % 2)
+		return fail(c, "num_queues", "%llu is odd: want an even number from 2 to %d "
+					     "(2 per rx/tx queue pair)",
+			    (unsigned long long)v, VM_CONFIG_NET_QUEUES_MAX);
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device *n,
 		     enum sandbox_mode vm_sandbox)
 {
@@ -482,11 +500,15 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 				    quote(&q, s, len));
 		n->has_mac = true;
 	}
+	n->num_queues = VM_CONFIG_NET_QUEUES_DEFAULT;
 	if (has_sock)
 		return refuse_for_vhost_user(c, d, "sandbox", "cellvm does not start that backend") ?:
 		       refuse_for_vhost_user(c, d, "rx_rate_limiter", "limit it in that backend") ?:
-		       refuse_for_vhost_user(c, d, "tx_rate_limiter", "limit it in that backend");
-	return get_sandbox(c, d, &n->sandbox) ?:
+		       refuse_for_vhost_user(c, d, "tx_rate_limiter", "limit it in that backend") ?:
+		       refuse_for_vhost_user(c, d, "num_queues", "that backend says how many "
+							      "it serves");
+	return get_net_queues(c, d, &n->num_queues) ?:
+	       get_sandbox(c, d, &n->sandbox) ?:
 	       parse_rate_limiter(c, d, "rx_rate_limiter", &n->rx_rate_limiter) ?:
 	       parse_rate_limiter(c, d, "tx_rate_limiter", &n->tx_rate_limiter);
 }

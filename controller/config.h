@@ -29,6 +29,10 @@
 #define VM_CONFIG_SOCKET_MAX 108                 /* sizeof(sun_path), incl. NUL */
 #define VM_CONFIG_SERIAL_MAX 20                  /* virtio-blk ID bytes, no NUL */
 #define VM_CONFIG_TAP_MAX 16                     /* IFNAMSIZ, including the NUL */
+/* A net device's virtqueues, Cloud Hypervisor's num_queues: rx/tx pairs
+ * times 2; cellvm-net serves up to 8 pairs. */
+#define VM_CONFIG_NET_QUEUES_DEFAULT 2
+#define VM_CONFIG_NET_QUEUES_MAX 16
 
 #define VM_CONFIG_MEM_MIN (16ull << 20)
 #define VM_CONFIG_MEM_MAX (64ull << 30)
@@ -64,6 +68,9 @@ struct vm_net_device {
 	uint8_t mac[6];
 	enum sandbox_mode sandbox;                      /* as for block devices */
 	struct rl_cfg rx_rate_limiter, tx_rate_limiter; /* as for block devices */
+	/* Even, 2..VM_CONFIG_NET_QUEUES_MAX; one tap queue per pair. For
+	 * VHOST_USER the default: that backend says what it serves. */
+	uint32_t num_queues;
 };
 
 /* A virtio-balloon (cellvm-balloon), Firecracker's "balloon" object. */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "lifecycle.h"
 #include "tap.h"
 #include "virtio_ids.h"
@@ -14,6 +15,13 @@
 /* The resource's fd number as the plans' arguments spell it. */
 #define RESOURCE_FD "4"
 _Static_assert(DEVICE_FD_RESOURCE == 4, "RESOURCE_FD spells DEVICE_FD_RESOURCE");
+
+void device_plan_close(struct device_plan *p)
+{
+	close_fd(&p->resource);
+	while (p->nextra)
+		close_fd(&p->extra[--p->nextra]);
+}
 
 static size_t count_block(const struct vm_config *cfg)
 {
@@ -117,17 +125,37 @@ static int plan_net(const struct vm_config *cfg, size_t idx, const struct gate *
 		return 0;
 	}
 	p->sandbox = d->sandbox;
-	p->resource = tap_open(d->tap);
-	if (p->resource < 0) {
-		snprintf(err, errlen,
-			 "%s: tap %s: %s (create it with `ip tuntap add %s mode tap user UID "
-			 "vnet_hdr` or run the controller as root)",
-			 name, d->tap, strerror(-p->resource), d->tap);
-		return LC_ERR_DEVICE_START_FAILURE;
+	/* One tap queue per pair: the first is the resource, the others extra. */
+	unsigned int pairs = d->num_queues > 2 ? d->num_queues / 2 : 1;
+	_Static_assert(VM_CONFIG_NET_QUEUES_MAX / 2 <= DEVICE_EXTRA_MAX + 1, "a tap fd per pair");
+	size_t len = (size_t)snprintf(p->fd_list, sizeof(p->fd_list), RESOURCE_FD);
+	for (unsigned int i = 0; i < pairs; i++) {
+		int fd = tap_open(d->tap, pairs > 1);
+		if (fd < 0) {
+			device_plan_close(p);
+			snprintf(err, errlen,
+				 "%s: tap %s: %s (create it with `ip tuntap add %s mode tap user UID "
+				 "vnet_hdr%s` or run the controller as root)",
+				 name, d->tap, strerror(-fd), d->tap,
+				 pairs > 1 ? " multi_queue" : "");
+			return LC_ERR_DEVICE_START_FAILURE;
+		}
+		if (i == 0) {
+			p->resource = fd;
+			continue;
+		}
+		p->extra[p->nextra++] = fd;
+		len += (size_t)snprintf(p->fd_list + len, sizeof(p->fd_list) - len, ",%d",
+					DEVICE_FD_EXTRA + (int)i - 1);
 	}
 	size_t a = 0;
 	p->args[a++] = "--tap-fd";
-	p->args[a++] = RESOURCE_FD;
+	p->args[a++] = p->fd_list;
+	if (pairs > 1) {
+		snprintf(p->numbers[0], sizeof(p->numbers[0]), "%u", 2 * pairs);
+		p->args[a++] = "--num-queues";
+		p->args[a++] = p->numbers[0];
+	}
 	if (d->has_mac) {
 		snprintf(p->mac, sizeof(p->mac), "%02x:%02x:%02x:%02x:%02x:%02x", d->mac[0],
 			 d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5]);

@@ -24,7 +24,10 @@ enum {
 	DEVICE_FD_SOCKET = 3, /* its vhost-user connection */
 	DEVICE_FD_RESOURCE,   /* its disk, tap or console host side */
 	DEVICE_FD_CONTROL,    /* cellvmd's control channel (dev_ctl.h): --control-fd */
+	DEVICE_FD_EXTRA,      /* its further resources from here: a net device's
+			       * tap queues after the first */
 };
+#define DEVICE_EXTRA_MAX 7    /* a net device's 8 pairs' tap queues, less one */
 
 /* How one device is served: a process cellvm starts, or an external
  * vhost-user backend (socket set, nothing else). */
@@ -32,6 +35,8 @@ struct device_plan {
 	enum sandbox_mode sandbox;
 	const char *args[12]; /* after --fd 3, NULL-terminated */
 	int resource;        /* given to it as DEVICE_FD_RESOURCE; -1: none */
+	int extra[DEVICE_EXTRA_MAX]; /* given as DEVICE_FD_EXTRA + i, never held */
+	size_t nextra;
 	int host;            /* the controller's end of resource (the console's); -1: none */
 	bool hold;           /* the controller keeps resource open too, for the VM's
 			      * life: a disk's lock lives on that open file */
@@ -40,7 +45,11 @@ struct device_plan {
 	char mac[18];        /* "--mac"'s argument */
 	char limits[2][RL_ARG_MAX]; /* the rate limit options' arguments */
 	char numbers[2][12];  /* numeric arguments (the balloon's, the vsock's CID) */
+	char fd_list[32];     /* "4,6,7": a net device's tap queues */
 };
+
+/* Closes p's resource (unless held meanwhile: -1) and its extra fds. */
+void device_plan_close(struct device_plan *p);
 
 struct device_kind {
 	uint32_t virtio_id;  /* VIRTIO_ID_* */

@@ -150,7 +150,7 @@ static int prepare_device(struct vm *vm, const struct vm_config *cfg, const stru
 	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		close_fd(&p->resource);
+		device_plan_close(p);
 		return errf(err, errlen, LC_ERR_INTERNAL_ERROR, "socketpair: %s", strerror(errno));
 	}
 	h->backend[i] = sv[0];
@@ -181,12 +181,14 @@ static int start_device(struct vm *vm, const struct vm_env *env, const struct ma
 		r = -errno;
 	else if (fcntl(cv[0], F_SETFL, O_NONBLOCK) < 0)
 		r = -errno, close(cv[0]), close(cv[1]);
-	struct spawn_fd fds[3] = { { pd->sock, DEVICE_FD_SOCKET } };
+	struct spawn_fd fds[3 + DEVICE_EXTRA_MAX] = { { pd->sock, DEVICE_FD_SOCKET } };
 	size_t nfds = 1;
 	if (p->resource >= 0)
 		fds[nfds++] = (struct spawn_fd){ p->resource, DEVICE_FD_RESOURCE };
 	if (r == 0) {
 		fds[nfds++] = (struct spawn_fd){ cv[1], DEVICE_FD_CONTROL };
+		for (size_t k = 0; k < p->nextra; k++)
+			fds[nfds++] = (struct spawn_fd){ p->extra[k], DEVICE_FD_EXTRA + (int)k };
 		r = spawn_named(vm, env, m->virtio[i].name, d.kind->prefix, p->sandbox, path,
 				(char *const *)argv, fds, nfds);
 		close(cv[1]);
@@ -200,7 +202,7 @@ static int start_device(struct vm *vm, const struct vm_env *env, const struct ma
 		vm->held[vm->nheld++] = p->resource;
 		p->resource = -1;
 	}
-	close_fd(&p->resource);
+	device_plan_close(p);
 	if (r < 0)
 		return errf(err, errlen, LC_ERR_DEVICE_START_FAILURE, "%s: starting %s: %s",
 			    m->virtio[i].name, path, strerror(-r));
@@ -335,7 +337,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 out:
 	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++) {
 		close_fd(&pend[i].sock);
-		close_fd(&pend[i].plan.resource);
+		device_plan_close(&pend[i].plan);
 	}
 	close_fd(&h.machine_fd);
 	close_fd(&h.mem_fd);

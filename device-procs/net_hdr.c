@@ -125,7 +125,7 @@ void net_hdr_set_num_buffers(const struct iovec *iov, unsigned int n, uint16_t n
 }
 
 void net_config_build(uint8_t out[NET_CONFIG_SIZE], const uint8_t mac[NET_MAC_LEN],
-		      uint16_t status)
+		      uint16_t status, uint16_t pairs)
 {
 	uint16_t le16;
 	uint32_t le32;
@@ -133,7 +133,7 @@ void net_config_build(uint8_t out[NET_CONFIG_SIZE], const uint8_t mac[NET_MAC_LE
 	memcpy(out, mac, NET_MAC_LEN);
 	le16 = htole16(status);
 	memcpy(out + 6, &le16, sizeof(le16));
-	le16 = htole16(1); /* max_virtqueue_pairs: one rx/tx pair */
+	le16 = htole16(pairs); /* max_virtqueue_pairs */
 	memcpy(out + 8, &le16, sizeof(le16));
 	le16 = htole16(1500);
 	memcpy(out + 10, &le16, sizeof(le16));

@@ -21,6 +21,8 @@
 #define NET_MAC_LEN 6u
 #define NET_MAC_STRLEN 18u /* "52:54:00:12:34:56" and its NUL */
 #define NET_CONFIG_SIZE 24u
+/* Queue pairs at most: two vhost-user rings each (VUB_MAX_QUEUES). */
+#define NET_MAX_PAIRS 8u
 
 /* Feature bits (section 5.1.3). */
 #define VIRTIO_NET_F_CSUM 0
@@ -34,6 +36,7 @@
 #define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
+/* CTRL_VQ and MQ: common/net_ctrl.h. */
 
 #define VIRTIO_NET_S_LINK_UP 1u
 
@@ -87,9 +90,9 @@ const char *net_tx_check(const struct iovec *iov, unsigned int n, uint64_t len,
 void net_hdr_set_num_buffers(const struct iovec *iov, unsigned int n, uint16_t num);
 
 /* Builds struct virtio_net_config (section 5.1.4), little-endian: mac@0,
- * status@6, max_virtqueue_pairs@8 (1), mtu@10 (1500), speed@12 and duplex@16
- * (unknown), RSS fields@17 (none). */
+ * status@6, max_virtqueue_pairs@8 (pairs), mtu@10 (1500), speed@12 and
+ * duplex@16 (unknown), RSS fields@17 (none). */
 void net_config_build(uint8_t out[NET_CONFIG_SIZE], const uint8_t mac[NET_MAC_LEN],
-		      uint16_t status);
+		      uint16_t status, uint16_t pairs);
 
 #endif

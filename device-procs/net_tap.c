@@ -19,6 +19,17 @@ int net_tap_set_offload(int fd, unsigned int offload)
 	return 0;
 }
 
+int net_tap_set_queue(int fd, bool attached)
+{
+	struct ifreq ifr = { .ifr_flags = attached ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+	if (ioctl(fd, TUNSETQUEUE, &ifr) < 0) {
+		int err = -errno;
+		log_err("net: TUNSETQUEUE %s: %s", attached ? "attach" : "detach", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 int net_tap_prepare(int fd, char name[IFNAMSIZ])
 {
 	struct ifreq ifr = { 0 };

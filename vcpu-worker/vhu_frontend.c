@@ -197,8 +197,15 @@ int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_rin
 	    (err = set_ring_fd(fe, VHU_SET_VRING_KICK, index, r->kick_fd)))
 		return err;
 	if (fe->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES))
-		return set_state(fe, VHU_SET_VRING_ENABLE, index, 1);
-	return 0;
+		return set_state(fe, VHU_SET_VRING_ENABLE, index, !r->disabled);
+	return r->disabled ? -ENOTSUP : 0;
+}
+
+int vhu_fe_enable_ring(struct vhu_fe *fe, uint32_t index, bool enable)
+{
+	if (!(fe->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES)))
+		return -ENOTSUP;
+	return set_state(fe, VHU_SET_VRING_ENABLE, index, enable);
 }
 
 int vhu_fe_stop_ring(struct vhu_fe *fe, uint32_t index, uint16_t *base)

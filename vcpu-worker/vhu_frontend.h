@@ -43,8 +43,11 @@ struct vhu_fe_ring {
 	uint16_t num;
 	uint64_t desc, avail, used;
 	int kick_fd, call_fd, err_fd;
+	bool disabled; /* started disabled (SET_VRING_ENABLE 0): a net pair not in use */
 };
 int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_ring *r);
+/* SET_VRING_ENABLE; -ENOTSUP without VHOST_USER_F_PROTOCOL_FEATURES. */
+int vhu_fe_enable_ring(struct vhu_fe *fe, uint32_t index, bool enable);
 /* GET_VRING_BASE: stops the ring; *base gets the next avail index. */
 int vhu_fe_stop_ring(struct vhu_fe *fe, uint32_t index, uint16_t *base);
 

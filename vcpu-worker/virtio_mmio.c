@@ -1,6 +1,7 @@
 #include "virtio_mmio.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -8,6 +9,9 @@
 #include "bytes.h"
 #include "fds.h"
 #include "log.h"
+#include "net_ctrl.h"
+#include "net_ctrlq.h"
+#include "virtio_ids.h"
 #include "virtq.h"
 
 /* Register offsets (virtio 1.2 §4.2.2). */
@@ -78,6 +82,35 @@ static void needs_reset(struct virtio_mmio *d, const char *why)
 	raise_irq(d, ISR_CONFIG);
 }
 
+/* virtio-net: the control queue and what goes through it are this
+ * transport's, never the backend's (net_ctrlq.h). With a backend of 2 to 8
+ * pairs that can enable them one by one the queue is offered, one past the
+ * backend's; else neither it nor MQ is. */
+static int setup_net_ctrl(struct virtio_mmio *d, const struct kvm_vm *vm)
+{
+	uint32_t nq = d->fe.num_queues;
+	d->device_features &= ~NET_CTRL_VQ_FEATURES;
+	d->backend_mask &= ~NET_CTRL_VQ_FEATURES;
+	if (!(d->device_features & BIT_ULL(VIRTIO_NET_F_MQ)))
+		return 0;
+	if (nq < 4 || nq % 2 || nq >= VIRTIO_MMIO_MAX_QUEUES ||
+	    !(d->fe.features & BIT_ULL(VHU_F_PROTOCOL_FEATURES))) {
+		log_warn("%s: backend offers MQ with %u queues; offered without", d->desc->name, nq);
+		d->device_features &= ~BIT_ULL(VIRTIO_NET_F_MQ);
+		return 0;
+	}
+	if (!(d->ctrl = malloc(sizeof(*d->ctrl))))
+		return -ENOMEM;
+	int err = net_ctrlq_init(d->ctrl, vm, (uint16_t)(nq / 2));
+	if (err) {
+		free(d->ctrl);
+		d->ctrl = NULL;
+		return err;
+	}
+	d->device_features |= BIT_ULL(VIRTIO_NET_F_CTRL_VQ);
+	return 0;
+}
+
 int virtio_mmio_init(struct virtio_mmio *d, struct kvm_vm *vm,
 		     const struct machine_virtio *desc, int sock)
 {
@@ -95,22 +128,38 @@ int virtio_mmio_init(struct virtio_mmio *d, struct kvm_vm *vm,
 	    (err = vhu_fe_set_mem_table(&d->fe, vm->m, vm->ram, vm->mem_fd)))
 		return err;
 	d->device_features = d->fe.features & TRANSPORT_FEATURES;
-	d->nqueues = d->fe.num_queues < VIRTIO_MMIO_MAX_QUEUES ? d->fe.num_queues
-							       : VIRTIO_MMIO_MAX_QUEUES;
+	d->backend_mask = d->fe.features;
+	d->nbackend = d->fe.num_queues < VIRTIO_MMIO_MAX_QUEUES ? d->fe.num_queues
+								: VIRTIO_MMIO_MAX_QUEUES;
+	if (desc->device_id == VIRTIO_ID_NET && (err = setup_net_ctrl(d, vm)))
+		return err;
+	d->nqueues = d->nbackend + (d->ctrl != NULL);
 	if ((d->irq_fd = new_eventfd()) < 0)
 		return d->irq_fd;
 	if ((err = kvm_vm_irqfd(vm, d->irq_fd, desc->gsi, true)))
 		return err;
-	for (uint32_t i = 0; i < d->nqueues; i++) {
+	for (uint32_t i = 0; i < d->nbackend; i++) {
 		struct virtio_mmio_queue *q = &d->q[i];
 		if ((q->kick_fd = new_eventfd()) < 0 || (q->call_fd = new_eventfd()) < 0 ||
 		    (q->err_fd = new_eventfd()) < 0)
 			return -errno;
 	}
-	log_info("%s: virtio device %u at 0x%llx gsi %u, %u queue(s), backend features 0x%llx",
+	log_info("%s: virtio device %u at 0x%llx gsi %u, %u queue(s)%s, backend features 0x%llx",
 		 desc->name, desc->device_id, (unsigned long long)desc->base, desc->gsi,
-		 d->nqueues, (unsigned long long)d->fe.features);
+		 d->nqueues, d->ctrl ? " (the last the control queue with MQ)" : "",
+		 (unsigned long long)d->fe.features);
 	return 0;
+}
+
+/* The control queue's index (virtio 1.2 §5.1.2): after max_virtqueue_pairs
+ * pairs with MQ negotiated, else after the first pair; none (UINT32_MAX)
+ * but for a net device of several pairs. Its other queues are the
+ * backend's. */
+static uint32_t ctrl_index(const struct virtio_mmio *d)
+{
+	if (!d->ctrl)
+		return UINT32_MAX;
+	return d->driver_features & BIT_ULL(VIRTIO_NET_F_MQ) ? d->nbackend : 2;
 }
 
 /* Stops every started ring; the backend returns to its unstarted state. */
@@ -120,6 +169,10 @@ static void stop_queues(struct virtio_mmio *d)
 		struct virtio_mmio_queue *q = &d->q[i];
 		if (!q->started)
 			continue;
+		if (i == ctrl_index(d)) {
+			q->started = false;
+			continue;
+		}
 		uint16_t base;
 		kvm_vm_ioeventfd(d->vm, q->kick_fd, d->desc->base + REG_QUEUE_NOTIFY, i, false);
 		if (vhu_fe_stop_ring(&d->fe, i, &base) < 0)
@@ -131,6 +184,8 @@ static void stop_queues(struct virtio_mmio *d)
 static void reset(struct virtio_mmio *d)
 {
 	stop_queues(d);
+	if (d->ctrl)
+		net_ctrlq_reset(d->ctrl);
 	for (uint32_t i = 0; i < d->nqueues; i++) {
 		struct virtio_mmio_queue *q = &d->q[i];
 		q->num = 0;
@@ -146,6 +201,15 @@ static void reset(struct virtio_mmio *d)
 static int start_queue(struct virtio_mmio *d, uint32_t i)
 {
 	struct virtio_mmio_queue *q = &d->q[i];
+	if (i == ctrl_index(d)) {
+		/* The control queue: no ioeventfd, its kicks exit to write_reg. */
+		int err = net_ctrlq_start(d->ctrl, q->num, q->desc, q->driver, q->device,
+					  d->driver_features);
+		if (err)
+			log_err("%s: control queue: %s", d->desc->name, strerror(-err));
+		q->started = err == 0;
+		return err;
+	}
 	void *desc = kvm_vm_gpa(d->vm, q->desc, virtq_desc_size(q->num));
 	void *avail = kvm_vm_gpa(d->vm, q->driver, virtq_avail_size(q->num));
 	void *used = kvm_vm_gpa(d->vm, q->device, virtq_used_size(q->num));
@@ -161,6 +225,8 @@ static int start_queue(struct virtio_mmio *d, uint32_t i)
 		.kick_fd = q->kick_fd,
 		.call_fd = q->call_fd,
 		.err_fd = q->err_fd,
+		/* Pairs after the first wait for the driver's VQ_PAIRS_SET. */
+		.disabled = d->ctrl && i / 2 >= d->ctrl->pairs,
 	};
 	int err = kvm_vm_ioeventfd(d->vm, q->kick_fd, d->desc->base + REG_QUEUE_NOTIFY, i, true);
 	if (err)
@@ -175,7 +241,7 @@ static int start_queue(struct virtio_mmio *d, uint32_t i)
 
 static void driver_ok(struct virtio_mmio *d)
 {
-	if (vhu_fe_set_features(&d->fe, d->driver_features) < 0) {
+	if (vhu_fe_set_features(&d->fe, d->driver_features & d->backend_mask) < 0) {
 		needs_reset(d, "backend refused the negotiated features");
 		return;
 	}
@@ -185,6 +251,34 @@ static void driver_ok(struct virtio_mmio *d)
 			return;
 		}
 	}
+}
+
+/* The control queue's VQ_PAIRS_SET: pairs 0..pairs-1 on, the rest off.
+ * Without MQ negotiated the driver may not send it. */
+static int set_pairs(void *opaque, uint16_t pairs)
+{
+	struct virtio_mmio *d = opaque;
+	if (!(d->driver_features & BIT_ULL(VIRTIO_NET_F_MQ)))
+		return -EINVAL;
+	for (uint32_t i = 0; i < d->nbackend; i++) {
+		int err = d->q[i].started ? vhu_fe_enable_ring(&d->fe, i, i / 2 < pairs) : 0;
+		if (err)
+			return err;
+	}
+	log_ratelimited(LOG_LVL_INFO, "%s: the driver uses %u of %u queue pairs", d->desc->name,
+			pairs, d->nbackend / 2);
+	return 0;
+}
+
+static void ctrl_kick(struct virtio_mmio *d)
+{
+	if (!d->q[ctrl_index(d)].started)
+		return;
+	int r = net_ctrlq_process(d->ctrl, set_pairs, d);
+	if (r < 0)
+		needs_reset(d, "the control queue is broken");
+	else if (r)
+		raise_irq(d, ISR_USED);
 }
 
 static void write_status(struct virtio_mmio *d, uint32_t v)
@@ -285,8 +379,12 @@ static void write_reg(struct virtio_mmio *d, uint64_t off, uint32_t v)
 			q->ready = v != 0;
 		return;
 	case REG_QUEUE_NOTIFY:
+		if (d->ctrl && v == ctrl_index(d)) {
+			ctrl_kick(d);
+			return;
+		}
 		/* Normally caught by the ioeventfd; this is the slow path. */
-		if (v < d->nqueues && d->q[v].started) {
+		if (v < d->nbackend && d->q[v].started) {
 			uint64_t one = 1;
 			if (write(d->q[v].kick_fd, &one, sizeof(one)) < 0)
 				log_ratelimited(LOG_LVL_ERROR, "%s: kick: %m", d->desc->name);
@@ -417,7 +515,7 @@ static void on_err(void *opaque, uint32_t events)
 int virtio_mmio_watch(struct virtio_mmio *d, struct evloop *loop)
 {
 	int err;
-	for (uint32_t i = 0; i < d->nqueues; i++) {
+	for (uint32_t i = 0; i < d->nbackend; i++) {
 		if ((err = evloop_add(loop, d->q[i].call_fd, EPOLLIN, on_call, &d->q[i])) ||
 		    (err = evloop_add(loop, d->q[i].err_fd, EPOLLIN, on_err, &d->q[i])))
 			return err;
@@ -435,6 +533,11 @@ void virtio_mmio_destroy(struct virtio_mmio *d)
 			close_fd(fds[j]);
 	}
 	close_fd(&d->irq_fd);
+	if (d->ctrl) {
+		net_ctrlq_destroy(d->ctrl);
+		free(d->ctrl);
+		d->ctrl = NULL;
+	}
 	vhu_fe_close(&d->fe);
 	pthread_mutex_destroy(&d->lock);
 }

@@ -15,7 +15,11 @@
  * call and err eventfds count only while their ring is started: the backend
  * keeps them after a reset. Registers are 4 aligned bytes: another access
  * reads all ones and writes nothing; unknown and write-only registers read
- * 0. Config space (from 0x100) is the backend's, all ones where it refuses. */
+ * 0. Config space (from 0x100) is the backend's, all ones where it refuses.
+ * A virtio-net backend of several queue pairs (VIRTIO_NET_F_MQ) gets the
+ * control queue emulated here, as QEMU does (net_ctrlq.h): one queue more
+ * than the backend's, VIRTIO_NET_F_CTRL_VQ offered, and pairs the driver
+ * leaves off disabled (SET_VRING_ENABLE 0). */
 #ifndef CELLVM_VIRTIO_MMIO_H
 #define CELLVM_VIRTIO_MMIO_H
 
@@ -30,7 +34,8 @@
 #include "machine.h"
 #include "vhu_frontend.h"
 
-#define VIRTIO_MMIO_MAX_QUEUES 8
+/* A backend's 16 (VUB_MAX_QUEUES), and a net device's control queue. */
+#define VIRTIO_MMIO_MAX_QUEUES 17
 #define VIRTIO_MMIO_QUEUE_MAX 256
 
 struct virtio_mmio_queue {
@@ -52,6 +57,11 @@ struct virtio_mmio {
 	uint32_t device_features_sel, driver_features_sel;
 	uint32_t queue_sel;
 	uint32_t nqueues;
+	uint32_t nbackend;             /* queues 0..nbackend-1 are the backend's */
+	uint64_t backend_mask;         /* the features the backend may be given */
+	/* virtio-net with MQ: queue nbackend is the control queue, served here
+	 * (net_ctrlq.h); NULL otherwise. */
+	struct net_ctrlq *ctrl;
 	uint32_t status;
 	atomic_uint isr;
 	uint32_t config_generation;    /* ConfigGeneration: one more per change */

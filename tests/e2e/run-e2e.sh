@@ -84,7 +84,7 @@ set_args=
 missing=
 for b in device-procs/cellvm-blk device-procs/cellvm-rng device-procs/cellvm-console \
 	device-procs/cellvm-net vcpu-worker/cellvm-vcpu controller/cellvmd client/cellvmctl \
-	client/cellvm tests/e2e/idle-clients; do
+	client/cellvm tests/e2e/idle-clients tests/e2e/mq-tap; do
 	if [ -x "$top_builddir/$b" ]; then
 		add_file "$top_builddir/$b" "/cellvm/bin/${b##*/}"
 	else

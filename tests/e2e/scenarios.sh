@@ -113,7 +113,8 @@ scenario_bad_kernel() {
 	dump
 }
 
-# Two vCPUs, a disk and an RNG; the guest checks them and powers off.
+# Two vCPUs, a disk, an RNG and a NIC of two queue pairs; the guest checks
+# them and powers off.
 scenario_boot() {
 	names="boot-init boot-cpus boot-blk-hostpattern boot-blk-write \
 		boot-blk-readback boot-blk-reinit boot-rng boot-net boot-poweroff"
@@ -122,14 +123,15 @@ scenario_boot() {
 	rm -f $img
 	truncate -s 16M $img
 	# A tap made beforehand, as on a host: cellvmd keeps no capability to
-	# create one.
-	tunctl -t cvtap0 >/dev/null
+	# create one. Multi-queue, for the NIC's two pairs.
+	/cellvm/bin/mq-tap cvtap0
 	head -c 65536 /dev/urandom >$T/hostpat
 	dd if=$T/hostpat of=$img bs=4096 seek=256 conv=notrunc 2>/dev/null
 	hostsum=$(md5 <$T/hostpat)
 	run_vm boot "$timeout" --kernel $K --initrd $I \
 		--cmdline "console=ttyS0 quiet cellvm.test=blk,rng,net cellvm.end=poweroff" \
-		--cpus 2 --memory 256M --disk $img --rng --net tap=cvtap0,mac=52:54:00:12:34:56
+		--cpus 2 --memory 256M --disk $img --rng \
+		--net tap=cvtap0,mac=52:54:00:12:34:56,queues=4 --log-level info
 
 	if seen init; then
 		result boot-init ok "guest uptime $(l2 uptime)s at init; $run; virtio:$(l2 virtio)"
@@ -160,10 +162,12 @@ scenario_boot() {
 		result boot-rng fail "want 32 random bytes in hex, got '$rng'"
 		failed=1
 	fi
-	net=$(l2 net)
+	# The driver turned the second pair on through the control queue.
+	net="$(l2 net)$(grep -q "net0: the driver uses 2 of 2 queue pairs" "$err" && echo ", VQ_PAIRS_SET 2")"
 	case $net in
-	"52:54:00:12:34:56 tx "[1-9]*) result boot-net ok "guest's eth0: $net" ;;
-	*) result boot-net fail "want eth0 with the MAC given and frames sent, got '$net'"; failed=1 ;;
+	"52:54:00:12:34:56 tx "[1-9]*" queues 2, VQ_PAIRS_SET 2") result boot-net ok "guest's eth0: $net" ;;
+	*) result boot-net fail "want eth0 with the MAC given, frames sent and 2 combined" \
+		"queues set by VQ_PAIRS_SET (2 vCPUs, num_queues 4), got '$net'"; failed=1 ;;
 	esac
 	check boot-poweroff "$status" 0 "guest powered off: $run"
 	dump

@@ -30,6 +30,13 @@ int net_tap_prepare(int fd, char name[IFNAMSIZ])
 	return 0;
 }
 
+int net_tap_set_queue(int fd, bool attached)
+{
+	(void)fd;
+	(void)attached;
+	return 0;
+}
+
 int net_tap_set_offload(int fd, unsigned int offload)
 {
 	(void)fd;

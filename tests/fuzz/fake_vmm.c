@@ -220,6 +220,15 @@ int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_rin
 	return err;
 }
 
+int vhu_fe_enable_ring(struct vhu_fe *fe, uint32_t index, bool enable)
+{
+	/* Only a net device with an emulated control queue enables rings. */
+	(void)fe;
+	(void)index;
+	(void)enable;
+	fake_violation("a ring enabled by the control queue", __FILE__, __LINE__);
+}
+
 int vhu_fe_stop_ring(struct vhu_fe *fe, uint32_t index, uint16_t *base)
 {
 	FAKE_CHECK(fe == &fake.dev->fe && index < fake.dev->nqueues && fake.started[index]);

@@ -640,6 +640,25 @@ static void gen_bus(void)
 	put_file("fuzz_bus", "full", b, (size_t)(p - b) + sizeof(full));
 }
 
+/* ---- fuzz_net_ctrl: bytes 0-1 max_pairs (LE), then a control command. */
+static void gen_net_ctrl(void)
+{
+	static const struct {
+		const char *name;
+		uint8_t b[8];
+		size_t len;
+	} seeds[] = {
+		{ "pairs_set", { 4, 0, 4, 0, 2, 0 }, 6 },
+		{ "pairs_max", { 8, 0, 4, 0, 8, 0 }, 6 },
+		{ "pairs_zero", { 2, 0, 4, 0, 0, 0 }, 6 },
+		{ "rss_config", { 2, 0, 4, 1, 1, 0 }, 6 },
+		{ "rx_promisc", { 2, 0, 0, 0, 1 }, 5 },
+		{ "header_only", { 2, 0, 4, 0 }, 4 },
+	};
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put_file("fuzz_net_ctrl", seeds[i].name, seeds[i].b, seeds[i].len);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -670,5 +689,6 @@ int main(int argc, char **argv)
 	gen_http_request();
 	gen_rate_params();
 	gen_vsock();
+	gen_net_ctrl();
 	return 0;
 }

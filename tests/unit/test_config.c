@@ -682,6 +682,27 @@ Test(config, net_tap)
 	expect_err(with("'net_devices':true"), "net_devices: want an array of devices [{...}, ...], not a boolean");
 }
 
+/* Cloud Hypervisor's num_queues: rx and tx of each pair, so even. */
+Test(config, net_num_queues)
+{
+	expect_ok(with("'net_devices':[{'tap':'t0'},{'tap':'t1','num_queues':4},"
+		       "{'tap':'t2','num_queues':16},{'vhost_user_socket':'/s'}]"));
+	cr_assert_eq(cfg.net[0].num_queues, 2, "default: one pair");
+	cr_assert_eq(cfg.net[1].num_queues, 4);
+	cr_assert_eq(cfg.net[2].num_queues, 16);
+	cr_assert_eq(cfg.net[3].num_queues, 2);
+	expect_err(with("'net_devices':[{'tap':'t','num_queues':3}]"),
+		   "net_devices[0].num_queues: 3 is odd: want an even number from 2 to 16");
+	expect_err(with("'net_devices':[{'tap':'t','num_queues':18}]"),
+		   "net_devices[0].num_queues: 18 is out of range: want 2 to 16");
+	expect_err(with("'net_devices':[{'tap':'t','num_queues':0}]"),
+		   "net_devices[0].num_queues: 0 is out of range: want 2 to 16");
+	expect_err(with("'net_devices':[{'tap':'t','num_queues':'4'}]"),
+		   "net_devices[0].num_queues: want an integer from 2 to 16, not a string");
+	expect_err(with("'net_devices':[{'vhost_user_socket':'/s','num_queues':4}]"),
+		   "net_devices[0].num_queues: does not apply to an external vhost-user backend");
+}
+
 Test(config, net_mac)
 {
 	const char *bad[] = { "01:00:5e:00:00:01", /* multicast */

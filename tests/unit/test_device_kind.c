@@ -246,3 +246,39 @@ Test(device_kind, net_plan_carries_both_rate_limiters)
 	cr_expect_null(p.args[8]);
 	close(p.resource);
 }
+
+/* A net device of num_queues 4: two queues of one multi-queue tap, the
+ * second as the first extra fd, and the device told both. */
+Test(device_kind, net_plan_multi_queue)
+{
+	static struct vm_config cfg = { .nnet = 1 };
+	char err[256] = "";
+	snprintf(cfg.net[0].tap, sizeof(cfg.net[0].tap), "cvk%d", (int)getpid() % 100000);
+	cfg.net[0].num_queues = 4;
+	struct device_plan p = fresh();
+	int code = kind(VIRTIO_ID_NET)->plan(&cfg, 0, NULL, "net0", &p, err, sizeof(err));
+	if (code && strstr(err, "ip tuntap add"))
+		cr_skip_test("no tap here: %s", err);
+	cr_assert_eq(code, 0, "%s", err);
+	cr_expect_geq(p.resource, 0);
+	cr_assert_eq(p.nextra, 1);
+	cr_expect_geq(p.extra[0], 0);
+	const char *want[] = { "--tap-fd", "4,6", "--num-queues", "4", NULL };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!want[i])
+			cr_expect_null(p.args[i]);
+		else
+			cr_expect_str_eq(p.args[i], want[i]);
+	}
+	device_plan_close(&p);
+	cr_expect(p.resource < 0 && p.nextra == 0);
+
+	cfg.net[0].num_queues = 2; /* one pair: a plain tap, as before */
+	p = fresh();
+	cr_assert_eq(kind(VIRTIO_ID_NET)->plan(&cfg, 0, NULL, "net0", &p, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_expect_eq(p.nextra, 0);
+	cr_expect_str_eq(p.args[1], "4");
+	cr_expect_null(p.args[2]);
+	device_plan_close(&p);
+}

@@ -303,7 +303,7 @@ Test(net_config, layout)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	uint8_t c[NET_CONFIG_SIZE];
-	net_config_build(c, mac, VIRTIO_NET_S_LINK_UP);
+	net_config_build(c, mac, VIRTIO_NET_S_LINK_UP, 1);
 	cr_assert_arr_eq(c, mac, 6);
 	cr_assert_eq(c[6], 1);
 	cr_assert_eq(c[7], 0);
@@ -314,4 +314,12 @@ Test(net_config, layout)
 	cr_assert_eq(c[16], 0xff, "duplex unknown");
 	for (unsigned int i = 17; i < NET_CONFIG_SIZE; i++)
 		cr_assert_eq(c[i], 0);
+}
+
+Test(net_config, max_virtqueue_pairs)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	uint8_t c[NET_CONFIG_SIZE];
+	net_config_build(c, mac, VIRTIO_NET_S_LINK_UP, 0x0304);
+	cr_assert_eq(c[8] | c[9] << 8, 0x0304, "max_virtqueue_pairs, little-endian");
 }

@@ -101,6 +101,35 @@ Test(run_options, the_other_options_still_make_their_keys)
 	free(o.config);
 }
 
+Test(run_options, net_takes_tap_then_queues_and_mac_either_way)
+{
+	struct run_options o;
+	const char *const args[] = { "--net", "tap=tap0", "--net", "tap=tap1,queues=4,mac=52:54:00:00:00:02",
+				     NULL };
+	struct vm_config cfg = config_of(args, &o);
+	cr_assert_eq(cfg.nnet, 2);
+	cr_assert_str_eq(cfg.net[0].tap, "tap0");
+	cr_assert_eq(cfg.net[0].num_queues, 2);
+	cr_assert_str_eq(cfg.net[1].tap, "tap1");
+	cr_assert_eq(cfg.net[1].num_queues, 4);
+	cr_assert_eq(cfg.net[1].mac[5], 2);
+	free(o.config);
+}
+
+Test(run_options, bad_net_values_are_refused, .init = cr_redirect_stderr)
+{
+	static const char *const bad[] = {
+		"tap0", "tap=", "tap=t,", "queues=4,tap=t", "tap=t,,mac=52:54:00:00:00:01", "tap=t,queues=3",
+		"tap=t,queues=18", "tap=t,queues=0", "tap=t,queues=", "tap=t,tap=u", "tap=t,colour=red",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct run_options o;
+		const char *const args[] = { "--net", bad[i], NULL };
+		cr_assert_eq(parse(&o, args), -EINVAL, "--net %s", bad[i]);
+		cr_assert_null(o.config);
+	}
+}
+
 Test(run_options, bad_vsock_and_balloon_values_are_refused, .init = cr_redirect_stderr)
 {
 	static const char *const bad[][2] = {

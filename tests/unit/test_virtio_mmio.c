@@ -201,6 +201,25 @@ Test(virtio_mmio, reset_stops_every_ring)
 	start_both(); /* and the driver may start again */
 }
 
+/* Regression (fuzz_virtio_mmio, before it reached main): a notify of
+ * 0xffffffff matched "no control queue" (UINT32_MAX) and indexed q[] with
+ * it. Out of range notifies kick nothing. */
+Test(virtio_mmio, notify_out_of_range_kicks_nothing)
+{
+	start_both();
+	wr(0x50, 0xffffffffu);
+	wr(0x50, 2);
+	wr(0x50, VIRTIO_MMIO_MAX_QUEUES);
+	for (uint32_t q = 0; q < 2; q++) {
+		uint64_t v;
+		cr_expect_lt(read(dev.q[q].kick_fd, &v, sizeof(v)), 0, "queue %u kicked", q);
+	}
+	cr_expect_eq(fake_irqs(), 0u);
+	wr(0x50, 1);
+	uint64_t v;
+	cr_expect_eq(read(dev.q[1].kick_fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+}
+
 static void signal(int fd)
 {
 	uint64_t one = 1;
