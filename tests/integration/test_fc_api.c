@@ -1,0 +1,192 @@
+/* cellvm-fc driven over its API socket as Kata's Firecracker driver and
+ * curl drive it: the pre-boot calls (no KVM needed), their 400s with
+ * Firecracker's fault messages, GET / and GET /machine-config, several
+ * requests on one connection, a failed InstanceStart that leaves the VM
+ * not started, --version's form, and the exit on SIGTERM. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unix_sock.h"
+
+#define FC TFE_BUILDDIR "/fc/cellvm-fc"
+
+static char dir[64], sock[96];
+static pid_t pid;
+
+static void start(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_fc_api.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execl(FC, "cellvm-fc", "--api-sock", sock, "--id", "vm7", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
+		usleep(10000);
+	cr_assert_eq(access(sock, F_OK), 0, "cellvm-fc made its socket");
+}
+
+static void stop(void)
+{
+	int ws;
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &ws, 0);
+	}
+	rmdir(dir);
+}
+
+TestSuite(fc_api, .init = start, .fini = stop, .timeout = 30);
+
+static int conn(void)
+{
+	int fd = unix_connect(sock, 0);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	return fd;
+}
+
+/* Sends one request on fd and reads its answer: the status, the body in body. */
+static int call(int fd, const char *method, const char *path, const char *req_body, char *body,
+		size_t cap)
+{
+	char req[2048], buf[8192];
+	int n = snprintf(req, sizeof(req),
+			 "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 method, path, req_body ? strlen(req_body) : 0, req_body ? req_body : "");
+	cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+	size_t len = 0;
+	char *end = NULL;
+	while (!end) {
+		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		cr_assert_gt(r, 0, "an answer to %s %s", method, path);
+		len += (size_t)r;
+		buf[len] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+	}
+	int status = 0;
+	cr_assert_eq(sscanf(buf, "HTTP/1.1 %d", &status), 1);
+	const char *cl = strstr(buf, "Content-Length: ");
+	size_t blen = cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0, head = (size_t)(end + 4 - buf);
+	while (len < head + blen) {
+		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		cr_assert_gt(r, 0);
+		len += (size_t)r;
+	}
+	cr_assert_eq(len, head + blen, "nothing after the answer");
+	cr_assert_lt(blen, cap);
+	memcpy(body, buf + head, blen);
+	body[blen] = '\0';
+	return status;
+}
+
+Test(fc_api, katas_calls_before_boot)
+{
+	int fd = conn();
+	char b[4096];
+	cr_expect_eq(call(fd, "GET", "/", NULL, b, sizeof(b)), 200);
+	cr_expect_str_eq(b, "{\"id\":\"vm7\",\"state\":\"Not started\",\"vmm_version\":\"1.7.0\","
+			    "\"app_name\":\"cellvm-fc\"}");
+	cr_expect_eq(call(fd, "PUT", "/boot-source",
+			  "{\"kernel_image_path\":\"/nonexistent/vmlinux\",\"boot_args\":\"console=ttyS0\"}",
+			  b, sizeof(b)), 204);
+	cr_expect_str_eq(b, "");
+	cr_expect_eq(call(fd, "PUT", "/machine-config", "{\"mem_size_mib\":256,\"vcpu_count\":2}", b,
+			  sizeof(b)), 204);
+	cr_expect_eq(call(fd, "GET", "/machine-config", NULL, b, sizeof(b)), 200);
+	cr_expect_str_eq(b, "{\"mem_size_mib\":256,\"vcpu_count\":2}");
+	cr_expect_eq(call(fd, "PUT", "/drives/rootfs",
+			  "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/nonexistent/rootfs\","
+			  "\"is_root_device\":false,\"is_read_only\":true}", b, sizeof(b)), 204);
+	cr_expect_eq(call(fd, "PUT", "/vsock",
+			  "{\"guest_cid\":3,\"uds_path\":\"/nonexistent/kata.hvsock\",\"vsock_id\":\"root\"}",
+			  b, sizeof(b)), 204);
+	cr_expect_eq(call(fd, "GET", "/version", NULL, b, sizeof(b)), 200);
+	cr_expect_str_eq(b, "{\"firecracker_version\":\"1.7.0\"}");
+	close(fd);
+}
+
+Test(fc_api, bad_requests_get_400_with_a_fault_message)
+{
+	int fd = conn();
+	char b[4096];
+	cr_expect_eq(call(fd, "PUT", "/machine-config", "{\"mem_size_mib\":256,\"vcpu_count\":0}", b,
+			  sizeof(b)), 400);
+	cr_expect_str_eq(b, "{\"fault_message\":\"machine-config.vcpu_count: want 1 to 32, got 0\"}");
+	cr_expect_eq(call(fd, "PUT", "/machine-config", "{\"mem_size_mib\":", b, sizeof(b)), 400);
+	cr_expect(strstr(b, "\"fault_message\":\"the body"), "%s", b);
+	cr_expect_eq(call(fd, "GET", "/machine-config", NULL, b, sizeof(b)), 200);
+	cr_expect(strstr(b, "\"vcpu_count\":1"), "a refused PUT changed nothing: %s", b);
+	cr_expect_eq(call(fd, "DELETE", "/drives/x", NULL, b, sizeof(b)), 400);
+	cr_expect_str_eq(b, "{\"fault_message\":\"Invalid request method and/or path: /drives/x\"}");
+	cr_expect_eq(call(fd, "GET", "/balloon/statistics", NULL, b, sizeof(b)), 400);
+	cr_expect_str_eq(b, "{\"fault_message\":\"The requested operation is not supported before "
+			    "starting the microVM.\"}");
+	cr_expect_eq(call(fd, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", b, sizeof(b)),
+		     400, "no boot source");
+	cr_expect(strstr(b, "boot source"), "%s", b);
+	close(fd);
+
+	/* Not HTTP: 400 and the connection closed. */
+	fd = conn();
+	const char junk[] = "HELLO\r\n\r\n";
+	cr_assert_eq(send(fd, junk, sizeof(junk) - 1, 0), (ssize_t)sizeof(junk) - 1);
+	ssize_t n = recv(fd, b, sizeof(b) - 1, 0);
+	cr_assert_gt(n, 0);
+	b[n] = '\0';
+	cr_expect(strncmp(b, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s", b);
+	cr_expect(strstr(b, "Connection: close"), "%s", b);
+	while ((n = recv(fd, b, sizeof(b), 0)) > 0)
+		;
+	cr_expect_eq(n, 0, "closed");
+	close(fd);
+}
+
+/* InstanceStart whose Create fails (the kernel is not there): 400 with the
+ * controller's reason, and the VM is still not started. */
+Test(fc_api, failed_instance_start)
+{
+	int fd = conn();
+	char b[4096];
+	cr_assert_eq(call(fd, "PUT", "/boot-source", "{\"kernel_image_path\":\"/nonexistent/vmlinux\"}",
+			  b, sizeof(b)), 204);
+	cr_expect_eq(call(fd, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", b, sizeof(b)),
+		     400);
+	cr_expect(strstr(b, "/nonexistent/vmlinux"), "the reason names the kernel: %s", b);
+	cr_expect_eq(call(fd, "GET", "/", NULL, b, sizeof(b)), 200);
+	cr_expect(strstr(b, "\"state\":\"Not started\""), "%s", b);
+	close(fd);
+}
+
+Test(fc_api, sigterm_before_boot_exits_and_removes_the_socket)
+{
+	int ws;
+	cr_assert_eq(kill(pid, SIGTERM), 0);
+	cr_assert_eq(waitpid(pid, &ws, 0), pid);
+	pid = 0;
+	cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	cr_expect_neq(access(sock, F_OK), 0, "the socket is gone");
+}
+
+/* Kata's Go driver reads the version as the second word of the first line. */
+Test(fc_api, version_line)
+{
+	FILE *p = popen(FC " --version", "r");
+	char line[128] = "";
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(line, sizeof(line), p));
+	cr_expect_str_eq(line, "cellvm-fc v1.7.0\n");
+	cr_expect_null(fgets(line, sizeof(line), p), "one line only");
+	cr_expect_eq(pclose(p), 0);
+}
