@@ -61,6 +61,7 @@ static void usage(FILE *f)
 		"  --no-api                with --config-file: no API socket\n"
 		"  --id ID                 the instance's id (GET /)\n"
 		"  --no-seccomp            the VM's processes unconfined (within --min-sandbox)\n"
+		"  --sandbox on|off|log    cellvm's form of it (default on)\n"
 		"  --log-level LEVEL       error, warn (default), info or debug\n"
 		"  --policy-dir DIR        where the seccomp policies are (debugging)\n"
 		"  --allow-degraded        run where the kernel refuses a namespace (warned)\n"
@@ -317,13 +318,35 @@ int main(int argc, char **argv)
 {
 	const char *sock_path = NULL, *config_file = NULL, *id = "anonymous-instance";
 	const char *op_args[PRIVATE_CTL_MAX_ARGS - 16];
+	static char op_names[PRIVATE_CTL_MAX_ARGS - 16][24];
+	static struct operator_policy pol;
 	size_t nop = 0;
-	bool no_api = false, no_seccomp = false;
+	bool no_api = false, no_seccomp = false, floor_given = false;
 	enum log_level lvl = LOG_LVL_WARN;
 	int c, li;
 	log_init("cellvm-fc", LOG_LVL_WARN);
+	operator_policy_init(&pol);
 	struct private_ctl_opts o = { .prog = "cellvm-fc", .sandbox = "on" };
 	while ((c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
+		char why[VM_CONFIG_PATH_MAX + 128];
+		int r = operator_opt(&pol, c, optarg, why, sizeof(why));
+		if (r < 0) {
+			fprintf(stderr, "cellvm-fc: %s\n", why);
+			return 2;
+		}
+		if (r > 0) {
+			floor_given |= c == OPERATOR_OPT_MIN_SANDBOX;
+			/* The owner's floor: checked here, enforced by the controller. */
+			if (nop + 2 > sizeof(op_args) / sizeof(op_args[0])) {
+				fprintf(stderr, "cellvm-fc: too many operator options\n");
+				return 2;
+			}
+			snprintf(op_names[nop], sizeof(op_names[nop]), "--%s", longopts[li].name);
+			op_args[nop] = op_names[nop];
+			op_args[nop + 1] = optarg;
+			nop += 2;
+			continue;
+		}
 		switch (c) {
 		case 'a': sock_path = optarg; break;
 		case 'c': config_file = optarg; break;
@@ -346,30 +369,15 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		case CONFINE_OPT_POLICY_DIR: o.policy_dir = optarg; break;
 		case CONFINE_OPT_ALLOW_DEGRADED: o.allow_degraded = true; break;
-		case CONFINE_OPT_SANDBOX:
-			fprintf(stderr, "cellvm-fc: --sandbox: use --no-seccomp, or x-cellvm's \"sandbox\"\n");
-			return 2;
-		case OPERATOR_OPT_MIN_SANDBOX:
-		case OPERATOR_OPT_ALLOW_DIR:
-		case OPERATOR_OPT_ALLOW_SOCKET_DIR:
-		case OPERATOR_OPT_MAX_MEMORY:
-		case OPERATOR_OPT_MAX_CPUS:
-		case OPERATOR_OPT_MAX_DEVICES:
-		case OPERATOR_OPT_KVM_CHECK:
-			/* The owner's floor, for the controller to enforce. */
-			if (nop + 2 > sizeof(op_args) / sizeof(op_args[0])) {
-				fprintf(stderr, "cellvm-fc: too many operator options\n");
+		case CONFINE_OPT_SANDBOX: {
+			enum sandbox_mode m;
+			if (sandbox_parse_mode(optarg, &m) < 0) {
+				fprintf(stderr, "cellvm-fc: --sandbox %s: want on, off or log\n", optarg);
 				return 2;
 			}
-			op_args[nop++] = c == OPERATOR_OPT_MIN_SANDBOX ? "--min-sandbox"
-					 : c == OPERATOR_OPT_ALLOW_DIR ? "--allow-dir"
-					 : c == OPERATOR_OPT_ALLOW_SOCKET_DIR ? "--allow-socket-dir"
-					 : c == OPERATOR_OPT_MAX_MEMORY ? "--max-memory"
-					 : c == OPERATOR_OPT_MAX_CPUS ? "--max-cpus"
-					 : c == OPERATOR_OPT_MAX_DEVICES ? "--max-devices"
-									 : "--kvm-check";
-			op_args[nop++] = optarg;
+			o.sandbox = optarg;
 			break;
+		}
 		default: usage(stderr); return 2;
 		}
 	}
@@ -378,12 +386,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	(void)li;
+	enum sandbox_mode mode;
+	if (no_seccomp)
+		o.sandbox = "off"; /* Firecracker's flag, cellvm's --sandbox=off */
+	/* Without --min-sandbox the owner's own choice is the floor. */
+	if (sandbox_parse_mode(o.sandbox, &mode) < 0 || (floor_given && !operator_sandbox_ok(&pol, mode))) {
+		fprintf(stderr, "cellvm-fc: sandbox %s is below --min-sandbox %s\n", o.sandbox,
+			sandbox_mode_name(pol.min_sandbox));
+		return 2;
+	}
 	o.level = lvl;
 	o.operator_args = op_args;
 	o.noperator_args = nop;
-	if (no_seccomp)
-		o.sandbox = "off";
 
 	/* Nothing this process or the controller it starts runs gains
 	 * privilege by exec (a set-uid binary, file capabilities). */
@@ -406,7 +420,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	api.opts = o;
-	api.vm_sandbox = no_seccomp ? "off" : NULL;
+	/* What the owner asked on the command line is the VM's too. */
+	api.vm_sandbox = strcmp(o.sandbox, "on") ? o.sandbox : NULL;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		fprintf(stderr, "cellvm-fc: epoll: %s\n", strerror(errno));
 		goto out;
