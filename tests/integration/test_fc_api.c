@@ -2,7 +2,8 @@
  * curl drive it: the pre-boot calls (no KVM needed), their 400s with
  * Firecracker's fault messages, GET / and GET /machine-config, several
  * requests on one connection, a failed InstanceStart that leaves the VM
- * not started, --version's form, and the exit on SIGTERM. */
+ * not started, --version's form, the exit on SIGTERM, and --no-seccomp
+ * refused below the owner's --min-sandbox. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -189,4 +190,19 @@ Test(fc_api, version_line)
 	cr_expect_str_eq(line, "cellvm-fc v1.7.0\n");
 	cr_expect_null(fgets(line, sizeof(line), p), "one line only");
 	cr_expect_eq(pclose(p), 0);
+}
+
+/* --no-seccomp is the owner's choice unless the owner also set a floor. */
+Test(fc_api, no_seccomp_below_the_floor_is_refused)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), FC " --api-sock %s/other.sock --no-seccomp --min-sandbox on 2>&1",
+		 dir);
+	FILE *p = popen(cmd, "r");
+	char line[256] = "";
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(line, sizeof(line), p));
+	cr_expect_str_eq(line, "cellvm-fc: sandbox off is below --min-sandbox on\n");
+	int st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
