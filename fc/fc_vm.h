@@ -51,7 +51,7 @@ char *fc_vm_get(const struct fc_vm *vm, enum fc_op op, char *err, size_t errlen)
 int fc_vm_device(const struct fc_vm *vm, bool drive, const char *id, size_t id_len, char *name,
 		 size_t len, char *err, size_t errlen);
 
-/* Whether the pending VM has a balloon with statistics, a logger, metrics. */
+/* Whether the pending VM has this section ("metrics", "balloon", ...). */
 bool fc_vm_has(const struct fc_vm *vm, const char *section);
 
 /* A string member of a section ("logger", "log_path"), or NULL. */
