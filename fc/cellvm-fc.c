@@ -242,10 +242,8 @@ static int start_from_file(const char *path)
 	int r = read_file(path, &text, &len);
 	if (r < 0)
 		return r;
-	r = fc_vm_load(api.vm, text, len, err, sizeof(err));
+	r = fc_api_start_file(&api, text, len, err, sizeof(err));
 	free(text);
-	if (r == 0)
-		r = fc_api_start(&api, err, sizeof(err));
 	if (r < 0)
 		fprintf(stderr, "cellvm-fc: --config-file %s: %s\n", path, err);
 	return r;

@@ -187,6 +187,30 @@ static int logger(struct fc_api *a, char *err, size_t errlen)
 	return r;
 }
 
+/* What the logger and metrics sections name, opened (where asked). */
+static int outputs(struct fc_api *a, bool log, bool metrics, char *err, size_t errlen)
+{
+	if (log && fc_vm_has(a->vm, "logger") && logger(a, err, errlen) < 0)
+		return -EINVAL;
+	if (metrics && fc_vm_has(a->vm, "metrics")) {
+		int fd = open_output(fc_vm_string(a->vm, "metrics", "metrics_path"), err, errlen);
+		if (fd < 0)
+			return fd;
+		if (a->metrics_fd >= 0)
+			close(a->metrics_fd);
+		a->metrics_fd = fd;
+	}
+	return 0;
+}
+
+int fc_api_start_file(struct fc_api *a, const char *text, size_t len, char *err, size_t errlen)
+{
+	int r = fc_vm_load(a->vm, text, len, err, errlen);
+	if (r == 0)
+		r = outputs(a, true, true, err, errlen);
+	return r < 0 ? r : fc_api_start(a, err, errlen);
+}
+
 /* FlushMetrics: one JSON line, the controller's Metrics result (docs/rpc.md)
  * with Firecracker's timestamp, or only the timestamp before boot. */
 static int flush_metrics(struct fc_api *a, char *err, size_t errlen)
@@ -336,17 +360,9 @@ void fc_api_handle(struct fc_api *a, const struct http11_req *rq, struct fc_answ
 		if (fc_vm_apply(a->vm, c.op, c.id, c.id_len, rq->body, rq->body_len, err,
 				sizeof(err)) < 0)
 			return answer(ans, 400, err);
-		if (c.op == FC_OP_PUT_LOGGER && logger(a, err, sizeof(err)) < 0)
+		if (outputs(a, c.op == FC_OP_PUT_LOGGER, c.op == FC_OP_PUT_METRICS, err,
+			    sizeof(err)) < 0)
 			return answer(ans, 400, err);
-		if (c.op == FC_OP_PUT_METRICS) {
-			int fd = open_output(fc_vm_string(a->vm, "metrics", "metrics_path"), err,
-					     sizeof(err));
-			if (fd < 0)
-				return answer(ans, 400, err);
-			if (a->metrics_fd >= 0)
-				close(a->metrics_fd);
-			a->metrics_fd = fd;
-		}
 		return answer(ans, 204, NULL);
 	}
 	if (!ans->body)

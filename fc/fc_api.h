@@ -53,6 +53,10 @@ void fc_api_handle(struct fc_api *a, const struct http11_req *rq, struct fc_answ
  * with Firecracker's fault message in err. */
 int fc_api_start(struct fc_api *a, char *err, size_t errlen);
 
+/* A --config-file's text: the VM it describes (fc_vm_load), its logger and
+ * metrics files opened, then started as fc_api_start(). */
+int fc_api_start_file(struct fc_api *a, const char *text, size_t len, char *err, size_t errlen);
+
 /* The controller's socket is readable: reads what came (the Run reply when
  * the VM ends). -errno when the controller is gone. */
 int fc_api_ctl_readable(struct fc_api *a);

@@ -206,3 +206,33 @@ Test(fc_api, no_seccomp_below_the_floor_is_refused)
 	int st = pclose(p);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
+
+/* --config-file alone: its logger and metrics files are opened before the
+ * VM starts, so the reason a Create failed goes to the logger's file. */
+Test(fc_api, config_file_with_logger_and_a_failed_create)
+{
+	char path[160], log[160], metrics[160], cmd[512];
+	snprintf(path, sizeof(path), "%s/vm.json", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	snprintf(metrics, sizeof(metrics), "%s/metrics", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "{\"boot-source\": {\"kernel_image_path\": \"/nonexistent/vmlinux\"},\n"
+		   " \"logger\": {\"log_path\": \"%s\", \"level\": \"Info\"},\n"
+		   " \"metrics\": {\"metrics_path\": \"%s\"}}\n", log, metrics);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), FC " --config-file %s --no-api", path);
+	int st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	char text[4096] = "";
+	f = fopen(log, "r");
+	cr_assert_not_null(f, "the logger's file was made");
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	cr_expect(strstr(text, "KERNEL_LOAD_FAILURE"), "%s", text);
+	cr_expect_eq(access(metrics, F_OK), 0, "the metrics file was made");
+	unlink(path);
+	unlink(log);
+	unlink(metrics);
+}
