@@ -35,7 +35,7 @@ int private_ctl_start(const struct private_ctl_opts *o, struct private_ctl *c)
 	int sv[2], err = controller_path(o->prog, path, sizeof(path));
 	if (err < 0)
 		return err;
-	if (o->noperator_args > PRIVATE_CTL_MAX_ARGS - 16) {
+	if (o->noperator_args > PRIVATE_CTL_MAX_OPERATOR_ARGS) {
 		fprintf(stderr, "%s: too many operator options\n", o->prog);
 		return -E2BIG;
 	}
@@ -62,6 +62,10 @@ int private_ctl_start(const struct private_ctl_opts *o, struct private_ctl *c)
 	if (o->kvm_check) {
 		argv[a++] = "--kvm-check";
 		argv[a++] = o->kvm_check;
+	}
+	if (o->worker) {
+		argv[a++] = "--worker";
+		argv[a++] = o->worker;
 	}
 	argv[a] = NULL;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {

@@ -14,6 +14,8 @@
 #include "log.h"
 
 #define PRIVATE_CTL_MAX_ARGS 48
+/* The operator options' words, at most: the rest is for cellvmd's own. */
+#define PRIVATE_CTL_MAX_OPERATOR_ARGS (PRIVATE_CTL_MAX_ARGS - 20)
 
 struct private_ctl_opts {
 	const char *prog;        /* for messages: "cellvm", "cellvm-fc" */
@@ -22,6 +24,7 @@ struct private_ctl_opts {
 	const char *policy_dir;  /* NULL: the default */
 	bool allow_degraded;
 	const char *kvm_check;   /* NULL: the default */
+	const char *worker;      /* cellvmd's --worker (tests: a fake); NULL: the default */
 	/* The owner's operator options, as given (e.g. "--allow-dir", "/srv");
 	 * without --min-sandbox among them, the floor is `sandbox`. */
 	const char *const *operator_args;

@@ -65,6 +65,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL       error, warn (default), info or debug\n"
 		"  --policy-dir DIR        where the seccomp policies are (debugging)\n"
 		"  --allow-degraded        run where the kernel refuses a namespace (warned)\n"
+		"  --worker PATH           the vcpu-worker binary (tests: a fake one)\n"
 		"  --version               the Firecracker API version served\n"
 		"%s"
 		"The guest's serial console is on stdout. Docs: docs/firecracker-api.md.\n",
@@ -256,6 +257,7 @@ static const struct option longopts[] = {
 	{ "id", required_argument, NULL, 'i' },
 	{ "no-seccomp", no_argument, NULL, 'S' },
 	{ "log-level", required_argument, NULL, 'l' },
+	{ "worker", required_argument, NULL, 'w' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	/* What the jailer passes on to Firecracker: taken, nothing to do. */
@@ -315,8 +317,8 @@ static int serve(int lfd, int sig_fd)
 int main(int argc, char **argv)
 {
 	const char *sock_path = NULL, *config_file = NULL, *id = "anonymous-instance";
-	const char *op_args[PRIVATE_CTL_MAX_ARGS - 16];
-	static char op_names[PRIVATE_CTL_MAX_ARGS - 16][24];
+	const char *op_args[PRIVATE_CTL_MAX_OPERATOR_ARGS];
+	static char op_names[PRIVATE_CTL_MAX_OPERATOR_ARGS][24];
 	static struct operator_policy pol;
 	size_t nop = 0;
 	bool no_api = false, no_seccomp = false, floor_given = false;
@@ -352,6 +354,7 @@ int main(int argc, char **argv)
 		case 'i': id = optarg; break;
 		case 'S': no_seccomp = true; break;
 		case 'x': break;
+		case 'w': o.worker = optarg; break;
 		case 'l':
 			if (log_parse_level(optarg, &lvl) < 0) {
 				fprintf(stderr, "cellvm-fc: --log-level %s: want error, warn, info or debug\n",

@@ -19,23 +19,39 @@
 
 #define FC TFE_BUILDDIR "/fc/cellvm-fc"
 
-static char dir[64], sock[96];
+#define FAKE_VCPU TFE_BUILDDIR "/tests/integration/fake_vcpu"
+
+static char dir[64], sock[96], out[96];
 static pid_t pid;
 
-static void start(void)
+/* cellvm-fc on dir/api.sock, its stdout in dir/out; worker: cellvmd's
+ * --worker (NULL: the real one). */
+static void start_with(const char *worker)
 {
 	snprintf(dir, sizeof(dir), "/tmp/test_fc_api.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		execl(FC, "cellvm-fc", "--api-sock", sock, "--id", "vm7", (char *)NULL);
+		if (!freopen(out, "w", stdout))
+			_exit(126);
+		if (worker)
+			execl(FC, "cellvm-fc", "--api-sock", sock, "--id", "vm7", "--worker", worker,
+			      (char *)NULL);
+		else
+			execl(FC, "cellvm-fc", "--api-sock", sock, "--id", "vm7", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
 		usleep(10000);
 	cr_assert_eq(access(sock, F_OK), 0, "cellvm-fc made its socket");
+}
+
+static void start(void)
+{
+	start_with(NULL);
 }
 
 static void stop(void)
@@ -45,6 +61,7 @@ static void stop(void)
 		kill(pid, SIGTERM);
 		waitpid(pid, &ws, 0);
 	}
+	unlink(out);
 	rmdir(dir);
 }
 
@@ -235,4 +252,102 @@ Test(fc_api, config_file_with_logger_and_a_failed_create)
 	unlink(path);
 	unlink(log);
 	unlink(metrics);
+}
+
+/* ---- With a running VM: fake_vcpu as the worker plays its "kernel". */
+
+static char kernel[128], disk[128];
+
+static void start_fake(void)
+{
+	start_with(FAKE_VCPU);
+	snprintf(kernel, sizeof(kernel), "%s/kernel", dir);
+	snprintf(disk, sizeof(disk), "%s/disk", dir);
+	FILE *f = fopen(disk, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(ftruncate(fileno(f), 1 << 20), 0);
+	fclose(f);
+}
+
+static void stop_fake(void)
+{
+	unlink(kernel);
+	unlink(disk);
+	stop();
+}
+
+TestSuite(fc_api_running, .init = start_fake, .fini = stop_fake, .timeout = 60);
+
+static void boot(int fd, const char *script)
+{
+	char b[4096], body[512];
+	FILE *f = fopen(kernel, "w");
+	cr_assert_not_null(f);
+	fputs(script, f);
+	fclose(f);
+	snprintf(body, sizeof(body), "{\"kernel_image_path\":\"%s\"}", kernel);
+	cr_assert_eq(call(fd, "PUT", "/boot-source", body, b, sizeof(b)), 204, "%s", b);
+	snprintf(body, sizeof(body), "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\","
+		 "\"is_root_device\":false,\"is_read_only\":false}", disk);
+	cr_assert_eq(call(fd, "PUT", "/drives/rootfs", body, b, sizeof(b)), 204, "%s", b);
+	cr_assert_eq(call(fd, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", b,
+			  sizeof(b)), 204, "%s", b);
+	cr_expect_eq(call(fd, "GET", "/", NULL, b, sizeof(b)), 200);
+	cr_expect(strstr(b, "\"state\":\"Running\""), "%s", b);
+}
+
+static int wait_exit(void)
+{
+	int ws;
+	cr_assert_eq(waitpid(pid, &ws, 0), pid);
+	pid = 0;
+	cr_assert(WIFEXITED(ws));
+	return WEXITSTATUS(ws);
+}
+
+/* The guest's serial reaches stdout; its poweroff ends cellvm-fc with 0. */
+Test(fc_api_running, guest_poweroff_ends_it)
+{
+	int fd = conn();
+	boot(fd, "ready\nwait-run\nserial hello from the guest\nexit 0 powered off\n");
+	cr_expect_eq(wait_exit(), 0);
+	char text[512] = "";
+	FILE *f = fopen(out, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	cr_expect(strstr(text, "hello from the guest\r\n"), "stdout: %s", text);
+	cr_expect_neq(access(sock, F_OK), 0, "the socket is gone");
+	close(fd);
+}
+
+/* The calls of a running VM: pre-boot ones refused, a disk's limiter
+ * changed live, a new image refused (not yet), SendCtrlAltDel ends it. */
+Test(fc_api_running, calls_after_instance_start)
+{
+	int fd = conn();
+	char b[4096], body[512];
+	boot(fd, "ready\nwait-run\nserve\n");
+	cr_expect_eq(call(fd, "PUT", "/machine-config", "{\"mem_size_mib\":256,\"vcpu_count\":2}",
+			  b, sizeof(b)), 400);
+	cr_expect_str_eq(b, "{\"fault_message\":\"The requested operation is not supported after "
+			    "starting the microVM.\"}");
+	cr_expect_eq(call(fd, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", b,
+			  sizeof(b)), 400);
+	snprintf(body, sizeof(body), "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\","
+		 "\"rate_limiter\":{\"bandwidth\":{\"size\":1048576,\"refill_time\":100}}}", disk);
+	cr_expect_eq(call(fd, "PATCH", "/drives/rootfs", body, b, sizeof(b)), 204, "%s", b);
+	cr_expect_eq(call(fd, "GET", "/vm/config", NULL, b, sizeof(b)), 200);
+	cr_expect(strstr(b, "\"refill_time\":100"), "the config shows the new limiter: %s", b);
+	cr_expect_eq(call(fd, "PATCH", "/drives/rootfs",
+			  "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/other.img\"}", b, sizeof(b)),
+		     400);
+	cr_expect(strstr(b, "not supported yet"), "%s", b);
+	cr_expect_eq(call(fd, "GET", "/balloon/statistics", NULL, b, sizeof(b)), 400);
+	cr_expect(strstr(b, "fault_message"), "no balloon: %s", b);
+	cr_expect_eq(call(fd, "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", b,
+			  sizeof(b)), 204);
+	cr_expect_eq(wait_exit(), 0);
+	close(fd);
 }
