@@ -3,7 +3,8 @@
  * Firecracker's fault messages, GET / and GET /machine-config, several
  * requests on one connection, a failed InstanceStart that leaves the VM
  * not started, --version's form, the exit on SIGTERM, and --no-seccomp
- * refused below the owner's --min-sandbox. */
+ * refused below the owner's --min-sandbox; then with fake_vcpu as the
+ * worker (no KVM), the calls of a running VM and its end. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
