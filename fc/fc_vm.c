@@ -112,6 +112,14 @@ static const char *str_of(const json_object *o, const char *key)
 	return v ? json_object_get_string(v) : NULL;
 }
 
+/* An optional string, "" counting as absent as Firecracker's clients send it
+ * (Go's zero value: an initrd_path or guest_mac left empty). */
+static const char *given(const json_object *o, const char *key)
+{
+	const char *s = str_of(o, key);
+	return s && s[0] ? s : NULL;
+}
+
 static bool bool_of(const json_object *o, const char *key)
 {
 	json_object *v = member(o, key);
@@ -262,7 +270,7 @@ static int put_machine(json_object *doc, json_object *o, char *err, size_t errle
 {
 	if (check(o, machine_fields, N(machine_fields), "machine-config", err, errlen) < 0)
 		return -EINVAL;
-	const char *tmpl = str_of(o, "cpu_template"), *huge = str_of(o, "huge_pages");
+	const char *tmpl = given(o, "cpu_template"), *huge = given(o, "huge_pages");
 	if (bool_of(o, "smt"))
 		return unsupported("machine-config.smt", err, errlen);
 	if (tmpl && strcmp(tmpl, "None"))
@@ -634,8 +642,8 @@ static json_object *net_device(json_object *n)
 {
 	json_object *d = json_object_new_object();
 	json_object_object_add(d, "tap", json_object_new_string(str_of(n, "host_dev_name")));
-	if (member(n, "guest_mac"))
-		json_object_object_add(d, "mac", json_object_new_string(str_of(n, "guest_mac")));
+	if (given(n, "guest_mac"))
+		json_object_object_add(d, "mac", json_object_new_string(given(n, "guest_mac")));
 	add_limiter(d, "rx_rate_limiter", member(n, "rx_rate_limiter"));
 	add_limiter(d, "tx_rate_limiter", member(n, "tx_rate_limiter"));
 	return d;
@@ -648,7 +656,7 @@ static json_object *cmdline(json_object *boot, json_object *root)
 	char *s;
 	if (!root)
 		return json_object_new_string(args ? args : DEFAULT_CMDLINE);
-	const char *part = str_of(root, "partuuid");
+	const char *part = given(root, "partuuid");
 	if (asprintf(&s, "%s root=%s%s %s", args ? args : DEFAULT_CMDLINE, part ? "PARTUUID=" : "",
 		     part ? part : "/dev/vda", bool_of(root, "is_read_only") ? "ro" : "rw") < 0)
 		return NULL;
@@ -668,8 +676,8 @@ int fc_vm_translate(const struct fc_vm *vm, const char *cwd, const char *sandbox
 	json_object *drives[MAX_DRIVES], *blk = json_object_new_array(), *net = json_object_new_array();
 	size_t nd = drive_order(member(vm->doc, "drives"), drives, MAX_DRIVES);
 	json_object_object_add(cfg, "kernel", path_of(str_of(boot, "kernel_image_path"), cwd));
-	if (member(boot, "initrd_path"))
-		json_object_object_add(cfg, "initrd", path_of(str_of(boot, "initrd_path"), cwd));
+	if (given(boot, "initrd_path"))
+		json_object_object_add(cfg, "initrd", path_of(given(boot, "initrd_path"), cwd));
 	json_object_object_add(cfg, "cmdline",
 			       cmdline(boot, nd && bool_of(drives[0], "is_root_device") ? drives[0] : NULL));
 	json_object_object_add(cfg, "cpus",

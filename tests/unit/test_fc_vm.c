@@ -74,6 +74,24 @@ Test(fc_vm, katas_sequence)
 		NULL);
 }
 
+/* Go clients send optional strings empty: the same as left out. */
+Test(fc_vm, empty_strings_are_absent)
+{
+	cr_assert_eq(put(FC_OP_PUT_BOOT, NULL, "{\"kernel_image_path\": \"/k\", \"initrd_path\": \"\", "
+			 "\"boot_args\": \"console=ttyS0\"}"), 0, "%s", err);
+	cr_assert_eq(put(FC_OP_PUT_MACHINE, NULL, "{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
+			 "\"cpu_template\": \"\", \"huge_pages\": \"\"}"), 0, "%s", err);
+	cr_assert_eq(put(FC_OP_PUT_DRIVE, "r", "{\"drive_id\": \"r\", \"path_on_host\": \"/r\", "
+			 "\"is_root_device\": true, \"partuuid\": \"\"}"), 0, "%s", err);
+	cr_assert_eq(put(FC_OP_PUT_NET, "e", "{\"iface_id\": \"e\", \"host_dev_name\": \"tap0\", "
+			 "\"guest_mac\": \"\"}"), 0, "%s", err);
+	expect_translation(
+		"{\"kernel\":\"/k\",\"cmdline\":\"console=ttyS0 root=/dev/vda rw\",\"cpus\":1,"
+		"\"memory\":\"128M\",\"block_devices\":[{\"path\":\"/r\",\"serial\":\"r\"}],"
+		"\"net_devices\":[{\"tap\":\"tap0\"}]}",
+		NULL);
+}
+
 Test(fc_vm, root_device_first_and_on_the_cmdline)
 {
 	cr_assert_eq(put(FC_OP_PUT_BOOT, NULL, "{\"kernel_image_path\": \"k\", \"initrd_path\": "
