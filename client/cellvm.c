@@ -28,56 +28,11 @@
 #include "fds.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "private_ctl.h"
 #include "run_options.h"
-#include "spawn.h"
 #include "term.h"
 
 enum { ID_CREATE = 1, ID_RUN, ID_STOP };
-
-/* The private controller, serving sv on fd 3 of its own. */
-static int start_controller(int sv, const struct run_options *o, pid_t *pid, int *pidfd)
-{
-	char self[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0) {
-		fprintf(stderr, "cellvm: /proc/self/exe: %s\n", strerror(errno));
-		return -EIO;
-	}
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	/* Installed, cellvmd is beside us; in the build tree, in controller/. */
-	snprintf(path, sizeof(path), "%s/cellvmd", self);
-	if (access(path, X_OK) < 0)
-		snprintf(path, sizeof(path), "%s/../controller/cellvmd", self);
-	char *argv[] = { "cellvmd", "--client-fd", "3", "--log-level",
-			 (char *)log_level_name(o->log_level), "--sandbox", (char *)o->sandbox,
-			 /* Its user is the operator too: what it asks is its floor. */
-			 "--min-sandbox", (char *)o->sandbox, NULL, NULL, NULL, NULL, NULL, NULL,
-			 NULL, NULL, NULL };
-	size_t a = 9;
-	if (o->policy_dir) {
-		argv[a++] = "--policy-dir";
-		argv[a++] = (char *)o->policy_dir;
-	}
-	if (o->allow_degraded)
-		argv[a++] = "--allow-degraded";
-	if (o->kvm_check) {
-		argv[a++] = "--kvm-check";
-		argv[a++] = (char *)o->kvm_check;
-	}
-	/* The vsock socket's directory, and no other, for sockets. */
-	if (o->socket_dir[0]) {
-		argv[a++] = "--allow-socket-dir";
-		argv[a++] = (char *)o->socket_dir;
-	}
-	struct spawn_fd fd = { sv, 3 };
-	int err = spawn_child(&(struct spawn_req){ .path = path, .argv = argv, .fds = &fd,
-						   .nfds = 1, .stderr_fd = -1 },
-			      pid, pidfd);
-	if (err < 0)
-		fprintf(stderr, "cellvm: starting %s: %s\n", path, strerror(-err));
-	return err;
-}
 
 /* Waits for the Run reply, attached to the serial stream; returns the exit
  * status. Ctrl-] and SIGINT/SIGTERM send Stop (once). */
@@ -165,53 +120,32 @@ int main(int argc, char **argv)
 
 	static const int stop[] = { SIGINT, SIGTERM };
 	signal(SIGPIPE, SIG_IGN);
-	int sig_fd, sv[2];
-	pid_t pid;
-	int pidfd, status = 1;
+	int sig_fd, status = 1;
 	char err[300];
 	if ((sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {
 		fprintf(stderr, "cellvm: %s\n", strerror(-sig_fd));
 		return 1;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		fprintf(stderr, "cellvm: %s\n", strerror(errno));
+	/* The vsock socket's directory, and no other, for sockets. */
+	const char *socket_args[] = { "--allow-socket-dir", o.socket_dir };
+	struct private_ctl ctl;
+	const struct private_ctl_opts po = { .prog = "cellvm", .level = o.log_level,
+					     .sandbox = o.sandbox, .policy_dir = o.policy_dir,
+					     .allow_degraded = o.allow_degraded,
+					     .kvm_check = o.kvm_check,
+					     .operator_args = socket_args,
+					     .noperator_args = o.socket_dir[0] ? 2 : 0 };
+	if (private_ctl_start(&po, &ctl) < 0)
 		return 1;
-	}
-	if (start_controller(sv[1], &o, &pid, &pidfd) < 0)
-		return 1;
-	close(sv[1]);
-	int sock = sv[0];
-
-	struct rpc_reply r = { 0 };
-	int fd, code;
-	if (client_call(sock, ID_CREATE, RPC_CREATE, config, NULL, 0, &r, &fd, err, sizeof(err)) < 0) {
-		fprintf(stderr, "cellvm: Create: %s\n", err);
-		goto out;
-	}
-	if (!r.ok) {
-		fprintf(stderr, "cellvm: %s: %s\n", lifecycle_error_name(r.code), r.message);
-		rpc_reply_free(&r);
-		goto out;
-	}
-	rpc_reply_free(&r);
-	int serial = client_open_stream(sock, 0, &code, err, sizeof(err));
+	int serial = private_ctl_boot(&ctl, config, ID_CREATE, ID_RUN, err, sizeof(err));
 	if (serial < 0) {
-		fprintf(stderr, "cellvm: serial: %s\n", err);
-		goto out;
-	}
-	if (client_send(sock, ID_RUN, RPC_RUN, NULL, NULL, 0, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cellvm: %s\n", err);
-		close(serial);
 		goto out;
 	}
-	status = run_attached(sock, serial, sig_fd);
+	status = run_attached(ctl.sock, serial, sig_fd);
 out:
 	/* The controller stops what is left and exits once we hang up. */
-	close(sock);
-	int ws;
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	close(pidfd);
+	private_ctl_end(&ctl);
 	free(config);
 	return status;
 }

@@ -9,12 +9,13 @@ set -eu
 packages="
 build-essential autoconf automake pkg-config
 libseccomp-dev libcap-ng-dev libfdt-dev libjson-c-dev liburing-dev libcriterion-dev
-qemu-system-x86 busybox-static cpio kmod
+qemu-system-x86 busybox-static cpio kmod curl
 acpica-tools
 clang
 "
 # What each line is for, in order: the build; the libraries (configure names
-# each missing one's package); the guests; iasl, which checks the generated
+# each missing one's package); the guests (curl: the e2e scenario fc's
+# client of cellvm-fc's API); iasl, which checks the generated
 # ACPI tables; the libFuzzer harnesses (tests/fuzz/run-fuzz.sh).
 
 if [ "${1:-}" = "--list" ]; then

@@ -68,7 +68,7 @@ done
 set -- -m irqbypass -m kvm -m ccp -m kvm-amd -m tun \
 	-f "$kdir/vmlinuz:/l2/vmlinuz" -f "$work/l2.gz:/l2/initrd.gz" \
 	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh" -f "$e2e/bench-scenarios.sh:/cellvm/bench-scenarios.sh" \
-	-f "$e2e/bench_net.sh:/cellvm/bench_net.sh"
+	-f "$e2e/bench_net.sh:/cellvm/bench_net.sh" -f "$e2e/scenarios_fc.sh:/cellvm/scenarios_fc.sh"
 for m in ${CELLVM_E2E_L1_MODULES:-}; do
 	set -- "$@" -m "$m"
 done
@@ -83,8 +83,8 @@ add_file() {
 set_args=
 missing=
 for b in device-procs/cellvm-blk device-procs/cellvm-rng device-procs/cellvm-console \
-	device-procs/cellvm-net vcpu-worker/cellvm-vcpu controller/cellvmd client/cellvmctl \
-	client/cellvm tests/e2e/idle-clients tests/e2e/mq-tap; do
+	device-procs/cellvm-net device-procs/cellvm-vsock vcpu-worker/cellvm-vcpu controller/cellvmd \
+	client/cellvmctl client/cellvm fc/cellvm-fc tests/e2e/idle-clients tests/e2e/mq-tap; do
 	if [ -x "$top_builddir/$b" ]; then
 		add_file "$top_builddir/$b" "/cellvm/bin/${b##*/}"
 	else
@@ -94,6 +94,11 @@ done
 for f in "$top_srcdir"/policy/*.policy; do
 	set_args="$set_args $f:/cellvm/policy/${f##*/}"
 done
+# curl, scenario fc's only client of cellvm-fc's API (scripts/install-deps.sh;
+# without it that scenario fails, saying so, and the others run).
+if command -v curl >/dev/null; then
+	add_file "$(command -v curl)" /cellvm/bin/curl
+fi
 # SRC:DEST pairs for debugging, e.g. "/usr/bin/strace:/bin/strace".
 for f in ${CELLVM_E2E_EXTRA:-}; do
 	add_file "${f%%:*}" "${f#*:}"

@@ -780,9 +780,12 @@ scenario_show() {
 # bench-net (guest-host throughput), in a file of its own.
 . /cellvm/bench_net.sh
 
+# cellvm-fc driven by curl, as Kata drives Firecracker.
+. /cellvm/scenarios_fc.sh
+
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup rate-limit}" |
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup rate-limit fc}" |
 	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do

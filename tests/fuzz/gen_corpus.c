@@ -1,7 +1,8 @@
 /* Writes the seed corpora under tests/fuzz/corpus/ (committed; rerun after a
  * format change):
- *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs \
- *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c common/vhost_user.c \
+ *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs -Ifc \
+ *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c tests/fuzz/gen_corpus_fc.c \
+ *      common/vhost_user.c \
  *      device-procs/vsock_pkt.c \
  *      common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
@@ -690,5 +691,6 @@ int main(int argc, char **argv)
 	gen_rate_params();
 	gen_vsock();
 	gen_net_ctrl();
+	gen_fc();
 	return 0;
 }

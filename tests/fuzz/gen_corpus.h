@@ -36,5 +36,7 @@ void gen_balloon(void);
 void gen_http_request(void);
 void gen_rate_params(void);
 void gen_vsock(void);
+/* gen_corpus_fc.c's: cellvm-fc's. */
+void gen_fc(void);
 
 #endif

@@ -13,7 +13,7 @@ fuzz_sources() {
 		tr -s ' \n' ' ' | sed "s|\([^ ][^ ]*\)|$s/\1|g"
 }
 
-FUZZ_INCLUDES="-I$s/common -I$s/device-procs -I$s/vcpu-worker -I$s/controller -I$s/spawner"
+FUZZ_INCLUDES="-I$s/common -I$s/device-procs -I$s/vcpu-worker -I$s/controller -I$s/spawner -I$s/fc"
 FUZZ_LIBS="-lfdt -ljson-c -lseccomp -lcap-ng -luring -lpthread"
 
 # fuzz_boundary NAME  the trust boundary harness NAME fuzzes: its header's
@@ -41,6 +41,7 @@ fuzz_file_boundary() {
 	common/tap.c) echo "trusted: the operator's tap name -> cellvm-net" ;;
 	controller/config.c) echo "client (tenant) -> cellvmd: Create's config" ;;
 	controller/http_request.c) echo "local scraper -> cellvmd: --metrics-listen" ;;
+	fc/*) echo "API client (its owner) -> cellvm-fc" ;;
 	common/machine.c) echo "cellvmd -> cellvm-vcpu: the machine description" ;;
 	vcpu-worker/boot_linux.c) echo "kernel image -> cellvm-vcpu" ;;
 	vcpu-worker/*) echo "guest -> cellvm-vcpu" ;;
