@@ -279,15 +279,16 @@ scenario_device_hang() {
 
 # ---------------------------------------------------------------- cellvmd
 
-# cellvmd as a service: started as root, it runs as nobody with no
-# capabilities. Sets $dpid.
+# start_cellvmd NAME [ARGS...]: cellvmd as a service, with ARGS: started as
+# root, it runs as nobody with no capabilities. Sets $dpid.
 start_cellvmd() {
 	sock=$T/cellvmd.sock
 	dlog=$T/cellvmd-$1.log
+	shift
 	# cellvmd as nobody cannot remove its socket from root's directory.
 	rm -f $sock
 	$D --socket $sock --user 65534:65534 --log-level info $P --min-sandbox ${E2E_SANDBOX:-on} \
-		2>"$dlog" &
+		"$@" 2>"$dlog" &
 	dpid=$!
 	i=0
 	until [ -S $sock ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -775,6 +776,9 @@ scenario_show() {
 
 # bench-net (guest-host throughput), in a file of its own.
 . /cellvm/bench_net.sh
+
+# vsock and balloon with a guest.
+. /cellvm/scenarios_vsock_balloon.sh
 
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
