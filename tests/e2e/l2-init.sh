@@ -143,7 +143,10 @@ fill_ram() {
 	mkdir -p /mnt/fill
 	mount -t tmpfs -o size=$((avail - $2))m fill /mnt/fill
 	echo "L2 $1 start ${avail}M available"
+	read -r t0 _ </proc/uptime
 	head -c $(((avail - $2) << 20)) /dev/zero >/mnt/fill/zeros
+	read -r t1 _ </proc/uptime
+	echo "L2 $1 secs $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
 	echo "L2 $1 filled $(du -m /mnt/fill/zeros | cut -f1)M"
 	rm /mnt/fill/zeros
 	umount /mnt/fill

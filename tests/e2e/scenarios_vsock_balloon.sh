@@ -152,7 +152,7 @@ scenario_balloon() {
 	kib1=$(vb_ram_kib)
 	actual=$(vb_balloon actual_mib)
 	drop=$(((kib0 - kib1) / 1024))
-	detail="guest touched $(l2 'balloon-1 filled') of $(l2 'balloon-1 start'); guest RAM on the host ${kib0} KiB before, ${kib1} KiB after: ${drop} MiB given back; actual ${actual:-?} MiB after ${took}s"
+	detail="guest touched $(l2 'balloon-1 filled') of $(l2 'balloon-1 start') in $(l2 'balloon-1 secs')s; guest RAM on the host ${kib0} KiB before, ${kib1} KiB after: ${drop} MiB given back; actual ${actual:-?} MiB after ${took}s"
 	if [ "$actual" = 150 ] && [ $drop -ge 64 ]; then
 		result balloon-inflate ok "$detail"
 	else
@@ -173,7 +173,7 @@ scenario_balloon() {
 	vb_await "balloon-2 filled" "balloon not-"
 	kib2=$(vb_ram_kib)
 	again=$(l2 'balloon-2 filled')
-	detail="guest: $(l2 'balloon deflated'), touched ${again:-nothing} again; actual $(vb_balloon actual_mib) MiB; guest RAM on the host ${kib2} KiB; scenario so far $(vb_took)s"
+	detail="guest: $(l2 'balloon deflated'), touched ${again:-nothing} again in $(l2 'balloon-2 secs')s; actual $(vb_balloon actual_mib) MiB; guest RAM on the host ${kib2} KiB; scenario so far $(vb_took)s"
 	# Far more than the inflated balloon left the guest (about 30 MiB).
 	if [ "${again%M}" -ge 120 ] 2>/dev/null && [ "$(vb_balloon actual_mib)" = 0 ]; then
 		result balloon-deflate ok "$detail"
