@@ -2,7 +2,7 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite, netbench or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# mem, blkwrite, netbench, vsock, balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
 # for netbench) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -142,16 +142,78 @@ test_console() {
 	echo "L2 console written"
 }
 
-# Touches nearly all of the guest's RAM (a tmpfs filled with zeros): a VM
-# whose cgroup allows less is stopped before "L2 mem filled".
-test_mem() {
+# fill_ram KEY MIB: touches most of the guest's free RAM (a tmpfs filled
+# with zeros up to MemAvailable less MIB), then frees it again; "L2 KEY
+# start" and "L2 KEY filled" lines before and after.
+fill_ram() {
 	avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
 	mkdir -p /mnt/fill
-	mount -t tmpfs -o size=$((avail - 16))m fill /mnt/fill
-	echo "L2 mem start ${avail}M available"
-	head -c $(((avail - 16) << 20)) /dev/zero >/mnt/fill/zeros
-	echo "L2 mem filled $(du -m /mnt/fill/zeros | cut -f1)M"
+	mount -t tmpfs -o size=$((avail - $2))m fill /mnt/fill
+	echo "L2 $1 start ${avail}M available"
+	read -r t0 _ </proc/uptime
+	head -c $(((avail - $2) << 20)) /dev/zero >/mnt/fill/zeros
+	read -r t1 _ </proc/uptime
+	echo "L2 $1 secs $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
+	echo "L2 $1 filled $(du -m /mnt/fill/zeros | cut -f1)M"
 	rm /mnt/fill/zeros
+	umount /mnt/fill
+}
+
+# A VM whose cgroup allows less than its RAM is stopped before "L2 mem filled".
+test_mem() { fill_ram mem 16; }
+
+# virtio-vsock (scenario vsock): vsock-peer listens on port 5000 in the
+# background, echoing what the host sends; then the guest's own connection
+# to the host's listener (CID 2, port 5001) echoes 1 MiB.
+test_vsock() {
+	drv=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+	if ! ls "$drv" 2>/dev/null | grep -q '^virtio' || [ ! -x /bin/vsock-peer ]; then
+		echo "L2 vsock-missing a bound $drv or /bin/vsock-peer"
+		return
+	fi
+	/bin/vsock-peer listen 5000 </dev/null >/tmp/vsock-listener 2>&1 &
+	wait_for grep -q listening /tmp/vsock-listener
+	echo "L2 vsock-listener $(tr '\n' ' ' </tmp/vsock-listener)"
+	echo "L2 vsock-connect $(/bin/vsock-peer connect 2 5001 1048576 2>&1 | tr '\n' ' ')"
+}
+
+memtotal() { awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo; }
+
+# wait_mem OP MIB: until MemTotal OP MIB (in MiB), for up to 120 s.
+wait_mem() {
+	i=0
+	until [ "$(memtotal)" "$1" "$2" ]; do
+		i=$((i + 1))
+		[ $i -le 240 ] || return 1
+		sleep 0.5
+	done
+}
+
+# virtio-balloon (scenario balloon): every free page touched, so what the
+# balloon takes was backed on the host; then the host inflates the balloon
+# (without deflate_on_oom the driver takes its pages out of MemTotal) and
+# deflates it, and the guest touches as much again.
+test_balloon() {
+	if ! ls /sys/bus/virtio/drivers/virtio_balloon 2>/dev/null | grep -q '^virtio'; then
+		echo "L2 balloon-missing a bound virtio_balloon"
+		return
+	fi
+	total=$(memtotal)
+	# Without swap, a tmpfs 16 MiB short of MemAvailable left this guest
+	# stalled in reclaim for minutes, then out of memory.
+	fill_ram balloon-1 48
+	if wait_mem -le $((total - 128)); then
+		echo "L2 balloon inflated MemTotal $(memtotal)M of ${total}M"
+	else
+		echo "L2 balloon not-inflated MemTotal $(memtotal)M of ${total}M"
+		return
+	fi
+	if wait_mem -ge $((total - 4)); then
+		echo "L2 balloon deflated MemTotal $(memtotal)M"
+		fill_ram balloon-2 48
+	else
+		echo "L2 balloon not-deflated MemTotal $(memtotal)M"
+	fi
 }
 
 # 32 MiB of fresh data written to the disk and flushed, timed by the guest's
@@ -188,7 +250,7 @@ echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | netbench | initcalls) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | netbench | vsock | balloon | initcalls) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

@@ -56,11 +56,15 @@ trap cleanup EXIT
 kdir=$("$guest/fetch-kernel.sh") || { not_ok "fetch Debian's kernel"; finish; }
 
 set --
+# The guest side of scenario vsock (static, as the initramfs wants).
+[ -x "$top_builddir/tests/e2e/vsock-peer" ] &&
+	set -- -f "$top_builddir/tests/e2e/vsock-peer:/bin/vsock-peer"
 for f in ${CELLVM_E2E_L2_EXTRA:-}; do
 	set -- "$@" -f "$f"
 done
 "$guest/mkinitramfs.sh" "$work/l2.gz" "$e2e/l2-init.sh" "$kdir" \
-	-m virtio_mmio -m virtio_blk -m virtio-rng -m virtio_console -m virtio_net "$@" ||
+	-m virtio_mmio -m virtio_blk -m virtio-rng -m virtio_console -m virtio_net \
+	-m vmw_vsock_virtio_transport -m virtio_balloon "$@" ||
 	{ not_ok "build level 2's initramfs"; finish; }
 
 # Level 1's initramfs: KVM in the note's load order (kvm-amd needs kvm and
@@ -68,7 +72,8 @@ done
 set -- -m irqbypass -m kvm -m ccp -m kvm-amd -m tun \
 	-f "$kdir/vmlinuz:/l2/vmlinuz" -f "$work/l2.gz:/l2/initrd.gz" \
 	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh" -f "$e2e/bench-scenarios.sh:/cellvm/bench-scenarios.sh" \
-	-f "$e2e/bench_net.sh:/cellvm/bench_net.sh" -f "$e2e/scenarios_fc.sh:/cellvm/scenarios_fc.sh"
+	-f "$e2e/bench_net.sh:/cellvm/bench_net.sh" -f "$e2e/scenarios_fc.sh:/cellvm/scenarios_fc.sh" \
+	-f "$e2e/scenarios_vsock_balloon.sh:/cellvm/scenarios_vsock_balloon.sh"
 for m in ${CELLVM_E2E_L1_MODULES:-}; do
 	set -- "$@" -m "$m"
 done
@@ -83,8 +88,9 @@ add_file() {
 set_args=
 missing=
 for b in device-procs/cellvm-blk device-procs/cellvm-rng device-procs/cellvm-console \
-	device-procs/cellvm-net device-procs/cellvm-vsock vcpu-worker/cellvm-vcpu controller/cellvmd \
-	client/cellvmctl client/cellvm fc/cellvm-fc tests/e2e/idle-clients tests/e2e/mq-tap; do
+	device-procs/cellvm-net device-procs/cellvm-vsock device-procs/cellvm-balloon \
+	vcpu-worker/cellvm-vcpu controller/cellvmd client/cellvmctl client/cellvm fc/cellvm-fc \
+	tests/e2e/idle-clients tests/e2e/mq-tap tests/e2e/vsock-peer; do
 	if [ -x "$top_builddir/$b" ]; then
 		add_file "$top_builddir/$b" "/cellvm/bin/${b##*/}"
 	else

@@ -283,15 +283,16 @@ scenario_device_hang() {
 
 # ---------------------------------------------------------------- cellvmd
 
-# cellvmd as a service: started as root, it runs as nobody with no
-# capabilities. Sets $dpid.
+# start_cellvmd NAME [ARGS...]: cellvmd as a service, with ARGS: started as
+# root, it runs as nobody with no capabilities. Sets $dpid.
 start_cellvmd() {
 	sock=$T/cellvmd.sock
 	dlog=$T/cellvmd-$1.log
+	shift
 	# cellvmd as nobody cannot remove its socket from root's directory.
 	rm -f $sock
 	$D --socket $sock --user 65534:65534 --log-level info $P --min-sandbox ${E2E_SANDBOX:-on} \
-		2>"$dlog" &
+		"$@" 2>"$dlog" &
 	dpid=$!
 	i=0
 	until [ -S $sock ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -783,9 +784,12 @@ scenario_show() {
 # cellvm-fc driven by curl, as Kata drives Firecracker.
 . /cellvm/scenarios_fc.sh
 
+# vsock and balloon with a guest.
+. /cellvm/scenarios_vsock_balloon.sh
+
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup rate-limit fc}" |
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup rate-limit fc vsock balloon}" |
 	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do

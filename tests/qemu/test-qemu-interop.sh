@@ -1,8 +1,9 @@
 #!/bin/sh
 # Interoperability: QEMU (Debian's qemu-system-x86, TCG) is the vhost-user
-# frontend of cellvm-blk and cellvm-rng and boots Debian's stock kernel; the
-# guest writes a pattern to /dev/vda and reads /dev/hwrng; the host checks the
-# image afterwards. Prints TAP.
+# frontend of cellvm-blk, cellvm-rng and cellvm-vsock (vhost-user-vsock-pci)
+# and boots Debian's stock kernel; the guest writes a pattern to /dev/vda,
+# reads /dev/hwrng and echoes 1 MiB over vsock each way with vsock-peer
+# (tests/e2e/vsock_peer.c); the host checks the image afterwards. Prints TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
@@ -20,7 +21,10 @@ for tool in qemu-system-x86_64 cpio modinfo; do
 done
 [ -x /bin/busybox ] || { echo "1..0 # SKIP busybox-static not installed"; exit 0; }
 
-echo "1..7"
+vp=$top_builddir/tests/e2e/vsock-peer
+[ -x "$vp" ] || { echo "1..0 # SKIP tests/e2e/vsock-peer not built (make check builds it)"; exit 0; }
+
+echo "1..9"
 work=$(mktemp -d /tmp/cellvm-qemu.XXXXXX)
 pids=""
 cleanup() {
@@ -31,7 +35,8 @@ trap cleanup EXIT
 
 kdir=$("$top_srcdir/tests/guest/fetch-kernel.sh") || { not_ok "fetch Debian's kernel"; exit 1; }
 "$top_srcdir/tests/guest/mkinitramfs.sh" "$work/initrd.gz" "$top_srcdir/tests/qemu/guest-init.sh" \
-	"$kdir" -m virtio_pci -m virtio_blk -m virtio-rng || { not_ok "build initramfs"; exit 1; }
+	"$kdir" -m virtio_pci -m virtio_blk -m virtio-rng -m vmw_vsock_virtio_transport \
+	-f "$vp:/bin/vsock-peer" || { not_ok "build initramfs"; exit 1; }
 
 img=$work/disk.img
 truncate -s 16M "$img"
@@ -44,9 +49,18 @@ cp "$img" "$work/before.img"
 blk_pid=$!
 "$top_builddir/device-procs/cellvm-rng" --socket-path "$work/rng.sock" 2>"$work/rng.log" &
 rng_pid=$!
-pids="$blk_pid $rng_pid"
+# Hybrid vsock: host clients at v.sock, the guest's port 5001 at v.sock_5001,
+# in a directory of its own (confined, it is the device's whole root).
+mkdir "$work/vsock"
+"$top_builddir/device-procs/cellvm-vsock" --socket-path "$work/vsock.sock" --guest-cid 3 \
+	--uds-path "$work/vsock/v.sock" 2>"$work/vsock.log" &
+vsock_pid=$!
+"$vp" listen-unix "$work/vsock/v.sock_5001" 1 >"$work/vsock-host.out" 2>&1 &
+listen_pid=$!
+pids="$blk_pid $rng_pid $vsock_pid $listen_pid"
 for i in $(seq 50); do
-	[ -S "$work/blk.sock" ] && [ -S "$work/rng.sock" ] && break
+	[ -S "$work/blk.sock" ] && [ -S "$work/rng.sock" ] && [ -S "$work/vsock.sock" ] &&
+		[ -S "$work/vsock/v.sock_5001" ] && break
 	sleep 0.1
 done
 
@@ -54,8 +68,20 @@ timeout 300 qemu-system-x86_64 -M pc,memory-backend=mem -accel tcg -cpu max -m 2
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-chardev socket,id=blk0,path="$work/blk.sock" -device vhost-user-blk-pci,chardev=blk0 \
 	-chardev socket,id=rng0,path="$work/rng.sock" -device vhost-user-rng-pci,chardev=rng0 \
+	-chardev socket,id=vsock0,path="$work/vsock.sock" \
+	-device vhost-user-vsock-pci,chardev=vsock0 \
 	-kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 quiet" \
-	-nographic -no-reboot -nodefaults -serial stdio </dev/null >"$work/serial.log" 2>&1
+	-nographic -no-reboot -nodefaults -serial stdio </dev/null >"$work/serial.log" 2>&1 &
+qemu_pid=$!
+pids="$pids $qemu_pid"
+# The host's side of the guest's listener on port 5000, once it listens.
+for i in $(seq 1500); do
+	grep -q "RESULT vsock-listening" "$work/serial.log" && break
+	kill -0 $qemu_pid 2>/dev/null || break
+	sleep 0.2
+done
+hybrid=$("$vp" hybrid-connect "$work/vsock/v.sock" 5000 1048576 2>&1 | tr '\n' ' ')
+wait $qemu_pid
 qemu_status=$?
 result() { sed -n "s/.*RESULT $1 //p" "$work/serial.log" | tr -d '\r' | head -1; }
 
@@ -84,13 +110,28 @@ if [ ${#rng} -eq 64 ] && [ "$rng" != "$(printf '0%.0s' $(seq 64))" ]; then
 else
 	not_ok "guest reads random bytes from /dev/hwrng through cellvm-rng (got '$rng')"
 fi
-kill -TERM $pids
+guest=$(result vsock-connect)
+host=$(tr '\n' ' ' <"$work/vsock-host.out")
+case "$guest|$host" in
+"ok 1048576 bytes echoed"*"|"*"echoed 1048576 bytes"*)
+	ok "guest's 1 MiB to CID 2 port 5001 comes back through cellvm-vsock: $guest" ;;
+*) not_ok "guest's 1 MiB to CID 2 port 5001 comes back through cellvm-vsock (guest: '$guest', host listener: '$host')" ;;
+esac
+case $hybrid in
+"ok 1048576 bytes echoed"*)
+	ok "host's 1 MiB to the guest's port 5000 comes back through cellvm-vsock: $hybrid" ;;
+*) not_ok "host's 1 MiB to the guest's port 5000 comes back through cellvm-vsock (host: '$hybrid', guest: '$(result vsock-listener)')"
+	sed 's/^/# /' "$work/vsock.log" | tail -20 ;;
+esac
+kill $listen_pid 2>/dev/null
+kill -TERM $blk_pid $rng_pid $vsock_pid
 st=0
 wait $blk_pid || st=1
 wait $rng_pid || st=1
+wait $vsock_pid || st=1
 pids=""
 if [ $st -eq 0 ]; then ok "backends exit cleanly on SIGTERM"; else
 	not_ok "backends exit cleanly on SIGTERM"
-	sed 's/^/# /' "$work/blk.log" "$work/rng.log" | tail -20
+	sed 's/^/# /' "$work/blk.log" "$work/rng.log" "$work/vsock.log" | tail -20
 fi
 exit $failed

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +111,7 @@ enum call {
 	CALL_THREAD,		/* pthread_create: clone3, then clone on ENOSYS */
 	CALL_CLONE3,		/* clone3 with no arguments: EINVAL if it runs */
 	CALL_KVM_IOCTL,		/* ioctl(-1, arg): EBADF if it runs */
+	CALL_UNIX_SOCKET,	/* socket(AF_UNIX, SOCK_STREAM | arg, 0) */
 };
 
 enum { RAN = 0, NOT_CONFINED = 100, RETURNED = 102, FAILED = 103, CLONE3_RAN = 104 };
@@ -147,6 +149,8 @@ static _Noreturn void make(enum call call, unsigned long arg)
 		if (ioctl(-1, arg, 0) < 0)
 			_exit(errno == EBADF ? RAN : FAILED);
 		break;
+	case CALL_UNIX_SOCKET:
+		_exit(socket(AF_UNIX, SOCK_STREAM | (int)arg, 0) >= 0 ? RAN : FAILED);
 	}
 	_exit(RETURNED);
 }
@@ -229,4 +233,39 @@ Test(policies, the_confined_worker_cannot_create_a_vm)
 	/* What it does use still reaches the kernel. */
 	cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, KVM_RUN), RAN, "KVM_RUN");
 	cr_expect_eq(under("vcpu", CALL_KVM_IOCTL, KVM_CREATE_VCPU), RAN, "KVM_CREATE_VCPU");
+}
+
+/* cellvm-vsock connects a guest's connection to a host socket with
+ * unix_connect's socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK);
+ * any other socket is refused. */
+Test(policies, vsock_makes_its_unix_stream_sockets_and_no_other)
+{
+	cr_expect_eq(under("vsock", CALL_UNIX_SOCKET, SOCK_NONBLOCK | SOCK_CLOEXEC), RAN,
+		     "socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)");
+	cr_expect_eq(under("vsock", CALL_UNIX_SOCKET, SOCK_CLOEXEC), -SIGSYS,
+		     "socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)");
+	cr_expect_eq(under("blk", CALL_UNIX_SOCKET, SOCK_NONBLOCK | SOCK_CLOEXEC), -SIGSYS,
+		     "socket under blk.policy");
+}
+
+/* A child runs under the spawner's filter as well as its own: a device
+ * policy the spawner's does not include kills that device at the first
+ * call only its own allows (cellvm-vsock's socket, cellvm-balloon's
+ * MADV_REMOVE did). */
+Test(policies, the_spawner_policy_includes_every_device_policy)
+{
+	FILE *f = fopen(CELLVM_SRC_POLICY_DIR "/spawner.policy", "r");
+	cr_assert_not_null(f, "spawner.policy");
+	static char text[65536];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (!kinds[i].device)
+			continue;
+		char line[64];
+		snprintf(line, sizeof(line), "\n@include %s.policy\n", kinds[i].kind);
+		cr_expect_not_null(strstr(text, line), "spawner.policy does not include %s.policy",
+				   kinds[i].kind);
+	}
 }
