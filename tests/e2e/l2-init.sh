@@ -2,7 +2,7 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite, netbench, vsock, balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# mem, blkwrite, netbench, vsock, vsockserve, balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
 # for netbench) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -177,6 +177,27 @@ test_vsock() {
 	echo "L2 vsock-connect $(/bin/vsock-peer connect 2 5001 1048576 2>&1 | tr '\n' ' ')"
 }
 
+# One host connection served on vsock port 5000 (scenario fc: the hybrid
+# vsock cellvm-fc's PUT /vsock made), then on: "L2 vsock-listening" when
+# ready, "L2 vsock-served ..." after (the host has 60 s to connect).
+test_vsockserve() {
+	if [ ! -x /bin/vsock-peer ]; then
+		echo "L2 vsock-missing /bin/vsock-peer"
+		return
+	fi
+	/bin/vsock-peer listen 5000 1 </dev/null >/tmp/vsock-listener 2>&1 &
+	vp=$!
+	wait_for grep -q listening /tmp/vsock-listener
+	echo "L2 vsock-listening"
+	i=0
+	while kill -0 $vp 2>/dev/null && [ $i -lt 600 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill $vp 2>/dev/null
+	echo "L2 vsock-served $(tr '\n' ' ' </tmp/vsock-listener)"
+}
+
 memtotal() { awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo; }
 
 # wait_mem OP MIB: until MemTotal OP MIB (in MiB), for up to 120 s.
@@ -250,7 +271,7 @@ echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | netbench | vsock | balloon | initcalls) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | netbench | vsock | vsockserve | balloon | initcalls) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

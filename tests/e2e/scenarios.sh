@@ -11,6 +11,8 @@ D=/cellvm/bin/cellvmd
 # every process logs what its policy lacks instead of dying.
 P="--policy-dir /cellvm/policy --sandbox ${E2E_SANDBOX:-on}"
 C=/cellvm/bin/cellvmctl
+# Both ends of the vsock checks (tests/e2e/vsock_peer.c).
+VP=/cellvm/bin/vsock-peer
 K=/l2/vmlinuz
 I=/l2/initrd.gz
 T=/tmp/e2e

@@ -4,7 +4,9 @@
 # runtime-rs Firecracker driver makes (boot-source, machine-config, a drive,
 # vsock, InstanceStart); the guest checks its disk and powers off, and
 # cellvm-fc exits; a bad machine-config gets 400 with a fault message, and
-# GET / reports the state before and after InstanceStart. fc-file: the same
+# GET / reports the state before and after InstanceStart; a host program
+# reaches the guest's vsock listener through the hybrid vsock PUT /vsock
+# configured (1 MiB there and back, vsock-peer). fc-file: the same
 # VM from --config-file alone. About 65 s each under TCG; fc is in the
 # default plan, fc-file only when asked for.
 F=/cellvm/bin/cellvm-fc
@@ -48,9 +50,9 @@ fc_blk_checks() {
 }
 
 scenario_fc() {
-	names="fc-state-before fc-bad-machine-config fc-start fc-state-after fc-blk-hostpattern \
+	names="fc-state-before fc-bad-machine-config fc-start fc-state-after fc-vsock fc-blk-hostpattern \
 		fc-blk-readback fc-exit"
-	[ -x $F ] && [ -x $CURL ] || { fail_all "$F or $CURL missing" $names; return; }
+	[ -x $F ] && [ -x $CURL ] && [ -x $VP ] || { fail_all "$F, $CURL or $VP missing" $names; return; }
 	failed=0
 	out=$T/fc.out
 	err=$T/fc.err
@@ -78,7 +80,7 @@ scenario_fc() {
 	# Kata's order (runtime-rs fc_api.rs: prepare_vmm_resources, prepare_hvsock, start_vm).
 	calls=
 	calls="$calls $(fc_api PUT /boot-source "{\"kernel_image_path\": \"$K\", \"initrd_path\": \"$I\", \
-\"boot_args\": \"console=ttyS0 quiet cellvm.test=blk cellvm.end=poweroff\"}" | cut -c1-3)"
+\"boot_args\": \"console=ttyS0 quiet cellvm.test=vsockserve,blk cellvm.end=poweroff\"}" | cut -c1-3)"
 	calls="$calls $(fc_api PUT /machine-config '{"mem_size_mib": 256, "vcpu_count": 1}' | cut -c1-3)"
 	calls="$calls $(fc_api PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$img\", \
 \"is_root_device\": false, \"is_read_only\": false}" | cut -c1-3)"
@@ -90,6 +92,17 @@ scenario_fc() {
 	case $r in
 	'200 '*'"state":"Running"'*) result fc-state-after ok "GET /: $r" ;;
 	*) result fc-state-after fail "GET /: '$r'"; failed=1 ;;
+	esac
+	# The guest's listener, reached through the socket PUT /vsock named.
+	i=0
+	until seen vsock-listening || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	t=$($VP hybrid-connect $T/fc.vsock 5000 1048576 2>&1 | tr '\n' ' ')
+	case $t in
+	"ok 1048576 bytes echoed"*) result fc-vsock ok "host client: $t" ;;
+	*) result fc-vsock fail "host client: '$t'$(l2 vsock-missing)"; failed=1 ;;
 	esac
 	fc_wait $pid "$timeout"
 	status=$?

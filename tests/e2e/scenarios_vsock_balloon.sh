@@ -1,10 +1,9 @@
 # The e2e scenarios vsock and balloon, sourced by scenarios.sh (they use its
-# $C, $T, $timeout, config, start_cellvmd, stop_cellvmd, result, check,
+# $C, $VP, $T, $timeout, config, start_cellvmd, stop_cellvmd, result, check,
 # fail_all, seen, l2 and leftovers): cellvm-vsock and cellvm-balloon with a
 # real guest, each VM made by cellvmd from a config. The guest's side is
 # l2-init.sh's test_vsock and test_balloon; both ends of every vsock
 # exchange are vsock-peer (tests/e2e/vsock_peer.c).
-VP=/cellvm/bin/vsock-peer
 
 # Seconds since $vb_t0, for the last RESULT of a scenario (what it costs).
 vb_took() { awk -v a="$vb_t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
