@@ -3,7 +3,7 @@
  *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs \
  *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c common/vhost_user.c \
  *      device-procs/vsock_pkt.c \
- *      common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
+ *      common/vhu_inflight.c common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include "log.h"
 #include "machine.h"
 #include "vhost_user.h"
+#include "vhu_inflight.h"
 #include "virtq.h"
 
 static const char *root;
@@ -152,6 +153,27 @@ static void gen_virtq(void)
 	desc(m, 0x300, 2, VQ_GPA + 0x600, 1, VIRTQ_DESC_F_WRITE, 0);
 	put_le16(m + VQ_AVAIL + 2, 1);
 	put_file("fuzz_virtq", "indirect", buf, sizeof(buf));
+}
+
+/* ---- vhu_inflight: see fuzz_vhu_inflight.c for the layout. A ring of 8
+ * with chains 5 and 2 in flight, and the same after a death that published
+ * a batch (head 3) without clearing it. */
+static void gen_vhu_inflight(void)
+{
+	uint8_t buf[3 + 192];
+	uint8_t *r = buf + 3;
+	vhu_inflight_format(r, 192, 1, 8);
+	struct vhu_inflight_q q = { .base = r, .num = 8 };
+	buf[0] = 3;
+	buf[1] = 0;
+	buf[2] = 0;
+	vhu_inflight_mark(&q, 5);
+	vhu_inflight_mark(&q, 2);
+	put_file("fuzz_vhu_inflight", "two", buf, sizeof(buf));
+	vhu_inflight_mark(&q, 3);
+	vhu_inflight_batch_add(&q, 3);
+	buf[1] = 1;
+	put_file("fuzz_vhu_inflight", "batch", buf, sizeof(buf));
 }
 
 /* ---- machine: a blob from machine_layout + machine_to_fdt. */
@@ -651,6 +673,7 @@ int main(int argc, char **argv)
 	log_init("gen_corpus", LOG_LVL_ERROR);
 	gen_vhost_user();
 	gen_virtq();
+	gen_vhu_inflight();
 	gen_machine();
 	gen_bzimage();
 	gen_blk_req();
