@@ -18,6 +18,7 @@
 
 #include "machine.h"
 #include "rate_limiter.h"
+#include "restart_policy.h"
 #include "sandbox_mode.h"
 
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
@@ -54,6 +55,9 @@ struct vm_block_device {
 	/* Firecracker's rate limiter; a bucket not given is all 0 (unlimited),
 	 * one given has size and refill_ms > 0. None for VHOST_USER. */
 	struct rl_cfg rate_limiter;
+	/* Its process's restarts (restart_policy.h); unset: the VM's. None for
+	 * VHOST_USER. */
+	struct restart_cfg restart;
 };
 
 struct vm_net_device {
@@ -64,6 +68,7 @@ struct vm_net_device {
 	uint8_t mac[6];
 	enum sandbox_mode sandbox;                      /* as for block devices */
 	struct rl_cfg rx_rate_limiter, tx_rate_limiter; /* as for block devices */
+	struct restart_cfg restart;                     /* as for block devices */
 };
 
 /* A virtio-balloon (cellvm-balloon), Firecracker's "balloon" object. */
@@ -101,6 +106,7 @@ struct vm_config {
 	bool vsock;                  /* vsock_dev is set */
 	struct vm_vsock vsock_dev;
 	enum sandbox_mode sandbox;
+	struct restart_cfg restart; /* every device process's, but its own */
 };
 
 /* The virtio devices cfg asks for: block + net + console + rng + balloon. */
