@@ -77,6 +77,29 @@ static void kill_worker(struct supervisor *sv, const char *why)
 		log_err("kill vcpu-worker: %m");
 }
 
+/* The worker finds the device named name failing (HUNG): it is killed,
+ * and its end is then the news, as any device's. A name that is no live
+ * device of the VM (the worker is not trusted) is logged and ignored. */
+static void kill_device(struct supervisor *sv, const char *name)
+{
+	for (size_t i = 0; i < sv->vm->nchildren; i++) {
+		struct vm_child *c = &sv->vm->child[i];
+		if (c == worker(sv) || c->exited || strcmp(c->name, name))
+			continue;
+		/* Dead already (the worker saw its connection go): its end
+		 * says why, and is on its way. */
+		if (msg_wait(c->pidfd, POLLIN, 0) == 1)
+			return;
+		log_err("%s (pid %d): the vcpu-worker finds it not answering; killing it", c->name,
+			(int)c->pid);
+		c->killed_for = "it stopped answering its frontend (hung), and was killed";
+		if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+			log_err("kill %s: %m", c->name);
+		return;
+	}
+	log_ratelimited(LOG_LVL_WARN, "vcpu-worker: HUNG for %s, which is no live device", name);
+}
+
 /* What cause.h needs to know of the worker now. */
 static struct cause_worker worker_state(struct supervisor *sv)
 {
@@ -129,6 +152,13 @@ static int control_read_one(struct supervisor *sv)
 	case WCTL_EXIT:
 		sv->have_exit_msg = true;
 		sv->exit_msg = m;
+		break;
+	case WCTL_HUNG:
+		kill_device(sv, m.text);
+		break;
+	case WCTL_RESUMED:
+		log_info("%s: resumed on its restarted process (the worker took %u us)", m.text,
+			 m.status);
 		break;
 	default:
 		kill_worker(sv, "it sent a controller's message on the control channel");

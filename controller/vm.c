@@ -91,6 +91,7 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 	c->ctl_fd = -1;
 	c->exited = false;
 	c->oom_killed = false;
+	c->killed_for = NULL;
 	c->sandbox = mode;
 	c->policy = policy;
 	child_log_init(&c->log, logp[0]);

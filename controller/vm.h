@@ -47,6 +47,7 @@ struct vm_child {
 	struct child_log log; /* its stderr */
 	enum sandbox_mode sandbox; /* what the spawner was asked for it */
 	bool oom_killed;      /* its cgroup's OOM killer killed it (or one of its own) */
+	const char *killed_for; /* why the controller SIGKILLed it, if it did; NULL */
 	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
 	int ctl_fd;         /* a device's control channel (dev_ctl.h, SOCK_SEQPACKET,
 			     * non-blocking); -1 for the worker */

@@ -27,6 +27,7 @@
 #include "acpi.h"
 #include "acpi_pm.h"
 #include "backend_watch.h"
+#include "device_restart.h"
 #include "boot_linux.h"
 #include "bus.h"
 #include "cli.h"
@@ -145,6 +146,12 @@ static void host_end(void *opaque, enum vcpu_exit_status st, const char *why)
 
 static void on_backend_failed(void *opaque, const char *name, int err)
 {
+	struct worker *w = opaque;
+	/* Once the VM runs, cellvmd restarts the device or gives up and ends
+	 * the VM; a device that fails while the VM is built fails the Create. */
+	if (w->ctl_fd >= 0 && __atomic_load_n(&w->started, __ATOMIC_ACQUIRE) &&
+	    device_restart_report(w->ctl_fd, name, err) == 0)
+		return;
 	char why[WCTL_TEXT_MAX];
 	if (err == -ETIMEDOUT)
 		snprintf(why, sizeof(why), "device %s does not answer its frontend (hung)", name);
@@ -242,7 +249,8 @@ static void on_end(void *opaque, uint32_t events)
 
 static void start_vcpus(struct worker *w)
 {
-	w->started = true;
+	/* Read by the backend watch's thread too. */
+	__atomic_store_n(&w->started, true, __ATOMIC_RELEASE);
 	for (uint32_t i = 0; i < w->nvcpus; i++) {
 		if (vcpu_start(&w->vcpus[i]) < 0) {
 			end_vm(w, VCPU_EXIT_START, "a vCPU thread could not start");
@@ -266,8 +274,10 @@ static void on_control(void *opaque, uint32_t events)
 {
 	struct worker *w = opaque;
 	struct wctl_msg m;
+	int fd;
+	char why[WCTL_TEXT_MAX];
 	(void)events;
-	int err = wctl_recv(w->ctl_fd, &m);
+	int err = wctl_recv_fd(w->ctl_fd, &m, &fd);
 	if (err == -EAGAIN)
 		return;
 	if (err) {
@@ -290,6 +300,11 @@ static void on_control(void *opaque, uint32_t events)
 		break;
 	case WCTL_CONFIG_CHANGED:
 		config_changed(w, m.text);
+		break;
+	case WCTL_BACKEND:
+		if (device_restart_resume(w->virtio, w->nvirtio, w->ctl_fd, m.text, fd, why,
+					  sizeof(why)) < 0)
+			end_vm(w, VCPU_EXIT_DEVICE, why);
 		break;
 	default:
 		log_warn("control: unexpected %s, ignored", wctl_type_name(m.type));

@@ -10,6 +10,7 @@
  *   wait-run      wait for RUN, answering PINGs meanwhile
  *   escape N K    ask backend N to try test-hook escape K (tests/hooks/test_hooks.h)
  *   hangup N      close backend N's socket (the device exits, as when its frontend goes)
+ *   hung NAME     send HUNG for device NAME, as the worker's backend watch does
  *   blk-io N W R  drive blk backend N as a guest would: W 4 KiB writes from
  *                 sector 0 on, then R 4 KiB reads (fake_blk.h); else exit 1
  *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
@@ -323,6 +324,10 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		escape(f, text);
 	} else if (strcmp(line, "hangup") == 0) {
 		hangup(f, text);
+	} else if (strcmp(line, "hung") == 0) {
+		int err = wctl_send(f->ctl_fd, WCTL_HUNG, 0, text);
+		if (err < 0)
+			finish(f, VCPU_EXIT_STOPPED, "HUNG not sent: %s", strerror(-err));
 	} else if (strcmp(line, "blk-io") == 0) {
 		blk_io(f, text);
 	} else if (strcmp(line, "serve") == 0) {

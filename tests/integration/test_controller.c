@@ -159,6 +159,25 @@ Test(controller, a_device_that_exits_while_the_worker_lives_ends_run)
 	ctl_finish();
 }
 
+/* The worker's watch finds a device not answering and says so (HUNG):
+ * cellvmd kills it, and it is the reason the VM ends, in words. A HUNG
+ * naming no device of the VM is ignored. */
+Test(controller, a_device_the_worker_finds_hung_is_killed_and_named)
+{
+	int c1 = ctl_start();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), "ready\nwait-run\nhung nosuch0\nhung vcpu-worker\nhung rng0\n"
+		   "serve\n", CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
+	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
+	struct rpc_reply r = ctl_reply_to(c1, run, CTL_WAIT_MS);
+	ctl_expect_error(r, LC_ERR_VCPU_RUNTIME_FAILURE, "rng0 killed by signal 9", "Run");
+	cr_assert(strstr(r.message, "hung"), "%s", r.message);
+	ctl_expect_no_children();
+	close(c1);
+	ctl_finish();
+}
+
 /* The worker notices a dead backend too and says so, maybe before cellvmd
  * has seen the device die: the device's signal stays the reason. */
 Test(controller, a_device_killed_is_the_reason_though_the_worker_said_exit_first)
