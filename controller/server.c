@@ -252,9 +252,17 @@ static void on_child_exited(void *opaque, const struct lifecycle_exit *x)
 	     (struct caller){ 0 }, -1);
 }
 
+/* A device process to start again (supervise.h). */
+static int on_restart(void *opaque, struct vm_child *c, int *worker_end)
+{
+	struct server *s = opaque;
+	return vm_restart_device(&s->vm, &s->env, c, worker_end);
+}
+
 static const struct supervise_ops supervise_ops = {
 	.ready = on_ready,
 	.child_exited = on_child_exited,
+	.restart = on_restart,
 };
 
 /* ---------------------------------------------------------------- requests */
