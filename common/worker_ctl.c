@@ -30,12 +30,12 @@ int wctl_decode(const uint8_t *buf, size_t len, struct wctl_msg *out)
 	size_t n = strnlen(text, WCTL_TEXT_MAX);
 	if (n == WCTL_TEXT_MAX)
 		return -EBADMSG;
-	/* Only EXIT and RESUMED carry a status, and only EXIT words but for the
+	/* Only EXIT, RESUMED and HUNG carry a status, and only EXIT words but for the
 	 * messages naming a device; anything else in them is a malformed
 	 * message, not something to ignore. */
 	bool names = type == WCTL_CONFIG_CHANGED || type == WCTL_BACKEND ||
 		     type == WCTL_RESUMED || type == WCTL_HUNG;
-	if ((type != WCTL_EXIT && type != WCTL_RESUMED && status != 0) ||
+	if ((type != WCTL_EXIT && type != WCTL_RESUMED && type != WCTL_HUNG && status != 0) ||
 	    (names ? n == 0 : type != WCTL_EXIT && n != 0))
 		return -EBADMSG;
 	out->type = (enum wctl_type)type;

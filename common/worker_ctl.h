@@ -15,7 +15,10 @@
  *                                 is the µs the worker took to resume it
  *                         HUNG    text names a device whose backend stopped
  *                                 answering (the worker's watch): kill it,
- *                                 and restart it as for a death
+ *                                 and restart it as for a death; status is
+ *                                 how many BACKENDs the worker had for it,
+ *                                 so a late HUNG about a process already
+ *                                 replaced is told from one about the new
  *   controller -> worker: RUN     start the vCPUs (once)
  *                         PING    are you alive? (the worker's event loop
  *                                 answers; the controller uses it to notice a
@@ -30,7 +33,7 @@
  * The worker treats EOF as "the controller is gone" and stops the VM.
  *
  * wctl_decode() is pure and checks everything: exact size, a known type,
- * status 0 except for EXIT and RESUMED, text empty except for EXIT and
+ * status 0 except for EXIT, RESUMED and HUNG, text empty except for EXIT and
  * the messages naming a device (which need one), text NUL-terminated; control bytes in the text
  * are replaced by '?' so a hostile worker cannot inject lines into logs. */
 #ifndef CELLVM_WORKER_CTL_H
@@ -56,7 +59,7 @@ enum wctl_type {
 
 struct wctl_msg {
 	enum wctl_type type;
-	uint32_t status;           /* WCTL_EXIT and WCTL_RESUMED only */
+	uint32_t status;           /* WCTL_EXIT, WCTL_RESUMED and WCTL_HUNG only */
 	char text[WCTL_TEXT_MAX];  /* EXIT's words, or a device's name; NUL-terminated */
 };
 

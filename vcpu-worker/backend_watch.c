@@ -22,7 +22,7 @@ static void *watch(void *arg)
 				bw->reported[i] = false;
 			} else if (!bw->reported[i]) {
 				bw->reported[i] = true;
-				bw->failed(bw->opaque, bw->fe[i]->name, err);
+				bw->failed(bw->opaque, bw->fe[i]->name, bw->fe[i]->generation, err);
 			}
 		}
 	}

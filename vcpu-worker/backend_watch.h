@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "machine.h"
 #include "vhu_frontend.h"
@@ -20,7 +21,8 @@
 #define BW_INTERVAL_MS 200
 #define BW_TIMEOUT_MS 800
 
-typedef void (*bw_failed_fn)(void *opaque, const char *name, int err);
+/* generation: the fe's when it failed (vhu_frontend.h). */
+typedef void (*bw_failed_fn)(void *opaque, const char *name, uint32_t generation, int err);
 
 struct backend_watch {
 	struct vhu_fe *fe[MACHINE_MAX_VIRTIO];

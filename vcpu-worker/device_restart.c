@@ -9,14 +9,14 @@
 #include "log.h"
 #include "worker_ctl.h"
 
-int device_restart_report(int ctl_fd, const char *name, int err)
+int device_restart_report(int ctl_fd, const char *name, uint32_t generation, int err)
 {
 	if (err == -ETIMEDOUT)
 		log_err("device %s does not answer its frontend (hung): asking for a restart", name);
 	else
 		log_err("device %s: backend connection failed (%s): asking for a restart", name,
 			strerror(-err));
-	return wctl_send(ctl_fd, WCTL_HUNG, 0, name);
+	return wctl_send(ctl_fd, WCTL_HUNG, generation, name);
 }
 
 static uint64_t now_us(void)

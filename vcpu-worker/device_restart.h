@@ -13,8 +13,8 @@
 #include "virtio_mmio.h"
 
 /* Tells cellvmd (ctl_fd) that the backend of device name failed with err
- * (-ETIMEDOUT: it hangs). 0 or -errno. */
-int device_restart_report(int ctl_fd, const char *name, int err);
+ * (-ETIMEDOUT: it hangs) after generation restarts. 0 or -errno. */
+int device_restart_report(int ctl_fd, const char *name, uint32_t generation, int err);
 
 /* Resumes the device named name of devs[0..n) on the new backend socket fd
  * (taken) and sends RESUMED. 0, or -errno with why (for EXIT) filled. */

@@ -144,13 +144,13 @@ static void host_end(void *opaque, enum vcpu_exit_status st, const char *why)
 	end_vm(opaque, st, why);
 }
 
-static void on_backend_failed(void *opaque, const char *name, int err)
+static void on_backend_failed(void *opaque, const char *name, uint32_t generation, int err)
 {
 	struct worker *w = opaque;
 	/* Once the VM runs, cellvmd restarts the device or gives up and ends
 	 * the VM; a device that fails while the VM is built fails the Create. */
 	if (w->ctl_fd >= 0 && __atomic_load_n(&w->started, __ATOMIC_ACQUIRE) &&
-	    device_restart_report(w->ctl_fd, name, err) == 0)
+	    device_restart_report(w->ctl_fd, name, generation, err) == 0)
 		return;
 	char why[WCTL_TEXT_MAX];
 	if (err == -ETIMEDOUT)

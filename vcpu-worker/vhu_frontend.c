@@ -152,6 +152,7 @@ int vhu_fe_reconnect(struct vhu_fe *fe, int sock)
 	int err = handshake(fe);
 	if (err)
 		return err;
+	fe->generation++;
 	if (fe->features != features || fe->num_queues != nq) {
 		log_err("%s: the new backend offers features %#llx and %u queues, not %#llx "
 			"and %u", fe->name, (unsigned long long)fe->features, fe->num_queues,

@@ -32,6 +32,7 @@ struct vhu_fe {
 	uint64_t features;           /* offered by the backend */
 	uint64_t protocol_features;  /* negotiated */
 	uint32_t num_queues;
+	uint32_t generation;         /* vhu_fe_reconnect()s so far */
 	int inflight_fd;             /* the backend's region; -1: none */
 	uint64_t inflight_size;
 	uint16_t inflight_queues, inflight_qsize;

@@ -150,8 +150,9 @@ struct failure {
 	int err;
 };
 
-static void on_failed(void *opaque, const char *name, int err)
+static void on_failed(void *opaque, const char *name, uint32_t generation, int err)
 {
+	(void)generation;
 	struct failure *f = opaque;
 	f->calls++;
 	snprintf(f->name, sizeof(f->name), "%s", name);

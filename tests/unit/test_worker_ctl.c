@@ -178,7 +178,7 @@ Test(worker_ctl, nonblocking_empty)
 	close(sv[1]);
 }
 
-/* BACKEND, RESUMED and HUNG name a device; only RESUMED has a status. */
+/* BACKEND, RESUMED and HUNG name a device; BACKEND has no status. */
 Test(worker_ctl, restart_messages)
 {
 	uint8_t buf[WCTL_WIRE_SIZE];
@@ -196,8 +196,9 @@ Test(worker_ctl, restart_messages)
 	cr_expect_eq(m.status, 4321);
 	encode(WCTL_BACKEND, 1, "blk0", buf);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
-	encode(WCTL_HUNG, 1, "blk0", buf);
-	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
+	encode(WCTL_HUNG, 3, "blk0", buf);
+	cr_assert_eq(wctl_decode(buf, sizeof(buf), &m), 0);
+	cr_expect_eq(m.status, 3, "the worker's count of BACKENDs for it");
 	cr_expect_str_eq(wctl_type_name(WCTL_BACKEND), "BACKEND");
 	cr_expect_str_eq(wctl_type_name(WCTL_RESUMED), "RESUMED");
 	cr_expect_str_eq(wctl_type_name(WCTL_HUNG), "HUNG");
