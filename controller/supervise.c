@@ -145,7 +145,8 @@ static void resumed(struct supervisor *sv, const char *name, uint32_t worker_us)
 		c->blackout_last_ms = ms;
 		if (ms > c->blackout_max_ms)
 			c->blackout_max_ms = ms;
-		log_info("%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
+		/* A warning: a device that had to be restarted is news at any level. */
+		log_warn("%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
 			 name, (unsigned long long)c->restarts.total, (unsigned long long)ms,
 			 worker_us);
 		return;
@@ -285,7 +286,7 @@ static int restart_now(struct supervisor *sv, struct vm_child *c)
 	close(fd);
 	if (err < 0)
 		kill_worker(sv, "the control channel is broken");
-	log_info("%s: restarted (pid %d): restart %llu of at most %u in %u s", c->name,
+	log_warn("%s: restarted (pid %d): restart %llu of at most %u in %u s", c->name,
 		 (int)c->pid, (unsigned long long)c->restarts.total, c->restart.max,
 		 c->restart.window_s);
 	return 0;

@@ -2,7 +2,7 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# mem, blkwrite, blkloop or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
 # for netbench) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -165,12 +165,48 @@ test_blkwrite() {
 	rm /tmp/blkwrite
 }
 
+# For the restart scenario: for 30 s, 1 MiB chunks of fresh data written to
+# the disk in turn (16 MiB, then around again), the caches dropped, each
+# read back from the device and compared. "L2 blkloop start" first, then
+# "L2 blkloop done CHUNKS ioerrors N mismatches M kernel-errors K" and the
+# md5 of the whole disk as read back last ("L2 blkloop disk MD5").
+test_blkloop() {
+	if ! wait_for [ -b /dev/vda ]; then
+		echo "L2 blk-missing /dev/vda"
+		return
+	fi
+	echo "L2 blkloop start"
+	read -r t0 _ </proc/uptime
+	i=0 ioerr=0 bad=0
+	while awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { exit !(b - a < 30) }'; do
+		at=$((i % 16))
+		head -c $((1 << 20)) /dev/urandom >/tmp/chunk
+		if ! dd if=/tmp/chunk of=/dev/vda bs=1M seek=$at count=1 conv=fsync 2>/dev/null; then
+			ioerr=$((ioerr + 1))
+			echo "L2 blkloop io-error write $i"
+		fi
+		echo 3 >/proc/sys/vm/drop_caches
+		got=$(dd if=/dev/vda bs=1M skip=$at count=1 2>/dev/null | md5) ||
+			ioerr=$((ioerr + 1))
+		if [ "$got" != "$(md5 </tmp/chunk)" ]; then
+			bad=$((bad + 1))
+			echo "L2 blkloop mismatch $i"
+		fi
+		i=$((i + 1))
+	done
+	rm /tmp/chunk
+	echo 3 >/proc/sys/vm/drop_caches
+	echo "L2 blkloop disk $(dd if=/dev/vda bs=1M count=16 2>/dev/null | md5)"
+	kerr=$(dmesg | grep -c -i -E 'I/O error|blk_update_request|critical')
+	echo "L2 blkloop done $i ioerrors $ioerr mismatches $bad kernel-errors $kerr"
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | netbench) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | blkloop | netbench) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

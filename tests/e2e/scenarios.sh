@@ -773,6 +773,9 @@ scenario_show() {
 # The benchmarks' scenarios (bench-boot, bench-density).
 . /cellvm/bench-scenarios.sh
 
+# A device process killed and restarted under the guest's I/O (blk-restart).
+. /cellvm/scenarios_restart.sh
+
 # bench-net (guest-host throughput), in a file of its own.
 . /cellvm/bench_net.sh
 

@@ -1,0 +1,64 @@
+# The restart scenario (docs/config.md, "Restarts"), sourced by
+# scenarios.sh: `cellvm run` with its defaults and a 16 MiB disk, the guest
+# in its write / drop caches / read back / compare loop for 30 s
+# (l2-init.sh's blkloop) while level 1 SIGKILLs cellvm-blk 5 times, 4 s
+# apart. Each death is a restart: the guest must see no I/O error and no
+# mismatch, power off by itself, and leave in the image what it read last.
+# Prints each restart's I/O blackout as cellvmd measured it. Run only when
+# asked for (E2E_ONLY=blk-restart).
+
+# The pid of the running cellvm-blk, or nothing.
+blk_pid() {
+	for c in /proc/[0-9]*/comm; do
+		read -r name <"$c" 2>/dev/null && [ "$name" = cellvm-blk ] || continue
+		p=${c%/comm}
+		echo "${p#/proc/}"
+		return
+	done
+}
+
+scenario_blk_restart() {
+	[ -x $L ] || { fail_all "$L missing" blk-restart; return; }
+	img=$T/restart.img
+	rm -f $img
+	truncate -s 16M $img
+	out=$T/blk-restart.out
+	err=$T/blk-restart.err
+	setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" "$L" run $P --kernel $K \
+		--initrd $I --cmdline "console=ttyS0 quiet cellvm.test=blkloop cellvm.end=poweroff" \
+		--cpus 1 --memory 256M --disk $img </dev/null >"$out" 2>"$err" &
+	pid=$!
+	i=0
+	until seen "blkloop start" 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	kills=0
+	for k in 1 2 3 4 5; do
+		sleep 4
+		b=$(blk_pid)
+		[ -n "$b" ] && kill -KILL "$b" && kills=$((kills + 1))
+	done
+	wait $pid
+	status=$?
+	failed=0
+	done_line=$(l2 "blkloop done")
+	guest_md5=$(l2 "blkloop disk")
+	host_md5=$(md5 <$img)
+	restarts=$(grep -c 'restarted (pid' "$err")
+	blackouts=$(sed -n 's/.*restart \([0-9]*\): I\/O blackout \([0-9]*\) ms.*/\1:\2ms/p' "$err" |
+		tr '\n' ' ')
+	detail="exit $status; kills $kills; restarts $restarts; blackouts $blackouts; guest: $done_line"
+	case $done_line in
+	*" ioerrors 0 mismatches 0 kernel-errors 0") clean=1 ;;
+	*) clean=0 ;;
+	esac
+	if [ $status -eq 0 ] && [ $kills -eq 5 ] && [ "$restarts" -eq 5 ] && [ $clean = 1 ] &&
+		[ -n "$guest_md5" ] && [ "$guest_md5" = "$host_md5" ]; then
+		result blk-restart ok "$detail"
+	else
+		result blk-restart fail "$detail; disk md5 guest $guest_md5 host $host_md5"
+		failed=1
+	fi
+	dump
+}
