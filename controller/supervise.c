@@ -20,6 +20,7 @@
 #define PING_INTERVAL_MS 250    /* how often a running worker is asked */
 #define HANG_MS 1000            /* no PONG for this long: the worker hangs */
 #define KILL_GRACE_MS 3000      /* SIGTERM, then SIGKILL after this */
+#define RESUME_MS 10000         /* a worker resuming a restarted device may not answer */
 #define CONTROL_READS_PER_ROUND 8
 #define ENDS_PER_ROUND 16
 
@@ -192,6 +193,8 @@ static int control_read_one(struct supervisor *sv)
 		kill_device(sv, m.text, m.status);
 		break;
 	case WCTL_RESUMED:
+		/* Alive: the PINGs it did not answer while it resumed are moot. */
+		sv->ping_outstanding = false;
 		resumed(sv, m.text, m.status);
 		break;
 	default:
@@ -209,12 +212,27 @@ static void on_control(void *opaque, uint32_t events)
 		;
 }
 
+/* The worker waits for a restarted device process to start and answer,
+ * its loop held meanwhile: for up to RESUME_MS since the device's end, a
+ * PING without PONG is that, not a hang. */
+static bool resuming(struct supervisor *sv)
+{
+	uint64_t now = now_ms();
+	for (size_t i = 0; i < sv->vm->nchildren; i++) {
+		const struct vm_child *c = &sv->vm->child[i];
+		if (c->died_ms && now - c->died_ms < RESUME_MS)
+			return true;
+	}
+	return false;
+}
+
 /* Every PING_INTERVAL_MS while the worker runs, until it hangs or ends. */
 static void on_ping_timer(void *opaque)
 {
 	struct supervisor *sv = opaque;
 	uint64_t now = evloop_now_ns();
-	if (sv->ping_outstanding && now - sv->ping_sent_ns >= HANG_MS * 1000000ull) {
+	if (sv->ping_outstanding && now - sv->ping_sent_ns >= HANG_MS * 1000000ull &&
+	    !resuming(sv)) {
 		kill_worker(sv, "it stopped answering (hung for 1 s)");
 		return;
 	}

@@ -148,8 +148,10 @@ int vhu_fe_reconnect(struct vhu_fe *fe, int sock)
 		close(fe->sock);
 	fe->sock = sock;
 	fe->broken = false;
+	__atomic_store_n(&fe->reconnecting, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&fe->lock);
 	int err = handshake(fe);
+	__atomic_store_n(&fe->reconnecting, false, __ATOMIC_RELEASE);
 	if (err)
 		return err;
 	fe->generation++;
@@ -206,6 +208,8 @@ int vhu_fe_set_inflight(struct vhu_fe *fe)
 int vhu_fe_probe(struct vhu_fe *fe, int timeout_ms)
 {
 	struct vhu_msg m = { .request = VHU_GET_FEATURES, .kind = VHU_P_NONE }, r;
+	if (__atomic_load_n(&fe->reconnecting, __ATOMIC_ACQUIRE))
+		return 0;
 	pthread_mutex_lock(&fe->lock);
 	int err = call_locked(fe, &m, NULL, 0, &r, timeout_ms, NULL);
 	if (!err && r.u.u64 != fe->features) {

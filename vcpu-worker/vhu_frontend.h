@@ -33,6 +33,7 @@ struct vhu_fe {
 	uint64_t protocol_features;  /* negotiated */
 	uint32_t num_queues;
 	uint32_t generation;         /* vhu_fe_reconnect()s so far */
+	bool reconnecting;           /* probes pass: the new process may be starting */
 	int inflight_fd;             /* the backend's region; -1: none */
 	uint64_t inflight_size;
 	uint16_t inflight_queues, inflight_qsize;
@@ -78,7 +79,8 @@ int vhu_fe_reconnect(struct vhu_fe *fe, int sock);
 
 /* Is the backend alive? GET_FEATURES answered within timeout_ms with what it
  * offered at first: 0; else the connection is broken and the error is
- * returned (-ETIMEDOUT for a backend that hangs). */
+ * returned (-ETIMEDOUT for a backend that hangs). 0 without asking while
+ * vhu_fe_reconnect waits for a new process, which may still be starting. */
 int vhu_fe_probe(struct vhu_fe *fe, int timeout_ms);
 
 int vhu_fe_get_config(struct vhu_fe *fe, uint32_t offset, uint8_t *buf, uint32_t len);
