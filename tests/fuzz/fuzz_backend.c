@@ -11,7 +11,8 @@
  *                 see below);
  *                 bit 14 set: decoded with the fd count it asks for instead,
  *                 and given fresh fds (a dup of the 64 KiB guest-memory memfd
- *                 for memory messages, an eventfd for the rest), which lets
+ *                 for memory messages and SET_INFLIGHT_FD, whose region is
+ *                 then guest memory, an eventfd for the rest), which lets
  *                 rings map and run;
  *   bit 15 set:   a guest-memory write: LE u16 offset, then bytes, into the
  *                 memfd (what the driver would put in its rings).

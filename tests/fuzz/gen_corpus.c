@@ -378,6 +378,36 @@ static void gen_backend(void)
 				     .u.state = { 0, 0 } }, false);
 	put_file("fuzz_backend", "session", bbuf, blen);
 
+	/* The same ring resumed by a successor: the in-flight region (guest
+	 * memory at 0x4000) says head 0 was taken and not answered. */
+	uint8_t region[192];
+	vhu_inflight_format(region, sizeof(region), 1, 8);
+	vhu_inflight_mark(&(struct vhu_inflight_q){ .base = region, .num = 8 }, 0);
+	blen = 0;
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = feats }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_PROTOCOL_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = BIT_ULL(VHU_PROTOCOL_F_INFLIGHT_SHMFD) }, false);
+	chunk_mem(0, ring, sizeof(ring));
+	chunk_mem(0x4000, region, sizeof(region));
+	chunk_msg(&mt, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+				     .u.inflight = { .mmap_size = sizeof(region),
+						     .mmap_offset = 0x4000, .num_queues = 1,
+						     .queue_size = 8 } }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 8 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+				     .u.addr = { .desc = uva, .avail = uva + 0x100,
+						 .used = uva + 0x200 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				     .u.u64 = 0 }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ENABLE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 1 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+				     .u.inflight = { .num_queues = 1, .queue_size = 8 } }, false);
+	put_file("fuzz_backend", "inflight", bbuf, blen);
+
 	/* Without fds: negotiation, vring setup, config, resets. */
 	blen = 0;
 	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
