@@ -2,7 +2,7 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite, blkloop or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# mem, blkwrite, blkloop, devloop or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
 # for netbench) and prints "L2 <key> <value>" lines on
 # the serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -201,12 +201,34 @@ test_blkloop() {
 	echo "L2 blkloop done $i ioerrors $ioerr mismatches $bad kernel-errors $kerr"
 }
 
+# For the restart scenario: for 20 s, 32 bytes from virtio-rng and a line
+# to virtio-console (hvc0) every 0.2 s, each given 10 s. "L2 devloop start",
+# then "L2 devloop done ROUNDS rngfail N confail M".
+test_devloop() {
+	if ! wait_for rng_ready || ! wait_for [ -c /dev/hvc0 ]; then
+		echo "L2 devloop-missing rng or hvc0"
+		return
+	fi
+	echo "L2 devloop start"
+	read -r t0 _ </proc/uptime
+	i=0 rngfail=0 confail=0
+	while awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { exit !(b - a < 20) }'; do
+		n=$(timeout 10 head -c 32 /dev/hwrng | wc -c)
+		[ "$n" -eq 32 ] || { rngfail=$((rngfail + 1)); echo "L2 devloop rng-short $i $n"; }
+		timeout 10 sh -c "echo devloop-line-$i >/dev/hvc0" ||
+			{ confail=$((confail + 1)); echo "L2 devloop console-failed $i"; }
+		i=$((i + 1))
+		sleep 0.2
+	done
+	echo "L2 devloop done $i rngfail $rngfail confail $confail"
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | blkloop | netbench) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | blkloop | devloop | netbench) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

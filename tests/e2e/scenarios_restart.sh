@@ -5,12 +5,14 @@
 # apart. Each death is a restart: the guest must see no I/O error and no
 # mismatch, power off by itself, and leave in the image what it read last.
 # Prints each restart's I/O blackout as cellvmd measured it. Run only when
-# asked for (E2E_ONLY=blk-restart).
+# asked for (E2E_ONLY=blk-restart). dev-restart does the same to cellvm-rng
+# and cellvm-console (twice each) under a guest reading virtio-rng and
+# writing to hvc0 (l2-init.sh's devloop).
 
-# The pid of the running cellvm-blk, or nothing.
-blk_pid() {
+# The pid of the running device process named $1 (cellvm-blk), or nothing.
+dev_pid() {
 	for c in /proc/[0-9]*/comm; do
-		read -r name <"$c" 2>/dev/null && [ "$name" = cellvm-blk ] || continue
+		read -r name <"$c" 2>/dev/null && [ "$name" = "$1" ] || continue
 		p=${c%/comm}
 		echo "${p#/proc/}"
 		return
@@ -36,7 +38,7 @@ scenario_blk_restart() {
 	kills=0
 	for k in 1 2 3 4 5; do
 		sleep 4
-		b=$(blk_pid)
+		b=$(dev_pid cellvm-blk)
 		[ -n "$b" ] && kill -KILL "$b" && kills=$((kills + 1))
 	done
 	wait $pid
@@ -58,6 +60,46 @@ scenario_blk_restart() {
 		result blk-restart ok "$detail"
 	else
 		result blk-restart fail "$detail; disk md5 guest $guest_md5 host $host_md5"
+		failed=1
+	fi
+	dump
+}
+
+scenario_dev_restart() {
+	[ -x $L ] || { fail_all "$L missing" dev-restart; return; }
+	out=$T/dev-restart.out
+	err=$T/dev-restart.err
+	setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" "$L" run $P --kernel $K \
+		--initrd $I --cmdline "console=ttyS0 quiet cellvm.test=devloop cellvm.end=poweroff" \
+		--cpus 1 --memory 256M --rng --console </dev/null >"$out" 2>"$err" &
+	pid=$!
+	i=0
+	until seen "devloop start" 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	kills=0
+	for d in cellvm-rng cellvm-console cellvm-rng cellvm-console; do
+		sleep 3
+		b=$(dev_pid $d)
+		[ -n "$b" ] && kill -KILL "$b" && kills=$((kills + 1))
+	done
+	wait $pid
+	status=$?
+	failed=0
+	done_line=$(l2 "devloop done")
+	restarts=$(grep -c 'restarted (pid' "$err")
+	blackouts=$(sed -n 's/.*: \([a-z]*0\): restart \([0-9]*\): I\/O blackout \([0-9]*\) ms.*/\1:\2:\3ms/p' "$err" |
+		tr '\n' ' ')
+	detail="exit $status; kills $kills; restarts $restarts; blackouts $blackouts; guest: $done_line"
+	case $done_line in
+	*" rngfail 0 confail 0") clean=1 ;;
+	*) clean=0 ;;
+	esac
+	if [ $status -eq 0 ] && [ $kills -eq 4 ] && [ "$restarts" -eq 4 ] && [ $clean = 1 ]; then
+		result dev-restart ok "$detail"
+	else
+		result dev-restart fail "$detail"
 		failed=1
 	fi
 	dump
