@@ -23,9 +23,9 @@
  * reader, on_socket: NACKs, framing errors, EOF); the input ends there.
  * vub_detach at the end releases everything.
  *
- * Links: device-procs/backend.c device-procs/backend_inflight.c common/vhost_user.c common/msg.c tests/fuzz/msg_fds.c
- *   common/guest_mem.c common/virtq.c common/vhu_inflight.c common/event_loop.c common/log.c
- *   common/fds.c */
+ * Links: device-procs/backend.c device-procs/backend_inflight.c common/vhost_user.c
+ *   common/msg.c tests/fuzz/msg_fds.c common/guest_mem.c common/virtq.c common/vhu_inflight.c
+ *   common/event_loop.c common/log.c common/fds.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

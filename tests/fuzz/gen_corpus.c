@@ -2,8 +2,8 @@
  * format change):
  *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs \
  *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c common/vhost_user.c \
- *      device-procs/vsock_pkt.c \
- *      common/vhu_inflight.c common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
+ *      device-procs/vsock_pkt.c common/vhu_inflight.c \
+ *      common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
 #include <errno.h>
