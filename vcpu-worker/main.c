@@ -61,6 +61,7 @@ struct worker {
 	size_t nvirtio;
 	struct virtio_mmio virtio[MACHINE_MAX_VIRTIO];
 	struct backend_watch watch;
+	struct device_restart restart;
 	uint32_t nvcpus;
 	struct vcpu vcpus[MACHINE_MAX_CPUS];
 	struct vcpu_host host;
@@ -158,6 +159,11 @@ static void on_backend_failed(void *opaque, const char *name, uint32_t generatio
 	else
 		snprintf(why, sizeof(why), "device %s: backend connection failed: %s", name,
 			 strerror(-err));
+	end_vm(opaque, VCPU_EXIT_DEVICE, why);
+}
+
+static void on_resume_failed(void *opaque, const char *why)
+{
 	end_vm(opaque, VCPU_EXIT_DEVICE, why);
 }
 
@@ -275,7 +281,6 @@ static void on_control(void *opaque, uint32_t events)
 	struct worker *w = opaque;
 	struct wctl_msg m;
 	int fd;
-	char why[WCTL_TEXT_MAX];
 	(void)events;
 	int err = wctl_recv_fd(w->ctl_fd, &m, &fd);
 	if (err == -EAGAIN)
@@ -302,9 +307,9 @@ static void on_control(void *opaque, uint32_t events)
 		config_changed(w, m.text);
 		break;
 	case WCTL_BACKEND:
-		if (device_restart_resume(w->virtio, w->nvirtio, w->ctl_fd, m.text, fd, why,
-					  sizeof(why)) < 0)
-			end_vm(w, VCPU_EXIT_DEVICE, why);
+		if (device_restart_resume(&w->restart, m.text, fd) < 0)
+			end_vm(w, VCPU_EXIT_DEVICE, "a device cannot be resumed on its restarted "
+						    "backend");
 		break;
 	default:
 		log_warn("control: unexpected %s, ignored", wctl_type_name(m.type));
@@ -474,6 +479,7 @@ static int setup_loop(struct worker *w)
 	for (size_t i = 0; i < w->nvirtio; i++)
 		if ((err = virtio_mmio_watch(&w->virtio[i], w->loop)))
 			return err;
+	device_restart_init(&w->restart, w->virtio, w->nvirtio, w->ctl_fd, on_resume_failed, w);
 	if (w->ctl_fd >= 0 && (err = evloop_add(w->loop, w->ctl_fd, EPOLLIN, on_control, w)))
 		return err;
 	/* After SIGTERM/SIGINT are blocked: the watch thread inherits that. */
@@ -506,6 +512,7 @@ static enum vcpu_exit_status run(struct worker *w)
 static void teardown(struct worker *w)
 {
 	backend_watch_stop(&w->watch);
+	device_restart_join(&w->restart);
 	for (uint32_t i = 0; i < w->nvcpus; i++)
 		vcpu_destroy(&w->vcpus[i]);
 	for (size_t i = 0; i < w->nvirtio; i++)
