@@ -2,9 +2,10 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite, blkloop, devloop or netbench; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
-# for netbench) and prints "L2 <key> <value>" lines on
-# the serial console for the scenario in level 1.
+# mem, blkwrite, blkloop, devloop, netsink or netbench;
+# cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN for netbench and
+# netsink) and prints "L2 <key> <value>" lines on the serial console for the
+# scenario in level 1.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -223,12 +224,30 @@ test_devloop() {
 	echo "L2 devloop done $i rngfail $rngfail confail $confail"
 }
 
+# For the net restart scenario: eth0 at cellvm.ip, and one TCP connection
+# on port 5001 counted: "L2 netsink ready", then "L2 netsink got BYTES"
+# once the sender closes it.
+test_netsink() {
+	if ! wait_for [ -e /sys/class/net/eth0 ] || [ -z "${netaddr:-}" ]; then
+		echo "L2 netsink-missing eth0 or cellvm.ip"
+		return
+	fi
+	ip link set eth0 up
+	ip addr add "$netaddr" dev eth0
+	# nc's stdin must not end (at its end nc closes its side, and the
+	# sender's nc quits at that): a FIFO this shell holds open.
+	mkfifo /tmp/netsink
+	(exec 3<>/tmp/netsink; echo "L2 netsink got $(nc -l -p 5001 </tmp/netsink | wc -c)") &
+	echo "L2 netsink ready"
+}
+
 # The modules probe synchronously, so what is bound is bound by now.
 echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | blkloop | devloop | netbench) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | blkloop | devloop | netsink | netbench)
+		"test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

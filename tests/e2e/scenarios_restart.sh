@@ -7,7 +7,8 @@
 # Prints each restart's I/O blackout as cellvmd measured it. Run only when
 # asked for (E2E_ONLY=blk-restart). dev-restart does the same to cellvm-rng
 # and cellvm-console (twice each) under a guest reading virtio-rng and
-# writing to hvc0 (l2-init.sh's devloop).
+# writing to hvc0 (l2-init.sh's devloop); net-restart to cellvm-net (twice)
+# while level 1 sends the guest 32 MiB over TCP, which must all arrive.
 
 # The pid of the running device process named $1 (cellvm-blk), or nothing.
 dev_pid() {
@@ -100,6 +101,59 @@ scenario_dev_restart() {
 		result dev-restart ok "$detail"
 	else
 		result dev-restart fail "$detail"
+		failed=1
+	fi
+	dump
+}
+
+scenario_net_restart() {
+	[ -x $L ] || { fail_all "$L missing" net-restart; return; }
+	tap=cvrst0
+	{ ip link show $tap >/dev/null 2>&1 || tunctl -t $tap >/dev/null; } &&
+		ip addr flush dev $tap && ip addr add 169.254.30.1/24 dev $tap &&
+		ip link set $tap up || { fail_all "no tap $tap" net-restart; return; }
+	out=$T/net-restart.out
+	err=$T/net-restart.err
+	setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" "$L" run $P --kernel $K \
+		--initrd $I --cpus 1 --memory 256M --net tap=$tap,mac=52:54:00:00:30:02 \
+		--cmdline "console=ttyS0 quiet cellvm.test=netsink cellvm.ip=169.254.30.2/24 cellvm.end=wait" \
+		</dev/null >"$out" 2>"$err" &
+	pid=$!
+	i=0
+	until seen "netsink ready" 2>/dev/null || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	sleep 1
+	t0=$(now)
+	(dd if=/dev/zero bs=64k count=512 2>/dev/null | timeout 120 nc 169.254.30.2 5001 >/dev/null
+		echo $? >$T/net-restart.nc) &
+	npid=$!
+	kills=0
+	for k in 1 2; do
+		sleep 2
+		b=$(dev_pid cellvm-net)
+		[ -n "$b" ] && kill -KILL "$b" && kills=$((kills + 1))
+	done
+	wait $npid
+	i=0
+	until seen "netsink got [0-9]*" 2>/dev/null || [ $i -ge 30 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	elapsed=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	kill -TERM $pid
+	wait $pid
+	failed=0
+	got=$(l2 "netsink got")
+	restarts=$(grep -c 'restarted (pid' "$err")
+	blackouts=$(sed -n 's/.*net0: restart \([0-9]*\): I\/O blackout \([0-9]*\) ms.*/\1:\2ms/p' "$err" |
+		tr '\n' ' ')
+	detail="kills $kills; restarts $restarts; blackouts $blackouts; 32 MiB counted by the guest ${elapsed}s after the start, nc $(cat $T/net-restart.nc 2>/dev/null); guest got '$got'"
+	if [ $kills -eq 2 ] && [ "$restarts" -eq 2 ] && [ "$got" = $((32 << 20)) ]; then
+		result net-restart ok "$detail"
+	else
+		result net-restart fail "$detail"
 		failed=1
 	fi
 	dump
