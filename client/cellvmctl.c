@@ -158,6 +158,19 @@ static void print_status(const char *json)
 		json_object_object_foreach(v, name, pid) printf(" %s=%d", name, json_object_get_int(pid));
 		printf("\n");
 	}
+	if (json_object_object_get_ex(o, "restarts", &v)) {
+		json_object_object_foreach(v, name, r) {
+			json_object *n = NULL, *last = NULL, *max = NULL;
+			json_object_object_get_ex(r, "count", &n);
+			json_object_object_get_ex(r, "blackout_last_ms", &last);
+			json_object_object_get_ex(r, "blackout_max_ms", &max);
+			if (n && json_object_get_int64(n))
+				printf("restarted:  %-15s %lld times, I/O blackout %lld ms last, "
+				       "%lld ms at most\n", name, (long long)json_object_get_int64(n),
+				       (long long)json_object_get_int64(last),
+				       (long long)json_object_get_int64(max));
+		}
+	}
 	if (json_object_object_get_ex(o, "confinement", &v)) {
 		json_object_object_foreach(v, name, c) {
 			json_object *mode = NULL, *policy = NULL, *ns = NULL;

@@ -13,6 +13,7 @@
 #define MEM_TABLE_HDR_SIZE 8u
 #define MEM_REGION_SIZE 32u
 #define MEM_REG_SIZE (8u + MEM_REGION_SIZE)
+#define INFLIGHT_SIZE 24u /* two u64, two u16, padded as QEMU's struct */
 
 /* The flag bits a decoded message keeps. */
 #define VHU_FLAGS_KEPT (VHU_FLAG_REPLY | VHU_FLAG_NEED_REPLY)
@@ -44,6 +45,8 @@ static const struct vhu_request_info requests[] = {
 	[VHU_SET_BACKEND_REQ_FD] = { "SET_BACKEND_REQ_FD", VHU_P_NONE },
 	[VHU_GET_CONFIG] = { "GET_CONFIG", VHU_P_CONFIG },
 	[VHU_SET_CONFIG] = { "SET_CONFIG", VHU_P_CONFIG },
+	[VHU_GET_INFLIGHT_FD] = { "GET_INFLIGHT_FD", VHU_P_INFLIGHT },
+	[VHU_SET_INFLIGHT_FD] = { "SET_INFLIGHT_FD", VHU_P_INFLIGHT },
 	[VHU_RESET_DEVICE] = { "RESET_DEVICE", VHU_P_NONE },
 	[VHU_GET_MAX_MEM_SLOTS] = { "GET_MAX_MEM_SLOTS", VHU_P_NONE },
 	[VHU_ADD_MEM_REG] = { "ADD_MEM_REG", VHU_P_MEM_REG },
@@ -76,6 +79,8 @@ int vhu_payload_kind(uint32_t request, bool is_reply, enum vhu_payload_kind *kin
 		*kind = VHU_P_VRING_STATE;
 	else if (request == VHU_GET_CONFIG)
 		*kind = VHU_P_CONFIG;
+	else if (request == VHU_GET_INFLIGHT_FD)
+		*kind = VHU_P_INFLIGHT;
 	else
 		*kind = VHU_P_U64; /* the value asked for, or the REPLY_ACK status */
 	return 0;
@@ -111,6 +116,9 @@ static int payload_size(const struct vhu_msg *m, size_t *size)
 			return -EBADMSG;
 		*size = VHU_CONFIG_HDR_SIZE + (size_t)m->u.config.size;
 		return 0;
+	case VHU_P_INFLIGHT:
+		*size = INFLIGHT_SIZE;
+		return 0;
 	}
 	return -EBADMSG; /* not a kind at all */
 }
@@ -120,14 +128,19 @@ static int payload_size(const struct vhu_msg *m, size_t *size)
 static int fd_range(const struct vhu_msg *m, size_t *lo, size_t *hi)
 {
 	*lo = *hi = 0;
-	if (m->flags & VHU_FLAG_REPLY)
+	if (m->flags & VHU_FLAG_REPLY) {
+		/* The region's fd; none when the backend could not make one. */
+		if (m->request == VHU_GET_INFLIGHT_FD)
+			*hi = 1;
 		return 0;
+	}
 	switch (m->request) {
 	case VHU_SET_MEM_TABLE:
 		*lo = *hi = m->u.mem.nregions;
 		break;
 	case VHU_ADD_MEM_REG:
 	case VHU_SET_BACKEND_REQ_FD:
+	case VHU_SET_INFLIGHT_FD:
 		*lo = *hi = 1;
 		break;
 	case VHU_REM_MEM_REG:
@@ -232,6 +245,12 @@ int vhu_decode(const void *buf, size_t len, size_t nfds, struct vhu_msg *out)
 		out->u.config.flags = get_le32(p + 8);
 		memcpy(out->u.config.data, p + VHU_CONFIG_HDR_SIZE, out->u.config.size);
 		break;
+	case VHU_P_INFLIGHT:
+		out->u.inflight.mmap_size = get_le64(p);
+		out->u.inflight.mmap_offset = get_le64(p + 8);
+		out->u.inflight.num_queues = get_le16(p + 16);
+		out->u.inflight.queue_size = get_le16(p + 18);
+		break;
 	}
 
 	size_t lo, hi;
@@ -311,6 +330,13 @@ int vhu_encode(const struct vhu_msg *m, void *buf, size_t cap, size_t *out_len)
 		put_le32(p + 8, m->u.config.flags);
 		memcpy(p + VHU_CONFIG_HDR_SIZE, m->u.config.data, m->u.config.size);
 		break;
+	case VHU_P_INFLIGHT:
+		put_le64(p, m->u.inflight.mmap_size);
+		put_le64(p + 8, m->u.inflight.mmap_offset);
+		put_le16(p + 16, m->u.inflight.num_queues);
+		put_le16(p + 18, m->u.inflight.queue_size);
+		put_le32(p + 20, 0);
+		break;
 	}
 	*out_len = VHU_HDR_SIZE + size;
 	return 0;
@@ -372,6 +398,7 @@ bool vhu_request_has_reply(uint32_t request)
 	case VHU_GET_VRING_BASE:
 	case VHU_GET_QUEUE_NUM:
 	case VHU_GET_CONFIG:
+	case VHU_GET_INFLIGHT_FD:
 	case VHU_GET_MAX_MEM_SLOTS:
 	case VHU_GET_STATUS:
 		return true;

@@ -86,6 +86,8 @@ enum vhu_request {
 	VHU_SET_BACKEND_REQ_FD = 21,
 	VHU_GET_CONFIG = 24,
 	VHU_SET_CONFIG = 25,
+	VHU_GET_INFLIGHT_FD = 31,
+	VHU_SET_INFLIGHT_FD = 32,
 	VHU_RESET_DEVICE = 34,
 	VHU_GET_MAX_MEM_SLOTS = 36,
 	VHU_ADD_MEM_REG = 37,
@@ -103,6 +105,7 @@ enum vhu_payload_kind {
 	VHU_P_MEM_TABLE,
 	VHU_P_MEM_REG,
 	VHU_P_CONFIG,
+	VHU_P_INFLIGHT,
 };
 
 struct vhu_vring_state {
@@ -138,6 +141,16 @@ struct vhu_config {
 	uint8_t data[VHU_MAX_CONFIG_SIZE];
 };
 
+/* GET_INFLIGHT_FD asks with num_queues and queue_size, its reply (with the
+ * region's fd) gives mmap_size and mmap_offset; SET_INFLIGHT_FD (with the
+ * fd) gives all four. 24 bytes on the wire, as QEMU sends them. */
+struct vhu_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+};
+
 /* A decoded message. `flags` keeps the REPLY and NEED_REPLY bits. */
 struct vhu_msg {
 	uint32_t request;
@@ -150,6 +163,7 @@ struct vhu_msg {
 		struct vhu_mem_table mem;
 		struct vhu_mem_region mem_reg;
 		struct vhu_config config;
+		struct vhu_inflight inflight;
 	} u;
 };
 

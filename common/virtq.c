@@ -149,24 +149,9 @@ static int enter_indirect(struct virtq *vq, const struct virtq_desc *d, bool nes
 	return 0;
 }
 
-int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
+/* Walks and checks the chain at head (< num) into elem: 0 or -EIO. */
+static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_elem *elem)
 {
-	if (!vq->desc)
-		return -EIO; /* not mapped yet: no guest fault, so nothing is marked */
-	if (vq->broken)
-		return -EIO;
-	uint16_t avail_idx = read_avail_idx(vq);
-	uint16_t pending = (uint16_t)(avail_idx - vq->last_avail_idx);
-	if (pending > vq->num)
-		return vq_break(vq, "avail idx %u is more than %u ahead of %u", avail_idx,
-				vq->num, vq->last_avail_idx);
-	if (pending == 0)
-		return 0;
-	uint16_t head = le16toh(__atomic_load_n(
-		&vq->avail->ring[vq->last_avail_idx & (vq->num - 1)], __ATOMIC_RELAXED));
-	if (head >= vq->num)
-		return vq_break(vq, "head %u out of range", head);
-
 	elem->head = head;
 	elem->out_num = elem->in_num = 0;
 	elem->out_len = elem->in_len = 0;
@@ -207,8 +192,54 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 			return vq_break(vq, "next %u out of range", d.next);
 		i = d.next;
 	}
+	return 0;
+}
 
+/* The next chain a dead backend left in flight. */
+static int pop_resubmit(struct virtq *vq, struct virtq_elem *elem)
+{
+	struct virtq_resubmit *rs = vq->resubmit;
+	uint16_t head = rs->e[rs->pos].head;
+	int r = walk_chain(vq, head, elem);
+	if (r < 0)
+		return r;
+	rs->pos++;
+	if (vq->inflight)
+		vhu_inflight_mark(vq->inflight, head);
+	return 1;
+}
+
+int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
+{
+	if (!vq->desc)
+		return -EIO; /* not mapped yet: no guest fault, so nothing is marked */
+	if (vq->broken)
+		return -EIO;
+	struct virtq_resubmit *rs = vq->resubmit;
+	if (rs && rs->pos < rs->n)
+		return pop_resubmit(vq, elem);
+	uint16_t avail_idx = read_avail_idx(vq);
+	uint16_t pending = (uint16_t)(avail_idx - vq->last_avail_idx);
+	if (pending > vq->num)
+		return vq_break(vq, "avail idx %u is more than %u ahead of %u", avail_idx,
+				vq->num, vq->last_avail_idx);
+	if (pending == 0)
+		return 0;
+	uint16_t head = le16toh(__atomic_load_n(
+		&vq->avail->ring[vq->last_avail_idx & (vq->num - 1)], __ATOMIC_RELAXED));
+	if (head >= vq->num)
+		return vq_break(vq, "head %u out of range", head);
+	int r = walk_chain(vq, head, elem);
+	if (r < 0)
+		return r;
+
+	if (vq->inflight)
+		vhu_inflight_mark(vq->inflight, head);
 	vq->last_avail_idx++;
+	/* No owner holds num chains: unpops cannot reach the resubmitted ones
+	 * any more, and the mark must not match again once the index wraps. */
+	if (rs && rs->n && (uint16_t)(vq->last_avail_idx - rs->mark) >= vq->num)
+		rs->n = rs->pos = 0;
 	if (vq->event_idx && !vq->notify_disabled)
 		set_avail_event(vq, vq->last_avail_idx);
 	return 1;
@@ -216,7 +247,11 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 
 void virtq_unpop(struct virtq *vq)
 {
-	vq->last_avail_idx--;
+	struct virtq_resubmit *rs = vq->resubmit;
+	if (rs && rs->pos && vq->last_avail_idx == rs->mark)
+		rs->pos--;
+	else
+		vq->last_avail_idx--;
 }
 
 void virtq_fill(struct virtq *vq, unsigned int i, uint16_t head, uint32_t len)
@@ -227,6 +262,8 @@ void virtq_fill(struct virtq *vq, unsigned int i, uint16_t head, uint32_t len)
 		&vq->used->ring[(uint16_t)(vq->used_idx + i) & (vq->num - 1)];
 	__atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
+	if (vq->inflight && head < vq->num)
+		vhu_inflight_batch_add(vq->inflight, head);
 }
 
 void virtq_flush(struct virtq *vq, unsigned int n)
@@ -236,6 +273,8 @@ void virtq_flush(struct virtq *vq, unsigned int n)
 	vq->used_idx = (uint16_t)(vq->used_idx + n);
 	/* Release: the driver must see the elements before the index. */
 	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
+	if (vq->inflight)
+		vhu_inflight_batch_done(vq->inflight, n, vq->used_idx);
 }
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)

@@ -13,6 +13,11 @@
  * a device-readable buffer follows a device-writable one.
  * Every guest-controlled value is read once into a local before it is used.
  *
+ * With in-flight tracking (vhost-user's, common/vhu_inflight.h) each pop
+ * marks its head in the region and each publish of used elements clears
+ * them; chains a dead backend left in flight (`resubmit`) are popped again,
+ * walked and checked like any other, before the avail ring.
+ *
  * The owner (a device) then sees only validated iovecs. A broken queue stays
  * broken until virtq_init()/virtq_map() again; the device should set
  * DEVICE_NEEDS_RESET. */
@@ -24,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "guest_mem.h"
+#include "vhu_inflight.h"
 
 #define VIRTQ_MAX_SIZE 32768u
 #define VIRTQ_ELEM_MAX_IOV 1024u
@@ -69,6 +75,14 @@ static inline uint64_t virtq_desc_size(uint16_t num) { return 16ull * num; }
 static inline uint64_t virtq_avail_size(uint16_t num) { return 6ull + 2ull * num; }
 static inline uint64_t virtq_used_size(uint16_t num) { return 6ull + 8ull * num; }
 
+/* Chains to pop again, in order, before the avail ring: heads < num. */
+struct virtq_resubmit {
+	struct vhu_inflight_entry *e;
+	uint16_t n;
+	uint16_t pos;  /* the next to pop */
+	uint16_t mark; /* last_avail_idx when they were set: unpop's boundary */
+};
+
 struct virtq {
 	const struct guest_mem *mem;
 	uint16_t num;
@@ -83,6 +97,8 @@ struct virtq {
 	uint16_t signalled_used; /* used_idx when the driver was last notified */
 	bool signalled_used_valid;
 	bool notify_disabled;    /* virtq_disable_notify() called, not re-enabled */
+	struct vhu_inflight_q *inflight;  /* NULL: not tracked (the owner's) */
+	struct virtq_resubmit *resubmit;  /* NULL: nothing (the owner's) */
 };
 
 /* One popped chain. `out` are the device-readable buffers (driver -> device),
@@ -116,7 +132,9 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 
 /* Undoes the most recent pop, as if it had not happened; called k times it
  * undoes the last k pops, newest first (a device that ran out of buffers
- * mid-way gives them back). */
+ * mid-way gives them back). A tracked head stays marked in flight: it is
+ * the newest popped, so a successor that counts it as taken and pops it
+ * again by its head does what this queue will do. */
 void virtq_unpop(struct virtq *vq);
 
 /* Writes one used element (len bytes were written into the chain) and

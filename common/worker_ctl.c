@@ -1,6 +1,7 @@
 #include "worker_ctl.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,17 +24,19 @@ int wctl_decode(const uint8_t *buf, size_t len, struct wctl_msg *out)
 	if (len != WCTL_WIRE_SIZE)
 		return -EBADMSG;
 	uint32_t type = get_le32(buf), status = get_le32(buf + 4);
-	if (type < WCTL_READY || type > WCTL_CONFIG_CHANGED)
+	if (type < WCTL_READY || type > WCTL_HUNG)
 		return -EBADMSG;
 	const char *text = (const char *)buf + 8;
 	size_t n = strnlen(text, WCTL_TEXT_MAX);
 	if (n == WCTL_TEXT_MAX)
 		return -EBADMSG;
-	/* Only EXIT carries a status, and words but for CONFIG_CHANGED's device
-	 * name; anything else in them is a malformed message, not something to
-	 * ignore. */
-	if ((type != WCTL_EXIT && status != 0) ||
-	    (type == WCTL_CONFIG_CHANGED ? n == 0 : type != WCTL_EXIT && n != 0))
+	/* Only EXIT, RESUMED and HUNG carry a status, and only EXIT words but for the
+	 * messages naming a device; anything else in them is a malformed
+	 * message, not something to ignore. */
+	bool names = type == WCTL_CONFIG_CHANGED || type == WCTL_BACKEND ||
+		     type == WCTL_RESUMED || type == WCTL_HUNG;
+	if ((type != WCTL_EXIT && type != WCTL_RESUMED && type != WCTL_HUNG && status != 0) ||
+	    (names ? n == 0 : type != WCTL_EXIT && n != 0))
 		return -EBADMSG;
 	out->type = (enum wctl_type)type;
 	out->status = status;
@@ -45,13 +48,16 @@ int wctl_decode(const uint8_t *buf, size_t len, struct wctl_msg *out)
 	return 0;
 }
 
-int wctl_send(int sock, enum wctl_type type, uint32_t status, const char *text)
+static int send_msg(int sock, enum wctl_type type, uint32_t status, const char *text,
+		    const int *fd)
 {
 	struct wctl_msg m = { .type = type, .status = status };
 	if (text)
 		snprintf(m.text, sizeof(m.text), "%s", text);
 	uint8_t buf[WCTL_WIRE_SIZE];
 	wctl_encode(&m, buf);
+	if (fd)
+		return msg_send(sock, buf, sizeof(buf), NULL, 0, fd, 1);
 	ssize_t r;
 	do
 		r = send(sock, buf, sizeof(buf), MSG_NOSIGNAL);
@@ -61,24 +67,53 @@ int wctl_send(int sock, enum wctl_type type, uint32_t status, const char *text)
 	return r == (ssize_t)sizeof(buf) ? 0 : -EIO;
 }
 
-int wctl_recv(int sock, struct wctl_msg *out)
+int wctl_send(int sock, enum wctl_type type, uint32_t status, const char *text)
+{
+	return send_msg(sock, type, status, text, NULL);
+}
+
+int wctl_send_backend(int sock, const char *device, int fd)
+{
+	return send_msg(sock, WCTL_BACKEND, 0, device, &fd);
+}
+
+/* One message; with fd, a BACKEND's one fd goes there. */
+static int recv_msg(int sock, struct wctl_msg *out, int *fd)
 {
 	/* One byte more than a message: a longer packet reads as too long. */
 	uint8_t buf[WCTL_WIRE_SIZE + 1];
 	int fds[MSG_RX_MAX_FDS];
 	size_t nfds;
+	if (fd)
+		*fd = -1;
 	ssize_t r = msg_recv_some(sock, buf, sizeof(buf), 0, fds, &nfds);
 	if (r == -EMSGSIZE)
 		return -EBADMSG;
 	if (r < 0)
 		return (int)r;
+	struct wctl_msg m;
+	int err = r == 0 && !nfds ? -ECONNRESET : wctl_decode(buf, (size_t)r, &m);
+	if (!err && nfds != (fd && m.type == WCTL_BACKEND ? 1u : 0u))
+		err = -EBADMSG;
+	if (!err && nfds) {
+		*fd = fds[0];
+		nfds = 0;
+	}
 	for (size_t i = 0; i < nfds; i++)
 		close(fds[i]);
-	if (nfds)
-		return -EBADMSG;
-	if (r == 0)
-		return -ECONNRESET;
-	return wctl_decode(buf, (size_t)r, out);
+	if (!err)
+		*out = m;
+	return err;
+}
+
+int wctl_recv(int sock, struct wctl_msg *out)
+{
+	return recv_msg(sock, out, NULL);
+}
+
+int wctl_recv_fd(int sock, struct wctl_msg *out, int *fd)
+{
+	return recv_msg(sock, out, fd);
 }
 
 const char *wctl_type_name(enum wctl_type type)
@@ -90,6 +125,9 @@ const char *wctl_type_name(enum wctl_type type)
 	case WCTL_PING: return "PING";
 	case WCTL_PONG: return "PONG";
 	case WCTL_CONFIG_CHANGED: return "CONFIG_CHANGED";
+	case WCTL_BACKEND: return "BACKEND";
+	case WCTL_RESUMED: return "RESUMED";
+	case WCTL_HUNG: return "HUNG";
 	}
 	return "UNKNOWN";
 }

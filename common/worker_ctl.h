@@ -2,7 +2,7 @@
  *
  * A SOCK_SEQPACKET socketpair; each packet is one fixed-size message
  * (WCTL_WIRE_SIZE bytes: le32 type, le32 status, WCTL_TEXT_MAX text bytes,
- * NUL-padded). No fds travel on it.
+ * NUL-padded). Only BACKEND carries an fd (exactly one).
  *
  *   worker -> controller: READY   the VM is built (KVM, kernel, devices); the
  *                                 vCPUs wait for RUN
@@ -10,6 +10,15 @@
  *                                 exit status (common/exit_status.h), text
  *                                 the reason in words
  *                         PONG    the answer to a PING
+ *                         RESUMED text names a device whose new backend
+ *                                 (BACKEND) now serves its rings; status
+ *                                 is the µs the worker took to resume it
+ *                         HUNG    text names a device whose backend stopped
+ *                                 answering (the worker's watch): kill it,
+ *                                 and restart it as for a death; status is
+ *                                 how many BACKENDs the worker had for it,
+ *                                 so a late HUNG about a process already
+ *                                 replaced is told from one about the new
  *   controller -> worker: RUN     start the vCPUs (once)
  *                         PING    are you alive? (the worker's event loop
  *                                 answers; the controller uses it to notice a
@@ -18,11 +27,14 @@
  *                                 ("balloon0") whose backend changed its
  *                                 config space: raise the guest's
  *                                 configuration-change interrupt
+ *                         BACKEND text names a device whose process was
+ *                                 restarted; the fd is the worker's end of
+ *                                 its new vhost-user socket
  * The worker treats EOF as "the controller is gone" and stops the VM.
  *
  * wctl_decode() is pure and checks everything: exact size, a known type,
- * status 0 except for EXIT, text empty except for EXIT and CONFIG_CHANGED
- * (which needs one), text NUL-terminated; control bytes in the text
+ * status 0 except for EXIT, RESUMED and HUNG, text empty except for EXIT and
+ * the messages naming a device (which need one), text NUL-terminated; control bytes in the text
  * are replaced by '?' so a hostile worker cannot inject lines into logs. */
 #ifndef CELLVM_WORKER_CTL_H
 #define CELLVM_WORKER_CTL_H
@@ -40,12 +52,15 @@ enum wctl_type {
 	WCTL_PING = 4,
 	WCTL_PONG = 5,
 	WCTL_CONFIG_CHANGED = 6,
+	WCTL_BACKEND = 7,
+	WCTL_RESUMED = 8,
+	WCTL_HUNG = 9,
 };
 
 struct wctl_msg {
 	enum wctl_type type;
-	uint32_t status;           /* WCTL_EXIT only */
-	char text[WCTL_TEXT_MAX];  /* WCTL_EXIT, WCTL_CONFIG_CHANGED; NUL-terminated */
+	uint32_t status;           /* WCTL_EXIT, WCTL_RESUMED and WCTL_HUNG only */
+	char text[WCTL_TEXT_MAX];  /* EXIT's words, or a device's name; NUL-terminated */
 };
 
 /* Encodes m; text longer than WCTL_TEXT_MAX - 1 is cut. */
@@ -60,6 +75,12 @@ int wctl_decode(const uint8_t *buf, size_t len, struct wctl_msg *out);
  * fds (they are closed), or -errno. Both retry on EINTR. */
 int wctl_send(int sock, enum wctl_type type, uint32_t status, const char *text);
 int wctl_recv(int sock, struct wctl_msg *out);
+
+/* BACKEND with fd (not taken). 0 or -errno. */
+int wctl_send_backend(int sock, const char *device, int fd);
+/* As wctl_recv, but a BACKEND message must carry exactly one fd, which goes
+ * to *fd (the caller's to close); *fd is -1 for every other message. */
+int wctl_recv_fd(int sock, struct wctl_msg *out, int *fd);
 
 /* "READY", "RUN", ... or "UNKNOWN". */
 const char *wctl_type_name(enum wctl_type type);

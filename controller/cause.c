@@ -43,6 +43,8 @@ struct lifecycle_exit cause_exit(const struct vm_child *c, const struct cause_wo
 			x.detail = c->log.seccomp;
 		else if (c->oom_killed)
 			x.detail = CAUSE_OOM_TEXT;
+		else if (c->killed_for)
+			x.detail = c->killed_for; /* its own last words came from a hung process */
 		else if ((c->end.signaled || c->end.status) && has(c->log.error))
 			x.detail = c->log.error; /* a clean exit's old error line explains nothing */
 		return x;

@@ -468,6 +468,7 @@ int main(int argc, char **argv)
 	struct vm_env env = { .device_dir = device_dir, .worker = worker, .kvm_fd = kvm_fd,
 			      .spawner_fd = d.spawner.sock, .log_level = log_get_level(),
 			      .gate = &gate, .sandbox = copts.mode, .kvm_check = pol.kvm_check,
+			      .max_restarts = pol.max_restarts,
 			      .cgroup = cgroup.dir_fd >= 0 ? &cgroup : NULL,
 			      .name = name ? name : vm_name(socket_path) };
 	if ((d.sig_fd = new_signalfd(stop, 2, SFD_NONBLOCK)) < 0) {

@@ -284,16 +284,17 @@ static int get_socket(struct ctx *c, struct json_object *obj, char *dst, bool *p
 
 static const char *const top_keys[] = { "kernel", "initrd", "cmdline", "cpus", "memory",
 					"block_devices", "net_devices", "console", "rng",
-					"balloon", "vsock", "sandbox", NULL };
+					"balloon", "vsock", "sandbox", "restart", NULL };
 static const char *const balloon_keys[] = { "amount_mib", "deflate_on_oom",
 					    "stats_polling_interval_s", "free_page_reporting",
 					    NULL };
 static const char *const vsock_keys[] = { "guest_cid", "uds_path", NULL };
 static const char *const block_keys[] = { "path", "vhost_user_socket", "read_only", "serial",
-					  "sandbox", "rate_limiter", NULL };
+					  "sandbox", "rate_limiter", "restart", NULL };
 static const char *const net_keys[] = { "tap", "vhost_user_socket", "mac", "sandbox",
-					"rx_rate_limiter", "tx_rate_limiter", "num_queues",
+					"rx_rate_limiter", "tx_rate_limiter", "num_queues", "restart",
 					NULL };
+static const char *const restart_keys[] = { "max", "window_s", NULL };
 static const char *const limiter_keys[] = { "bandwidth", "ops", NULL };
 static const char *const bucket_keys[] = { "size", "one_time_burst", "refill_time", NULL };
 
@@ -341,14 +342,15 @@ static int parse_bucket(struct ctx *c, struct json_object *obj, struct rl_bucket
 	return get_u64(c, obj, "one_time_burst", 0, RL_SIZE_MAX, &b->one_time_burst, &present);
 }
 
-/* c->where += "." + name (a schema key: short). */
+/* c->where += "." + name (a schema key: short); name alone at the top. */
 static void append_where(struct ctx *c, const char *name)
 {
 	size_t len = strlen(c->where), n = strlen(name);
 	if (len + 1 + n >= sizeof(c->where))
 		return;
-	c->where[len] = '.';
-	memcpy(c->where + len + 1, name, n + 1);
+	if (len) /* at the top: no dot */
+		c->where[len++] = '.';
+	memcpy(c->where + len, name, n + 1);
 }
 
 /* The rate limiter member `key` of a device, {"bandwidth": {...}, "ops":
@@ -384,6 +386,30 @@ out:
 	return ret;
 }
 
+/* "restart": {"max": N, "window_s": S} of obj, if present; each member
+ * has its default when left out. */
+static int parse_restart(struct ctx *c, struct json_object *obj, struct restart_cfg *out)
+{
+	struct json_object *v;
+	char saved[sizeof(c->where)];
+	bool present;
+	uint64_t max = RESTART_DEFAULT_MAX, window = RESTART_DEFAULT_WINDOW_S;
+	if (!json_object_object_get_ex(obj, "restart", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return fail(c, "restart", "want an object such as {\"max\": 5, \"window_s\": 60} "
+					  "({\"max\": 0} for none), not %s", json_type_words(v));
+	memcpy(saved, c->where, sizeof(saved));
+	append_where(c, "restart");
+	int ret = check_keys(c, v, restart_keys) ?:
+		  get_u64(c, v, "max", 0, RESTART_MAX_MAX, &max, &present) ?:
+		  get_u64(c, v, "window_s", 1, RESTART_WINDOW_MAX_S, &window, &present);
+	memcpy(c->where, saved, sizeof(saved));
+	if (!ret)
+		*out = (struct restart_cfg){ true, (uint32_t)max, (uint32_t)window };
+	return ret;
+}
+
 static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_device *b,
 		       enum sandbox_mode vm_sandbox)
 {
@@ -413,7 +439,9 @@ static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_dev
 		    (ret = refuse_for_vhost_user(c, d, "sandbox",
 						 "cellvm does not start that backend")) ||
 		    (ret = refuse_for_vhost_user(c, d, "rate_limiter",
-						 "limit the disk in that backend")))
+						 "limit the disk in that backend")) ||
+		    (ret = refuse_for_vhost_user(c, d, "restart",
+						 "cellvm does not start that backend")))
 			return ret;
 		return 0;
 	}
@@ -422,7 +450,8 @@ static int parse_block(struct ctx *c, struct json_object *d, struct vm_block_dev
 	    (ret = get_string(c, d, "serial", b->serial, sizeof(b->serial),
 			      "a string of at most 20 bytes", &has_serial)) ||
 	    (ret = get_sandbox(c, d, &b->sandbox)) ||
-	    (ret = parse_rate_limiter(c, d, "rate_limiter", &b->rate_limiter)))
+	    (ret = parse_rate_limiter(c, d, "rate_limiter", &b->rate_limiter)) ||
+	    (ret = parse_restart(c, d, &b->restart)))
 		return ret;
 	for (const char *p = b->serial; *p; p++) {
 		struct json_shown q;
@@ -506,11 +535,13 @@ static int parse_net(struct ctx *c, struct json_object *d, struct vm_net_device 
 		       refuse_for_vhost_user(c, d, "rx_rate_limiter", "limit it in that backend") ?:
 		       refuse_for_vhost_user(c, d, "tx_rate_limiter", "limit it in that backend") ?:
 		       refuse_for_vhost_user(c, d, "num_queues", "that backend says how many "
-							      "it serves");
+							      "it serves") ?:
+		       refuse_for_vhost_user(c, d, "restart", "cellvm does not start that backend");
 	return get_net_queues(c, d, &n->num_queues) ?:
 	       get_sandbox(c, d, &n->sandbox) ?:
 	       parse_rate_limiter(c, d, "rx_rate_limiter", &n->rx_rate_limiter) ?:
-	       parse_rate_limiter(c, d, "tx_rate_limiter", &n->tx_rate_limiter);
+	       parse_rate_limiter(c, d, "tx_rate_limiter", &n->tx_rate_limiter) ?:
+	       parse_restart(c, d, &n->restart);
 }
 
 static int get_devices(struct ctx *c, struct json_object *top, const char *key,
@@ -716,6 +747,7 @@ static int parse_top(struct ctx *c, struct json_object *top, struct vm_config *c
 	cfg->memory = VM_CONFIG_MEM_DEFAULT;
 	cfg->sandbox = SANDBOX_ON;
 	if ((ret = check_keys(c, top, top_keys)) || (ret = get_sandbox(c, top, &cfg->sandbox)) ||
+	    (ret = parse_restart(c, top, &cfg->restart)) ||
 	    (ret = get_path(c, top, "kernel", cfg->kernel, sizeof(cfg->kernel),
 			    "the guest kernel (bzImage)", &present)))
 		return ret;

@@ -18,6 +18,7 @@
 
 #include "machine.h"
 #include "rate_limiter.h"
+#include "restart_policy.h"
 #include "sandbox_mode.h"
 
 #define VM_CONFIG_MAX_BYTES (1u << 20)           /* a config document, at most */
@@ -58,6 +59,9 @@ struct vm_block_device {
 	/* Firecracker's rate limiter; a bucket not given is all 0 (unlimited),
 	 * one given has size and refill_ms > 0. None for VHOST_USER. */
 	struct rl_cfg rate_limiter;
+	/* Its process's restarts (restart_policy.h); unset: the VM's. None for
+	 * VHOST_USER. */
+	struct restart_cfg restart;
 };
 
 struct vm_net_device {
@@ -71,6 +75,7 @@ struct vm_net_device {
 	/* Even, 2..VM_CONFIG_NET_QUEUES_MAX; one tap queue per pair. For
 	 * VHOST_USER the default: that backend says what it serves. */
 	uint32_t num_queues;
+	struct restart_cfg restart;                     /* as for block devices */
 };
 
 /* A virtio-balloon (cellvm-balloon), Firecracker's "balloon" object. */
@@ -108,6 +113,7 @@ struct vm_config {
 	bool vsock;                  /* vsock_dev is set */
 	struct vm_vsock vsock_dev;
 	enum sandbox_mode sandbox;
+	struct restart_cfg restart; /* every device process's, but its own */
 };
 
 /* The virtio devices cfg asks for: block + net + console + rng + balloon. */

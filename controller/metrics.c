@@ -42,6 +42,11 @@ static json_object *process_json(const struct metrics_process *p)
 		json_object_object_add(o, "cpu_ns", u64(p->cpu_ns));
 	if (p->have_memory)
 		json_object_object_add(o, "memory_bytes", u64(p->memory_bytes));
+	if (p->have_restarts) {
+		json_object_object_add(o, "restarts", u64(p->restarts));
+		json_object_object_add(o, "blackout_last_ms", u64(p->blackout_last_ms));
+		json_object_object_add(o, "blackout_max_ms", u64(p->blackout_max_ms));
+	}
 	return o;
 }
 
@@ -150,6 +155,11 @@ static int read_process(struct rd *r, const char *name, json_object *v, struct m
 		err = get_u64(r, v, "cpu_ns", where, &p->cpu_ns, &p->have_cpu);
 	if (!err)
 		err = get_u64(r, v, "memory_bytes", where, &p->memory_bytes, &p->have_memory);
+	if (!err)
+		err = get_u64(r, v, "restarts", where, &p->restarts, &p->have_restarts);
+	if (!err && p->have_restarts)
+		err = get_u64(r, v, "blackout_last_ms", where, &p->blackout_last_ms, NULL) ?:
+		      get_u64(r, v, "blackout_max_ms", where, &p->blackout_max_ms, NULL);
 	p->pid = (int64_t)pid;
 	return err;
 }

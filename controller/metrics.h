@@ -34,6 +34,9 @@ struct metrics_process {
 	uint64_t cpu_ns;       /* user + system */
 	bool have_memory;
 	uint64_t memory_bytes; /* resident */
+	bool have_restarts;    /* a device process cellvm may restart */
+	uint64_t restarts;
+	uint64_t blackout_last_ms, blackout_max_ms; /* from its end to resumed rings */
 };
 
 struct metrics_snapshot {
@@ -48,7 +51,8 @@ struct metrics_snapshot {
 
 /* The Metrics result as one JSON object, malloc'd; NULL when out of memory.
  * {"vm", "state", "uptime_ns", "devices": {NAME: {"kind", counters... |
- * "error"}}, "processes": {NAME: {"pid", "cpu_ns"?, "memory_bytes"?}}}. */
+ * "error"}}, "processes": {NAME: {"pid", "cpu_ns"?, "memory_bytes"?, "restarts"?,
+ * "blackout_last_ms"?, "blackout_max_ms"?}}}. */
 char *metrics_to_json(const struct metrics_snapshot *s);
 
 /* Reads a Metrics result (text[0..len), as strict as the RPC's bodies).

@@ -75,7 +75,10 @@ static void add_processes(struct collector *c, struct metrics_snapshot *s)
 		if (ch->exited)
 			continue;
 		struct metrics_process *p = &s->proc[s->nprocs++];
-		*p = (struct metrics_process){ .pid = ch->pid };
+		*p = (struct metrics_process){ .pid = ch->pid, .have_restarts = ch->kind != NULL,
+					       .restarts = ch->restarts.total,
+					       .blackout_last_ms = ch->blackout_last_ms,
+					       .blackout_max_ms = ch->blackout_max_ms };
 		snprintf(p->name, sizeof(p->name), "%s", ch->name);
 		if (cgroup_usage(c->vm, ch->name, p))
 			continue;

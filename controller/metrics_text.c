@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -150,6 +151,38 @@ int metrics_prometheus(const struct metrics_snapshot *s, char *out, size_t cap)
 		put(&o, "cellvm_process_resident_memory_bytes{vm=\"%s\",process=\"%s\"} %" PRIu64 "\n",
 		    vm, esc(s->proc[i].name, b, sizeof(b)), s->proc[i].memory_bytes);
 	}
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} restart[] = {
+		{ "cellvm_device_restarts_total", "counter",
+		  "Restarts of the device process since the VM started",
+		  offsetof(struct metrics_process, restarts) },
+		{ "cellvm_device_restart_blackout_last_seconds", "gauge",
+		  "I/O blackout of the device's last restart, from its end to resumed rings",
+		  offsetof(struct metrics_process, blackout_last_ms) },
+		{ "cellvm_device_restart_blackout_max_seconds", "gauge",
+		  "Longest I/O blackout of the device's restarts",
+		  offsetof(struct metrics_process, blackout_max_ms) },
+	};
+	for (size_t k = 0; k < sizeof(restart) / sizeof(restart[0]); k++) {
+		any = false;
+		for (size_t i = 0; i < s->nprocs; i++) {
+			if (!s->proc[i].have_restarts)
+				continue;
+			if (!any)
+				family(&o, restart[k].name, restart[k].type, restart[k].help);
+			any = true;
+			uint64_t v;
+			memcpy(&v, (const uint8_t *)&s->proc[i] + restart[k].off, sizeof(v));
+			put(&o, "%s{vm=\"%s\",device=\"%s\"} ", restart[k].name, vm,
+			    esc(s->proc[i].name, b, sizeof(b)));
+			if (k == 0)
+				put(&o, "%" PRIu64 "\n", v);
+			else
+				seconds(&o, v, 1000, 3);
+		}
+	}
 	return finish(&o);
 }
 
@@ -180,6 +213,9 @@ int metrics_human(const struct metrics_snapshot *s, char *out, size_t cap)
 			    p->cpu_ns / 1000000 % 1000);
 		if (p->have_memory)
 			put(&o, " memory %" PRIu64 " KiB", p->memory_bytes >> 10);
+		if (p->have_restarts && p->restarts)
+			put(&o, " restarts %" PRIu64 " (blackout last %" PRIu64 " ms, max %" PRIu64
+				" ms)", p->restarts, p->blackout_last_ms, p->blackout_max_ms);
 		put(&o, "\n");
 	}
 	return finish(&o);

@@ -10,11 +10,13 @@
 
 #include "errf.h"
 #include "json_words.h"
+#include "restart_policy.h"
 
 void operator_policy_init(struct operator_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->min_sandbox = SANDBOX_ON;
+	p->max_restarts = UINT32_MAX;
 }
 
 /* on > log > off: log still runs every process in its namespaces and
@@ -117,6 +119,15 @@ int operator_opt(struct operator_policy *p, int c, const char *arg, char *err, s
 		if (parse_count(arg, VM_CONFIG_MAX_DEVICES, &p->max_devices) < 0)
 			return errf(err, errlen, -EINVAL, "--max-devices %s: want 1 to %d", arg,
 				    VM_CONFIG_MAX_DEVICES);
+		return 1;
+	case OPERATOR_OPT_MAX_RESTARTS:
+		if (!strcmp(arg, "0")) {
+			p->max_restarts = 0;
+			return 1;
+		}
+		if (parse_count(arg, RESTART_MAX_MAX, &p->max_restarts) < 0)
+			return errf(err, errlen, -EINVAL, "--max-restarts %s: want 0 to %u", arg,
+				    RESTART_MAX_MAX);
 		return 1;
 	case OPERATOR_OPT_KVM_CHECK:
 		if (worker_kvm_check_parse(arg, &p->kvm_check) < 0)

@@ -28,6 +28,7 @@ enum {
 	OPERATOR_OPT_MAX_CPUS,
 	OPERATOR_OPT_MAX_DEVICES,
 	OPERATOR_OPT_KVM_CHECK,
+	OPERATOR_OPT_MAX_RESTARTS,
 };
 
 #define OPERATOR_LONG_OPTIONS                                                          \
@@ -37,7 +38,8 @@ enum {
 	{ "max-memory", required_argument, NULL, OPERATOR_OPT_MAX_MEMORY },            \
 	{ "max-cpus", required_argument, NULL, OPERATOR_OPT_MAX_CPUS },                \
 	{ "max-devices", required_argument, NULL, OPERATOR_OPT_MAX_DEVICES },          \
-	{ "kvm-check", required_argument, NULL, OPERATOR_OPT_KVM_CHECK }
+	{ "kvm-check", required_argument, NULL, OPERATOR_OPT_KVM_CHECK },              \
+	{ "max-restarts", required_argument, NULL, OPERATOR_OPT_MAX_RESTARTS }
 
 #define OPERATOR_USAGE                                                                      \
 	"operator policy (docs/deploy.md), what every Create must stay within:\n"               \
@@ -48,6 +50,8 @@ enum {
 	"  --max-memory SIZE         guest RAM at most SIZE (default: the host's RAM)\n"      \
 	"  --max-cpus N              vCPUs at most N\n"                                         \
 	"  --max-devices N           virtio devices at most N\n"                              \
+	"  --max-restarts N          a device process restarted at most N times in its\n"    \
+	"                            config's window (0: never; default: the config's)\n"  \
 	"  --kvm-check full|api      what the vcpu-worker checks of /dev/kvm before each VM:\n" \
 	"                            full (default) runs a vCPU too; api skips that run\n"
 
@@ -62,6 +66,7 @@ struct operator_policy {
 	uint32_t max_cpus;               /* 0: only the machine's limit */
 	uint32_t max_devices;            /* 0: only the machine's limit */
 	enum worker_kvm_check kvm_check; /* not a cap: how each worker checks /dev/kvm */
+	uint32_t max_restarts;           /* caps each device's restart policy; UINT32_MAX: none */
 };
 
 /* The defaults: --min-sandbox on, --kvm-check full, nothing else. */

@@ -265,9 +265,17 @@ static void on_child_exited(void *opaque, const struct lifecycle_exit *x)
 	     (struct caller){ 0 }, -1);
 }
 
+/* A device process to start again (supervise.h). */
+static int on_restart(void *opaque, struct vm_child *c, int *worker_end)
+{
+	struct server *s = opaque;
+	return vm_restart_device(&s->vm, &s->env, c, worker_end);
+}
+
 static const struct supervise_ops supervise_ops = {
 	.ready = on_ready,
 	.child_exited = on_child_exited,
+	.restart = on_restart,
 };
 
 /* ---------------------------------------------------------------- requests */
@@ -343,6 +351,22 @@ static char *status_json(struct server *s)
 			json_object_object_add(pids, s->vm.child[i].name,
 					       json_object_new_int(s->vm.child[i].pid));
 	json_object_object_add(o, "pids", pids);
+	/* Each device process cellvm may restart: how often it was, and the
+	 * I/O blackouts (from its end to the worker's resumed rings). */
+	json_object *restarts = json_object_new_object();
+	for (size_t i = 0; i < s->vm.nchildren; i++) {
+		const struct vm_child *c = &s->vm.child[i];
+		if (!c->kind)
+			continue;
+		json_object *r = json_object_new_object();
+		json_object_object_add(r, "count", json_object_new_int64((int64_t)c->restarts.total));
+		json_object_object_add(r, "blackout_last_ms",
+				       json_object_new_int64((int64_t)c->blackout_last_ms));
+		json_object_object_add(r, "blackout_max_ms",
+				       json_object_new_int64((int64_t)c->blackout_max_ms));
+		json_object_object_add(restarts, c->name, r);
+	}
+	json_object_object_add(o, "restarts", restarts);
 	json_object *conf = json_object_new_object();
 	json_object_object_add(conf, "cellvmd", confinement_json(s->env.sandbox, "controller", false));
 	json_object_object_add(conf, "cellvm-spawner",

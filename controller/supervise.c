@@ -20,6 +20,7 @@
 #define PING_INTERVAL_MS 250    /* how often a running worker is asked */
 #define HANG_MS 1000            /* no PONG for this long: the worker hangs */
 #define KILL_GRACE_MS 3000      /* SIGTERM, then SIGKILL after this */
+#define RESUME_MS 10000         /* a worker resuming a restarted device may not answer */
 #define CONTROL_READS_PER_ROUND 8
 #define ENDS_PER_ROUND 16
 
@@ -40,6 +41,9 @@ struct supervisor {
 	struct child_watch log_watch[VM_MAX_CHILDREN];
 	/* Armed while a child's pidfd said it ended and its ENDED has not come. */
 	struct evloop_timer ended_timer[VM_MAX_CHILDREN];
+	/* Armed while a device waits out its restart's backoff. */
+	struct evloop_timer restart_timer[VM_MAX_CHILDREN];
+	bool running; /* READY came: a device's end may be a restart */
 
 	/* The worker's own report: its EXIT message, if one came. */
 	bool ctl_eof; /* the control channel ended (and left the loop) */
@@ -77,6 +81,32 @@ static void kill_worker(struct supervisor *sv, const char *why)
 		log_err("kill vcpu-worker: %m");
 }
 
+/* The worker finds the device named name failing (HUNG): it is killed,
+ * and its end is then the news, as any device's. A name that is no live
+ * device of the VM (the worker is not trusted) is logged and ignored. */
+static void kill_device(struct supervisor *sv, const char *name, uint32_t generation)
+{
+	for (size_t i = 0; i < sv->vm->nchildren; i++) {
+		struct vm_child *c = &sv->vm->child[i];
+		if (c == worker(sv) || c->exited || strcmp(c->name, name))
+			continue;
+		/* About a process already replaced: the new one is news to come. */
+		if (generation != c->restarts.total)
+			return;
+		/* Dead already (the worker saw its connection go): its end
+		 * says why, and is on its way. */
+		if (msg_wait(c->pidfd, POLLIN, 0) == 1)
+			return;
+		log_err("%s (pid %d): the vcpu-worker finds it not answering; killing it", c->name,
+			(int)c->pid);
+		c->killed_for = "it stopped answering its frontend (hung), and was killed";
+		if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+			log_err("kill %s: %m", c->name);
+		return;
+	}
+	log_ratelimited(LOG_LVL_WARN, "vcpu-worker: HUNG for %s, which is no live device", name);
+}
+
 /* What cause.h needs to know of the worker now. */
 static struct cause_worker worker_state(struct supervisor *sv)
 {
@@ -98,6 +128,34 @@ bool supervise_all_exited(struct supervisor *sv)
 
 /* ---------------------------------------------------------------- worker control */
 
+static uint64_t now_ms(void)
+{
+	return evloop_now_ns() / 1000000;
+}
+
+/* The worker runs the device named name on its restarted process: the I/O
+ * blackout since its end is over. */
+static void resumed(struct supervisor *sv, const char *name, uint32_t worker_us)
+{
+	for (size_t i = 0; i < sv->vm->nchildren; i++) {
+		struct vm_child *c = &sv->vm->child[i];
+		if (!c->kind || strcmp(c->name, name) || !c->died_ms)
+			continue;
+		uint64_t ms = now_ms() - c->died_ms;
+		c->died_ms = 0;
+		c->blackout_last_ms = ms;
+		if (ms > c->blackout_max_ms)
+			c->blackout_max_ms = ms;
+		/* A warning: a device that had to be restarted is news at any level. */
+		log_warn("%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
+			 name, (unsigned long long)c->restarts.total, (unsigned long long)ms,
+			 worker_us);
+		return;
+	}
+	log_ratelimited(LOG_LVL_WARN, "vcpu-worker: RESUMED for %s, which was not restarted",
+			name);
+}
+
 /* Handles one message from the worker: 1 if there was one, else 0 (none
  * yet, or the channel ended). */
 static int control_read_one(struct supervisor *sv)
@@ -118,6 +176,7 @@ static int control_read_one(struct supervisor *sv)
 	}
 	switch (m.type) {
 	case WCTL_READY:
+		sv->running = true;
 		evloop_timer_cancel(&sv->create_timer);
 		evloop_timer_arm(sv->loop, &sv->ping_timer, PING_INTERVAL_MS);
 		sv->ping_outstanding = false;
@@ -129,6 +188,14 @@ static int control_read_one(struct supervisor *sv)
 	case WCTL_EXIT:
 		sv->have_exit_msg = true;
 		sv->exit_msg = m;
+		break;
+	case WCTL_HUNG:
+		kill_device(sv, m.text, m.status);
+		break;
+	case WCTL_RESUMED:
+		/* Alive: the PINGs it did not answer while it resumed are moot. */
+		sv->ping_outstanding = false;
+		resumed(sv, m.text, m.status);
 		break;
 	default:
 		kill_worker(sv, "it sent a controller's message on the control channel");
@@ -145,12 +212,27 @@ static void on_control(void *opaque, uint32_t events)
 		;
 }
 
+/* The worker waits for a restarted device process to start and answer,
+ * its loop held meanwhile: for up to RESUME_MS since the device's end, a
+ * PING without PONG is that, not a hang. */
+static bool resuming(struct supervisor *sv)
+{
+	uint64_t now = now_ms();
+	for (size_t i = 0; i < sv->vm->nchildren; i++) {
+		const struct vm_child *c = &sv->vm->child[i];
+		if (c->died_ms && now - c->died_ms < RESUME_MS)
+			return true;
+	}
+	return false;
+}
+
 /* Every PING_INTERVAL_MS while the worker runs, until it hangs or ends. */
 static void on_ping_timer(void *opaque)
 {
 	struct supervisor *sv = opaque;
 	uint64_t now = evloop_now_ns();
-	if (sv->ping_outstanding && now - sv->ping_sent_ns >= HANG_MS * 1000000ull) {
+	if (sv->ping_outstanding && now - sv->ping_sent_ns >= HANG_MS * 1000000ull &&
+	    !resuming(sv)) {
 		kill_worker(sv, "it stopped answering (hung for 1 s)");
 		return;
 	}
@@ -199,6 +281,74 @@ static void on_grace_timer(void *opaque)
 	report_deferred(opaque);
 }
 
+static void report_end(struct supervisor *sv, struct vm_child *c, bool is_worker);
+static void on_pidfd(void *opaque, uint32_t events);
+static void on_child_log(void *opaque, uint32_t events);
+
+/* Starts device c again and hands its new socket to the worker. */
+static int restart_now(struct supervisor *sv, struct vm_child *c)
+{
+	size_t idx = (size_t)(c - sv->vm->child);
+	int fd, err;
+	if (c->log.fd >= 0)
+		evloop_del(sv->loop, c->log.fd);
+	if ((err = sv->ops->restart(sv->opaque, c, &fd)) < 0) {
+		log_err("%s: restarting it: %s", c->name, strerror(-err));
+		return err;
+	}
+	restart_record(&c->restarts, now_ms());
+	if ((err = evloop_add(sv->loop, c->pidfd, EPOLLIN, on_pidfd, &sv->watch[idx])) < 0 ||
+	    (err = evloop_add(sv->loop, c->log.fd, EPOLLIN, on_child_log, &sv->log_watch[idx])) < 0)
+		log_err("%s: watching its restarted process: %s", c->name, strerror(-err));
+	err = wctl_send_backend(sv->vm->ctl_fd, c->name, fd);
+	close(fd);
+	if (err < 0)
+		kill_worker(sv, "the control channel is broken");
+	log_warn("%s: restarted (pid %d): restart %llu of at most %u in %u s", c->name,
+		 (int)c->pid, (unsigned long long)c->restarts.total, c->restart.max,
+		 c->restart.window_s);
+	return 0;
+}
+
+static void on_restart_timer(void *opaque)
+{
+	struct child_watch *w = opaque;
+	struct supervisor *sv = w->sv;
+	struct vm_child *c = &sv->vm->child[w->idx];
+	/* The worker may have gone meanwhile: then this end is news again. */
+	if (!worker_state(sv).alive || restart_now(sv, c) < 0)
+		report_end(sv, c, false);
+}
+
+/* Device c ended: true if it is being restarted (now, or after its
+ * backoff), false if its end is the VM's news (the VM is not running, or
+ * the device cannot be restarted, or its policy is spent). */
+static bool restart_or_not(struct supervisor *sv, struct vm_child *c)
+{
+	struct cause_worker w = worker_state(sv);
+	if (sv->stopping || !sv->running || !w.alive || w.said_exit || !c->kind ||
+	    !sv->ops->restart)
+		return false;
+	uint64_t now = now_ms(), delay;
+	switch (restart_decide(&c->restart, &c->restarts, now, &delay)) {
+	case RESTART_GIVE_UP:
+		if (c->restart.max)
+			log_err("%s: restarted %u times in %u s, its policy's most: giving up",
+				c->name, c->restart.max, c->restart.window_s);
+		return false;
+	case RESTART_LATER:
+		c->died_ms = now;
+		log_warn("%s: restarting it in %llu ms (backoff)", c->name,
+			 (unsigned long long)delay);
+		evloop_timer_arm(sv->loop, &sv->restart_timer[c - sv->vm->child], (unsigned)delay);
+		return true;
+	case RESTART_NOW:
+		break;
+	}
+	c->died_ms = now;
+	return restart_now(sv, c) == 0;
+}
+
 static void on_child_end(struct supervisor *sv, struct vm_child *c)
 {
 	char how[96];
@@ -213,7 +363,15 @@ static void on_child_end(struct supervisor *sv, struct vm_child *c)
 	if (is_worker) {
 		evloop_timer_cancel(&sv->ping_timer);
 		evloop_timer_cancel(&sv->create_timer);
+	} else if (restart_or_not(sv, c)) {
+		return;
 	}
+	report_end(sv, c, is_worker);
+}
+
+/* c's end, as cause.h decides it: now, or once the worker's is known. */
+static void report_end(struct supervisor *sv, struct vm_child *c, bool is_worker)
+{
 	struct cause_worker w = worker_state(sv);
 	struct cause k = cause_decide(c, &w, sv->stopping);
 	if (k.verdict == CAUSE_WAIT) {
@@ -381,6 +539,7 @@ int supervise_start(struct supervisor *sv, const char **what)
 	sv->kill_reason = NULL;
 	sv->stopping = sv->all_exited_told = false;
 	sv->ping_outstanding = false;
+	sv->running = false;
 	int err = 0;
 	for (size_t i = 0; i < sv->vm->nchildren; i++) {
 		struct vm_child *c = &sv->vm->child[i];
@@ -413,6 +572,9 @@ void supervise_run(struct supervisor *sv)
 void supervise_stop(struct supervisor *sv)
 {
 	sv->stopping = true;
+	/* A device waiting out its backoff stays ended. */
+	for (size_t i = 0; i < VM_MAX_CHILDREN; i++)
+		evloop_timer_cancel(&sv->restart_timer[i]);
 	evloop_timer_cancel(&sv->create_timer);
 	evloop_timer_cancel(&sv->ping_timer);
 	vm_signal_all(sv->vm, SIGTERM);
@@ -429,10 +591,13 @@ void supervise_release(struct supervisor *sv)
 			evloop_del(sv->loop, sv->vm->child[i].log.fd);
 	evloop_timer_cancel(&sv->kill_timer);
 	evloop_timer_cancel(&sv->grace_timer);
-	for (size_t i = 0; i < VM_MAX_CHILDREN; i++)
+	for (size_t i = 0; i < VM_MAX_CHILDREN; i++) {
 		evloop_timer_cancel(&sv->ended_timer[i]);
+		evloop_timer_cancel(&sv->restart_timer[i]);
+	}
 	sv->ndeferred = 0;
 	sv->stopping = false;
+	sv->running = false;
 }
 
 int supervise_create(struct supervisor **out, struct evloop *loop, struct vm *vm,
@@ -447,8 +612,10 @@ int supervise_create(struct supervisor **out, struct evloop *loop, struct vm *vm
 	evloop_timer_init(&sv->ping_timer, on_ping_timer, sv);
 	evloop_timer_init(&sv->kill_timer, on_kill_timer, sv);
 	evloop_timer_init(&sv->grace_timer, on_grace_timer, sv);
-	for (size_t i = 0; i < VM_MAX_CHILDREN; i++)
+	for (size_t i = 0; i < VM_MAX_CHILDREN; i++) {
 		evloop_timer_init(&sv->ended_timer[i], on_ended_timer, &sv->watch[i]);
+		evloop_timer_init(&sv->restart_timer[i], on_restart_timer, &sv->watch[i]);
+	}
 	/* Its ENDEDs, for as long as it is believed. */
 	int err = evloop_add(loop, spawner_fd, EPOLLIN, on_spawner, sv);
 	if (err) {

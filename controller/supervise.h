@@ -7,6 +7,13 @@
  * within 60 s) and the stop (SIGTERM, SIGKILL 3 s later). docs/rpc.md has
  * the table.
  *
+ * A device process that ends while the VM runs is started again when its
+ * restart policy allows (restart_policy.h: at once, or after a backoff),
+ * its new socket sent to the worker (BACKEND), and the I/O blackout
+ * counted from its end to the worker's RESUMED; when the policy is spent
+ * its end is reported as any other. A device the worker finds hung
+ * (HUNG) is killed, which makes it such an end.
+ *
  * It reports what the lifecycle is to hear — the worker is ready, a child's
  * end as cause.h decides it — from its own event-loop callbacks only, never
  * from a call the owner makes, so the owner is not re-entered while it
@@ -29,6 +36,9 @@ struct supervise_ops {
 	void (*ready)(void *opaque);
 	/* A child's end, or the worker's as it said it (cause.h). */
 	void (*child_exited)(void *opaque, const struct lifecycle_exit *x);
+	/* Starts device c again (vm_restart_device): 0 with the worker's end
+	 * of its new socket in *worker_end, or -errno. */
+	int (*restart)(void *opaque, struct vm_child *c, int *worker_end);
 };
 
 int supervise_create(struct supervisor **out, struct evloop *loop, struct vm *vm,

@@ -55,12 +55,12 @@ static int machine_memfd(const struct machine *m)
 	return fd;
 }
 
-/* Spawns a child with its stderr on a pipe the controller reads. */
-static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name,
-		       const char *policy, enum sandbox_mode mode, const char *path,
-		       char *const *argv, const struct spawn_fd *fds, size_t nfds)
+/* Spawns a child into slot c with its stderr on a pipe the controller
+ * reads (name is not c's own). */
+static int spawn_into(struct vm *vm, const struct vm_env *env, struct vm_child *c,
+		      const char *name, const char *policy, enum sandbox_mode mode,
+		      const char *path, char *const *argv, const struct spawn_fd *fds, size_t nfds)
 {
-	struct vm_child *c = &vm->child[vm->nchildren];
 	int logp[2];
 	if (pipe2(logp, O_CLOEXEC) < 0)
 		return -errno;
@@ -91,11 +91,125 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 	c->ctl_fd = -1;
 	c->exited = false;
 	c->oom_killed = false;
+	c->killed_for = NULL;
 	c->sandbox = mode;
 	c->policy = policy;
 	child_log_init(&c->log, logp[0]);
-	vm->nchildren++;
 	log_info("%s: started %s (pid %d)", name, path, (int)c->pid);
+	return 0;
+}
+
+static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name,
+		       const char *policy, enum sandbox_mode mode, const char *path,
+		       char *const *argv, const struct spawn_fd *fds, size_t nfds)
+{
+	struct vm_child *c = &vm->child[vm->nchildren];
+	*c = (struct vm_child){ .resource = -1 };
+	int err = spawn_into(vm, env, c, name, policy, mode, path, argv, fds, nfds);
+	if (err == 0)
+		vm->nchildren++;
+	return err;
+}
+
+/* Keeps argv[0..n) in c for a restart; -E2BIG if they do not fit. */
+static int keep_args(struct vm_child *c, const char *const *argv, size_t n)
+{
+	size_t off = 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t len = strlen(argv[k]) + 1;
+		if (off + len > sizeof(c->args))
+			return -E2BIG;
+		memcpy(c->args + off, argv[k], len);
+		off += len;
+	}
+	c->nargs = n;
+	return 0;
+}
+
+/* Closes the dups a child keeps for its restarts. */
+static void close_child_fds(struct vm_child *c)
+{
+	close_fd(&c->resource);
+	for (size_t k = 0; k < c->nextra; k++)
+		close_fd(&c->extra[k]);
+	c->nextra = 0;
+}
+
+/* The socket pair of a device's control channel; cellvmd's end (cv[0])
+ * does not block: cellvmd never waits on a device. */
+static int control_pair(int cv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0)
+		return -errno;
+	if (fcntl(cv[0], F_SETFL, O_NONBLOCK) < 0) {
+		int err = -errno;
+		close(cv[0]);
+		close(cv[1]);
+		return err;
+	}
+	return 0;
+}
+
+/* Dups of what a device serves (its resource and extra fds: a NIC's tap
+ * queues), for vm_restart_device; -errno with none kept. */
+static int keep_fds(struct vm_child *c, const struct device_plan *p)
+{
+	if (p->resource >= 0 && (c->resource = fcntl(p->resource, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	for (; c->nextra < p->nextra; c->nextra++) {
+		c->extra[c->nextra] = fcntl(p->extra[c->nextra], F_DUPFD_CLOEXEC, 3);
+		if (c->extra[c->nextra] < 0) {
+			int err = -errno;
+			close_child_fds(c);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int vm_restart_device(struct vm *vm, const struct vm_env *env, struct vm_child *c,
+		      int *worker_end)
+{
+	if (!c->kind || !c->nargs)
+		return -EINVAL;
+	char path[VM_PATH_MAX], name[MACHINE_NAME_MAX];
+	snprintf(path, sizeof(path), "%s/%s", env->device_dir, c->kind->binary);
+	snprintf(name, sizeof(name), "%s", c->name);
+	const char *argv[32];
+	const char *a = c->args;
+	size_t n = 0;
+	for (; n < c->nargs && n < 31; n++, a += strlen(a) + 1)
+		argv[n] = a;
+	argv[n] = NULL;
+	int sv[2], cv[2], err;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if ((err = control_pair(cv)) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	struct spawn_fd fds[3 + DEVICE_EXTRA_MAX] = { { sv[1], DEVICE_FD_SOCKET },
+						       { cv[1], DEVICE_FD_CONTROL } };
+	size_t nfds = 2;
+	if (c->resource >= 0)
+		fds[nfds++] = (struct spawn_fd){ c->resource, DEVICE_FD_RESOURCE };
+	for (size_t k = 0; k < c->nextra; k++)
+		fds[nfds++] = (struct spawn_fd){ c->extra[k], DEVICE_FD_EXTRA + (int)k };
+	close_fd(&c->ctl_fd);
+	child_log_close(&c->log);
+	close_fd(&c->pidfd);
+	err = spawn_into(vm, env, c, name, c->kind->prefix, c->sandbox, path,
+			 (char *const *)argv, fds, nfds);
+	close(sv[1]);
+	close(cv[1]);
+	if (err < 0) {
+		close(sv[0]);
+		close(cv[0]);
+		return err;
+	}
+	c->ctl_fd = cv[0];
+	*worker_end = sv[0];
 	return 0;
 }
 
@@ -160,8 +274,20 @@ static int prepare_device(struct vm *vm, const struct vm_config *cfg, const stru
 
 /* Starts the process *pd waits for (none for an external backend); its
  * socket and resource are closed here either way, or the resource held. */
-static int start_device(struct vm *vm, const struct vm_env *env, const struct machine *m,
-			size_t i, struct planned d, struct pending *pd, char *err, size_t errlen)
+/* The restart config of device d, if its kind has one of its own. */
+static const struct restart_cfg *device_restart_cfg(const struct vm_config *cfg,
+						    struct planned d)
+{
+	if (d.kind->virtio_id == VIRTIO_ID_BLOCK)
+		return &cfg->block[d.idx].restart;
+	if (d.kind->virtio_id == VIRTIO_ID_NET)
+		return &cfg->net[d.idx].restart;
+	return NULL;
+}
+
+static int start_device(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
+			const struct machine *m, size_t i, struct planned d, struct pending *pd,
+			char *err, size_t errlen)
 {
 	struct device_plan *p = &pd->plan;
 	if (pd->sock < 0)
@@ -175,12 +301,7 @@ static int start_device(struct vm *vm, const struct vm_env *env, const struct ma
 	argv[a++] = "--log-level";
 	argv[a++] = log_level_name(env->log_level);
 	argv[a] = NULL; /* the spawner adds how it is confined */
-	/* cellvmd never waits on a device: its end does not block. */
-	int cv[2], r = 0;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0)
-		r = -errno;
-	else if (fcntl(cv[0], F_SETFL, O_NONBLOCK) < 0)
-		r = -errno, close(cv[0]), close(cv[1]);
+	int cv[2], r = control_pair(cv);
 	struct spawn_fd fds[3 + DEVICE_EXTRA_MAX] = { { pd->sock, DEVICE_FD_SOCKET } };
 	size_t nfds = 1;
 	if (p->resource >= 0)
@@ -192,10 +313,19 @@ static int start_device(struct vm *vm, const struct vm_env *env, const struct ma
 		r = spawn_named(vm, env, m->virtio[i].name, d.kind->prefix, p->sandbox, path,
 				(char *const *)argv, fds, nfds);
 		close(cv[1]);
-		if (r == 0)
-			vm->child[vm->nchildren - 1].ctl_fd = cv[0];
-		else
+		if (r == 0) {
+			struct vm_child *c = &vm->child[vm->nchildren - 1];
+			c->ctl_fd = cv[0];
+			/* What a restart needs: a failure here only means none. */
+			c->restart = restart_policy_for(device_restart_cfg(cfg, d), &cfg->restart,
+							env->max_restarts);
+			if (keep_args(c, argv, a) == 0 && keep_fds(c, p) == 0)
+				c->kind = d.kind;
+			else
+				log_warn("%s: cannot be restarted: %m", c->name);
+		} else {
 			close(cv[0]);
+		}
 	}
 	close_fd(&pd->sock);
 	if (r == 0 && p->hold) {
@@ -333,7 +463,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
 	if (!code)
 		code = start_worker(vm, cfg, env, &m, &h, err, errlen);
 	for (size_t i = 0; i < m.nvirtio && !code; i++)
-		code = start_device(vm, env, &m, i, dev[i], &pend[i], err, errlen);
+		code = start_device(vm, cfg, env, &m, i, dev[i], &pend[i], err, errlen);
 out:
 	for (size_t i = 0; i < MACHINE_MAX_VIRTIO; i++) {
 		close_fd(&pend[i].sock);
@@ -371,6 +501,7 @@ void vm_release(struct vm *vm)
 	for (size_t i = 0; i < vm->nchildren; i++) {
 		close_fd(&vm->child[i].pidfd);
 		close_fd(&vm->child[i].ctl_fd);
+		close_child_fds(&vm->child[i]);
 		child_log_close(&vm->child[i].log);
 	}
 	close_fd(&vm->ctl_fd);

@@ -32,6 +32,7 @@
 #include "gate.h"
 #include "log.h"
 #include "machine.h"
+#include "restart_policy.h"
 #include "spawner_link.h"
 #include "worker_args.h"
 
@@ -47,9 +48,22 @@ struct vm_child {
 	struct child_log log; /* its stderr */
 	enum sandbox_mode sandbox; /* what the spawner was asked for it */
 	bool oom_killed;      /* its cgroup's OOM killer killed it (or one of its own) */
+	const char *killed_for; /* why the controller SIGKILLed it, if it did; NULL */
 	const char *policy;   /* its kind: policy/<policy>.policy ("blk", "vcpu") */
 	int ctl_fd;         /* a device's control channel (dev_ctl.h, SOCK_SEQPACKET,
 			     * non-blocking); -1 for the worker */
+	/* A device process cellvm started, as vm_restart_device starts it
+	 * again; kind NULL for the worker. */
+	const struct device_kind *kind;
+	char args[1024];    /* its argv, NUL-separated (nargs of them) */
+	size_t nargs;
+	int resource;       /* a dup of what it serves (disk, tap, stream); -1 */
+	int extra[DEVICE_EXTRA_MAX]; /* dups of its extra fds (a NIC's other tap queues) */
+	size_t nextra;
+	struct restart_policy restart;
+	struct restart_history restarts;
+	uint64_t died_ms;   /* restarted at, waiting for the worker's RESUMED; 0 */
+	uint64_t blackout_last_ms, blackout_max_ms;
 };
 
 /* The binaries vm_build() may start: the worker, then each device binary in
@@ -72,6 +86,7 @@ struct vm_env {
 	enum sandbox_mode sandbox; /* the controller's own, and its spawner's */
 	enum worker_kvm_check kvm_check; /* the operator's --kvm-check, for each worker */
 	struct cgroup_host *cgroup; /* --cgroup: each VM in a cgroup of its own (cgroup.h); NULL */
+	uint32_t max_restarts; /* --max-restarts: the cap on every device's; UINT32_MAX: none */
 	const char *name;     /* the VM's name in its metrics (the `vm` label) */
 };
 
@@ -92,6 +107,13 @@ struct vm {
  * one-line reason in err for the user: what failed and what to do. */
 int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env, char *err,
 	     size_t errlen);
+
+/* Starts device c again (a process cellvm started, which has ended and
+ * whose pidfd and stderr the caller no longer watches): the same binary,
+ * arguments and resource, a new vhost-user socket and control channel.
+ * 0 with *worker_end the worker's end of the new socket, or -errno. */
+int vm_restart_device(struct vm *vm, const struct vm_env *env, struct vm_child *c,
+		      int *worker_end);
 
 /* Children not reaped yet. */
 size_t vm_alive(const struct vm *vm);

@@ -1,4 +1,5 @@
 #include "backend.h"
+#include "backend_inflight.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,7 +20,8 @@
 	 BIT_ULL(VIRTIO_F_EVENT_IDX) | BIT_ULL(VHU_F_PROTOCOL_FEATURES))
 #define CORE_PROTOCOL_FEATURES                                                   \
 	(BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) | BIT_ULL(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
-	 BIT_ULL(VHU_PROTOCOL_F_RESET_DEVICE) | BIT_ULL(VHU_PROTOCOL_F_STATUS))
+	 BIT_ULL(VHU_PROTOCOL_F_RESET_DEVICE) | BIT_ULL(VHU_PROTOCOL_F_STATUS) |     \
+	 BIT_ULL(VHU_PROTOCOL_F_INFLIGHT_SHMFD))
 
 uint64_t vub_offered_features(const struct vub_ops *ops)
 {
@@ -53,6 +55,7 @@ void vub_init(struct vub *b, const struct vub_ops *ops, void *dev, struct evloop
 	b->dev = dev;
 	b->loop = loop;
 	b->sock = -1;
+	b->inflight_fd = -1;
 	gm_init(&b->mem);
 	for (uint16_t i = 0; i < VUB_MAX_QUEUES; i++)
 		vring_reset(b, &b->vrings[i], i);
@@ -137,8 +140,10 @@ static void vring_map(struct vub_vring *vr)
 	if (vr->positioned) {
 		vr->vq.used_idx = vr->saved_used_idx;
 		vr->vq.broken = vr->saved_broken;
+		vub_inflight_ring_attach(vr);
 	} else {
 		vr->err_signalled = false;
+		vub_inflight_ring_start(vr);
 	}
 	vr->mapped = true;
 }
@@ -190,6 +195,7 @@ static void vring_stop(struct vub_vring *vr)
 		close_fd(&vr->kick_fd);
 	}
 	vring_unmap(vr);
+	vub_inflight_ring_stop(vr);
 	vr->started = false;
 	/* A restart begins at the base the frontend gives (or this one). */
 	vr->positioned = false;
@@ -487,6 +493,7 @@ static int set_config(struct vub *b, const struct vhu_config *c)
 static void reset_device(struct vub *b)
 {
 	reset_rings(b);
+	vub_inflight_unmap(b);
 	b->features = 0;
 	b->status = 0;
 }
@@ -564,6 +571,12 @@ int vub_handle(struct vub *b, struct vhu_msg *m, struct msg_fds *fds)
 		break;
 	case VHU_SET_CONFIG:
 		r = set_config(b, &m->u.config);
+		break;
+	case VHU_GET_INFLIGHT_FD:
+		r = vub_inflight_get(b, &m->u.inflight);
+		break;
+	case VHU_SET_INFLIGHT_FD:
+		r = vub_inflight_set(b, &m->u.inflight, fds->fd[0]);
 		break;
 	case VHU_SET_STATUS:
 		b->status = (uint8_t)m->u.u64;

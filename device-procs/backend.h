@@ -49,6 +49,8 @@ struct vub_vring {
 	bool saved_broken;
 	struct virtq vq;
 	void *dev_priv;          /* the device's per-ring state */
+	struct vhu_inflight_q inflight;  /* base NULL: not tracked */
+	struct virtq_resubmit resubmit;  /* e on the heap; NULL: none */
 };
 
 struct vub_ops {
@@ -97,15 +99,30 @@ struct vub {
 	 * for the life of the process, across frontends: cellvmd reads them
 	 * through --control-fd. */
 	struct dev_ctl_counters counters;
+	/* In-flight tracking (backend_inflight.h). */
+	int inflight_fd;         /* the region's memfd; -1: none to give */
+	uint64_t inflight_fd_size;
+	uint8_t *inflight;       /* the region SET_INFLIGHT_FD gave; NULL: none */
+	uint64_t inflight_len;
+	uint16_t inflight_queues;
+	uint16_t inflight_qsize;
 	/* Called once the connection is gone (peer hang-up or fatal error). */
 	void (*on_disconnect)(struct vub *b);
 };
 
-/* Every feature the backend offers (device + transport). */
+/* Every feature the backend offers (device + transport). The in-flight
+ * region (PROTOCOL_F_INFLIGHT_SHMFD) is offered to every device: the core's
+ * virtq tracks pops and pushes, so each device's rings resume after its
+ * process is replaced. */
 uint64_t vub_offered_features(const struct vub_ops *ops);
 uint64_t vub_offered_protocol_features(const struct vub_ops *ops);
 
 void vub_init(struct vub *b, const struct vub_ops *ops, void *dev, struct evloop *loop);
+
+/* Makes the in-flight region's memfd (b->inflight_fd; the owner closes
+ * it), before the process is confined: 0 or -errno (logged; the device
+ * then answers GET_INFLIGHT_FD with no region). */
+int vub_inflight_prepare(struct vub *b);
 
 /* Serves frontend `sock` (takes ownership) from the event loop. */
 int vub_attach(struct vub *b, int sock);

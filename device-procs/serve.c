@@ -331,10 +331,12 @@ static int serve_confine(struct vub *b, const struct serve_opts *o, const struct
 {
 	int keep[64];
 	size_t n = evloop_fds(b->loop, keep, 64);
-	if (n + c->nfds > 64)
+	if (n + c->nfds + 1 > 64)
 		return -EMFILE;
 	for (size_t i = 0; i < c->nfds; i++)
 		keep[n++] = c->fds[i];
+	if (b->inflight_fd >= 0)
+		keep[n++] = b->inflight_fd;
 	char process[32];
 	snprintf(process, sizeof(process), "cellvm-%s", b->ops->name);
 	return confine(&o->confine, &(struct confine_req){
@@ -398,6 +400,11 @@ static int serve_run(struct vub *b, const struct serve_opts *o, const struct ser
 #ifdef CELLVM_TEST_HOOKS
 	test_hooks_init();
 #endif
+	/* Confined, the device can make no memfd: the in-flight region's is
+	 * made now. Without it the device still serves, without resuming. */
+	if (vub_inflight_prepare(b) < 0)
+		log_warn("%s: no in-flight region: a restart will lose requests in flight",
+			 b->ops->name);
 	if ((err = serve_confine(b, o, &d->confine)) < 0)
 		goto out;
 	/* Confinement forked (the process is now a pid namespace's first):
@@ -421,6 +428,7 @@ out:
 	}
 	evloop_destroy(b->loop);
 	b->loop = NULL;
+	close_fd(&b->inflight_fd);
 	close(s->sig_fd);
 	close_fd(&s->control_fd);
 	return s->status;

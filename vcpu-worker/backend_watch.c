@@ -16,10 +16,13 @@ static void *watch(void *arg)
 		if (n > 0 || (n < 0 && errno != EINTR))
 			return NULL;
 		for (size_t i = 0; i < bw->n; i++) {
+			/* A broken connection fails at once until it is replaced. */
 			int err = vhu_fe_probe(bw->fe[i], bw->timeout_ms);
-			if (err) {
-				bw->failed(bw->opaque, bw->fe[i]->name, err);
-				return NULL;
+			if (!err) {
+				bw->reported[i] = false;
+			} else if (!bw->reported[i]) {
+				bw->reported[i] = true;
+				bw->failed(bw->opaque, bw->fe[i]->name, bw->fe[i]->generation, err);
 			}
 		}
 	}

@@ -1,16 +1,19 @@
 /* Liveness of the device backends while the VM lives. A thread asks each
  * backend GET_FEATURES every BW_INTERVAL_MS and gives it BW_TIMEOUT_MS to
  * answer, so that a device process that hangs (alive, but serving nothing)
- * ends the VM within a second instead of leaving the guest's I/O stuck. The
+ * is found within a second instead of leaving the guest's I/O stuck. The
  * controller sees a device process die by its pidfd; only the frontend can
- * see one stop answering. The first backend that fails is reported once
- * through `failed` (from the watch thread) and the watch ends. */
+ * see one stop answering. A backend that fails is reported once through
+ * `failed` (from the watch thread), and watched again once its connection
+ * is replaced (vhu_fe_reconnect: a restarted process); each failure of it
+ * is reported once. */
 #ifndef CELLVM_BACKEND_WATCH_H
 #define CELLVM_BACKEND_WATCH_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "machine.h"
 #include "vhu_frontend.h"
@@ -18,10 +21,12 @@
 #define BW_INTERVAL_MS 200
 #define BW_TIMEOUT_MS 800
 
-typedef void (*bw_failed_fn)(void *opaque, const char *name, int err);
+/* generation: the fe's when it failed (vhu_frontend.h). */
+typedef void (*bw_failed_fn)(void *opaque, const char *name, uint32_t generation, int err);
 
 struct backend_watch {
 	struct vhu_fe *fe[MACHINE_MAX_VIRTIO];
+	bool reported[MACHINE_MAX_VIRTIO]; /* its failure was reported */
 	size_t n;
 	bw_failed_fn failed;
 	void *opaque;

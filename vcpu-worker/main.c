@@ -27,6 +27,7 @@
 #include "acpi.h"
 #include "acpi_pm.h"
 #include "backend_watch.h"
+#include "device_restart.h"
 #include "boot_linux.h"
 #include "bus.h"
 #include "cli.h"
@@ -60,6 +61,7 @@ struct worker {
 	size_t nvirtio;
 	struct virtio_mmio virtio[MACHINE_MAX_VIRTIO];
 	struct backend_watch watch;
+	struct device_restart restart;
 	uint32_t nvcpus;
 	struct vcpu vcpus[MACHINE_MAX_CPUS];
 	struct vcpu_host host;
@@ -143,14 +145,25 @@ static void host_end(void *opaque, enum vcpu_exit_status st, const char *why)
 	end_vm(opaque, st, why);
 }
 
-static void on_backend_failed(void *opaque, const char *name, int err)
+static void on_backend_failed(void *opaque, const char *name, uint32_t generation, int err)
 {
+	struct worker *w = opaque;
+	/* Once the VM runs, cellvmd restarts the device or gives up and ends
+	 * the VM; a device that fails while the VM is built fails the Create. */
+	if (w->ctl_fd >= 0 && __atomic_load_n(&w->started, __ATOMIC_ACQUIRE) &&
+	    device_restart_report(w->ctl_fd, name, generation, err) == 0)
+		return;
 	char why[WCTL_TEXT_MAX];
 	if (err == -ETIMEDOUT)
 		snprintf(why, sizeof(why), "device %s does not answer its frontend (hung)", name);
 	else
 		snprintf(why, sizeof(why), "device %s: backend connection failed: %s", name,
 			 strerror(-err));
+	end_vm(opaque, VCPU_EXIT_DEVICE, why);
+}
+
+static void on_resume_failed(void *opaque, const char *why)
+{
 	end_vm(opaque, VCPU_EXIT_DEVICE, why);
 }
 
@@ -242,7 +255,8 @@ static void on_end(void *opaque, uint32_t events)
 
 static void start_vcpus(struct worker *w)
 {
-	w->started = true;
+	/* Read by the backend watch's thread too. */
+	__atomic_store_n(&w->started, true, __ATOMIC_RELEASE);
 	for (uint32_t i = 0; i < w->nvcpus; i++) {
 		if (vcpu_start(&w->vcpus[i]) < 0) {
 			end_vm(w, VCPU_EXIT_START, "a vCPU thread could not start");
@@ -266,8 +280,9 @@ static void on_control(void *opaque, uint32_t events)
 {
 	struct worker *w = opaque;
 	struct wctl_msg m;
+	int fd;
 	(void)events;
-	int err = wctl_recv(w->ctl_fd, &m);
+	int err = wctl_recv_fd(w->ctl_fd, &m, &fd);
 	if (err == -EAGAIN)
 		return;
 	if (err) {
@@ -290,6 +305,11 @@ static void on_control(void *opaque, uint32_t events)
 		break;
 	case WCTL_CONFIG_CHANGED:
 		config_changed(w, m.text);
+		break;
+	case WCTL_BACKEND:
+		if (device_restart_resume(&w->restart, m.text, fd) < 0)
+			end_vm(w, VCPU_EXIT_DEVICE, "a device cannot be resumed on its restarted "
+						    "backend");
 		break;
 	default:
 		log_warn("control: unexpected %s, ignored", wctl_type_name(m.type));
@@ -459,6 +479,7 @@ static int setup_loop(struct worker *w)
 	for (size_t i = 0; i < w->nvirtio; i++)
 		if ((err = virtio_mmio_watch(&w->virtio[i], w->loop)))
 			return err;
+	device_restart_init(&w->restart, w->virtio, w->nvirtio, w->ctl_fd, on_resume_failed, w);
 	if (w->ctl_fd >= 0 && (err = evloop_add(w->loop, w->ctl_fd, EPOLLIN, on_control, w)))
 		return err;
 	/* After SIGTERM/SIGINT are blocked: the watch thread inherits that. */
@@ -491,6 +512,7 @@ static enum vcpu_exit_status run(struct worker *w)
 static void teardown(struct worker *w)
 {
 	backend_watch_stop(&w->watch);
+	device_restart_join(&w->restart);
 	for (uint32_t i = 0; i < w->nvcpus; i++)
 		vcpu_destroy(&w->vcpus[i]);
 	for (size_t i = 0; i < w->nvirtio; i++)

@@ -13,11 +13,12 @@
 /* What this frontend uses of what a backend may offer. */
 #define WANTED_PROTOCOL_FEATURES                                                  \
 	(BIT_ULL(VHU_PROTOCOL_F_MQ) | BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) |          \
-	 BIT_ULL(VHU_PROTOCOL_F_CONFIG))
+	 BIT_ULL(VHU_PROTOCOL_F_CONFIG) | BIT_ULL(VHU_PROTOCOL_F_INFLIGHT_SHMFD))
 
-/* One request and its reply within timeout_ms, under the lock. */
+/* One request and its reply within timeout_ms, under the lock. A reply's
+ * fd goes to *reply_fd when the caller wants one (else it is closed). */
 static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, size_t nfds,
-		       struct vhu_msg *reply, int timeout_ms)
+		       struct vhu_msg *reply, int timeout_ms, int *reply_fd)
 {
 	if (fe->broken)
 		return -EPIPE;
@@ -40,6 +41,8 @@ static int call_locked(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, siz
 	struct msg_fds rfds = { .n = 0 };
 	if ((err = vhu_recv(fe->sock, &r, &rfds)))
 		goto broken;
+	if (reply_fd && rfds.n == 1)
+		*reply_fd = msg_fds_take(&rfds, 0);
 	msg_fds_close(&rfds);
 	if (!(r.flags & VHU_FLAG_REPLY) || r.request != m->request) {
 		err = -EPROTO;
@@ -60,7 +63,7 @@ static int call(struct vhu_fe *fe, struct vhu_msg *m, const int *fds, size_t nfd
 		struct vhu_msg *reply)
 {
 	pthread_mutex_lock(&fe->lock);
-	int err = call_locked(fe, m, fds, nfds, reply, VHU_FE_TIMEOUT_MS);
+	int err = call_locked(fe, m, fds, nfds, reply, VHU_FE_TIMEOUT_MS, NULL);
 	pthread_mutex_unlock(&fe->lock);
 	if (err == -EIO)
 		log_err("%s: backend refused %s", fe->name, vhu_request_name(m->request));
@@ -89,19 +92,18 @@ static int set_state(struct vhu_fe *fe, uint32_t request, uint32_t index, uint32
 	return call(fe, &m, NULL, 0, NULL);
 }
 
-int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
+/* Features, protocol features, owner and queue count from the backend on
+ * fe->sock. */
+static int handshake(struct vhu_fe *fe)
 {
 	int err;
 	uint64_t pf;
-	memset(fe, 0, sizeof(*fe));
-	snprintf(fe->name, sizeof(fe->name), "%s", name);
-	fe->sock = sock;
+	fe->protocol_features = 0;
 	fe->num_queues = 1;
-	pthread_mutex_init(&fe->lock, NULL);
 	if ((err = get_u64(fe, VHU_GET_FEATURES, &fe->features)))
 		return err;
 	if (!(fe->features & BIT_ULL(VIRTIO_F_VERSION_1))) {
-		log_err("%s: backend does not offer VIRTIO_F_VERSION_1", name);
+		log_err("%s: backend does not offer VIRTIO_F_VERSION_1", fe->name);
 		return -ENOTSUP;
 	}
 	if (fe->features & BIT_ULL(VHU_F_PROTOCOL_FEATURES)) {
@@ -119,7 +121,7 @@ int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
 		if ((err = get_u64(fe, VHU_GET_QUEUE_NUM, &nq)))
 			return err;
 		if (nq == 0 || nq > VHU_VRING_IDX_MASK) {
-			log_err("%s: backend reports %llu queues", name, (unsigned long long)nq);
+			log_err("%s: backend reports %llu queues", fe->name, (unsigned long long)nq);
 			return -EPROTO;
 		}
 		fe->num_queues = (uint32_t)nq;
@@ -127,11 +129,89 @@ int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
 	return 0;
 }
 
+int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
+{
+	memset(fe, 0, sizeof(*fe));
+	snprintf(fe->name, sizeof(fe->name), "%s", name);
+	fe->sock = sock;
+	fe->inflight_fd = -1;
+	pthread_mutex_init(&fe->lock, NULL);
+	return handshake(fe);
+}
+
+int vhu_fe_reconnect(struct vhu_fe *fe, int sock)
+{
+	uint64_t features = fe->features;
+	uint32_t nq = fe->num_queues;
+	pthread_mutex_lock(&fe->lock);
+	if (fe->sock >= 0)
+		close(fe->sock);
+	fe->sock = sock;
+	fe->broken = false;
+	__atomic_store_n(&fe->reconnecting, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fe->lock);
+	int err = handshake(fe);
+	__atomic_store_n(&fe->reconnecting, false, __ATOMIC_RELEASE);
+	if (err)
+		return err;
+	fe->generation++;
+	if (fe->features != features || fe->num_queues != nq) {
+		log_err("%s: the new backend offers features %#llx and %u queues, not %#llx "
+			"and %u", fe->name, (unsigned long long)fe->features, fe->num_queues,
+			(unsigned long long)features, nq);
+		fe->broken = true;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int vhu_fe_get_inflight(struct vhu_fe *fe, uint16_t nq, uint16_t qsize)
+{
+	if (!(fe->protocol_features & BIT_ULL(VHU_PROTOCOL_F_INFLIGHT_SHMFD)))
+		return 0;
+	struct vhu_msg m = { .request = VHU_GET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+			     .u.inflight = { .num_queues = nq, .queue_size = qsize } }, r;
+	int fd = -1;
+	pthread_mutex_lock(&fe->lock);
+	int err = call_locked(fe, &m, NULL, 0, &r, VHU_FE_TIMEOUT_MS, &fd);
+	pthread_mutex_unlock(&fe->lock);
+	if (err)
+		return err;
+	if (fe->inflight_fd >= 0)
+		close(fe->inflight_fd);
+	fe->inflight_fd = -1;
+	if (fd < 0 || !r.u.inflight.mmap_size) {
+		if (fd >= 0)
+			close(fd);
+		log_warn("%s: the backend keeps no in-flight region: a restart of it would "
+			 "lose requests", fe->name);
+		return 0;
+	}
+	fe->inflight_fd = fd;
+	fe->inflight_size = r.u.inflight.mmap_size;
+	fe->inflight_queues = nq;
+	fe->inflight_qsize = qsize;
+	return 0;
+}
+
+int vhu_fe_set_inflight(struct vhu_fe *fe)
+{
+	if (fe->inflight_fd < 0)
+		return 0;
+	struct vhu_msg m = { .request = VHU_SET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+			     .u.inflight = { .mmap_size = fe->inflight_size,
+					     .num_queues = fe->inflight_queues,
+					     .queue_size = fe->inflight_qsize } };
+	return call(fe, &m, &fe->inflight_fd, 1, NULL);
+}
+
 int vhu_fe_probe(struct vhu_fe *fe, int timeout_ms)
 {
 	struct vhu_msg m = { .request = VHU_GET_FEATURES, .kind = VHU_P_NONE }, r;
+	if (__atomic_load_n(&fe->reconnecting, __ATOMIC_ACQUIRE))
+		return 0;
 	pthread_mutex_lock(&fe->lock);
-	int err = call_locked(fe, &m, NULL, 0, &r, timeout_ms);
+	int err = call_locked(fe, &m, NULL, 0, &r, timeout_ms, NULL);
 	if (!err && r.u.u64 != fe->features) {
 		/* A backend does not change what it offers: this one is not
 		 * the process it was. */
@@ -149,6 +229,9 @@ void vhu_fe_close(struct vhu_fe *fe)
 	if (fe->sock >= 0)
 		close(fe->sock);
 	fe->sock = -1;
+	if (fe->inflight_fd >= 0)
+		close(fe->inflight_fd);
+	fe->inflight_fd = -1;
 	pthread_mutex_destroy(&fe->lock);
 }
 
@@ -190,7 +273,7 @@ int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_rin
 			     .u.addr = { .index = index, .desc = r->desc, .used = r->used,
 					 .avail = r->avail } };
 	if ((err = set_state(fe, VHU_SET_VRING_NUM, index, r->num)) ||
-	    (err = set_state(fe, VHU_SET_VRING_BASE, index, 0)) ||
+	    (err = set_state(fe, VHU_SET_VRING_BASE, index, r->base)) ||
 	    (err = call(fe, &a, NULL, 0, NULL)) ||
 	    (err = set_ring_fd(fe, VHU_SET_VRING_CALL, index, r->call_fd)) ||
 	    (err = set_ring_fd(fe, VHU_SET_VRING_ERR, index, r->err_fd)) ||

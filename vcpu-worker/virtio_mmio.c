@@ -1,5 +1,6 @@
 #include "virtio_mmio.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,8 @@ static void reset(struct virtio_mmio *d)
 	atomic_store(&d->isr, 0);
 }
 
-static int start_queue(struct virtio_mmio *d, uint32_t i)
+/* Queue i's rings as the backend is given them, from base. */
+static int ring_of(struct virtio_mmio *d, uint32_t i, uint16_t base, struct vhu_fe_ring *r)
 {
 	struct virtio_mmio_queue *q = &d->q[i];
 	if (i == ctrl_index(d)) {
@@ -217,8 +219,9 @@ static int start_queue(struct virtio_mmio *d, uint32_t i)
 		log_err("%s: queue %u rings outside guest RAM", d->desc->name, i);
 		return -EFAULT;
 	}
-	struct vhu_fe_ring r = {
+	*r = (struct vhu_fe_ring){
 		.num = q->num,
+		.base = base,
 		.desc = (uint64_t)(uintptr_t)desc,
 		.avail = (uint64_t)(uintptr_t)avail,
 		.used = (uint64_t)(uintptr_t)used,
@@ -228,7 +231,17 @@ static int start_queue(struct virtio_mmio *d, uint32_t i)
 		/* Pairs after the first wait for the driver's VQ_PAIRS_SET. */
 		.disabled = d->ctrl && i / 2 >= d->ctrl->pairs,
 	};
-	int err = kvm_vm_ioeventfd(d->vm, q->kick_fd, d->desc->base + REG_QUEUE_NOTIFY, i, true);
+	return 0;
+}
+
+static int start_queue(struct virtio_mmio *d, uint32_t i)
+{
+	struct virtio_mmio_queue *q = &d->q[i];
+	struct vhu_fe_ring r;
+	int err = ring_of(d, i, 0, &r);
+	if (err)
+		return err;
+	err = kvm_vm_ioeventfd(d->vm, q->kick_fd, d->desc->base + REG_QUEUE_NOTIFY, i, true);
 	if (err)
 		return err;
 	if ((err = vhu_fe_start_ring(&d->fe, i, &r))) {
@@ -243,6 +256,12 @@ static void driver_ok(struct virtio_mmio *d)
 {
 	if (vhu_fe_set_features(&d->fe, d->driver_features & d->backend_mask) < 0) {
 		needs_reset(d, "backend refused the negotiated features");
+		return;
+	}
+	/* A fresh in-flight region for this driver's session. */
+	if (vhu_fe_get_inflight(&d->fe, (uint16_t)d->nqueues, VIRTIO_MMIO_QUEUE_MAX) < 0 ||
+	    vhu_fe_set_inflight(&d->fe) < 0) {
+		needs_reset(d, "backend refused the in-flight region");
 		return;
 	}
 	for (uint32_t i = 0; i < d->nqueues; i++) {
@@ -305,6 +324,43 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 	d->status = v;
 	if ((added & STATUS_DRIVER_OK) && (d->status & STATUS_FEATURES_OK))
 		driver_ok(d);
+}
+
+int virtio_mmio_reconnect(struct virtio_mmio *d, int sock)
+{
+	int err;
+	pthread_mutex_lock(&d->lock);
+	if ((err = vhu_fe_reconnect(&d->fe, sock)) ||
+	    (err = vhu_fe_set_mem_table(&d->fe, d->vm->m, d->vm->ram, d->vm->mem_fd)))
+		goto out;
+	bool live = false;
+	for (uint32_t i = 0; i < d->nqueues; i++)
+		live |= d->q[i].started;
+	if (!live)
+		goto out;
+	if ((err = vhu_fe_set_features(&d->fe, d->driver_features)) ||
+	    (err = vhu_fe_set_inflight(&d->fe)))
+		goto out;
+	for (uint32_t i = 0; i < d->nqueues && !err; i++) {
+		struct virtio_mmio_queue *q = &d->q[i];
+		if (!q->started)
+			continue;
+		/* The base a frontend without the region's help would give: what
+		 * the driver has seen answered (the region overrides it). */
+		struct vhu_fe_ring r;
+		if ((err = ring_of(d, i, 0, &r)))
+			break;
+		r.base = le16toh(__atomic_load_n(&((struct virtq_used *)(uintptr_t)r.used)->idx,
+						 __ATOMIC_ACQUIRE));
+		err = vhu_fe_start_ring(&d->fe, i, &r);
+	}
+out:
+	if (err)
+		log_err("%s: resuming on the new backend: %s", d->desc->name, strerror(-err));
+	else
+		log_info("%s: resumed on a new backend", d->desc->name);
+	pthread_mutex_unlock(&d->lock);
+	return err;
 }
 
 static uint32_t read_reg(struct virtio_mmio *d, uint64_t off)

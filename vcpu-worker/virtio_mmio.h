@@ -85,6 +85,15 @@ int virtio_mmio_watch(struct virtio_mmio *d, struct evloop *loop);
  * (DRIVER_OK), a configuration-change interrupt is raised. Any thread. */
 void virtio_mmio_config_changed(struct virtio_mmio *d);
 
+/* The backend's process died and a new one of the same device serves sock
+ * (taken): the handshake and memory table again and, when the driver runs
+ * the rings, its features, the in-flight region and every started ring at
+ * its place, with the same eventfds. The guest sees nothing: its
+ * registers, ioeventfds and interrupt routes are untouched, and what the
+ * old process left in flight is answered by the new one. 0 or -errno
+ * (logged); the caller then ends the VM. Any thread but a vCPU's. */
+int virtio_mmio_reconnect(struct virtio_mmio *d, int sock);
+
 /* Stops the rings and closes everything (the VM is no longer running). */
 void virtio_mmio_destroy(struct virtio_mmio *d);
 

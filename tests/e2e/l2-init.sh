@@ -2,9 +2,10 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite, netbench, vsock, vsockserve, balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
-# for netbench) and prints "L2 <key> <value>" lines on
-# the serial console for the scenario in level 1.
+# mem, blkwrite, blkloop, devloop, netsink, netbench, vsock, vsockserve,
+# balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# for netbench and netsink) and prints "L2 <key> <value>" lines on the
+# serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -255,6 +256,80 @@ test_blkwrite() {
 	rm /tmp/blkwrite
 }
 
+# For the restart scenario: for 30 s, 1 MiB chunks of fresh data written to
+# the disk in turn (16 MiB, then around again), the caches dropped, each
+# read back from the device and compared. "L2 blkloop start" first, then
+# "L2 blkloop done CHUNKS ioerrors N mismatches M kernel-errors K" and the
+# md5 of the whole disk as read back last ("L2 blkloop disk MD5").
+test_blkloop() {
+	if ! wait_for [ -b /dev/vda ]; then
+		echo "L2 blk-missing /dev/vda"
+		return
+	fi
+	echo "L2 blkloop start"
+	read -r t0 _ </proc/uptime
+	i=0 ioerr=0 bad=0
+	while awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { exit !(b - a < 30) }'; do
+		at=$((i % 16))
+		head -c $((1 << 20)) /dev/urandom >/tmp/chunk
+		if ! dd if=/tmp/chunk of=/dev/vda bs=1M seek=$at count=1 conv=fsync 2>/dev/null; then
+			ioerr=$((ioerr + 1))
+			echo "L2 blkloop io-error write $i"
+		fi
+		echo 3 >/proc/sys/vm/drop_caches
+		got=$(dd if=/dev/vda bs=1M skip=$at count=1 2>/dev/null | md5) ||
+			ioerr=$((ioerr + 1))
+		if [ "$got" != "$(md5 </tmp/chunk)" ]; then
+			bad=$((bad + 1))
+			echo "L2 blkloop mismatch $i"
+		fi
+		i=$((i + 1))
+	done
+	rm /tmp/chunk
+	echo 3 >/proc/sys/vm/drop_caches
+	echo "L2 blkloop disk $(dd if=/dev/vda bs=1M count=16 2>/dev/null | md5)"
+	kerr=$(dmesg | grep -c -i -E 'I/O error|blk_update_request|critical')
+	echo "L2 blkloop done $i ioerrors $ioerr mismatches $bad kernel-errors $kerr"
+}
+
+# For the restart scenario: for 20 s, 32 bytes from virtio-rng and a line
+# to virtio-console (hvc0) every 0.2 s, each given 10 s. "L2 devloop start",
+# then "L2 devloop done ROUNDS rngfail N confail M".
+test_devloop() {
+	if ! wait_for rng_ready || ! wait_for [ -c /dev/hvc0 ]; then
+		echo "L2 devloop-missing rng or hvc0"
+		return
+	fi
+	echo "L2 devloop start"
+	read -r t0 _ </proc/uptime
+	i=0 rngfail=0 confail=0
+	while awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { exit !(b - a < 20) }'; do
+		n=$(timeout 10 head -c 32 /dev/hwrng | wc -c)
+		[ "$n" -eq 32 ] || { rngfail=$((rngfail + 1)); echo "L2 devloop rng-short $i $n"; }
+		timeout 10 sh -c "echo devloop-line-$i >/dev/hvc0" ||
+			{ confail=$((confail + 1)); echo "L2 devloop console-failed $i"; }
+		i=$((i + 1))
+		sleep 0.2
+	done
+	echo "L2 devloop done $i rngfail $rngfail confail $confail"
+}
+
+# For the net restart scenario: eth0 at cellvm.ip, and one TCP connection
+# on port 5001 counted: "L2 netsink ready", then "L2 netsink got BYTES"
+# once the sender closes it.
+test_netsink() {
+	if ! wait_for [ -e /sys/class/net/eth0 ] || [ -z "${netaddr:-}" ]; then
+		echo "L2 netsink-missing eth0 or cellvm.ip"
+		return
+	fi
+	ip link set eth0 up
+	ip addr add "$netaddr" dev eth0
+	# nc's stdin must not end (at its end nc closes its side, and the
+	# sender's nc quits at that): a FIFO this shell holds open.
+	mkfifo /tmp/netsink
+	(exec 3<>/tmp/netsink; echo "L2 netsink got $(nc -l -p 5001 </tmp/netsink | wc -c)") &
+	echo "L2 netsink ready"
+
 # Where the guest kernel's time went (bench-boot-trace; the command line has
 # initcall_debug): the slowest initcalls, "L2 initcall USECS NAME", and the
 # longest silences in the kernel's log, "L2 gap SECONDS AT LINE -> NEXT LINE".
@@ -271,7 +346,8 @@ echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | netbench | vsock | vsockserve | balloon | initcalls) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | blkloop | devloop | netsink | netbench | vsock | \
+		vsockserve | balloon | initcalls) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

@@ -73,7 +73,8 @@ set -- -m irqbypass -m kvm -m ccp -m kvm-amd -m tun \
 	-f "$kdir/vmlinuz:/l2/vmlinuz" -f "$work/l2.gz:/l2/initrd.gz" \
 	-f "$e2e/scenarios.sh:/cellvm/scenarios.sh" -f "$e2e/bench-scenarios.sh:/cellvm/bench-scenarios.sh" \
 	-f "$e2e/bench_net.sh:/cellvm/bench_net.sh" -f "$e2e/scenarios_fc.sh:/cellvm/scenarios_fc.sh" \
-	-f "$e2e/scenarios_vsock_balloon.sh:/cellvm/scenarios_vsock_balloon.sh"
+	-f "$e2e/scenarios_vsock_balloon.sh:/cellvm/scenarios_vsock_balloon.sh" \
+	-f "$e2e/scenarios_restart.sh:/cellvm/scenarios_restart.sh"
 for m in ${CELLVM_E2E_L1_MODULES:-}; do
 	set -- "$@" -m "$m"
 done

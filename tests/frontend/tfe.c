@@ -124,12 +124,11 @@ static int start_common(struct tfe *f, uint64_t mem_size)
 	return map_memory(f, mem_size);
 }
 
-int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size)
+/* Starts argv with "--fd" on a new socketpair whose other end is f->sock. */
+static int spawn_fd(struct tfe *f, const char *const *argv)
 {
 	int sv[2];
-	int err = start_common(f, mem_size);
-	if (err)
-		return err;
+	int err;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	char fdarg[16];
@@ -142,6 +141,26 @@ int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size)
 	}
 	f->sock = sv[0];
 	return 0;
+}
+
+int tfe_start(struct tfe *f, const char *const *argv, uint64_t mem_size)
+{
+	int err = start_common(f, mem_size);
+	return err ? err : spawn_fd(f, argv);
+}
+
+int tfe_respawn(struct tfe *f, const char *const *argv)
+{
+	if (f->pid > 0) {
+		kill(f->pid, SIGKILL);
+		waitpid(f->pid, &f->status, 0);
+		f->pid = -1;
+	}
+	close_fd(&f->sock);
+	f->features = f->protocol_features = 0;
+	for (int i = 0; i < TFE_MAX_QUEUES; i++)
+		f->q[i].set_up = false;
+	return spawn_fd(f, argv);
 }
 
 /* Until the backend listens, or timeout_ms have passed. */
@@ -248,7 +267,8 @@ int tfe_negotiate(struct tfe *f, uint64_t want_features)
 	if ((err = get_u64(f, VHU_GET_PROTOCOL_FEATURES, &pf)))
 		return err;
 	pf &= BIT_ULL(VHU_PROTOCOL_F_REPLY_ACK) | BIT_ULL(VHU_PROTOCOL_F_CONFIG) |
-	      BIT_ULL(VHU_PROTOCOL_F_MQ) | BIT_ULL(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	      BIT_ULL(VHU_PROTOCOL_F_MQ) | BIT_ULL(VHU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+	      BIT_ULL(VHU_PROTOCOL_F_INFLIGHT_SHMFD);
 	if ((err = call_u64(f, VHU_SET_PROTOCOL_FEATURES, pf)))
 		return err;
 	f->protocol_features = pf;
@@ -331,6 +351,63 @@ int tfe_setup_queue(struct tfe *f, unsigned int qidx, uint16_t num)
 		return err;
 	q->set_up = true;
 	return 0;
+}
+
+int tfe_resume_queue(struct tfe *f, unsigned int qidx, uint16_t base)
+{
+	if (qidx >= TFE_MAX_QUEUES || !f->q[qidx].num)
+		return -EINVAL;
+	struct tfe_queue *q = &f->q[qidx];
+	int err;
+	struct vhu_msg a = { .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+			     .u.addr = { .index = qidx,
+					 .desc = uva(f, q->desc_gpa),
+					 .used = uva(f, q->used_gpa),
+					 .avail = uva(f, q->avail_gpa) } };
+	if ((err = call_state(f, VHU_SET_VRING_NUM, qidx, q->num)) ||
+	    (err = call_state(f, VHU_SET_VRING_BASE, qidx, base)) ||
+	    (err = tfe_call(f, &a, NULL, 0, NULL)) ||
+	    (err = vring_fd(f, VHU_SET_VRING_KICK, qidx, q->kick_fd)) ||
+	    (err = vring_fd(f, VHU_SET_VRING_CALL, qidx, q->call_fd)) ||
+	    (err = vring_fd(f, VHU_SET_VRING_ERR, qidx, q->err_fd)) ||
+	    (err = call_state(f, VHU_SET_VRING_ENABLE, qidx, 1)))
+		return err;
+	q->set_up = true;
+	return 0;
+}
+
+int tfe_get_inflight(struct tfe *f, uint16_t nq, uint16_t qsize, int *fd, uint64_t *size)
+{
+	struct vhu_msg m = { .request = VHU_GET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+			     .u.inflight = { .num_queues = nq, .queue_size = qsize } }, r;
+	int err = vhu_send(f->sock, &m, NULL, 0);
+	if (err)
+		return err;
+	struct pollfd p = { .fd = f->sock, .events = POLLIN };
+	if (poll(&p, 1, TFE_REPLY_TIMEOUT_MS) != 1)
+		return -ETIMEDOUT;
+	struct msg_fds fds;
+	if ((err = vhu_recv(f->sock, &r, &fds)))
+		return err;
+	if (r.request != VHU_GET_INFLIGHT_FD || !(r.flags & VHU_FLAG_REPLY)) {
+		msg_fds_close(&fds);
+		return -EPROTO;
+	}
+	if (fds.n != 1 || !r.u.inflight.mmap_size) {
+		msg_fds_close(&fds);
+		return -ENODATA;
+	}
+	*fd = msg_fds_take(&fds, 0);
+	*size = r.u.inflight.mmap_size;
+	return 0;
+}
+
+int tfe_set_inflight(struct tfe *f, int fd, uint64_t size, uint16_t nq, uint16_t qsize)
+{
+	struct vhu_msg m = { .request = VHU_SET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+			     .u.inflight = { .mmap_size = size, .num_queues = nq,
+					     .queue_size = qsize } };
+	return tfe_call(f, &m, &fd, 1, NULL);
 }
 
 int tfe_get_config(struct tfe *f, uint32_t off, void *buf, uint32_t len)

@@ -77,9 +77,14 @@ int tfe_connect(struct tfe *f, uint64_t mem_size, const char *path);
  * queues start over; guest memory is kept. */
 int tfe_reconnect(struct tfe *f, const char *path);
 
+/* Kills the backend (SIGKILL) if it still runs, reaps it, and starts argv
+ * on a new socket as tfe_start does; guest memory and the queues' layout
+ * and eventfds are kept, negotiation starts over. */
+int tfe_respawn(struct tfe *f, const char *const *argv);
+
 /* GET_FEATURES; SET_FEATURES(offered & want, always with VERSION_1 and
  * PROTOCOL_FEATURES); GET/SET_PROTOCOL_FEATURES (REPLY_ACK, CONFIG, MQ,
- * CONFIGURE_MEM_SLOTS where offered); SET_OWNER; SET_MEM_TABLE. */
+ * CONFIGURE_MEM_SLOTS, INFLIGHT_SHMFD where offered); SET_OWNER; SET_MEM_TABLE. */
 int tfe_negotiate(struct tfe *f, uint64_t want_features);
 
 /* Lays out a queue of num entries in guest memory and sends SET_VRING_NUM,
@@ -143,5 +148,16 @@ bool tfe_alive(struct tfe *f);
  * everything. Returns the backend's wait status, or -errno. Kills it with
  * SIGKILL if it has not exited within 5 s. */
 int tfe_finish(struct tfe *f);
+
+/* In-flight tracking. GET_INFLIGHT_FD for
+ * nq queues of qsize: the region's fd (ours) and size; -ENODATA if the
+ * backend gave none. */
+int tfe_get_inflight(struct tfe *f, uint16_t nq, uint16_t qsize, int *fd, uint64_t *size);
+/* SET_INFLIGHT_FD with that region. */
+int tfe_set_inflight(struct tfe *f, int fd, uint64_t size, uint16_t nq, uint16_t qsize);
+/* A queue laid out before (tfe_setup_queue) started again on the current
+ * backend with the same rings and eventfds, from base: NUM, BASE, ADDR,
+ * KICK, CALL, ERR, ENABLE(1). */
+int tfe_resume_queue(struct tfe *f, unsigned int qidx, uint16_t base);
 
 #endif

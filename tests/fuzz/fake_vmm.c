@@ -28,14 +28,15 @@ _Noreturn void fake_violation(const char *what, const char *file, int line)
 
 void fake_setup(struct virtio_mmio *d, uint32_t backend_queues, uint64_t backend_features)
 {
-	/* Guest RAM is address space only: nothing behind a ring is read. */
+	/* Guest RAM costs only the pages touched: a reconnect reads the used
+	 * rings' indexes, nothing else behind a ring is read. */
 	static uint8_t *ram;
 	memset(&fake, 0, sizeof(fake));
 	FAKE_CHECK(machine_layout(&fake.m, 1, FAKE_MEM_SIZE, "") == 0);
 	FAKE_CHECK(machine_add_virtio(&fake.m, "vd", 2) == 0);
 	if (!ram) {
-		ram = mmap(NULL, FAKE_MEM_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			   -1, 0);
+		ram = mmap(NULL, FAKE_MEM_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		FAKE_CHECK(ram != MAP_FAILED);
 	}
 	fake.vm.vm_fd = fake.vm.mem_fd = -1;
@@ -175,6 +176,33 @@ int vhu_fe_init(struct vhu_fe *fe, const char *name, int sock)
 	return 0;
 }
 
+int vhu_fe_reconnect(struct vhu_fe *fe, int sock)
+{
+	FAKE_CHECK(fe == &fake.dev->fe);
+	fe->sock = sock;
+	/* A new backend: nothing started, nothing set. */
+	fake.features_set = false;
+	memset(fake.started, 0, sizeof(fake.started));
+	fake.inflight_set = false;
+	fake.reconnects++;
+	return injected(false, FAKE_RECONNECT);
+}
+
+int vhu_fe_get_inflight(struct vhu_fe *fe, uint16_t nq, uint16_t qsize)
+{
+	FAKE_CHECK(fe == &fake.dev->fe && nq == fake.dev->nqueues && qsize);
+	FAKE_CHECK(fake.features_set);
+	fake.inflight_gets++;
+	return 0;
+}
+
+int vhu_fe_set_inflight(struct vhu_fe *fe)
+{
+	FAKE_CHECK(fe == &fake.dev->fe && fake.features_set && fake.inflight_gets);
+	fake.inflight_set = true;
+	return 0;
+}
+
 void vhu_fe_close(struct vhu_fe *fe)
 {
 	FAKE_CHECK(fe == &fake.dev->fe);
@@ -199,6 +227,7 @@ int vhu_fe_set_features(struct vhu_fe *fe, uint64_t features)
 	if (err)
 		return err;
 	fake.features_set = true;
+	fake.inflight_set = false;
 	fake.features = features;
 	return 0;
 }
@@ -214,9 +243,12 @@ int vhu_fe_start_ring(struct vhu_fe *fe, uint32_t index, const struct vhu_fe_rin
 	const struct virtio_mmio_queue *q = &d->q[index];
 	FAKE_CHECK(r->kick_fd == q->kick_fd && r->call_fd == q->call_fd && r->err_fd == q->err_fd);
 	FAKE_CHECK(r->kick_fd >= 0 && r->call_fd >= 0 && r->err_fd >= 0);
+	FAKE_CHECK(fake.inflight_set);
 	int err = injected(false, FAKE_START_RING);
-	if (!err)
+	if (!err) {
 		fake.started[index] = true;
+		fake.base[index] = r->base;
+	}
 	return err;
 }
 

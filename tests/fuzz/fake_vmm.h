@@ -7,6 +7,8 @@
  *     removed only if assigned;
  *   - features set on the backend are offered by the transport, VERSION_1
  *     among them, with FEATURES_OK and DRIVER_OK set;
+ *   - the in-flight region is asked for after the features and given
+ *     before a ring starts;
  *   - a ring is started once, after the features and its ioeventfd, with its
  *     three parts wholly inside guest RAM (the machine's RAM ranges, mapped
  *     as kvm_vm.c does) and its own eventfds; stopped only if started;
@@ -36,6 +38,7 @@ enum fake_call {
 	FAKE_IOEVENTFD,
 	FAKE_GET_CONFIG,
 	FAKE_SET_CONFIG,
+	FAKE_RECONNECT,
 };
 
 struct fake_vmm {
@@ -55,6 +58,10 @@ struct fake_vmm {
 	bool started[VIRTIO_MMIO_MAX_QUEUES];
 	bool ioeventfd[VIRTIO_MMIO_MAX_QUEUES];
 	unsigned int stops;  /* GET_VRING_BASE calls */
+	unsigned int reconnects;
+	unsigned int inflight_gets;
+	bool inflight_set;   /* SET_INFLIGHT_FD since the features */
+	uint16_t base[VIRTIO_MMIO_MAX_QUEUES]; /* each ring's last start */
 };
 
 extern struct fake_vmm fake;

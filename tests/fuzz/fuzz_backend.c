@@ -11,7 +11,8 @@
  *                 see below);
  *                 bit 14 set: decoded with the fd count it asks for instead,
  *                 and given fresh fds (a dup of the 64 KiB guest-memory memfd
- *                 for memory messages, an eventfd for the rest), which lets
+ *                 for memory messages and SET_INFLIGHT_FD, whose region is
+ *                 then guest memory, an eventfd for the rest), which lets
  *                 rings map and run;
  *   bit 15 set:   a guest-memory write: LE u16 offset, then bytes, into the
  *                 memfd (what the driver would put in its rings).
@@ -22,9 +23,9 @@
  * reader, on_socket: NACKs, framing errors, EOF); the input ends there.
  * vub_detach at the end releases everything.
  *
- * Links: device-procs/backend.c common/vhost_user.c common/msg.c tests/fuzz/msg_fds.c
- *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c
- *   common/fds.c */
+ * Links: device-procs/backend.c device-procs/backend_inflight.c common/vhost_user.c
+ *   common/msg.c tests/fuzz/msg_fds.c common/guest_mem.c common/virtq.c common/vhu_inflight.c
+ *   common/event_loop.c common/log.c common/fds.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

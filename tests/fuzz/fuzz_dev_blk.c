@@ -15,11 +15,10 @@
  * Boundary: guest (rings, requests) -> cellvm-blk, its real code and io_uring
  * Links: tests/fuzz/dev_drive.c device-procs/blk.c device-procs/blk_io.c
  *   device-procs/blk_ring.c device-procs/blk_req.c device-procs/backend.c
- *   device-procs/serve.c tests/fuzz/confine_stub.c common/vhost_user.c
- *   common/msg.c common/guest_mem.c common/virtq.c common/event_loop.c
- *   common/log.c common/fds.c common/cli.c common/unix_sock.c common/iov.c
- *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c
- *   common/dev_ctl.c */
+ *   device-procs/backend_inflight.c device-procs/serve.c tests/fuzz/confine_stub.c
+ *   common/vhost_user.c common/msg.c common/guest_mem.c common/virtq.c common/vhu_inflight.c
+ *   common/event_loop.c common/log.c common/fds.c common/cli.c common/unix_sock.c common/iov.c
+ *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c common/dev_ctl.c */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,9 +10,9 @@
  *
  * Boundary: guest (rings) and host stream -> cellvm-console, its real code
  * Links: tests/fuzz/dev_drive.c device-procs/console.c device-procs/backend.c
- *   device-procs/serve.c tests/fuzz/confine_stub.c common/vhost_user.c
- *   common/msg.c common/guest_mem.c common/virtq.c common/event_loop.c
- *   common/log.c common/fds.c common/cli.c common/unix_sock.c common/iov.c
+ *   device-procs/backend_inflight.c device-procs/serve.c tests/fuzz/confine_stub.c
+ *   common/vhost_user.c common/msg.c common/guest_mem.c common/virtq.c common/vhu_inflight.c
+ *   common/event_loop.c common/log.c common/fds.c common/cli.c common/unix_sock.c common/iov.c
  *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c common/dev_ctl.c */
 #include <stdio.h>
 #include <stdlib.h>

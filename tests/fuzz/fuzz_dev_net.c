@@ -12,12 +12,11 @@
  *
  * Boundary: guest (rings, frames) and tap -> cellvm-net, its real code
  * Links: tests/fuzz/dev_drive.c tests/fuzz/fake_net_tap.c device-procs/net.c
- *   device-procs/net_hdr.c device-procs/backend.c device-procs/serve.c
- *   tests/fuzz/confine_stub.c common/vhost_user.c common/msg.c
- *   common/guest_mem.c common/virtq.c common/event_loop.c common/log.c
+ *   device-procs/net_hdr.c device-procs/backend.c device-procs/backend_inflight.c
+ *   device-procs/serve.c tests/fuzz/confine_stub.c common/vhost_user.c common/msg.c
+ *   common/guest_mem.c common/virtq.c common/vhu_inflight.c common/event_loop.c common/log.c
  *   common/fds.c common/cli.c common/unix_sock.c common/iov.c common/tap.c
- *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c
- *   common/dev_ctl.c */
+ *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c common/dev_ctl.c */
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>

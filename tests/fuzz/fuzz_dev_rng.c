@@ -6,9 +6,9 @@
  *
  * Boundary: guest (rings) -> cellvm-rng, its real code
  * Links: tests/fuzz/dev_drive.c device-procs/rng.c device-procs/backend.c
- *   device-procs/serve.c common/vhost_user.c common/msg.c common/guest_mem.c
- *   common/virtq.c common/event_loop.c common/log.c common/fds.c common/cli.c
- *   tests/fuzz/confine_stub.c common/unix_sock.c
+ *   device-procs/backend_inflight.c device-procs/serve.c common/vhost_user.c common/msg.c
+ *   common/guest_mem.c common/virtq.c common/vhu_inflight.c common/event_loop.c common/log.c
+ *   common/fds.c common/cli.c tests/fuzz/confine_stub.c common/unix_sock.c
  *   device-procs/throttle.c common/rate_limiter.c common/rate_limit_arg.c common/dev_ctl.c */
 #include <stdlib.h>
 

@@ -14,7 +14,7 @@
  * Pops until the ring is empty or broken (bounded), pushing each chain, and
  * checks that every iovec lies inside the region and the lengths add up.
  *
- * Links: common/virtq.c common/guest_mem.c common/log.c */
+ * Links: common/virtq.c common/vhu_inflight.c common/guest_mem.c common/log.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  *   cc -std=gnu11 -D_GNU_SOURCE -Icommon -Ivcpu-worker -Idevice-procs -Ifc \
  *      tests/fuzz/gen_corpus.c tests/fuzz/gen_corpus_procs.c tests/fuzz/gen_corpus_fc.c \
  *      common/vhost_user.c \
- *      device-procs/vsock_pkt.c \
+ *      device-procs/vsock_pkt.c common/vhu_inflight.c \
  *      common/msg.c common/machine.c common/worker_ctl.c common/dev_ctl.c common/log.c -lfdt \
  *      -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  * Each seed is a valid input of the harness's own layout (see its header). */
@@ -20,6 +20,7 @@
 #include "log.h"
 #include "machine.h"
 #include "vhost_user.h"
+#include "vhu_inflight.h"
 #include "virtq.h"
 
 static const char *root;
@@ -153,6 +154,27 @@ static void gen_virtq(void)
 	desc(m, 0x300, 2, VQ_GPA + 0x600, 1, VIRTQ_DESC_F_WRITE, 0);
 	put_le16(m + VQ_AVAIL + 2, 1);
 	put_file("fuzz_virtq", "indirect", buf, sizeof(buf));
+}
+
+/* ---- vhu_inflight: see fuzz_vhu_inflight.c for the layout. A ring of 8
+ * with chains 5 and 2 in flight, and the same after a death that published
+ * a batch (head 3) without clearing it. */
+static void gen_vhu_inflight(void)
+{
+	uint8_t buf[3 + 192];
+	uint8_t *r = buf + 3;
+	vhu_inflight_format(r, 192, 1, 8);
+	struct vhu_inflight_q q = { .base = r, .num = 8 };
+	buf[0] = 3;
+	buf[1] = 0;
+	buf[2] = 0;
+	vhu_inflight_mark(&q, 5);
+	vhu_inflight_mark(&q, 2);
+	put_file("fuzz_vhu_inflight", "two", buf, sizeof(buf));
+	vhu_inflight_mark(&q, 3);
+	vhu_inflight_batch_add(&q, 3);
+	buf[1] = 1;
+	put_file("fuzz_vhu_inflight", "batch", buf, sizeof(buf));
 }
 
 /* ---- machine: a blob from machine_layout + machine_to_fdt. */
@@ -356,6 +378,36 @@ static void gen_backend(void)
 	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_VRING_BASE, .kind = VHU_P_VRING_STATE,
 				     .u.state = { 0, 0 } }, false);
 	put_file("fuzz_backend", "session", bbuf, blen);
+
+	/* The same ring resumed by a successor: the in-flight region (guest
+	 * memory at 0x4000) says head 0 was taken and not answered. */
+	uint8_t region[192];
+	vhu_inflight_format(region, sizeof(region), 1, 8);
+	vhu_inflight_mark(&(struct vhu_inflight_q){ .base = region, .num = 8 }, 0);
+	blen = 0;
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = feats }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_PROTOCOL_FEATURES, .kind = VHU_P_U64,
+				     .u.u64 = BIT_ULL(VHU_PROTOCOL_F_INFLIGHT_SHMFD) }, false);
+	chunk_mem(0, ring, sizeof(ring));
+	chunk_mem(0x4000, region, sizeof(region));
+	chunk_msg(&mt, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+				     .u.inflight = { .mmap_size = sizeof(region),
+						     .mmap_offset = 0x4000, .num_queues = 1,
+						     .queue_size = 8 } }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_NUM, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 8 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ADDR, .kind = VHU_P_VRING_ADDR,
+				     .u.addr = { .desc = uva, .avail = uva + 0x100,
+						 .used = uva + 0x200 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_KICK, .kind = VHU_P_U64,
+				     .u.u64 = 0 }, true);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_SET_VRING_ENABLE, .kind = VHU_P_VRING_STATE,
+				     .u.state = { 0, 1 } }, false);
+	chunk_msg(&(struct vhu_msg){ .request = VHU_GET_INFLIGHT_FD, .kind = VHU_P_INFLIGHT,
+				     .u.inflight = { .num_queues = 1, .queue_size = 8 } }, false);
+	put_file("fuzz_backend", "inflight", bbuf, blen);
 
 	/* Without fds: negotiation, vring setup, config, resets. */
 	blen = 0;
@@ -671,6 +723,7 @@ int main(int argc, char **argv)
 	log_init("gen_corpus", LOG_LVL_ERROR);
 	gen_vhost_user();
 	gen_virtq();
+	gen_vhu_inflight();
 	gen_machine();
 	gen_bzimage();
 	gen_blk_req();

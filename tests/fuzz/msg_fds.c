@@ -18,8 +18,10 @@ int fuzz_msg_fds(const uint8_t *buf, size_t len, int mem_fd, unsigned int efd_va
 			break;
 	if (n > VHU_MAX_MEM_REGIONS)
 		return -EBADMSG;
+	/* SET_INFLIGHT_FD maps guest memory too: the region's bytes are then
+	 * the fuzzer's, written as guest memory. */
 	bool memory = m->request == VHU_SET_MEM_TABLE || m->request == VHU_ADD_MEM_REG ||
-		      m->request == VHU_REM_MEM_REG;
+		      m->request == VHU_REM_MEM_REG || m->request == VHU_SET_INFLIGHT_FD;
 	for (size_t i = 0; i < n; i++) {
 		int fd = memory ? fcntl(mem_fd, F_DUPFD_CLOEXEC, 0)
 				: eventfd(efd_value, EFD_NONBLOCK | EFD_CLOEXEC);

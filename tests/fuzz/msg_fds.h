@@ -2,7 +2,8 @@
  * a sequence of chunks (fuzz_backend.c's header says what each means), and
  * the fds a vhost-user message gets: as many as vhost_user.c's decoder takes
  * for the message's bytes, a dup of the guest-memory memfd for a memory
- * message (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG) and a fresh eventfd
+ * message (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG) and for SET_INFLIGHT_FD
+ * (the in-flight region is then guest memory), and a fresh eventfd
  * (holding efd_value) for the rest, so that memory maps and rings run. */
 #ifndef CELLVM_FUZZ_MSG_FDS_H
 #define CELLVM_FUZZ_MSG_FDS_H

@@ -89,7 +89,8 @@ int ctl_count_fds(void);
 void ctl_expect_fds(int want, int ms, const char *after);
 
 /* Writes script for fake_vcpu into the test's directory; the config (into
- * cfg) boots it with 16 MiB and `extra` keys (CTL_WITH_RNG, or ""). */
+ * cfg) boots it with 16 MiB and `extra` keys (CTL_WITH_RNG, or ""), and no
+ * device restarts ({"restart": {"max": 0}}) unless extra names "restart". */
 void ctl_config(char *cfg, size_t len, const char *script, const char *extra);
 
 /* ---------------------------------------------------------------- calls */

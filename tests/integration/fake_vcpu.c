@@ -10,6 +10,7 @@
  *   wait-run      wait for RUN, answering PINGs meanwhile
  *   escape N K    ask backend N to try test-hook escape K (tests/hooks/test_hooks.h)
  *   hangup N      close backend N's socket (the device exits, as when its frontend goes)
+ *   hung NAME     send HUNG for device NAME, as the worker's backend watch does
  *   blk-io N W R  drive blk backend N as a guest would: W 4 KiB writes from
  *                 sector 0 on, then R 4 KiB reads (fake_blk.h); else exit 1
  *   backends      send VHOST_USER_GET_FEATURES on every --backend fd and read
@@ -24,7 +25,9 @@
  * outside (started as PID 1 of its own pid namespace, as the spawner starts
  * it, it would ignore a SIGUSR2 that kills by default).
  * A CONFIG_CHANGED from the controller is told on the serial fd as
- * "config-changed NAME\r\n" (the real worker interrupts the guest).
+ * "config-changed NAME\r\n" (the real worker interrupts the guest), a
+ * BACKEND as "restarted NAME\r\n", answered RESUMED at once (its socket
+ * kept open, and nothing sent on it).
  * As the real worker does, SIGTERM/SIGINT while waiting for the controller
  * (wait-run, serve) send EXIT 4 "stopped by signal" and exit 4, and a closed
  * control channel ends it with status 4. A script it cannot read or a line it
@@ -115,7 +118,8 @@ static void serial_line(const struct fake *f, const char *prefix, const char *te
 static enum wctl_type control_one(const struct fake *f)
 {
 	struct wctl_msg m;
-	int err = wctl_recv(f->ctl_fd, &m);
+	int fd;
+	int err = wctl_recv_fd(f->ctl_fd, &m, &fd);
 	if (err < 0)
 		finish(f, VCPU_EXIT_STOPPED, "%s",
 		       err == -ECONNRESET ? "the controller closed the control channel"
@@ -124,6 +128,15 @@ static enum wctl_type control_one(const struct fake *f)
 		log_warn("PONG: %s", strerror(-err));
 	if (m.type == WCTL_CONFIG_CHANGED)
 		serial_line(f, "config-changed ", m.text, strlen(m.text));
+	if (m.type == WCTL_BACKEND) {
+		/* As if the device resumed at once on its new process. Its
+		 * socket stays open until the fake exits: closed, it would end
+		 * the device. */
+		(void)fd;
+		serial_line(f, "restarted ", m.text, strlen(m.text));
+		if ((err = wctl_send(f->ctl_fd, WCTL_RESUMED, 1, m.text)) < 0)
+			log_warn("RESUMED: %s", strerror(-err));
+	}
 	return m.type;
 }
 
@@ -323,6 +336,10 @@ static void run_line(struct fake *f, char *line, unsigned lineno)
 		escape(f, text);
 	} else if (strcmp(line, "hangup") == 0) {
 		hangup(f, text);
+	} else if (strcmp(line, "hung") == 0) {
+		int err = wctl_send(f->ctl_fd, WCTL_HUNG, 0, text);
+		if (err < 0)
+			finish(f, VCPU_EXIT_STOPPED, "HUNG not sent: %s", strerror(-err));
 	} else if (strcmp(line, "blk-io") == 0) {
 		blk_io(f, text);
 	} else if (strcmp(line, "serve") == 0) {

@@ -159,6 +159,66 @@ Test(controller, a_device_that_exits_while_the_worker_lives_ends_run)
 	ctl_finish();
 }
 
+/* A device process killed while the VM runs is started again, its new
+ * socket sent to the worker (the fake says "restarted rng0"), as often as
+ * its policy allows (2 in 60 s here); the next end is the VM's, named. A
+ * HUNG about the process already replaced (generation 0) kills nothing. */
+Test(controller, a_killed_device_is_restarted_until_its_policy_is_spent)
+{
+	int c1 = ctl_start(), c2 = ctl_conn();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), CTL_SCRIPT_FULL,
+		   CTL_WITH_DEVICES ", \"restart\": {\"max\": 2, \"window_s\": 60}");
+	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
+	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
+	ctl_await_state(c2, "RUNNING", CTL_WAIT_MS);
+	struct ctl_status st = ctl_status(c2);
+	pid_t pid = ctl_pid_of(&st, "rng0");
+	cr_assert_gt(pid, 0);
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(kill(pid, SIGKILL), 0);
+		pid_t next = 0;
+		uint64_t t0 = ctl_now_ms();
+		while (ctl_now_ms() - t0 < CTL_WAIT_MS) {
+			st = ctl_status(c2);
+			next = ctl_pid_of(&st, "rng0");
+			if (next > 0 && next != pid)
+				break;
+			usleep(10000);
+		}
+		cr_assert(next > 0 && next != pid, "rng0 not restarted (kill %d)", k + 1);
+		cr_assert_str_eq(st.state, "RUNNING");
+		pid = next;
+	}
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	struct rpc_reply r = ctl_reply_to(c1, run, CTL_WAIT_MS);
+	ctl_expect_error(r, LC_ERR_VCPU_RUNTIME_FAILURE, "rng0", "Run");
+	cr_assert(strstr(r.message, "SIGKILL"), "%s", r.message);
+	ctl_expect_no_children();
+	close(c1);
+	close(c2);
+	ctl_finish();
+}
+
+/* The worker's watch finds a device not answering and says so (HUNG):
+ * cellvmd kills it, and it is the reason the VM ends, in words. A HUNG
+ * naming no device of the VM is ignored. */
+Test(controller, a_device_the_worker_finds_hung_is_killed_and_named)
+{
+	int c1 = ctl_start();
+	char cfg[512];
+	ctl_config(cfg, sizeof(cfg), "ready\nwait-run\nhung nosuch0\nhung vcpu-worker\nhung rng0\n"
+		   "serve\n", CTL_WITH_DEVICES);
+	ctl_expect_ok(ctl_rpc(c1, RPC_CREATE, cfg), "Create");
+	uint32_t run = ctl_send_call(c1, RPC_RUN, NULL);
+	struct rpc_reply r = ctl_reply_to(c1, run, CTL_WAIT_MS);
+	ctl_expect_error(r, LC_ERR_VCPU_RUNTIME_FAILURE, "rng0 killed by signal 9", "Run");
+	cr_assert(strstr(r.message, "hung"), "%s", r.message);
+	ctl_expect_no_children();
+	close(c1);
+	ctl_finish();
+}
+
 /* The worker notices a dead backend too and says so, maybe before cellvmd
  * has seen the device die: the device's signal stays the reason. */
 Test(controller, a_device_killed_is_the_reason_though_the_worker_said_exit_first)

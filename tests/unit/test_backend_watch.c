@@ -63,6 +63,7 @@ static void fe_open(struct vhu_fe *fe, const char *name, int *peer_sock)
 	memset(fe, 0, sizeof(*fe));
 	snprintf(fe->name, sizeof(fe->name), "%s", name);
 	fe->sock = sv[0];
+	fe->inflight_fd = -1;
 	fe->features = FEATURES;
 	pthread_mutex_init(&fe->lock, NULL);
 	*peer_sock = sv[1];
@@ -149,8 +150,9 @@ struct failure {
 	int err;
 };
 
-static void on_failed(void *opaque, const char *name, int err)
+static void on_failed(void *opaque, const char *name, uint32_t generation, int err)
 {
+	(void)generation;
 	struct failure *f = opaque;
 	f->calls++;
 	snprintf(f->name, sizeof(f->name), "%s", name);
@@ -180,6 +182,7 @@ Test(watch, reports_the_backend_that_hangs_once)
 	cr_expect_eq(f.calls, 1);
 	cr_expect_str_eq(f.name, "blk0");
 	cr_expect_eq(f.err, -ETIMEDOUT);
+	cr_expect(fe[1].broken);
 	cr_expect_geq(atomic_load(&p.answers), 1, "rng0 was asked first");
 	cr_expect_not(fe[0].broken);
 	backend_watch_stop(&bw); /* twice is fine */
@@ -219,4 +222,55 @@ Test(watch, nothing_to_watch_starts_no_thread)
 	cr_expect_eq(backend_watch_start(&bw, many, MACHINE_MAX_VIRTIO + 1, 5, 50, on_failed, NULL),
 		     -EINVAL);
 	cr_expect_eq(tu_count_fds(), before);
+}
+
+/* A backend that failed is reported once, not at every round; once its
+ * connection is replaced (a restarted process) it is watched again, and a
+ * new failure is reported again. */
+Test(watch, keeps_watching_and_reports_each_failure_once)
+{
+	struct vhu_fe fe;
+	int silent;
+	fe_open(&fe, "blk0", &silent);
+	struct failure f = { .calls = 0 };
+	sem_init(&f.done, 0, 0);
+	struct vhu_fe *list[1] = { &fe };
+	struct backend_watch bw;
+	tu_log_begin();
+	cr_assert_eq(backend_watch_start(&bw, list, 1, 1, 20, on_failed, &f), 0);
+	struct timespec limit;
+	clock_gettime(CLOCK_REALTIME, &limit);
+	limit.tv_sec += 10;
+	cr_assert_eq(sem_timedwait(&f.done, &limit), 0, "no failure reported");
+	usleep(50000); /* many rounds on the broken connection */
+	cr_expect_eq(f.calls, 1);
+
+	/* The new process answers... */
+	struct peer p;
+	int sv[2];
+	tu_sockpair(sv);
+	p.sock = sv[1];
+	p.features = FEATURES;
+	atomic_init(&p.answers, 0);
+	cr_assert_eq(pthread_create(&p.thread, NULL, serve, &p), 0);
+	pthread_mutex_lock(&fe.lock);
+	close(fe.sock);
+	fe.sock = sv[0];
+	fe.broken = false;
+	pthread_mutex_unlock(&fe.lock);
+	while (atomic_load(&p.answers) < 3)
+		usleep(1000);
+	cr_expect_eq(f.calls, 1);
+	/* ... until it goes away too. */
+	shutdown(sv[1], SHUT_RDWR);
+	clock_gettime(CLOCK_REALTIME, &limit);
+	limit.tv_sec += 10;
+	cr_assert_eq(sem_timedwait(&f.done, &limit), 0, "the second failure not reported");
+	backend_watch_stop(&bw);
+	tu_log_end();
+	cr_expect_eq(f.calls, 2);
+	pthread_join(p.thread, NULL);
+	close(p.sock);
+	vhu_fe_close(&fe);
+	close(silent);
 }

@@ -259,3 +259,18 @@ Test(cause, an_oom_kill_is_named)
 	k = cause_decide(&dev, &w, false);
 	cr_expect_str_eq(k.exit.detail, ERRLINE, "a plain SIGKILL keeps its log's words");
 }
+
+/* A device the controller killed because the worker found it hung: that is
+ * the detail, over its log's last words (a hung process's). */
+Test(cause, a_device_killed_for_hanging_says_so)
+{
+	struct cause_worker w = { .alive = true };
+	struct vm_child dev = { .name = "blk0", .end = { .signaled = true, .status = SIGKILL },
+				.killed_for = "it stopped answering" };
+	snprintf(dev.log.error, sizeof(dev.log.error), "%s", ERRLINE);
+	struct cause k = cause_decide(&dev, &w, false);
+	cr_assert_eq(k.verdict, CAUSE_REPORT);
+	cr_expect_eq(k.exit.kind, LC_EXIT_DEVICE_DIED);
+	cr_expect_eq(k.exit.signo, SIGKILL);
+	cr_expect_str_eq(k.exit.detail, "it stopped answering");
+}

@@ -786,7 +786,8 @@ Test(config, unknown_keys)
 	expect_err(with("'block_device':[]"), "unknown key \"block_device\" (did you mean \"block_devices\"?)");
 	cr_assert_eq(parse_str(with("'frobnicate':1")), -EINVAL);
 	cr_assert_str_eq(err, "unknown key \"frobnicate\": the keys here are kernel, initrd, cmdline, "
-			      "cpus, memory, block_devices, net_devices, console, rng, balloon, vsock, sandbox");
+			      "cpus, memory, block_devices, net_devices, console, rng, balloon, vsock, sandbox, "
+			 "restart");
 	expect_err(with("'':1"), "unknown key \"\": the keys here are");
 	expect_err(with("'block_devices':[{'path':'/a','readonly':true}]"),
 		   "block_devices[0]: unknown key \"readonly\" (did you mean \"read_only\"?)");
@@ -1034,4 +1035,34 @@ Test(config, every_error_names_its_field)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		expect_err(with(cases[i].members), cases[i].field);
+}
+
+Test(config, restart)
+{
+	expect_ok(with(""));
+	cr_assert(!cfg.restart.set, "absent: the default, decided later");
+	expect_ok(with("'restart':{'max':3,'window_s':10},"
+		       "'block_devices':[{'path':'/a','restart':{'max':0}},{'path':'/b'}],"
+		       "'net_devices':[{'tap':'t0','restart':{}}]"));
+	cr_assert(cfg.restart.set);
+	cr_assert_eq(cfg.restart.max, 3);
+	cr_assert_eq(cfg.restart.window_s, 10);
+	cr_assert(cfg.block[0].restart.set);
+	cr_assert_eq(cfg.block[0].restart.max, 0, "off for this disk");
+	cr_assert_eq(cfg.block[0].restart.window_s, RESTART_DEFAULT_WINDOW_S);
+	cr_assert(!cfg.block[1].restart.set, "the VM's");
+	cr_assert(cfg.net[0].restart.set);
+	cr_assert_eq(cfg.net[0].restart.max, RESTART_DEFAULT_MAX, "{}: the defaults");
+	expect_ok(with("'restart':{'max':100,'window_s':86400}"));
+
+	expect_err(with("'restart':5"), "restart: want an object such as");
+	expect_err(with("'restart':{'max':101}"), "restart.max:");
+	expect_err(with("'restart':{'window_s':0}"), "restart.window_s:");
+	expect_err(with("'restart':{'maximum':1}"), "restart: unknown key \"maximum\"");
+	expect_err(with("'block_devices':[{'path':'/a','restart':{'max':-1}}]"),
+		   "block_devices[0].restart.max:");
+	expect_err(with("'block_devices':[{'vhost_user_socket':'/s','restart':{}}]"),
+		   "block_devices[0].restart: does not apply to an external");
+	expect_err(with("'net_devices':[{'vhost_user_socket':'/s','restart':{}}]"),
+		   "net_devices[0].restart: does not apply to an external");
 }

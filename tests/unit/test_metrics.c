@@ -26,7 +26,9 @@ static struct metrics_snapshot sample(void)
 	s.proc[0] = (struct metrics_process){ .name = "vcpu-worker", .pid = 41, .have_cpu = true,
 					      .cpu_ns = 2500000000, .have_memory = true,
 					      .memory_bytes = 5 << 20 };
-	s.proc[1] = (struct metrics_process){ .name = "blk0", .pid = 42 };
+	s.proc[1] = (struct metrics_process){ .name = "blk0", .pid = 42, .have_restarts = true,
+					      .restarts = 3, .blackout_last_ms = 35,
+					      .blackout_max_ms = 1250 };
 	return s;
 }
 
@@ -50,6 +52,10 @@ Test(metrics, json_round_trip)
 	cr_expect(back.proc[0].have_cpu && back.proc[0].cpu_ns == 2500000000);
 	cr_expect(!back.proc[1].have_cpu && !back.proc[1].have_memory);
 	cr_expect_eq(back.proc[1].pid, 42);
+	cr_expect(back.proc[1].have_restarts && back.proc[1].restarts == 3);
+	cr_expect_eq(back.proc[1].blackout_last_ms, 35);
+	cr_expect_eq(back.proc[1].blackout_max_ms, 1250);
+	cr_expect_not(back.proc[0].have_restarts, "the worker is not restarted");
 	cr_expect_null(strstr(json, "rx_frames\":77"));
 	free(json);
 }
@@ -182,4 +188,22 @@ Test(proc_usage, this_process)
 	cr_assert_eq(proc_usage_read(getpid(), &u), 0);
 	cr_expect_gt(u.memory_bytes, 0);
 	cr_expect_eq(proc_usage_read(0x7ffffff0, &u), -ESRCH);
+}
+
+Test(metrics, restarts_in_prometheus_and_words)
+{
+	struct metrics_snapshot s = sample();
+	static char text[8192];
+	cr_assert_geq(metrics_prometheus(&s, text, sizeof(text)), 0);
+	cr_expect_not_null(strstr(text, "# TYPE cellvm_device_restarts_total counter\n"
+					"cellvm_device_restarts_total{vm=\"web1\",device=\"blk0\"} 3\n"),
+			   "%s", text);
+	cr_expect_not_null(strstr(text, "cellvm_device_restart_blackout_last_seconds{vm=\"web1\","
+					"device=\"blk0\"} 0.035\n"), "%s", text);
+	cr_expect_not_null(strstr(text, "cellvm_device_restart_blackout_max_seconds{vm=\"web1\","
+					"device=\"blk0\"} 1.250\n"), "%s", text);
+	cr_expect_null(strstr(text, "device=\"vcpu-worker\""));
+	cr_assert_geq(metrics_human(&s, text, sizeof(text)), 0);
+	cr_expect_not_null(strstr(text, "restarts 3 (blackout last 35 ms, max 1250 ms)"), "%s",
+			   text);
 }

@@ -42,6 +42,7 @@ Test(operator, defaults)
 	cr_expect_eq(operator_memory_cap(&p), 0);
 	cr_expect_eq(p.max_cpus, 0);
 	cr_expect_eq(p.max_devices, 0);
+	cr_expect_eq(p.max_restarts, UINT32_MAX, "the config's restart policy as it says");
 	cr_expect_eq(p.kvm_check, WORKER_KVM_CHECK_FULL, "a vCPU runs unless the operator says");
 	cr_expect_eq(operator_opt(&p, 'h', "x", NULL, 0), 0, "not an operator option");
 }
@@ -75,6 +76,11 @@ Test(operator, options_parse_or_say_why)
 		{ OPERATOR_OPT_MAX_CPUS, "4x", "want 1 to 32" },
 		{ OPERATOR_OPT_MAX_DEVICES, "8", NULL },
 		{ OPERATOR_OPT_MAX_DEVICES, "9", "--max-devices 9: want 1 to 8" },
+		{ OPERATOR_OPT_MAX_RESTARTS, "0", NULL },
+		{ OPERATOR_OPT_MAX_RESTARTS, "100", NULL },
+		{ OPERATOR_OPT_MAX_RESTARTS, "101", "--max-restarts 101: want 0 to 100" },
+		{ OPERATOR_OPT_MAX_RESTARTS, "-1", "want 0 to 100" },
+		{ OPERATOR_OPT_MAX_RESTARTS, "00", "want 0 to 100" },
 		{ OPERATOR_OPT_KVM_CHECK, "full", NULL },
 		{ OPERATOR_OPT_KVM_CHECK, "api", NULL },
 		{ OPERATOR_OPT_KVM_CHECK, "none", "--kvm-check none: want full or api" },

@@ -52,6 +52,8 @@ static const struct {
 	{ VHU_SET_BACKEND_REQ_FD, "SET_BACKEND_REQ_FD", VHU_P_NONE },
 	{ VHU_GET_CONFIG, "GET_CONFIG", VHU_P_CONFIG },
 	{ VHU_SET_CONFIG, "SET_CONFIG", VHU_P_CONFIG },
+	{ VHU_GET_INFLIGHT_FD, "GET_INFLIGHT_FD", VHU_P_INFLIGHT },
+	{ VHU_SET_INFLIGHT_FD, "SET_INFLIGHT_FD", VHU_P_INFLIGHT },
 	{ VHU_RESET_DEVICE, "RESET_DEVICE", VHU_P_NONE },
 	{ VHU_GET_MAX_MEM_SLOTS, "GET_MAX_MEM_SLOTS", VHU_P_NONE },
 	{ VHU_ADD_MEM_REG, "ADD_MEM_REG", VHU_P_MEM_REG },
@@ -66,6 +68,8 @@ static enum vhu_payload_kind reply_kind(uint32_t req)
 		return VHU_P_VRING_STATE;
 	if (req == VHU_GET_CONFIG)
 		return VHU_P_CONFIG;
+	if (req == VHU_GET_INFLIGHT_FD)
+		return VHU_P_INFLIGHT;
 	return VHU_P_U64;
 }
 
@@ -79,11 +83,15 @@ static bool is_vring_fd(uint32_t req)
 static void allowed_fds(const struct vhu_msg *m, size_t *lo, size_t *hi)
 {
 	*lo = *hi = 0;
-	if (m->flags & VHU_FLAG_REPLY)
+	if (m->flags & VHU_FLAG_REPLY) {
+		if (m->request == VHU_GET_INFLIGHT_FD)
+			*hi = 1; /* the region, unless the backend has none */
 		return;
+	}
 	if (m->request == VHU_SET_MEM_TABLE)
 		*lo = *hi = m->u.mem.nregions;
-	else if (m->request == VHU_ADD_MEM_REG || m->request == VHU_SET_BACKEND_REQ_FD)
+	else if (m->request == VHU_ADD_MEM_REG || m->request == VHU_SET_BACKEND_REQ_FD ||
+		 m->request == VHU_SET_INFLIGHT_FD)
 		*lo = *hi = 1;
 	else if (m->request == VHU_REM_MEM_REG)
 		*hi = 1;
@@ -132,6 +140,12 @@ static void sample(struct vhu_msg *m, uint32_t req, bool reply, uint32_t count)
 		m->u.config.flags = 1;
 		for (uint32_t i = 0; i < count; i++)
 			m->u.config.data[i] = (uint8_t)(i * 13 + req);
+		break;
+	case VHU_P_INFLIGHT:
+		m->u.inflight.mmap_size = seed;
+		m->u.inflight.mmap_offset = seed >> 3;
+		m->u.inflight.num_queues = (uint16_t)(count + 1);
+		m->u.inflight.queue_size = 256;
 		break;
 	}
 }
@@ -211,6 +225,7 @@ static size_t all_variants(struct variant *v, size_t cap)
 		v[n++] = (struct variant){ vring_fd[i], false, 0, 0xff, 0, 0 };
 	}
 	v[n++] = (struct variant){ VHU_REM_MEM_REG, false, 0, 0, 0, 0 };
+	v[n++] = (struct variant){ VHU_GET_INFLIGHT_FD, true, 0, 0, 0, 0 };
 	v[n++] = (struct variant){ VHU_SET_MEM_TABLE, false, 2, 0, 0, VHU_FLAG_NEED_REPLY };
 	v[n++] = (struct variant){ VHU_SET_FEATURES, false, 0, 0, 0, VHU_FLAG_NEED_REPLY };
 	cr_assert_leq(n, cap);
@@ -225,7 +240,9 @@ static size_t make_variant(const struct variant *v, struct vhu_msg *m)
 		m->u.u64 = v->u64;
 	size_t lo, hi;
 	allowed_fds(m, &lo, &hi);
-	return v->req == VHU_REM_MEM_REG && !v->reply ? v->nfds : lo;
+	bool either = (v->req == VHU_REM_MEM_REG && !v->reply) ||
+		      (v->req == VHU_GET_INFLIGHT_FD && v->reply);
+	return either ? v->nfds : lo;
 }
 
 Test(vhu, request_names)
@@ -304,6 +321,19 @@ Test(vhu, wire_layout)
 	cr_assert_eq(w32[1], 4);
 	cr_assert_eq(w32[2], 1);
 	cr_assert_arr_eq(buf + 24, m.u.config.data, 4);
+
+	/* QEMU's VhostUserInflight, padded to 24 bytes. */
+	sample(&m, VHU_SET_INFLIGHT_FD, false, 0);
+	m.u.inflight.mmap_size = 0x1234;
+	m.u.inflight.mmap_offset = 0x40;
+	m.u.inflight.num_queues = 2;
+	m.u.inflight.queue_size = 128;
+	len = encode(&m, buf);
+	cr_assert_eq(len, 12 + 24);
+	memcpy(w64, buf + 12, 24);
+	cr_assert_eq(w64[0], 0x1234);
+	cr_assert_eq(w64[1], 0x40);
+	cr_assert_eq(w64[2], 2 | 128u << 16, "num_queues, queue_size, padding");
 }
 
 /* Every message type, request and reply, through encode, send, receive and
@@ -847,7 +877,8 @@ Test(vhu, mutations_never_crash)
 Test(vhost_user, requests_with_their_own_reply)
 {
 	const uint32_t own[] = { VHU_GET_FEATURES, VHU_GET_PROTOCOL_FEATURES, VHU_GET_VRING_BASE,
-				 VHU_GET_QUEUE_NUM, VHU_GET_CONFIG, VHU_GET_MAX_MEM_SLOTS,
+				 VHU_GET_QUEUE_NUM, VHU_GET_CONFIG, VHU_GET_INFLIGHT_FD,
+				 VHU_GET_MAX_MEM_SLOTS,
 				 VHU_GET_STATUS };
 	for (uint32_t r = 0; r < 64; r++) {
 		bool want = false;

@@ -311,3 +311,46 @@ Test(virtio_mmio, frontend_errors_need_reset)
 	/* Broken since the timeout: a new DRIVER_OK fails at once. */
 	cr_expect(fake.broken);
 }
+
+/* A new backend process: the same rings started again, each from the used
+ * index the guest sees, after the features and the in-flight region; no
+ * interrupt, no register change, no ioeventfd touched. */
+Test(virtio_mmio, reconnect_resumes_started_rings)
+{
+	start_both();
+	cr_assert(fake.inflight_set && fake.inflight_gets == 1);
+	/* Queue 1's used ring is at 0x100002000: its idx says 7 answered. */
+	put_le16(kvm_vm_gpa(&fake.vm, 0x100002000ull + 2, 2), 7);
+	fake_irqs();
+	uint32_t status = rd(0x70);
+	cr_assert_eq(virtio_mmio_reconnect(&dev, -1), 0);
+	cr_expect_eq(fake.reconnects, 1u);
+	cr_expect(fake.started[0] && fake.started[1]);
+	cr_expect(fake.features_set && fake.inflight_set);
+	cr_expect_eq(fake.inflight_gets, 1u, "the driver's region is kept");
+	cr_expect_eq(fake.base[0], 0u);
+	cr_expect_eq(fake.base[1], 7u);
+	cr_expect_eq(fake_irqs(), 0u);
+	cr_expect_eq(rd(0x70), status);
+	/* And the transport goes on: a reset stops both on the new backend. */
+	wr(0x70, 0);
+	cr_expect(fake_quiescent());
+}
+
+Test(virtio_mmio, reconnect_before_driver_ok_starts_nothing)
+{
+	static const struct step init[] = { INIT, QUEUE0(256, 0x100000), END };
+	for (const struct step *s = init; s->reg != 0xffff; s++)
+		wr(s->reg, s->val);
+	cr_assert_eq(virtio_mmio_reconnect(&dev, -1), 0);
+	cr_expect(!fake.started[0] && !fake.features_set);
+	wr(0x70, 15); /* the driver goes on on the new backend */
+	cr_expect(fake.started[0]);
+}
+
+Test(virtio_mmio, reconnect_failure_is_returned)
+{
+	start_both();
+	fake_fail_next(false, -EPROTO, 0);
+	cr_expect_eq(virtio_mmio_reconnect(&dev, -1), -EPROTO);
+}

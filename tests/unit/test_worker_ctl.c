@@ -1,6 +1,6 @@
 /* The controller <-> vcpu-worker control channel: the codec refuses every
  * malformed packet, and the socket helpers keep packets whole and refuse
- * fds. */
+ * fds but BACKEND's one. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -55,7 +55,7 @@ Test(worker_ctl, unknown_types)
 	encode(WCTL_READY, 0, "", buf);
 	put_le32(buf, 0);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
-	put_le32(buf, WCTL_CONFIG_CHANGED + 1);
+	put_le32(buf, WCTL_HUNG + 1);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
 	put_le32(buf, 0x80000001u);
 	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
@@ -174,6 +174,74 @@ Test(worker_ctl, nonblocking_empty)
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
 	struct wctl_msg m;
 	cr_expect_eq(wctl_recv(sv[1], &m), -EAGAIN);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* BACKEND, RESUMED and HUNG name a device; BACKEND has no status. */
+Test(worker_ctl, restart_messages)
+{
+	uint8_t buf[WCTL_WIRE_SIZE];
+	struct wctl_msg m;
+	const enum wctl_type named[] = { WCTL_BACKEND, WCTL_RESUMED, WCTL_HUNG };
+	for (size_t i = 0; i < 3; i++) {
+		encode(named[i], 0, "blk0", buf);
+		cr_assert_eq(wctl_decode(buf, sizeof(buf), &m), 0, "%s", wctl_type_name(named[i]));
+		cr_expect_str_eq(m.text, "blk0");
+		encode(named[i], 0, "", buf);
+		cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG, "no device named");
+	}
+	encode(WCTL_RESUMED, 4321, "net0", buf);
+	cr_assert_eq(wctl_decode(buf, sizeof(buf), &m), 0);
+	cr_expect_eq(m.status, 4321);
+	encode(WCTL_BACKEND, 1, "blk0", buf);
+	cr_expect_eq(wctl_decode(buf, sizeof(buf), &m), -EBADMSG);
+	encode(WCTL_HUNG, 3, "blk0", buf);
+	cr_assert_eq(wctl_decode(buf, sizeof(buf), &m), 0);
+	cr_expect_eq(m.status, 3, "the worker's count of BACKENDs for it");
+	cr_expect_str_eq(wctl_type_name(WCTL_BACKEND), "BACKEND");
+	cr_expect_str_eq(wctl_type_name(WCTL_RESUMED), "RESUMED");
+	cr_expect_str_eq(wctl_type_name(WCTL_HUNG), "HUNG");
+}
+
+Test(worker_ctl, backend_carries_one_fd)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	int mfd = tu_memfd();
+	cr_assert_eq(wctl_send_backend(sv[0], "blk0", mfd), 0);
+	struct wctl_msg m;
+	int fd = -2;
+	cr_assert_eq(wctl_recv_fd(sv[1], &m, &fd), 0);
+	cr_expect_eq(m.type, WCTL_BACKEND);
+	cr_expect_str_eq(m.text, "blk0");
+	cr_assert_geq(fd, 0);
+	cr_expect(tu_same_file(fd, mfd));
+	close(fd);
+	/* Others carry none, and get -1. */
+	cr_assert_eq(wctl_send(sv[0], WCTL_PING, 0, NULL), 0);
+	cr_assert_eq(wctl_recv_fd(sv[1], &m, &fd), 0);
+	cr_expect_eq(fd, -1);
+	int before = tu_count_fds();
+	/* BACKEND without its fd, a PING with one, BACKEND with two: refused,
+	 * and what came closed. */
+	uint8_t buf[WCTL_WIRE_SIZE];
+	encode(WCTL_BACKEND, 0, "blk0", buf);
+	tu_raw_send(sv[0], buf, sizeof(buf), NULL, 0);
+	cr_expect_eq(wctl_recv_fd(sv[1], &m, &fd), -EBADMSG);
+	encode(WCTL_PING, 0, "", buf);
+	tu_raw_send(sv[0], buf, sizeof(buf), &mfd, 1);
+	cr_expect_eq(wctl_recv_fd(sv[1], &m, &fd), -EBADMSG);
+	int two[2] = { mfd, mfd };
+	encode(WCTL_BACKEND, 0, "blk0", buf);
+	tu_raw_send(sv[0], buf, sizeof(buf), two, 2);
+	cr_expect_eq(wctl_recv_fd(sv[1], &m, &fd), -EBADMSG);
+	cr_expect_eq(fd, -1);
+	/* wctl_recv takes no fd at all. */
+	cr_assert_eq(wctl_send_backend(sv[0], "blk0", mfd), 0);
+	cr_expect_eq(wctl_recv(sv[1], &m), -EBADMSG);
+	cr_expect_eq(tu_count_fds(), before, "the received fds were closed");
+	close(mfd);
 	close(sv[0]);
 	close(sv[1]);
 }
