@@ -109,13 +109,14 @@ scenario_dev_restart() {
 scenario_net_restart() {
 	[ -x $L ] || { fail_all "$L missing" net-restart; return; }
 	tap=cvrst0
-	{ ip link show $tap >/dev/null 2>&1 || tunctl -t $tap >/dev/null; } &&
+	# Two pairs (a multi-queue tap): a restart brings every tap queue back.
+	/cellvm/bin/mq-tap $tap &&
 		ip addr flush dev $tap && ip addr add 169.254.30.1/24 dev $tap &&
 		ip link set $tap up || { fail_all "no tap $tap" net-restart; return; }
 	out=$T/net-restart.out
 	err=$T/net-restart.err
 	setsid timeout -s KILL $((timeout + 10)) timeout "$timeout" "$L" run $P --kernel $K \
-		--initrd $I --cpus 1 --memory 256M --net tap=$tap,mac=52:54:00:00:30:02 \
+		--initrd $I --cpus 2 --memory 256M --net tap=$tap,mac=52:54:00:00:30:02,queues=4 \
 		--cmdline "console=ttyS0 quiet cellvm.test=netsink cellvm.ip=169.254.30.2/24 cellvm.end=wait" \
 		</dev/null >"$out" 2>"$err" &
 	pid=$!
