@@ -329,6 +329,7 @@ test_netsink() {
 	mkfifo /tmp/netsink
 	(exec 3<>/tmp/netsink; echo "L2 netsink got $(nc -l -p 5001 </tmp/netsink | wc -c)") &
 	echo "L2 netsink ready"
+}
 
 # Where the guest kernel's time went (bench-boot-trace; the command line has
 # initcall_debug): the slowest initcalls, "L2 initcall USECS NAME", and the
