@@ -199,19 +199,11 @@ static void reset(struct virtio_mmio *d)
 	atomic_store(&d->isr, 0);
 }
 
-/* Queue i's rings as the backend is given them, from base. */
+/* Queue i's rings as the backend is given them, from base (not the control
+ * queue: the backend never sees it). */
 static int ring_of(struct virtio_mmio *d, uint32_t i, uint16_t base, struct vhu_fe_ring *r)
 {
 	struct virtio_mmio_queue *q = &d->q[i];
-	if (i == ctrl_index(d)) {
-		/* The control queue: no ioeventfd, its kicks exit to write_reg. */
-		int err = net_ctrlq_start(d->ctrl, q->num, q->desc, q->driver, q->device,
-					  d->driver_features);
-		if (err)
-			log_err("%s: control queue: %s", d->desc->name, strerror(-err));
-		q->started = err == 0;
-		return err;
-	}
 	void *desc = kvm_vm_gpa(d->vm, q->desc, virtq_desc_size(q->num));
 	void *avail = kvm_vm_gpa(d->vm, q->driver, virtq_avail_size(q->num));
 	void *used = kvm_vm_gpa(d->vm, q->device, virtq_used_size(q->num));
@@ -237,6 +229,15 @@ static int ring_of(struct virtio_mmio *d, uint32_t i, uint16_t base, struct vhu_
 static int start_queue(struct virtio_mmio *d, uint32_t i)
 {
 	struct virtio_mmio_queue *q = &d->q[i];
+	if (i == ctrl_index(d)) {
+		/* The control queue: no ioeventfd, its kicks exit to write_reg. */
+		int err = net_ctrlq_start(d->ctrl, q->num, q->desc, q->driver, q->device,
+					  d->driver_features);
+		if (err)
+			log_err("%s: control queue: %s", d->desc->name, strerror(-err));
+		q->started = err == 0;
+		return err;
+	}
 	struct vhu_fe_ring r;
 	int err = ring_of(d, i, 0, &r);
 	if (err)
@@ -259,7 +260,7 @@ static void driver_ok(struct virtio_mmio *d)
 		return;
 	}
 	/* A fresh in-flight region for this driver's session. */
-	if (vhu_fe_get_inflight(&d->fe, (uint16_t)d->nqueues, VIRTIO_MMIO_QUEUE_MAX) < 0 ||
+	if (vhu_fe_get_inflight(&d->fe, (uint16_t)d->nbackend, VIRTIO_MMIO_QUEUE_MAX) < 0 ||
 	    vhu_fe_set_inflight(&d->fe) < 0) {
 		needs_reset(d, "backend refused the in-flight region");
 		return;
@@ -338,12 +339,13 @@ int virtio_mmio_reconnect(struct virtio_mmio *d, int sock)
 		live |= d->q[i].started;
 	if (!live)
 		goto out;
-	if ((err = vhu_fe_set_features(&d->fe, d->driver_features)) ||
+	if ((err = vhu_fe_set_features(&d->fe, d->driver_features & d->backend_mask)) ||
 	    (err = vhu_fe_set_inflight(&d->fe)))
 		goto out;
 	for (uint32_t i = 0; i < d->nqueues && !err; i++) {
 		struct virtio_mmio_queue *q = &d->q[i];
-		if (!q->started)
+		/* The backend's rings only: the control queue is ours and runs on. */
+		if (!q->started || i == ctrl_index(d))
 			continue;
 		/* The base a frontend without the region's help would give: what
 		 * the driver has seen answered (the region overrides it). */

@@ -190,7 +190,7 @@ int vhu_fe_reconnect(struct vhu_fe *fe, int sock)
 
 int vhu_fe_get_inflight(struct vhu_fe *fe, uint16_t nq, uint16_t qsize)
 {
-	FAKE_CHECK(fe == &fake.dev->fe && nq == fake.dev->nqueues && qsize);
+	FAKE_CHECK(fe == &fake.dev->fe && nq == fake.dev->nbackend && qsize);
 	FAKE_CHECK(fake.features_set);
 	fake.inflight_gets++;
 	return 0;
