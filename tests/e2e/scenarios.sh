@@ -803,7 +803,7 @@ scenario_show() {
 
 # "E2E plan/begin/end" lines let the host run again what a crash of level 1
 # cut short.
-plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup rate-limit fc vsock balloon blk-restart}" |
+plan=$(echo "${E2E_ONLY:-bad-kernel boot reboot kernel-only unconfined device-hang ctl-lifecycle ctl-stop tenants cgroup rate-limit fc vsock balloon blk-restart dev-restart net-restart}" |
 	tr , ' ')
 echo "E2E plan $plan"
 for s in $plan; do

@@ -4,8 +4,8 @@
 # (l2-init.sh's blkloop) while level 1 SIGKILLs cellvm-blk 5 times, 4 s
 # apart. Each death is a restart: the guest must see no I/O error and no
 # mismatch, power off by itself, and leave in the image what it read last.
-# Prints each restart's I/O blackout as cellvmd measured it. It is
-# in the default plan (blk-restart). dev-restart does the same to cellvm-rng
+# Prints each restart's I/O blackout as cellvmd measured it. All three are
+# in the default plan. dev-restart does the same to cellvm-rng
 # and cellvm-console (twice each) under a guest reading virtio-rng and
 # writing to hvc0 (l2-init.sh's devloop); net-restart to cellvm-net (twice)
 # while level 1 sends the guest 32 MiB over TCP, which must all arrive.
