@@ -163,10 +163,12 @@ static void resumed(struct supervisor *sv, const char *name, uint32_t worker_us)
 		c->blackout_last_ms = ms;
 		if (ms > c->blackout_max_ms)
 			c->blackout_max_ms = ms;
-		/* A warning: a device that had to be restarted is news at any level. */
-		log_warn("%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
-			 name, (unsigned long long)c->restarts.total, (unsigned long long)ms,
-			 worker_us);
+		/* A warning: a device that had to be restarted is news at any
+		 * level; a swap the tenant asked for is not. */
+		log_msg(sv->swap[i].done ? LOG_LVL_INFO : LOG_LVL_WARN, __func__,
+			"%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
+			name, (unsigned long long)c->restarts.total, (unsigned long long)ms,
+			worker_us);
 		swap_end(sv, c, 0);
 		return;
 	}
