@@ -59,8 +59,8 @@ int drive_swap_open(struct vm *vm, const struct vm_config *cfg, const struct gat
 		*fd = -1;
 		return errf(err, errlen, LC_ERR_BAD_CONFIG, "%s: params.path \"%s\": %s", device,
 			    path,
-			    r == -EAGAIN ? "in use: a VM (this one too) has it open for writing, or "
-					   "for reading while this disk writes"
+			    r == -EAGAIN ? "in use: a VM (this one too) has it open for "
+					   "writing, or for reading while this disk writes"
 					 : strerror(-r));
 	}
 	*c = found;

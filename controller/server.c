@@ -539,8 +539,8 @@ static void on_drive_swapped(void *opaque, int err)
 	if (!err && (err = wctl_send(dc->s->vm.ctl_fd, WCTL_CONFIG_CHANGED, 0, dc->device)) < 0) {
 		log_err("telling the vcpu-worker of %s's new image: %s", dc->device,
 			strerror(-err));
-		snprintf(msg, sizeof(msg), "%s serves the new image, but the guest could not be told",
-			 dc->device);
+		snprintf(msg, sizeof(msg),
+			 "%s serves the new image, but the guest could not be told", dc->device);
 	} else if (err == -ECANCELED) {
 		snprintf(msg, sizeof(msg), "the VM stopped before %s served the new image",
 			 dc->device);

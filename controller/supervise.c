@@ -390,8 +390,8 @@ static void on_child_end(struct supervisor *sv, struct vm_child *c)
 	child_end_describe(&c->end, how, sizeof(how));
 	bool clean = !c->end.signaled && c->end.status == 0;
 	bool swap = sv->swap[c - sv->vm->child].done != NULL;
-	log_msg(clean || sv->stopping || swap ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "%s (pid %d) %s",
-		c->name, (int)c->pid, how);
+	log_msg(clean || sv->stopping || swap ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__,
+		"%s (pid %d) %s", c->name, (int)c->pid, how);
 	/* The worker's EXIT, sent before it exits, says why it ends. */
 	while (!sv->have_exit_msg && control_read_one(sv))
 		;

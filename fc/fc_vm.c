@@ -795,7 +795,8 @@ static int text_of(json_object *o, char **out, char *err, size_t errlen)
 {
 	if (!o)
 		return 0;
-	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!t || !(*out = strdup(t)))
 		return errf(err, errlen, -ENOMEM, "out of memory");
 	return 0;

@@ -87,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(before);
 		if (op == FC_OP_PATCH_DRIVE || op == FC_OP_PATCH_NET || op == FC_OP_PATCH_BALLOON) {
-			r = fc_vm_patch_params(vm, op, id, n, body, blen, "/cwd", &params, &swap, err,
-					       sizeof(err));
+			r = fc_vm_patch_params(vm, op, id, n, body, blen, "/cwd", &params, &swap,
+					       err, sizeof(err));
 			CHECK(r == 0 || r == -EINVAL || r == -ENOENT);
 			check_object(params);
 			check_object(swap);

@@ -106,8 +106,9 @@ Test(drive_swap, a_running_disk_serves_the_new_image_and_the_guest_is_told)
 			 "before Create");
 	/* No restarts allowed: a swap is none of the policy's. */
 	snprintf(cfg, sizeof(cfg),
-		 "{\"kernel\": \"%s\", \"memory\": \"16M\", \"rng\": true, \"restart\": {\"max\": 0}, "
-		 "\"block_devices\": [{\"path\": \"%s\"}, {\"vhost_user_socket\": \"%s\"}]}",
+		 "{\"kernel\": \"%s\", \"memory\": \"16M\", \"rng\": true, "
+		 "\"restart\": {\"max\": 0}, \"block_devices\": [{\"path\": \"%s\"}, "
+		 "{\"vhost_user_socket\": \"%s\"}]}",
 		 kernel, a, sock);
 	uint32_t create = ctl_send_call(c, RPC_CREATE, cfg);
 	cr_assert(ctl_readable(l, CTL_WAIT_MS), "cellvmd did not connect to %s", sock);
