@@ -380,7 +380,8 @@ static bool restart_or_not(struct supervisor *sv, struct vm_child *c)
 	}
 	c->died_ms = now;
 	int err = restart_now(sv, c);
-	swap_end(sv, c, err); /* only a failure: a swap's success is the RESUMED */
+	if (err)
+		swap_end(sv, c, err); /* a swap's success is the worker's RESUMED */
 	return err == 0;
 }
 
