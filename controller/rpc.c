@@ -29,6 +29,7 @@ static const char *const method_names[RPC_METHOD_COUNT] = {
 	[RPC_BALLOON_GET_SIZE] = "BalloonGetSize",
 	[RPC_BALLOON_REQUEST_NUM_PAGES] = "BalloonRequestNumPages",
 	[RPC_BALLOON_GET_MEM_STATS] = "BalloonGetMemStats",
+	[RPC_UPDATE_BLOCK_DEVICE] = "UpdateBlockDevice",
 };
 
 const char *rpc_method_name(enum rpc_method m)
@@ -44,7 +45,8 @@ unsigned rpc_method_fds(enum rpc_method m)
 bool rpc_method_params(enum rpc_method m)
 {
 	return m == RPC_CREATE || m == RPC_SET_RATE_LIMITER || m == RPC_SET_BALLOON ||
-	       m == RPC_HOST_VSOCK_CONNECT || m == RPC_BALLOON_REQUEST_NUM_PAGES;
+	       m == RPC_HOST_VSOCK_CONNECT || m == RPC_BALLOON_REQUEST_NUM_PAGES ||
+	       m == RPC_UPDATE_BLOCK_DEVICE;
 }
 
 bool rpc_method_guest(enum rpc_method m)

@@ -45,15 +45,17 @@ enum rpc_method {
 	RPC_BALLOON_GET_SIZE,
 	RPC_BALLOON_REQUEST_NUM_PAGES,
 	RPC_BALLOON_GET_MEM_STATS,
+	RPC_UPDATE_BLOCK_DEVICE,
 };
-#define RPC_METHOD_COUNT 15
+#define RPC_METHOD_COUNT 16
 
-/* "Create", "Bind", ... "BalloonGetMemStats"; "UNKNOWN" out of range. */
+/* "Create", "Bind", ... "UpdateBlockDevice"; "UNKNOWN" out of range. */
 const char *rpc_method_name(enum rpc_method m);
 /* How many fds a request of this method carries: Bind 1, others 0. */
 unsigned rpc_method_fds(enum rpc_method m);
 /* Whether it takes params (an object): Create (the config),
- * SetRateLimiter, SetBalloon, HostVsockConnect and BalloonRequestNumPages;
+ * SetRateLimiter, SetBalloon, HostVsockConnect, BalloonRequestNumPages and
+ * UpdateBlockDevice;
  * the others take none. */
 bool rpc_method_params(enum rpc_method m);
 /* Whether it is a Guest channel's method (GetSerial, GetConsole,

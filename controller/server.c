@@ -17,6 +17,8 @@
 #include "connections.h"
 #include "stream_hub.h"
 #include "dev_query.h"
+#include "drive_params.h"
+#include "drive_swap.h"
 #include "host_vsock.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -36,12 +38,14 @@ struct caller {
 	uint32_t id;
 };
 
-/* A Metrics, SetRateLimiter or balloon call waiting for the devices. */
+/* A Metrics, SetRateLimiter, balloon or UpdateBlockDevice call waiting
+ * for the devices. */
 struct dev_caller {
 	bool used;
 	struct caller c;
 	struct server *s;
 	enum rpc_method method; /* a balloon read: which answer it wants */
+	char device[MACHINE_NAME_MAX]; /* UpdateBlockDevice's */
 };
 
 /* A HostVsockConnect waiting for its handshake. */
@@ -526,6 +530,74 @@ static void read_balloon(struct server *s, struct caller c, enum rpc_method m)
 	metrics_collect_balloon(s->coll, s->lc.state, &rq, on_balloon_read, dc);
 }
 
+/* The disk runs on its new image: the guest's driver hears of it by a
+ * configuration-change interrupt, and reads the capacity again. */
+static void on_drive_swapped(void *opaque, int err)
+{
+	struct dev_caller *dc = opaque;
+	char msg[160];
+	if (!err && (err = wctl_send(dc->s->vm.ctl_fd, WCTL_CONFIG_CHANGED, 0, dc->device)) < 0) {
+		log_err("telling the vcpu-worker of %s's new image: %s", dc->device,
+			strerror(-err));
+		snprintf(msg, sizeof(msg),
+			 "%s serves the new image, but the guest could not be told", dc->device);
+	} else if (err == -ECANCELED) {
+		snprintf(msg, sizeof(msg), "the VM stopped before %s served the new image",
+			 dc->device);
+	} else if (err) {
+		snprintf(msg, sizeof(msg), "%s: restarting it on the new image: %s", dc->device,
+			 strerror(-err));
+	}
+	if (err)
+		reply_error(dc->c, LC_ERR_INTERNAL_ERROR, msg);
+	else
+		reply_ok(dc->c, NULL, NULL, 0);
+	dc->used = false;
+}
+
+/* UpdateBlockDevice {"device": "blk0", "path": P}: the disk's process is
+ * restarted on image P (supervise_swap); the old image stays when P cannot
+ * be had. */
+static void update_block_device(struct server *s, struct caller c, const char *params)
+{
+	char device[MACHINE_NAME_MAX], path[VM_CONFIG_PATH_MAX], err[LC_REASON_MAX];
+	struct vm_child *child;
+	int fd, code;
+	if (drive_params_parse(params, strlen(params), device, sizeof(device), path, sizeof(path),
+			       err, sizeof(err)) < 0) {
+		reply_error(c, LC_ERR_BAD_CONFIG, err);
+		return;
+	}
+	if ((code = lifecycle_device_call(s->lc.state))) {
+		snprintf(err, sizeof(err), "no VM whose devices run (state %s)",
+			 lifecycle_state_name(s->lc.state));
+		reply_error(c, code, err);
+		return;
+	}
+	if ((code = drive_swap_open(&s->vm, &s->cfg, s->env.gate, device, path, &child, &fd, err,
+				    sizeof(err)))) {
+		reply_error(c, code, err);
+		return;
+	}
+	struct dev_caller *dc = dev_caller(s, c);
+	if (!dc) {
+		close(fd);
+		return;
+	}
+	snprintf(dc->device, sizeof(dc->device), "%s", device);
+	int r = vm_swap_disk(child, fd);
+	if (!r && (r = supervise_swap(s->sup, child, on_drive_swapped, dc)) < 0)
+		(void)vm_swap_disk(child, -1);
+	if (r < 0) {
+		dc->used = false;
+		snprintf(err, sizeof(err), "%s: %s", device,
+			 r == -EBUSY ? "being restarted; try again" : strerror(-r));
+		reply_error(c, LC_ERR_INTERNAL_ERROR, err);
+		return;
+	}
+	log_info("%s: swapping its image (UpdateBlockDevice)", device);
+}
+
 static void on_vsock_connected(void *opaque, int code, const char *message, int fd,
 			       uint32_t host_port)
 {
@@ -672,6 +744,9 @@ static void on_request(void *opaque, struct conn *cl, const struct rpc_request *
 		break;
 	case RPC_HOST_VSOCK_CONNECT:
 		host_vsock_call(s, c, rq->params);
+		break;
+	case RPC_UPDATE_BLOCK_DEVICE:
+		update_block_device(s, c, rq->params);
 		break;
 	}
 }

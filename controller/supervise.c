@@ -43,6 +43,12 @@ struct supervisor {
 	struct evloop_timer ended_timer[VM_MAX_CHILDREN];
 	/* Armed while a device waits out its restart's backoff. */
 	struct evloop_timer restart_timer[VM_MAX_CHILDREN];
+	/* A deliberate restart's caller (supervise_swap), from the kill to
+	 * the worker's RESUMED; done NULL when none. */
+	struct {
+		supervise_swap_done done;
+		void *opaque;
+	} swap[VM_MAX_CHILDREN];
 	bool running; /* READY came: a device's end may be a restart */
 
 	/* The worker's own report: its EXIT message, if one came. */
@@ -133,6 +139,17 @@ static uint64_t now_ms(void)
 	return evloop_now_ns() / 1000000;
 }
 
+/* Device c's deliberate restart is over: done with err (0: it runs). */
+static void swap_end(struct supervisor *sv, struct vm_child *c, int err)
+{
+	size_t idx = (size_t)(c - sv->vm->child);
+	supervise_swap_done done = sv->swap[idx].done;
+	if (!done)
+		return;
+	sv->swap[idx].done = NULL;
+	done(sv->swap[idx].opaque, err);
+}
+
 /* The worker runs the device named name on its restarted process: the I/O
  * blackout since its end is over. */
 static void resumed(struct supervisor *sv, const char *name, uint32_t worker_us)
@@ -146,10 +163,13 @@ static void resumed(struct supervisor *sv, const char *name, uint32_t worker_us)
 		c->blackout_last_ms = ms;
 		if (ms > c->blackout_max_ms)
 			c->blackout_max_ms = ms;
-		/* A warning: a device that had to be restarted is news at any level. */
-		log_warn("%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
-			 name, (unsigned long long)c->restarts.total, (unsigned long long)ms,
-			 worker_us);
+		/* A warning: a device that had to be restarted is news at any
+		 * level; a swap the tenant asked for is not. */
+		log_msg(sv->swap[i].done ? LOG_LVL_INFO : LOG_LVL_WARN, __func__,
+			"%s: restart %llu: I/O blackout %llu ms (the worker resumed it in %u us)",
+			name, (unsigned long long)c->restarts.total, (unsigned long long)ms,
+			worker_us);
+		swap_end(sv, c, 0);
 		return;
 	}
 	log_ratelimited(LOG_LVL_WARN, "vcpu-worker: RESUMED for %s, which was not restarted",
@@ -296,7 +316,14 @@ static int restart_now(struct supervisor *sv, struct vm_child *c)
 		log_err("%s: restarting it: %s", c->name, strerror(-err));
 		return err;
 	}
-	restart_record(&c->restarts, now_ms());
+	bool swap = sv->swap[idx].done != NULL;
+	/* A swap is the tenant's doing, not a failure: it counts as a restart
+	 * (the worker's generation of the device) but not in the policy's
+	 * window. */
+	if (swap)
+		c->restarts.total++;
+	else
+		restart_record(&c->restarts, now_ms());
 	if ((err = evloop_add(sv->loop, c->pidfd, EPOLLIN, on_pidfd, &sv->watch[idx])) < 0 ||
 	    (err = evloop_add(sv->loop, c->log.fd, EPOLLIN, on_child_log, &sv->log_watch[idx])) < 0)
 		log_err("%s: watching its restarted process: %s", c->name, strerror(-err));
@@ -304,9 +331,12 @@ static int restart_now(struct supervisor *sv, struct vm_child *c)
 	close(fd);
 	if (err < 0)
 		kill_worker(sv, "the control channel is broken");
-	log_warn("%s: restarted (pid %d): restart %llu of at most %u in %u s", c->name,
-		 (int)c->pid, (unsigned long long)c->restarts.total, c->restart.max,
-		 c->restart.window_s);
+	if (swap)
+		log_info("%s: restarted on its swapped image (pid %d)", c->name, (int)c->pid);
+	else
+		log_warn("%s: restarted (pid %d): restart %llu of at most %u in %u s", c->name,
+			 (int)c->pid, (unsigned long long)c->restarts.total, c->restart.max,
+			 c->restart.window_s);
 	return 0;
 }
 
@@ -326,11 +356,14 @@ static void on_restart_timer(void *opaque)
 static bool restart_or_not(struct supervisor *sv, struct vm_child *c)
 {
 	struct cause_worker w = worker_state(sv);
+	bool swap = sv->swap[c - sv->vm->child].done != NULL;
 	if (sv->stopping || !sv->running || !w.alive || w.said_exit || !c->kind ||
-	    !sv->ops->restart)
+	    !sv->ops->restart) {
+		swap_end(sv, c, -ECANCELED);
 		return false;
+	}
 	uint64_t now = now_ms(), delay;
-	switch (restart_decide(&c->restart, &c->restarts, now, &delay)) {
+	switch (swap ? RESTART_NOW : restart_decide(&c->restart, &c->restarts, now, &delay)) {
 	case RESTART_GIVE_UP:
 		if (c->restart.max)
 			log_err("%s: restarted %u times in %u s, its policy's most: giving up",
@@ -346,7 +379,10 @@ static bool restart_or_not(struct supervisor *sv, struct vm_child *c)
 		break;
 	}
 	c->died_ms = now;
-	return restart_now(sv, c) == 0;
+	int err = restart_now(sv, c);
+	if (err)
+		swap_end(sv, c, err); /* a swap's success is the worker's RESUMED */
+	return err == 0;
 }
 
 static void on_child_end(struct supervisor *sv, struct vm_child *c)
@@ -354,8 +390,9 @@ static void on_child_end(struct supervisor *sv, struct vm_child *c)
 	char how[96];
 	child_end_describe(&c->end, how, sizeof(how));
 	bool clean = !c->end.signaled && c->end.status == 0;
-	log_msg(clean || sv->stopping ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__, "%s (pid %d) %s",
-		c->name, (int)c->pid, how);
+	bool swap = sv->swap[c - sv->vm->child].done != NULL;
+	log_msg(clean || sv->stopping || swap ? LOG_LVL_INFO : LOG_LVL_ERROR, __func__,
+		"%s (pid %d) %s", c->name, (int)c->pid, how);
 	/* The worker's EXIT, sent before it exits, says why it ends. */
 	while (!sv->have_exit_msg && control_read_one(sv))
 		;
@@ -582,8 +619,29 @@ void supervise_stop(struct supervisor *sv)
 		evloop_timer_arm(sv->loop, &sv->kill_timer, KILL_GRACE_MS);
 }
 
+int supervise_swap(struct supervisor *sv, struct vm_child *c, supervise_swap_done done,
+		   void *opaque)
+{
+	size_t idx = (size_t)(c - sv->vm->child);
+	struct cause_worker w = worker_state(sv);
+	if (sv->stopping || !sv->running || !w.alive || w.said_exit)
+		return -ESRCH;
+	if (!c->kind || c->exited || c->pidfd < 0 || c->died_ms || sv->swap[idx].done)
+		return -EBUSY;
+	if (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+		return -errno;
+	/* Its end, should the restart fail, says why. */
+	c->killed_for = "its image was being swapped (UpdateBlockDevice), and its restart failed";
+	sv->swap[idx].done = done;
+	sv->swap[idx].opaque = opaque;
+	log_info("%s (pid %d): killed to serve its swapped image", c->name, (int)c->pid);
+	return 0;
+}
+
 void supervise_release(struct supervisor *sv)
 {
+	for (size_t i = 0; i < sv->vm->nchildren; i++)
+		swap_end(sv, &sv->vm->child[i], -ECANCELED);
 	if (sv->vm->ctl_fd >= 0 && !sv->ctl_eof)
 		evloop_del(sv->loop, sv->vm->ctl_fd);
 	for (size_t i = 0; i < sv->vm->nchildren; i++)

@@ -57,7 +57,23 @@ void supervise_stop(struct supervisor *sv);
 /* True once after supervise_stop(), when no child is left and every end has
  * been reported: then LC_EV_ALL_EXITED is due. */
 bool supervise_all_exited(struct supervisor *sv);
-/* Stops watching the VM's fds, before vm_release(). */
+/* err: 0 once the worker runs the device on its new process (its
+ * RESUMED), else -errno: -ECANCELED (the VM stops or cannot restart it),
+ * or why the restart failed (the device's end is then the VM's, as any
+ * failed restart's). */
+typedef void (*supervise_swap_done)(void *opaque, int err);
+/* Restarts device c deliberately, to serve what vm_swap_disk() gave it:
+ * SIGKILLs it, and its end restarts it at once, whatever its policy says
+ * and without counting in the policy's window (it counts in its restarts'
+ * total). done is called from the loop, or from supervise_release(); the
+ * caller's opaque must stay valid until then. 0, -ESRCH (the VM does not
+ * run: not READY, stopping, its worker gone) or -EBUSY (c is no device
+ * cellvm can restart, or it is being restarted or swapped) with done never
+ * called, or -errno from the kill. */
+int supervise_swap(struct supervisor *sv, struct vm_child *c, supervise_swap_done done,
+		   void *opaque);
+/* Stops watching the VM's fds, before vm_release(); pending swaps are told
+ * -ECANCELED. */
 void supervise_release(struct supervisor *sv);
 
 #endif

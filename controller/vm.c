@@ -104,7 +104,7 @@ static int spawn_named(struct vm *vm, const struct vm_env *env, const char *name
 		       char *const *argv, const struct spawn_fd *fds, size_t nfds)
 {
 	struct vm_child *c = &vm->child[vm->nchildren];
-	*c = (struct vm_child){ .resource = -1 };
+	*c = (struct vm_child){ .resource = -1, .held = -1, .swap_fd = -1 };
 	int err = spawn_into(vm, env, c, name, policy, mode, path, argv, fds, nfds);
 	if (err == 0)
 		vm->nchildren++;
@@ -130,6 +130,7 @@ static int keep_args(struct vm_child *c, const char *const *argv, size_t n)
 static void close_child_fds(struct vm_child *c)
 {
 	close_fd(&c->resource);
+	close_fd(&c->swap_fd);
 	for (size_t k = 0; k < c->nextra; k++)
 		close_fd(&c->extra[k]);
 	c->nextra = 0;
@@ -167,11 +168,42 @@ static int keep_fds(struct vm_child *c, const struct device_plan *p)
 	return 0;
 }
 
+int vm_swap_disk(struct vm_child *c, int fd)
+{
+	if (fd >= 0 && (c->held < 0 || c->resource < 0)) {
+		close(fd);
+		return -EINVAL;
+	}
+	close_fd(&c->swap_fd);
+	c->swap_fd = fd;
+	return 0;
+}
+
+/* The swapped image takes the old one's place, in c and among the held
+ * disks: the old process is gone, so its lock may go too. */
+static int take_swap(struct vm *vm, struct vm_child *c)
+{
+	int dup = fcntl(c->swap_fd, F_DUPFD_CLOEXEC, 3);
+	if (dup < 0)
+		return -errno;
+	int *held = &vm->held[c->held];
+	gate_unlock(*held);
+	close(*held);
+	*held = c->swap_fd;
+	c->swap_fd = -1;
+	close(c->resource);
+	c->resource = dup;
+	return 0;
+}
+
 int vm_restart_device(struct vm *vm, const struct vm_env *env, struct vm_child *c,
 		      int *worker_end)
 {
 	if (!c->kind || !c->nargs)
 		return -EINVAL;
+	int err;
+	if (c->swap_fd >= 0 && (err = take_swap(vm, c)) < 0)
+		return err;
 	char path[VM_PATH_MAX], name[MACHINE_NAME_MAX];
 	snprintf(path, sizeof(path), "%s/%s", env->device_dir, c->kind->binary);
 	snprintf(name, sizeof(name), "%s", c->name);
@@ -181,7 +213,7 @@ int vm_restart_device(struct vm *vm, const struct vm_env *env, struct vm_child *
 	for (; n < c->nargs && n < 31; n++, a += strlen(a) + 1)
 		argv[n] = a;
 	argv[n] = NULL;
-	int sv[2], cv[2], err;
+	int sv[2], cv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	if ((err = control_pair(cv)) < 0) {
@@ -329,6 +361,7 @@ static int start_device(struct vm *vm, const struct vm_config *cfg, const struct
 	}
 	close_fd(&pd->sock);
 	if (r == 0 && p->hold) {
+		vm->child[vm->nchildren - 1].held = (int)vm->nheld;
 		vm->held[vm->nheld++] = p->resource;
 		p->resource = -1;
 	}

@@ -58,6 +58,9 @@ struct vm_child {
 	char args[1024];    /* its argv, NUL-separated (nargs of them) */
 	size_t nargs;
 	int resource;       /* a dup of what it serves (disk, tap, stream); -1 */
+	int held;           /* its disk's slot in vm->held; -1 */
+	int swap_fd;        /* the disk it serves from its next start (a swapped
+			     * image, opened and locked: vm_swap_disk); -1 */
 	int extra[DEVICE_EXTRA_MAX]; /* dups of its extra fds (a NIC's other tap queues) */
 	size_t nextra;
 	struct restart_policy restart;
@@ -114,6 +117,12 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, const struct vm_env *en
  * 0 with *worker_end the worker's end of the new socket, or -errno. */
 int vm_restart_device(struct vm *vm, const struct vm_env *env, struct vm_child *c,
 		      int *worker_end);
+
+/* Device c (a disk of cellvm's) serves fd, an image opened and locked as
+ * Create opens disks, from its next start on: vm_restart_device then lets
+ * go of the old image's lock and file. Takes fd; -EINVAL (fd closed) if c
+ * serves no held disk. fd -1 forgets a swap not started yet. */
+int vm_swap_disk(struct vm_child *c, int fd);
 
 /* Children not reaped yet. */
 size_t vm_alive(const struct vm *vm);

@@ -261,29 +261,45 @@ static void ctl_get(struct fc_api *a, enum rpc_method m, struct fc_answer *ans)
 	rpc_reply_free(&r);
 }
 
-/* A PATCH on the running VM: the controller's call, then the pending
- * config updated to match. */
+/* One controller call of a running PATCH (params NULL: none due): 0, or
+ * -1 with ans set (500: the controller could not be asked; 400: it
+ * refused, in its words). Frees params. */
+static int patch_call(struct fc_api *a, enum rpc_method m, char *params, struct fc_answer *ans)
+{
+	char err[512];
+	struct rpc_reply r = { 0 };
+	if (!params)
+		return 0;
+	int e = ctl_call(a, m, params, &r, err, sizeof(err));
+	free(params);
+	if (e < 0) {
+		answer(ans, 500, err);
+		return -1;
+	}
+	if (!r.ok)
+		answer(ans, 400, r.message);
+	e = r.ok ? 0 : -1;
+	rpc_reply_free(&r);
+	return e;
+}
+
+/* A PATCH on the running VM: the controller's calls, then the pending
+ * config updated to match. A new image first: the restarted disk process
+ * then takes the new limits too. */
 static void running_patch(struct fc_api *a, const struct fc_call *c, const struct http11_req *rq,
 			  struct fc_answer *ans)
 {
-	char err[512], *params;
-	struct rpc_reply r = { 0 };
-	if (fc_vm_patch_params(a->vm, c->op, c->id, c->id_len, rq->body, rq->body_len, &params,
-			       err, sizeof(err)) < 0)
+	char err[512], *params, *swap;
+	if (fc_vm_patch_params(a->vm, c->op, c->id, c->id_len, rq->body, rq->body_len, a->cwd,
+			       &params, &swap, err, sizeof(err)) < 0)
 		return answer(ans, 400, err);
-	if (params) {
-		enum rpc_method m = c->op == FC_OP_PATCH_BALLOON ? RPC_SET_BALLOON : RPC_SET_RATE_LIMITER;
-		int e = ctl_call(a, m, params, &r, err, sizeof(err));
+	if (patch_call(a, RPC_UPDATE_BLOCK_DEVICE, swap, ans) < 0) {
 		free(params);
-		if (e < 0)
-			return answer(ans, 500, err);
-		if (!r.ok) {
-			answer(ans, 400, r.message);
-			rpc_reply_free(&r);
-			return;
-		}
-		rpc_reply_free(&r);
+		return;
 	}
+	if (patch_call(a, c->op == FC_OP_PATCH_BALLOON ? RPC_SET_BALLOON : RPC_SET_RATE_LIMITER,
+		       params, ans) < 0)
+		return;
 	if (fc_vm_apply(a->vm, c->op, c->id, c->id_len, rq->body, rq->body_len, err, sizeof(err)) < 0)
 		return answer(ans, 400, err);
 	answer(ans, 204, NULL);

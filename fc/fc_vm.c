@@ -790,12 +790,25 @@ const char *fc_vm_string(const struct fc_vm *vm, const char *section, const char
 	return str_of(member(vm->doc, section), key);
 }
 
-int fc_vm_patch_params(const struct fc_vm *vm, enum fc_op op, const char *id, size_t id_len,
-		       const char *body, size_t len, char **params, char *err, size_t errlen)
+/* o's JSON text, malloc'd, into *out (o NULL: *out NULL); 0 or -ENOMEM. */
+static int text_of(json_object *o, char **out, char *err, size_t errlen)
 {
-	json_object *o, *copy = NULL, *p = NULL;
+	if (!o)
+		return 0;
+	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!t || !(*out = strdup(t)))
+		return errf(err, errlen, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int fc_vm_patch_params(const struct fc_vm *vm, enum fc_op op, const char *id, size_t id_len,
+		       const char *body, size_t len, const char *cwd, char **params, char **swap,
+		       char *err, size_t errlen)
+{
+	json_object *o, *copy = NULL, *p = NULL, *sw = NULL;
 	char name[16];
-	*params = NULL;
+	*params = *swap = NULL;
 	int r = parse(body, len, HTTP11_BODY_MAX, "body", &o, err, errlen);
 	if (r < 0)
 		return r;
@@ -811,18 +824,18 @@ int fc_vm_patch_params(const struct fc_vm *vm, enum fc_op op, const char *id, si
 		goto out;
 	}
 	bool drive = op == FC_OP_PATCH_DRIVE;
+	if ((r = fc_vm_device(vm, drive, id, id_len, name, sizeof(name), err, errlen)) < 0)
+		goto out;
 	if (drive) {
+		/* A new image: the same path again is no change. */
 		json_object *d = find(vm->doc, "drives", "drive_id", id, id_len, NULL);
 		const char *now = str_of(d, "path_on_host"), *want = str_of(o, "path_on_host");
 		if (want && (!now || strcmp(now, want))) {
-			r = errf(err, errlen, -EINVAL,
-				 "drive: a new path_on_host while the microVM runs is not supported "
-				 "yet (cellvm cannot restart a disk's backend yet)");
-			goto out;
+			sw = json_object_new_object();
+			json_object_object_add(sw, "device", json_object_new_string(name));
+			json_object_object_add(sw, "path", path_of(want, cwd));
 		}
 	}
-	if ((r = fc_vm_device(vm, drive, id, id_len, name, sizeof(name), err, errlen)) < 0)
-		goto out;
 	static const char *const keys[] = { "rate_limiter", "rx_rate_limiter", "tx_rate_limiter" };
 	for (size_t i = 0; i < N(keys); i++) {
 		json_object *rl = member(o, keys[i]);
@@ -835,11 +848,12 @@ int fc_vm_patch_params(const struct fc_vm *vm, enum fc_op op, const char *id, si
 		json_object_object_add(p, keys[i], json_object_get(rl));
 	}
 out:
-	if (r == 0 && p) {
-		const char *t = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (!t || !(*params = strdup(t)))
-			r = errf(err, errlen, -ENOMEM, "out of memory");
+	if (r == 0 && (r = text_of(p, params, err, errlen)) == 0 &&
+	    (r = text_of(sw, swap, err, errlen)) < 0) {
+		free(*params);
+		*params = NULL;
 	}
+	json_object_put(sw);
 	json_object_put(p);
 	json_object_put(copy);
 	json_object_put(o);

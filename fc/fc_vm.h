@@ -61,13 +61,16 @@ const char *fc_vm_string(const struct fc_vm *vm, const char *section, const char
 
 /* For a PATCH while the VM runs (FC_OP_PATCH_DRIVE, _NET, _BALLOON): checks
  * body as fc_vm_apply() would, without applying it, and makes the params of
- * the controller's call that carries it out (docs/rpc.md: SetRateLimiter's
+ * the controller's calls that carry it out (docs/rpc.md), each malloc'd, or
+ * NULL when the body changes nothing of that: in *params SetRateLimiter's
  * {"device", "rate_limiter"} or {"device", "rx_rate_limiter",
- * "tx_rate_limiter"}, SetBalloon's {"amount_mib"}) in *params (malloc'd;
- * NULL when the body changes nothing the running VM has). -EINVAL with the
- * fault message for what a running VM cannot take (a new path_on_host). */
+ * "tx_rate_limiter"}, or SetBalloon's {"amount_mib"}; in *swap
+ * UpdateBlockDevice's {"device", "path"} for a drive's new path_on_host
+ * (made absolute against cwd, as fc_vm_translate() makes it; the same path
+ * again is no change). -EINVAL with the fault message, or -ENOMEM. */
 int fc_vm_patch_params(const struct fc_vm *vm, enum fc_op op, const char *id, size_t id_len,
-		       const char *body, size_t len, char **params, char *err, size_t errlen);
+		       const char *body, size_t len, const char *cwd, char **params, char **swap,
+		       char *err, size_t errlen);
 
 /* PUT /actions's body {"action_type": "..."}: FC_OP_INSTANCE_START,
  * _CTRL_ALT_DEL or _FLUSH_METRICS in *op, or -EINVAL with a fault message. */

@@ -2,8 +2,8 @@
 # /init of the level-2 guest that cellvm boots in the end-to-end tests: loads
 # the virtio modules, does what the kernel command line asks
 # (cellvm.test=all|none|TEST[,TEST]... with TEST blk, rng, net, console,
-# mem, blkwrite, blkloop, devloop, netsink, netbench, vsock, vsockserve,
-# balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
+# mem, blkwrite, blkloop, blkswap, devloop, netsink, netbench, vsock,
+# vsockserve, balloon or initcalls; cellvm.end=poweroff|reboot|wait; cellvm.ip=ADDR/LEN
 # for netbench and netsink) and prints "L2 <key> <value>" lines on the
 # serial console for the scenario in level 1.
 /bin/busybox --install -s /bin
@@ -292,6 +292,42 @@ test_blkloop() {
 	echo "L2 blkloop done $i ioerrors $ioerr mismatches $bad kernel-errors $kerr"
 }
 
+# The disk's first sector as the device has it (not the page cache's), up
+# to its first NUL, as [a-z0-9-] only.
+first_sector() {
+	echo 3 >/proc/sys/vm/drop_caches
+	{ dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null ||
+		dd if=/dev/vda bs=512 count=1 2>/dev/null; } | head -c 32 | tr -dc 'a-z0-9-'
+}
+
+# For the fc-swap scenario: "L2 blkswap before MARKER SECTORS" (the marker
+# the host put in the first sector, the disk's size), then the first sector
+# read again every 0.5 s, for up to 60 s, until the host has swapped the
+# image under the running guest: "L2 blkswap after MARKER SECTORS" (the
+# size as the config-change interrupt made the driver read it again), or
+# "L2 blkswap unchanged".
+test_blkswap() {
+	if ! wait_for [ -b /dev/vda ]; then
+		echo "L2 blk-missing /dev/vda"
+		return
+	fi
+	first=$(first_sector)
+	echo "L2 blkswap before $first $(cat /sys/block/vda/size)"
+	i=0
+	while [ $i -lt 120 ]; do
+		now=$(first_sector)
+		if [ "$now" != "$first" ]; then
+			# The capacity is updated by a work item the interrupt queued.
+			sleep 1
+			echo "L2 blkswap after $now $(cat /sys/block/vda/size)"
+			return
+		fi
+		sleep 0.5
+		i=$((i + 1))
+	done
+	echo "L2 blkswap unchanged"
+}
+
 # For the restart scenario: for 20 s, 32 bytes from virtio-rng and a line
 # to virtio-console (hvc0) every 0.2 s, each given 10 s. "L2 devloop start",
 # then "L2 devloop done ROUNDS rngfail N confail M".
@@ -347,8 +383,8 @@ echo "L2 virtio$(virtio_devices)"
 [ "$test" = all ] && test=blk,rng
 for t in $(echo "$test" | tr , ' '); do
 	case $t in
-	blk | rng | net | console | mem | blkwrite | blkloop | devloop | netsink | netbench | vsock | \
-		vsockserve | balloon | initcalls) "test_$t" ;;
+	blk | rng | net | console | mem | blkwrite | blkloop | blkswap | devloop | netsink | netbench | \
+		vsock | vsockserve | balloon | initcalls) "test_$t" ;;
 	none) ;;
 	*) echo "L2 unknown-test $t" ;;
 	esac

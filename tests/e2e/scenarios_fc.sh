@@ -7,8 +7,10 @@
 # GET / reports the state before and after InstanceStart; a host program
 # reaches the guest's vsock listener through the hybrid vsock PUT /vsock
 # configured (1 MiB there and back, vsock-peer). fc-file: the same
-# VM from --config-file alone. About 65 s each under TCG; fc is in the
-# default plan, fc-file only when asked for.
+# VM from --config-file alone. fc-swap: PATCH /drives with a new
+# path_on_host while the guest runs; the guest reads the new image's marker
+# and size (l2-init.sh's blkswap). About 65 s each under TCG; fc is in the
+# default plan, fc-file and fc-swap only when asked for.
 F=/cellvm/bin/cellvm-fc
 CURL=/cellvm/bin/curl
 FCP="--policy-dir /cellvm/policy --sandbox ${E2E_SANDBOX:-on}"
@@ -139,5 +141,52 @@ EOT
 	elapsed=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
 	fc_blk_checks fc-file
 	check fc-file-exit "$status" 0 "--config-file: the guest powered off, exit after ${elapsed}s"
+	dump
+}
+
+# A disk's image swapped under the running guest (PATCH /drives/{id} with a
+# new path_on_host): image a (16 MiB, "cellvm-image-a" in its first sector)
+# at boot, image b (32 MiB, "cellvm-image-b") once the guest has read a.
+scenario_fc_swap() {
+	names="fc-swap-start fc-swap-patch fc-swap-guest fc-swap-exit"
+	[ -x $F ] && [ -x $CURL ] || { fail_all "$F or $CURL missing" $names; return; }
+	failed=0
+	out=$T/fc-swap.out
+	err=$T/fc-swap.err
+	fc_sock=$T/fc-swap.sock
+	a=$T/fc-swap-a.img
+	b=$T/fc-swap-b.img
+	rm -f $fc_sock $a $b
+	truncate -s 16M $a
+	truncate -s 32M $b
+	printf cellvm-image-a | dd of=$a conv=notrunc 2>/dev/null
+	printf cellvm-image-b | dd of=$b conv=notrunc 2>/dev/null
+	t0=$(now)
+	setsid $F --api-sock $fc_sock --id e2e-swap $FCP </dev/null >$out 2>$err &
+	pid=$!
+	i=0
+	until [ -S $fc_sock ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+	calls=
+	calls="$calls $(fc_api PUT /boot-source "{\"kernel_image_path\": \"$K\", \"initrd_path\": \"$I\", \
+\"boot_args\": \"console=ttyS0 quiet cellvm.test=blkswap cellvm.end=poweroff\"}" | cut -c1-3)"
+	calls="$calls $(fc_api PUT /machine-config '{"mem_size_mib": 256, "vcpu_count": 1}' | cut -c1-3)"
+	calls="$calls $(fc_api PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$a\", \
+\"is_root_device\": false, \"is_read_only\": false}" | cut -c1-3)"
+	calls="$calls $(fc_api PUT /actions '{"action_type": "InstanceStart"}' | cut -c1-3)"
+	check fc-swap-start "$calls" " 204 204 204 204" "boot-source machine-config drive InstanceStart"
+	i=0
+	until [ -n "$(l2 'blkswap before')" ] || [ $i -ge "$timeout" ] || ! kill -0 $pid 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	r=$(fc_api PATCH /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$b\"}")
+	check fc-swap-patch "${r%% *}" 204 "PATCH /drives/rootfs to image b: '$r'"
+	fc_wait $pid "$timeout"
+	status=$?
+	elapsed=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	check fc-swap-guest "$(l2 'blkswap before') / $(l2 'blkswap after')" \
+		"cellvm-image-a 32768 / cellvm-image-b 65536" \
+		"the guest reads image b's marker and its new size once the PATCH is answered"
+	check fc-swap-exit "$status" 0 "the guest powered off, cellvm-fc exited after ${elapsed}s"
 	dump
 }

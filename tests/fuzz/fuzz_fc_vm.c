@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		memcpy(body, data + i, blen);
 		i += blen;
-		char *before = doc(vm), *params = NULL;
+		char *before = doc(vm), *params = NULL, *swap = NULL;
 		err[0] = '\0';
 		int r = fc_vm_apply(vm, op, id, n, body, blen, err, sizeof(err));
 		CHECK(r == 0 || r == -EINVAL);
@@ -87,9 +87,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(before);
 		if (op == FC_OP_PATCH_DRIVE || op == FC_OP_PATCH_NET || op == FC_OP_PATCH_BALLOON) {
-			r = fc_vm_patch_params(vm, op, id, n, body, blen, &params, err, sizeof(err));
+			r = fc_vm_patch_params(vm, op, id, n, body, blen, "/cwd", &params, &swap,
+					       err, sizeof(err));
 			CHECK(r == 0 || r == -EINVAL || r == -ENOENT);
 			check_object(params);
+			check_object(swap);
 		}
 		enum fc_op act;
 		if (fc_vm_action(body, blen, &act, err, sizeof(err)) == 0)

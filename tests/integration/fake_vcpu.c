@@ -26,8 +26,10 @@
  * it, it would ignore a SIGUSR2 that kills by default).
  * A CONFIG_CHANGED from the controller is told on the serial fd as
  * "config-changed NAME\r\n" (the real worker interrupts the guest), a
- * BACKEND as "restarted NAME\r\n", answered RESUMED at once (its socket
- * kept open, and nothing sent on it).
+ * BACKEND as "restarted NAME\r\n", answered RESUMED after RESUME_MS, as
+ * long as a real worker may take to resume it (its socket kept open, and
+ * nothing sent on it); a CONFIG_CHANGED for NAME meanwhile would reach a
+ * device without a backend, and is told as "config-changed-early NAME\r\n".
  * As the real worker does, SIGTERM/SIGINT while waiting for the controller
  * (wait-run, serve) send EXIT 4 "stopped by signal" and exit 4, and a closed
  * control channel ends it with status 4. A script it cannot read or a line it
@@ -43,6 +45,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -59,6 +62,7 @@
 #define SCRIPT_MAX (64u << 10)
 #define BACKEND_REPLY_MS 1000 /* a live backend answers GET_FEATURES at once */
 #define LINE_MAX_IN 512       /* serial input echoed per line, at most */
+#define RESUME_MS 100         /* a restarted backend resumed */
 
 struct fake {
 	int kernel_fd, serial_fd, ctl_fd, sig_fd, mem_fd;
@@ -113,6 +117,37 @@ static void serial_line(const struct fake *f, const char *prefix, const char *te
 
 /* ---------------------------------------------------------------- the controller */
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Device name resumes on its new backend for RESUME_MS, its control
+ * channel served meanwhile (PINGs answered), then RESUMED. */
+static void resume(const struct fake *f, const char *name)
+{
+	uint64_t end = now_ms() + RESUME_MS, now;
+	while ((now = now_ms()) < end) {
+		struct wctl_msg m;
+		int fd, err = msg_wait(f->ctl_fd, POLLIN, (int)(end - now));
+		if (err <= 0)
+			continue;
+		if ((err = wctl_recv_fd(f->ctl_fd, &m, &fd)) < 0)
+			finish(f, VCPU_EXIT_STOPPED, "the control channel ended while resuming");
+		if (m.type == WCTL_PING && (err = wctl_send(f->ctl_fd, WCTL_PONG, 0, NULL)) < 0)
+			log_warn("PONG: %s", strerror(-err));
+		if (m.type == WCTL_CONFIG_CHANGED && strcmp(m.text, name) == 0)
+			serial_line(f, "config-changed-early ", m.text, strlen(m.text));
+		else if (m.type == WCTL_CONFIG_CHANGED)
+			serial_line(f, "config-changed ", m.text, strlen(m.text));
+	}
+	int err = wctl_send(f->ctl_fd, WCTL_RESUMED, 1, name);
+	if (err < 0)
+		log_warn("RESUMED: %s", strerror(-err));
+}
+
 /* One message from the controller, answering a PING at once. Returns the
  * message type, or ends the process when the channel is gone. */
 static enum wctl_type control_one(const struct fake *f)
@@ -134,8 +169,7 @@ static enum wctl_type control_one(const struct fake *f)
 		 * the device. */
 		(void)fd;
 		serial_line(f, "restarted ", m.text, strlen(m.text));
-		if ((err = wctl_send(f->ctl_fd, WCTL_RESUMED, 1, m.text)) < 0)
-			log_warn("RESUMED: %s", strerror(-err));
+		resume(f, m.text);
 	}
 	return m.type;
 }

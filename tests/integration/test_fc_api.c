@@ -257,23 +257,31 @@ Test(fc_api, config_file_with_logger_and_a_failed_create)
 
 /* ---- With a running VM: fake_vcpu as the worker plays its "kernel". */
 
-static char kernel[128], disk[128];
+static char kernel[128], disk[128], disk2[128];
+
+static void make_disk(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(ftruncate(fileno(f), 1 << 20), 0);
+	fclose(f);
+}
 
 static void start_fake(void)
 {
 	start_with(FAKE_VCPU);
 	snprintf(kernel, sizeof(kernel), "%s/kernel", dir);
 	snprintf(disk, sizeof(disk), "%s/disk", dir);
-	FILE *f = fopen(disk, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(ftruncate(fileno(f), 1 << 20), 0);
-	fclose(f);
+	snprintf(disk2, sizeof(disk2), "%s/disk2", dir);
+	make_disk(disk);
+	make_disk(disk2);
 }
 
 static void stop_fake(void)
 {
 	unlink(kernel);
 	unlink(disk);
+	unlink(disk2);
 	stop();
 }
 
@@ -324,7 +332,9 @@ Test(fc_api_running, guest_poweroff_ends_it)
 }
 
 /* The calls of a running VM: pre-boot ones refused, a disk's limiter
- * changed live, a new image refused (not yet), SendCtrlAltDel ends it. */
+ * changed live, its image swapped (the fake worker says on the serial port
+ * that blk0 was restarted and the guest told; a missing image is refused),
+ * SendCtrlAltDel ends it. */
 Test(fc_api_running, calls_after_instance_start)
 {
 	int fd = conn();
@@ -342,9 +352,25 @@ Test(fc_api_running, calls_after_instance_start)
 	cr_expect_eq(call(fd, "GET", "/vm/config", NULL, b, sizeof(b)), 200);
 	cr_expect(strstr(b, "\"refill_time\":100"), "the config shows the new limiter: %s", b);
 	cr_expect_eq(call(fd, "PATCH", "/drives/rootfs",
-			  "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/other.img\"}", b, sizeof(b)),
-		     400);
-	cr_expect(strstr(b, "not supported yet"), "%s", b);
+			  "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/nonexistent/other.img\"}",
+			  b, sizeof(b)), 400);
+	cr_expect(strstr(b, "fault_message") && strstr(b, "other.img"), "%s", b);
+	snprintf(body, sizeof(body), "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\"}", disk2);
+	cr_expect_eq(call(fd, "PATCH", "/drives/rootfs", body, b, sizeof(b)), 204, "%s", b);
+	cr_expect_eq(call(fd, "GET", "/vm/config", NULL, b, sizeof(b)), 200);
+	cr_expect(strstr(b, disk2), "the config shows the new image: %s", b);
+	/* The serial port reaches stdout on its own time. */
+	const char *said = "restarted blk0\r\nconfig-changed blk0\r\n";
+	char text[4096] = "";
+	for (int i = 0; i < 500 && !strstr(text, said); i++) {
+		usleep(10000);
+		FILE *f = fopen(out, "r");
+		cr_assert_not_null(f);
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
+		text[n] = '\0';
+		fclose(f);
+	}
+	cr_expect(strstr(text, said), "stdout: %s", text);
 	cr_expect_eq(call(fd, "GET", "/balloon/statistics", NULL, b, sizeof(b)), 400);
 	cr_expect(strstr(b, "fault_message"), "no balloon: %s", b);
 	cr_expect_eq(call(fd, "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", b,

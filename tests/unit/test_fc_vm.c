@@ -262,34 +262,45 @@ Test(fc_vm, config_file_errors)
 
 Test(fc_vm, running_patches)
 {
-	char *p;
+	char *p, *sw;
 	cr_assert_eq(put(FC_OP_PUT_DRIVE, "a", "{\"drive_id\": \"a\", \"path_on_host\": \"/x\", "
 			 "\"is_root_device\": false}"), 0);
 	cr_assert_eq(put(FC_OP_PUT_NET, "eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"t\"}"), 0);
 	cr_assert_eq(put(FC_OP_PUT_BALLOON, NULL, "{\"amount_mib\": 0, \"deflate_on_oom\": false}"), 0);
 	const char *b = "{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"rate_limiter\": "
 			"{\"ops\": {\"size\": 5, \"refill_time\": 10}}}";
-	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), &p, err,
-					sizeof(err)), 0, "%s", err);
+	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), "/cwd", &p,
+					&sw, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(p, "{\"device\":\"blk0\",\"rate_limiter\":{\"ops\":{\"size\":5,\"refill_time\":10}}}");
 	free(p);
+	cr_expect_null(sw, "the same path again is no swap");
+	/* A new image: UpdateBlockDevice's params, the path made absolute. */
 	b = "{\"drive_id\": \"a\", \"path_on_host\": \"/y\"}";
-	cr_expect_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), &p, err,
-					sizeof(err)), -EINVAL);
-	cr_expect(strstr(err, "not supported yet"), "%s", err);
+	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), "/cwd", &p,
+					&sw, err, sizeof(err)), 0, "%s", err);
+	cr_expect_null(p);
+	cr_expect_str_eq(sw, "{\"device\":\"blk0\",\"path\":\"/y\"}");
+	free(sw);
+	b = "{\"drive_id\": \"a\", \"path_on_host\": \"img/z\", \"rate_limiter\": {}}";
+	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), "/cwd", &p,
+					&sw, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(sw, "{\"device\":\"blk0\",\"path\":\"/cwd/img/z\"}");
+	cr_expect_str_eq(p, "{\"device\":\"blk0\",\"rate_limiter\":{}}");
+	free(sw);
+	free(p);
 	b = "{\"iface_id\": \"eth0\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}";
-	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_NET, "eth0", 4, b, strlen(b), &p, err,
-					sizeof(err)), 0, "%s", err);
+	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_NET, "eth0", 4, b, strlen(b), "/cwd", &p,
+					&sw, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(p, "{\"device\":\"net0\",\"tx_rate_limiter\":{\"bandwidth\":{\"size\":1,\"refill_time\":1}}}");
 	free(p);
 	b = "{\"amount_mib\": 64}";
-	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_BALLOON, NULL, 0, b, strlen(b), &p, err,
-					sizeof(err)), 0, "%s", err);
+	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_BALLOON, NULL, 0, b, strlen(b), "/cwd", &p,
+					&sw, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(p, "{\"amount_mib\":64}");
 	free(p);
 	b = "{\"drive_id\": \"a\"}";
-	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), &p, err,
-					sizeof(err)), 0, "%s", err);
+	cr_assert_eq(fc_vm_patch_params(vm, FC_OP_PATCH_DRIVE, "a", 1, b, strlen(b), "/cwd", &p,
+					&sw, err, sizeof(err)), 0, "%s", err);
 	cr_expect_null(p, "nothing to change");
 }
 

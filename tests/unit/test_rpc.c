@@ -147,7 +147,7 @@ Test(rpc, method_names_and_fds)
 					    "GetSerial", "GetConsole", "Metrics", "SetRateLimiter",
 					    "SetBalloon", "BalloonStats", "HostVsockConnect",
 					    "BalloonGetSize", "BalloonRequestNumPages",
-					    "BalloonGetMemStats" };
+					    "BalloonGetMemStats", "UpdateBlockDevice" };
 	cr_assert_eq(sizeof(want) / sizeof(want[0]), RPC_METHOD_COUNT);
 	for (int m = 0; m < RPC_METHOD_COUNT; m++) {
 		cr_expect_str_eq(rpc_method_name((enum rpc_method)m), want[m]);
@@ -336,7 +336,7 @@ Test(rpc, request_method_rules)
 	req_err(J("{'id':1,'method':'Frob'}"),
 		"\"method\": \"Frob\" is not a method (Create, Bind, Run, Stop, Status, GetSerial, "
 		"GetConsole, Metrics, SetRateLimiter, SetBalloon, BalloonStats, HostVsockConnect, "
-		"BalloonGetSize, BalloonRequestNumPages, BalloonGetMemStats)");
+		"BalloonGetSize, BalloonRequestNumPages, BalloonGetMemStats, UpdateBlockDevice)");
 	req_err(J("{'id':1,'method':'run'}"), "\"method\": \"run\" is not a method");
 	req_err(J("{'id':1,'method':'Run\\u0000'}"), "\"method\": \"Run\\x00\" is not a method");
 	req_err(J("{'id':1,'method':'Ru'}"), "\"method\": \"Ru\" is not a method");
