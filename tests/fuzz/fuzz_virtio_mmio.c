@@ -35,7 +35,8 @@
  * queue.
  *
  * Links: vcpu-worker/virtio_mmio.c vcpu-worker/bus.c tests/fuzz/fake_vmm.c
- *        vcpu-worker/net_ctrlq.c common/net_ctrl.c common/virtq.c common/guest_mem.c
+ *        vcpu-worker/net_ctrlq.c common/net_ctrl.c common/virtq.c common/vhu_inflight.c
+ *        common/guest_mem.c
  *        common/iov.c common/machine.c common/event_loop.c common/fds.c common/log.c */
 #include <errno.h>
 #include <stdlib.h>
