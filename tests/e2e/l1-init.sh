@@ -44,6 +44,7 @@ for arg in $(cat /proc/cmdline); do
 	cellvm_e2e.timeout=*) export E2E_VM_TIMEOUT="${arg#*=}" ;;
 	cellvm_e2e.only=*) export E2E_ONLY="${arg#*=}" ;;
 	cellvm_e2e.sandbox=*) export E2E_SANDBOX="${arg#*=}" ;;
+	cellvm_e2e.skip=*) export E2E_SKIP="${arg#*=}" ;;
 	esac
 done
 # Sanitizer options and the like, from the host's environment.

@@ -5,7 +5,8 @@
 # runs every scenario. Turns its "RESULT <name> ok|fail <detail>" lines into
 # TAP, plan at the end.
 # Environment: CELLVM_E2E_VM_TIMEOUT (seconds per VM run in level 1),
-# CELLVM_E2E_ONLY (comma-separated scenarios), CELLVM_E2E_SANDBOX=log (the
+# CELLVM_E2E_ONLY (comma-separated scenarios), CELLVM_E2E_SKIP (comma-
+# separated scenarios the default plan leaves out), CELLVM_E2E_SANDBOX=log (the
 # VMs' processes log what their policies lack instead of dying; level 1
 # prints those lines, "E2E seccomp ..."), CELLVM_E2E_KEEP=1 (keep the
 # work directory, with level 1's serial log), CELLVM_E2E_EXTRA (more files
@@ -138,6 +139,7 @@ set -- "$@" -f "$work/env:/etc/e2e-env"
 append="console=ttyS0 quiet panic=-1 oops=panic softlockup_panic=1"
 [ -n "${CELLVM_E2E_VM_TIMEOUT:-}" ] && append="$append cellvm_e2e.timeout=$CELLVM_E2E_VM_TIMEOUT"
 [ -n "${CELLVM_E2E_SANDBOX:-}" ] && append="$append cellvm_e2e.sandbox=$CELLVM_E2E_SANDBOX"
+[ -n "${CELLVM_E2E_SKIP:-}" ] && append="$append cellvm_e2e.skip=$CELLVM_E2E_SKIP"
 [ "${CELLVM_E2E_ROOT:-}" = initramfs ] && append="$append cellvm_e2e_root=initramfs"
 silence=${CELLVM_E2E_SILENCE:-60}
 
