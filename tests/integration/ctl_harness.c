@@ -110,6 +110,21 @@ void ctl_fini(void)
 		remove_dir();
 }
 
+void ctl_init_allow_dir(void)
+{
+	ctl_init();
+	snprintf(ctl.allow_dir, sizeof(ctl.allow_dir), "/tmp/cellvm-allowdir.XXXXXX");
+	cr_assert_not_null(mkdtemp(ctl.allow_dir));
+}
+
+void ctl_fini_allow_dir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ctl.allow_dir);
+	ctl_fini();
+	cr_expect_eq(system(cmd), 0);
+}
+
 /* ---------------------------------------------------------------- time */
 
 uint64_t ctl_now_ms(void)

@@ -34,6 +34,7 @@ struct ctl_state {
 	int pidfd;
 	pid_t spawner;            /* cellvm-spawner, its only child */
 	char dir[64];             /* socket, log and scripts; removed at the end */
+	char allow_dir[64];       /* ctl_init_allow_dir's: the operator's files */
 	char sock[128];
 	char log[128];            /* cellvmd's stderr, which its children share */
 	unsigned nfiles;          /* scripts written so far */
@@ -51,6 +52,12 @@ void ctl_init(void);
 /* Kills a cellvmd the test did not finish (printing its log); removes the
  * test's directory. */
 void ctl_fini(void);
+
+/* ctl_init, and ctl.allow_dir made, for a suite whose cellvmd is given an
+ * operator's directory (--allow-dir) on its command line; ctl_fini_allow_dir
+ * removes it as well. */
+void ctl_init_allow_dir(void);
+void ctl_fini_allow_dir(void);
 
 /* "<dir of the test binary>/../../<rel>": a file of the build tree (e.g.
  * "device-procs", "tests/hooks/cellvm-rng"). Valid until the next call. */

@@ -22,30 +22,12 @@
 #include "lifecycle.h"
 #include "rpc.h"
 
-static char adir[64];
+TestSuite(drive_swap, .init = ctl_init_allow_dir, .fini = ctl_fini_allow_dir, .timeout = 30);
 
-static void swap_init(void)
-{
-	ctl_init();
-	snprintf(adir, sizeof(adir), "/tmp/cellvm-swaptest.XXXXXX");
-	cr_assert_not_null(mkdtemp(adir));
-}
-
-static void swap_fini(void)
-{
-	ctl_fini();
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", adir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", adir);
-}
-
-TestSuite(drive_swap, .init = swap_init, .fini = swap_fini, .timeout = 30);
-
-/* adir/name, a file of size bytes (or content); its path in out. */
+/* ctl.allow_dir/name, a file of size bytes (or content); its path in out. */
 static void put(char *out, size_t len, const char *name, const char *content, off_t size)
 {
-	snprintf(out, len, "%s/%s", adir, name);
+	snprintf(out, len, "%s/%s", ctl.allow_dir, name);
 	int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0, "%s: %s", out, strerror(errno));
 	if (content)
@@ -96,9 +78,9 @@ Test(drive_swap, a_running_disk_serves_the_new_image_and_the_guest_is_told)
 	put(a, sizeof(a), "a.img", NULL, 1 << 20);
 	put(b, sizeof(b), "b.img", NULL, 2 << 20);
 	put(kernel, sizeof(kernel), "kernel", CTL_SCRIPT_SERVE, 0);
-	snprintf(sock, sizeof(sock), "%s/ext.sock", adir);
+	snprintf(sock, sizeof(sock), "%s/ext.sock", ctl.allow_dir);
 	int l = listener(sock);
-	const char *const args[] = { "--allow-dir", adir, "--allow-socket-dir", adir, NULL };
+	const char *const args[] = { "--allow-dir", ctl.allow_dir, "--allow-socket-dir", ctl.allow_dir, NULL };
 	int c = ctl_start_with(args);
 
 	snprintf(params, sizeof(params), SWAP, "blk0", b);

@@ -22,32 +22,13 @@
 #include "lifecycle.h"
 #include "spawn.h"
 
-/* The operator's directory of images: made before cellvmd starts, since
- * its name goes on cellvmd's command line. */
-static char adir[64];
+TestSuite(operator, .init = ctl_init_allow_dir, .fini = ctl_fini_allow_dir, .timeout = 30);
 
-static void op_init(void)
-{
-	ctl_init();
-	snprintf(adir, sizeof(adir), "/tmp/cellvm-optest.XXXXXX");
-	cr_assert_not_null(mkdtemp(adir));
-}
-
-static void op_fini(void)
-{
-	ctl_fini();
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", adir);
-	cr_expect_eq(system(cmd), 0);
-}
-
-TestSuite(operator, .init = op_init, .fini = op_fini, .timeout = 30);
-
-/* adir/name with content; returns its path (valid until the next call). */
+/* ctl.allow_dir/name with content; returns its path (valid until the next call). */
 static const char *put(const char *name, const char *content)
 {
 	static char path[128];
-	snprintf(path, sizeof(path), "%s/%s", adir, name);
+	snprintf(path, sizeof(path), "%s/%s", ctl.allow_dir, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
 	cr_assert_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
@@ -55,11 +36,11 @@ static const char *put(const char *name, const char *content)
 	return path;
 }
 
-/* A disk image of 1 MiB in adir. */
+/* A disk image of 1 MiB in ctl.allow_dir. */
 static const char *disk(const char *name)
 {
 	static char path[128];
-	snprintf(path, sizeof(path), "%s/%s", adir, name);
+	snprintf(path, sizeof(path), "%s/%s", ctl.allow_dir, name);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(ftruncate(fd, 1 << 20), 0);
@@ -67,7 +48,7 @@ static const char *disk(const char *name)
 	return path;
 }
 
-/* A config booting the fake from adir/kernel with `extra` keys. */
+/* A config booting the fake from ctl.allow_dir/kernel with `extra` keys. */
 static void config(char *cfg, size_t len, const char *extra)
 {
 	const char *k = put("kernel", CTL_SCRIPT_SERVE);
@@ -165,7 +146,7 @@ static char *create_error(int c, const char *cfg, int code)
 
 Test(operator, a_path_outside_allow_dir_is_refused_alike_whether_it_exists_or_not)
 {
-	const char *const args[] = { "--allow-dir", adir, NULL };
+	const char *const args[] = { "--allow-dir", ctl.allow_dir, NULL };
 	int c = ctl_start_with(args);
 	char cfg[1024], extra[512];
 	static const char *const outside[] = { "/etc/passwd", "/etc/no-such-file-here" };
@@ -182,7 +163,7 @@ Test(operator, a_path_outside_allow_dir_is_refused_alike_whether_it_exists_or_no
 	free(said[0]);
 	free(said[1]);
 	/* Disks too, and ".." out of the directory is refused by its text. */
-	snprintf(extra, sizeof(extra), ", \"block_devices\": [{\"path\": \"%s/../x.img\"}]", adir);
+	snprintf(extra, sizeof(extra), ", \"block_devices\": [{\"path\": \"%s/../x.img\"}]", ctl.allow_dir);
 	config(cfg, sizeof(cfg), extra);
 	ctl_create_fails(c, cfg, LC_ERR_BAD_CONFIG, "block_devices[0].path");
 	/* Inside, it works. */
@@ -195,21 +176,21 @@ Test(operator, a_path_outside_allow_dir_is_refused_alike_whether_it_exists_or_no
 
 Test(operator, a_symlink_inside_allow_dir_is_not_followed)
 {
-	const char *const args[] = { "--allow-dir", adir, NULL };
+	const char *const args[] = { "--allow-dir", ctl.allow_dir, NULL };
 	int c = ctl_start_with(args);
 	char cfg[1024], extra[512], link[128];
-	snprintf(link, sizeof(link), "%s/out", adir);
+	snprintf(link, sizeof(link), "%s/out", ctl.allow_dir);
 	cr_assert_eq(symlink("/etc/passwd", link), 0);
 	snprintf(extra, sizeof(extra), ", \"initrd\": \"%s\"", link);
 	config(cfg, sizeof(cfg), extra);
 	ctl_create_fails(c, cfg, LC_ERR_BAD_CONFIG, "symbolic link");
 	/* Nor one that stays inside, nor a directory link on the way. */
-	snprintf(link, sizeof(link), "%s/in", adir);
+	snprintf(link, sizeof(link), "%s/in", ctl.allow_dir);
 	cr_assert_eq(symlink("kernel", link), 0);
 	snprintf(extra, sizeof(extra), ", \"initrd\": \"%s\"", link);
 	config(cfg, sizeof(cfg), extra);
 	ctl_create_fails(c, cfg, LC_ERR_BAD_CONFIG, "symbolic link");
-	snprintf(link, sizeof(link), "%s/etc", adir);
+	snprintf(link, sizeof(link), "%s/etc", ctl.allow_dir);
 	cr_assert_eq(symlink("/etc", link), 0);
 	snprintf(extra, sizeof(extra), ", \"initrd\": \"%s/passwd\"", link);
 	config(cfg, sizeof(cfg), extra);
@@ -242,7 +223,7 @@ static void not_regular_files(const char *const *args)
 {
 	int c = ctl_start_with(args);
 	char fifo[128];
-	snprintf(fifo, sizeof(fifo), "%s/fifo", adir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", ctl.allow_dir);
 	cr_assert_eq(mkfifo(fifo, 0600), 0);
 	refused_quickly(c, "kernel", fifo, "a FIFO: want a regular file");
 	refused_quickly(c, "initrd", fifo, "a FIFO");
@@ -265,7 +246,7 @@ Test(operator, fifo_dev_zero_and_proc_files_are_refused_at_once)
 
 Test(operator, a_fifo_beneath_allow_dir_is_refused_at_once)
 {
-	const char *const args[] = { "--allow-dir", adir, NULL };
+	const char *const args[] = { "--allow-dir", ctl.allow_dir, NULL };
 	not_regular_files(args);
 }
 
@@ -273,7 +254,7 @@ Test(operator, an_initrd_larger_than_the_guest_ram_is_refused_at_create)
 {
 	int c = ctl_start();
 	char cfg[1024], extra[512], path[128];
-	snprintf(path, sizeof(path), "%s/big-initrd", adir);
+	snprintf(path, sizeof(path), "%s/big-initrd", ctl.allow_dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(ftruncate(fd, 17 << 20), 0); /* sparse: costs nothing */
@@ -330,7 +311,7 @@ struct other {
 static struct other other_start(void)
 {
 	struct other o;
-	snprintf(o.path, sizeof(o.path), "%s/other.sock", adir);
+	snprintf(o.path, sizeof(o.path), "%s/other.sock", ctl.allow_dir);
 	char fake[4096];
 	snprintf(fake, sizeof(fake), "%s", ctl_build_path("tests/integration/fake_vcpu"));
 	char *argv[] = { "cellvmd", "--socket", o.path, "--worker", fake, NULL };
@@ -437,11 +418,11 @@ static int listener(const char *path, int backlog)
 Test(operator, vhost_user_sockets_only_beneath_allow_socket_dir)
 {
 	char sdir[128], sock[160], outside[160];
-	snprintf(sdir, sizeof(sdir), "%s/run", adir);
+	snprintf(sdir, sizeof(sdir), "%s/run", ctl.allow_dir);
 	cr_assert_eq(mkdir(sdir, 0700), 0);
 	const char *const args[] = { "--allow-socket-dir", sdir, NULL };
 	int c = ctl_start_with(args);
-	snprintf(outside, sizeof(outside), "%s/outside.sock", adir);
+	snprintf(outside, sizeof(outside), "%s/outside.sock", ctl.allow_dir);
 	int lo = listener(outside, 4);
 	char cfg[1024], extra[512];
 	snprintf(extra, sizeof(extra), ", \"block_devices\": [{\"vhost_user_socket\": \"%s\"}]",
@@ -458,7 +439,7 @@ Test(operator, vhost_user_sockets_only_beneath_allow_socket_dir)
 	snprintf(extra, sizeof(extra), ", \"block_devices\": [{\"vhost_user_socket\": \"%s\"}]",
 		 sock);
 	put("kernel", "backends\nready\nwait-run\nserve\n");
-	snprintf(cfg, sizeof(cfg), "{\"kernel\": \"%s/kernel\", \"memory\": \"16M\"%s}", adir,
+	snprintf(cfg, sizeof(cfg), "{\"kernel\": \"%s/kernel\", \"memory\": \"16M\"%s}", ctl.allow_dir,
 		 extra);
 	uint32_t id = ctl_send_call(c, RPC_CREATE, cfg);
 	cr_assert(ctl_readable(l, CTL_WAIT_MS), "cellvmd did not connect to %s", sock);
@@ -476,7 +457,7 @@ Test(operator, a_full_backlog_fails_create_within_its_timeout)
 {
 	int c = ctl_start();
 	char sock[100];
-	snprintf(sock, sizeof(sock), "%s/full.sock", adir);
+	snprintf(sock, sizeof(sock), "%s/full.sock", ctl.allow_dir);
 	int l = listener(sock, 0);
 	/* Fill its backlog: connections nobody accepts, until one is refused. */
 	int fill[8], n = 0;
@@ -512,7 +493,7 @@ Test(operator, a_full_backlog_fails_create_within_its_timeout)
 
 Test(operator, status_shows_the_floor_and_each_process_confinement)
 {
-	const char *const args[] = { "--allow-dir", adir, "--max-memory", "1G", "--max-cpus", "2",
+	const char *const args[] = { "--allow-dir", ctl.allow_dir, "--max-memory", "1G", "--max-cpus", "2",
 				     "--max-devices", "4", "--min-sandbox", "log", "--kvm-check", "api",
 				     NULL };
 	int c = ctl_start_with(args);
@@ -524,7 +505,7 @@ Test(operator, status_shows_the_floor_and_each_process_confinement)
 	cr_expect_str_eq(str_at(op, "min_sandbox"), "log");
 	json_object *dirs = at(op, "allow_dirs");
 	cr_assert_eq(json_object_array_length(dirs), 1);
-	cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(dirs, 0)), adir);
+	cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(dirs, 0)), ctl.allow_dir);
 	cr_expect_eq(json_object_array_length(at(op, "allow_socket_dirs")), 0);
 	cr_expect_eq(json_object_get_int64(at(op, "max_memory")), 1ll << 30);
 	cr_expect_eq(json_object_get_int(at(op, "max_cpus")), 2);
